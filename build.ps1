@@ -1,0 +1,108 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Builds and tests NetStack.
+.DESCRIPTION
+    -Task Build   builds the stack and the module (Release) and lays the module out under out/NetStack.
+    -Task Test    installs what the tests need (as root), builds, runs the xunit suite (unit, simulation and,
+                  as root, the Linux-kernel interop tests in network namespaces), then the Pester suite.
+                  Ends with one summary line per suite: "<suite>: N passed, N failed, N skipped".
+    Run it through the pinned pwsh:  dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Test', 'Prerequisites')]
+    [string] $Task = 'Build',
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+    # Extra filter for the xunit suite (dotnet test --filter syntax).
+    [string] $Filter
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+$root = $PSScriptRoot
+$results = Join-Path $root 'out/test-results'
+
+function Invoke-Native {
+    param([string] $File, [string[]] $Arguments)
+    & $File @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "$File $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
+}
+
+function Test-IsRoot { (& id -u) -eq '0' }
+
+# Debian packages the interop tests use: libpcap for capture, iproute2/ethtool for the lab, real peers.
+$script:AptPackages = [ordered]@{
+    'libpcap0.8'      = { Test-Path '/usr/lib/x86_64-linux-gnu/libpcap.so.0.8' -or (Test-Path '/usr/lib/aarch64-linux-gnu/libpcap.so.0.8') }
+    'iproute2'        = { [bool](Get-Command ip -ErrorAction Ignore) }
+    'ethtool'         = { [bool](Get-Command ethtool -ErrorAction Ignore) -or (Test-Path /usr/sbin/ethtool) }
+    'socat'           = { [bool](Get-Command socat -ErrorAction Ignore) }
+    'dnsmasq-base'    = { (Test-Path /usr/sbin/dnsmasq) }
+    'iputils-ping'    = { [bool](Get-Command ping -ErrorAction Ignore) }
+    'netcat-openbsd'  = { [bool](Get-Command nc -ErrorAction Ignore) }
+    'python3'         = { [bool](Get-Command python3 -ErrorAction Ignore) }
+}
+
+function Install-Prerequisites {
+    $missing = @($script:AptPackages.Keys | Where-Object { -not (& $script:AptPackages[$_]) })
+    if ($missing.Count -eq 0) { Write-Host 'Prerequisites: all present.'; return }
+    if (-not (Test-IsRoot)) {
+        Write-Warning ("Missing Debian packages: {0}. Install them as root (apt-get install -y {0}); " +
+            'until then the kernel-interop tests are reported as skipped.' -f ($missing -join ' '))
+        return
+    }
+    Write-Host "Installing: $($missing -join ' ')"
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    Invoke-Native apt-get @('update', '-qq')
+    Invoke-Native apt-get (@('install', '-y', '-qq', '--no-install-recommends') + $missing)
+}
+
+function Invoke-Build {
+    Invoke-Native dotnet @('build', (Join-Path $root 'NetStack.slnx'), '-c', $Configuration, '--nologo', '-v', 'minimal')
+}
+
+function Read-TrxCounts([string] $Path) {
+    [xml] $trx = Get-Content -Raw $Path
+    $c = $trx.TestRun.ResultSummary.Counters
+    [pscustomobject]@{
+        Passed  = [int]$c.passed
+        Failed  = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
+        Skipped = [int]$c.total - [int]$c.passed - [int]$c.failed - [int]$c.error - [int]$c.timeout - [int]$c.aborted
+    }
+}
+
+function Invoke-UnitTests {
+    New-Item -ItemType Directory -Force $results | Out-Null
+    $trxName = 'stack-tests.trx'
+    Remove-Item -Force -ErrorAction Ignore (Join-Path $results $trxName)
+    $testArgs = @('test', (Join-Path $root 'tests/Stack.Tests/Stack.Tests.csproj'), '-c', $Configuration, '--no-build', '--nologo',
+        '--logger', "trx;LogFileName=$trxName", '--results-directory', $results, '--logger', 'console;verbosity=normal',
+        '--blame-hang-timeout', '5m')
+    if ($Filter) { $testArgs += @('--filter', $Filter) }
+    & dotnet @testArgs
+    $exit = $LASTEXITCODE
+    $trx = Join-Path $results $trxName
+    if (-not (Test-Path $trx)) { throw "The xunit run wrote no results (exit code $exit)." }
+    $counts = Read-TrxCounts $trx
+    [pscustomobject]@{ Suite = 'xunit'; Passed = $counts.Passed; Failed = $counts.Failed; Skipped = $counts.Skipped; ExitCode = $exit }
+}
+
+switch ($Task) {
+    'Prerequisites' { Install-Prerequisites }
+    'Build' { Invoke-Build }
+    'Test' {
+        Install-Prerequisites
+        Invoke-Build
+        $summaries = @(Invoke-UnitTests)
+        $failed = $false
+        foreach ($s in $summaries) {
+            Write-Host ('{0}: {1} passed, {2} failed, {3} skipped' -f $s.Suite, $s.Passed, $s.Failed, $s.Skipped)
+            if ($s.Failed -gt 0 -or $s.ExitCode -ne 0) { $failed = $true }
+        }
+        $total = $summaries | Measure-Object -Property Passed, Failed, Skipped -Sum
+        $p, $f, $k = $total | ForEach-Object Sum
+        Write-Host ('{0} passed, {1} failed, {2} skipped' -f $p, $f, $k)
+        if ($failed) { exit 1 }
+    }
+}

@@ -1,0 +1,63 @@
+namespace NetStack.Link;
+
+/// <summary>Receives frames from a link device. The span is valid only during the call.</summary>
+public interface IFrameSink
+{
+    void OnFrame(ReadOnlySpan<byte> frame, TimeSpan now);
+}
+
+/// <summary>
+/// An Ethernet link: a pcap adapter, a port on the in-memory <see cref="VirtualWire"/>, or a wrapper
+/// such as <see cref="CaptureTap"/>. All methods except <see cref="Wake"/> and
+/// <see cref="WaitForFrames"/> are called only from the owning stack's loop.
+/// </summary>
+public interface ILinkDevice : IDisposable
+{
+    /// <summary>Interface or port name, e.g. "u0".</summary>
+    string Name { get; }
+
+    /// <summary>The adapter's own hardware address (the stack's default MAC).</summary>
+    MacAddress HardwareAddress { get; }
+
+    /// <summary>Largest IP datagram the link carries (Ethernet payload), normally 1500.</summary>
+    int Mtu { get; }
+
+    /// <summary>
+    /// Hands up to <paramref name="max"/> received frames to <paramref name="sink"/> without blocking.
+    /// Returns how many were handed; fewer than max means the device had no more ready.
+    /// </summary>
+    int Receive(IFrameSink sink, TimeSpan now, int max);
+
+    /// <summary>Sends (or queues for <see cref="Flush"/>) one complete Ethernet frame without FCS.</summary>
+    void Transmit(ReadOnlySpan<byte> frame, TimeSpan now);
+
+    /// <summary>Pushes out anything <see cref="Transmit"/> batched. Called once per loop turn.</summary>
+    void Flush(TimeSpan now);
+
+    /// <summary>When a frame already in flight becomes receivable on its own (virtual wire delay); null if none.</summary>
+    TimeSpan? NextArrival { get; }
+
+    /// <summary>Blocks the loop thread up to <paramref name="timeout"/> until frames may be ready or <see cref="Wake"/> is called.</summary>
+    void WaitForFrames(TimeSpan timeout);
+
+    /// <summary>Interrupts <see cref="WaitForFrames"/> from any thread (API work was posted to the loop).</summary>
+    void Wake();
+
+    /// <summary>Device-level counters (e.g. pcap's own drop count), read on the loop.</summary>
+    LinkStatistics Statistics { get; }
+}
+
+/// <summary>What the device itself saw, below the stack.</summary>
+public sealed class LinkStatistics
+{
+    public long FramesReceived;
+    public long FramesSent;
+    public long BytesReceived;
+    public long BytesSent;
+    /// <summary>Frames the device or capture library dropped before the stack saw them (pcap's ps_drop + ps_ifdrop).</summary>
+    public long DroppedByDevice;
+    /// <summary>Frames dropped because they were our own transmissions echoed back by the capture.</summary>
+    public long OwnFramesIgnored;
+    /// <summary>Frames the device failed to send.</summary>
+    public long SendErrors;
+}

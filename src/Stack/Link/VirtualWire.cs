@@ -1,0 +1,266 @@
+using System.Buffers;
+
+namespace NetStack.Link;
+
+/// <summary>
+/// Faults the <see cref="VirtualWire"/> applies to each frame it delivers, drawn from the wire's seeded
+/// random source so a run replays exactly. May be changed between loop turns.
+/// </summary>
+public sealed record WireFaults
+{
+    /// <summary>Probability (0..1) that a delivery is lost.</summary>
+    public double LossRate { get; init; }
+    /// <summary>Probability that a delivery arrives twice.</summary>
+    public double DuplicateRate { get; init; }
+    /// <summary>Probability that a delivery is held back by up to <see cref="ReorderDelay"/>, letting later frames pass it.</summary>
+    public double ReorderRate { get; init; }
+    public TimeSpan ReorderDelay { get; init; } = TimeSpan.FromMilliseconds(5);
+    /// <summary>Probability that one bit of the frame is flipped.</summary>
+    public double CorruptRate { get; init; }
+    /// <summary>One-way latency added to every frame.</summary>
+    public TimeSpan Delay { get; init; }
+    /// <summary>Link rate in bits per second (serialisation delay per sender); 0 means unlimited.</summary>
+    public long RateBitsPerSecond { get; init; }
+
+    public static readonly WireFaults None = new();
+
+    internal void Validate()
+    {
+        foreach (var (name, p) in new[] { (nameof(LossRate), LossRate), (nameof(DuplicateRate), DuplicateRate), (nameof(ReorderRate), ReorderRate), (nameof(CorruptRate), CorruptRate) })
+            if (p is < 0 or > 1 || double.IsNaN(p)) throw new ArgumentOutOfRangeException(name, p, $"{name} is a probability from 0 to 1.");
+        if (Delay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Delay), "Delay cannot be negative.");
+        if (ReorderDelay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ReorderDelay), "ReorderDelay cannot be negative.");
+        if (RateBitsPerSecond < 0) throw new ArgumentOutOfRangeException(nameof(RateBitsPerSecond), "RateBitsPerSecond cannot be negative (0 is unlimited).");
+    }
+}
+
+/// <summary>
+/// An in-memory Ethernet segment joining any number of stacks, behaving like a learning switch:
+/// unicast goes to the port that last sent from that MAC, everything else is flooded. Frames are
+/// delivered by clock time (latency, rate limit) with seeded faults. Thread-safe, so stacks with
+/// their own loop threads can share one wire; a simulation drives it from one thread.
+/// </summary>
+public sealed class VirtualWire
+{
+    private readonly object _gate = new();
+    private readonly Random _random;
+    private readonly List<VirtualPort> _ports = new();
+    private readonly Dictionary<MacAddress, VirtualPort> _learned = new();
+    private WireFaults _faults;
+    private long _sequence;
+
+    public VirtualWire(int seed = 1, WireFaults? faults = null)
+    {
+        _random = new Random(seed);
+        _faults = faults ?? WireFaults.None;
+        _faults.Validate();
+        Seed = seed;
+    }
+
+    public int Seed { get; }
+
+    public WireFaults Faults
+    {
+        get { lock (_gate) return _faults; }
+        set { ArgumentNullException.ThrowIfNull(value); value.Validate(); lock (_gate) _faults = value; }
+    }
+
+    /// <summary>Frames each port may hold undelivered before the wire drops (counted in <see cref="FramesOverflowed"/>).</summary>
+    public int PortQueueLimit { get; init; } = 8192;
+
+    public long FramesCarried;
+    public long FramesLost;
+    public long FramesDuplicated;
+    public long FramesCorrupted;
+    public long FramesReordered;
+    public long FramesOverflowed;
+
+    public IReadOnlyList<VirtualPort> Ports { get { lock (_gate) return _ports.ToArray(); } }
+
+    public VirtualPort CreatePort(string name, MacAddress hardwareAddress, int mtu = 1500)
+    {
+        if (mtu is < 68 or > 9000) throw new ArgumentOutOfRangeException(nameof(mtu), mtu, "MTU must be between 68 and 9000.");
+        var port = new VirtualPort(this, name, hardwareAddress, mtu);
+        lock (_gate) _ports.Add(port);
+        return port;
+    }
+
+    internal void Detach(VirtualPort port)
+    {
+        lock (_gate)
+        {
+            _ports.Remove(port);
+            foreach (var kv in _learned.Where(kv => kv.Value == port).ToList()) _learned.Remove(kv.Key);
+        }
+    }
+
+    /// <summary>The earliest pending arrival on any port (for simulations that jump time).</summary>
+    public TimeSpan? NextArrival
+    {
+        get
+        {
+            lock (_gate)
+            {
+                TimeSpan? min = null;
+                foreach (var p in _ports)
+                {
+                    var t = p.PeekArrivalLocked();
+                    if (t is { } v && (min is null || v < min)) min = v;
+                }
+                return min;
+            }
+        }
+    }
+
+    internal void Send(VirtualPort from, ReadOnlySpan<byte> frame, TimeSpan now)
+    {
+        if (frame.Length < 14) return;
+        var dst = MacAddress.Read(frame);
+        var src = MacAddress.Read(frame[6..]);
+        lock (_gate)
+        {
+            var f = _faults;
+            if (!src.IsMulticast) _learned[src] = from;
+
+            // Serialisation: a sender's frames leave one after another at the link rate.
+            var departure = now;
+            if (f.RateBitsPerSecond > 0)
+            {
+                if (from.BusyUntil > departure) departure = from.BusyUntil;
+                departure += TimeSpan.FromTicks((long)((frame.Length + 24) * 8.0 * TimeSpan.TicksPerSecond / f.RateBitsPerSecond));
+                from.BusyUntil = departure;
+            }
+            var arrival = departure + f.Delay;
+
+            if (!dst.IsMulticast && _learned.TryGetValue(dst, out var target))
+            {
+                if (target != from) DeliverLocked(target, frame, arrival, f);
+                return;
+            }
+            foreach (var p in _ports)
+                if (p != from) DeliverLocked(p, frame, arrival, f);
+        }
+    }
+
+    private void DeliverLocked(VirtualPort to, ReadOnlySpan<byte> frame, TimeSpan arrival, WireFaults f)
+    {
+        FramesCarried++;
+        if (f.LossRate > 0 && _random.NextDouble() < f.LossRate) { FramesLost++; return; }
+        var copies = 1;
+        if (f.DuplicateRate > 0 && _random.NextDouble() < f.DuplicateRate) { copies = 2; FramesDuplicated++; }
+        for (int c = 0; c < copies; c++)
+        {
+            var at = arrival;
+            if (f.ReorderRate > 0 && _random.NextDouble() < f.ReorderRate)
+            {
+                at += TimeSpan.FromTicks((long)(_random.NextDouble() * f.ReorderDelay.Ticks) + 1);
+                FramesReordered++;
+            }
+            var buffer = ArrayPool<byte>.Shared.Rent(frame.Length);
+            frame.CopyTo(buffer);
+            if (f.CorruptRate > 0 && _random.NextDouble() < f.CorruptRate)
+            {
+                buffer[_random.Next(frame.Length)] ^= (byte)(1 << _random.Next(8));
+                FramesCorrupted++;
+            }
+            if (!to.EnqueueLocked(new InFlight(buffer, frame.Length, at, _sequence++), PortQueueLimit))
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                FramesOverflowed++;
+            }
+        }
+    }
+
+    internal readonly record struct InFlight(byte[] Buffer, int Length, TimeSpan Arrival, long Sequence);
+
+    internal object Gate => _gate;
+}
+
+/// <summary>One stack's attachment to a <see cref="VirtualWire"/>.</summary>
+public sealed class VirtualPort : ILinkDevice
+{
+    private readonly VirtualWire _wire;
+    // Ordered by arrival time, then by send order, so equal-time frames keep their order.
+    private readonly PriorityQueue<VirtualWire.InFlight, (TimeSpan, long)> _queue = new();
+    private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
+    private bool _disposed;
+
+    internal VirtualPort(VirtualWire wire, string name, MacAddress mac, int mtu)
+    {
+        _wire = wire;
+        Name = name;
+        HardwareAddress = mac;
+        Mtu = mtu;
+    }
+
+    public string Name { get; }
+    public MacAddress HardwareAddress { get; }
+    public int Mtu { get; }
+    public LinkStatistics Statistics { get; } = new();
+    internal TimeSpan BusyUntil;
+
+    internal bool EnqueueLocked(VirtualWire.InFlight f, int limit)
+    {
+        if (_disposed || _queue.Count >= limit) return false;
+        _queue.Enqueue(f, (f.Arrival, f.Sequence));
+        if (_signal.CurrentCount == 0) _signal.Release();
+        return true;
+    }
+
+    internal TimeSpan? PeekArrivalLocked() => _queue.TryPeek(out var f, out _) ? f.Arrival : null;
+
+    public TimeSpan? NextArrival { get { lock (_wire.Gate) return PeekArrivalLocked(); } }
+
+    public int Receive(IFrameSink sink, TimeSpan now, int max)
+    {
+        int n = 0;
+        while (n < max)
+        {
+            VirtualWire.InFlight f;
+            lock (_wire.Gate)
+            {
+                if (!_queue.TryPeek(out f, out _) || f.Arrival > now) break;
+                _queue.Dequeue();
+            }
+            n++;
+            Statistics.FramesReceived++;
+            Statistics.BytesReceived += f.Length;
+            try { sink.OnFrame(f.Buffer.AsSpan(0, f.Length), now); }
+            finally { ArrayPool<byte>.Shared.Return(f.Buffer); }
+        }
+        return n;
+    }
+
+    public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now)
+    {
+        if (_disposed) return;
+        Statistics.FramesSent++;
+        Statistics.BytesSent += frame.Length;
+        _wire.Send(this, frame, now);
+    }
+
+    public void Flush(TimeSpan now) { }
+
+    public void WaitForFrames(TimeSpan timeout)
+    {
+        if (timeout <= TimeSpan.Zero) return;
+        _signal.Wait(timeout);
+    }
+
+    public void Wake()
+    {
+        if (_signal.CurrentCount == 0) _signal.Release();
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _wire.Detach(this);
+        lock (_wire.Gate)
+        {
+            _disposed = true;
+            while (_queue.TryDequeue(out var f, out _)) ArrayPool<byte>.Shared.Return(f.Buffer);
+        }
+        Wake();
+    }
+}
