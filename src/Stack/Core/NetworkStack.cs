@@ -45,6 +45,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         _packetLog = new PacketLog(config.PacketLogCapacity);
         StartedAt = DateTimeOffset.Now;
 
+        Sockets = new Sockets.SocketTable(this);
         Arp = new ArpCache(this);
         Ip = new Ipv4Layer(this);
         Icmp = new IcmpLayer(this);
@@ -70,6 +71,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
     public Exception? LastLoopFault { get; private set; }
 
     internal Random Random { get; }
+    internal Sockets.SocketTable Sockets { get; }
     internal ArpCache Arp { get; }
     internal Ipv4Layer Ip { get; }
     internal IcmpLayer Icmp { get; }
@@ -320,6 +322,13 @@ public sealed class NetworkStack : IFrameSink, IDisposable
 
     /// <summary>The recent frames in and out, oldest first (Get-StackPacket).</summary>
     public Task<IReadOnlyList<LoggedFrame>> GetPacketLogAsync() => InvokeAsync<IReadOnlyList<LoggedFrame>>(_ => _packetLog.Snapshot());
+
+    /// <summary>The netstat view: every socket's row, taken on the loop (Get-StackConnection).</summary>
+    public Task<IReadOnlyList<Sockets.ConnectionInfo>> GetConnectionsAsync() =>
+        InvokeAsync<IReadOnlyList<Sockets.ConnectionInfo>>(now => Sockets.All().Select(s => s.Snapshot(now)).ToList());
+
+    /// <summary>The socket with descriptor <paramref name="id"/>, or null.</summary>
+    public Sockets.StackSocket? FindSocket(int id) => Sockets.Find(id);
 
     /// <summary>Joins an IPv4 multicast group (frames to it are accepted). No IGMP is sent.</summary>
     public Task JoinMulticastGroupAsync(Ipv4Address group)
