@@ -104,7 +104,7 @@ function Get-PesterManifest {
     $installed = Get-Module -ListAvailable -Name Pester | Where-Object Version -ge ([version]'5.5') |
         Sort-Object Version -Descending | Select-Object -First 1
     if ($installed) { return $installed.Path }
-    Invoke-Native dotnet @('restore', (Join-Path $root 'build/pester/pester.proj'), '--nologo', '-v', 'quiet')
+    Invoke-Native dotnet @('restore', (Join-Path $root 'build/pester/pester.proj'), '--nologo', '-v', 'quiet') | Out-Host
     $packages = $env:NUGET_PACKAGES
     if (-not $packages) { $packages = ((& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '').Trim() }
     $manifest = Join-Path $packages "pester/$script:PesterVersion/tools/Pester.psd1"

@@ -38,7 +38,7 @@ public sealed class GetStackArpCacheCommand : StackScopedCmdlet
 
     protected override void ProcessStack(StackInstance stack)
     {
-        var entries = OrTerminate(() => Await(stack, stack.Core.GetArpCacheAsync()), stack);
+        var entries = OrTerminate(() => Await(stack, () => stack.Core.GetArpCacheAsync()), stack);
         var patterns = IPAddress?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
         foreach (var e in entries.OrderBy(e => e.IPAddress))
         {
@@ -69,10 +69,10 @@ public sealed class AddStackArpEntryCommand : StackScopedCmdlet
     protected override void ProcessStack(StackInstance stack)
     {
         if (!ShouldProcess($"{IPAddress} -> {LinkLayerAddress} on stack {stack.Name}", "Add static ARP entry")) return;
-        if (!TryStack(() => Await(stack, stack.Core.AddArpEntryAsync(IPAddress, LinkLayerAddress)), IPAddress.ToString())) return;
+        if (!TryStack(() => Await(stack, () => stack.Core.AddArpEntryAsync(IPAddress, LinkLayerAddress)), IPAddress.ToString())) return;
         if (PassThru)
         {
-            var entries = Await(stack, stack.Core.GetArpCacheAsync());
+            var entries = Await(stack, () => stack.Core.GetArpCacheAsync());
             var e = entries.FirstOrDefault(x => x.IPAddress == IPAddress);
             if (e != null) WriteObject(new StackArpEntry(e, stack.Name));
         }
@@ -92,7 +92,7 @@ public sealed class RemoveStackArpEntryCommand : StackScopedCmdlet
     {
         if (!ShouldProcess($"{IPAddress} on stack {stack.Name}", "Remove ARP entry")) return;
         bool removed = false;
-        if (!TryStack(() => removed = Await(stack, stack.Core.RemoveArpEntryAsync(IPAddress)), IPAddress.ToString())) return;
+        if (!TryStack(() => removed = Await(stack, () => stack.Core.RemoveArpEntryAsync(IPAddress)), IPAddress.ToString())) return;
         if (!removed)
             WriteError(new ErrorRecord(new ItemNotFoundException($"Stack '{stack.Name}' has no ARP entry for {IPAddress}."),
                 "ArpEntryNotFound", ErrorCategory.ObjectNotFound, IPAddress.ToString()));
@@ -111,7 +111,7 @@ public sealed class ClearStackArpCacheCommand : StackScopedCmdlet
     {
         if (!ShouldProcess($"ARP cache of stack {stack.Name}{(IncludeStatic ? " (static entries too)" : "")}", "Clear")) return;
         int n = 0;
-        if (TryStack(() => n = Await(stack, stack.Core.ClearArpCacheAsync(IncludeStatic)), stack.Name))
+        if (TryStack(() => n = Await(stack, () => stack.Core.ClearArpCacheAsync(IncludeStatic)), stack.Name))
             WriteVerbose($"Removed {n} entries from the ARP cache of stack '{stack.Name}'.");
     }
 }
@@ -128,7 +128,7 @@ public sealed class ResolveStackArpEntryCommand : StackScopedCmdlet
     protected override void ProcessStack(StackInstance stack)
     {
         ArpEntryInfo? entry = null;
-        if (TryStack(() => entry = Await(stack, stack.Core.ResolveArpAsync(IPAddress)), IPAddress.ToString()))
+        if (TryStack(() => entry = Await(stack, () => stack.Core.ResolveArpAsync(IPAddress)), IPAddress.ToString()))
             WriteObject(new StackArpEntry(entry!, stack.Name));
     }
 }

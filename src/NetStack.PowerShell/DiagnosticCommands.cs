@@ -81,7 +81,7 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
                 WriteProgress(new ProgressRecord(progressId, $"Test-StackConnection {name}", $"Echo {seq} of {Count}")
                 { PercentComplete = (seq - 1) * 100 / Count });
             PingReply? reply = null;
-            var ok = TryStack(() => reply = Await(stack, stack.Core.PingAsync(address, BufferSize, TimeSpan.FromSeconds(TimeoutSeconds), (byte)MaxHops, StopToken)), name);
+            var ok = TryStack(() => reply = Await(stack, () => stack.Core.PingAsync(address, BufferSize, TimeSpan.FromSeconds(TimeoutSeconds), (byte)MaxHops, StopToken)), name);
             if (ok && reply is { } r)
             {
                 if (r.Status == PingStatus.Success)
@@ -137,7 +137,7 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
         else WriteObject(output);
     }
 
-    internal T AwaitFor<T>(StackInstance stack, Task<T> task) => Await(stack, task);
+    internal T AwaitFor<T>(StackInstance stack, Func<Task<T>> start) => Await(stack, start);
 }
 
 /// <summary>Get-StackStatistics: every counter of every layer, read in one consistent snapshot.</summary>
@@ -160,7 +160,7 @@ public sealed class GetStackStatisticsCommand : StackScopedCmdlet
 
     protected override void ProcessStack(StackInstance stack)
     {
-        var counters = OrTerminate(() => Await(stack, stack.Core.GetStatisticsAsync()), stack);
+        var counters = OrTerminate(() => Await(stack, () => stack.Core.GetStatisticsAsync()), stack);
         var layers = Layer?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
         var names = Name?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
         foreach (var c in counters)
@@ -213,12 +213,12 @@ public sealed class GetStackPacketCommand : StackScopedCmdlet
         ConnectionInfo? socket = null;
         if (Socket is { } sref)
         {
-            var rows = OrTerminate(() => Await(stack, stack.Core.GetConnectionsAsync()), stack);
+            var rows = OrTerminate(() => Await(stack, () => stack.Core.GetConnectionsAsync()), stack);
             socket = rows.FirstOrDefault(r => r.Id == sref.Id);
             if (socket is null)
                 ThrowTerminatingError(SocketErrors.NotFound(stack, sref.Id));
         }
-        var frames = OrTerminate(() => Await(stack, stack.Core.GetPacketLogAsync()), stack);
+        var frames = OrTerminate(() => Await(stack, () => stack.Core.GetPacketLogAsync()), stack);
         var decoder = new FrameDecoder();
         var protocols = Protocol?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
         var selected = new List<StackPacket>();
@@ -282,7 +282,7 @@ public sealed class GetStackConnectionCommand : StackScopedCmdlet
 
     protected override void ProcessStack(StackInstance stack)
     {
-        var rows = OrTerminate(() => Await(stack, stack.Core.GetConnectionsAsync()), stack);
+        var rows = OrTerminate(() => Await(stack, () => stack.Core.GetConnectionsAsync()), stack);
         var states = State?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
         var remotes = RemoteAddress?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
         foreach (var r in rows)

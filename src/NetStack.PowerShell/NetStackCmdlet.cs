@@ -59,7 +59,8 @@ public abstract class NetStackCmdlet : PSCmdlet
     /// stop request ends the wait with PipelineStoppedException. The stack-side operation carries on and ends by its
     /// own timeout; nothing it holds belongs to this cmdlet.
     /// </summary>
-    protected T Await<T>(StackInstance stack, Task<T> task)
+    /// <remarks>The operation is started only after the verbose listener is attached, so no early event is missed.</remarks>
+    protected T Await<T>(StackInstance stack, Func<Task<T>> start)
     {
         Action<StackEvent>? handler = null;
         if (VerboseWanted)
@@ -71,8 +72,10 @@ public abstract class NetStackCmdlet : PSCmdlet
             };
             stack.Core.Event += handler;
         }
+        Task<T> task;
         try
         {
+            task = start();
             var handles = new[] { ((IAsyncResult)task).AsyncWaitHandle, _stopping.Token.WaitHandle, _verboseReady };
             while (!task.IsCompleted)
             {
@@ -89,7 +92,8 @@ public abstract class NetStackCmdlet : PSCmdlet
         return task.GetAwaiter().GetResult();
     }
 
-    protected void Await(StackInstance stack, Task task) => Await(stack, task.ContinueWith(t => { t.GetAwaiter().GetResult(); return true; }, TaskScheduler.Default));
+    protected void Await(StackInstance stack, Func<Task> start) =>
+        Await(stack, () => start().ContinueWith(static t => { t.GetAwaiter().GetResult(); return true; }, TaskScheduler.Default));
 
     /// <summary>Waits up to <paramref name="delay"/>, returning early (with PipelineStoppedException) if the pipeline stops.</summary>
     protected void Sleep(TimeSpan delay)
