@@ -88,7 +88,7 @@ function Invoke-UnitTests {
         '--logger', "trx;LogFileName=$trxName", '--results-directory', $results, '--logger', 'console;verbosity=normal',
         '--blame-hang-timeout', '5m')
     if ($Filter) { $testArgs += @('--filter', $Filter) }
-    & dotnet @testArgs
+    & dotnet @testArgs | Out-Host
     $exit = $LASTEXITCODE
     $trx = Join-Path $results $trxName
     if (-not (Test-Path $trx)) { throw "The xunit run wrote no results (exit code $exit)." }
