@@ -58,6 +58,9 @@ internal sealed class Ipv4Layer
 
     public Ipv4Counters Counters { get; } = new();
 
+    /// <summary>The reassembly table (for tests and diagnostics: datagrams and memory held).</summary>
+    internal Reassembler Reassembly => _reassembler;
+
     /// <summary>Most payload one datagram can carry (65535 minus a 20-byte header).</summary>
     public const int MaxPayload = 65535 - Ipv4Header.MinLength;
 
