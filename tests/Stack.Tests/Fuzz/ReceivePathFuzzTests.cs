@@ -23,7 +23,7 @@ public class ReceivePathFuzzTests
     private const int Eth = Ethernet.HeaderLength;
 
     /// <summary>Generates a frame per receive slot from a seeded mutator; counts what the stack sends, keeping its last echo request.</summary>
-    private sealed class FuzzDevice : ILinkDevice
+    private sealed class FuzzDevice : GeneratedFramesDevice
     {
         private readonly Random _random;
         private readonly List<byte[]> _templates;
@@ -34,7 +34,6 @@ public class ReceivePathFuzzTests
         public int LastEchoRequestLength;
         public int Remaining;
         public long Generated;
-        public long Transmitted;
         public List<byte[]>? Capture;
         public readonly Queue<byte[]> Inject = new();
 
@@ -48,13 +47,7 @@ public class ReceivePathFuzzTests
         /// <summary>Frames handed over per loop turn, so virtual time (and reassembly timeouts) moves along.</summary>
         public int PerTurn = 64;
 
-        public string Name => "fuzz0";
-        public MacAddress HardwareAddress => OurMac;
-        public int Mtu => 1500;
-        public LinkStatistics Statistics { get; } = new();
-        public TimeSpan? NextArrival => null;
-
-        public int Receive(IFrameSink sink, TimeSpan now, int max)
+        public override int Receive(IFrameSink sink, TimeSpan now, int max)
         {
             int n = 0;
             while (n < max && Inject.TryDequeue(out var f)) { sink.OnFrame(f, now); n++; }
@@ -70,7 +63,7 @@ public class ReceivePathFuzzTests
             return n;
         }
 
-        public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now)
+        public override void Transmit(ReadOnlySpan<byte> frame, TimeSpan now)
         {
             Transmitted++;
             Capture?.Add(frame.ToArray());
@@ -80,11 +73,6 @@ public class ReceivePathFuzzTests
                 LastEchoRequestLength = frame.Length;
             }
         }
-
-        public void Flush(TimeSpan now) { }
-        public void WaitForFrames(TimeSpan timeout) { }
-        public void Wake() { }
-        public void Dispose() { }
 
         /// <summary>Builds the next frame in _scratch: a template (or an ICMP message about our own echo request), mutated.</summary>
         private void Next()
