@@ -69,6 +69,7 @@ public class Ipv4RuleTests
     [InlineData("192.0.2.2")]   // our own address
     [InlineData("192.0.2.255")] // our subnet's broadcast
     [InlineData("127.0.0.1")]
+    [InlineData("0.0.0.0")]     // to our unicast address
     public void Martian_source_is_dropped(string source) =>
         AssertDropped(Mutate(f => Ipv4Address.Parse(source).Write(f.AsSpan(Ip + 12))), c => c.DroppedBadSource);
 
