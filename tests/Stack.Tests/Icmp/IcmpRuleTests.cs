@@ -219,4 +219,45 @@ public class IcmpRuleTests
         Assert.Equal(16, reply.Bytes);
         Assert.Equal(TimeSpan.FromMilliseconds(7), reply.RoundTripTime);
     }
+
+    private sealed class RecordingHandler : IIpProtocolHandler
+    {
+        public readonly List<(IpErrorInfo Error, byte[] Original)> Errors = new();
+        public int Datagrams;
+        public void OnDatagram(in IpDatagramInfo info, ReadOnlySpan<byte> payload, TimeSpan now) => Datagrams++;
+        public void OnError(in IpErrorInfo error, ReadOnlySpan<byte> original, TimeSpan now) => Errors.Add((error, original.ToArray()));
+    }
+
+    [Fact]
+    public void Received_errors_reach_the_transport_that_sent_the_quoted_datagram()
+    {
+        using var h = HarnessWithRouter();
+        var recorder = new RecordingHandler();
+        h.Stack.Ip.Register((IpProtocol)ProtocolUnassigned, recorder);
+        var far = Ipv4Address.Parse("198.51.100.7");
+        // What we "sent": a datagram of the recorder's protocol, and one of UDP's.
+        var ours = Frames.Ipv4(OurMac, PeerMac, OurIp, far, ProtocolUnassigned, Pattern(40)).AsSpan(Ip).ToArray();
+        var udp = Frames.Ipv4(OurMac, PeerMac, OurIp, far, 17, Pattern(40)).AsSpan(Ip).ToArray();
+
+        Assert.Empty(h.Feed(Frames.Ipv4(PeerMac, OurMac, far, OurIp, 1, IcmpError(3, IcmpCodes.PortUnreachable, ours.AsSpan(0, 28)))));
+        var fragNeeded = IcmpError(3, IcmpCodes.FragmentationNeeded, ours.AsSpan(0, 48));
+        BinaryPrimitives.WriteUInt16BigEndian(fragNeeded.AsSpan(6), 1400); // RFC 1191 next-hop MTU
+        BinaryPrimitives.WriteUInt16BigEndian(fragNeeded.AsSpan(2), 0);
+        BinaryPrimitives.WriteUInt16BigEndian(fragNeeded.AsSpan(2), Checksum.Compute(fragNeeded));
+        Assert.Empty(h.Feed(Frames.Ipv4(PeerMac, OurMac, Router, OurIp, 1, fragNeeded)));
+        Assert.Empty(h.Feed(Frames.Ipv4(PeerMac, OurMac, far, OurIp, 1, IcmpError(3, IcmpCodes.PortUnreachable, udp.AsSpan(0, 28)))));
+
+        Assert.Equal(2, recorder.Errors.Count);
+        var (port, quoted) = recorder.Errors[0];
+        Assert.Equal(StackError.PortUnreachable, port.Error);
+        Assert.True(port.IsHard);
+        Assert.Equal(far, port.Reporter);
+        Assert.False(port.IsLocal);
+        Assert.Equal(Frames.Hex(ours.AsSpan(0, 28)), Frames.Hex(quoted));
+        var (mtu, _) = recorder.Errors[1];
+        Assert.Equal(StackError.MessageTooLong, mtu.Error);
+        Assert.Equal(1400, mtu.NextHopMtu);
+        Assert.Equal(Router, mtu.Reporter);
+        Assert.Equal(0, recorder.Datagrams);
+    }
 }
