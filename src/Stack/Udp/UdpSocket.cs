@@ -1,4 +1,3 @@
-using System.Buffers;
 using NetStack.Sockets;
 
 namespace NetStack.Udp;
@@ -26,18 +25,8 @@ public sealed record UdpDatagram(Ipv4Address RemoteAddress, ushort RemotePort, b
 /// </summary>
 public sealed class UdpSocket : StackSocket, IDisposable
 {
-    /// <summary>Bytes charged per queued datagram beyond its data, so that empty datagrams cannot queue without bound.</summary>
-    internal const int QueueOverheadPerDatagram = 64;
     // Cancelled receives are removed lazily; past this many waiters the queue is swept on the next receive.
     private const int WaiterSweepThreshold = 16;
-
-    private struct Queued
-    {
-        public byte[] Buffer; // rented from ArrayPool<byte>.Shared, returned when read
-        public int Length;
-        public Ipv4Address Address;
-        public ushort Port;
-    }
 
     private sealed class Waiter
     {
@@ -46,10 +35,8 @@ public sealed class UdpSocket : StackSocket, IDisposable
     }
 
     private readonly UdpLayer _udp;
-    private readonly Queue<Queued> _queue = new();
+    private readonly DatagramQueue _queue;
     private readonly Queue<Waiter> _waiters = new();
-    private int _queuedBytes;  // data bytes (RecvQ)
-    private int _chargedBytes; // data plus per-datagram overhead, against the receive buffer size
     private StackError _pendingError;
     private string? _pendingErrorMessage;
     private volatile bool _bound;
@@ -62,7 +49,11 @@ public sealed class UdpSocket : StackSocket, IDisposable
     private TimeSpan _boundAt;
 
     /// <summary>A new unbound socket; see also <see cref="NetworkStack.CreateUdpSocketAsync"/>.</summary>
-    public UdpSocket(NetworkStack stack) : base(stack, SocketProtocol.Udp) => _udp = stack.Udp;
+    public UdpSocket(NetworkStack stack) : base(stack, SocketProtocol.Udp)
+    {
+        _udp = stack.Udp;
+        _queue = new DatagramQueue(stack.Config.Udp.ReceiveBufferSize);
+    }
 
     /// <summary>The local port (0 until bound).</summary>
     public ushort LocalPort => _localPort;
@@ -223,7 +214,7 @@ public sealed class UdpSocket : StackSocket, IDisposable
         if (!_bound) throw new StackException(StackError.InvalidState, $"Socket {Id} is not bound, so nothing can arrive; call BindAsync (or send first) before receiving.");
         ThrowPendingError();
         // A live waiter only exists while the queue is empty (arrivals go to waiters first), so data here is next in line.
-        if (_queue.Count > 0) return Task.FromResult(Dequeue());
+        if (_queue.Count > 0) return Task.FromResult(_queue.Dequeue());
         if (_waiters.Count >= WaiterSweepThreshold) SweepWaiters();
         var w = new Waiter();
         _waiters.Enqueue(w);
@@ -231,16 +222,6 @@ public sealed class UdpSocket : StackSocket, IDisposable
             w.Registration = cancellationToken.Register(static (state, token) =>
                 ((Waiter)state!).Completion.TrySetCanceled(token), w);
         return w.Completion.Task;
-    }
-
-    private UdpDatagram Dequeue()
-    {
-        var q = _queue.Dequeue();
-        var data = q.Buffer.AsSpan(0, q.Length).ToArray();
-        ArrayPool<byte>.Shared.Return(q.Buffer);
-        _queuedBytes -= q.Length;
-        _chargedBytes -= q.Length + QueueOverheadPerDatagram;
-        return new UdpDatagram(q.Address, q.Port, data);
     }
 
     private void SweepWaiters()
@@ -277,13 +258,7 @@ public sealed class UdpSocket : StackSocket, IDisposable
                 return true;
             }
         }
-        if (_chargedBytes + data.Length + QueueOverheadPerDatagram > Stack.Config.Udp.ReceiveBufferSize) return false;
-        var buffer = ArrayPool<byte>.Shared.Rent(data.Length);
-        data.CopyTo(buffer);
-        _queue.Enqueue(new Queued { Buffer = buffer, Length = data.Length, Address = source, Port = sourcePort });
-        _queuedBytes += data.Length;
-        _chargedBytes += data.Length + QueueOverheadPerDatagram;
-        return true;
+        return _queue.TryEnqueue(data, source, sourcePort);
     }
 
     /// <summary>
@@ -355,12 +330,7 @@ public sealed class UdpSocket : StackSocket, IDisposable
             if (w.Completion.TrySetException(e)) w.Registration.Dispose();
     }
 
-    private void ReleaseQueue()
-    {
-        while (_queue.TryDequeue(out var q)) ArrayPool<byte>.Shared.Return(q.Buffer);
-        _queuedBytes = 0;
-        _chargedBytes = 0;
-    }
+    private void ReleaseQueue() => _queue.Clear();
 
     internal override ConnectionInfo Snapshot(TimeSpan now) => new()
     {
@@ -371,7 +341,7 @@ public sealed class UdpSocket : StackSocket, IDisposable
         RemoteAddress = _connected ? _remoteAddress : Ipv4Address.Any,
         RemotePort = _connected ? _remotePort : (ushort)0,
         State = _bound ? "Bound" : "Unbound",
-        RecvQ = _queuedBytes,
+        RecvQ = _queue.Bytes,
         SendQ = 0,
         TimeInState = _bound ? now - _boundAt : TimeSpan.Zero,
     };
