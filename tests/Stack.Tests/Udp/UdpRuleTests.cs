@@ -36,6 +36,24 @@ public class UdpRuleTests
     private static byte[] FromPeer(byte[] udp, Ipv4Address? dst = null, MacAddress? ethDst = null) =>
         Frames.Ipv4(PeerMac, ethDst ?? OurMac, PeerIp, dst ?? OurIp, (byte)IpProtocol.Udp, udp, id: 0x1234);
 
+    /// <summary>ICMP destination unreachable, port unreachable (type 3 code 3), quoting <paramref name="quote"/>.</summary>
+    private static byte[] PortUnreachable(ReadOnlySpan<byte> quote)
+    {
+        var icmp = new byte[8 + quote.Length];
+        icmp[0] = 3;
+        icmp[1] = 3;
+        quote.CopyTo(icmp.AsSpan(8));
+        BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), Checksum.Compute(icmp));
+        return icmp;
+    }
+
+    /// <summary>What the peer sends back about our datagram 192.0.2.2:5000 -> 192.0.2.1:7 (IP header + 8 bytes quoted).</summary>
+    private static byte[] PortUnreachableFromPeerAboutOurs()
+    {
+        var ours = Frames.Ipv4(OurMac, PeerMac, OurIp, PeerIp, (byte)IpProtocol.Udp, Udp(OurIp, 5000, PeerIp, 7, "x"u8));
+        return Frames.Ipv4(PeerMac, OurMac, PeerIp, OurIp, (byte)IpProtocol.Icmp, PortUnreachable(ours.AsSpan(Ethernet.HeaderLength, 28)));
+    }
+
     private static StackHarness WithPeerKnown()
     {
         var h = new StackHarness();
@@ -51,12 +69,7 @@ public class UdpRuleTests
         var reply = Assert.Single(h.Feed(offending));
 
         // ICMP type 3 code 3, then the offending IP datagram (it is short, so all of it: RFC 1812 4.3.2.3).
-        var quote = offending.AsSpan(Ethernet.HeaderLength).ToArray();
-        var icmp = new byte[8 + quote.Length];
-        icmp[0] = 3;
-        icmp[1] = 3;
-        quote.CopyTo(icmp, 8);
-        BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), Checksum.Compute(icmp));
+        var icmp = PortUnreachable(offending.AsSpan(Ethernet.HeaderLength));
         var id = Ipv4Header.Identification(reply.AsSpan(Ethernet.HeaderLength)); // the stack's own IP id counter
         var expected = Frames.Ipv4(OurMac, PeerMac, OurIp, PeerIp, (byte)IpProtocol.Icmp, icmp, id: id);
         Assert.Equal(Frames.Hex(expected), Frames.Hex(reply));
@@ -198,14 +211,7 @@ public class UdpRuleTests
         using var s = h.Stack.CreateUdpSocket();
         h.Run(s.BindAsync(5000));
         h.Run(s.ConnectAsync(PeerIp, 7));
-        // What the peer sends back about our datagram 192.0.2.2:5000 -> 192.0.2.1:7.
-        var ours = Frames.Ipv4(OurMac, PeerMac, OurIp, PeerIp, (byte)IpProtocol.Udp, Udp(OurIp, 5000, PeerIp, 7, "x"u8));
-        var icmp = new byte[8 + 28];
-        icmp[0] = 3;
-        icmp[1] = 3;
-        ours.AsSpan(Ethernet.HeaderLength, 28).CopyTo(icmp.AsSpan(8));
-        BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), Checksum.Compute(icmp));
-        h.Feed(Frames.Ipv4(PeerMac, OurMac, PeerIp, OurIp, (byte)IpProtocol.Icmp, icmp));
+        h.Feed(PortUnreachableFromPeerAboutOurs());
 
         var e = Assert.Throws<StackException>(() => h.Run(s.ReceiveAsync()));
         Assert.Equal(StackError.PortUnreachable, e.Error);
@@ -221,13 +227,7 @@ public class UdpRuleTests
     {
         using var h = WithPeerKnown();
         using var s = h.Run(h.Stack.CreateUdpSocketAsync(5000));
-        var ours = Frames.Ipv4(OurMac, PeerMac, OurIp, PeerIp, (byte)IpProtocol.Udp, Udp(OurIp, 5000, PeerIp, 7, "x"u8));
-        var icmp = new byte[8 + 28];
-        icmp[0] = 3;
-        icmp[1] = 3;
-        ours.AsSpan(Ethernet.HeaderLength, 28).CopyTo(icmp.AsSpan(8));
-        BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), Checksum.Compute(icmp));
-        h.Feed(Frames.Ipv4(PeerMac, OurMac, PeerIp, OurIp, (byte)IpProtocol.Icmp, icmp));
+        h.Feed(PortUnreachableFromPeerAboutOurs());
         h.Run(s.SendToAsync(PeerIp, 8, "still fine"u8.ToArray()));
         Assert.Equal(1, h.Stack.Udp.Counters.ErrorsReceived);
         Assert.Equal(0, h.Stack.Udp.Counters.ErrorsDelivered);
