@@ -205,6 +205,18 @@ public class UdpRuleTests
     }
 
     [Fact]
+    public void Largest_datagram_of_65507_bytes_leaves_in_45_fragments()
+    {
+        using var h = WithPeerKnown();
+        using var s = h.Run(h.Stack.CreateUdpSocketAsync(5000));
+        h.Device.Sent.Clear();
+        h.Run(s.SendToAsync(PeerIp, 7, new byte[UdpHeader.MaxPayload]));
+        Assert.Equal(45, h.Device.Sent.Count); // 65515 bytes of UDP in 1480-byte pieces
+        var last = h.Device.Sent[^1].AsSpan(Ethernet.HeaderLength);
+        Assert.Equal(65515, Ipv4Header.FragmentOffset(last) + Ipv4Header.TotalLength(last) - 20);
+    }
+
+    [Fact]
     public void Port_unreachable_about_our_datagram_fails_the_connected_sockets_next_receive_once()
     {
         using var h = WithPeerKnown();
