@@ -202,7 +202,7 @@ internal sealed class DnsResolver
             case DnsResponseKind.Answer:
                 var addresses = _addresses.ToArray();
                 var seconds = (int)Math.Min(ttl, (uint)Math.Min(int.MaxValue, Settings.MaxCacheTtl.TotalSeconds));
-                if (r.Cacheable) Store(r.Name, addresses, seconds, server, now);
+                if (r.Cacheable) Store(r.Name, (Ipv4Address[])addresses.Clone(), seconds, server, now); // the caller may write to its array
                 Finish(r, new DnsResult(r.Name, addresses, seconds, server, false));
                 return;
             case DnsResponseKind.NameError:
