@@ -60,7 +60,8 @@ public static class DnsName
     /// Reads the possibly compressed name at <paramref name="offset"/> of <paramref name="message"/> into
     /// <paramref name="wire"/> (at least 255 bytes) in lower-case wire form. <paramref name="next"/> is the offset
     /// just past the name where it appears. False when malformed: out of bounds, a reserved label type, too
-    /// long, or a compression pointer that does not point strictly backwards (which also rules out loops).
+    /// long, or a compression pointer that does not point strictly backwards (which also rules out loops), or
+    /// more pointers than a name has labels.
     /// </summary>
     public static bool TryRead(ReadOnlySpan<byte> message, int offset, Span<byte> wire, out int length, out int next)
     {
@@ -68,6 +69,7 @@ public static class DnsName
         next = -1;
         var pos = offset;
         var limit = offset; // pointers must go strictly before the label that holds them
+        var jumps = 0;
         while (true)
         {
             if (pos >= message.Length) return false;
@@ -85,7 +87,8 @@ public static class DnsName
                     if (pos + 1 >= message.Length) return false;
                     var target = ((b & 0x3F) << 8) | message[pos + 1];
                     if (next < 0) next = pos + 2;
-                    if (target >= limit) return false;
+                    // A real name needs at most one pointer per label; a chain of pointers to pointers is an attack on our time.
+                    if (target >= limit || ++jumps > MaxWireLength / 2) return false;
                     pos = limit = target;
                     continue;
                 case 0x00:

@@ -36,6 +36,23 @@ public class DnsMessageTests
     }
 
     [Fact]
+    public void Chain_of_pointers_to_pointers_is_malformed()
+    {
+        // "a" at 12, then 200 pointers each pointing at the one before: backwards every time, yet no label follows.
+        var msg = new List<byte>(Message(1, (byte)'a', 0));
+        msg.AddRange(new byte[] { 0xC0, 12 });
+        for (int i = 1; i < 200; i++)
+        {
+            var previous = 15 + 2 * (i - 1);
+            msg.AddRange(new byte[] { (byte)(0xC0 | previous >> 8), (byte)previous });
+        }
+        var bytes = msg.ToArray();
+        Assert.Equal("a", Read(bytes, 15));          // one pointer: fine
+        Assert.Equal("a", Read(bytes, 15 + 2 * 100)); // a hundred: still within what a name could need
+        Assert.Null(Read(bytes, bytes.Length - 2));   // two hundred: refused
+    }
+
+    [Fact]
     public void Truncated_reserved_and_overlong_names_are_malformed()
     {
         Assert.Null(Read(Message(5, (byte)'a', (byte)'b'), 12)); // label runs off the end
