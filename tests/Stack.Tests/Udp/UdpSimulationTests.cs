@@ -41,7 +41,7 @@ public class UdpSimulationTests
         Assert.Equal(1, b.Udp.Counters.DatagramsDelivered);
     }
 
-    [Fact(Skip = "Needs IPv4 reassembly, on main since 17dcc7e (passes in a trial merge of main): unskip when main is merged into udp.")]
+    [Fact]
     public void Datagram_of_8000_bytes_is_fragmented_and_arrives_whole_both_ways()
     {
         var (sim, a, b) = Pair(3);
