@@ -261,8 +261,12 @@ internal sealed partial class TcpConnection
         DupAcks = 0;
 
         // RTT (RFC 6298 / RFC 7323 4.1): from the echoed timestamp, else from the one timed segment (Karn).
+        // Not after a timeout: the echoed TS.Recent may then be that of a much older segment (the peer does not
+        // update TS.Recent from segments below RCV.NXT), which would inflate SRTT (Karn's rule, applied to TSecr).
         if (TsEnabled && opts.HasTimestamp && opts.TsEcr != 0)
-            SampleRtt(TimeSpan.FromMilliseconds((int)(TsNow(now) - opts.TsEcr)), now);
+        {
+            if (Retries == 0) SampleRtt(TimeSpan.FromMilliseconds((int)(TsNow(now) - opts.TsEcr)), now);
+        }
         else if (_rttTiming && Seq.Ge(ack, _rttSeq))
         {
             _rttTiming = false;
@@ -521,6 +525,7 @@ internal sealed partial class TcpConnection
     private void UpdateScoreboard(in TcpOptions opts)
     {
         _scoreboard ??= new SackBlock[8];
+        if (_scoreCount == 0) _highSacked = SndUna;
         for (int b = 0; b < opts.SackCount; b++)
         {
             var blk = opts.Sack[b];
@@ -528,7 +533,7 @@ internal sealed partial class TcpConnection
             if (!Seq.Lt(blk.Left, blk.Right) || Seq.Le(blk.Right, SndUna) || Seq.Gt(blk.Right, SndMax)) continue;
             if (Seq.Lt(blk.Left, SndUna)) blk.Left = SndUna;
             InsertRange(_scoreboard, ref _scoreCount, blk);
-            if (Seq.Gt(blk.Right, _highSacked) || _scoreCount == 1) _highSacked = Seq.Max(_highSacked, blk.Right);
+            _highSacked = Seq.Max(_highSacked, blk.Right);
         }
     }
 

@@ -100,7 +100,7 @@ internal sealed partial class TcpConnection
             if (!Seq.Lt(s, _highSacked)) return;
             var end = Seq.Min(s + mss, i < _scoreCount ? _scoreboard![i].Left : _highSacked);
             var len = (int)(end - s);
-            var avail = (int)(SndUna + (uint)SndBuf.Count - s);
+            var avail = (int)(Seq.Min(SndUna + (uint)SndBuf.Count, SndMax) - s);
             if (len > avail) len = avail;
             if (len <= 0) return;
             Transmit(s, TcpFlags.Ack, (int)(s - SndUna), len, now);
@@ -113,7 +113,10 @@ internal sealed partial class TcpConnection
     /// <summary>Resends the segment at SND.UNA (fast retransmit, NewReno partial ACK).</summary>
     private void RetransmitFirst(TimeSpan now)
     {
-        var len = Math.Min(SndMss, SndBuf.Count);
+        // Never beyond what was sent before: a retransmission must not carry bytes the peer has not been offered
+        // yet (a small Nagle segment may be all that is outstanding while more data waits).
+        var sentData = (int)Math.Min(SndMax - SndUna, (uint)SndBuf.Count);
+        var len = Math.Min(SndMss, sentData);
         var fin = FinQueued && !FinAcked && len == SndBuf.Count && Seq.Gt(SndMax, SndUna + (uint)SndBuf.Count);
         if (len == 0 && !fin) return;
         Transmit(SndUna, TcpFlags.Ack | (fin ? TcpFlags.Fin : 0), 0, len, now);
@@ -208,7 +211,7 @@ internal sealed partial class TcpConnection
         {
             Counters.ConnectionsTimedOut++;
             var err = SoftError is StackError.None ? StackError.TimedOut : SoftError;
-            Layer.SendControl(Remote, Key.LocalPort, Key.RemotePort, SndNxt, 0, TcpFlags.Rst, now);
+            Layer.SendControl(Remote, Key.LocalPort, Key.RemotePort, SndMax, 0, TcpFlags.Rst, now);
             Fail(err, $"The connection to {Remote}:{Key.RemotePort} timed out after {Retries} retransmissions.", now);
             return;
         }
@@ -257,7 +260,9 @@ internal sealed partial class TcpConnection
     internal void SendAck(TimeSpan now)
     {
         if (!Synchronized) return;
-        Transmit(SndNxt, TcpFlags.Ack, 0, 0, now);
+        // SEQ = the highest sequence number sent, not SND.NXT: after a timeout SND.NXT rewinds (go-back-N), and
+        // an ACK with that older SEQ would fail the peer's acceptability test and never be processed.
+        Transmit(SndMax, TcpFlags.Ack, 0, 0, now);
     }
 
     /// <summary>SYN (active) or SYN-ACK (passive or simultaneous open) with our options.</summary>
@@ -292,7 +297,11 @@ internal sealed partial class TcpConnection
             optLen = 0;
             if (TsEnabled) optLen += TcpHeader.WriteTimestamp(opts, TsNow(now), TsRecent);
             if (SackEnabled && _oooCount > 0 && (flags & TcpFlags.Ack) != 0)
-                optLen += TcpHeader.WriteSack(opts[optLen..], SackBlocksToSend((40 - optLen - 4) / 8));
+            {
+                // SACK blocks go only where they fit: within 40 option bytes and within the path MTU beside the data.
+                var room = Math.Min(40 - optLen, PathMss - optLen - len);
+                if (room >= 12) optLen += TcpHeader.WriteSack(opts[optLen..], SackBlocksToSend((room - 4) / 8));
+            }
         }
         var hlen = TcpHeader.MinLength + optLen;
         var ackFlag = (flags & TcpFlags.Ack) != 0;

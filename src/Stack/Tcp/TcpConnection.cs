@@ -486,7 +486,7 @@ internal sealed partial class TcpConnection
     {
         UserClosed = true;
         if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
-            Layer.SendControl(Remote, Key.LocalPort, Key.RemotePort, SndNxt, 0, TcpFlags.Rst, now);
+            Layer.SendControl(Remote, Key.LocalPort, Key.RemotePort, SndMax, 0, TcpFlags.Rst, now);
         if (State == TcpState.Closed)
         {
             RcvBuf.Release();

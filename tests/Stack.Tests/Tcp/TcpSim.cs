@@ -55,6 +55,22 @@ public static class TcpSim
         return (c, s);
     }
 
+    public static string Dump(Simulation sim)
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine($"at {sim.Now}");
+        foreach (var st in sim.Stacks)
+            sb.AppendLine(st.Name + ": " + string.Join(", ", sim.Run(st.GetStatisticsAsync()).Where(c => c.Value != 0 && c.Layer is "Tcp" or "IPv4" or "Arp").Select(c => $"{c.Layer}.{c.Name}={c.Value}")));
+        foreach (var st in sim.Stacks)
+            foreach (var r in sim.Run(st.GetConnectionsAsync()))
+            {
+                sb.AppendLine($"{st.Name}: {r.LocalPort}->{r.RemotePort} {r.State} recvq {r.RecvQ} sendq {r.SendQ} {r.Tcp}");
+                if (st.FindSocket(r.Id) is TcpSocket ts)
+                    sb.AppendLine($"   rtoAt {ts.Tcb.RtoAt} heapAt {ts.Tcb.HeapAt} delack {ts.Tcb.DelAckAt} retries {ts.Tcb.Retries} recovery {ts.Tcb.InRecovery} sndmax {ts.Tcb.SndMax} fin {ts.Tcb.FinQueued} err {ts.Tcb.Error}");
+            }
+        return sb.ToString();
+    }
+
     public static byte[] Data(int size, int seed)
     {
         var d = new byte[size];
