@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using NetStack.Link;
+using NetStack.Tests.Link;
+using Xunit.Abstractions;
+
+namespace NetStack.Tests.Lab;
+
+/// <summary>The pcap device against the real Linux kernel, over a veth pair in namespaces we create.</summary>
+[Collection(KernelLabCollection.Name)]
+public sealed class PcapDeviceLabTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(5);
+
+    [KernelFact]
+    public void ArpRequest_FromU_GetsTheKernelsReply()
+    {
+        using var lab = new KernelLab();
+        var dev = lab.OpenStackDevice();
+        Assert.Equal(lab.StackMac, dev.HardwareAddress);
+        Assert.Equal(1500, dev.Mtu);
+
+        var log = new FrameLog();
+        var clock = Stopwatch.StartNew();
+        dev.Transmit(LinkTestKit.ArpRequest(dev.HardwareAddress, KernelLab.StackAddress, KernelLab.KernelAddress), clock.Elapsed);
+        dev.Flush(clock.Elapsed);
+        Assert.True(LinkTestKit.PumpUntil(dev, log, () => log.Any(f => LinkTestKit.ParseArpReply(f) is not null), Generous),
+            "no ARP reply from the kernel within 5 s");
+        var elapsed = clock.Elapsed;
+
+        var reply = log.Frames.Select(LinkTestKit.ParseArpReply).First(r => r is not null)!.Value;
+        Assert.Equal(lab.KernelMac, reply.Mac);
+        Assert.Equal(KernelLab.KernelAddress, reply.Ip);
+        Assert.DoesNotContain(log.Frames, f => MacAddress.Read(f.AsSpan(6)) == dev.HardwareAddress); // our request is not echoed
+        Assert.Equal(1, dev.Statistics.FramesSent);
+        Assert.Equal(0, dev.Statistics.SendErrors);
+        output.WriteLine($"ARP request -> reply in {elapsed.TotalMilliseconds:0.00} ms; kernel MAC {reply.Mac}");
+
+        // The kernel learnt our address from the request (RFC 826: the target updates its table).
+        var neigh = lab.RunInKernel($"ip neigh show {KernelLab.StackAddress} dev k0").EnsureSuccess().Output;
+        Assert.Contains(dev.HardwareAddress.ToString().Replace('-', ':').ToLowerInvariant(), neigh);
+    }
+
+    [KernelFact]
+    public void WaitForFrames_Blocks_AndWakeInterruptsItPromptly()
+    {
+        using var lab = new KernelLab();
+        var dev = lab.OpenStackDevice();
+
+        // Nothing arrives on a quiet link, so a short wait runs its course...
+        var sw = Stopwatch.StartNew();
+        dev.WaitForFrames(TimeSpan.FromMilliseconds(200));
+        Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(150), TimeSpan.FromSeconds(3));
+
+        // ...and Wake from another thread ends a long one at once.
+        using var waiting = new ManualResetEventSlim();
+        TimeSpan waited = default;
+        var waiter = new Thread(() =>
+        {
+            waiting.Set();
+            var t = Stopwatch.StartNew();
+            dev.WaitForFrames(TimeSpan.FromSeconds(20));
+            waited = t.Elapsed;
+        });
+        waiter.Start();
+        Assert.True(waiting.Wait(Generous));
+        dev.Wake();
+        Assert.True(waiter.Join(Generous), "Wake did not end WaitForFrames within 5 s");
+        Assert.True(waited < TimeSpan.FromSeconds(2), $"WaitForFrames returned after {waited}");
+        output.WriteLine($"woken after {waited.TotalMilliseconds:0.00} ms");
+
+        // A Wake with nobody waiting is remembered once, then the device blocks again.
+        dev.Wake();
+        sw.Restart();
+        dev.WaitForFrames(TimeSpan.FromSeconds(10));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2));
+        sw.Restart();
+        dev.WaitForFrames(TimeSpan.FromMilliseconds(100));
+        Assert.True(sw.Elapsed >= TimeSpan.FromMilliseconds(75));
+    }
+
+    [KernelFact]
+    public void FrameArrival_EndsWaitForFrames()
+    {
+        using var lab = new KernelLab();
+        var dev = lab.OpenStackDevice();
+        var peer = lab.OpenKernelSideDevice();
+        var clock = Stopwatch.StartNew();
+        peer.Transmit(LinkTestKit.TaggedFrame(dev.HardwareAddress, peer.HardwareAddress, "hello"), clock.Elapsed);
+        peer.Flush(clock.Elapsed);
+        var sw = Stopwatch.StartNew();
+        dev.WaitForFrames(TimeSpan.FromSeconds(20));
+        Assert.True(sw.Elapsed < Generous);
+        var log = new FrameLog();
+        Assert.True(LinkTestKit.PumpUntil(dev, log, () => log.Any(f => LinkTestKit.HasTag(f, "hello")), Generous));
+    }
+
+    [KernelFact]
+    public void FramesFromOurOwnMac_AreIgnoredAndCounted()
+    {
+        using var lab = new KernelLab();
+        var dev = lab.OpenStackDevice();
+        var peer = lab.OpenKernelSideDevice();
+        var clock = Stopwatch.StartNew();
+        // A broadcast claiming to come from our MAC passes the filter but must not reach the stack.
+        peer.Transmit(LinkTestKit.TaggedFrame(MacAddress.Broadcast, dev.HardwareAddress, "own"), clock.Elapsed);
+        peer.Transmit(LinkTestKit.TaggedFrame(dev.HardwareAddress, peer.HardwareAddress, "marker"), clock.Elapsed);
+        peer.Flush(clock.Elapsed);
+
+        var log = new FrameLog();
+        Assert.True(LinkTestKit.PumpUntil(dev, log, () => log.Any(f => LinkTestKit.HasTag(f, "marker")), Generous));
+        Assert.DoesNotContain(log.Frames, f => LinkTestKit.HasTag(f, "own"));
+        Assert.Equal(1, dev.Statistics.OwnFramesIgnored);
+        Assert.Equal(2, peer.Statistics.FramesSent);
+    }
+
+    [KernelFact]
+    public void Filter_DropsUnicastForOtherMacs_AndFollowsTheStacksAddress()
+    {
+        using var lab = new KernelLab();
+        var dev = lab.OpenStackDevice();
+        var peer = lab.OpenKernelSideDevice();
+        var other = MacAddress.Parse("02-00-5E-00-00-99");
+        var clock = Stopwatch.StartNew();
+        Assert.Equal(PcapDevice.FilterFor(dev.HardwareAddress), dev.Filter);
+
+        peer.Transmit(LinkTestKit.TaggedFrame(other, peer.HardwareAddress, "other"), clock.Elapsed);
+        peer.Transmit(LinkTestKit.TaggedFrame(MacAddress.Parse("01-00-5E-00-00-FB"), peer.HardwareAddress, "multicast"), clock.Elapsed);
+        peer.Transmit(LinkTestKit.TaggedFrame(dev.HardwareAddress, peer.HardwareAddress, "marker1"), clock.Elapsed);
+        peer.Flush(clock.Elapsed);
+        var log = new FrameLog();
+        Assert.True(LinkTestKit.PumpUntil(dev, log, () => log.Any(f => LinkTestKit.HasTag(f, "marker1")), Generous));
+        Assert.DoesNotContain(log.Frames, f => LinkTestKit.HasTag(f, "other"));
+        Assert.Contains(log.Frames, f => LinkTestKit.HasTag(f, "multicast"));
+
+        // The stack chose a MAC of its own: the filter now passes unicast for it instead of the adapter's.
+        dev.SetStackAddress(other);
+        Assert.Equal(other, dev.StackAddress);
+        Assert.Contains(other.ToString().Replace('-', ':').ToLowerInvariant(), dev.Filter);
+        peer.Transmit(LinkTestKit.TaggedFrame(dev.HardwareAddress, peer.HardwareAddress, "to-adapter"), clock.Elapsed);
+        peer.Transmit(LinkTestKit.TaggedFrame(MacAddress.Broadcast, other, "own-again"), clock.Elapsed);
+        peer.Transmit(LinkTestKit.TaggedFrame(other, peer.HardwareAddress, "marker2"), clock.Elapsed);
+        peer.Flush(clock.Elapsed);
+        Assert.True(LinkTestKit.PumpUntil(dev, log, () => log.Any(f => LinkTestKit.HasTag(f, "marker2")), Generous));
+        Assert.DoesNotContain(log.Frames, f => LinkTestKit.HasTag(f, "to-adapter"));
+        Assert.DoesNotContain(log.Frames, f => LinkTestKit.HasTag(f, "own-again"));
+        Assert.Equal(1, dev.Statistics.OwnFramesIgnored);
+    }
+
+    [KernelFact]
+    public void Open_ReadsTheMtuOfTheInterfaceInItsOwnNamespace()
+    {
+        using var lab = new KernelLab();
+        lab.RunInStackNamespace("ip link set u0 mtu 1400").EnsureSuccess();
+        var dev = lab.OpenStackDevice();
+        Assert.Equal(1400, dev.Mtu);
+        Assert.Empty(dev.Warnings);
+        dev.RefreshStatistics();
+        Assert.Equal(0, dev.Statistics.DroppedByDevice);
+    }
+
+    [KernelFact]
+    public void Open_UnknownAdapter_SaysWhichOnesExist()
+    {
+        using var lab = new KernelLab();
+        var e = Assert.Throws<ArgumentException>(() => PcapDevice.Open("nosuch0", new PcapDeviceOptions { NetworkNamespace = lab.StackNamespace }));
+        Assert.Equal("interfaceName", e.ParamName);
+        Assert.Contains("'nosuch0'", e.Message);
+        Assert.Contains("u0", e.Message);
+        Assert.Contains("lo", e.Message);
+        output.WriteLine(e.Message);
+    }
+
+    [KernelFact]
+    public void Open_UnknownNamespace_SaysHowToCreateIt()
+    {
+        var e = Assert.Throws<ArgumentException>(() => PcapDevice.Open("u0", new PcapDeviceOptions { NetworkNamespace = "nsu-does-not-exist" }));
+        Assert.Contains("ip netns add", e.Message);
+    }
+
+    [KernelFact]
+    public void Lab_DeletesItsNamespaces_OnDispose_EvenAfterAFailure()
+    {
+        string k, u;
+        using (var lab = new KernelLab())
+        {
+            k = lab.KernelNamespace;
+            u = lab.StackNamespace;
+            lab.OpenStackDevice();
+            lab.StartInKernel("sleep 60"); // a peer still running at teardown is killed
+            Assert.Contains(k, KernelLab.NamespacesOfThisProcess());
+            try
+            {
+                throw new InvalidOperationException("a test failing half-way");
+            }
+            catch (InvalidOperationException) { }
+        }
+        Assert.DoesNotContain(k, KernelLab.NamespacesOfThisProcess());
+        Assert.DoesNotContain(u, KernelLab.NamespacesOfThisProcess());
+    }
+}
