@@ -197,4 +197,75 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
         Assert.DoesNotContain(k, KernelLab.NamespacesOfThisProcess());
         Assert.DoesNotContain(u, KernelLab.NamespacesOfThisProcess());
     }
+
+    [KernelFact]
+    public void CaptureTap_OnThePcapDevice_RecordsTheArpExchange_ReadableByTcpdump()
+    {
+        var dir = Directory.CreateTempSubdirectory("netstack-lab-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "arp.pcap");
+            using (var lab = new KernelLab())
+            using (var tap = new CaptureTap(lab.OpenStackDevice(), path))
+            {
+                var log = new FrameLog();
+                var clock = Stopwatch.StartNew();
+                tap.Transmit(LinkTestKit.ArpRequest(tap.HardwareAddress, KernelLab.StackAddress, KernelLab.KernelAddress), clock.Elapsed);
+                tap.Flush(clock.Elapsed);
+                Assert.True(LinkTestKit.PumpUntil(tap, log, () => log.Any(f => LinkTestKit.ParseArpReply(f) is not null), Generous));
+            }
+            var cap = CaptureTapTests.Parse(File.ReadAllBytes(path));
+            Assert.Equal(2, cap.Records.Count);
+            if (KernelLab.FindProgram("tcpdump") is { } tcpdump)
+            {
+                var text = LabProcess.Run(tcpdump, ["-r", path, "-nn"]).EnsureSuccess().Output;
+                output.WriteLine(text);
+                Assert.Contains("Request who-has 192.0.2.1 tell 192.0.2.2", text);
+                Assert.Contains("Reply 192.0.2.1 is-at", text);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [KernelFact]
+    public void ReceiveAndTransmit_AllocateNothingPerFrame()
+    {
+        using var lab = new KernelLab();
+        var dev = lab.OpenStackDevice();
+        var peer = lab.OpenKernelSideDevice();
+        var counter = new CountingSink();
+        var clock = Stopwatch.StartNew();
+        var toUs = LinkTestKit.TaggedFrame(dev.HardwareAddress, peer.HardwareAddress, "load", 1514);
+        var toPeer = LinkTestKit.TaggedFrame(peer.HardwareAddress, dev.HardwareAddress, "load", 1514);
+
+        void Round(int frames)
+        {
+            for (int i = 0; i < frames; i++) peer.Transmit(toUs, clock.Elapsed);
+            peer.Flush(clock.Elapsed);
+            var target = counter.Count + frames;
+            while (counter.Count < target && clock.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                if (dev.Receive(counter, clock.Elapsed, 64) == 0) dev.WaitForFrames(TimeSpan.FromMilliseconds(50));
+            }
+            for (int i = 0; i < frames; i++) dev.Transmit(toPeer, clock.Elapsed);
+            dev.Flush(clock.Elapsed);
+        }
+
+        Round(200); // warm up (JIT, first statistics read)
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Round(500);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(700, counter.Count);
+        Assert.Equal(700, dev.Statistics.FramesSent);
+        Assert.Equal(0, allocated);
+    }
+
+    private sealed class CountingSink : IFrameSink
+    {
+        public int Count;
+        public void OnFrame(ReadOnlySpan<byte> frame, TimeSpan now) => Count++;
+    }
 }
