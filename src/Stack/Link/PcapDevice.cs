@@ -14,8 +14,14 @@ public sealed record PcapDeviceOptions
     /// </summary>
     public int KernelBufferSize { get; init; } = 32 * 1024 * 1024;
 
-    /// <summary>Largest frame captured whole.</summary>
-    public int Snaplen { get; init; } = 65535;
+    /// <summary>
+    /// Largest frame captured whole; null (the default) means the interface's MTU plus an Ethernet header and a
+    /// VLAN tag. libpcap sizes each slot of the kernel ring from this when the adapter has offloads (GSO/GRO) on,
+    /// so 65535 would leave only ~500 slots in 32 MiB and bulk receive would overflow. Longer frames (GRO/LRO
+    /// aggregates: turn those off with ethtool -K dev gro off lro off) are dropped and counted in
+    /// <see cref="PcapDevice.FramesTruncated"/>.
+    /// </summary>
+    public int? Snaplen { get; init; }
 
     /// <summary>
     /// Queue transmitted frames and send them in <see cref="ILinkDevice.Flush"/> with one sendmmsg(2) per batch,
@@ -38,7 +44,7 @@ public sealed record PcapDeviceOptions
     internal void Validate()
     {
         if (KernelBufferSize < 64 * 1024) throw new ArgumentOutOfRangeException(nameof(KernelBufferSize), KernelBufferSize, "KernelBufferSize must be at least 64 KiB (32 MiB suits bulk transfers).");
-        if (Snaplen is < 68 or > 262144) throw new ArgumentOutOfRangeException(nameof(Snaplen), Snaplen, "Snaplen must be between 68 and 262144.");
+        if (Snaplen is not null and (< 68 or > 262144)) throw new ArgumentOutOfRangeException(nameof(Snaplen), Snaplen, "Snaplen must be between 68 and 262144.");
         if (TransmitBatchSize is < 1 or > 1024) throw new ArgumentOutOfRangeException(nameof(TransmitBatchSize), TransmitBatchSize, "TransmitBatchSize must be between 1 and 1024.");
         if (StatisticsInterval < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(StatisticsInterval), "StatisticsInterval cannot be negative.");
     }
@@ -90,7 +96,7 @@ public sealed unsafe class PcapDevice : ILinkDevice
 
     private TimeSpan _nextStatsAt;
 
-    private PcapDevice(LibPcapLiveDevice device, PcapDeviceOptions options, MacAddress adapterMac, int mtu, IReadOnlyList<string> warnings)
+    private PcapDevice(LibPcapLiveDevice device, PcapDeviceOptions options, MacAddress adapterMac, int mtu, int snaplen, IReadOnlyList<string> warnings)
     {
         _device = device;
         _options = options;
@@ -100,6 +106,7 @@ public sealed unsafe class PcapDevice : ILinkDevice
         _stackMac = adapterMac;
         Mtu = mtu;
         Warnings = warnings;
+        Snaplen = snaplen;
 
         _fd = Native.pcap_get_selectable_fd(_pcap);
         if (_fd < 0) throw new InvalidOperationException($"libpcap gave no selectable descriptor for '{Name}'.");
@@ -215,7 +222,7 @@ public sealed unsafe class PcapDevice : ILinkDevice
             Mode = DeviceModes.Promiscuous,   // NoCaptureLocal throws PlatformNotSupported on Linux
             Immediate = true,                 // otherwise libpcap holds frames for up to hundreds of milliseconds
             ReadTimeout = 10,
-            Snaplen = options.Snaplen,
+            Snaplen = options.Snaplen ?? (Native.ReadMtuHere(interfaceName) ?? 1500) + 14 + 4,
             BufferSize = options.KernelBufferSize, // pcap_set_buffer_size: the kernel ring on Linux
         };
         config.ConfigurationFailed += (_, e) => warnings.Add($"{e.Property}: {e.Error} {e.Message}");
@@ -246,7 +253,7 @@ public sealed unsafe class PcapDevice : ILinkDevice
             var mac = Native.ReadHardwareAddress(fd, interfaceName)
                       ?? (device.MacAddress is { } pa && pa.GetAddressBytes().Length == 6 ? MacAddress.FromPhysicalAddress(pa) : MacAddress.Zero);
             var mtu = Native.ReadMtu(fd, interfaceName) ?? ReadSysfsMtu(interfaceName) ?? 1500;
-            result = new PcapDevice(device, options, mac, mtu, warnings);
+            result = new PcapDevice(device, options, mac, mtu, config.Snaplen, warnings);
             result.ApplyFilter();
             return result;
         }
@@ -275,6 +282,12 @@ public sealed unsafe class PcapDevice : ILinkDevice
     public LinkStatistics Statistics { get; } = new();
 
     public TimeSpan? NextArrival => null;
+
+    /// <summary>Frames longer than the snaplen, dropped (see <see cref="PcapDeviceOptions.Snaplen"/>).</summary>
+    public long FramesTruncated { get; private set; }
+
+    /// <summary>The snaplen in force.</summary>
+    public int Snaplen { get; }
 
     /// <summary>Configuration problems libpcap reported while opening (e.g. a buffer size it refused).</summary>
     public IReadOnlyList<string> Warnings { get; }
@@ -327,6 +340,11 @@ public sealed unsafe class PcapDevice : ILinkDevice
             if (r != 1) break; // 0: nothing ready (nonblocking); <0: error or end, nothing more to read now
             var length = (int)header->CapLen;
             if (length < 14) continue;
+            if (header->Len > header->CapLen)
+            {
+                FramesTruncated++; // a GRO/LRO aggregate larger than the snaplen: useless to the stack
+                continue;
+            }
             var frame = new ReadOnlySpan<byte>(data, length);
             var src = (ulong)BinaryPrimitives.ReadUInt16BigEndian(frame[6..]) << 32 | BinaryPrimitives.ReadUInt32BigEndian(frame[8..]);
             if (src == station || src == adapter)
@@ -556,6 +574,17 @@ public sealed unsafe class PcapDevice : ILinkDevice
                 for (int i = 0; i < name.Length; i++) r->Name[i] = (byte)name[i];
                 return ioctl(fd, request, r) == 0;
             }
+        }
+
+        /// <summary>The MTU of <paramref name="name"/> in the calling thread's network namespace.</summary>
+        public static int? ReadMtuHere(string name)
+        {
+            try
+            {
+                using var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+                return ReadMtu((int)s.Handle, name);
+            }
+            catch (System.Net.Sockets.SocketException) { return null; }
         }
 
         /// <summary>The MTU of <paramref name="name"/> in the namespace of socket <paramref name="fd"/>.</summary>

@@ -24,4 +24,13 @@ public sealed class KernelLabCollection
 internal static partial class LibC
 {
     [DllImport("libc")] public static extern uint geteuid();
+    [DllImport("libc")] private static extern unsafe int clock_gettime(int clock, long* timespec);
+
+    /// <summary>CPU time the calling thread has used (CLOCK_THREAD_CPUTIME_ID).</summary>
+    public static unsafe TimeSpan ThreadCpuTime()
+    {
+        long* ts = stackalloc long[2];
+        clock_gettime(3, ts);
+        return TimeSpan.FromTicks(ts[0] * TimeSpan.TicksPerSecond + ts[1] / 100);
+    }
 }
