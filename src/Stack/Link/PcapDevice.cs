@@ -29,6 +29,12 @@ public sealed record PcapDeviceOptions
     /// </summary>
     public bool BatchTransmit { get; init; } = true;
 
+    /// <summary>
+    /// Send straight to the driver (PACKET_QDISC_BYPASS), skipping the qdisc layer. Other sniffers on the same
+    /// host (tcpdump on this interface) then no longer see our outgoing frames; the <see cref="CaptureTap"/> still does.
+    /// </summary>
+    public bool BypassQdisc { get; init; }
+
     /// <summary>Frames queued before a batch is sent even without a Flush.</summary>
     public int TransmitBatchSize { get; init; } = 64;
 
@@ -250,6 +256,12 @@ public sealed unsafe class PcapDevice : ILinkDevice
             _ = Native.pcap_setdirection(pcap, Native.PCAP_D_IN);
 
             var fd = Native.pcap_get_selectable_fd(pcap);
+            if (options.BypassQdisc)
+            {
+                int one = 1;
+                if (Native.setsockopt(fd, Native.SOL_PACKET, Native.PACKET_QDISC_BYPASS, &one, sizeof(int)) != 0)
+                    warnings.Add($"PACKET_QDISC_BYPASS: errno {Marshal.GetLastPInvokeError()}");
+            }
             var mac = Native.ReadHardwareAddress(fd, interfaceName)
                       ?? (device.MacAddress is { } pa && pa.GetAddressBytes().Length == 6 ? MacAddress.FromPhysicalAddress(pa) : MacAddress.Zero);
             var mtu = Native.ReadMtu(fd, interfaceName) ?? ReadSysfsMtu(interfaceName) ?? 1500;
@@ -481,6 +493,8 @@ public sealed unsafe class PcapDevice : ILinkDevice
         public const int EINTR = 4;
         public const int PCAP_ERRBUF_SIZE = 256;
         public const int PCAP_D_IN = 1;
+        public const int SOL_PACKET = 263;
+        public const int PACKET_QDISC_BYPASS = 20;
         private const uint SIOCGIFMTU = 0x8921;
         private const uint SIOCGIFHWADDR = 0x8927;
 
@@ -522,6 +536,7 @@ public sealed unsafe class PcapDevice : ILinkDevice
         [DllImport("libc", SetLastError = true)] public static extern int close(int fd);
         [DllImport("libc", SetLastError = true)] public static extern int ppoll(PollFd* fds, nuint nfds, TimeSpec* timeout, void* sigmask);
         [DllImport("libc", SetLastError = true)] public static extern int sendmmsg(int fd, MMsgHdr* msgs, uint vlen, int flags);
+        [DllImport("libc", SetLastError = true)] public static extern int setsockopt(int fd, int level, int name, void* value, uint length);
         [DllImport("libc", SetLastError = true)] private static extern int ioctl(int fd, nuint request, void* arg);
 
         private static nint _libpcap;

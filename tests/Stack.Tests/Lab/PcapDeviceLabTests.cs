@@ -171,6 +171,38 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
     }
 
     [KernelFact]
+    public void Open_WithoutCaptureCapabilities_SaysToRunAsRootOrGrantThem()
+    {
+        using var lab = new KernelLab();
+        Exception? error = null;
+        // A throwaway thread without CAP_NET_RAW/CAP_NET_ADMIN stands in for an unprivileged user.
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                LibC.DropEffectiveCapabilities(LibC.CAP_NET_RAW, LibC.CAP_NET_ADMIN);
+                PcapDevice.Open("u0", new PcapDeviceOptions { NetworkNamespace = lab.StackNamespace }).Dispose();
+            }
+            catch (Exception e) { error = e; }
+        });
+        thread.Start();
+        Assert.True(thread.Join(Generous));
+        var e = Assert.IsType<UnauthorizedAccessException>(error);
+        Assert.Contains("run as root", e.Message);
+        Assert.Contains("CAP_NET_RAW", e.Message);
+        Assert.Contains("CAP_NET_ADMIN", e.Message);
+        output.WriteLine(e.Message);
+    }
+
+    [Fact]
+    public void MissingLibpcap_MessageSaysHowToInstallIt()
+    {
+        var e = PcapDevice.Native.LibpcapMissing(null);
+        Assert.IsType<PcapUnavailableException>(e);
+        Assert.Contains("apt-get install libpcap0.8", e.Message);
+    }
+
+    [KernelFact]
     public void Open_UnknownNamespace_SaysHowToCreateIt()
     {
         var e = Assert.Throws<ArgumentException>(() => PcapDevice.Open("u0", new PcapDeviceOptions { NetworkNamespace = "nsu-does-not-exist" }));
