@@ -33,19 +33,16 @@ function Invoke-Native {
 function Test-IsRoot { (& id -u) -eq '0' }
 
 # Debian packages the interop tests use: libpcap for capture, iproute2/ethtool for the lab, real peers.
-$script:AptPackages = [ordered]@{
-    'libpcap0.8'      = { Test-Path '/usr/lib/x86_64-linux-gnu/libpcap.so.0.8' -or (Test-Path '/usr/lib/aarch64-linux-gnu/libpcap.so.0.8') }
-    'iproute2'        = { [bool](Get-Command ip -ErrorAction Ignore) }
-    'ethtool'         = { [bool](Get-Command ethtool -ErrorAction Ignore) -or (Test-Path /usr/sbin/ethtool) }
-    'socat'           = { [bool](Get-Command socat -ErrorAction Ignore) }
-    'dnsmasq-base'    = { (Test-Path /usr/sbin/dnsmasq) }
-    'iputils-ping'    = { [bool](Get-Command ping -ErrorAction Ignore) }
-    'netcat-openbsd'  = { [bool](Get-Command nc -ErrorAction Ignore) }
-    'python3'         = { [bool](Get-Command python3 -ErrorAction Ignore) }
+$script:AptPackages = @('libpcap0.8', 'iproute2', 'ethtool', 'socat', 'dnsmasq-base', 'iputils-ping', 'netcat-openbsd', 'python3')
+
+function Test-AptPackage([string] $Name) {
+    if (-not (Get-Command dpkg-query -ErrorAction Ignore)) { return $false }
+    $status = & dpkg-query -W -f '${Status}' $Name 2>$null
+    return ($LASTEXITCODE -eq 0 -and "$status" -eq 'install ok installed')
 }
 
 function Install-Prerequisites {
-    $missing = @($script:AptPackages.Keys | Where-Object { -not (& $script:AptPackages[$_]) })
+    $missing = @($script:AptPackages | Where-Object { -not (Test-AptPackage $_) })
     if ($missing.Count -eq 0) { Write-Host 'Prerequisites: all present.'; return }
     if (-not (Test-IsRoot)) {
         Write-Warning ("Missing Debian packages: {0}. Install them as root (apt-get install -y {0}); " +
@@ -80,7 +77,7 @@ function Invoke-UnitTests {
         '--logger', "trx;LogFileName=$trxName", '--results-directory', $results, '--logger', 'console;verbosity=normal',
         '--blame-hang-timeout', '5m')
     if ($Filter) { $testArgs += @('--filter', $Filter) }
-    & dotnet @testArgs
+    & dotnet @testArgs | Out-Host
     $exit = $LASTEXITCODE
     $trx = Join-Path $results $trxName
     if (-not (Test-Path $trx)) { throw "The xunit run wrote no results (exit code $exit)." }

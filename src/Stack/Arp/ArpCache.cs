@@ -1,0 +1,440 @@
+using System.Buffers;
+using NetStack.Link;
+
+namespace NetStack.Arp;
+
+/// <summary>States of a neighbour entry, named as Get-NetNeighbor names them.</summary>
+public enum ArpState
+{
+    /// <summary>Resolution under way: requests sent, no reply yet; datagrams wait in the entry's queue.</summary>
+    Incomplete,
+    /// <summary>Confirmed recently (within ReachableTime).</summary>
+    Reachable,
+    /// <summary>Known but not confirmed lately; used as is, and re-probed when used.</summary>
+    Stale,
+    /// <summary>Static: never ages, never replaced by what the wire says.</summary>
+    Permanent,
+    /// <summary>Resolution failed; senders get "host unreachable" until the entry is forgotten.</summary>
+    Failed,
+}
+
+/// <summary>An ARP cache entry as the loop saw it at snapshot time.</summary>
+public sealed record ArpEntryInfo(Ipv4Address IPAddress, MacAddress LinkLayerAddress, ArpState State, TimeSpan Age, int PendingDatagrams);
+
+/// <summary>The neighbour cache (RFC 826 with Linux-like states). Loop-thread only.</summary>
+internal sealed class ArpCache
+{
+    private sealed class Entry
+    {
+        public Ipv4Address Address;
+        public MacAddress Mac;
+        public ArpState State;
+        /// <summary>Last time the entry was confirmed or changed state (Age is measured from here).</summary>
+        public TimeSpan Updated;
+        public TimeSpan LastUsed;
+        /// <summary>Requests sent in the current resolution or probe; 0 when none is running.</summary>
+        public int RequestsSent;
+        public TimeSpan NextRequestAt;
+        /// <summary>Datagrams waiting for resolution, each in a pooled buffer with 14 bytes of room in front for the Ethernet header.</summary>
+        public List<(byte[] Buffer, int Length)>? Pending;
+        public List<TaskCompletionSource<ArpEntryInfo>>? Waiters;
+        public bool Probing => RequestsSent > 0;
+    }
+
+    private readonly NetworkStack _stack;
+    private readonly Dictionary<Ipv4Address, Entry> _entries = new();
+    private readonly byte[] _frame = new byte[Ethernet.HeaderLength + ArpPacket.Length];
+    private TimeSpan _nextDeadline = TimeSpan.MaxValue;
+
+    public ArpCache(NetworkStack stack) => _stack = stack;
+
+    public ArpCounters Counters { get; } = new();
+    private ArpSettings Settings => _stack.Config.Arp;
+
+    /// <summary>Looks up the MAC for an on-link next hop to send to.</summary>
+    /// <returns>Sent: <paramref name="mac"/> is valid. Pending: the datagram was queued. Otherwise the error.</returns>
+    public StackError Resolve(Ipv4Address nextHop, out MacAddress mac, TimeSpan now)
+    {
+        mac = default;
+        if (_entries.TryGetValue(nextHop, out var e))
+        {
+            e.LastUsed = now;
+            switch (e.State)
+            {
+                case ArpState.Permanent:
+                    mac = e.Mac;
+                    return StackError.None;
+                case ArpState.Reachable:
+                    if (now - e.Updated < Settings.ReachableTime) { mac = e.Mac; return StackError.None; }
+                    SetState(e, ArpState.Stale, now);
+                    goto case ArpState.Stale;
+                case ArpState.Stale:
+                    // A stale entry in use is re-probed with unicast requests; meanwhile it is used as is.
+                    if (!e.Probing) StartRequests(e, now, unicast: true);
+                    mac = e.Mac;
+                    return StackError.None;
+                case ArpState.Incomplete:
+                    return StackError.NoBufferSpace; // caller queues with Enqueue
+                case ArpState.Failed:
+                    return StackError.HostUnreachable;
+            }
+        }
+        if (!MakeRoom()) { Counters.DroppedCacheFull++; return StackError.NoBufferSpace; }
+        e = new Entry { Address = nextHop, State = ArpState.Incomplete, Updated = now, LastUsed = now };
+        _entries[nextHop] = e;
+        _stack.Trace("Arp", $"{nextHop} not in cache; resolving");
+        StartRequests(e, now, unicast: false);
+        return StackError.NoBufferSpace;
+    }
+
+    /// <summary>True when the address is being resolved (an Enqueue will hold the datagram).</summary>
+    public bool IsIncomplete(Ipv4Address nextHop) => _entries.TryGetValue(nextHop, out var e) && e.State == ArpState.Incomplete;
+
+    /// <summary>Holds an IP datagram until the next hop resolves. Returns false (counted) when the queue is full.</summary>
+    public bool Enqueue(Ipv4Address nextHop, ReadOnlySpan<byte> datagram)
+    {
+        if (!_entries.TryGetValue(nextHop, out var e) || e.State != ArpState.Incomplete) return false;
+        e.Pending ??= new List<(byte[], int)>();
+        if (e.Pending.Count >= Settings.PendingPerAddress)
+        {
+            Counters.DroppedPendingOverflow++;
+            return false;
+        }
+        var buffer = ArrayPool<byte>.Shared.Rent(Ethernet.HeaderLength + datagram.Length);
+        datagram.CopyTo(buffer.AsSpan(Ethernet.HeaderLength));
+        e.Pending.Add((buffer, datagram.Length));
+        return true;
+    }
+
+    /// <summary>Handles an ARP packet (the Ethernet payload).</summary>
+    public void OnPacket(ReadOnlySpan<byte> packet, MacAddress frameSource, TimeSpan now)
+    {
+        if (!ArpPacket.IsValid(packet)) { Counters.DroppedMalformed++; return; }
+        var op = ArpPacket.Operation(packet);
+        var sha = ArpPacket.SenderHardware(packet);
+        var spa = ArpPacket.SenderProtocol(packet);
+        var tpa = ArpPacket.TargetProtocol(packet);
+        if (op is not (ArpPacket.OpRequest or ArpPacket.OpReply) || sha.IsMulticast || sha.IsZero)
+        {
+            Counters.DroppedMalformed++;
+            return;
+        }
+        if (op == ArpPacket.OpRequest) Counters.RequestsReceived++; else Counters.RepliesReceived++;
+
+        var us = _stack.Config.Address;
+        if (spa == us)
+        {
+            // Someone else claims our address (or our own gratuitous ARP came back); never learn it.
+            if (sha != _stack.MacAddress) _stack.Trace("Arp", $"address conflict: {sha} claims {us}");
+            Counters.DroppedNotForUs++;
+            return;
+        }
+
+        // RFC 826 merge: update the sender if known; add it if we are the target.
+        var merged = false;
+        if (!spa.IsUnspecified && _entries.TryGetValue(spa, out var e))
+        {
+            Confirm(e, sha, now);
+            merged = true;
+        }
+        if (tpa != us)
+        {
+            if (!merged) Counters.DroppedNotForUs++;
+            return;
+        }
+        if (!merged && !spa.IsUnspecified && spa.IsInSubnet(us, _stack.Config.PrefixLength))
+        {
+            if (MakeRoom())
+            {
+                e = new Entry { Address = spa, Mac = sha, State = ArpState.Reachable, Updated = now, LastUsed = now };
+                _entries[spa] = e;
+                _stack.Trace("Arp", $"learned {spa} is-at {sha}");
+                Reschedule(now + Settings.ReachableTime);
+            }
+            else Counters.DroppedCacheFull++;
+        }
+        if (op == ArpPacket.OpRequest)
+        {
+            _stack.Trace("Arp", $"who-has {us} tell {spa}: replying {_stack.MacAddress}");
+            Send(ArpPacket.OpReply, sha, sha, spa, now);
+            Counters.RepliesSent++;
+        }
+    }
+
+    /// <summary>Traffic from a neighbour (its MAC matching the entry) confirms it is still there.</summary>
+    public void ConfirmFromTraffic(Ipv4Address address, MacAddress mac, TimeSpan now)
+    {
+        if (_entries.TryGetValue(address, out var e) && e.Mac == mac && e.State is ArpState.Reachable or ArpState.Stale)
+        {
+            if (e.State == ArpState.Stale) SetState(e, ArpState.Reachable, now);
+            e.Updated = now;
+            e.RequestsSent = 0;
+        }
+    }
+
+    private void Confirm(Entry e, MacAddress mac, TimeSpan now)
+    {
+        if (e.State == ArpState.Permanent) return;
+        var was = e.State;
+        if (e.Mac != mac && was != ArpState.Incomplete) _stack.Trace("Arp", $"{e.Address} moved from {e.Mac} to {mac}");
+        e.Mac = mac;
+        e.RequestsSent = 0;
+        SetState(e, ArpState.Reachable, now);
+        Reschedule(now + Settings.ReachableTime);
+        if (was is ArpState.Incomplete or ArpState.Failed)
+        {
+            Counters.Resolved++;
+            _stack.Trace("Arp", $"{e.Address} is-at {mac}");
+        }
+        FlushPending(e, now);
+        CompleteWaiters(e, now);
+    }
+
+    private void FlushPending(Entry e, TimeSpan now)
+    {
+        if (e.Pending is not { Count: > 0 } pending) return;
+        e.Pending = null;
+        foreach (var (buffer, length) in pending)
+        {
+            var frame = buffer.AsSpan(0, Ethernet.HeaderLength + length);
+            Ethernet.WriteHeader(frame, e.Mac, _stack.MacAddress, Ethernet.TypeIpv4);
+            _stack.TransmitFrame(frame, now);
+            ArrayPool<byte>.Shared.Return(buffer);
+            Counters.PendingFlushed++;
+        }
+    }
+
+    private void CompleteWaiters(Entry e, TimeSpan now)
+    {
+        if (e.Waiters is not { } waiters) return;
+        e.Waiters = null;
+        var info = Snapshot(e, now);
+        foreach (var w in waiters)
+        {
+            if (e.State == ArpState.Failed)
+                w.TrySetException(new StackException(StackError.HostUnreachable, $"No ARP reply from {e.Address} after {Settings.MaxRequests} requests: host unreachable."));
+            else w.TrySetResult(info);
+        }
+    }
+
+    /// <summary>Runs due timers; returns the next deadline.</summary>
+    public TimeSpan? Poll(TimeSpan now)
+    {
+        if (now < _nextDeadline) return _nextDeadline == TimeSpan.MaxValue ? null : _nextDeadline;
+        var next = TimeSpan.MaxValue;
+        List<Ipv4Address>? remove = null;
+        foreach (var e in _entries.Values)
+        {
+            TimeSpan due;
+            if (e.Probing)
+            {
+                if (now >= e.NextRequestAt)
+                {
+                    if (e.RequestsSent >= Settings.MaxRequests) Fail(e, now);
+                    else SendRequest(e, now, unicast: e.State != ArpState.Incomplete);
+                }
+                due = e.Probing ? e.NextRequestAt : TimeSpan.MaxValue;
+                if (!e.Probing && e.State == ArpState.Failed) due = e.Updated + Settings.FailedHoldTime;
+            }
+            else switch (e.State)
+            {
+                case ArpState.Reachable:
+                    due = e.Updated + Settings.ReachableTime;
+                    if (now >= due) { SetState(e, ArpState.Stale, now); due = now + Settings.StaleTimeout; }
+                    break;
+                case ArpState.Stale:
+                    due = e.LastUsed > e.Updated ? e.LastUsed + Settings.StaleTimeout : e.Updated + Settings.StaleTimeout;
+                    if (now >= due) { (remove ??= new()).Add(e.Address); due = TimeSpan.MaxValue; }
+                    break;
+                case ArpState.Failed:
+                    due = e.Updated + Settings.FailedHoldTime;
+                    if (now >= due) { (remove ??= new()).Add(e.Address); due = TimeSpan.MaxValue; }
+                    break;
+                default:
+                    due = TimeSpan.MaxValue;
+                    break;
+            }
+            if (due < next) next = due;
+        }
+        if (remove != null) foreach (var a in remove) _entries.Remove(a);
+        _nextDeadline = next;
+        return next == TimeSpan.MaxValue ? null : next;
+    }
+
+    private void Fail(Entry e, TimeSpan now)
+    {
+        e.RequestsSent = 0;
+        if (e.State is ArpState.Reachable or ArpState.Stale or ArpState.Incomplete)
+        {
+            Counters.ResolutionFailures++;
+            _stack.Trace("Arp", $"no reply from {e.Address} after {Settings.MaxRequests} requests: host unreachable");
+            SetState(e, ArpState.Failed, now);
+        }
+        if (e.Pending is { } pending)
+        {
+            e.Pending = null;
+            foreach (var (buffer, length) in pending)
+            {
+                _stack.Ip.ReportLocalError(buffer.AsSpan(Ethernet.HeaderLength, length), StackError.HostUnreachable, now);
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+        CompleteWaiters(e, now);
+    }
+
+    private void StartRequests(Entry e, TimeSpan now, bool unicast)
+    {
+        e.RequestsSent = 0;
+        SendRequest(e, now, unicast);
+    }
+
+    private void SendRequest(Entry e, TimeSpan now, bool unicast)
+    {
+        var dst = unicast && !e.Mac.IsZero ? e.Mac : MacAddress.Broadcast;
+        _stack.Trace("Arp", $"who-has {e.Address} tell {_stack.Config.Address}{(unicast ? " (probe)" : "")}");
+        Send(ArpPacket.OpRequest, dst, MacAddress.Zero, e.Address, now);
+        Counters.RequestsSent++;
+        e.RequestsSent++;
+        e.NextRequestAt = now + Settings.RetransmitInterval;
+        Reschedule(e.NextRequestAt);
+    }
+
+    /// <summary>Announces our address (gratuitous ARP: a request for ourselves).</summary>
+    public void SendGratuitous(TimeSpan now)
+    {
+        Send(ArpPacket.OpRequest, MacAddress.Broadcast, MacAddress.Zero, _stack.Config.Address, now);
+        Counters.GratuitousSent++;
+        _stack.Trace("Arp", $"gratuitous ARP: {_stack.Config.Address} is-at {_stack.MacAddress}");
+    }
+
+    private void Send(ushort op, MacAddress frameDestination, MacAddress targetMac, Ipv4Address targetIp, TimeSpan now)
+    {
+        var f = _frame.AsSpan();
+        Ethernet.WriteHeader(f, frameDestination, _stack.MacAddress, Ethernet.TypeArp);
+        ArpPacket.Write(f[Ethernet.HeaderLength..], op, _stack.MacAddress, _stack.Config.Address, targetMac, targetIp);
+        _stack.TransmitFrame(f, now);
+    }
+
+    private void SetState(Entry e, ArpState state, TimeSpan now)
+    {
+        e.State = state;
+        e.Updated = now;
+    }
+
+    private void Reschedule(TimeSpan at)
+    {
+        if (at < _nextDeadline) _nextDeadline = at;
+    }
+
+    /// <summary>Frees a slot when the cache is full by forgetting the least recently used dynamic, settled entry.</summary>
+    private bool MakeRoom()
+    {
+        if (_entries.Count < Settings.MaxEntries) return true;
+        Entry? victim = null;
+        foreach (var e in _entries.Values)
+            if (e.State is ArpState.Stale or ArpState.Failed or ArpState.Reachable && e.Pending is null && e.Waiters is null
+                && (victim is null || e.LastUsed < victim.LastUsed))
+                victim = e;
+        if (victim is null) return false;
+        _entries.Remove(victim.Address);
+        return true;
+    }
+
+    // ---- user operations (called on the loop) ----
+
+    public void AddStatic(Ipv4Address address, MacAddress mac, TimeSpan now)
+    {
+        if (mac.IsMulticast || mac.IsZero) throw new ArgumentException($"{mac} is not a unicast MAC address.", nameof(mac));
+        if (address == _stack.Config.Address) throw new ArgumentException($"{address} is our own address.", nameof(address));
+        if (!_entries.TryGetValue(address, out var e))
+        {
+            if (_entries.Count >= Settings.MaxEntries && !MakeRoom())
+                throw new StackException(StackError.NoBufferSpace, $"The ARP cache is full ({Settings.MaxEntries} entries); remove entries first.");
+            e = new Entry { Address = address, LastUsed = now };
+            _entries[address] = e;
+        }
+        e.Mac = mac;
+        e.RequestsSent = 0;
+        SetState(e, ArpState.Permanent, now);
+        FlushPending(e, now);
+        CompleteWaiters(e, now);
+    }
+
+    public bool Remove(Ipv4Address address, TimeSpan now)
+    {
+        if (!_entries.Remove(address, out var e)) return false;
+        if (e.Pending is { } pending)
+            foreach (var (buffer, length) in pending)
+            {
+                _stack.Ip.ReportLocalError(buffer.AsSpan(Ethernet.HeaderLength, length), StackError.HostUnreachable, now);
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        e.Pending = null;
+        if (e.Waiters is { } w)
+            foreach (var t in w) t.TrySetException(new StackException(StackError.HostUnreachable, $"The ARP entry for {address} was removed while resolving."));
+        return true;
+    }
+
+    /// <summary>Removes dynamic entries (and static ones too when asked). Returns how many.</summary>
+    public int Clear(bool includeStatic, TimeSpan now)
+    {
+        var victims = _entries.Values.Where(e => includeStatic || e.State != ArpState.Permanent).Select(e => e.Address).ToList();
+        foreach (var a in victims) Remove(a, now);
+        return victims.Count;
+    }
+
+    /// <summary>arping: sends requests now (even for a known address) and completes when the host answers or resolution fails.</summary>
+    public Task<ArpEntryInfo> ResolveNow(Ipv4Address address, TimeSpan now)
+    {
+        var tcs = new TaskCompletionSource<ArpEntryInfo>() /* loop-side: see NetworkStack.InvokeAsync */;
+        if (address == _stack.Config.Address || !address.IsInSubnet(_stack.Config.Address, _stack.Config.PrefixLength)
+            || address == _stack.Config.SubnetBroadcast)
+        {
+            tcs.SetException(new StackException(StackError.InvalidArgument, $"{address} is not a neighbour on {_stack.Config.Address}/{_stack.Config.PrefixLength}; ARP resolves on-link host addresses only."));
+            return tcs.Task;
+        }
+        if (_entries.TryGetValue(address, out var e) && e.State == ArpState.Permanent)
+        {
+            tcs.SetResult(Snapshot(e, now));
+            return tcs.Task;
+        }
+        if (e is null)
+        {
+            if (!MakeRoom()) { tcs.SetException(new StackException(StackError.NoBufferSpace, "The ARP cache is full.")); return tcs.Task; }
+            e = new Entry { Address = address, State = ArpState.Incomplete, Updated = now, LastUsed = now };
+            _entries[address] = e;
+        }
+        else if (e.State == ArpState.Failed) SetState(e, ArpState.Incomplete, now);
+        (e.Waiters ??= new()).Add(tcs);
+        if (!e.Probing) StartRequests(e, now, unicast: false);
+        return tcs.Task;
+    }
+
+    public List<ArpEntryInfo> Snapshot(TimeSpan now)
+    {
+        var list = new List<ArpEntryInfo>(_entries.Count);
+        foreach (var e in _entries.Values)
+        {
+            if (e.State == ArpState.Reachable && now - e.Updated >= Settings.ReachableTime) SetState(e, ArpState.Stale, now);
+            list.Add(Snapshot(e, now));
+        }
+        list.Sort((a, b) => a.IPAddress.CompareTo(b.IPAddress));
+        return list;
+    }
+
+    private static ArpEntryInfo Snapshot(Entry e, TimeSpan now) =>
+        new(e.Address, e.Mac, e.State, now - e.Updated, e.Pending?.Count ?? 0);
+
+    public int Count => _entries.Count;
+
+    public void Dispose()
+    {
+        foreach (var e in _entries.Values)
+        {
+            if (e.Pending is { } p) foreach (var (b, _) in p) ArrayPool<byte>.Shared.Return(b);
+            e.Pending = null;
+            if (e.Waiters is { } w) foreach (var t in w) t.TrySetException(new StackException(StackError.StackStopped, "The stack stopped."));
+        }
+        _entries.Clear();
+    }
+}

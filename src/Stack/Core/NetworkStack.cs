@@ -1,0 +1,355 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using NetStack.Arp;
+using NetStack.IPv4;
+using NetStack.Link;
+using NetStack.Udp;
+
+namespace NetStack;
+
+/// <summary>
+/// One TCP/IP stack bound to one link. All protocol state is owned by a single loop: received frames,
+/// API requests and timers run there in order, without locks. <see cref="Poll"/> is one deterministic
+/// turn of that loop at a given time; <see cref="Start"/> runs it on a real-time thread, while tests
+/// call Poll with virtual time (see <see cref="Simulation"/>). The public async methods may be called
+/// from any thread: they post their work to the loop and return a Task.
+/// </summary>
+public sealed class NetworkStack : IFrameSink, IDisposable
+{
+    /// <summary>Frames taken from the device per loop turn before timers and API work get their go.</summary>
+    public const int ReceiveBatch = 256;
+
+    private readonly ConcurrentQueue<(Action<TimeSpan> Run, Action<Exception>? Cancel)> _posted = new();
+    private readonly bool _ownsDevice;
+    private readonly PacketLog _packetLog;
+    private readonly HashSet<Ipv4Address> _multicastGroups = new() { new Ipv4Address(224, 0, 0, 1) };
+    private Thread? _thread;
+    private volatile bool _stopping;
+    private volatile bool _disposed;
+    private Action<StackEvent>? _event;
+    private TimeSpan _now;
+
+    public NetworkStack(ILinkDevice device, StackConfig config, IClock? clock = null, int? seed = null, string? name = null, bool ownsDevice = true)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate(device.Mtu);
+        Device = device;
+        Config = config;
+        Clock = clock ?? new SystemClock();
+        Random = seed is { } s ? new Random(s) : new Random();
+        Name = name ?? device.Name;
+        _ownsDevice = ownsDevice;
+        MacAddress = config.MacAddress ?? device.HardwareAddress;
+        Mtu = config.Mtu ?? device.Mtu;
+        _packetLog = new PacketLog(config.PacketLogCapacity);
+        StartedAt = DateTimeOffset.Now;
+
+        Sockets = new Sockets.SocketTable(this);
+        Arp = new ArpCache(this);
+        Ip = new Ipv4Layer(this);
+        Icmp = new IcmpLayer(this);
+        Udp = new UdpLayer(this);
+        Ip.Register(IpProtocol.Icmp, Icmp);
+        Ip.Register(IpProtocol.Udp, Udp);
+        _now = Clock.Now;
+        if (config.Arp.GratuitousOnStart) Post(now => Arp.SendGratuitous(now));
+    }
+
+    public string Name { get; }
+    public StackConfig Config { get; }
+    public ILinkDevice Device { get; }
+    public IClock Clock { get; }
+    /// <summary>The MAC we send from and answer to.</summary>
+    public MacAddress MacAddress { get; }
+    /// <summary>The IP MTU in use.</summary>
+    public int Mtu { get; }
+    public DateTimeOffset StartedAt { get; }
+    public bool IsRunning => _thread is { IsAlive: true } && !_stopping;
+    /// <summary>Exceptions the loop caught from its own code (a bug if ever non-zero); the last is kept.</summary>
+    public long LoopFaults { get; private set; }
+    public Exception? LastLoopFault { get; private set; }
+
+    internal Random Random { get; }
+    internal Sockets.SocketTable Sockets { get; }
+    internal ArpCache Arp { get; }
+    internal Ipv4Layer Ip { get; }
+    internal IcmpLayer Icmp { get; }
+    internal UdpLayer Udp { get; }
+    public EthernetCounters EthernetCounters { get; } = new();
+
+    /// <summary>The loop's current time (the 'now' of the turn in progress).</summary>
+    internal TimeSpan Now => _now;
+
+    // ---------------- the loop ----------------
+
+    /// <summary>
+    /// One turn of the loop at <paramref name="now"/>: runs posted API work, takes a batch of frames from
+    /// the device, runs due timers and flushes what was sent. Returns when it next has something to do
+    /// (null: nothing scheduled). Call from one thread at a time only.
+    /// </summary>
+    public TimeSpan? Poll(TimeSpan now)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _now = now;
+        var budget = _posted.Count;
+        while (budget-- > 0 && _posted.TryDequeue(out var work)) work.Run(now);
+
+        var received = Device.Receive(this, now, ReceiveBatch);
+
+        var next = Min(Arp.Poll(now), Ip.Poll(now));
+        next = Min(next, Icmp.Poll(now));
+        next = Min(next, Udp.Poll(now));
+        Device.Flush(now);
+        next = Min(next, Device.NextArrival);
+        if (received == ReceiveBatch || !_posted.IsEmpty) next = now;
+        return next;
+    }
+
+    private static TimeSpan? Min(TimeSpan? a, TimeSpan? b) => a is null ? b : b is null ? a : (a < b ? a : b);
+
+    /// <summary>Runs <paramref name="work"/> on the loop at its next turn. Any thread.</summary>
+    public void Post(Action<TimeSpan> work) => Post(work, null);
+
+    /// <summary>Posts work with a callback that runs instead if the stack stops before the work could.</summary>
+    private void Post(Action<TimeSpan> work, Action<Exception>? cancel)
+    {
+        if (_disposed) throw Stopped();
+        _posted.Enqueue((work, cancel));
+        if (_disposed) CancelPosted(); // raced with Dispose: do not leave the caller waiting
+        else Device.Wake();
+    }
+
+    private StackException Stopped() => new(StackError.StackStopped, $"Stack '{Name}' has been stopped; start a new one.");
+
+    private void CancelPosted()
+    {
+        while (_posted.TryDequeue(out var w)) w.Cancel?.Invoke(Stopped());
+    }
+
+    /// <summary>Runs <paramref name="fn"/> on the loop and returns its result. Any thread.</summary>
+    public Task<T> InvokeAsync<T>(Func<TimeSpan, T> fn)
+    {
+        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        try
+        {
+            Post(now =>
+            {
+                try { tcs.TrySetResult(fn(now)); }
+                catch (Exception e) { tcs.TrySetException(e); }
+            }, e => tcs.TrySetException(e));
+        }
+        catch (StackException e) { tcs.TrySetException(e); }
+        return tcs.Task;
+    }
+
+    /// <summary>Runs <paramref name="fn"/> (which itself returns a task started on the loop) and unwraps it.</summary>
+    /// <remarks>
+    /// Loop-side operations complete their tasks on the loop with synchronous continuations (a plain
+    /// TaskCompletionSource), so the caller's task here is complete by the end of that loop turn — which keeps
+    /// simulations deterministic — while the caller's own continuations still run off the loop.
+    /// </remarks>
+    public Task<T> InvokeAsync<T>(Func<TimeSpan, Task<T>> fn)
+    {
+        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        try
+        {
+            Post(now =>
+            {
+                Task<T> inner;
+                try { inner = fn(now); }
+                catch (Exception e) { tcs.TrySetException(e); return; }
+                inner.ContinueWith(static (t, state) =>
+                {
+                    var target = (TaskCompletionSource<T>)state!;
+                    if (t.IsCanceled) target.TrySetCanceled();
+                    else if (t.IsFaulted) target.TrySetException(t.Exception!.InnerExceptions);
+                    else target.TrySetResult(t.Result);
+                }, tcs, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }, e => tcs.TrySetException(e));
+        }
+        catch (StackException e) { tcs.TrySetException(e); }
+        return tcs.Task;
+    }
+
+    public Task InvokeAsync(Action<TimeSpan> action) => InvokeAsync<bool>(now => { action(now); return true; });
+
+    /// <summary>Starts the real-time loop on its own thread.</summary>
+    public void Start()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_thread != null) throw new InvalidOperationException($"Stack '{Name}' is already running.");
+        _thread = new Thread(RunLoop) { IsBackground = true, Name = $"NetStack loop {Name}" };
+        _thread.Start();
+    }
+
+    private void RunLoop()
+    {
+        var idle = TimeSpan.FromMilliseconds(250);
+        while (!_stopping)
+        {
+            TimeSpan? next;
+            try { next = Poll(Clock.Now); }
+            catch (Exception e)
+            {
+                LoopFaults++;
+                LastLoopFault = e;
+                Trace("Stack", $"loop fault: {e.GetType().Name}: {e.Message}");
+                next = null;
+            }
+            if (_stopping) break;
+            if (!_posted.IsEmpty) continue;
+            var wait = next is { } n ? n - Clock.Now : idle;
+            if (wait > idle) wait = idle;
+            if (wait > TimeSpan.Zero) Device.WaitForFrames(wait);
+        }
+    }
+
+    void IFrameSink.OnFrame(ReadOnlySpan<byte> frame, TimeSpan now)
+    {
+        var c = EthernetCounters;
+        c.FramesReceived++;
+        c.BytesReceived += frame.Length;
+        if (_packetLog.Capacity > 0) _packetLog.Record(frame, outbound: false, now);
+        if (frame.Length < Ethernet.HeaderLength) { c.DroppedTruncated++; return; }
+        var dst = Ethernet.Destination(frame);
+        var src = Ethernet.Source(frame);
+        if (src == MacAddress) { c.DroppedOwnSource++; return; }
+        if (dst != MacAddress && !dst.IsBroadcast && !(dst.IsMulticast && IsMulticastMacMember(dst))) { c.DroppedNotForUs++; return; }
+        var payload = frame[Ethernet.HeaderLength..];
+        switch (Ethernet.EtherType(frame))
+        {
+            case Ethernet.TypeIpv4:
+                Ip.OnPacket(payload, src, now);
+                break;
+            case Ethernet.TypeArp:
+                Arp.OnPacket(payload, src, now);
+                break;
+            default:
+                c.DroppedUnknownEtherType++;
+                break;
+        }
+    }
+
+    /// <summary>Puts a complete frame on the link (counted and logged). Loop only.</summary>
+    internal void TransmitFrame(ReadOnlySpan<byte> frame, TimeSpan now)
+    {
+        EthernetCounters.FramesSent++;
+        EthernetCounters.BytesSent += frame.Length;
+        if (_packetLog.Capacity > 0) _packetLog.Record(frame, outbound: true, now);
+        Device.Transmit(frame, now);
+    }
+
+    internal bool IsMulticastMember(Ipv4Address group) => group.IsMulticast && _multicastGroups.Contains(group);
+
+    private bool IsMulticastMacMember(MacAddress mac)
+    {
+        foreach (var g in _multicastGroups)
+            if (MacAddress.ForIpv4Multicast(g) == mac) return true;
+        return false;
+    }
+
+    // ---------------- tracing ----------------
+
+    /// <summary>Protocol events as they happen (ARP, handshakes, retransmissions). Raised on the loop thread: keep handlers quick.</summary>
+    public event Action<StackEvent>? Event
+    {
+        add { lock (_posted) _event += value; }
+        remove { lock (_posted) _event -= value; }
+    }
+
+    internal bool TraceEnabled => _event != null;
+
+    internal void Trace(string layer, [InterpolatedStringHandlerArgument("")] ref TraceMessageHandler message)
+    {
+        var handler = _event;
+        if (handler is null) return;
+        var text = message.ToStringAndClear();
+        try { handler(new StackEvent(_now, layer, text)); }
+        catch { /* a listener's failure must not break the protocol */ }
+    }
+
+    // ---------------- public API (any thread) ----------------
+
+    /// <summary>Sends one ICMP echo request and waits for the reply (or TimedOut).</summary>
+    public Task<PingReply> PingAsync(Ipv4Address destination, int payloadSize = 56, TimeSpan? timeout = null, byte ttl = 0, CancellationToken cancellationToken = default)
+    {
+        var t = timeout ?? TimeSpan.FromSeconds(4);
+        var task = InvokeAsync(now => Icmp.Ping(destination, payloadSize, t, ttl, now));
+        return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
+    }
+
+    public Task<IReadOnlyList<ArpEntryInfo>> GetArpCacheAsync() => InvokeAsync<IReadOnlyList<ArpEntryInfo>>(now => Arp.Snapshot(now));
+
+    public Task AddArpEntryAsync(Ipv4Address address, MacAddress mac) => InvokeAsync(now => Arp.AddStatic(address, mac, now));
+
+    public Task<bool> RemoveArpEntryAsync(Ipv4Address address) => InvokeAsync(now => Arp.Remove(address, now));
+
+    public Task<int> ClearArpCacheAsync(bool includeStatic = false) => InvokeAsync(now => Arp.Clear(includeStatic, now));
+
+    /// <summary>ARPs for <paramref name="address"/> now (like arping) and returns the entry, or fails with HostUnreachable.</summary>
+    public Task<ArpEntryInfo> ResolveArpAsync(Ipv4Address address, CancellationToken cancellationToken = default)
+    {
+        var task = InvokeAsync(now => Arp.ResolveNow(address, now));
+        return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
+    }
+
+    /// <summary>Every counter of every layer, read on the loop so the snapshot is consistent.</summary>
+    public Task<IReadOnlyList<StackCounter>> GetStatisticsAsync() => InvokeAsync<IReadOnlyList<StackCounter>>(_ => ReadCounters());
+
+    internal List<StackCounter> ReadCounters()
+    {
+        var list = new List<StackCounter>();
+        var link = Device.Statistics;
+        list.Add(new StackCounter("Link", "FramesReceived", link.FramesReceived));
+        list.Add(new StackCounter("Link", "FramesSent", link.FramesSent));
+        list.Add(new StackCounter("Link", "DroppedByDevice", link.DroppedByDevice));
+        list.Add(new StackCounter("Link", "OwnFramesIgnored", link.OwnFramesIgnored));
+        list.Add(new StackCounter("Link", "SendErrors", link.SendErrors));
+        foreach (var layer in Layers()) list.AddRange(layer.Read());
+        list.Add(new StackCounter("Stack", "LoopFaults", LoopFaults));
+        return list;
+    }
+
+    private IEnumerable<LayerCounters> Layers()
+    {
+        yield return EthernetCounters;
+        yield return Arp.Counters;
+        yield return Ip.Counters;
+        yield return Icmp.Counters;
+        yield return Udp.Counters;
+    }
+
+    /// <summary>The recent frames in and out, oldest first (Get-StackPacket).</summary>
+    public Task<IReadOnlyList<LoggedFrame>> GetPacketLogAsync() => InvokeAsync<IReadOnlyList<LoggedFrame>>(_ => _packetLog.Snapshot());
+
+    /// <summary>The netstat view: every socket's row, taken on the loop (Get-StackConnection).</summary>
+    public Task<IReadOnlyList<Sockets.ConnectionInfo>> GetConnectionsAsync() =>
+        InvokeAsync<IReadOnlyList<Sockets.ConnectionInfo>>(now => Sockets.All().Select(s => s.Snapshot(now)).ToList());
+
+    /// <summary>The socket with descriptor <paramref name="id"/>, or null.</summary>
+    public Sockets.StackSocket? FindSocket(int id) => Sockets.Find(id);
+
+    /// <summary>Joins an IPv4 multicast group (frames to it are accepted). No IGMP is sent.</summary>
+    public Task JoinMulticastGroupAsync(Ipv4Address group)
+    {
+        if (!group.IsMulticast) throw new ArgumentException($"{group} is not a multicast address (224.0.0.0/4).", nameof(group));
+        return InvokeAsync(_ => { _multicastGroups.Add(group); });
+    }
+
+    /// <summary>Stops the loop, fails every pending operation with StackStopped, and releases the device.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _stopping = true;
+        Device.Wake();
+        if (_thread is { } t && t != Thread.CurrentThread) t.Join(TimeSpan.FromSeconds(10));
+        _disposed = true;
+        CancelPosted();
+        Udp.Dispose();
+        Icmp.Dispose();
+        Arp.Dispose();
+        Ip.Dispose();
+        if (_ownsDevice) Device.Dispose();
+    }
+}

@@ -1,0 +1,243 @@
+using System.Buffers.Binary;
+using NetStack.Link;
+
+namespace NetStack.IPv4;
+
+public sealed class Ipv4Counters : LayerCounters
+{
+    public override string Layer => "IPv4";
+    public long PacketsReceived;
+    public long PacketsDelivered;
+    public long PacketsSent;
+    public long BytesReceived;
+    public long BytesSent;
+    public long DroppedTruncated;
+    public long DroppedBadVersion;
+    public long DroppedBadHeaderLength;
+    public long DroppedBadTotalLength;
+    public long DroppedBadChecksum;
+    public long DroppedBadSource;
+    public long DroppedNotForUs;
+    public long DroppedUnknownProtocol;
+    public long DroppedNoRoute;
+    public long DroppedHostUnreachable;
+    public long DroppedTooBig;
+    public long DroppedArpQueueFull;
+    public long FragmentsReceived;
+    public long DatagramsReassembled;
+    public long ReassemblyTimeouts;
+    public long ReassemblyOverlaps;
+    public long ReassemblyMalformed;
+    public long ReassemblyMemoryExceeded;
+    public long FragmentsSent;
+    public long DatagramsFragmented;
+}
+
+/// <summary>
+/// IPv4 (RFC 791, RFC 1122 section 3): validates and delivers arriving datagrams to the transport
+/// registered for their protocol, reassembles fragments, and routes, resolves and fragments
+/// outgoing ones. Host only: nothing is forwarded. Loop-thread only.
+/// </summary>
+internal sealed class Ipv4Layer
+{
+    private readonly NetworkStack _stack;
+    private readonly IIpProtocolHandler?[] _handlers = new IIpProtocolHandler?[256];
+    // Outgoing datagrams are built in place: [Ethernet header][IP header][payload up to 65515 bytes].
+    private readonly byte[] _tx = new byte[Ethernet.HeaderLength + 65535];
+    private readonly byte[] _fragment;
+    private readonly Reassembler _reassembler;
+    private ushort _nextId;
+
+    public Ipv4Layer(NetworkStack stack)
+    {
+        _stack = stack;
+        _fragment = new byte[Ethernet.HeaderLength + stack.Mtu];
+        _nextId = (ushort)stack.Random.Next(65536);
+        _reassembler = new Reassembler(stack, Counters);
+    }
+
+    public Ipv4Counters Counters { get; } = new();
+
+    /// <summary>Most payload one datagram can carry (65535 minus a 20-byte header).</summary>
+    public const int MaxPayload = 65535 - Ipv4Header.MinLength;
+
+    /// <summary>Largest payload that leaves in a single unfragmented datagram.</summary>
+    public int MaxUnfragmentedPayload => _stack.Mtu - Ipv4Header.MinLength;
+
+    public void Register(IpProtocol protocol, IIpProtocolHandler handler) => _handlers[(byte)protocol] = handler;
+
+    /// <summary>Where a transport writes the payload of its next datagram; valid until <see cref="Send"/>.</summary>
+    public Span<byte> PayloadBuffer => _tx.AsSpan(Ethernet.HeaderLength + Ipv4Header.MinLength, MaxPayload);
+
+    // ---------------- receive ----------------
+
+    public void OnPacket(ReadOnlySpan<byte> packet, MacAddress linkSource, TimeSpan now)
+    {
+        var c = Counters;
+        c.PacketsReceived++;
+        c.BytesReceived += packet.Length;
+        if (packet.Length < Ipv4Header.MinLength) { c.DroppedTruncated++; return; }
+        if (Ipv4Header.Version(packet) != 4) { c.DroppedBadVersion++; return; }
+        var ihl = Ipv4Header.HeaderLength(packet);
+        if (ihl < Ipv4Header.MinLength || ihl > packet.Length) { c.DroppedBadHeaderLength++; return; }
+        var total = Ipv4Header.TotalLength(packet);
+        if (total < ihl || total > packet.Length) { c.DroppedBadTotalLength++; return; }
+        if (!Checksum.Verify(0, packet[..ihl])) { c.DroppedBadChecksum++; return; }
+        packet = packet[..total]; // Ethernet pads short frames; the IP total length is the truth.
+
+        var src = Ipv4Header.Source(packet);
+        var dst = Ipv4Header.Destination(packet);
+        var cfg = _stack.Config;
+        if (src.IsBroadcast || src.IsMulticast || src == cfg.Address || src == cfg.SubnetBroadcast || src.IsLoopback)
+        {
+            c.DroppedBadSource++;
+            return;
+        }
+        if (dst != cfg.Address && !dst.IsBroadcast && dst != cfg.SubnetBroadcast && !_stack.IsMulticastMember(dst))
+        {
+            c.DroppedNotForUs++;
+            return;
+        }
+
+        if (dst == cfg.Address && src.IsInSubnet(cfg.Address, cfg.PrefixLength))
+            _stack.Arp.ConfirmFromTraffic(src, linkSource, now);
+
+        var flags = Ipv4Header.FlagsAndOffset(packet);
+        if ((flags & (Ipv4Header.FlagMoreFragments | Ipv4Header.OffsetMask)) != 0)
+        {
+            c.FragmentsReceived++;
+            _reassembler.OnFragment(packet, ihl, linkSource, now);
+            return;
+        }
+        Deliver(packet, ihl, linkSource, now);
+    }
+
+    /// <summary>Hands a complete datagram (header + payload) to its transport.</summary>
+    internal void Deliver(ReadOnlySpan<byte> datagram, int ihl, MacAddress linkSource, TimeSpan now)
+    {
+        var protocol = Ipv4Header.Protocol(datagram);
+        var handler = _handlers[protocol];
+        var dst = Ipv4Header.Destination(datagram);
+        if (handler is null)
+        {
+            Counters.DroppedUnknownProtocol++;
+            // RFC 1122 3.2.2.1: protocol unreachable, never for broadcasts.
+            if (dst == _stack.Config.Address) _stack.Icmp.SendDestinationUnreachable(IcmpCodes.ProtocolUnreachable, datagram, now);
+            return;
+        }
+        Counters.PacketsDelivered++;
+        var info = new IpDatagramInfo(Ipv4Header.Source(datagram), dst, (IpProtocol)protocol,
+            Ipv4Header.Ttl(datagram), Ipv4Header.Tos(datagram), linkSource);
+        handler.OnDatagram(in info, datagram[ihl..], now);
+    }
+
+    /// <summary>Passes an ICMP error (or a local one) to the transport that sent the original datagram.</summary>
+    internal void DeliverError(in IpErrorInfo error, ReadOnlySpan<byte> original, TimeSpan now)
+    {
+        if (original.Length < Ipv4Header.MinLength || Ipv4Header.Version(original) != 4) return;
+        var ihl = Ipv4Header.HeaderLength(original);
+        if (ihl < Ipv4Header.MinLength || original.Length < ihl) return;
+        if (Ipv4Header.Source(original) != _stack.Config.Address) return; // not about something we sent
+        _handlers[Ipv4Header.Protocol(original)]?.OnError(in error, original, now);
+    }
+
+    /// <summary>A datagram we sent could not leave (ARP failed): tell its sender, as an ICMP error would.</summary>
+    internal void ReportLocalError(ReadOnlySpan<byte> datagram, StackError error, TimeSpan now)
+    {
+        Counters.DroppedHostUnreachable++;
+        var info = new IpErrorInfo(error, 3, error == StackError.HostUnreachable ? IcmpCodes.HostUnreachable : IcmpCodes.NetworkUnreachable,
+            _stack.Config.Address, 0, isLocal: true);
+        DeliverError(in info, datagram, now);
+    }
+
+    public TimeSpan? Poll(TimeSpan now) => _reassembler.Poll(now);
+
+    // ---------------- send ----------------
+
+    /// <summary>
+    /// Sends the <paramref name="payloadLength"/> bytes the caller wrote at <see cref="PayloadBuffer"/> to
+    /// <paramref name="destination"/>. Returns None when sent or queued for ARP, otherwise why it could not go.
+    /// </summary>
+    public StackError Send(Ipv4Address destination, IpProtocol protocol, int payloadLength, TimeSpan now,
+        byte ttl = 0, bool dontFragment = false, byte tos = 0)
+    {
+        if ((uint)payloadLength > MaxPayload) { Counters.DroppedTooBig++; return StackError.MessageTooLong; }
+        var total = Ipv4Header.MinLength + payloadLength;
+        if (dontFragment && total > _stack.Mtu) { Counters.DroppedTooBig++; return StackError.MessageTooLong; }
+        var frame = _tx.AsSpan(0, Ethernet.HeaderLength + total);
+        var cfg = _stack.Config;
+        Ipv4Header.Write(frame[Ethernet.HeaderLength..], total, _nextId++, dontFragment ? Ipv4Header.FlagDontFragment : (ushort)0,
+            ttl == 0 ? cfg.DefaultTtl : ttl, (byte)protocol, cfg.Address, destination, tos);
+        return Route(destination, frame, now);
+    }
+
+    /// <summary>Picks the next hop and its MAC for a built frame ([14 bytes room][datagram]) and emits it.</summary>
+    private StackError Route(Ipv4Address destination, Span<byte> frame, TimeSpan now)
+    {
+        var cfg = _stack.Config;
+        MacAddress mac;
+        if (destination.IsBroadcast || destination == cfg.SubnetBroadcast) mac = MacAddress.Broadcast;
+        else if (destination.IsMulticast) mac = MacAddress.ForIpv4Multicast(destination);
+        else
+        {
+            Ipv4Address nextHop;
+            if (destination.IsInSubnet(cfg.Address, cfg.PrefixLength)) nextHop = destination;
+            else if (cfg.Gateway is { } gw) nextHop = gw;
+            else { Counters.DroppedNoRoute++; return StackError.NetworkUnreachable; }
+
+            var r = _stack.Arp.Resolve(nextHop, out mac, now);
+            if (r == StackError.HostUnreachable) { Counters.DroppedHostUnreachable++; return r; }
+            if (r != StackError.None)
+            {
+                if (_stack.Arp.Enqueue(nextHop, frame[Ethernet.HeaderLength..])) return StackError.None;
+                Counters.DroppedArpQueueFull++;
+                return StackError.NoBufferSpace;
+            }
+        }
+        Emit(frame, mac, now);
+        return StackError.None;
+    }
+
+    /// <summary>Sends a datagram held at frame[14..] to <paramref name="mac"/>, fragmenting when it exceeds the MTU (RFC 791 3.2).</summary>
+    internal void Emit(Span<byte> frame, MacAddress mac, TimeSpan now)
+    {
+        var datagram = frame[Ethernet.HeaderLength..];
+        var mtu = _stack.Mtu;
+        if (datagram.Length <= mtu)
+        {
+            Ethernet.WriteHeader(frame, mac, _stack.MacAddress, Ethernet.TypeIpv4);
+            _stack.TransmitFrame(frame, now);
+            Counters.PacketsSent++;
+            Counters.BytesSent += datagram.Length;
+            return;
+        }
+
+        var ihl = Ipv4Header.HeaderLength(datagram);
+        var payload = datagram[ihl..];
+        var baseFlags = Ipv4Header.FlagsAndOffset(datagram);
+        var chunk = (mtu - ihl) & ~7; // every fragment but the last carries a multiple of 8 bytes
+        Counters.DatagramsFragmented++;
+        for (int offset = 0; offset < payload.Length; offset += chunk)
+        {
+            var len = Math.Min(chunk, payload.Length - offset);
+            var more = offset + len < payload.Length;
+            var f = _fragment.AsSpan(0, Ethernet.HeaderLength + ihl + len);
+            Ethernet.WriteHeader(f, mac, _stack.MacAddress, Ethernet.TypeIpv4);
+            var h = f[Ethernet.HeaderLength..];
+            datagram[..ihl].CopyTo(h);
+            payload.Slice(offset, len).CopyTo(h[ihl..]);
+            BinaryPrimitives.WriteUInt16BigEndian(h[2..], (ushort)(ihl + len));
+            var fo = (ushort)((baseFlags & ~Ipv4Header.OffsetMask & ~Ipv4Header.FlagMoreFragments) | (offset / 8) | (more ? Ipv4Header.FlagMoreFragments : 0));
+            BinaryPrimitives.WriteUInt16BigEndian(h[6..], fo);
+            h[10] = 0;
+            h[11] = 0;
+            BinaryPrimitives.WriteUInt16BigEndian(h[10..], Checksum.Compute(h[..ihl]));
+            _stack.TransmitFrame(f, now);
+            Counters.FragmentsSent++;
+            Counters.BytesSent += ihl + len;
+        }
+        Counters.PacketsSent++;
+    }
+
+    public void Dispose() => _reassembler.Dispose();
+}

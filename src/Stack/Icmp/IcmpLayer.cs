@@ -1,0 +1,308 @@
+using System.Buffers.Binary;
+using NetStack.IPv4;
+
+namespace NetStack;
+
+/// <summary>ICMP types and destination-unreachable codes (RFC 792).</summary>
+public static class IcmpCodes
+{
+    public const byte TypeEchoReply = 0;
+    public const byte TypeDestinationUnreachable = 3;
+    public const byte TypeSourceQuench = 4;
+    public const byte TypeRedirect = 5;
+    public const byte TypeEchoRequest = 8;
+    public const byte TypeTimeExceeded = 11;
+    public const byte TypeParameterProblem = 12;
+
+    public const byte NetworkUnreachable = 0;
+    public const byte HostUnreachable = 1;
+    public const byte ProtocolUnreachable = 2;
+    public const byte PortUnreachable = 3;
+    public const byte FragmentationNeeded = 4;
+    public const byte SourceRouteFailed = 5;
+    public const byte AdministrativelyProhibited = 13;
+}
+
+/// <summary>How a ping ended.</summary>
+public enum PingStatus
+{
+    Success,
+    TimedOut,
+    HostUnreachable,
+    NetworkUnreachable,
+    DestinationUnreachable,
+    TtlExpired,
+}
+
+/// <summary>One echo request's outcome.</summary>
+public sealed record PingReply(Ipv4Address Address, PingStatus Status, TimeSpan RoundTripTime, byte Ttl, int Bytes, ushort Sequence, Ipv4Address? ReportedBy = null);
+
+public sealed class IcmpCounters : LayerCounters
+{
+    public override string Layer => "Icmp";
+    public long MessagesReceived;
+    public long MessagesSent;
+    public long EchoRequestsReceived;
+    public long EchoRepliesSent;
+    public long EchoRequestsSent;
+    public long EchoRepliesReceived;
+    public long DestinationUnreachableReceived;
+    public long DestinationUnreachableSent;
+    public long TimeExceededReceived;
+    public long ErrorsRateLimited;
+    public long DroppedTruncated;
+    public long DroppedBadChecksum;
+    public long DroppedUnknownType;
+    public long DroppedUnmatchedReply;
+}
+
+/// <summary>
+/// ICMP (RFC 792, RFC 1122 3.2.2): answers echo requests, sends echo requests with RTT measured,
+/// sends rate-limited destination-unreachable errors, and hands received errors to the transport that
+/// sent the datagram they concern. Loop-thread only.
+/// </summary>
+internal sealed class IcmpLayer : IIpProtocolHandler
+{
+    private sealed class PendingPing
+    {
+        public required TaskCompletionSource<PingReply> Completion;
+        public required Ipv4Address Destination;
+        public required TimeSpan SentAt;
+        public required TimeSpan Deadline;
+        public required int Bytes;
+    }
+
+    private readonly NetworkStack _stack;
+    private readonly Dictionary<ushort, PendingPing> _pings = new();
+    private readonly ushort _identifier;
+    private ushort _nextSequence;
+    private double _tokens;
+    private TimeSpan _tokensAt;
+    private TimeSpan _nextDeadline = TimeSpan.MaxValue;
+
+    public IcmpLayer(NetworkStack stack)
+    {
+        _stack = stack;
+        _identifier = (ushort)stack.Random.Next(1, 65536);
+        _tokens = stack.Config.Icmp.ErrorBurst;
+    }
+
+    public IcmpCounters Counters { get; } = new();
+
+    public void OnDatagram(in IpDatagramInfo info, ReadOnlySpan<byte> msg, TimeSpan now)
+    {
+        Counters.MessagesReceived++;
+        if (msg.Length < 8) { Counters.DroppedTruncated++; return; }
+        if (!Checksum.Verify(0, msg)) { Counters.DroppedBadChecksum++; return; }
+        var type = msg[0];
+        switch (type)
+        {
+            case IcmpCodes.TypeEchoRequest:
+                Counters.EchoRequestsReceived++;
+                // RFC 1122 3.2.2.6: an echo request to a broadcast address may be silently discarded.
+                if (!_stack.Config.Icmp.AnswerEcho || info.IsBroadcastOrMulticast || info.Destination != _stack.Config.Address) return;
+                var reply = _stack.Ip.PayloadBuffer;
+                msg.CopyTo(reply);
+                reply[0] = IcmpCodes.TypeEchoReply;
+                reply[1] = 0;
+                reply[2] = 0;
+                reply[3] = 0;
+                BinaryPrimitives.WriteUInt16BigEndian(reply[2..], Checksum.Compute(reply[..msg.Length]));
+                if (_stack.Ip.Send(info.Source, IpProtocol.Icmp, msg.Length, now, tos: info.Tos) == StackError.None)
+                {
+                    Counters.EchoRepliesSent++;
+                    Counters.MessagesSent++;
+                }
+                return;
+            case IcmpCodes.TypeEchoReply:
+                OnEchoReply(in info, msg, now);
+                return;
+            case IcmpCodes.TypeDestinationUnreachable:
+                Counters.DestinationUnreachableReceived++;
+                OnError(in info, msg, now);
+                return;
+            case IcmpCodes.TypeTimeExceeded:
+                Counters.TimeExceededReceived++;
+                OnError(in info, msg, now);
+                return;
+            case IcmpCodes.TypeParameterProblem:
+            case IcmpCodes.TypeSourceQuench:
+                OnError(in info, msg, now);
+                return;
+            default:
+                Counters.DroppedUnknownType++;
+                return;
+        }
+    }
+
+    private void OnError(in IpDatagramInfo info, ReadOnlySpan<byte> msg, TimeSpan now)
+    {
+        var type = msg[0];
+        var code = msg[1];
+        var original = msg[8..];
+        var error = type switch
+        {
+            IcmpCodes.TypeDestinationUnreachable => code switch
+            {
+                IcmpCodes.NetworkUnreachable => StackError.NetworkUnreachable,
+                IcmpCodes.ProtocolUnreachable => StackError.ProtocolUnreachable,
+                IcmpCodes.PortUnreachable => StackError.PortUnreachable,
+                IcmpCodes.FragmentationNeeded => StackError.MessageTooLong,
+                _ => StackError.HostUnreachable,
+            },
+            IcmpCodes.TypeTimeExceeded => StackError.HostUnreachable,
+            _ => StackError.HostUnreachable,
+        };
+        var mtu = type == IcmpCodes.TypeDestinationUnreachable && code == IcmpCodes.FragmentationNeeded
+            ? BinaryPrimitives.ReadUInt16BigEndian(msg[6..]) : 0;
+        var e = new IpErrorInfo(error, type, code, info.Source, mtu, isLocal: false);
+        _stack.Trace("Icmp", $"{DescribeError(type, code)} from {info.Source}");
+        _stack.Ip.DeliverError(in e, original, now);
+    }
+
+    private static string DescribeError(byte type, byte code) => (type, code) switch
+    {
+        (3, 0) => "network unreachable",
+        (3, 1) => "host unreachable",
+        (3, 2) => "protocol unreachable",
+        (3, 3) => "port unreachable",
+        (3, 4) => "fragmentation needed",
+        (3, _) => $"destination unreachable (code {code})",
+        (11, _) => "time exceeded",
+        (12, _) => "parameter problem",
+        _ => $"ICMP type {type} code {code}",
+    };
+
+    /// <summary>Errors about our own echo requests end the ping they concern.</summary>
+    public void OnError(in IpErrorInfo error, ReadOnlySpan<byte> original, TimeSpan now)
+    {
+        var ihl = Ipv4Header.HeaderLength(original);
+        var icmp = original[ihl..];
+        if (icmp.Length < 8 || icmp[0] != IcmpCodes.TypeEchoRequest) return;
+        if (BinaryPrimitives.ReadUInt16BigEndian(icmp[4..]) != _identifier) return;
+        var seq = BinaryPrimitives.ReadUInt16BigEndian(icmp[6..]);
+        if (!_pings.Remove(seq, out var p)) return;
+        var status = error.IcmpType == IcmpCodes.TypeTimeExceeded ? PingStatus.TtlExpired : error.Error switch
+        {
+            StackError.HostUnreachable => PingStatus.HostUnreachable,
+            StackError.NetworkUnreachable => PingStatus.NetworkUnreachable,
+            _ => PingStatus.DestinationUnreachable,
+        };
+        p.Completion.TrySetResult(new PingReply(p.Destination, status, now - p.SentAt, 0, p.Bytes, seq, error.Reporter));
+    }
+
+    private void OnEchoReply(in IpDatagramInfo info, ReadOnlySpan<byte> msg, TimeSpan now)
+    {
+        Counters.EchoRepliesReceived++;
+        var id = BinaryPrimitives.ReadUInt16BigEndian(msg[4..]);
+        var seq = BinaryPrimitives.ReadUInt16BigEndian(msg[6..]);
+        if (id != _identifier || !_pings.TryGetValue(seq, out var p) || p.Destination != info.Source && !p.Destination.IsBroadcast)
+        {
+            Counters.DroppedUnmatchedReply++;
+            return;
+        }
+        _pings.Remove(seq);
+        p.Completion.TrySetResult(new PingReply(info.Source, PingStatus.Success, now - p.SentAt, info.Ttl, msg.Length - 8, seq));
+    }
+
+    /// <summary>Sends one echo request; the task ends with the reply, an error, or TimedOut after <paramref name="timeout"/>.</summary>
+    public Task<PingReply> Ping(Ipv4Address destination, int payloadSize, TimeSpan timeout, byte ttl, TimeSpan now)
+    {
+        if (payloadSize < 0 || payloadSize > Ipv4Layer.MaxPayload - 8)
+            throw new StackException(StackError.InvalidArgument, $"Ping payload size {payloadSize} is out of range; use 0 to {Ipv4Layer.MaxPayload - 8} bytes.");
+        var tcs = new TaskCompletionSource<PingReply>() /* loop-side: see NetworkStack.InvokeAsync */;
+        var seq = _nextSequence++;
+        var msg = _stack.Ip.PayloadBuffer[..(8 + payloadSize)];
+        msg[0] = IcmpCodes.TypeEchoRequest;
+        msg[1] = 0;
+        BinaryPrimitives.WriteUInt16BigEndian(msg[2..], 0);
+        BinaryPrimitives.WriteUInt16BigEndian(msg[4..], _identifier);
+        BinaryPrimitives.WriteUInt16BigEndian(msg[6..], seq);
+        for (int i = 0; i < payloadSize; i++) msg[8 + i] = (byte)(0x10 + i); // like ping's pattern
+        BinaryPrimitives.WriteUInt16BigEndian(msg[2..], Checksum.Compute(msg));
+        var p = new PendingPing { Completion = tcs, Destination = destination, SentAt = now, Deadline = now + timeout, Bytes = payloadSize };
+        _pings[seq] = p;
+        var r = _stack.Ip.Send(destination, IpProtocol.Icmp, msg.Length, now, ttl);
+        if (r != StackError.None)
+        {
+            _pings.Remove(seq);
+            var status = r switch
+            {
+                StackError.HostUnreachable => PingStatus.HostUnreachable,
+                StackError.NetworkUnreachable => PingStatus.NetworkUnreachable,
+                _ => PingStatus.DestinationUnreachable,
+            };
+            if (r is StackError.MessageTooLong or StackError.NoBufferSpace)
+                tcs.SetException(new StackException(r, $"The echo request to {destination} could not be sent: {r}."));
+            else tcs.SetResult(new PingReply(destination, status, TimeSpan.Zero, 0, payloadSize, seq));
+            return tcs.Task;
+        }
+        Counters.EchoRequestsSent++;
+        Counters.MessagesSent++;
+        if (p.Deadline < _nextDeadline) _nextDeadline = p.Deadline;
+        return tcs.Task;
+    }
+
+    public TimeSpan? Poll(TimeSpan now)
+    {
+        if (now < _nextDeadline) return _nextDeadline == TimeSpan.MaxValue ? null : _nextDeadline;
+        var next = TimeSpan.MaxValue;
+        List<ushort>? expired = null;
+        foreach (var (seq, p) in _pings)
+        {
+            if (now >= p.Deadline) (expired ??= new()).Add(seq);
+            else if (p.Deadline < next) next = p.Deadline;
+        }
+        if (expired != null)
+            foreach (var seq in expired)
+            {
+                _pings.Remove(seq, out var p);
+                p!.Completion.TrySetResult(new PingReply(p.Destination, PingStatus.TimedOut, now - p.SentAt, 0, p.Bytes, seq));
+            }
+        _nextDeadline = next;
+        return next == TimeSpan.MaxValue ? null : next;
+    }
+
+    /// <summary>
+    /// Sends destination unreachable about <paramref name="offending"/> (its IP header and payload), rate-limited
+    /// by a token bucket. Never about ICMP errors, broadcasts or non-first fragments (RFC 1122 3.2.2).
+    /// </summary>
+    public void SendDestinationUnreachable(byte code, ReadOnlySpan<byte> offending, TimeSpan now)
+    {
+        if (offending.Length < Ipv4Header.MinLength) return;
+        var ihl = Ipv4Header.HeaderLength(offending);
+        var dst = Ipv4Header.Destination(offending);
+        if (dst != _stack.Config.Address || Ipv4Header.FragmentOffset(offending) != 0) return;
+        if (Ipv4Header.Protocol(offending) == (byte)IpProtocol.Icmp && offending.Length > ihl && offending[ihl] is not (IcmpCodes.TypeEchoRequest or IcmpCodes.TypeEchoReply)) return;
+        if (!TakeToken(now)) { Counters.ErrorsRateLimited++; return; }
+        // RFC 1812 4.3.2.3 lets us quote as much as fits in 576 bytes; RFC 792's minimum is header + 8.
+        var quote = Math.Min(offending.Length, 576 - Ipv4Header.MinLength - 8);
+        var msg = _stack.Ip.PayloadBuffer[..(8 + quote)];
+        msg[0] = IcmpCodes.TypeDestinationUnreachable;
+        msg[1] = code;
+        msg[2] = msg[3] = msg[4] = msg[5] = msg[6] = msg[7] = 0;
+        offending[..quote].CopyTo(msg[8..]);
+        BinaryPrimitives.WriteUInt16BigEndian(msg[2..], Checksum.Compute(msg));
+        if (_stack.Ip.Send(Ipv4Header.Source(offending), IpProtocol.Icmp, msg.Length, now) == StackError.None)
+        {
+            Counters.DestinationUnreachableSent++;
+            Counters.MessagesSent++;
+        }
+    }
+
+    private bool TakeToken(TimeSpan now)
+    {
+        var s = _stack.Config.Icmp;
+        _tokens = Math.Min(s.ErrorBurst, _tokens + (now - _tokensAt).TotalSeconds * s.ErrorsPerSecond);
+        _tokensAt = now;
+        if (_tokens < 1) return false;
+        _tokens -= 1;
+        return true;
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _pings.Values) p.Completion.TrySetException(new StackException(StackError.StackStopped, "The stack stopped."));
+        _pings.Clear();
+    }
+}

@@ -1,0 +1,154 @@
+using NetStack.IPv4;
+
+namespace NetStack.Sockets;
+
+/// <summary>Transport of a socket.</summary>
+public enum SocketProtocol { Tcp, Udp }
+
+/// <summary>An address and port, as a value.</summary>
+public readonly record struct IpEndPoint(Ipv4Address Address, ushort Port)
+{
+    public override string ToString() => $"{Address}:{Port}";
+}
+
+/// <summary>
+/// One row of the netstat-like view (Get-StackConnection): every TCP connection and UDP endpoint, taken on
+/// the loop. TCP rows fill the internals; UDP rows leave them null.
+/// </summary>
+public sealed record ConnectionInfo
+{
+    public required int Id { get; init; }
+    public required SocketProtocol Protocol { get; init; }
+    public required Ipv4Address LocalAddress { get; init; }
+    public required ushort LocalPort { get; init; }
+    public required Ipv4Address RemoteAddress { get; init; }
+    public required ushort RemotePort { get; init; }
+    /// <summary>TCP: the state's name as Get-NetTCPConnection gives it (Listen, SynSent, Established, TimeWait…). UDP: Bound.</summary>
+    public required string State { get; init; }
+    /// <summary>Bytes received and not yet read by the user.</summary>
+    public long RecvQ { get; init; }
+    /// <summary>TCP: bytes not yet acknowledged by the peer (sent or waiting to be sent). UDP: 0.</summary>
+    public long SendQ { get; init; }
+    public TimeSpan TimeInState { get; init; }
+    public TcpInternals? Tcp { get; init; }
+}
+
+/// <summary>A TCP connection's internals at snapshot time (RFC 9293 names).</summary>
+public sealed record TcpInternals
+{
+    public uint Iss { get; init; }
+    public uint Irs { get; init; }
+    public uint SndUna { get; init; }
+    public uint SndNxt { get; init; }
+    public uint SndWnd { get; init; }
+    public uint RcvNxt { get; init; }
+    public uint RcvWnd { get; init; }
+    public uint Cwnd { get; init; }
+    public uint Ssthresh { get; init; }
+    public TimeSpan Srtt { get; init; }
+    public TimeSpan RttVar { get; init; }
+    public TimeSpan Rto { get; init; }
+    public int Mss { get; init; }
+    public int SndWindowScale { get; init; }
+    public int RcvWindowScale { get; init; }
+    public bool SackPermitted { get; init; }
+    public bool Timestamps { get; init; }
+    public long Retransmits { get; init; }
+    public long BytesSent { get; init; }
+    public long BytesReceived { get; init; }
+    public long SegmentsSent { get; init; }
+    public long SegmentsReceived { get; init; }
+    public string CongestionControl { get; init; } = "";
+}
+
+/// <summary>
+/// Base of every socket: the stack's control record, named by a descriptor <see cref="Id"/> unique within the
+/// stack. Methods on derived classes are the thread-safe public API; their state lives on the loop.
+/// </summary>
+public abstract class StackSocket
+{
+    protected StackSocket(NetworkStack stack, SocketProtocol protocol)
+    {
+        Stack = stack;
+        Protocol = protocol;
+        Id = stack.Sockets.Register(this);
+    }
+
+    public NetworkStack Stack { get; }
+    public int Id { get; }
+    public SocketProtocol Protocol { get; }
+
+    /// <summary>Snapshot row for the netstat view. Loop only.</summary>
+    internal abstract ConnectionInfo Snapshot(TimeSpan now);
+
+    /// <summary>Releases the descriptor; the socket can no longer be looked up by Id.</summary>
+    protected void ReleaseDescriptor() => Stack.Sockets.Unregister(this);
+}
+
+/// <summary>The stack's descriptor table and ephemeral port allocator. Loop only, except lookup by Id.</summary>
+internal sealed class SocketTable
+{
+    private readonly NetworkStack _stack;
+    private readonly Dictionary<int, StackSocket> _byId = new();
+    private readonly object _gate = new();
+    private int _nextId = 3; // 0-2 look like stdio descriptors; start after them, as a kernel would
+    private readonly byte[] _secret = new byte[16];
+    private uint _counter;
+
+    public SocketTable(NetworkStack stack)
+    {
+        _stack = stack;
+        stack.Random.NextBytes(_secret);
+    }
+
+    public int Register(StackSocket s)
+    {
+        lock (_gate)
+        {
+            var id = _nextId++;
+            _byId[id] = s;
+            return id;
+        }
+    }
+
+    public void Unregister(StackSocket s)
+    {
+        lock (_gate) _byId.Remove(s.Id);
+    }
+
+    public StackSocket? Find(int id)
+    {
+        lock (_gate) return _byId.TryGetValue(id, out var s) ? s : null;
+    }
+
+    public StackSocket[] All()
+    {
+        lock (_gate) return _byId.Values.OrderBy(s => s.Id).ToArray();
+    }
+
+    /// <summary>
+    /// Picks an ephemeral port per RFC 6056 algorithm 3 (simple hash-based): the search starts at an offset
+    /// from a keyed hash of the destination plus a counter, and <paramref name="inUse"/> rejects taken ports.
+    /// </summary>
+    public ushort? AllocateEphemeralPort(IpProtocol protocol, Ipv4Address remote, ushort remotePort, Func<ushort, bool> inUse)
+    {
+        var first = _stack.Config.EphemeralPortFirst;
+        var count = _stack.Config.EphemeralPortLast - first + 1;
+        var h = new HashCode();
+        h.AddBytes(_secret);
+        h.Add((byte)protocol);
+        h.Add(remote.Value);
+        h.Add(remotePort);
+        var offset = (uint)h.ToHashCode();
+        for (int i = 0; i < count; i++)
+        {
+            var port = (ushort)(first + (offset + _counter + (uint)i) % (uint)count);
+            if (!inUse(port))
+            {
+                _counter += (uint)i + 1;
+                return port;
+            }
+        }
+        return null;
+    }
+}
