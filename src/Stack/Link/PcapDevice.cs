@@ -349,7 +349,12 @@ public sealed unsafe class PcapDevice : ILinkDevice
             Native.PcapPktHdr* header;
             byte* data;
             var r = Native.pcap_next_ex(_pcap, &header, &data);
-            if (r != 1) break; // 0: nothing ready (nonblocking); <0: error or end, nothing more to read now
+            if (r != 1)
+            {
+                // 0: nothing ready (nonblocking). <0: the capture failed, e.g. the interface was removed.
+                if (r < 0 && Fault is null) SetFault($"capture on '{Name}' failed: {Marshal.PtrToStringUTF8(Native.pcap_geterr(_pcap))}");
+                break;
+            }
             var length = (int)header->CapLen;
             if (length < 14) continue;
             if (header->Len > header->CapLen)
@@ -415,7 +420,12 @@ public sealed unsafe class PcapDevice : ILinkDevice
             Statistics.FramesSent++;
             Statistics.BytesSent += frame.Length;
         }
-        catch (PcapException) { Statistics.SendErrors++; }
+        catch (PcapException e)
+        {
+            Statistics.SendErrors++;
+            if (Fault is null && (e.Message.Contains("No such device", StringComparison.Ordinal) || e.Message.Contains("is down", StringComparison.Ordinal)))
+                SetFault($"sending on '{Name}' failed: {e.Message}");
+        }
     }
 
     private void SendQueued()
@@ -432,7 +442,13 @@ public sealed unsafe class PcapDevice : ILinkDevice
                 sent += r;
                 continue;
             }
-            if (r < 0 && Marshal.GetLastPInvokeError() == Native.EINTR) continue;
+            if (r < 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == Native.EINTR) continue;
+                if (errno is Native.ENXIO or Native.ENODEV or Native.ENETDOWN && Fault is null)
+                    SetFault($"sending on '{Name}' failed: the interface is down or gone (errno {errno}).");
+            }
             // The first frame of the rest failed (ENOBUFS, ENETDOWN, EMSGSIZE, ...): count it and go on with the others.
             Statistics.SendErrors++;
             sent++;
@@ -447,13 +463,29 @@ public sealed unsafe class PcapDevice : ILinkDevice
         fds[1] = new Native.PollFd { Fd = _eventFd, Events = Native.POLLIN };
         var ticks = Math.Min(timeout.Ticks, TimeSpan.TicksPerDay);
         var ts = new Native.TimeSpec { Sec = ticks / TimeSpan.TicksPerSecond, NSec = ticks % TimeSpan.TicksPerSecond * 100 };
-        var r = Native.ppoll(fds, 2, &ts, null);
+        // Once the capture has failed its socket polls as always ready (POLLERR): wait on the eventfd alone,
+        // so a loop over a vanished adapter sleeps instead of spinning.
+        var r = Native.ppoll(Fault is null ? fds : fds + 1, Fault is null ? 2u : 1u, &ts, null);
         if (r > 0 && (fds[1].REvents & Native.POLLIN) != 0)
         {
             ulong value;
             _ = Native.read(_eventFd, &value, 8);
         }
+        if (r > 0 && Fault is null && (fds[0].REvents & (Native.POLLERR | Native.POLLHUP | Native.POLLNVAL)) != 0)
+            SetFault($"capture on '{Name}' failed: the interface is down or gone (poll events 0x{fds[0].REvents:x}).");
     }
+
+    /// <summary>Why the device stopped working (the adapter went away), or null while it works.</summary>
+    public string? Fault { get; private set; }
+
+    private void SetFault(string message)
+    {
+        Fault = message;
+        FaultOccurred?.Invoke(message);
+    }
+
+    /// <summary>Raised once, on the loop thread, when the device stops working.</summary>
+    public event Action<string>? FaultOccurred;
 
     public void Wake()
     {
@@ -490,6 +522,12 @@ public sealed unsafe class PcapDevice : ILinkDevice
         public const int EFD_NONBLOCK = 0x800;
         public const int EFD_CLOEXEC = 0x80000;
         public const short POLLIN = 1;
+        public const short POLLERR = 8;
+        public const short POLLHUP = 0x10;
+        public const short POLLNVAL = 0x20;
+        public const int ENXIO = 6;
+        public const int ENODEV = 19;
+        public const int ENETDOWN = 100;
         public const int EINTR = 4;
         public const int PCAP_ERRBUF_SIZE = 256;
         public const int PCAP_D_IN = 1;
@@ -545,6 +583,7 @@ public sealed unsafe class PcapDevice : ILinkDevice
         private static delegate* unmanaged<nint, int, int> _setDirection;
         private static delegate* unmanaged<nint, int, byte*, int> _setNonBlock;
         private static delegate* unmanaged<nint, PcapStat*, int> _stats;
+        private static delegate* unmanaged<nint, nint> _geterr;
         private static readonly object Gate = new();
         private static readonly string[] LibraryNames = ["libpcap.so.1", "libpcap.so.0.8", "libpcap.so", "libpcap.1.dylib", "wpcap"];
 
@@ -568,6 +607,7 @@ public sealed unsafe class PcapDevice : ILinkDevice
                     _setDirection = (delegate* unmanaged<nint, int, int>)NativeLibrary.GetExport(lib, "pcap_setdirection");
                     _setNonBlock = (delegate* unmanaged<nint, int, byte*, int>)NativeLibrary.GetExport(lib, "pcap_setnonblock");
                     _stats = (delegate* unmanaged<nint, PcapStat*, int>)NativeLibrary.GetExport(lib, "pcap_stats");
+                    _geterr = (delegate* unmanaged<nint, nint>)NativeLibrary.GetExport(lib, "pcap_geterr");
                 }
                 catch (EntryPointNotFoundException e) { throw LibpcapMissing(e); }
                 _libpcap = lib;
@@ -579,6 +619,7 @@ public sealed unsafe class PcapDevice : ILinkDevice
         public static int pcap_setdirection(nint p, int direction) => _setDirection(p, direction);
         public static int pcap_setnonblock(nint p, int nonblock, byte* errbuf) => _setNonBlock(p, nonblock, errbuf);
         public static int pcap_stats(nint p, PcapStat* stats) => _stats(p, stats);
+        public static nint pcap_geterr(nint p) => _geterr(p);
 
         private static bool IfIoctl(int fd, string name, uint request, out IfReq req)
         {

@@ -42,6 +42,12 @@ public sealed partial class KernelInteropTests(ITestOutputHelper output)
         var stats = await stack.GetStatisticsAsync().WaitAsync(Generous);
         Assert.Equal(3, stats.Single(c => c.Layer == "Icmp" && c.Name == "EchoRepliesSent").Value);
         Assert.Equal(0, stats.Single(c => c.Name == "LoopFaults").Value);
+
+        // Steady state: 200 pings 2 ms apart, for the latency figure in docs/lab.md.
+        var fast = lab.RunInKernel($"ping -q -c 200 -i 0.002 -W 5 {KernelLab.StackAddress}", Generous);
+        var summary = PingSummary().Match(fast.Output);
+        output.WriteLine($"kernel -> stack, 200 pings 2 ms apart: {PingCounts().Match(fast.Output).Value}; rtt min/avg/max = {summary.Groups[1].Value}/{summary.Groups[2].Value}/{summary.Groups[3].Value} ms");
+        Assert.Equal(0, fast.ExitCode);
     }
 
     [KernelFact]

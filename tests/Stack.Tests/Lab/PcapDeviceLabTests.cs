@@ -159,6 +159,36 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
     }
 
     [KernelFact]
+    public void AdapterRemovedUnderTheStack_IsReported_AndWaitDoesNotSpin()
+    {
+        using var lab = new KernelLab();
+        var dev = lab.OpenStackDevice();
+        var log = new FrameLog();
+        lab.RunInStackNamespace("ip link del u0").EnsureSuccess();
+        var clock = Stopwatch.StartNew();
+        Assert.Equal(0, dev.Receive(log, clock.Elapsed, 64));
+        var sw = Stopwatch.StartNew();
+        int turns = 0;
+        while (sw.Elapsed < TimeSpan.FromMilliseconds(300))
+        {
+            dev.Receive(log, clock.Elapsed, 64);
+            dev.WaitForFrames(TimeSpan.FromMilliseconds(100));
+            turns++;
+        }
+        output.WriteLine($"{turns} loop turns in 300 ms; fault: {dev.Fault}");
+        Assert.InRange(turns, 2, 10); // each wait ran its course instead of returning at once
+        Assert.NotNull(dev.Fault);
+        Assert.Contains("u0", dev.Fault);
+        dev.Transmit(LinkTestKit.TaggedFrame(MacAddress.Broadcast, dev.HardwareAddress, "late"), clock.Elapsed);
+        dev.Flush(clock.Elapsed);
+        Assert.Equal(1, dev.Statistics.SendErrors);
+        dev.Wake(); // still works for the stack's API calls
+        sw.Restart();
+        dev.WaitForFrames(TimeSpan.FromSeconds(10));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2));
+    }
+
+    [KernelFact]
     public void Open_UnknownAdapter_SaysWhichOnesExist()
     {
         using var lab = new KernelLab();
