@@ -47,6 +47,9 @@ public sealed record PcapDeviceOptions
     /// <summary>How often pcap's own drop counters are read into <see cref="LinkStatistics.DroppedByDevice"/>.</summary>
     public TimeSpan StatisticsInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Read frames with pcap_next_ex (libpcap copies each one) instead of pcap_dispatch: for measurements.</summary>
+    internal bool CopyingReceive { get; init; }
+
     internal void Validate()
     {
         if (KernelBufferSize < 64 * 1024) throw new ArgumentOutOfRangeException(nameof(KernelBufferSize), KernelBufferSize, "KernelBufferSize must be at least 64 KiB (32 MiB suits bulk transfers).");
@@ -101,6 +104,8 @@ public sealed unsafe class PcapDevice : ILinkDevice
     private int _txQueued;
 
     private TimeSpan _nextStatsAt;
+    private readonly DispatchState _dispatch;
+    private GCHandle _dispatchHandle;
 
     private PcapDevice(LibPcapLiveDevice device, PcapDeviceOptions options, MacAddress adapterMac, int mtu, int snaplen, IReadOnlyList<string> warnings)
     {
@@ -119,6 +124,8 @@ public sealed unsafe class PcapDevice : ILinkDevice
         _eventFd = Native.eventfd(0, Native.EFD_NONBLOCK | Native.EFD_CLOEXEC);
         if (_eventFd < 0) throw new InvalidOperationException($"eventfd failed (errno {Marshal.GetLastPInvokeError()}).");
 
+        _dispatch = new DispatchState(this);
+        _dispatchHandle = GCHandle.Alloc(_dispatch);
         _slotSize = Math.Max(2048, (mtu + 14 + 4 + 63) & ~63);
         _batchCapacity = options.BatchTransmit ? options.TransmitBatchSize : 0;
         if (_batchCapacity > 0)
@@ -339,11 +346,105 @@ public sealed unsafe class PcapDevice : ILinkDevice
 
     public int Receive(IFrameSink sink, TimeSpan now, int max)
     {
-        if (_disposed) return 0;
+        if (_disposed || max <= 0) return 0;
+        var handed = _options.CopyingReceive ? ReceiveCopying(sink, now, max) : ReceiveDispatch(sink, now, max);
+        if (now >= _nextStatsAt) RefreshStatistics(now);
+        return handed;
+    }
+
+    /// <summary>
+    /// pcap_dispatch with an unmanaged callback: libpcap walks its ring and calls us per frame with a pointer into
+    /// the ring slot, several frames per native call. (pcap_next_ex copies each frame into a side buffer first.)
+    /// </summary>
+    private int ReceiveDispatch(IFrameSink sink, TimeSpan now, int max)
+    {
+        var d = _dispatch;
+        d.Sink = sink;
+        d.Now = now;
+        d.Handed = 0;
+        try
+        {
+            while (d.Handed < max)
+            {
+                var requested = max - d.Handed;
+                var r = Native.pcap_dispatch(_pcap, requested, &OnPacket, GCHandle.ToIntPtr(_dispatchHandle));
+                if (d.Error is not null) break;
+                if (r < 0)
+                {
+                    if (r != Native.PCAP_ERROR_BREAK && Fault is null) SetFault($"capture on '{Name}' failed: {Marshal.PtrToStringUTF8(Native.pcap_geterr(_pcap))}");
+                    break;
+                }
+                if (r < requested) break; // the ring is empty (own frames may have made r smaller than what we handed)
+            }
+        }
+        finally
+        {
+            d.Sink = null;
+        }
+        if (d.Error is { } error)
+        {
+            d.Error = null;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        }
+        return d.Handed;
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(System.Runtime.CompilerServices.CallConvCdecl)])]
+    private static void OnPacket(nint user, Native.PcapPktHdr* header, byte* data)
+    {
+        var d = (DispatchState)GCHandle.FromIntPtr(user).Target!;
+        if (d.Error is not null || d.Sink is null) return;
+        try
+        {
+            if (d.Device.Accept(header, data, out var frame))
+            {
+                d.Handed++;
+                d.Sink.OnFrame(frame, d.Now);
+            }
+        }
+        catch (Exception e)
+        {
+            // An exception must not unwind through libpcap: keep it, stop the dispatch, rethrow in Receive.
+            d.Error = e;
+            Native.pcap_breakloop(d.Device._pcap);
+        }
+    }
+
+    private sealed class DispatchState(PcapDevice device)
+    {
+        public readonly PcapDevice Device = device;
+        public IFrameSink? Sink;
+        public TimeSpan Now;
+        public int Handed;
+        public Exception? Error;
+    }
+
+    /// <summary>The filtering every received frame goes through; counts it and says whether the stack gets it.</summary>
+    private bool Accept(Native.PcapPktHdr* header, byte* data, out ReadOnlySpan<byte> frame)
+    {
+        var length = (int)header->CapLen;
+        frame = new ReadOnlySpan<byte>(data, length);
+        if (length < 14) return false;
+        if (header->Len > header->CapLen)
+        {
+            FramesTruncated++; // a GRO/LRO aggregate larger than the snaplen: useless to the stack
+            return false;
+        }
+        var src = (ulong)BinaryPrimitives.ReadUInt16BigEndian(frame[6..]) << 32 | BinaryPrimitives.ReadUInt32BigEndian(frame[8..]);
+        if (src == _stackMac.Value || src == _adapterMac.Value)
+        {
+            Statistics.OwnFramesIgnored++;
+            return false;
+        }
+        Statistics.FramesReceived++;
+        Statistics.BytesReceived += length;
+        return true;
+    }
+
+    /// <summary>The pcap_next_ex path (one native call and one copy inside libpcap per frame), kept for comparison.</summary>
+    private int ReceiveCopying(IFrameSink sink, TimeSpan now, int max)
+    {
         int handed = 0;
-        var stats = Statistics;
-        var adapter = _adapterMac.Value;
-        var station = _stackMac.Value;
         while (handed < max)
         {
             Native.PcapPktHdr* header;
@@ -355,26 +456,10 @@ public sealed unsafe class PcapDevice : ILinkDevice
                 if (r < 0 && Fault is null) SetFault($"capture on '{Name}' failed: {Marshal.PtrToStringUTF8(Native.pcap_geterr(_pcap))}");
                 break;
             }
-            var length = (int)header->CapLen;
-            if (length < 14) continue;
-            if (header->Len > header->CapLen)
-            {
-                FramesTruncated++; // a GRO/LRO aggregate larger than the snaplen: useless to the stack
-                continue;
-            }
-            var frame = new ReadOnlySpan<byte>(data, length);
-            var src = (ulong)BinaryPrimitives.ReadUInt16BigEndian(frame[6..]) << 32 | BinaryPrimitives.ReadUInt32BigEndian(frame[8..]);
-            if (src == station || src == adapter)
-            {
-                stats.OwnFramesIgnored++;
-                continue;
-            }
-            stats.FramesReceived++;
-            stats.BytesReceived += length;
+            if (!Accept(header, data, out var frame)) continue;
             handed++;
             sink.OnFrame(frame, now);
         }
-        if (now >= _nextStatsAt) RefreshStatistics(now);
         return handed;
     }
 
@@ -508,6 +593,7 @@ public sealed unsafe class PcapDevice : ILinkDevice
             Native.close(_eventFd);
         }
         _device.Close();
+        if (_dispatchHandle.IsAllocated) _dispatchHandle.Free();
         if (_txBuffer != null) NativeMemory.AlignedFree(_txBuffer);
         if (_txIov != null) NativeMemory.Free(_txIov);
         if (_txMsgs != null) NativeMemory.Free(_txMsgs);
@@ -531,6 +617,7 @@ public sealed unsafe class PcapDevice : ILinkDevice
         public const int EINTR = 4;
         public const int PCAP_ERRBUF_SIZE = 256;
         public const int PCAP_D_IN = 1;
+        public const int PCAP_ERROR_BREAK = -2;
         public const int SOL_PACKET = 263;
         public const int PACKET_QDISC_BYPASS = 20;
         private const uint SIOCGIFMTU = 0x8921;
@@ -584,6 +671,8 @@ public sealed unsafe class PcapDevice : ILinkDevice
         private static delegate* unmanaged<nint, int, byte*, int> _setNonBlock;
         private static delegate* unmanaged<nint, PcapStat*, int> _stats;
         private static delegate* unmanaged<nint, nint> _geterr;
+        private static delegate* unmanaged<nint, int, delegate* unmanaged[Cdecl]<nint, PcapPktHdr*, byte*, void>, nint, int> _dispatch;
+        private static delegate* unmanaged<nint, void> _breakloop;
         private static readonly object Gate = new();
         private static readonly string[] LibraryNames = ["libpcap.so.1", "libpcap.so.0.8", "libpcap.so", "libpcap.1.dylib", "wpcap"];
 
@@ -608,6 +697,8 @@ public sealed unsafe class PcapDevice : ILinkDevice
                     _setNonBlock = (delegate* unmanaged<nint, int, byte*, int>)NativeLibrary.GetExport(lib, "pcap_setnonblock");
                     _stats = (delegate* unmanaged<nint, PcapStat*, int>)NativeLibrary.GetExport(lib, "pcap_stats");
                     _geterr = (delegate* unmanaged<nint, nint>)NativeLibrary.GetExport(lib, "pcap_geterr");
+                    _dispatch = (delegate* unmanaged<nint, int, delegate* unmanaged[Cdecl]<nint, PcapPktHdr*, byte*, void>, nint, int>)NativeLibrary.GetExport(lib, "pcap_dispatch");
+                    _breakloop = (delegate* unmanaged<nint, void>)NativeLibrary.GetExport(lib, "pcap_breakloop");
                 }
                 catch (EntryPointNotFoundException e) { throw LibpcapMissing(e); }
                 _libpcap = lib;
@@ -620,6 +711,8 @@ public sealed unsafe class PcapDevice : ILinkDevice
         public static int pcap_setnonblock(nint p, int nonblock, byte* errbuf) => _setNonBlock(p, nonblock, errbuf);
         public static int pcap_stats(nint p, PcapStat* stats) => _stats(p, stats);
         public static nint pcap_geterr(nint p) => _geterr(p);
+        public static int pcap_dispatch(nint p, int count, delegate* unmanaged[Cdecl]<nint, PcapPktHdr*, byte*, void> callback, nint user) => _dispatch(p, count, callback, user);
+        public static void pcap_breakloop(nint p) => _breakloop(p);
 
         private static bool IfIoctl(int fd, string name, uint request, out IfReq req)
         {

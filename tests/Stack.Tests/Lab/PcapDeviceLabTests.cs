@@ -95,6 +95,39 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
     }
 
     [KernelFact]
+    public void ASinkThatThrows_FailsThatReceive_AndTheRestOfTheFramesStayForTheNext()
+    {
+        using var lab = new KernelLab();
+        var dev = lab.OpenStackDevice();
+        var peer = lab.OpenKernelSideDevice();
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < 5; i++) peer.Transmit(LinkTestKit.TaggedFrame(dev.HardwareAddress, peer.HardwareAddress, "f" + i), clock.Elapsed);
+        peer.Flush(clock.Elapsed);
+        var log = new FrameLog();
+        var thrower = new ThrowingSink(log, throwOn: "f1");
+        Exception? thrown = null;
+        while (log.Frames.Count < 5 && clock.Elapsed < Generous)
+        {
+            try
+            {
+                if (dev.Receive(thrower, clock.Elapsed, 64) == 0) dev.WaitForFrames(TimeSpan.FromMilliseconds(100));
+            }
+            catch (InvalidOperationException e) { thrown = e; }
+        }
+        Assert.NotNull(thrown);
+        Assert.Equal(["f0", "f1", "f2", "f3", "f4"], log.Frames.Select(f => System.Text.Encoding.ASCII.GetString(f, 14, 2)));
+    }
+
+    private sealed class ThrowingSink(FrameLog log, string throwOn) : IFrameSink
+    {
+        public void OnFrame(ReadOnlySpan<byte> frame, TimeSpan now)
+        {
+            log.OnFrame(frame, now);
+            if (LinkTestKit.HasTag(frame.ToArray(), throwOn)) throw new InvalidOperationException("a bug in the stack");
+        }
+    }
+
+    [KernelFact]
     public void FramesFromOurOwnMac_AreIgnoredAndCounted()
     {
         using var lab = new KernelLab();
