@@ -273,6 +273,35 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
     }
 
     [KernelFact]
+    public void Lab_DeletesLeftoversOfACrashedRun_AndOnlyThose()
+    {
+        // A process that has exited stands in for a test host that crashed with its namespaces still there.
+        int deadPid;
+        using (var p = LabProcess.Start("true", []))
+        {
+            Assert.True(p.WaitForExit(Generous));
+            deadPid = p.Id;
+        }
+        var leftover = $"nsk-{deadPid}-1";
+        var ours = $"nsu-{Environment.ProcessId}-999999";
+        LabProcess.Run("ip", ["netns", "add", leftover]).EnsureSuccess();
+        LabProcess.Run("ip", ["netns", "add", ours]).EnsureSuccess();
+        try
+        {
+            var deleted = KernelLab.DeleteLeftovers();
+            Assert.Contains(leftover, deleted);
+            Assert.DoesNotContain(ours, deleted); // its owner (this process) is alive
+            Assert.False(File.Exists("/var/run/netns/" + leftover));
+            Assert.True(File.Exists("/var/run/netns/" + ours));
+        }
+        finally
+        {
+            LabProcess.Run("ip", ["netns", "del", ours]);
+            if (File.Exists("/var/run/netns/" + leftover)) LabProcess.Run("ip", ["netns", "del", leftover]);
+        }
+    }
+
+    [KernelFact]
     public void Lab_DeletesItsNamespaces_OnDispose_EvenAfterAFailure()
     {
         string k, u;
