@@ -116,6 +116,14 @@ public sealed partial class KernelLab : IDisposable
     public LabProcess StartInKernel(string command) =>
         Own(LabProcess.Start("ip", ["netns", "exec", KernelNamespace, "sh", "-c", "exec " + command], $"[K] {command}"));
 
+    /// <summary>Starts a program (no shell: arguments passed as they are) inside K; killed when the lab is disposed.</summary>
+    public LabProcess StartProgramInKernel(string file, params string[] arguments) =>
+        Own(LabProcess.Start("ip", ["netns", "exec", KernelNamespace, file, .. arguments], $"[K] {file} {string.Join(' ', arguments)}"));
+
+    /// <summary>Runs a program (no shell) inside K and waits (bounded) for it to finish.</summary>
+    public LabResult RunProgramInKernel(string file, string[] arguments, TimeSpan? timeout = null) =>
+        LabProcess.Run("ip", ["netns", "exec", KernelNamespace, file, .. arguments], timeout, $"[K] {file} {string.Join(' ', arguments)}");
+
     /// <summary>Runs a shell command inside U (for inspection; nothing in U speaks IPv4 but our stack).</summary>
     public LabResult RunInStackNamespace(string command, TimeSpan? timeout = null) =>
         LabProcess.Run("ip", ["netns", "exec", StackNamespace, "sh", "-c", command], timeout, $"[U] {command}");

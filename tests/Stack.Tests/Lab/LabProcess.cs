@@ -93,6 +93,23 @@ public sealed class LabProcess : IDisposable
         }
     }
 
+    /// <summary>Like <see cref="WaitForOutput"/>, over standard output and standard error together (daemons log to stderr).</summary>
+    public bool WaitForAnyOutput(Func<string, bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        lock (_gate)
+        {
+            while (true)
+            {
+                if (condition(_out.ToString() + _err.ToString())) return true;
+                if (_openStreams == 0) return false;
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero) return false;
+                Monitor.Wait(_gate, left);
+            }
+        }
+    }
+
     /// <summary>Waits for the program to exit and for its output to be read; false on timeout.</summary>
     public bool WaitForExit(TimeSpan timeout)
     {
