@@ -196,9 +196,8 @@ internal sealed class ArpCache
         e.Pending = null;
         foreach (var (buffer, length) in pending)
         {
-            var frame = buffer.AsSpan(0, Ethernet.HeaderLength + length);
-            Ethernet.WriteHeader(frame, e.Mac, _stack.MacAddress, Ethernet.TypeIpv4);
-            _stack.TransmitFrame(frame, now);
+            // Through IPv4's emit, so a datagram larger than the MTU leaves fragmented like any other.
+            _stack.Ip.Emit(buffer.AsSpan(0, Ethernet.HeaderLength + length), e.Mac, now);
             ArrayPool<byte>.Shared.Return(buffer);
             Counters.PendingFlushed++;
         }

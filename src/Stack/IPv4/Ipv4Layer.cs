@@ -58,6 +58,9 @@ internal sealed class Ipv4Layer
 
     public Ipv4Counters Counters { get; } = new();
 
+    /// <summary>The reassembly table (for tests and diagnostics: datagrams and memory held).</summary>
+    internal Reassembler Reassembly => _reassembler;
+
     /// <summary>Most payload one datagram can carry (65535 minus a 20-byte header).</summary>
     public const int MaxPayload = 65535 - Ipv4Header.MinLength;
 
@@ -88,7 +91,10 @@ internal sealed class Ipv4Layer
         var src = Ipv4Header.Source(packet);
         var dst = Ipv4Header.Destination(packet);
         var cfg = _stack.Config;
-        if (src.IsBroadcast || src.IsMulticast || src == cfg.Address || src == cfg.SubnetBroadcast || src.IsLoopback)
+        // RFC 1122 3.2.1.3: no datagram comes from a broadcast, multicast, loopback or our own address; 0.0.0.0
+        // only from a host still learning its address, which can only broadcast.
+        if (src.IsBroadcast || src.IsMulticast || src == cfg.Address || src == cfg.SubnetBroadcast || src.IsLoopback
+            || (src.IsUnspecified && dst == cfg.Address))
         {
             c.DroppedBadSource++;
             return;

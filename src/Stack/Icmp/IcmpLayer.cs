@@ -21,6 +21,10 @@ public static class IcmpCodes
     public const byte FragmentationNeeded = 4;
     public const byte SourceRouteFailed = 5;
     public const byte AdministrativelyProhibited = 13;
+
+    /// <summary>Time exceeded codes (RFC 792).</summary>
+    public const byte TtlExceededInTransit = 0;
+    public const byte FragmentReassemblyTimeExceeded = 1;
 }
 
 /// <summary>How a ping ended.</summary>
@@ -49,6 +53,9 @@ public sealed class IcmpCounters : LayerCounters
     public long DestinationUnreachableReceived;
     public long DestinationUnreachableSent;
     public long TimeExceededReceived;
+    public long TimeExceededSent;
+    /// <summary>Echo requests to a broadcast or multicast address, not answered (RFC 1122 3.2.2.6).</summary>
+    public long EchoRequestsIgnoredBroadcast;
     public long ErrorsRateLimited;
     public long DroppedTruncated;
     public long DroppedBadChecksum;
@@ -100,7 +107,8 @@ internal sealed class IcmpLayer : IIpProtocolHandler
             case IcmpCodes.TypeEchoRequest:
                 Counters.EchoRequestsReceived++;
                 // RFC 1122 3.2.2.6: an echo request to a broadcast address may be silently discarded.
-                if (!_stack.Config.Icmp.AnswerEcho || info.IsBroadcastOrMulticast || info.Destination != _stack.Config.Address) return;
+                if (info.IsBroadcastOrMulticast || info.Destination != _stack.Config.Address) { Counters.EchoRequestsIgnoredBroadcast++; return; }
+                if (!_stack.Config.Icmp.AnswerEcho) return;
                 var reply = _stack.Ip.PayloadBuffer;
                 msg.CopyTo(reply);
                 reply[0] = IcmpCodes.TypeEchoReply;
@@ -264,28 +272,43 @@ internal sealed class IcmpLayer : IIpProtocolHandler
     }
 
     /// <summary>
-    /// Sends destination unreachable about <paramref name="offending"/> (its IP header and payload), rate-limited
-    /// by a token bucket. Never about ICMP errors, broadcasts or non-first fragments (RFC 1122 3.2.2).
+    /// Most bytes of the offending datagram an error quotes: RFC 1812 4.3.2.3 lets the whole error fill 576
+    /// bytes (IP header 20 + ICMP header 8 + quote); RFC 792's minimum is the header and 8 bytes of data.
     /// </summary>
-    public void SendDestinationUnreachable(byte code, ReadOnlySpan<byte> offending, TimeSpan now)
+    public const int MaxQuote = 576 - Ipv4Header.MinLength - 8;
+
+    /// <summary>Sends destination unreachable about <paramref name="offending"/> (its IP header and payload); see <see cref="SendError"/>.</summary>
+    public void SendDestinationUnreachable(byte code, ReadOnlySpan<byte> offending, TimeSpan now) =>
+        SendError(IcmpCodes.TypeDestinationUnreachable, code, offending, now);
+
+    /// <summary>
+    /// Sends an ICMP error of <paramref name="type"/>/<paramref name="code"/> about <paramref name="offending"/>
+    /// (its IP header and payload), rate-limited by a token bucket. Never about ICMP errors, broadcasts,
+    /// non-first fragments or datagrams without a unicast source (RFC 1122 3.2.2).
+    /// </summary>
+    public void SendError(byte type, byte code, ReadOnlySpan<byte> offending, TimeSpan now)
     {
         if (offending.Length < Ipv4Header.MinLength) return;
         var ihl = Ipv4Header.HeaderLength(offending);
+        if (ihl < Ipv4Header.MinLength || ihl > offending.Length) return;
         var dst = Ipv4Header.Destination(offending);
+        var src = Ipv4Header.Source(offending);
         if (dst != _stack.Config.Address || Ipv4Header.FragmentOffset(offending) != 0) return;
-        if (Ipv4Header.Protocol(offending) == (byte)IpProtocol.Icmp && offending.Length > ihl && offending[ihl] is not (IcmpCodes.TypeEchoRequest or IcmpCodes.TypeEchoReply)) return;
+        if (src.IsUnspecified || src.IsBroadcast || src.IsMulticast || src.IsLoopback || src == _stack.Config.SubnetBroadcast) return;
+        // Only echo (the query we know) may draw an error; every other ICMP message might itself be an error.
+        if (Ipv4Header.Protocol(offending) == (byte)IpProtocol.Icmp && (offending.Length <= ihl || offending[ihl] is not (IcmpCodes.TypeEchoRequest or IcmpCodes.TypeEchoReply))) return;
         if (!TakeToken(now)) { Counters.ErrorsRateLimited++; return; }
-        // RFC 1812 4.3.2.3 lets us quote as much as fits in 576 bytes; RFC 792's minimum is header + 8.
-        var quote = Math.Min(offending.Length, 576 - Ipv4Header.MinLength - 8);
+        var quote = Math.Min(offending.Length, MaxQuote);
         var msg = _stack.Ip.PayloadBuffer[..(8 + quote)];
-        msg[0] = IcmpCodes.TypeDestinationUnreachable;
+        msg[0] = type;
         msg[1] = code;
         msg[2] = msg[3] = msg[4] = msg[5] = msg[6] = msg[7] = 0;
         offending[..quote].CopyTo(msg[8..]);
         BinaryPrimitives.WriteUInt16BigEndian(msg[2..], Checksum.Compute(msg));
-        if (_stack.Ip.Send(Ipv4Header.Source(offending), IpProtocol.Icmp, msg.Length, now) == StackError.None)
+        if (_stack.Ip.Send(src, IpProtocol.Icmp, msg.Length, now) == StackError.None)
         {
-            Counters.DestinationUnreachableSent++;
+            if (type == IcmpCodes.TypeTimeExceeded) Counters.TimeExceededSent++;
+            else Counters.DestinationUnreachableSent++;
             Counters.MessagesSent++;
         }
     }
