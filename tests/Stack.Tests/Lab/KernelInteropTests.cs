@@ -106,6 +106,20 @@ public sealed partial class KernelInteropTests(ITestOutputHelper output)
     }
 
     [KernelFact]
+    public async Task KernelPingsWithFragmentedEchoRequests_AndWeAnswerInFragments()
+    {
+        using var lab = new KernelLab();
+        using var stack = StartStack(lab);
+        var r = lab.RunInKernel($"ping -c 3 -i 0.2 -s 4000 -W 5 {KernelLab.StackAddress}", Generous);
+        output.WriteLine(r.Output);
+        Assert.True(r.ExitCode == 0, $"ping failed: {r.Output} {r.Error}");
+        Assert.Contains("4008 bytes from 192.0.2.2", r.Output);
+        var stats = await stack.GetStatisticsAsync().WaitAsync(Generous);
+        Assert.Equal(9, stats.Single(c => c.Layer == "IPv4" && c.Name == "FragmentsReceived").Value);
+        Assert.Equal(9, stats.Single(c => c.Layer == "IPv4" && c.Name == "FragmentsSent").Value);
+    }
+
+    [KernelFact]
     public async Task UnownedAddress_EndsInHostUnreachable_WithinAboutThreeSeconds()
     {
         using var lab = new KernelLab();
@@ -143,21 +157,24 @@ public sealed partial class KernelInteropTests(ITestOutputHelper output)
     }
 
     [KernelFact]
-    public async Task OurFragmentedEchoRequest_IsReassembledByTheKernel()
+    public async Task OurFragmentedEchoRequest_IsReassembledByTheKernel_AndItsFragmentedReplyByUs()
     {
         using var lab = new KernelLab();
         using var stack = StartStack(lab);
         Assert.Equal(PingStatus.Success, (await stack.PingAsync(KernelLab.KernelAddress, timeout: TimeSpan.FromSeconds(5)).WaitAsync(Generous)).Status);
         var before = Snmp(lab);
-        // 4000 bytes of ICMP in three fragments. Our reassembly is still a placeholder, so the kernel's
-        // (fragmented) reply is not expected to come back: the kernel's counters tell what it received.
-        _ = await stack.PingAsync(KernelLab.KernelAddress, payloadSize: 4000, timeout: TimeSpan.FromSeconds(2)).WaitAsync(Generous);
+        // 4000 bytes of ICMP: three fragments each way.
+        var reply = await stack.PingAsync(KernelLab.KernelAddress, payloadSize: 4000, timeout: TimeSpan.FromSeconds(5)).WaitAsync(Generous);
         var after = Snmp(lab);
         output.WriteLine($"kernel: ReasmReqds +{after["Ip.ReasmReqds"] - before["Ip.ReasmReqds"]}, ReasmOKs +{after["Ip.ReasmOKs"] - before["Ip.ReasmOKs"]}, " +
-                         $"ReasmFails +{after["Ip.ReasmFails"] - before["Ip.ReasmFails"]}, OutEchoReps +{after["Icmp.OutEchoReps"] - before["Icmp.OutEchoReps"]}, FragCreates +{after["Ip.FragCreates"] - before["Ip.FragCreates"]}");
+                         $"ReasmFails +{after["Ip.ReasmFails"] - before["Ip.ReasmFails"]}, OutEchoReps +{after["Icmp.OutEchoReps"] - before["Icmp.OutEchoReps"]}, FragCreates +{after["Ip.FragCreates"] - before["Ip.FragCreates"]}; " +
+                         $"our ping: {reply.Status} {reply.RoundTripTime.TotalMicroseconds:0} µs");
         Assert.Equal(3, after["Ip.ReasmReqds"] - before["Ip.ReasmReqds"]);
         Assert.Equal(1, after["Ip.ReasmOKs"] - before["Ip.ReasmOKs"]);
         Assert.Equal(0, after["Ip.ReasmFails"] - before["Ip.ReasmFails"]);
         Assert.Equal(1, after["Icmp.OutEchoReps"] - before["Icmp.OutEchoReps"]);
+        Assert.Equal(3, after["Ip.FragCreates"] - before["Ip.FragCreates"]);
+        Assert.Equal(PingStatus.Success, reply.Status);
+        Assert.Equal(4000, reply.Bytes);
     }
 }
