@@ -83,11 +83,27 @@ public sealed partial class KernelLab : IDisposable
     {
         if (!OperatingSystem.IsLinux()) return "the kernel lab needs Linux network namespaces.";
         if (LibC.geteuid() != 0) return "the kernel lab needs root (network namespaces and packet capture); run the tests as root.";
+        if (MissingCapabilities() is { } missing) return $"the kernel lab needs root with {missing} (a container without them cannot create namespaces or capture).";
         if (FindProgram("ip") is null) return "the kernel lab needs iproute2's 'ip' (apt-get install iproute2).";
         if (FindProgram("ethtool") is null) return "the kernel lab needs 'ethtool' (apt-get install ethtool).";
         foreach (var name in new[] { "libpcap.so.1", "libpcap.so.0.8", "libpcap.so" })
             if (NativeLibrary.TryLoad(name, out _)) return null;
         return "the kernel lab needs libpcap (apt-get install libpcap0.8).";
+    }
+
+    /// <summary>Capabilities the lab needs that this process lacks (from /proc/self/status CapEff), or null.</summary>
+    private static string? MissingCapabilities()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapEff:", StringComparison.Ordinal));
+            if (line is null) return null;
+            var caps = Convert.ToUInt64(line["CapEff:".Length..].Trim(), 16);
+            var missing = new[] { (12, "CAP_NET_ADMIN"), (13, "CAP_NET_RAW"), (21, "CAP_SYS_ADMIN") }
+                .Where(c => (caps & (1UL << c.Item1)) == 0).Select(c => c.Item2).ToArray();
+            return missing.Length == 0 ? null : string.Join(", ", missing);
+        }
+        catch (IOException) { return null; }
     }
 
     public static string? FindProgram(string name)

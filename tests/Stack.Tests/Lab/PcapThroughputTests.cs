@@ -160,6 +160,30 @@ public sealed class PcapThroughputTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>Request/response through the whole stack: the kernel's flood ping (next request as soon as the reply is in).</summary>
+    [KernelFact]
+    public void KernelFloodPingsOurStack()
+    {
+        using var lab = new KernelLab();
+        using var stack = new NetworkStack(lab.OpenStackDevice(), new StackConfig { Address = KernelLab.StackAddress, PrefixLength = KernelLab.PrefixLength }, name: "lab");
+        stack.Start();
+        var r = lab.RunInKernel($"ping -f -q -c 20000 -W 5 {KernelLab.StackAddress}", TimeSpan.FromSeconds(120));
+        output.WriteLine("kernel flood ping of our stack: " + string.Join(" | ", r.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)));
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("20000 received", r.Output);
+    }
+
+    /// <summary>The baseline for the figure above: the kernel itself in the stack's position (u0 given 192.0.2.2).</summary>
+    [KernelFact]
+    public void KernelFloodPingsTheKernelInOurPlace()
+    {
+        using var lab = new KernelLab();
+        lab.RunInStackNamespace($"ip addr add {KernelLab.StackAddress}/{KernelLab.PrefixLength} dev {KernelLab.StackInterface}").EnsureSuccess();
+        var r = lab.RunInKernel($"ping -f -q -c 20000 -W 5 {KernelLab.StackAddress}", TimeSpan.FromSeconds(120));
+        output.WriteLine("kernel flood ping of the kernel in U: " + string.Join(" | ", r.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)));
+        Assert.Equal(0, r.ExitCode);
+    }
+
     private sealed class CountingSink : IFrameSink
     {
         public int Count;
