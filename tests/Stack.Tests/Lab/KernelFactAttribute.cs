@@ -12,6 +12,15 @@ public sealed class KernelFactAttribute : FactAttribute
     {
         if (KernelLab.WhyUnavailable() is { } reason) Skip = reason;
     }
+
+    /// <summary>The test also needs the netem qdisc (sch_netem), which some kernels and containers lack.</summary>
+    public bool RequiresNetem { get; set; }
+
+    public override string Skip
+    {
+        get => base.Skip ?? (RequiresNetem ? KernelLab.WhyNoNetem() : null)!;
+        set => base.Skip = value;
+    }
 }
 
 /// <summary>A <see cref="TheoryAttribute"/> skipped, with the reason, when the kernel lab cannot run.</summary>

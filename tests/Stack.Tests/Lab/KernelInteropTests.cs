@@ -85,10 +85,27 @@ public sealed partial class KernelInteropTests(ITestOutputHelper output)
         Assert.Contains(entry.State, new[] { ArpState.Reachable, ArpState.Stale });
 
         // The kernel's: our MAC, learnt from our request (and its own resolution when it replied).
-        var neigh = lab.RunInKernel($"ip neigh show {KernelLab.StackAddress} dev {KernelLab.KernelInterface}").EnsureSuccess().Output;
-        output.WriteLine(neigh);
-        Assert.Contains(stack.MacAddress.ToString().Replace('-', ':').ToLowerInvariant(), neigh);
-        Assert.DoesNotContain("FAILED", neigh);
+        var neigh = lab.KernelNeighbour(KernelLab.StackAddress);
+        output.WriteLine($"kernel's entry for {KernelLab.StackAddress}: {neigh}");
+        Assert.NotNull(neigh);
+        Assert.Equal(stack.MacAddress, neigh.Value.Mac);
+        Assert.NotEqual("FAILED", neigh.Value.State);
+    }
+
+    [KernelFact(RequiresNetem = true)]
+    public async Task NetemDelayOnTheKernelsSide_ShowsInOurRtt()
+    {
+        using var lab = new KernelLab();
+        using var stack = StartStack(lab);
+        Assert.Equal(PingStatus.Success, (await stack.PingAsync(KernelLab.KernelAddress, timeout: TimeSpan.FromSeconds(5)).WaitAsync(Generous)).Status);
+        lab.SetKernelNetem("delay 30ms");
+        var slow = await stack.PingAsync(KernelLab.KernelAddress, timeout: TimeSpan.FromSeconds(5)).WaitAsync(Generous);
+        lab.ClearKernelNetem();
+        var fast = await stack.PingAsync(KernelLab.KernelAddress, timeout: TimeSpan.FromSeconds(5)).WaitAsync(Generous);
+        output.WriteLine($"RTT with netem delay 30ms: {slow.RoundTripTime.TotalMilliseconds:0.0} ms; without: {fast.RoundTripTime.TotalMilliseconds:0.000} ms");
+        Assert.Equal(PingStatus.Success, slow.Status);
+        Assert.InRange(slow.RoundTripTime, TimeSpan.FromMilliseconds(29), TimeSpan.FromSeconds(2));
+        Assert.True(fast.RoundTripTime < TimeSpan.FromMilliseconds(25));
     }
 
     [KernelFact]

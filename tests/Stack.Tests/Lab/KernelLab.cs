@@ -76,6 +76,27 @@ public sealed partial class KernelLab : IDisposable
         }
     }
 
+    private static readonly Lazy<string?> NoNetem = new(ProbeNetem);
+
+    /// <summary>Why netem cannot be used here, or null if it can (probed once, in a namespace of our own).</summary>
+    public static string? WhyNoNetem() => WhyUnavailable() ?? NoNetem.Value;
+
+    private static string? ProbeNetem()
+    {
+        if (FindProgram("tc") is null) return "the test needs iproute2's 'tc' for netem (apt-get install iproute2).";
+        var ns = $"nsk-{Environment.ProcessId}-0"; // counter values start at 1: 0 is the probe's
+        try
+        {
+            if (LabProcess.Run("ip", ["netns", "add", ns]).ExitCode != 0) return "could not create a namespace to probe for netem.";
+            var r = LabProcess.Run("ip", ["netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]);
+            return r.ExitCode == 0 ? null : $"the kernel has no netem qdisc (sch_netem): '{r.Error.Trim()}'.";
+        }
+        finally
+        {
+            LabProcess.Run("ip", ["netns", "del", ns]);
+        }
+    }
+
     /// <summary>Why the lab cannot run on this machine, or null if it can.</summary>
     public static string? WhyUnavailable() => Unavailable.Value;
 
@@ -139,6 +160,27 @@ public sealed partial class KernelLab : IDisposable
     /// <summary>Runs a program (no shell) inside K and waits (bounded) for it to finish.</summary>
     public LabResult RunProgramInKernel(string file, string[] arguments, TimeSpan? timeout = null) =>
         LabProcess.Run("ip", ["netns", "exec", KernelNamespace, file, .. arguments], timeout, $"[K] {file} {string.Join(' ', arguments)}");
+
+    /// <summary>
+    /// Puts a netem qdisc on k0, the kernel's side of the wire (e.g. "delay 5ms", "loss 5% delay 5ms reorder 10%"):
+    /// real loss, delay and reordering for what the kernel sends us. Replaces any earlier one.
+    /// </summary>
+    public void SetKernelNetem(string spec) =>
+        RunInKernel($"tc qdisc replace dev {KernelInterface} root netem {spec}").EnsureSuccess();
+
+    /// <summary>Removes the netem qdisc from k0.</summary>
+    public void ClearKernelNetem() => RunInKernel($"tc qdisc del dev {KernelInterface} root");
+
+    /// <summary>The kernel's neighbour entry for <paramref name="address"/> on k0: its MAC (if any) and state, or null.</summary>
+    public (MacAddress? Mac, string State)? KernelNeighbour(Ipv4Address address)
+    {
+        var text = RunInKernel($"ip neigh show {address} dev {KernelInterface}").EnsureSuccess().Output.Trim();
+        if (text.Length == 0) return null;
+        var words = text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var i = Array.IndexOf(words, "lladdr");
+        MacAddress? mac = i >= 0 && i + 1 < words.Length ? MacAddress.Parse(words[i + 1]) : null;
+        return (mac, words[^1]);
+    }
 
     /// <summary>Runs a shell command inside U (for inspection; nothing in U speaks IPv4 but our stack).</summary>
     public LabResult RunInStackNamespace(string command, TimeSpan? timeout = null) =>
