@@ -92,7 +92,21 @@ public sealed unsafe class PcapDevice : ILinkDevice
     private MacAddress _stackMac;
     private volatile bool _disposed;
     private int _disposing;
+    private bool _eventFdClosed;
     private readonly object _wakeGate = new();
+    // Calls in progress. Dispose may come from another thread (a shell stopping a stack, a test's teardown) while
+    // the loop is inside libpcap or the transmit buffer: it waits for them to leave before freeing anything.
+    private int _busy;
+
+    private bool Enter()
+    {
+        Interlocked.Increment(ref _busy);
+        if (!_disposed) return true;
+        Interlocked.Decrement(ref _busy);
+        return false;
+    }
+
+    private void Exit() => Interlocked.Decrement(ref _busy);
 
     // Batched transmit: frames are copied into slots of one native buffer, described by preallocated
     // iovec and mmsghdr arrays whose only per-frame change is the length.
@@ -326,11 +340,15 @@ public sealed unsafe class PcapDevice : ILinkDevice
     /// </summary>
     public void SetStackAddress(MacAddress mac)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         if (mac.IsMulticast || mac.IsZero) throw new ArgumentException($"{mac} cannot be a station address (it is zero or a group address).", nameof(mac));
-        if (mac == _stackMac) return;
-        _stackMac = mac;
-        ApplyFilter();
+        if (!Enter()) throw new ObjectDisposedException(ToString());
+        try
+        {
+            if (mac == _stackMac) return;
+            _stackMac = mac;
+            ApplyFilter();
+        }
+        finally { Exit(); }
     }
 
     /// <summary>The filter expression for a station address: tcpdump syntax, colons in the MAC.</summary>
@@ -346,10 +364,14 @@ public sealed unsafe class PcapDevice : ILinkDevice
 
     public int Receive(IFrameSink sink, TimeSpan now, int max)
     {
-        if (_disposed || max <= 0) return 0;
-        var handed = _options.CopyingReceive ? ReceiveCopying(sink, now, max) : ReceiveDispatch(sink, now, max);
-        if (now >= _nextStatsAt) RefreshStatistics(now);
-        return handed;
+        if (max <= 0 || !Enter()) return 0;
+        try
+        {
+            var handed = _options.CopyingReceive ? ReceiveCopying(sink, now, max) : ReceiveDispatch(sink, now, max);
+            if (now >= _nextStatsAt) RefreshStatistics(now);
+            return handed;
+        }
+        finally { Exit(); }
     }
 
     /// <summary>
@@ -464,12 +486,16 @@ public sealed unsafe class PcapDevice : ILinkDevice
     }
 
     /// <summary>Reads pcap's drop counters (ps_drop + ps_ifdrop) into <see cref="LinkStatistics.DroppedByDevice"/>.</summary>
-    public void RefreshStatistics() => RefreshStatistics(TimeSpan.Zero);
+    public void RefreshStatistics()
+    {
+        if (!Enter()) return;
+        try { RefreshStatistics(TimeSpan.Zero); }
+        finally { Exit(); }
+    }
 
     private void RefreshStatistics(TimeSpan now)
     {
         _nextStatsAt = now + _options.StatisticsInterval;
-        if (_disposed) return;
         Native.PcapStat st;
         if (Native.pcap_stats(_pcap, &st) == 0)
             Statistics.DroppedByDevice = (long)st.Drop + st.IfDrop;
@@ -477,7 +503,13 @@ public sealed unsafe class PcapDevice : ILinkDevice
 
     public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now)
     {
-        if (_disposed) return;
+        if (!Enter()) return;
+        try { TransmitEntered(frame); }
+        finally { Exit(); }
+    }
+
+    private void TransmitEntered(ReadOnlySpan<byte> frame)
+    {
         if (frame.Length < 14) { Statistics.SendErrors++; return; }
         if (_batchCapacity == 0 || frame.Length > _slotSize)
         {
@@ -494,7 +526,9 @@ public sealed unsafe class PcapDevice : ILinkDevice
 
     public void Flush(TimeSpan now)
     {
-        if (_txQueued > 0 && !_disposed) SendQueued();
+        if (_txQueued == 0 || !Enter()) return;
+        try { SendQueued(); }
+        finally { Exit(); }
     }
 
     private void SendOne(ReadOnlySpan<byte> frame)
@@ -542,7 +576,13 @@ public sealed unsafe class PcapDevice : ILinkDevice
 
     public void WaitForFrames(TimeSpan timeout)
     {
-        if (_disposed || timeout <= TimeSpan.Zero) return;
+        if (timeout <= TimeSpan.Zero || !Enter()) return;
+        try { WaitEntered(timeout); }
+        finally { Exit(); }
+    }
+
+    private void WaitEntered(TimeSpan timeout)
+    {
         var fds = stackalloc Native.PollFd[2];
         fds[0] = new Native.PollFd { Fd = _fd, Events = Native.POLLIN };
         fds[1] = new Native.PollFd { Fd = _eventFd, Events = Native.POLLIN };
@@ -577,19 +617,28 @@ public sealed unsafe class PcapDevice : ILinkDevice
         // Locked against Dispose closing the eventfd, so a late Wake never writes to a reused descriptor.
         lock (_wakeGate)
         {
-            if (_disposed) return;
+            if (_eventFdClosed) return;
             ulong one = 1;
             _ = Native.write(_eventFd, &one, 8);
         }
     }
 
+    /// <summary>
+    /// Sends what is queued and closes the adapter. Safe from any thread: calls in progress on the loop (a wait,
+    /// a receive) are woken and finish first; calls after it return at once.
+    /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposing, 1) != 0) return;
+        _disposed = true;
+        Wake();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _busy) != 0 && waited.Elapsed < TimeSpan.FromSeconds(10)) spin.SpinOnce();
         try { if (_txQueued > 0) SendQueued(); } catch (Exception) { /* the adapter may be gone */ }
         lock (_wakeGate)
         {
-            _disposed = true;
+            _eventFdClosed = true;
             Native.close(_eventFd);
         }
         _device.Close();

@@ -222,6 +222,53 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
     }
 
     [KernelFact]
+    public void DisposeFromAnotherThread_WhileTheLoopRuns_IsSafeAndPrompt()
+    {
+        using var lab = new KernelLab();
+        var dev = lab.OpenStackDevice();
+        var peer = lab.OpenKernelSideDevice();
+        var frame = LinkTestKit.TaggedFrame(peer.HardwareAddress, dev.HardwareAddress, "busy", 1514);
+        var sink = new FrameLog();
+        using var running = new ManualResetEventSlim();
+        Exception? loopError = null;
+        var stop = false;
+        var loop = new Thread(() =>
+        {
+            try
+            {
+                var clock = Stopwatch.StartNew();
+                running.Set();
+                // A stack's loop: receive, send a burst, flush, wait; until the device is gone.
+                for (int turn = 0; !Volatile.Read(ref stop) && clock.Elapsed < TimeSpan.FromSeconds(60); turn++)
+                {
+                    dev.Receive(sink, clock.Elapsed, 64);
+                    for (int i = 0; i < 100; i++) dev.Transmit(frame, clock.Elapsed);
+                    dev.Flush(clock.Elapsed);
+                    dev.WaitForFrames(turn % 2 == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(250));
+                }
+            }
+            catch (Exception e) { loopError = e; }
+        });
+        loop.Start();
+        Assert.True(running.Wait(Generous));
+        // Let the loop get going (sending is observable from the kernel side), then pull the device away.
+        var log = new FrameLog();
+        Assert.True(LinkTestKit.PumpUntil(peer, log, () => log.Frames.Count >= 500, Generous));
+        var sw = Stopwatch.StartNew();
+        dev.Dispose();
+        output.WriteLine($"Dispose from another thread took {sw.Elapsed.TotalMilliseconds:0.0} ms; sent {dev.Statistics.FramesSent}");
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2));
+        Volatile.Write(ref stop, true);
+        Assert.True(loop.Join(TimeSpan.FromSeconds(30)));
+        Assert.Null(loopError);
+        var clock2 = Stopwatch.StartNew();
+        Assert.Equal(0, dev.Receive(sink, clock2.Elapsed, 64)); // calls after Dispose return at once
+        dev.WaitForFrames(TimeSpan.FromSeconds(10));
+        Assert.True(clock2.Elapsed < TimeSpan.FromSeconds(1));
+        dev.Wake();
+    }
+
+    [KernelFact]
     public void Open_UnknownAdapter_SaysWhichOnesExist()
     {
         using var lab = new KernelLab();
