@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using NetStack.Arp;
+using NetStack.Dns;
 using NetStack.IPv4;
 using NetStack.Link;
 using NetStack.Udp;
@@ -52,6 +53,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         Udp = new UdpLayer(this);
         Ip.Register(IpProtocol.Icmp, Icmp);
         Ip.Register(IpProtocol.Udp, Udp);
+        Dns = new DnsResolver(this);
         _now = Clock.Now;
         if (config.Arp.GratuitousOnStart) Post(now => Arp.SendGratuitous(now));
     }
@@ -76,6 +78,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
     internal Ipv4Layer Ip { get; }
     internal IcmpLayer Icmp { get; }
     internal UdpLayer Udp { get; }
+    internal DnsResolver Dns { get; }
     public EthernetCounters EthernetCounters { get; } = new();
 
     /// <summary>The loop's current time (the 'now' of the turn in progress).</summary>
@@ -100,6 +103,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         var next = Min(Arp.Poll(now), Ip.Poll(now));
         next = Min(next, Icmp.Poll(now));
         next = Min(next, Udp.Poll(now));
+        next = Min(next, Dns.Poll(now));
         Device.Flush(now);
         next = Min(next, Device.NextArrival);
         if (received == ReceiveBatch || !_posted.IsEmpty) next = now;
@@ -318,6 +322,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         yield return Ip.Counters;
         yield return Icmp.Counters;
         yield return Udp.Counters;
+        yield return Dns.Counters;
     }
 
     /// <summary>The recent frames in and out, oldest first (Get-StackPacket).</summary>
@@ -337,6 +342,47 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         return InvokeAsync(_ => { _multicastGroups.Add(group); });
     }
 
+    // ---------------- UDP and DNS ----------------
+
+    /// <summary>A new, unbound UDP socket (bind it, or send to bind an ephemeral port). Any thread.</summary>
+    public UdpSocket CreateUdpSocket() => new(this);
+
+    /// <summary>
+    /// A UDP socket bound to <paramref name="port"/> (0: an ephemeral port) on <paramref name="localAddress"/>
+    /// (null: any). Fails with AddressInUse when the port is taken.
+    /// </summary>
+    public Task<UdpSocket> CreateUdpSocketAsync(ushort port = 0, Ipv4Address? localAddress = null)
+    {
+        var socket = new UdpSocket(this);
+        // Bound in one loop turn (no await), so the task completes on the loop: simulations stay deterministic.
+        return InvokeAsync(now =>
+        {
+            try { socket.Bind(port, localAddress ?? Ipv4Address.Any, now); }
+            catch
+            {
+                socket.CloseOnLoop();
+                throw;
+            }
+            return socket;
+        });
+    }
+
+    /// <summary>
+    /// Resolves <paramref name="name"/> to IPv4 addresses (A records, following CNAMEs) by asking
+    /// <paramref name="server"/>, or else StackConfig.DnsServers in order, over UDP; answers are cached for their
+    /// TTL. A literal address resolves to itself. Fails with NameNotFound (NXDOMAIN or no A record), TimedOut
+    /// (no server answered) or ServerFailure (SERVFAIL, REFUSED...).
+    /// </summary>
+    public Task<DnsResult> ResolveAsync(string name, Ipv4Address? server = null, CancellationToken cancellationToken = default)
+    {
+        var normalized = DnsName.Normalize(name);
+        var task = InvokeAsync(now => Dns.Resolve(normalized, server, now));
+        return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
+    }
+
+    /// <summary>Forgets every cached DNS answer; returns how many there were.</summary>
+    public Task<int> ClearDnsCacheAsync() => InvokeAsync(_ => Dns.ClearCache());
+
     /// <summary>Stops the loop, fails every pending operation with StackStopped, and releases the device.</summary>
     public void Dispose()
     {
@@ -346,6 +392,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         if (_thread is { } t && t != Thread.CurrentThread) t.Join(TimeSpan.FromSeconds(10));
         _disposed = true;
         CancelPosted();
+        Dns.Dispose();
         Udp.Dispose();
         Icmp.Dispose();
         Arp.Dispose();

@@ -23,6 +23,7 @@ public sealed record StackConfig
     public Ipv4Settings Ip { get; init; } = new();
     public IcmpSettings Icmp { get; init; } = new();
     public UdpSettings Udp { get; init; } = new();
+    public DnsSettings Dns { get; init; } = new();
 
     public Ipv4Address SubnetBroadcast => new(Address.Value | ~Ipv4Address.MaskOf(PrefixLength));
 
@@ -57,6 +58,8 @@ public sealed record StackConfig
                 throw new StackConfigurationException(nameof(DnsServers), $"DNS server {d} is not a unicast address.");
         Arp.Validate();
         Ip.Validate();
+        Udp.Validate();
+        Dns.Validate();
     }
 }
 
@@ -121,4 +124,37 @@ public sealed record UdpSettings
 {
     /// <summary>Bytes a UDP socket may hold unread before arriving datagrams are dropped and counted.</summary>
     public int ReceiveBufferSize { get; init; } = 212992;
+
+    internal void Validate()
+    {
+        if (ReceiveBufferSize is < 1024 or > 64 * 1024 * 1024)
+            throw new StackConfigurationException("Udp.ReceiveBufferSize", "Udp.ReceiveBufferSize must be between 1024 bytes and 64 MiB.");
+    }
+}
+
+/// <summary>The DNS stub resolver (RFC 1035, RFC 1123 6.1.3): per-attempt timeout, attempts per server, answer cache.</summary>
+public sealed record DnsSettings
+{
+    /// <summary>How long one query waits for its answer before it is sent again (or the next server is tried).</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Queries sent to each server before moving on to the next.</summary>
+    public int Attempts { get; init; } = 2;
+    /// <summary>UDP port the servers listen on.</summary>
+    public ushort ServerPort { get; init; } = 53;
+    /// <summary>Names whose answers are cached; when full, the entry closest to expiry is evicted (counted).</summary>
+    public int CacheSize { get; init; } = 512;
+    /// <summary>Answers are cached for their TTL but never longer than this.</summary>
+    public TimeSpan MaxCacheTtl { get; init; } = TimeSpan.FromDays(1);
+    /// <summary>Resolutions in flight at once; more fail with NoBufferSpace (counted).</summary>
+    public int MaxOutstandingQueries { get; init; } = 64;
+
+    internal void Validate()
+    {
+        if (Timeout <= TimeSpan.Zero) throw new StackConfigurationException("Dns.Timeout", "Dns.Timeout must be positive (e.g. 2 seconds).");
+        if (Attempts is < 1 or > 10) throw new StackConfigurationException("Dns.Attempts", "Dns.Attempts must be between 1 and 10.");
+        if (ServerPort == 0) throw new StackConfigurationException("Dns.ServerPort", "Dns.ServerPort cannot be 0; DNS servers listen on 53.");
+        if (CacheSize < 0) throw new StackConfigurationException("Dns.CacheSize", "Dns.CacheSize cannot be negative (0 turns the cache off).");
+        if (MaxCacheTtl < TimeSpan.Zero) throw new StackConfigurationException("Dns.MaxCacheTtl", "Dns.MaxCacheTtl cannot be negative.");
+        if (MaxOutstandingQueries < 1) throw new StackConfigurationException("Dns.MaxOutstandingQueries", "Dns.MaxOutstandingQueries must be at least 1.");
+    }
 }
