@@ -53,11 +53,13 @@ public static class Ipv4Header
     }
 }
 
-/// <summary>What a transport needs to know about an arriving datagram, passed by reference.</summary>
-public readonly struct IpDatagramInfo
+/// <summary>What a transport needs to know about an arriving datagram, passed by reference (a ref struct: it may carry the datagram's span).</summary>
+public readonly ref struct IpDatagramInfo
 {
-    public IpDatagramInfo(Ipv4Address source, Ipv4Address destination, IpProtocol protocol, byte ttl, byte tos, MacAddress linkSource)
+    public IpDatagramInfo(Ipv4Address source, Ipv4Address destination, IpProtocol protocol, byte ttl, byte tos, MacAddress linkSource,
+        ReadOnlySpan<byte> datagram = default)
     {
+        Datagram = datagram;
         Source = source;
         Destination = destination;
         Protocol = protocol;
@@ -72,6 +74,11 @@ public readonly struct IpDatagramInfo
     public byte Ttl { get; }
     public byte Tos { get; }
     public MacAddress LinkSource { get; }
+    /// <summary>
+    /// The whole datagram (IP header and payload) as delivered, valid only during the call: what an ICMP error
+    /// about it must quote (e.g. UDP's port unreachable). Empty when the deliverer did not supply it.
+    /// </summary>
+    public ReadOnlySpan<byte> Datagram { get; }
     /// <summary>Sent to a broadcast or multicast address rather than to us alone.</summary>
     public bool IsBroadcastOrMulticast => Destination.IsBroadcast || Destination.IsMulticast;
 }

@@ -133,7 +133,7 @@ internal sealed class Ipv4Layer
         }
         Counters.PacketsDelivered++;
         var info = new IpDatagramInfo(Ipv4Header.Source(datagram), dst, (IpProtocol)protocol,
-            Ipv4Header.Ttl(datagram), Ipv4Header.Tos(datagram), linkSource);
+            Ipv4Header.Ttl(datagram), Ipv4Header.Tos(datagram), linkSource, datagram);
         handler.OnDatagram(in info, datagram[ihl..], now);
     }
 
