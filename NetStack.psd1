@@ -25,6 +25,14 @@
         'Get-StackStatistics'
         'Get-StackPacket'
         'Get-StackConnection'
+        'New-StackSocket'
+        'Connect-StackSocket'
+        'Send-StackData'
+        'Receive-StackData'
+        'Start-StackListener'
+        'Wait-StackConnection'
+        'Close-StackSocket'
+        'Resolve-StackDnsName'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -17,9 +17,12 @@ public abstract class StackScopedCmdlet : NetStackCmdlet
 
     protected override void ProcessRecord()
     {
-        Target = ResolveStack(Stack);
+        Target = ResolveStack(Stack ?? ImpliedStack());
         ProcessStack(Target);
     }
+
+    /// <summary>The stack the input itself points to when -Stack is not given (a socket knows its stack).</summary>
+    protected virtual StackInstance? ImpliedStack() => null;
 
     protected abstract void ProcessStack(StackInstance stack);
 }

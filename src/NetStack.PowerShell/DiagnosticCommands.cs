@@ -65,7 +65,7 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
     private bool TryResolve(StackInstance stack, string name, out Ipv4Address address)
     {
         if (Ipv4Address.TryParse(name, out address)) return true;
-        var resolved = DnsResolution.Resolve(this, stack, name);
+        var resolved = DnsResolution.ResolveAddress(this, stack, name);
         if (resolved is { } a) { address = a; return true; }
         if (Quiet) WriteObject(false);
         return false;
@@ -127,17 +127,15 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
 
     private void TestTcp(StackInstance stack, string name, Ipv4Address address)
     {
-        var result = TcpConnectTest.Run(this, stack, address, TcpPort, TimeSpan.FromSeconds(TimeoutSeconds));
+        var result = TcpSupport.ConnectTest(this, stack, address, TcpPort, TimeSpan.FromSeconds(TimeoutSeconds));
         var output = new StackTcpTestResult
         {
             Destination = name, TcpPort = TcpPort, Succeeded = result.Error is null, Latency = Math.Round(result.Elapsed.TotalMilliseconds, 3),
-            Error = result.Error?.Message, Stack = stack.Name,
+            Error = result.Error?.Exception.Message, Stack = stack.Name,
         };
         if (Quiet) WriteObject(output.Succeeded);
         else WriteObject(output);
     }
-
-    internal T AwaitFor<T>(StackInstance stack, Func<Task<T>> start) => Await(stack, start);
 }
 
 /// <summary>Get-StackStatistics: every counter of every layer, read in one consistent snapshot.</summary>

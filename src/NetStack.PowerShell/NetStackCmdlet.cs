@@ -15,7 +15,7 @@ public abstract class NetStackCmdlet : PSCmdlet
     private readonly AutoResetEvent _verboseReady = new(false);
 
     /// <summary>Cancelled when the pipeline stops (Ctrl+C, or PowerShell.Stop from another thread).</summary>
-    protected CancellationToken StopToken => _stopping.Token;
+    protected internal CancellationToken StopToken => _stopping.Token;
 
     protected override void StopProcessing() => _stopping.Cancel();
 
@@ -60,7 +60,7 @@ public abstract class NetStackCmdlet : PSCmdlet
     /// own timeout; nothing it holds belongs to this cmdlet.
     /// </summary>
     /// <remarks>The operation is started only after the verbose listener is attached, so no early event is missed.</remarks>
-    protected T Await<T>(StackInstance stack, Func<Task<T>> start)
+    protected internal T Await<T>(StackInstance stack, Func<Task<T>> start)
     {
         Action<StackEvent>? handler = null;
         if (VerboseWanted)
@@ -92,8 +92,50 @@ public abstract class NetStackCmdlet : PSCmdlet
         return task.GetAwaiter().GetResult();
     }
 
-    protected void Await(StackInstance stack, Func<Task> start) =>
+    protected internal void Await(StackInstance stack, Func<Task> start) =>
         Await(stack, () => start().ContinueWith(static t => { t.GetAwaiter().GetResult(); return true; }, TaskScheduler.Default));
+
+    /// <summary>
+    /// Runs a cancellable stack operation with a time limit, writing a failure as a non-terminating error (TimedOut in
+    /// OperationTimeout when the limit passes). The token given to <paramref name="start"/> fires on the timeout and on
+    /// Ctrl+C, so the stack itself abandons the operation (a receive keeps its data for the next one).
+    /// </summary>
+    protected internal bool TryAwaitTimed<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what, out T result)
+    {
+        var error = AwaitTimed(stack, start, timeout, target, what, out result);
+        if (error is null) return true;
+        WriteError(error);
+        return false;
+    }
+
+    /// <summary>Like <see cref="TryAwaitTimed{T}"/> but returns the error instead of writing it.</summary>
+    protected internal ErrorRecord? TryAwaitTimedQuiet<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what) =>
+        AwaitTimed(stack, start, timeout, target, what, out _);
+
+    private ErrorRecord? AwaitTimed<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what, out T result)
+    {
+        result = default!;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        // A zero limit still gives the loop a moment to hand over what is already there.
+        cts.CancelAfter(timeout > MinimumWait ? timeout : MinimumWait);
+        try
+        {
+            result = Await(stack, () => start(cts.Token));
+            return null;
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { throw new PipelineStoppedException(); }
+        catch (OperationCanceledException)
+        {
+            return new ErrorRecord(new TimeoutException($"{what} timed out after {timeout.TotalSeconds:0.###} s."), "TimedOut", ErrorCategory.OperationTimeout, target);
+        }
+        catch (PipelineStoppedException) { throw; }
+        catch (Exception e) when (e is StackException or ArgumentException or ObjectDisposedException or InvalidOperationException)
+        {
+            return ErrorFor(e, target);
+        }
+    }
+
+    private static readonly TimeSpan MinimumWait = TimeSpan.FromMilliseconds(20);
 
     /// <summary>Waits up to <paramref name="delay"/>, returning early (with PipelineStoppedException) if the pipeline stops.</summary>
     protected void Sleep(TimeSpan delay)
@@ -108,7 +150,7 @@ public abstract class NetStackCmdlet : PSCmdlet
     }
 
     /// <summary>An ErrorRecord for a failure of the stack, with an id and category a script can rely on.</summary>
-    protected static ErrorRecord ErrorFor(Exception e, object? target)
+    protected internal static ErrorRecord ErrorFor(Exception e, object? target)
     {
         if (e is AggregateException { InnerExceptions.Count: 1 } a) e = a.InnerException!;
         return e switch
@@ -138,7 +180,7 @@ public abstract class NetStackCmdlet : PSCmdlet
     };
 
     /// <summary>Runs <paramref name="action"/>; a stack failure becomes a non-terminating error and false.</summary>
-    protected bool TryStack(Action action, object? target)
+    protected internal bool TryStack(Action action, object? target)
     {
         try
         {

@@ -13,11 +13,26 @@ public sealed class GetStackAdapterCommand : PSCmdlet
     [ArgumentCompleter(typeof(AdapterNameCompleter))]
     public string[]? Name { get; set; }
 
+    /// <summary>List the adapters inside this network namespace (a name under /var/run/netns, or a path); needs root.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? NetworkNamespace { get; set; }
+
     protected override void EndProcessing()
     {
         IReadOnlyList<AdapterInfo> adapters;
-        try { adapters = AdapterInfo.List(); }
-        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException { InnerException: DllNotFoundException })
+        try { adapters = LinkFactory.ListAdapters(NetworkNamespace); }
+        catch (UnauthorizedAccessException e)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "PermissionDenied", ErrorCategory.PermissionDenied, NetworkNamespace));
+            return;
+        }
+        catch (ArgumentException e) when (NetworkNamespace != null)
+        {
+            ThrowTerminatingError(new ErrorRecord(new ItemNotFoundException(e.Message, e), "NetworkNamespaceNotFound", ErrorCategory.ObjectNotFound, NetworkNamespace));
+            return;
+        }
+        catch (Exception e) when (e is DllNotFoundException or PcapUnavailableException or TypeInitializationException { InnerException: DllNotFoundException })
         {
             ThrowTerminatingError(new ErrorRecord(
                 new InvalidOperationException("libpcap is not installed, so adapters cannot be listed. Install it (Debian: apt-get install libpcap0.8) and try again.", e),
@@ -65,6 +80,11 @@ public sealed class StartStackCommand : NetStackCmdlet
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(AdapterNameCompleter))]
     public string Adapter { get; set; } = "";
+
+    /// <summary>Open the adapter inside this network namespace (the stack's thread stays where it is; the capture socket lives there).</summary>
+    [Parameter(ParameterSetName = AdapterSet)]
+    [ValidateNotNullOrEmpty]
+    public string? NetworkNamespace { get; set; }
 
     /// <summary>The in-process network to attach to; created on first use.</summary>
     [Parameter(Mandatory = true, ParameterSetName = VirtualSet)]
@@ -141,13 +161,13 @@ public sealed class StartStackCommand : NetStackCmdlet
         }
         else
         {
-            device = LinkFactory.OpenAdapter(this, Adapter);
+            device = LinkFactory.OpenAdapter(this, Adapter, NetworkNamespace, MacAddress);
         }
 
         NetworkStack stack;
         try
         {
-            if (capturePath != null) device = LinkFactory.WithCapture(this, device, capturePath);
+            if (capturePath != null) device = LinkFactory.WithCapture(device, capturePath);
             stack = new NetworkStack(device, config, clock, name: name);
         }
         catch (Exception e) when (e is StackConfigurationException or ArgumentException or IOException or UnauthorizedAccessException)

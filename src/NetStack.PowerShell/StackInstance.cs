@@ -62,6 +62,9 @@ public sealed class StackInstance
     public string Link => Adapter ?? (VirtualNetwork is { } v ? "virtual:" + v : "");
     public string Address => IsMissing ? "" : $"{IPAddress}/{PrefixLength}";
 
+    /// <summary>Why the adapter stopped working (it vanished, went down...), or null while it works.</summary>
+    public string? LinkFault => _stack is null ? null : LinkFactory.PcapOf(_stack.Device)?.Fault;
+
     /// <summary>The stack itself, for scripts that go below the cmdlets.</summary>
     public NetworkStack? NetworkStack => _stack;
 

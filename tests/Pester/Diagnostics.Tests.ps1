@@ -82,7 +82,7 @@ Describe 'Test-StackConnection (ICMP echo)' {
 
     It 'reports a name it cannot resolve as ObjectNotFound' {
         Test-StackConnection 'no-such-host.invalid' -Count 1 -Stack $b -ErrorVariable e -ErrorAction SilentlyContinue
-        $e[0].FullyQualifiedErrorId | Should -BeLike 'NameNotFound,*'
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'NoDnsServer,*'
         $e[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
 }
