@@ -72,7 +72,7 @@ public abstract class NetStackCmdlet : PSCmdlet
             };
             stack.Core.Event += handler;
         }
-        Task<T> task;
+        Task<T> task = null!;
         try
         {
             task = start();
@@ -124,11 +124,18 @@ public abstract class NetStackCmdlet : PSCmdlet
             return null;
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { throw new PipelineStoppedException(); }
+        catch (PipelineStoppedException)
+        {
+            // The wait can see the stop before the stop has reached this linked source (Cancel marks the parent
+            // cancelled first, then runs its callbacks), and disposing the source would then unlink it unfired,
+            // leaving the stack-side operation alive: a receive that takes the next datagram for nobody.
+            cts.Cancel();
+            throw;
+        }
         catch (OperationCanceledException)
         {
             return new ErrorRecord(new TimeoutException($"{what} timed out after {timeout.TotalSeconds:0.###} s."), "TimedOut", ErrorCategory.OperationTimeout, target);
         }
-        catch (PipelineStoppedException) { throw; }
         catch (Exception e) when (e is StackException or ArgumentException or ObjectDisposedException or InvalidOperationException)
         {
             return ErrorFor(e, target);
