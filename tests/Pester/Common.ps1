@@ -22,3 +22,23 @@ function Wait-Until([scriptblock] $Condition, [int] $TimeoutMs = 5000, [string] 
         Start-Sleep -Milliseconds 10
     }
 }
+
+# Runs $Command in $PowerShell (another runspace), waits until it is under way ($Until; default: running), stops it
+# from this thread as Ctrl+C would, and asserts that the stop was prompt.
+function Assert-StopsPromptly {
+    param(
+        [powershell] $PowerShell,
+        [string] $Command,
+        [hashtable] $Parameters,
+        [scriptblock] $Until = { $PowerShell.InvocationStateInfo.State -eq 'Running' }
+    )
+    $PowerShell.Commands.Clear()
+    $null = $PowerShell.AddCommand($Command).AddParameters($Parameters)
+    $handle = $PowerShell.BeginInvoke()
+    Wait-Until $Until -Because "$Command to be under way"
+    $sw = [System.Diagnostics.Stopwatch]::StartNew()
+    $PowerShell.Stop()
+    $sw.Elapsed.TotalSeconds | Should -BeLessThan 2
+    $handle.IsCompleted | Should -BeTrue
+    $PowerShell.InvocationStateInfo.State | Should -Be 'Stopped'
+}

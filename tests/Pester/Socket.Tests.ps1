@@ -93,14 +93,7 @@ Describe 'UDP sockets' {
         try {
             # Several rounds: the stop can land at any point of the call, and in none may the receive stay armed.
             foreach ($round in 1..5) {
-                $ps.Commands.Clear()
-                $null = $ps.AddCommand('Receive-StackData').AddParameters(@{ Socket = $server.Id; Stack = $srv.Name; TimeoutSec = 60; Verbose = $true })
-                $handle = $ps.BeginInvoke()
-                Wait-Until { $ps.InvocationStateInfo.State -eq 'Running' } -Because 'the receive to start'
-                $sw = [System.Diagnostics.Stopwatch]::StartNew()
-                $ps.Stop()
-                $sw.Elapsed.TotalSeconds | Should -BeLessThan 2
-                $handle.IsCompleted | Should -BeTrue
+                Assert-StopsPromptly $ps Receive-StackData @{ Socket = $server.Id; Stack = $srv.Name; TimeoutSec = 60 }
                 $client | Send-StackData "after-cancel-$round"
                 Receive-StackData $server -AsString -TimeoutSec 5 | Should -Be "after-cancel-$round"
             }

@@ -117,13 +117,7 @@ Describe 'TCP errors' {
 
             $ps = New-ModulePowerShell
             try {
-                $null = $ps.AddCommand('Wait-StackConnection').AddParameters(@{ Socket = $l.Id; Stack = $srv.Name; TimeoutSec = 60 })
-                $handle = $ps.BeginInvoke()
-                Wait-Until { $ps.InvocationStateInfo.State -eq 'Running' } -Because 'the wait to start'
-                $sw = [System.Diagnostics.Stopwatch]::StartNew()
-                $ps.Stop()
-                $sw.Elapsed.TotalSeconds | Should -BeLessThan 2
-                $handle.IsCompleted | Should -BeTrue
+                Assert-StopsPromptly $ps Wait-StackConnection @{ Socket = $l.Id; Stack = $srv.Name; TimeoutSec = 60 }
             }
             finally { $ps.Dispose() }
         }
