@@ -216,6 +216,8 @@ public sealed class GetStackPacketCommand : StackScopedCmdlet
             if (socket is null)
                 ThrowTerminatingError(SocketErrors.NotFound(stack, sref.Id));
         }
+        if (stack.PacketLogSize == 0)
+            WriteWarning($"Stack '{stack.Name}' keeps no packet log (it was started with -PacketLogSize 0).");
         var frames = OrTerminate(() => Await(stack, () => stack.Core.GetPacketLogAsync()), stack);
         var decoder = new FrameDecoder();
         var protocols = Protocol?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();

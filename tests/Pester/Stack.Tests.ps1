@@ -160,3 +160,21 @@ Describe 'Get-StackAdapter' {
         $r.CompletionMatches.CompletionText | Should -Contain 'lo'
     }
 }
+
+Describe 'Start-Stack on an adapter without the right to capture' {
+    It 'fails with PermissionDenied saying what to do' {
+        # Root with CAP_NET_RAW and CAP_NET_ADMIN dropped (capsh), in a child pwsh: what an ordinary user sees.
+        if ((& id -u) -ne '0' -or -not (Get-Command capsh -ErrorAction Ignore)) {
+            Set-ItResult -Skipped -Because 'dropping capabilities needs root and capsh (libcap2-bin)'
+            return
+        }
+        $script = 'Import-Module ./NetStack.psd1; try { Start-Stack -Adapter lo -IPAddress 192.0.2.2/24 -Name p } ' +
+            'catch { $_.FullyQualifiedErrorId; [string]$_.CategoryInfo.Category; $_.Exception.Message }'
+        Push-Location $RepoRoot
+        try { $out = & capsh --drop=cap_net_raw,cap_net_admin -- -c "dotnet pwsh -NoProfile -NonInteractive -Command '$($script -replace "'", "''")'" 2>&1 | ForEach-Object ToString }
+        finally { Pop-Location }
+        $out[0] | Should -Be 'PermissionDenied,NetStack.PowerShell.StartStackCommand'
+        $out[1] | Should -Be 'PermissionDenied'
+        $out[2] | Should -Match 'root.*CAP_NET_RAW'
+    }
+}
