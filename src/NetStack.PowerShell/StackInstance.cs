@@ -56,7 +56,9 @@ public sealed class StackInstance
     public string? CaptureFile { get; }
     public int PacketLogSize { get; }
     public DateTimeOffset StartedAt { get; }
-    public TimeSpan Uptime => IsMissing ? TimeSpan.Zero : DateTimeOffset.Now - StartedAt;
+    /// <summary>How long the stack has run (until it stopped, for a stopped one).</summary>
+    public TimeSpan Uptime => IsMissing ? TimeSpan.Zero : (StoppedAt ?? DateTimeOffset.Now) - StartedAt;
+    public DateTimeOffset? StoppedAt { get; private set; }
     public bool IsRunning { get { lock (_gate) return !_stopped && _stack is { IsRunning: true }; } }
     /// <summary>Where the stack is attached, for tables: the adapter name or "virtual:&lt;network&gt;".</summary>
     public string Link => Adapter ?? (VirtualNetwork is { } v ? "virtual:" + v : "");
@@ -83,6 +85,7 @@ public sealed class StackInstance
         {
             if (_stopped) return;
             _stopped = true;
+            StoppedAt = DateTimeOffset.Now;
         }
         _stack?.Dispose();
     }
