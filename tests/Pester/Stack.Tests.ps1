@@ -132,6 +132,28 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
         $err.CategoryInfo.Category | Should -Be 'InvalidOperation'
     }
 
+    It 'writes a capture file that is complete once the stack stops' {
+        $pcap = Join-Path ([IO.Path]::GetTempPath()) "$(New-TestName cap).pcap"
+        try {
+            $peer = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.16/24 -Name (New-TestName cappeer)
+            $cap = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.17/24 -Name (New-TestName cap) -CaptureFile $pcap
+            $cap.CaptureFile | Should -Be $pcap
+            $null = Test-StackConnection 192.0.2.16 -Count 1 -Stack $cap
+            $cap, $peer | Stop-Stack -Confirm:$false
+            $bytes = [IO.File]::ReadAllBytes($pcap)
+            # pcap global header (24 bytes), then per frame a 16-byte record header: ARP request and reply, echo and reply at least.
+            [BitConverter]::ToUInt32($bytes, 0) | Should -BeIn @(0xa1b2c3d4u, 0xa1b23c4du)
+            $bytes.Length | Should -BeGreaterThan (24 + 4 * 16 + 2 * 42 + 2 * 74 - 1)
+        }
+        finally { Remove-Item $pcap -ErrorAction SilentlyContinue }
+    }
+
+    It 'reports a capture file that cannot be written as WriteError' {
+        $err = { Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.18/24 -Name (New-TestName capbad) -CaptureFile '/nonexistent-dir/x.pcap' } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'CaptureFileFailed,*'
+        $err.CategoryInfo.Category | Should -Be 'WriteError'
+    }
+
     It 'completes stack names and virtual network names' {
         $r = TabExpansion2 -inputScript ($s = "Get-StackArpCache -Stack $($name.Substring(0, 5))") -cursorColumn $s.Length
         $r.CompletionMatches.CompletionText | Should -Contain $name
