@@ -149,6 +149,23 @@ Describe 'Closing from the netstat view' {
     }
 }
 
+Describe 'TimeWait' {
+    It 'clears a TimeWait connection with Get-StackConnection -State TimeWait | Close-StackSocket -Abort' {
+        $l = Start-StackListener 8300 -Stack $srv
+        try {
+            $c = New-StackSocket Tcp -Stack $cli | Connect-StackSocket 192.0.2.1 8300
+            $s = $l | Wait-StackConnection -TimeoutSec 5
+            $c | Close-StackSocket                                   # we close first, so we end in TimeWait
+            $s | Receive-StackData -TimeoutSec 5 | Should -BeNullOrEmpty   # the FIN arrived
+            $s | Close-StackSocket
+            Wait-Until { Get-StackConnection -Stack $cli -RemotePort 8300 -State TimeWait } -Because 'the client to reach TimeWait'
+            Get-StackConnection -Stack $cli -State TimeWait -RemotePort 8300 | Close-StackSocket -Abort
+            Wait-Until { -not (Get-StackConnection -Stack $cli -RemotePort 8300) } -Because 'the TimeWait entry to go'
+        }
+        finally { $l | Close-StackSocket }
+    }
+}
+
 Describe 'Test-StackConnection -TcpPort' {
     It 'reports success for a listening port and failure for a closed one' {
         $l = Start-StackListener 8200 -Stack $srv
