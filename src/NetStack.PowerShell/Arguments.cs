@@ -188,8 +188,9 @@ public sealed class AdapterNameCompleter : IArgumentCompleter
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
     {
         IReadOnlyList<AdapterInfo> adapters;
-        try { adapters = AdapterInfo.List(); }
-        catch (Exception) { return Array.Empty<CompletionResult>(); } // no libpcap: nothing to offer
+        var ns = fakeBoundParameters.Contains("NetworkNamespace") ? fakeBoundParameters["NetworkNamespace"]?.ToString() : null;
+        try { adapters = LinkFactory.ListAdapters(ns); }
+        catch (Exception) { return Array.Empty<CompletionResult>(); } // no libpcap, no such namespace, no rights: nothing to offer
         return Completion.Matching(adapters.Select(a => (a.Name, string.IsNullOrEmpty(a.Description) ? a.Name : a.Description!)), wordToComplete);
     }
 }
@@ -218,5 +219,17 @@ public sealed class SocketIdCompleter : IArgumentCompleter
         catch (Exception) { return Array.Empty<CompletionResult>(); }
         return Completion.Matching(rows.Select(r => (r.Id.ToString(CultureInfo.InvariantCulture),
             $"{r.Protocol} {r.LocalAddress}:{r.LocalPort} -> {r.RemoteAddress}:{r.RemotePort} {r.State}")), wordToComplete);
+    }
+}
+
+/// <summary>Completes -NetworkNamespace with the named namespaces (ip netns list).</summary>
+public sealed class NetworkNamespaceCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+    {
+        string[] names;
+        try { names = Directory.Exists("/var/run/netns") ? Directory.GetFiles("/var/run/netns").Select(Path.GetFileName).OfType<string>().Order().ToArray() : Array.Empty<string>(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { names = Array.Empty<string>(); }
+        return Completion.Matching(names.Select(n => (n, n)), wordToComplete);
     }
 }

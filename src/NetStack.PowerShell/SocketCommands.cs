@@ -425,8 +425,16 @@ public sealed class StartStackListenerCommand : StackScopedCmdlet
 /// <summary>Wait-StackConnection: waits (up to -TimeoutSec) for the listener's next connection and outputs its socket.</summary>
 [Cmdlet(VerbsLifecycle.Wait, "StackConnection")]
 [OutputType(typeof(Tcp.TcpSocket))]
-public sealed class WaitStackConnectionCommand : SocketCmdlet
+public sealed class WaitStackConnectionCommand : SocketCmdletBase
 {
+    /// <summary>The listener (from Start-StackListener), by value, by its Id, or named.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("Id", "Listener")]
+    [ArgumentCompleter(typeof(SocketIdCompleter))]
+    public SocketReference Socket { get; set; } = null!;
+
+    protected override SocketReference SocketArgument => Socket;
+
     [Parameter]
     [ValidateRange(0, 86400)]
     public int TimeoutSec { get; set; } = 30;

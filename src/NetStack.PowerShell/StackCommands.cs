@@ -16,6 +16,7 @@ public sealed class GetStackAdapterCommand : PSCmdlet
     /// <summary>List the adapters inside this network namespace (a name under /var/run/netns, or a path); needs root.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NetworkNamespaceCompleter))]
     public string? NetworkNamespace { get; set; }
 
     protected override void EndProcessing()
@@ -84,6 +85,7 @@ public sealed class StartStackCommand : NetStackCmdlet
     /// <summary>Open the adapter inside this network namespace (the stack's thread stays where it is; the capture socket lives there).</summary>
     [Parameter(ParameterSetName = AdapterSet)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NetworkNamespaceCompleter))]
     public string? NetworkNamespace { get; set; }
 
     /// <summary>The in-process network to attach to; created on first use.</summary>

@@ -61,6 +61,14 @@ Describe 'Kernel end-to-end (pcap on a veth in namespaces)' {
         (Get-StackAdapter -NetworkNamespace $U).Name | Should -Contain 'u0'
     }
 
+    It 'completes namespace names and the adapters inside one' {
+        if ($WhyNoLab) { return }
+        $r = TabExpansion2 -inputScript ($s = "Start-Stack -NetworkNamespace $($U.Substring(0, 6))") -cursorColumn $s.Length
+        $r.CompletionMatches.CompletionText | Should -Contain $U
+        $r = TabExpansion2 -inputScript ($s = "Start-Stack -NetworkNamespace $U -Adapter u") -cursorColumn $s.Length
+        $r.CompletionMatches.CompletionText | Should -Be @('u0')
+    }
+
     It 'starts on the adapter and shows it' {
         if ($WhyNoLab) { return }
         $stack.Adapter | Should -Be 'u0'

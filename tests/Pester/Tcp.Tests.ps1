@@ -12,7 +12,7 @@ Describe 'TCP: listen, connect, send, receive, close' {
     BeforeAll {
         $listener = Start-StackListener 8080 -Stack $srv
         $client = New-StackSocket Tcp -NoDelay -Stack $cli | Connect-StackSocket 192.0.2.1 8080 -TimeoutSec 10
-        $server = $listener | Wait-StackConnection -TimeoutSec 10
+        $server = Wait-StackConnection -Listener $listener -TimeoutSec 10
     }
     AfterAll {
         $client, $server, $listener | Where-Object { $_ } | Close-StackSocket -Abort -ErrorAction SilentlyContinue
