@@ -34,16 +34,18 @@ internal static class ModuleState
     private static readonly object Gate = new();
     private static readonly List<StackInstance> Stacks = new();
     private static readonly Dictionary<string, VirtualNetwork> Networks = new(StringComparer.OrdinalIgnoreCase);
-    private static readonly HashSet<Guid> ImportedBy = new();
+    // Runspaces that imported the module, held weakly: a runspace that closes without Remove-Module (ForEach-Object
+    // -Parallel, a disposed PowerShell) must not keep the last real Remove-Module from stopping everything.
+    private static readonly Dictionary<Guid, WeakReference<Runspace>> ImportedBy = new();
     private static long _order;
     private static bool _exitHooked;
 
     /// <summary>A runspace imported the module.</summary>
-    public static void OnImport(Guid runspace)
+    public static void OnImport(Runspace? runspace)
     {
         lock (Gate)
         {
-            ImportedBy.Add(runspace);
+            if (runspace != null) ImportedBy[runspace.InstanceId] = new WeakReference<Runspace>(runspace);
             if (!_exitHooked)
             {
                 // A process that exits with stacks running still releases adapters and completes capture files.
@@ -63,6 +65,9 @@ internal static class ModuleState
         lock (Gate)
         {
             ImportedBy.Remove(runspace);
+            foreach (var (id, weak) in ImportedBy.ToList())
+                if (!weak.TryGetTarget(out var r) || r.RunspaceStateInfo.State is not (RunspaceState.Opened or RunspaceState.Opening or RunspaceState.BeforeOpen))
+                    ImportedBy.Remove(id);
             stop = ImportedBy.Count == 0 ? Stacks.ToList() : Stacks.Where(s => s.OwnerRunspace == runspace).ToList();
         }
         foreach (var s in stop) Stop(s);
@@ -146,7 +151,7 @@ internal static class ModuleState
 /// <summary>Hooks module import and removal (Import-Module / Remove-Module) into <see cref="ModuleState"/>.</summary>
 public sealed class ModuleLifetime : IModuleAssemblyInitializer, IModuleAssemblyCleanup
 {
-    public void OnImport() => ModuleState.OnImport(ModuleState.CurrentRunspaceId);
+    public void OnImport() => ModuleState.OnImport(Runspace.DefaultRunspace);
 
     public void OnRemove(PSModuleInfo psModuleInfo) => ModuleState.OnRemove(ModuleState.CurrentRunspaceId);
 }

@@ -31,21 +31,25 @@ Describe 'Module state across runspaces' {
         Get-Stack -Name $n1, $n2 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 
-    It 'Remove-Module in the last runspace stops every stack; no stack means StackNotStarted' {
+    It 'Remove-Module in the last runspace stops every stack, also those of closed -Parallel runspaces; no stack means StackNotStarted' {
         $script = @'
 Import-Module ./NetStack.psd1
 try { Get-StackArpCache } catch { 'error:' + $_.FullyQualifiedErrorId + ':' + $_.CategoryInfo.Category }
 $a = Start-Stack -VirtualNetwork rm -IPAddress 192.0.2.31/24 -Name a
 $b = Start-Stack -VirtualNetwork rm -IPAddress 192.0.2.32/24 -Name b
-'running:' + ($a.IsRunning -and $b.IsRunning)
+# Stacks started by ForEach-Object -Parallel runspaces, which close without Remove-Module.
+$m = (Resolve-Path ./NetStack.psd1).Path
+1..2 | ForEach-Object -Parallel { Import-Module $using:m; $null = Start-Stack -VirtualNetwork rm -IPAddress "192.0.2.$($_ + 40)/24" -Name "par$_" }
+$all = Get-Stack
+'running:' + $all.Count + ':' + (@($all | Where-Object IsRunning).Count)
 Remove-Module NetStack
-'after:' + ($a.IsRunning -or $b.IsRunning) + ':' + $a.NetworkStack.IsRunning
+'after:' + (@($all | Where-Object IsRunning).Count) + ':' + $a.NetworkStack.IsRunning
 '@
         Push-Location $RepoRoot
         try { $out = & dotnet pwsh -NoProfile -NonInteractive -Command $script 2>&1 | ForEach-Object ToString }
         finally { Pop-Location }
         $out | Should -Contain 'error:StackNotStarted,NetStack.PowerShell.GetStackArpCacheCommand:InvalidOperation'
-        $out | Should -Contain 'running:True'
-        $out | Should -Contain 'after:False:False'
+        $out | Should -Contain 'running:4:4'
+        $out | Should -Contain 'after:0:False'
     }
 }
