@@ -86,6 +86,14 @@ internal sealed partial class TcpConnection
         ref readonly var opts = ref seg.Options;
         var rst = seg.Has(TcpFlags.Rst);
 
+        // A retransmitted SYN while we are SYN-RECEIVED: our SYN-ACK was lost, send it again (as Linux does).
+        if (State == TcpState.SynReceived && seg.Flags == TcpFlags.Syn && seg.Seq == Irs)
+        {
+            Counters.DuplicateSegments++;
+            SendSyn(now);
+            return;
+        }
+
         // PAWS (RFC 7323 5.3): a timestamp older than TS.Recent marks an old duplicate.
         if (TsEnabled && opts.HasTimestamp && !rst && (int)(opts.TsVal - TsRecent) < 0)
         {
@@ -110,6 +118,8 @@ internal sealed partial class TcpConnection
             if (rst) { Counters.DroppedNotAcceptable++; return; }
             Counters.DuplicateSegments++;
             _ackNow = true; // RFC 9293: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, then drop
+            // TIME-WAIT: a retransmitted FIN (already below RCV.NXT) is acknowledged and restarts 2 MSL.
+            if (State == TcpState.TimeWait && seg.Has(TcpFlags.Fin)) StateAt = now + 2 * Settings.Msl;
             return;
         }
 

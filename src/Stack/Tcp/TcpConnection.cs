@@ -32,6 +32,8 @@ internal sealed partial class TcpConnection
     private TimeSpan _stateSince;
     /// <summary>Set for connections born from a listener's SYN until the user accepts them.</summary>
     public TcpListener? Listener;
+    /// <summary>The local port asked for with Bind (0: pick an ephemeral one at connect).</summary>
+    public ushort BoundPort;
 
     // ---- send sequence space (RFC 9293 3.3.1) ----
     public uint Iss, SndUna, SndNxt, SndWnd, SndWl1, SndWl2;
@@ -228,7 +230,14 @@ internal sealed partial class TcpConnection
         if (remote.IsUnspecified || remote.IsBroadcast || remote.IsMulticast || remote == Stack.Config.Address || remote.IsLoopback)
             throw new ArgumentException($"Cannot connect to {remote}: give the unicast address of another host.", nameof(remote));
         if (port == 0) throw new ArgumentException("Remote port 0 cannot be connected to; give a port from 1 to 65535.", nameof(port));
-        var local = Layer.AllocatePort(remote, port)
+        ushort local;
+        if (BoundPort != 0)
+        {
+            if (Layer.IsListening(BoundPort) || Layer.HasConnection(new ConnKey(remote.Value, port, BoundPort)))
+                throw new StackException(StackError.AddressInUse, $"Local port {BoundPort} is already in use towards {remote}:{port}.");
+            local = BoundPort;
+        }
+        else local = Layer.AllocatePort(remote, port)
             ?? throw new StackException(StackError.NoEphemeralPorts, $"No ephemeral port is free for {remote}:{port}; widen EphemeralPortFirst..EphemeralPortLast or close connections.");
         Key = new ConnKey(remote.Value, port, local);
         if (!Layer.TryAdd(this))

@@ -78,6 +78,14 @@ public sealed class TcpSocket : StackSocket, IDisposable
 
     // ---------------- operations ----------------
 
+    /// <summary>Uses <paramref name="localPort"/> for the next ConnectAsync instead of an ephemeral port (checked at connect).</summary>
+    public void Bind(ushort localPort)
+    {
+        if (localPort == 0) throw new ArgumentException("Bind needs a port from 1 to 65535.", nameof(localPort));
+        if (State != TcpState.Closed || Tcb.Key.LocalPort != 0) throw new StackException(StackError.InvalidState, "Bind must come before ConnectAsync.");
+        Tcb.BoundPort = localPort;
+    }
+
     /// <summary>Active open. Fails with ConnectionRefused (RST), TimedOut (no answer), HostUnreachable or NetworkUnreachable.</summary>
     public Task ConnectAsync(Ipv4Address remote, ushort port, CancellationToken cancellationToken = default)
     {

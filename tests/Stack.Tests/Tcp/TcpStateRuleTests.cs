@@ -1,0 +1,417 @@
+using NetStack;
+using NetStack.Tcp;
+using static NetStack.Tcp.TcpFlags;
+
+namespace Stack.Tests.Tcp;
+
+/// <summary>Synchronized states: data, ACK policy, RFC 5961, closing (RFC 9293 3.10.7.4): crafted segment in, exact reply out.</summary>
+public class TcpStateRuleTests
+{
+    private const uint P = TcpRig.PeerIss + 1; // the peer's next sequence number after its SYN
+
+    private static byte[] Bytes(int n, byte start = 1) => Enumerable.Range(0, n).Select(i => (byte)(start + i)).ToArray();
+
+    [Fact]
+    public void One_segment_is_acknowledged_after_the_delayed_ack_timer()
+    {
+        using var rig = new TcpRig();
+        rig.AcceptOne();
+        var us = rig.OurIss + 1;
+        rig.FeedNone(rig.From(P, us, Ack | Psh, Bytes(100)));
+        Assert.Empty(rig.Advance(TimeSpan.FromMilliseconds(39)));
+        var ack = Assert.Single(rig.Advance(TimeSpan.FromMilliseconds(1)));
+        Assert.Equal(Ack, ack.Flags);
+        Assert.Equal(us, ack.Seq);
+        Assert.Equal(P + 100, ack.Ack);
+        Assert.Equal(65535 - 100, ack.Window); // 100 bytes wait unread in a 64 KiB buffer
+    }
+
+    [Fact]
+    public void Every_second_full_segment_is_acknowledged_at_once()
+    {
+        using var rig = new TcpRig();
+        rig.AcceptOne();
+        var us = rig.OurIss + 1;
+        rig.FeedNone(rig.From(P, us, Ack, Bytes(1460)));
+        var ack = rig.FeedOne(rig.From(P + 1460, us, Ack, Bytes(1460)));
+        Assert.Equal(P + 2920, ack.Ack);
+    }
+
+    [Fact]
+    public void Out_of_order_segment_gets_an_immediate_duplicate_ack_with_sack_and_the_fill_acks_everything()
+    {
+        using var rig = new TcpRig(t => t with { Sack = true });
+        var s = rig.AcceptOne(synOptions: SegCodec.MssOption(1460).Concat(new byte[] { 1, 1, 4, 2 }).ToArray());
+        var us = rig.OurIss + 1;
+        var dup = rig.FeedOne(rig.From(P + 1000, us, Ack, Bytes(500)));
+        Assert.Equal(P, dup.Ack);
+        Assert.Equal(new[] { (P + 1000, P + 1500) }, dup.Sack);
+        var fill = rig.FeedOne(rig.From(P, us, Ack, Bytes(1000)));
+        Assert.Equal(P + 1500, fill.Ack);
+        Assert.Empty(fill.Sack);
+        var buf = new byte[4000];
+        var n = rig.H.Run(s.ReceiveAsync(buf));
+        Assert.Equal(1500, n);
+        Assert.Equal(Bytes(1000), buf[..1000]);
+        Assert.Equal(Bytes(500), buf[1000..1500]);
+        Assert.Equal(1, rig.Counter("OutOfOrderSegments"));
+    }
+
+    [Fact]
+    public void Overlapping_retransmission_is_trimmed_to_the_new_bytes()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        var us = rig.OurIss + 1;
+        rig.FeedNone(rig.From(P, us, Ack, Bytes(100)));
+        rig.Feed(rig.From(P + 50, us, Ack, Bytes(100, 51))); // bytes 50..149, of which 50..99 are old
+        var buf = new byte[400];
+        var n = rig.H.Run(s.ReceiveAsync(buf));
+        Assert.Equal(150, n);
+        Assert.Equal(Bytes(150), buf[..150]);
+    }
+
+    [Fact]
+    public void Old_duplicate_and_out_of_window_segments_get_an_ack_and_are_dropped()
+    {
+        using var rig = new TcpRig();
+        rig.AcceptOne();
+        var us = rig.OurIss + 1;
+        var old = rig.FeedOne(rig.From(P - 200, us, Ack, Bytes(100)));
+        Assert.Equal(Ack, old.Flags);
+        Assert.Equal(us, old.Seq);
+        Assert.Equal(P, old.Ack);
+        var beyond = rig.FeedOne(rig.From(P + 70000, us, Ack, Bytes(10)));
+        Assert.Equal(P, beyond.Ack);
+    }
+
+    [Fact]
+    public void Rst_with_exact_sequence_resets_the_connection()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        var recv = s.ReceiveAsync(new byte[10]);
+        rig.Drain();
+        rig.FeedNone(rig.From(P, 0, Rst));
+        var ex = Assert.Throws<StackException>(() => rig.H.Run(recv));
+        Assert.Equal(StackError.ConnectionReset, ex.Error);
+        Assert.Equal(TcpState.Closed, s.State);
+        Assert.Equal(1, rig.Counter("EstablishedResets"));
+    }
+
+    [Fact]
+    public void Rst_in_window_but_not_exact_gets_a_challenge_ack_rfc5961()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        var r = rig.FeedOne(rig.From(P + 10, 0, Rst));
+        Assert.Equal(Ack, r.Flags);
+        Assert.Equal(rig.OurIss + 1, r.Seq);
+        Assert.Equal(P, r.Ack);
+        Assert.Equal(TcpState.Established, s.State);
+        Assert.Equal(1, rig.Counter("ChallengeAcksSent"));
+    }
+
+    [Fact]
+    public void Rst_outside_the_window_is_dropped_silently()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        rig.FeedNone(rig.From(P + 100_000, 0, Rst));
+        rig.FeedNone(rig.From(P - 1, 0, Rst));
+        Assert.Equal(TcpState.Established, s.State);
+    }
+
+    [Fact]
+    public void Syn_in_established_gets_a_challenge_ack_rfc5961()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        var r = rig.FeedOne(rig.From(P + 5, 0, Syn));
+        Assert.Equal(Ack, r.Flags);
+        Assert.Equal(rig.OurIss + 1, r.Seq);
+        Assert.Equal(P, r.Ack);
+        Assert.Equal(TcpState.Established, s.State);
+    }
+
+    [Fact]
+    public void Ack_of_unsent_data_or_far_below_the_window_gets_a_challenge_ack_and_is_dropped()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        var us = rig.OurIss + 1;
+        var r1 = rig.FeedOne(rig.From(P, us + 1000, Ack, Bytes(10)));
+        Assert.Equal(Ack, r1.Flags);
+        Assert.Equal(us, r1.Seq);
+        Assert.Equal(P, r1.Ack); // the data was not taken
+        var r2 = rig.FeedOne(rig.From(P, us - 200_000, Ack));
+        Assert.Equal(P, r2.Ack);
+        Assert.Equal(2, rig.Counter("ChallengeAcksSent"));
+        Assert.Equal(0, rig.Row(s).RecvQ);
+    }
+
+    [Fact]
+    public void Challenge_acks_are_rate_limited()
+    {
+        using var rig = new TcpRig(t => t with { ChallengeAcksPerSecond = 2 });
+        rig.AcceptOne();
+        rig.FeedOne(rig.From(P + 10, 0, Rst));
+        rig.FeedOne(rig.From(P + 11, 0, Rst));
+        rig.FeedNone(rig.From(P + 12, 0, Rst));
+        Assert.Equal(1, rig.Counter("ChallengeAcksSuppressed"));
+    }
+
+    [Fact]
+    public void Fin_is_acknowledged_at_once_and_reads_then_return_zero()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        var us = rig.OurIss + 1;
+        var ack = rig.FeedOne(rig.From(P, us, Fin | Ack, Bytes(3)));
+        Assert.Equal(Ack, ack.Flags);
+        Assert.Equal(P + 4, ack.Ack);
+        Assert.Equal(TcpState.CloseWait, s.State);
+        var buf = new byte[10];
+        Assert.Equal(3, rig.H.Run(s.ReceiveAsync(buf)));
+        Assert.Equal(0, rig.H.Run(s.ReceiveAsync(buf)));
+    }
+
+    [Fact]
+    public void Passive_close_goes_close_wait_last_ack_closed()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        var us = rig.OurIss + 1;
+        rig.FeedOne(rig.From(P, us, Fin | Ack));
+        var close = s.CloseAsync();
+        var fin = rig.Drain().Single();
+        Assert.Equal(Fin | Ack, fin.Flags);
+        Assert.Equal(us, fin.Seq);
+        Assert.Equal(P + 1, fin.Ack);
+        Assert.Equal(TcpState.LastAck, s.State);
+        rig.FeedNone(rig.From(P + 1, us + 1, Ack));
+        rig.H.Run(close);
+        Assert.Equal(TcpState.Closed, s.State);
+        Assert.DoesNotContain(rig.H.Run(rig.Stack.GetConnectionsAsync()), r => r.Id == s.Id);
+    }
+
+    [Fact]
+    public void Active_close_goes_fin_wait_to_time_wait_and_is_gone_after_two_msl()
+    {
+        using var rig = new TcpRig(t => t with { Msl = TimeSpan.FromSeconds(30) });
+        var s = rig.AcceptOne();
+        var us = rig.OurIss + 1;
+        var close = s.CloseAsync();
+        var fin = rig.Drain().Single();
+        Assert.Equal(Fin | Ack, fin.Flags);
+        Assert.Equal(TcpState.FinWait1, s.State);
+        rig.FeedNone(rig.From(P, us + 1, Ack));
+        Assert.Equal(TcpState.FinWait2, s.State);
+        rig.H.Run(close);
+        var ack = rig.FeedOne(rig.From(P, us + 1, Fin | Ack));
+        Assert.Equal(P + 1, ack.Ack);
+        Assert.Equal(us + 1, ack.Seq);
+        Assert.Equal(TcpState.TimeWait, s.State);
+        Assert.Equal("TimeWait", rig.Row(s).State);
+        // A retransmitted FIN in TIME-WAIT is acknowledged again.
+        rig.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(P + 1, rig.FeedOne(rig.From(P, us + 1, Fin | Ack)).Ack);
+        rig.Advance(TimeSpan.FromSeconds(59));
+        Assert.Equal(TcpState.TimeWait, s.State); // the FIN restarted the 60 s
+        rig.Advance(TimeSpan.FromSeconds(1.1));
+        Assert.Equal(TcpState.Closed, s.State);
+        Assert.DoesNotContain(rig.H.Run(rig.Stack.GetConnectionsAsync()), r => r.Id == s.Id);
+    }
+
+    [Fact]
+    public void Simultaneous_close_passes_through_closing()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        var us = rig.OurIss + 1;
+        s.ShutdownSend();
+        Assert.Equal(Fin | Ack, rig.Drain().Single().Flags);
+        var ack = rig.FeedOne(rig.From(P, us, Fin | Ack)); // their FIN crossed ours: it does not acknowledge our FIN
+        Assert.Equal(P + 1, ack.Ack);
+        Assert.Equal(TcpState.Closing, s.State);
+        rig.FeedNone(rig.From(P + 1, us + 1, Ack));
+        Assert.Equal(TcpState.TimeWait, s.State);
+    }
+
+    [Fact]
+    public void Abort_sends_rst_and_fails_pending_operations()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        var recv = s.ReceiveAsync(new byte[10]);
+        rig.Drain();
+        s.Abort();
+        var rst = rig.Drain().Single();
+        Assert.Equal(Rst, rst.Flags);
+        Assert.Equal(rig.OurIss + 1, rst.Seq);
+        var ex = Assert.Throws<StackException>(() => rig.H.Run(recv));
+        Assert.Equal(StackError.ConnectionAborted, ex.Error);
+    }
+
+    [Fact]
+    public void Close_with_unread_data_resets_rfc2525()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        rig.FeedNone(rig.From(P, rig.OurIss + 1, Ack, Bytes(10)));
+        rig.H.Run(s.CloseAsync());
+        var rst = Assert.Single(rig.H.Device.Sent.Select(SegCodec.Parse).OfType<Seg>());
+        Assert.Equal(Rst, rst.Flags);
+        Assert.Equal(rig.OurIss + 1, rst.Seq);
+        Assert.Equal(TcpState.Closed, s.State);
+    }
+
+    [Fact]
+    public void Data_is_cut_at_the_peer_mss_and_nagle_holds_the_runt_until_acked()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne(mss: 1000);
+        var us = rig.OurIss + 1;
+        rig.H.Run(s.SendAsync(Bytes(2500)));
+        var segs = rig.H.Device.Sent.Select(SegCodec.Parse).OfType<Seg>().ToList();
+        Assert.Equal(new[] { 1000, 1000 }, segs.Select(x => x.Payload.Length));
+        Assert.Equal(new[] { us, us + 1000 }, segs.Select(x => x.Seq));
+        var tail = rig.FeedOne(rig.From(P, us + 2000, Ack));
+        Assert.Equal(500, tail.Payload.Length);
+        Assert.Equal(us + 2000, tail.Seq);
+        Assert.Equal(Ack | Psh, tail.Flags);
+    }
+
+    [Fact]
+    public void NoDelay_sends_the_runt_at_once()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne(mss: 1000);
+        s.NoDelay = true;
+        rig.H.Run(s.SendAsync(Bytes(2500)));
+        var segs = rig.H.Device.Sent.Select(SegCodec.Parse).OfType<Seg>().ToList();
+        Assert.Equal(new[] { 1000, 1000, 500 }, segs.Select(x => x.Payload.Length));
+    }
+
+    [Fact]
+    public void Unacknowledged_data_is_retransmitted_after_the_rto_with_backoff()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        var us = rig.OurIss + 1;
+        rig.H.Run(s.SendAsync(Bytes(100)));
+        Assert.Empty(rig.Advance(TimeSpan.FromMilliseconds(199)));
+        var r1 = Assert.Single(rig.Advance(TimeSpan.FromMilliseconds(1))); // min RTO 200 ms
+        Assert.Equal(us, r1.Seq);
+        Assert.Equal(100, r1.Payload.Length);
+        Assert.Empty(rig.Advance(TimeSpan.FromMilliseconds(399)));
+        Assert.Single(rig.Advance(TimeSpan.FromMilliseconds(1))); // doubled
+        Assert.Equal(2, rig.Row(s).Tcp!.Retransmits);
+    }
+
+    [Fact]
+    public void Three_duplicate_acks_trigger_fast_retransmit()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne(mss: 1000);
+        var us = rig.OurIss + 1;
+        rig.H.Run(s.SendAsync(Bytes(5000)));
+        Assert.Equal(5, rig.H.Device.Sent.Count);
+        rig.FeedNone(rig.From(P, us, Ack));
+        rig.FeedNone(rig.From(P, us, Ack));
+        var rx = rig.FeedOne(rig.From(P, us, Ack));
+        Assert.Equal(us, rx.Seq);
+        Assert.Equal(1000, rx.Payload.Length);
+        Assert.Equal(1, rig.Counter("FastRetransmits"));
+    }
+
+    [Fact]
+    public void Zero_window_holds_data_and_the_persist_timer_probes()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne(mss: 1000);
+        var us = rig.OurIss + 1;
+        rig.FeedNone(rig.From(P, us, Ack, window: 0));
+        rig.H.Run(s.SendAsync(Bytes(100)));
+        Assert.Empty(rig.H.Device.Sent.Select(SegCodec.Parse).OfType<Seg>());
+        var probe = Assert.Single(rig.Advance(TimeSpan.FromMilliseconds(200)));
+        Assert.Equal(us - 1, probe.Seq);
+        Assert.Empty(probe.Payload);
+        var data = rig.FeedOne(rig.From(P, us, Ack, window: 1000)); // the window opens
+        Assert.Equal(us, data.Seq);
+        Assert.Equal(100, data.Payload.Length);
+        Assert.Equal(1, rig.Counter("ZeroWindowProbes"));
+    }
+
+    [Fact]
+    public void Window_scale_applies_to_the_peers_window_after_the_handshake()
+    {
+        using var rig = new TcpRig(t => t with { WindowScaling = true });
+        var s = rig.AcceptOne(synOptions: SegCodec.MssOption(1460).Concat(new byte[] { 1, 3, 3, 4 }).ToArray());
+        rig.FeedNone(rig.From(P, rig.OurIss + 1, Ack, window: 100));
+        Assert.Equal(1600u, rig.Row(s).Tcp!.SndWnd);
+        Assert.Equal(4, rig.Row(s).Tcp!.SndWindowScale);
+    }
+
+    [Fact]
+    public void Paws_drops_a_segment_with_an_old_timestamp()
+    {
+        using var rig = new TcpRig(t => t with { Timestamps = true });
+        var s = rig.AcceptOne(synOptions: SegCodec.MssOption(1460).Concat(SegCodec.TimestampOption(1000, 0)).ToArray());
+        var us = rig.OurIss + 1;
+        rig.FeedNone(rig.From(P, us, Ack, Bytes(10), options: SegCodec.TimestampOption(2000, 0)));
+        var r = rig.FeedOne(rig.From(P + 10, us, Ack, Bytes(10), options: SegCodec.TimestampOption(1500, 0)));
+        Assert.Equal(P + 10, r.Ack); // not taken
+        Assert.Equal(2000u, r.TsEcr);
+        Assert.Equal(1, rig.Counter("PawsRejected"));
+        Assert.Equal(10, rig.Row(s).RecvQ);
+    }
+
+    [Fact]
+    public void Keepalive_probes_then_times_out()
+    {
+        using var rig = new TcpRig(t => t with { KeepaliveIdle = TimeSpan.FromSeconds(10), KeepaliveInterval = TimeSpan.FromSeconds(1), KeepaliveProbes = 2 });
+        var s = rig.AcceptOne();
+        s.Keepalive = true;
+        var recv = s.ReceiveAsync(new byte[10]);
+        rig.Drain();
+        var probe = Assert.Single(rig.Advance(TimeSpan.FromSeconds(10)));
+        Assert.Equal(rig.OurIss, probe.Seq); // SND.UNA - 1
+        Assert.Equal(Ack, probe.Flags);
+        rig.Advance(TimeSpan.FromSeconds(2.5));
+        var ex = Assert.Throws<StackException>(() => rig.H.Run(recv));
+        Assert.Equal(StackError.TimedOut, ex.Error);
+    }
+
+    [Fact]
+    public void Keepalive_answered_keeps_the_connection()
+    {
+        using var rig = new TcpRig(t => t with { KeepaliveIdle = TimeSpan.FromSeconds(10), KeepaliveInterval = TimeSpan.FromSeconds(1), KeepaliveProbes = 2 });
+        var s = rig.AcceptOne();
+        s.Keepalive = true;
+        rig.Drain();
+        Assert.Single(rig.Advance(TimeSpan.FromSeconds(10)));
+        rig.FeedNone(rig.From(P, rig.OurIss + 1, Ack));
+        rig.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(TcpState.Established, s.State);
+    }
+
+    [Fact]
+    public void Fragmentation_needed_lowers_the_mss_rfc1191()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        rig.H.Run(s.SendAsync(Bytes(1460)));
+        var sent = rig.H.Device.Sent[^1];
+        var quote = sent.AsSpan(14, 20 + 8).ToArray();
+        var icmp = new byte[8 + quote.Length];
+        icmp[0] = 3; icmp[1] = 4; icmp[6] = 1000 >> 8; icmp[7] = 1000 & 0xFF;
+        quote.CopyTo(icmp, 8);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), Checksum.Compute(icmp));
+        var resent = rig.H.Feed(Support.Frames.Ipv4(Support.StackHarness.PeerMac, Support.StackHarness.OurMac, Support.StackHarness.PeerIp, Support.StackHarness.OurIp, 1, icmp))
+            .Select(SegCodec.Parse).OfType<Seg>().ToList();
+        Assert.Equal(960, rig.Row(s).Tcp!.Mss);
+        Assert.Equal(960, resent[0].Payload.Length);
+        Assert.Equal(1, rig.Counter("PathMtuUpdates"));
+    }
+}
