@@ -17,6 +17,15 @@ public class TcpFlowTests
         return (sim, a, b);
     }
 
+    /// <summary>Listens on B:80 and starts a connect from A; returns the client, both tasks and the start time.</summary>
+    private static (TcpSocket Client, Task Connect, Task<TcpSocket> Accept, TimeSpan Start) StartConnect(Simulation sim, NetworkStack a, NetworkStack b)
+    {
+        var accept = b.Listen(80).AcceptAsync();
+        var start = sim.Now;
+        var c = a.CreateTcpSocket();
+        return (c, c.ConnectAsync(b.Config.Address, 80), accept, start);
+    }
+
     [Fact]
     public void Connect_to_a_closed_port_is_refused_within_a_round_trip()
     {
@@ -34,12 +43,8 @@ public class TcpFlowTests
     {
         var (sim, a, b) = ResolvedPair(2);
         using var _ = sim;
-        var l = b.Listen(80);
-        var accept = l.AcceptAsync();
         sim.Wire.Faults = Lan with { LossRate = 1 };
-        var start = sim.Now;
-        var c = a.CreateTcpSocket();
-        var connect = c.ConnectAsync(b.Config.Address, 80);
+        var (_, connect, accept, start) = StartConnect(sim, a, b);
         sim.Advance(TimeSpan.FromMilliseconds(500)); // the SYN is lost
         sim.Wire.Faults = Lan;
         sim.Run(connect);
@@ -52,11 +57,7 @@ public class TcpFlowTests
     {
         var (sim, a, b) = ResolvedPair(3);
         using var _ = sim;
-        var l = b.Listen(80);
-        var accept = l.AcceptAsync();
-        var start = sim.Now;
-        var c = a.CreateTcpSocket();
-        var connect = c.ConnectAsync(b.Config.Address, 80);
+        var (_, connect, accept, start) = StartConnect(sim, a, b);
         sim.Step(); // the SYN is on the wire (faults are drawn when a frame is sent)
         sim.Wire.Faults = Lan with { LossRate = 1 };
         sim.Advance(TimeSpan.FromMilliseconds(1.5)); // B answers; its SYN-ACK is lost
@@ -72,11 +73,7 @@ public class TcpFlowTests
     {
         var (sim, a, b) = ResolvedPair(4);
         using var _ = sim;
-        var l = b.Listen(80);
-        var accept = l.AcceptAsync();
-        var start = sim.Now;
-        var c = a.CreateTcpSocket();
-        var connect = c.ConnectAsync(b.Config.Address, 80);
+        var (c, connect, accept, start) = StartConnect(sim, a, b);
         sim.Advance(TimeSpan.FromMilliseconds(1.5)); // SYN delivered, SYN-ACK on the wire
         sim.Wire.Faults = Lan with { LossRate = 1 };
         sim.Advance(TimeSpan.FromMilliseconds(1)); // A is established; its ACK is lost

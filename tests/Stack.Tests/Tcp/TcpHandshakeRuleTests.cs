@@ -230,17 +230,9 @@ public class TcpHandshakeRuleTests
         using var rig = new TcpRig();
         var s = rig.Stack.CreateTcpSocket();
         var connect = s.ConnectAsync(StackHarness.PeerIp, TcpRig.PeerPort);
-        var synFrame = rig.H.Device.Sent.Count == 0 ? null : rig.H.Device.Sent[^1];
         rig.H.Device.Sent.Clear();
-        rig.H.Poll();
-        rig.H.Poll();
-        synFrame = rig.H.Device.Sent.Single();
-        var quote = synFrame.AsSpan(14, 20 + 8).ToArray();
-        var icmp = new byte[8 + quote.Length];
-        icmp[0] = 3; icmp[1] = 3;
-        quote.CopyTo(icmp, 8);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), Checksum.Compute(icmp));
-        rig.H.Feed(Frames.Ipv4(StackHarness.PeerMac, StackHarness.OurMac, StackHarness.PeerIp, StackHarness.OurIp, 1, icmp));
+        rig.Drain();
+        Assert.Empty(rig.FeedIcmpUnreachable(3, rig.H.Device.Sent.Single()));
         var ex = Assert.Throws<StackException>(() => rig.H.Run(connect));
         Assert.Equal(StackError.ConnectionRefused, ex.Error);
     }

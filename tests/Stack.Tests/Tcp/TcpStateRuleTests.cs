@@ -402,14 +402,7 @@ public class TcpStateRuleTests
         using var rig = new TcpRig();
         var s = rig.AcceptOne();
         rig.H.Run(s.SendAsync(Bytes(1460)));
-        var sent = rig.H.Device.Sent[^1];
-        var quote = sent.AsSpan(14, 20 + 8).ToArray();
-        var icmp = new byte[8 + quote.Length];
-        icmp[0] = 3; icmp[1] = 4; icmp[6] = 1000 >> 8; icmp[7] = 1000 & 0xFF;
-        quote.CopyTo(icmp, 8);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), Checksum.Compute(icmp));
-        var resent = rig.H.Feed(Support.Frames.Ipv4(Support.StackHarness.PeerMac, Support.StackHarness.OurMac, Support.StackHarness.PeerIp, Support.StackHarness.OurIp, 1, icmp))
-            .Select(SegCodec.Parse).OfType<Seg>().ToList();
+        var resent = rig.FeedIcmpUnreachable(4, rig.H.Device.Sent[^1], nextHopMtu: 1000);
         Assert.Equal(960, rig.Row(s).Tcp!.Mss);
         Assert.Equal(960, resent[0].Payload.Length);
         Assert.Equal(1, rig.Counter("PathMtuUpdates"));

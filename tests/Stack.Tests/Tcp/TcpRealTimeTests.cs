@@ -1,0 +1,70 @@
+using System.Security.Cryptography;
+using NetStack;
+using NetStack.Link;
+using NetStack.Tcp;
+
+namespace Stack.Tests.Tcp;
+
+/// <summary>Two stacks on their own loop threads in real time, used with async/await as an application would.</summary>
+public class TcpRealTimeTests
+{
+    [Fact]
+    public async Task Echo_a_mebibyte_through_running_stacks_and_streams()
+    {
+        var wire = new VirtualWire(1);
+        using var a = new NetworkStack(wire.CreatePort("a", MacAddress.Parse("02-00-00-00-00-01")), new StackConfig { Address = TcpSim.A });
+        using var b = new NetworkStack(wire.CreatePort("b", MacAddress.Parse("02-00-00-00-00-02")), new StackConfig { Address = TcpSim.B });
+        a.Start();
+        b.Start();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var listener = b.Listen(7);
+        var server = Task.Run(async () =>
+        {
+            using var s = await listener.AcceptAsync(cts.Token);
+            await using var stream = s.GetStream(ownsSocket: false);
+            await stream.CopyToAsync(stream, cts.Token); // echo until the client's FIN
+            await s.CloseAsync();
+        });
+        using var c = await a.ConnectTcpAsync(TcpSim.B, 7, cts.Token);
+        var data = TcpSim.Data(1 << 20, 9);
+        var sender = Task.Run(async () =>
+        {
+            await c.SendAsync(data, cts.Token);
+            c.ShutdownSend();
+        });
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buf = new byte[65536];
+        long total = 0;
+        int n;
+        while ((n = await c.ReceiveAsync(buf, cts.Token)) > 0)
+        {
+            hash.AppendData(buf, 0, n);
+            total += n;
+        }
+        await sender;
+        await server.WaitAsync(cts.Token);
+        Assert.Equal(data.Length, total);
+        Assert.Equal(SHA256.HashData(data), hash.GetCurrentHash());
+    }
+
+    [Fact]
+    public async Task Receive_can_be_cancelled_and_the_socket_stays_usable()
+    {
+        var wire = new VirtualWire(2);
+        using var a = new NetworkStack(wire.CreatePort("a", MacAddress.Parse("02-00-00-00-00-01")), new StackConfig { Address = TcpSim.A });
+        using var b = new NetworkStack(wire.CreatePort("b", MacAddress.Parse("02-00-00-00-00-02")), new StackConfig { Address = TcpSim.B });
+        a.Start();
+        b.Start();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var listener = b.Listen(8);
+        var accept = listener.AcceptAsync(timeout.Token);
+        using var c = await a.ConnectTcpAsync(TcpSim.B, 8, timeout.Token);
+        using var s = await accept;
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => c.ReceiveAsync(new byte[10], cts.Token));
+        await s.SendAsync(new byte[] { 7 }, timeout.Token);
+        var buf = new byte[10];
+        Assert.Equal(1, await c.ReceiveAsync(buf, timeout.Token));
+        Assert.Equal(7, buf[0]);
+    }
+}
