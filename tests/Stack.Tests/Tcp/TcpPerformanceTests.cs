@@ -59,7 +59,12 @@ public sealed class PipeDevice : ILinkDevice
     public void Dispose() { }
 }
 
+/// <summary>Runs alone: process-wide memory figures are meaningless while other tests allocate in parallel.</summary>
+[CollectionDefinition(nameof(TcpPerformanceTests), DisableParallelization = true)]
+public sealed class TcpPerformanceCollection { }
+
 /// <summary>Figures the brief asks for: allocation per segment at steady state, memory per idle connection, throughput.</summary>
+[Collection(nameof(TcpPerformanceTests))]
 public class TcpPerformanceTests
 {
     private readonly ITestOutputHelper _out;
