@@ -407,4 +407,125 @@ public class TcpStateRuleTests
         Assert.Equal(960, resent[0].Payload.Length);
         Assert.Equal(1, rig.Counter("PathMtuUpdates"));
     }
+
+    /// <summary>Brings an accepted connection to <paramref name="state"/> by scripted segments; returns the socket.</summary>
+    private static TcpSocket Reach(TcpRig rig, TcpState state)
+    {
+        var s = rig.AcceptOne();
+        var us = rig.OurIss + 1;
+        switch (state)
+        {
+            case TcpState.Established:
+                break;
+            case TcpState.CloseWait:
+                rig.FeedOne(rig.From(P, us, Fin | Ack));
+                break;
+            case TcpState.LastAck:
+                rig.FeedOne(rig.From(P, us, Fin | Ack));
+                s.ShutdownSend();
+                rig.Drain();
+                break;
+            case TcpState.FinWait1:
+                s.ShutdownSend();
+                rig.Drain();
+                break;
+            case TcpState.FinWait2:
+                s.ShutdownSend();
+                rig.Drain();
+                rig.FeedNone(rig.From(P, us + 1, Ack));
+                break;
+            case TcpState.Closing:
+                s.ShutdownSend();
+                rig.Drain();
+                rig.FeedOne(rig.From(P, us, Fin | Ack));
+                break;
+            case TcpState.TimeWait:
+                s.ShutdownSend();
+                rig.Drain();
+                rig.FeedNone(rig.From(P, us + 1, Ack));
+                rig.FeedOne(rig.From(P, us + 1, Fin | Ack));
+                break;
+        }
+        Assert.Equal(state, s.State);
+        return s;
+    }
+
+    /// <summary>RCV.NXT of the connection Reach built: one more once the peer's FIN has been taken.</summary>
+    private static uint RcvNxt(TcpState state) => state is TcpState.CloseWait or TcpState.LastAck or TcpState.Closing or TcpState.TimeWait ? P + 1 : P;
+
+    [Theory]
+    [InlineData(TcpState.Established)]
+    [InlineData(TcpState.FinWait1)]
+    [InlineData(TcpState.FinWait2)]
+    [InlineData(TcpState.CloseWait)]
+    [InlineData(TcpState.Closing)]
+    [InlineData(TcpState.LastAck)]
+    [InlineData(TcpState.TimeWait)]
+    public void Exact_rst_closes_the_connection_in_every_synchronized_state(TcpState state)
+    {
+        using var rig = new TcpRig();
+        var s = Reach(rig, state);
+        rig.FeedNone(rig.From(RcvNxt(state), 0, Rst));
+        Assert.Equal(TcpState.Closed, s.State);
+    }
+
+    [Theory]
+    [InlineData(TcpState.Established)]
+    [InlineData(TcpState.FinWait1)]
+    [InlineData(TcpState.FinWait2)]
+    [InlineData(TcpState.CloseWait)]
+    [InlineData(TcpState.Closing)]
+    [InlineData(TcpState.LastAck)]
+    [InlineData(TcpState.TimeWait)]
+    public void Syn_gets_a_challenge_ack_in_every_synchronized_state(TcpState state)
+    {
+        using var rig = new TcpRig();
+        var s = Reach(rig, state);
+        var r = rig.FeedOne(rig.From(RcvNxt(state) + 3, 0, Syn));
+        Assert.Equal(Ack, r.Flags);
+        Assert.Equal(RcvNxt(state), r.Ack);
+        Assert.Equal(state, s.State);
+    }
+
+    [Theory]
+    [InlineData(TcpState.FinWait1, true)]
+    [InlineData(TcpState.FinWait2, true)]
+    [InlineData(TcpState.CloseWait, false)]
+    [InlineData(TcpState.Closing, false)]
+    [InlineData(TcpState.LastAck, false)]
+    public void Data_is_taken_only_while_the_peer_may_still_send(TcpState state, bool taken)
+    {
+        using var rig = new TcpRig();
+        var s = Reach(rig, state);
+        var sndMax = rig.Row(s).Tcp!.SndNxt;
+        var unaAck = state is TcpState.FinWait2 ? sndMax : rig.OurIss + 1;
+        var replies = rig.Feed(rig.From(RcvNxt(state), unaAck, Ack, Bytes(10))).Concat(rig.Advance(TimeSpan.FromMilliseconds(50))).ToList();
+        if (taken) Assert.Equal(RcvNxt(state) + 10, Assert.Single(replies).Ack); // acknowledged (delayed ACK)
+        else Assert.Empty(replies); // RFC 9293: after the peer's FIN, segment text is ignored
+        Assert.Equal(taken ? 10 : 0, rig.Row(s).RecvQ);
+    }
+
+    [Fact]
+    public void Retransmitted_syn_in_syn_received_gets_the_syn_ack_again()
+    {
+        using var rig = new TcpRig();
+        rig.Stack.Listen(TcpRig.ServerPort);
+        var first = rig.FeedOne(rig.From(TcpRig.PeerIss, 0, Syn));
+        var again = rig.FeedOne(rig.From(TcpRig.PeerIss, 0, Syn));
+        Assert.Equal(Syn | Ack, again.Flags);
+        Assert.Equal(first.Seq, again.Seq);
+        Assert.Equal(TcpRig.PeerIss + 1, again.Ack);
+    }
+
+    [Fact]
+    public void Syn_ack_is_retransmitted_then_the_half_open_connection_is_dropped()
+    {
+        using var rig = new TcpRig(t => t with { SynAckRetries = 1 });
+        rig.Stack.Listen(TcpRig.ServerPort);
+        var first = rig.FeedOne(rig.From(TcpRig.PeerIss, 0, Syn));
+        var r = Assert.Single(rig.Advance(TimeSpan.FromSeconds(1)));
+        Assert.Equal(first.Seq, r.Seq);
+        rig.Advance(TimeSpan.FromSeconds(2));
+        Assert.DoesNotContain(rig.H.Run(rig.Stack.GetConnectionsAsync()), x => x.State == "SynReceived");
+    }
 }
