@@ -90,6 +90,8 @@ internal sealed partial class TcpConnection
         if (State == TcpState.SynReceived && seg.Flags == TcpFlags.Syn && seg.Seq == Irs)
         {
             Counters.DuplicateSegments++;
+            if (TsEnabled && opts.HasTimestamp) TsRecent = opts.TsVal; // echo this SYN's time, not the first one's
+            Retries++; // a retransmission: Karn's rule then takes no RTT sample from the handshake
             SendSyn(now);
             return;
         }
