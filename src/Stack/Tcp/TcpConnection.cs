@@ -330,7 +330,8 @@ internal sealed partial class TcpConnection
 
     // ---------------- user operations (loop side) ----------------
 
-    public Task<bool> Send(ReadOnlyMemory<byte> data, TimeSpan now)
+    /// <param name="waiter">The caller's own completion source when the call can be cancelled (see CancelSend), else null.</param>
+    public Task<bool> Send(ReadOnlyMemory<byte> data, TimeSpan now, TaskCompletionSource<bool>? waiter = null)
     {
         ThrowIfFailed();
         if (FinQueued) throw new StackException(StackError.Shutdown, "Sending was shut down on this socket (ShutdownSend or Close); no more data can be sent.");
@@ -343,7 +344,7 @@ internal sealed partial class TcpConnection
             return s_true;
         }
         _sendMem = data[n..];
-        _sendTcs = new TaskCompletionSource<bool>(); // loop-side
+        _sendTcs = waiter ?? new TaskCompletionSource<bool>(); // loop-side
         Kick(now);
         return _sendTcs.Task;
     }
@@ -361,7 +362,8 @@ internal sealed partial class TcpConnection
         t.TrySetResult(true);
     }
 
-    public Task<int> Receive(Memory<byte> buffer, TimeSpan now)
+    /// <param name="waiter">The caller's own completion source when the call can be cancelled (see CancelReceive), else null.</param>
+    public Task<int> Receive(Memory<byte> buffer, TimeSpan now, TaskCompletionSource<int>? waiter = null)
     {
         if (_recvTcs != null) throw new InvalidOperationException("A ReceiveAsync is already pending on this socket; await it before receiving again.");
         if (RcvBuf.Count > 0)
@@ -375,25 +377,28 @@ internal sealed partial class TcpConnection
         if (State is TcpState.Closed) throw new StackException(StackError.NotConnected, "The socket is not connected; call ConnectAsync first.");
         if (buffer.Length == 0) return Task.FromResult(0);
         _recvMem = buffer;
-        _recvTcs = new TaskCompletionSource<int>(); // loop-side
+        _recvTcs = waiter ?? new TaskCompletionSource<int>(); // loop-side
         return _recvTcs.Task;
     }
 
-    public void CancelReceive()
+    /// <summary>Cancels the pending receive if it is <paramref name="which"/> (any when null).</summary>
+    public void CancelReceive(TaskCompletionSource<int>? which = null)
     {
         var t = _recvTcs;
+        if (t is null || (which != null && t != which)) return;
         _recvTcs = null;
         _recvMem = default;
-        t?.TrySetCanceled();
+        t.TrySetCanceled();
     }
 
-    public void CancelSend()
+    /// <summary>Cancels the pending send if it is <paramref name="which"/>; bytes already queued stay queued, as with a kernel socket.</summary>
+    public void CancelSend(TaskCompletionSource<bool>? which = null)
     {
-        // Bytes already queued stay queued (as with a kernel socket); the rest is not sent.
         var t = _sendTcs;
+        if (t is null || (which != null && t != which)) return;
         _sendTcs = null;
         _sendMem = default;
-        t?.TrySetCanceled();
+        t.TrySetCanceled();
     }
 
     private void CompleteReceive(int n)

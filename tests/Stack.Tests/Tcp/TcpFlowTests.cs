@@ -209,6 +209,26 @@ public class TcpFlowTests
     }
 
     [Fact]
+    public void A_cancelled_accept_does_not_swallow_the_next_connection()
+    {
+        var (sim, a, b) = ResolvedPair(14);
+        using var _ = sim;
+        var l = b.Listen(80);
+        using var cts = new CancellationTokenSource();
+        var cancelled = l.AcceptAsync(cts.Token);
+        sim.Advance(TimeSpan.FromMilliseconds(1));
+        cts.Cancel();
+        sim.Advance(TimeSpan.FromMilliseconds(1));
+        // The caller's task completes off the loop (its continuation runs on the thread pool).
+        Assert.True(SpinWait.SpinUntil(() => cancelled.IsCompleted, TimeSpan.FromSeconds(10)));
+        Assert.True(cancelled.IsCanceled);
+        var c = a.CreateTcpSocket();
+        sim.Run(c.ConnectAsync(b.Config.Address, 80));
+        var s = sim.Run(l.AcceptAsync());
+        Assert.Equal(c.LocalEndPoint.Port, s.RemoteEndPoint.Port);
+    }
+
+    [Fact]
     public void Listening_twice_on_a_port_is_address_in_use()
     {
         var (sim, _, b) = ResolvedPair(11);
