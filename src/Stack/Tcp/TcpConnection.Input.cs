@@ -212,8 +212,27 @@ internal sealed partial class TcpConnection
             else Counters.DroppedAfterClose++;
         }
 
-        // Eighth: FIN, only once everything before it has arrived.
-        if (seg.Has(TcpFlags.Fin) && seg.Seq + (uint)seg.Payload.Length == RcvNxt) OnFin(now);
+        // Eighth: FIN, once everything before it has arrived. A FIN that came out of order is remembered and
+        // taken when the hole before it fills, rather than waiting for the peer to retransmit it.
+        if (PeerFin || State is not (TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.SynReceived)) return;
+        if (seg.Has(TcpFlags.Fin))
+        {
+            var finSeq = seg.Seq + (uint)seg.Payload.Length;
+            if (finSeq == RcvNxt) { OnFin(now); return; }
+            if (seg.Payload.Length > 0 && _oooCount > 0 && IsOutOfOrderHeld(finSeq)) { _finPending = true; _finSeq = finSeq; }
+        }
+        if (_finPending && RcvNxt == _finSeq) OnFin(now);
+    }
+
+    private bool _finPending;
+    private uint _finSeq;
+
+    /// <summary>True when the out-of-order ranges hold the byte just before <paramref name="end"/>.</summary>
+    private bool IsOutOfOrderHeld(uint end)
+    {
+        for (int i = 0; i < _oooCount; i++)
+            if (Seq.Lt(_ooo![i].Left, end) && Seq.Le(end, _ooo[i].Right)) return true;
+        return false;
     }
 
     private void OnReset(TimeSpan now)

@@ -177,6 +177,19 @@ public class TcpStateRuleTests
     }
 
     [Fact]
+    public void Fin_arriving_before_a_hole_is_taken_when_the_hole_fills()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne();
+        var us = rig.OurIss + 1;
+        Assert.Equal(P, rig.FeedOne(rig.From(P + 100, us, Fin | Ack, Bytes(50))).Ack);
+        Assert.Equal(TcpState.Established, s.State);
+        var ack = rig.FeedOne(rig.From(P, us, Ack, Bytes(100)));
+        Assert.Equal(P + 151, ack.Ack); // the data, the held data and the FIN
+        Assert.Equal(TcpState.CloseWait, s.State);
+    }
+
+    [Fact]
     public void Passive_close_goes_close_wait_last_ack_closed()
     {
         using var rig = new TcpRig();
