@@ -82,11 +82,13 @@ public class TcpSimulationTests
             $"retransmitted {stats.Single(x => x.Layer == "Tcp" && x.Name == "SegmentsRetransmitted").Value}, corrupted {sim.Wire.FramesCorrupted}");
     }
 
-    [Fact]
-    public void Sixteen_mib_each_way_with_five_percent_loss()
+    [Theory]
+    [InlineData(0.05, 21)]
+    [InlineData(0.20, 22)]
+    public void Sixteen_mib_each_way_under_loss(double loss, int seed)
     {
-        var faults = new WireFaults { Delay = TimeSpan.FromMilliseconds(2), LossRate = 0.05, ReorderRate = 0.02, DuplicateRate = 0.01, CorruptRate = 0.005 };
-        var (sim, a, b) = TcpSim.Pair(21, faults, t => t with { MaxRetries = 30 });
+        var faults = new WireFaults { Delay = TimeSpan.FromMilliseconds(2), LossRate = loss, ReorderRate = 0.02, DuplicateRate = 0.01, CorruptRate = 0.005 };
+        var (sim, a, b) = TcpSim.Pair(seed, faults, t => t with { MaxRetries = 30 });
         using var _ = sim;
         var wall = Stopwatch.StartNew();
         var (c, s) = TcpSim.Connect(sim, a, b);
@@ -96,7 +98,7 @@ public class TcpSimulationTests
             $"transfer stalled: up {up.Received}, down {down.Received}");
         Assert.Equal(up.ExpectedHash, up.ReceivedHash);
         Assert.Equal(down.ExpectedHash, down.ReceivedHash);
-        _out.WriteLine($"16 MiB each way at 5% loss: wall {wall.ElapsedMilliseconds} ms, virtual {sim.Now.TotalSeconds:F1} s");
+        _out.WriteLine($"16 MiB each way at {loss:P0} loss: wall {wall.ElapsedMilliseconds} ms, virtual {sim.Now.TotalSeconds:F1} s");
     }
 
     [Fact]
