@@ -67,4 +67,38 @@ public class TcpRealTimeTests
         Assert.Equal(1, await c.ReceiveAsync(buf, timeout.Token));
         Assert.Equal(7, buf[0]);
     }
+
+    [Fact]
+    public async Task Tls_runs_over_the_stream_adapter()
+    {
+        var wire = new VirtualWire(3);
+        using var a = new NetworkStack(wire.CreatePort("a", MacAddress.Parse("02-00-00-00-00-01")), new StackConfig { Address = TcpSim.A });
+        using var b = new NetworkStack(wire.CreatePort("b", MacAddress.Parse("02-00-00-00-00-02")), new StackConfig { Address = TcpSim.B });
+        a.Start();
+        b.Start();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var req = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=netstack.test", key, HashAlgorithmName.SHA256);
+        using var ephemeral = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        using var cert = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(ephemeral.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx), null);
+        var listener = b.Listen(443);
+        var server = Task.Run(async () =>
+        {
+            using var s = await listener.AcceptAsync(cts.Token);
+            await using var tls = new System.Net.Security.SslStream(s.GetStream());
+            await tls.AuthenticateAsServerAsync(new System.Net.Security.SslServerAuthenticationOptions { ServerCertificate = cert }, cts.Token);
+            var buf = new byte[64];
+            var n = await tls.ReadAsync(buf, cts.Token);
+            await tls.WriteAsync(buf.AsMemory(0, n), cts.Token);
+            await tls.ShutdownAsync();
+        });
+        using var c = await a.ConnectTcpAsync(TcpSim.B, 443, cts.Token);
+        await using var client = new System.Net.Security.SslStream(c.GetStream(), false, (_, _, _, _) => true);
+        await client.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions { TargetHost = "netstack.test" }, cts.Token);
+        await client.WriteAsync("hello over TLS"u8.ToArray(), cts.Token);
+        var reply = new byte[64];
+        var m = await client.ReadAsync(reply, cts.Token);
+        Assert.Equal("hello over TLS", System.Text.Encoding.ASCII.GetString(reply, 0, m));
+        await server.WaitAsync(cts.Token);
+    }
 }
