@@ -54,7 +54,7 @@ internal sealed partial class TcpConnection
 
         Irs = seg.Seq;
         RcvNxt = seg.Seq + 1;
-        Negotiate(ref seg, now);
+        Negotiate(ref seg);
         if (seg.Has(TcpFlags.Ack))
         {
             Stack.Trace("Tcp", $"{Describe()} SYN-ACK received, IRS {Irs}");
@@ -63,8 +63,8 @@ internal sealed partial class TcpConnection
             MaxSndWnd = SndWnd;
             SndWl1 = seg.Seq;
             SndWl2 = seg.Ack;
-            if (Retries == 0) SampleRtt(now - _synSentAt, now); // Karn: only an unretransmitted SYN gives a sample
-            else if (TsEnabled && seg.Options.TsEcr != 0) SampleRtt(TimeSpan.FromMilliseconds(TsNow(now) - seg.Options.TsEcr), now);
+            if (Retries == 0) SampleRtt(now - _synSentAt); // Karn: only an unretransmitted SYN gives a sample
+            else if (TsEnabled && seg.Options.TsEcr != 0) SampleRtt(TimeSpan.FromMilliseconds(TsNow(now) - seg.Options.TsEcr));
             RtoAt = Never;
             Retries = 0;
             Backoff = 0;
@@ -192,7 +192,7 @@ internal sealed partial class TcpConnection
             MaxSndWnd = Math.Max(MaxSndWnd, SndWnd);
             SndWl1 = seg.Seq;
             SndWl2 = seg.Ack;
-            if (Retries == 0) SampleRtt(now - _synSentAt, now);
+            if (Retries == 0) SampleRtt(now - _synSentAt);
             Retries = 0;
             Backoff = 0;
             EnterEstablished(now);
@@ -296,12 +296,12 @@ internal sealed partial class TcpConnection
         // update TS.Recent from segments below RCV.NXT), which would inflate SRTT (Karn's rule, applied to TSecr).
         if (TsEnabled && opts.HasTimestamp && opts.TsEcr != 0)
         {
-            if (Retries == 0) SampleRtt(TimeSpan.FromMilliseconds((int)(TsNow(now) - opts.TsEcr)), now);
+            if (Retries == 0) SampleRtt(TimeSpan.FromMilliseconds((int)(TsNow(now) - opts.TsEcr)));
         }
         else if (_rttTiming && Seq.Ge(ack, _rttSeq))
         {
             _rttTiming = false;
-            SampleRtt(now - _rttStart, now);
+            SampleRtt(now - _rttStart);
         }
         Backoff = 0;
         Retries = 0;
@@ -402,7 +402,7 @@ internal sealed partial class TcpConnection
     }
 
     /// <summary>Updates SRTT, RTTVAR and RTO from one measurement (RFC 6298 2.2, 2.3).</summary>
-    private void SampleRtt(TimeSpan r, TimeSpan now)
+    private void SampleRtt(TimeSpan r)
     {
         if (r < TimeSpan.Zero) return;
         if (!HasRtt)
@@ -423,7 +423,6 @@ internal sealed partial class TcpConnection
         var rto = Srtt + k;
         var s = Settings;
         Rto = rto < s.MinRto ? s.MinRto : rto > s.MaxRto ? s.MaxRto : rto;
-        _ = now;
     }
 
     // ---------------- receiving data ----------------

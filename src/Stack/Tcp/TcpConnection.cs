@@ -267,7 +267,7 @@ internal sealed partial class TcpConnection
         InitCommon(now);
         Irs = syn.Seq;
         RcvNxt = syn.Seq + 1;
-        Negotiate(ref syn, now);
+        Negotiate(ref syn);
         Iss = Layer.InitialSequenceNumber(Key, now);
         SndUna = Iss;
         SndNxt = SndMax = Iss + 1;
@@ -285,7 +285,7 @@ internal sealed partial class TcpConnection
     }
 
     /// <summary>Takes the peer's SYN options: MSS (RFC 9293 3.7.1, 536 when absent), window scale, SACK, timestamps.</summary>
-    private void Negotiate(ref TcpSegment syn, TimeSpan now)
+    private void Negotiate(ref TcpSegment syn)
     {
         var o = syn.Options;
         var s = Settings;
@@ -300,7 +300,6 @@ internal sealed partial class TcpConnection
         // The window in our SYN was unscaled; the right edge we promised starts from it.
         RcvAdvEdge = RcvNxt + (uint)Math.Min(RcvBuf.Free, 65535);
         LastAckSent = RcvNxt;
-        _ = now;
     }
 
     private void UpdateSndMss()

@@ -236,4 +236,19 @@ public class TcpHandshakeRuleTests
         var ex = Assert.Throws<StackException>(() => rig.H.Run(connect));
         Assert.Equal(StackError.ConnectionRefused, ex.Error);
     }
+
+    [Fact]
+    public void Icmp_host_unreachable_for_the_syn_is_soft_and_reported_when_the_connect_times_out()
+    {
+        using var rig = new TcpRig(t => t with { SynRetries = 1 });
+        var s = rig.Stack.CreateTcpSocket();
+        var connect = s.ConnectAsync(StackHarness.PeerIp, TcpRig.PeerPort);
+        rig.Drain();
+        Assert.Empty(rig.FeedIcmpUnreachable(1, rig.H.Device.Sent.Single()));
+        Assert.Equal(TcpState.SynSent, s.State); // RFC 1122 4.2.3.9: soft, the SYN is retried
+        Assert.Single(rig.Advance(TimeSpan.FromSeconds(1)));
+        rig.Advance(TimeSpan.FromSeconds(2));
+        var ex = Assert.Throws<StackException>(() => rig.H.Run(connect));
+        Assert.Equal(StackError.HostUnreachable, ex.Error);
+    }
 }
