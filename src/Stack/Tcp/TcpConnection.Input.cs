@@ -59,6 +59,7 @@ internal sealed partial class TcpConnection
         {
             Stack.Trace("Tcp", $"{Describe()} SYN-ACK received, IRS {Irs}");
             SndUna = seg.Ack;
+            SynAcked = true;
             SndWnd = seg.Window; // unscaled in a SYN
             MaxSndWnd = SndWnd;
             SndWl1 = seg.Seq;
@@ -280,8 +281,9 @@ internal sealed partial class TcpConnection
 
         // New data acknowledged.
         var acked = ack - SndUna;
-        var synAcked = Seq.Le(SndUna, Iss); // our SYN was still unacknowledged
-        if (synAcked) acked--;
+        // Our SYN still unacknowledged? A flag, not SND.UNA <= ISS: that comparison wraps after 2^31 bytes.
+        var synAcked = !SynAcked;
+        if (synAcked) { acked--; SynAcked = true; }
         var dataAcked = (int)Math.Min(acked, (uint)SndBuf.Count);
         SndBuf.Discard(dataAcked);
         var finAcked = FinQueued && !FinAcked && acked > (uint)dataAcked;
@@ -326,9 +328,11 @@ internal sealed partial class TcpConnection
             }
             else if (Seq.Lt(_highRxt, SndUna)) _highRxt = SndUna;
         }
-        else if (!synAcked && dataAcked > 0)
+        else
         {
-            Cwnd = Cc.OnAck(Cwnd, Ssthresh, (uint)dataAcked, mss, now, Srtt);
+            if (!synAcked && dataAcked > 0) Cwnd = Cc.OnAck(Cwnd, Ssthresh, (uint)dataAcked, mss, now, Srtt);
+            // Keep Recover just below SND.UNA once passed, so the RFC 6582 comparison never spans 2^31 bytes.
+            if (Seq.Gt(SndUna, Recover)) Recover = SndUna - 1;
         }
         TrimScoreboard();
 
@@ -388,7 +392,7 @@ internal sealed partial class TcpConnection
         }
         // RFC 5681 3.2 / RFC 6675 5: three duplicates (or SACK showing three segments above the hole) mean loss.
         var lost = DupAcks >= 3 || (SackEnabled && SackedBytes() >= 3 * mss);
-        if (!lost || !Seq.Gt(SndUna, Recover) && Recover != Iss) return;
+        if (!lost || !Seq.Gt(SndUna, Recover)) return; // RFC 6582 3.2 step 2: not for losses before the last recovery's end
         var flight = SndMax - SndUna;
         Ssthresh = Cc.OnLoss(Cwnd, flight, mss, now);
         Recover = SndMax;

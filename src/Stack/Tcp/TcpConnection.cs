@@ -68,6 +68,7 @@ internal sealed partial class TcpConnection
     // ---- FIN bookkeeping ----
     public bool FinQueued;   // the user shut down sending: a FIN follows the queued data
     public bool FinAcked;
+    public bool SynAcked;
     public bool PeerFin;     // FIN received in order
     public bool UserClosed;  // CloseAsync: the user will not read any more
 

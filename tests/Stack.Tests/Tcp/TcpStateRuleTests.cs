@@ -323,6 +323,24 @@ public class TcpStateRuleTests
     }
 
     [Fact]
+    public void Acks_and_fast_retransmit_still_work_after_two_gigabytes_have_gone_by()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne(mss: 1000);
+        var us = rig.OurIss + 1;
+        // Pretend the connection is old: SND.UNA is now more than 2^31 past the ISS (sequence numbers wrap).
+        rig.H.Run(rig.Stack.InvokeAsync(_ => { s.Tcb.Iss = us - 0x8000_0010; }));
+        rig.H.Run(s.SendAsync(Bytes(4000)));
+        rig.FeedNone(rig.From(P, us + 1000, Ack));
+        Assert.Equal(us + 1000, rig.Row(s).Tcp!.SndUna);
+        rig.FeedNone(rig.From(P, us + 1000, Ack));
+        rig.FeedNone(rig.From(P, us + 1000, Ack));
+        var rx = rig.FeedOne(rig.From(P, us + 1000, Ack));
+        Assert.Equal(us + 1000, rx.Seq);
+        Assert.Equal(3000, rig.Row(s).SendQ);
+    }
+
+    [Fact]
     public void Three_duplicate_acks_trigger_fast_retransmit()
     {
         using var rig = new TcpRig();
