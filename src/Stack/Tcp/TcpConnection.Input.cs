@@ -142,6 +142,7 @@ internal sealed partial class TcpConnection
             var keep = Seq.Gt(edge, seg.Seq) ? (int)(edge - seg.Seq) : 0;
             seg.Payload = seg.Payload[..keep];
             seg.Flags &= ~TcpFlags.Fin;
+            _ackNow = true; // tell the sender where the window ends (a zero-window probe carrying data gets its answer)
         }
 
         // TS.Recent follows the segment that covers the last ACK we sent (RFC 7323 4.3).

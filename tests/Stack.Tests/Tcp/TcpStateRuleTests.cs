@@ -375,6 +375,23 @@ public class TcpStateRuleTests
     }
 
     [Fact]
+    public void A_probe_with_data_into_a_closed_window_gets_an_ack_with_the_zero_window()
+    {
+        using var rig = new TcpRig(t => t with { ReceiveBufferSize = 4096 });
+        var s = rig.AcceptOne();
+        var us = rig.OurIss + 1;
+        rig.FeedNone(rig.From(P, us, Ack, Bytes(2048)));
+        var full = rig.FeedOne(rig.From(P + 2048, us, Ack, Bytes(2048)));
+        Assert.Equal(0, full.Window);
+        var probe = rig.FeedOne(rig.From(P + 4096, us, Ack, Bytes(1)));
+        Assert.Equal(P + 4096, probe.Ack);
+        Assert.Equal(0, probe.Window);
+        rig.H.Run(s.ReceiveAsync(new byte[4096]));
+        var update = rig.H.Device.Sent.Select(SegCodec.Parse).OfType<Seg>().Last(); // reading reopened the window
+        Assert.Equal(4096, update.Window);
+    }
+
+    [Fact]
     public void Window_scale_applies_to_the_peers_window_after_the_handshake()
     {
         using var rig = new TcpRig(t => t with { WindowScaling = true });
