@@ -392,6 +392,20 @@ public class TcpStateRuleTests
     }
 
     [Fact]
+    public void A_window_too_small_to_fill_is_used_when_the_persist_timer_fires()
+    {
+        using var rig = new TcpRig();
+        var s = rig.AcceptOne(mss: 1000);
+        var us = rig.OurIss + 1;
+        rig.FeedNone(rig.From(P, us, Ack, window: 100)); // far below half of the 65535 offered before
+        rig.H.Run(s.SendAsync(Bytes(500)));
+        Assert.Empty(rig.H.Device.Sent.Select(SegCodec.Parse).OfType<Seg>()); // sender SWS avoidance holds the runt
+        var forced = Assert.Single(rig.Advance(TimeSpan.FromMilliseconds(200)));
+        Assert.Equal(us, forced.Seq);
+        Assert.Equal(100, forced.Payload.Length);
+    }
+
+    [Fact]
     public void Window_scale_applies_to_the_peers_window_after_the_handshake()
     {
         using var rig = new TcpRig(t => t with { WindowScaling = true });
