@@ -435,15 +435,15 @@ internal sealed partial class TcpConnection
     private void ReceiveText(ref TcpSegment seg, TimeSpan now)
     {
         var data = seg.Payload;
+        var offset = seg.Seq - RcvNxt;
         if (UserClosed)
         {
-            // Nobody will read it: acknowledge and drop (the peer's data is not lost to us; the user closed).
+            // Nobody will read it: acknowledge in-order data and drop it, so the peer can finish its close.
             Counters.DroppedAfterClose++;
-            RcvNxt += (uint)data.Length;
+            if (offset == 0) RcvNxt += (uint)data.Length;
             _ackNow = true;
             return;
         }
-        var offset = seg.Seq - RcvNxt;
         if (offset == 0)
         {
             RcvBuf.WriteAt(RcvBuf.Count, data);
