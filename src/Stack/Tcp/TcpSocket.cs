@@ -111,7 +111,17 @@ public sealed class TcpSocket : StackSocket, IDisposable
     }
 
     /// <summary>Half-close: a FIN follows the queued data; receiving continues.</summary>
-    public void ShutdownSend() => Stack.Post(now => Tcb.ShutdownSend(now));
+    public void ShutdownSend()
+    {
+        if (State == TcpState.Closed && Tcb.Key.LocalPort == 0)
+            throw new StackException(StackError.NotConnected, "The socket is not connected; there is nothing to shut down.");
+        // Posted work must not throw on the loop: a race with the connection ending is simply nothing to do.
+        Stack.Post(now =>
+        {
+            try { Tcb.ShutdownSend(now); }
+            catch (StackException) { }
+        });
+    }
 
     /// <summary>Orderly close: FIN after the queued data; completes when the peer has acknowledged it. Unread data makes it a reset.</summary>
     public Task CloseAsync() => Stack.InvokeAsync(now => Tcb.Close(now));
