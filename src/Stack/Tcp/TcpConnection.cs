@@ -170,6 +170,13 @@ internal sealed partial class TcpConnection
         }
     }
 
+    /// <summary>Leaves TIME-WAIT early because a new incarnation of the pair is starting.</summary>
+    internal void EndTimeWait(TimeSpan now)
+    {
+        Stack.Trace("Tcp", $"{Describe()} TIME-WAIT ended by a new SYN");
+        SetState(TcpState.Closed, now);
+    }
+
     internal string Describe() => $"{Stack.Config.Address}:{Key.LocalPort}-{Remote}:{Key.RemotePort}";
 
     private bool Synchronized => State is not (TcpState.Closed or TcpState.Listen or TcpState.SynSent);
