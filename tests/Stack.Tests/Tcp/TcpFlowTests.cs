@@ -229,6 +229,25 @@ public class TcpFlowTests
     }
 
     [Fact]
+    public void Key_events_are_narrated_for_verbose_output()
+    {
+        var (sim, a, b) = ResolvedPair(15);
+        using var _ = sim;
+        var events = new List<string>();
+        a.Event += e => { if (e.Layer == "Tcp") events.Add(e.Message); };
+        var (c, s) = TcpSim.Connect(sim, a, b);
+        sim.Run(c.CloseAsync());
+        sim.Run(s.CloseAsync());
+        sim.Advance(TimeSpan.FromMilliseconds(10));
+        Assert.Contains(events, m => m.Contains("SYN sent, ISN "));
+        Assert.Contains(events, m => m.Contains("SYN-ACK received"));
+        Assert.Contains(events, m => m.Contains("-> Established"));
+        Assert.Contains(events, m => m.Contains("FIN sent"));
+        Assert.Contains(events, m => m.Contains("FIN received"));
+        Assert.Contains(events, m => m.Contains("-> TimeWait"));
+    }
+
+    [Fact]
     public void Listening_twice_on_a_port_is_address_in_use()
     {
         var (sim, _, b) = ResolvedPair(11);
