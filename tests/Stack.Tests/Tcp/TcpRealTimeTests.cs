@@ -8,14 +8,23 @@ namespace Stack.Tests.Tcp;
 /// <summary>Two stacks on their own loop threads in real time, used with async/await as an application would.</summary>
 public class TcpRealTimeTests
 {
+    /// <summary>Two stacks on one virtual wire, each running its own real-time loop thread.</summary>
+    private static (NetworkStack A, NetworkStack B) StartPair(int seed)
+    {
+        var wire = new VirtualWire(seed);
+        var a = new NetworkStack(wire.CreatePort("a", MacAddress.Parse("02-00-00-00-00-01")), new StackConfig { Address = TcpSim.A });
+        var b = new NetworkStack(wire.CreatePort("b", MacAddress.Parse("02-00-00-00-00-02")), new StackConfig { Address = TcpSim.B });
+        a.Start();
+        b.Start();
+        return (a, b);
+    }
+
     [Fact]
     public async Task Echo_a_mebibyte_through_running_stacks_and_streams()
     {
-        var wire = new VirtualWire(1);
-        using var a = new NetworkStack(wire.CreatePort("a", MacAddress.Parse("02-00-00-00-00-01")), new StackConfig { Address = TcpSim.A });
-        using var b = new NetworkStack(wire.CreatePort("b", MacAddress.Parse("02-00-00-00-00-02")), new StackConfig { Address = TcpSim.B });
-        a.Start();
-        b.Start();
+        var (a, b) = StartPair(1);
+        using var _a = a;
+        using var _b = b;
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var listener = b.Listen(7);
         var server = Task.Run(async () =>
@@ -50,11 +59,9 @@ public class TcpRealTimeTests
     [Fact]
     public async Task Receive_can_be_cancelled_and_the_socket_stays_usable()
     {
-        var wire = new VirtualWire(2);
-        using var a = new NetworkStack(wire.CreatePort("a", MacAddress.Parse("02-00-00-00-00-01")), new StackConfig { Address = TcpSim.A });
-        using var b = new NetworkStack(wire.CreatePort("b", MacAddress.Parse("02-00-00-00-00-02")), new StackConfig { Address = TcpSim.B });
-        a.Start();
-        b.Start();
+        var (a, b) = StartPair(2);
+        using var _a = a;
+        using var _b = b;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var listener = b.Listen(8);
         var accept = listener.AcceptAsync(timeout.Token);
@@ -71,11 +78,9 @@ public class TcpRealTimeTests
     [Fact]
     public async Task Tls_runs_over_the_stream_adapter()
     {
-        var wire = new VirtualWire(3);
-        using var a = new NetworkStack(wire.CreatePort("a", MacAddress.Parse("02-00-00-00-00-01")), new StackConfig { Address = TcpSim.A });
-        using var b = new NetworkStack(wire.CreatePort("b", MacAddress.Parse("02-00-00-00-00-02")), new StackConfig { Address = TcpSim.B });
-        a.Start();
-        b.Start();
+        var (a, b) = StartPair(3);
+        using var _a = a;
+        using var _b = b;
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
         var req = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=netstack.test", key, HashAlgorithmName.SHA256);
