@@ -88,7 +88,7 @@ internal sealed partial class TcpConnection
         var rst = seg.Has(TcpFlags.Rst);
 
         // A retransmitted SYN while we are SYN-RECEIVED: our SYN-ACK was lost, send it again (as Linux does).
-        if (State == TcpState.SynReceived && seg.Flags == TcpFlags.Syn && seg.Seq == Irs)
+        if (State == TcpState.SynReceived && seg.IsBareSyn && seg.Seq == Irs)
         {
             Counters.DuplicateSegments++;
             if (TsEnabled && opts.HasTimestamp) TsRecent = opts.TsVal; // echo this SYN's time, not the first one's

@@ -73,6 +73,17 @@ public class TcpHandshakeRuleTests
     }
 
     [Fact]
+    public void Ecn_setup_syn_is_accepted_without_agreeing_to_ecn()
+    {
+        using var rig = new TcpRig();
+        rig.Stack.Listen(TcpRig.ServerPort);
+        var r = rig.FeedOne(rig.From(TcpRig.PeerIss, 0, Syn | Ece | Cwr));
+        Assert.Equal(Syn | Ack, r.Flags); // no ECE: RFC 3168 6.1.1, ECN is not negotiated
+        var again = rig.FeedOne(rig.From(TcpRig.PeerIss, 0, Syn | Ece | Cwr)); // its retransmission gets the SYN-ACK again
+        Assert.Equal(Syn | Ack, again.Flags);
+    }
+
+    [Fact]
     public void Passive_open_completes_on_ack_and_is_accepted()
     {
         using var rig = new TcpRig();
