@@ -150,12 +150,16 @@ public sealed partial class KernelTcpTests(ITestOutputHelper output)
         var sink = lab.StartPeer(PeerScript, "server", "7100", "recv");
         using var stack = lab.StartTcpStack();
         using var s = await stack.ConnectTcpAsync(Kernel, 7100).WaitAsync(Generous);
+        var block = Block(3);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
-        var sha = await SendBlocksAsync(s, Bulk, Block(3)).WaitAsync(TimeSpan.FromSeconds(60));
+        var sha = await SendBlocksAsync(s, Bulk, block).WaitAsync(TimeSpan.FromSeconds(60));
         await s.CloseAsync().WaitAsync(Generous); // done when the kernel has acknowledged everything and our FIN
         var t = sw.Elapsed;
+        cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
         var info = (await stack.GetConnectionsAsync()).FirstOrDefault(c => c.Id == s.Id);
-        output.WriteLine($"our stack -> kernel: {Bulk >> 20} MiB in {t.TotalSeconds:0.00} s = {Gbps(Bulk, t):0.00} Gbit/s; retransmits {info?.Tcp?.Retransmits}");
+        output.WriteLine($"our stack -> kernel: {Bulk >> 20} MiB in {t.TotalSeconds:0.00} s = {Gbps(Bulk, t):0.00} Gbit/s; " +
+                         $"test process CPU {cpu.TotalSeconds:0.00} s (SHA-256 included) = {Gbps(Bulk, cpu):0.00} Gbit/s per CPU-second; retransmits {info?.Tcp?.Retransmits}");
         Assert.Equal((Bulk, sha), sink.WaitSummary("got"));
     }
 
@@ -166,13 +170,20 @@ public sealed partial class KernelTcpTests(ITestOutputHelper output)
         var source = lab.StartPeer(PeerScript, "server", "7101", $"send:{Bulk}", "close");
         using var stack = lab.StartTcpStack();
         using var s = await stack.ConnectTcpAsync(Kernel, 7101).WaitAsync(Generous);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         var got = await ReceiveToEndAsync(s).WaitAsync(TimeSpan.FromSeconds(60));
         var t = sw.Elapsed;
-        output.WriteLine($"kernel -> our stack: {Bulk >> 20} MiB in {t.TotalSeconds:0.00} s = {Gbps(Bulk, t):0.00} Gbit/s");
+        cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        output.WriteLine($"kernel -> our stack: {Bulk >> 20} MiB in {t.TotalSeconds:0.00} s = {Gbps(Bulk, t):0.00} Gbit/s; " +
+                         $"test process CPU {cpu.TotalSeconds:0.00} s (SHA-256 included) = {Gbps(Bulk, cpu):0.00} Gbit/s per CPU-second");
         Assert.Equal(source.WaitSummary("sent"), got);
+        await stack.InvokeAsync(_ => ((PcapDevice)stack.Device).RefreshStatistics());
         var stats = await stack.GetStatisticsAsync();
-        output.WriteLine($"pcap drops {stats.Single(c => c.Name == "DroppedByDevice").Value}, out-of-order segments {stats.Single(c => c.Layer == "Tcp" && c.Name == "OutOfOrderSegments").Value}");
+        output.WriteLine("veth drops: " + VethDrops(lab));
+        var kernelRetrans = lab.RunInKernel("nstat -az TcpRetransSegs").Output.Split('\n').FirstOrDefault(l => l.StartsWith("TcpRetransSegs"))?.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+        output.WriteLine($"pcap drops {stats.Single(c => c.Name == "DroppedByDevice").Value}, out-of-order segments {stats.Single(c => c.Layer == "Tcp" && c.Name == "OutOfOrderSegments").Value}, " +
+                         $"our ACKs {stats.Single(c => c.Layer == "Tcp" && c.Name == "SegmentsSent").Value}, the kernel's retransmissions {kernelRetrans}");
         await s.CloseAsync().WaitAsync(Generous);
     }
 
@@ -237,6 +248,20 @@ public sealed partial class KernelTcpTests(ITestOutputHelper output)
         Assert.True(link.InboundCounters.Dropped > 100 && link.OutboundCounters.Reordered > 100);
         Assert.True(Tcp("SegmentsRetransmitted") > 0);
         await down.CloseAsync().WaitAsync(Generous);
+    }
+
+    [GeneratedRegex(@"^\s*\d+\s+\d+\s+\d+\s+(\d+)", RegexOptions.Multiline)]
+    private static partial Regex IpStatsDropped();
+
+    /// <summary>The veth ends' own drop counters (RX, TX), as <c>ip -s link</c> shows them.</summary>
+    private static string VethDrops(KernelLab lab)
+    {
+        string Of(LabResult r)
+        {
+            var m = IpStatsDropped().Matches(r.Output);
+            return m.Count >= 2 ? $"rx {m[0].Groups[1].Value} tx {m[1].Groups[1].Value}" : r.Output;
+        }
+        return $"k0 {Of(lab.RunInKernel("ip -s link show k0"))}, u0 {Of(lab.RunInStackNamespace("ip -s link show u0"))}";
     }
 
     /// <summary>Writes every connection's internals, our TCP counters and the kernel's view, for a failure's story.</summary>

@@ -266,4 +266,36 @@ public sealed class FaultyLinkTests
         Assert.InRange(sink.Got.Count, 9500, 10_100);
         Assert.InRange(inner.Sent.Count, 9500, 10_100);
     }
+
+    [Fact]
+    public async Task UnderAStack_TheLoopWakesForHeldFrames_AndPingSeesBothDelays()
+    {
+        // Two stacks on a virtual wire in virtual time; one of them behind a FaultyLink (5 ms in, 3 ms out).
+        var clock = new ManualClock();
+        var wire = new VirtualWire();
+        var link = new FaultyLink(wire.CreatePort("a", Us), inbound: new WireFaults { Delay = 5 * Ms }, outbound: new WireFaults { Delay = 3 * Ms });
+        using var a = new NetworkStack(link, new StackConfig { Address = new Ipv4Address(192, 0, 2, 2), PrefixLength = 24 }, clock, seed: 1);
+        using var b = new NetworkStack(wire.CreatePort("b", Peer), new StackConfig { Address = new Ipv4Address(192, 0, 2, 1), PrefixLength = 24 }, clock, seed: 2);
+        async Task<PingReply> Ping()
+        {
+            var ping = a.PingAsync(new Ipv4Address(192, 0, 2, 1));
+            for (int turns = 0; !ping.IsCompleted && turns < 10_000; turns++)
+            {
+                TimeSpan? next = null;
+                foreach (var s in new[] { a, b })
+                    if (s.Poll(clock.Now) is { } n && (next is null || n < next)) next = n;
+                if (wire.NextArrival is { } w && (next is null || w < next)) next = w;
+                // Continuations of the ping task land without a deadline: give them a tick.
+                clock.Now = next is { } t && t > clock.Now ? t : clock.Now + TimeSpan.FromTicks(1);
+            }
+            Assert.True(ping.IsCompleted, "the ping did not complete");
+            return await ping;
+        }
+        Assert.Equal(PingStatus.Success, (await Ping()).Status); // ARP first
+        var reply = await Ping();
+        Assert.Equal(PingStatus.Success, reply.Status);
+        Assert.InRange(reply.RoundTripTime, 8 * Ms, 8 * Ms + TimeSpan.FromTicks(10)); // 3 ms out + 5 ms back
+        Assert.True(link.OutboundCounters.Delayed >= 2 && link.InboundCounters.Delayed >= 2);
+        Assert.Equal(0, link.HeldFrames);
+    }
 }
