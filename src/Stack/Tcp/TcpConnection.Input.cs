@@ -268,13 +268,15 @@ internal sealed partial class TcpConnection
     {
         var ack = seg.Ack;
         ref readonly var opts = ref seg.Options;
-        if (SackEnabled && opts.SackCount > 0) UpdateScoreboard(in opts);
+        var newlySacked = SackEnabled && opts.SackCount > 0 && UpdateScoreboard(in opts);
 
         var window = (uint)seg.Window << SndWndShift;
         if (Seq.Le(ack, SndUna))
         {
             // RFC 5681 2: a duplicate ACK carries no data, no SYN/FIN, the same window, while data is outstanding.
-            if (ack == SndUna && seg.Payload.Length == 0 && !seg.Has(TcpFlags.Fin) && window == SndWnd && SndMax != SndUna)
+            // RFC 6675 2: with SACK, one that SACKs new data is a duplicate whatever its window (Linux opens its
+            // window as it reads, so its duplicates rarely repeat the window).
+            if (ack == SndUna && seg.Payload.Length == 0 && !seg.Has(TcpFlags.Fin) && (window == SndWnd || newlySacked) && SndMax != SndUna)
                 OnDuplicateAck(now);
             UpdateWindow(ref seg, window, now);
             return true;
@@ -557,9 +559,11 @@ internal sealed partial class TcpConnection
 
     // ---------------- SACK scoreboard (sender side, RFC 6675) ----------------
 
-    private void UpdateScoreboard(in TcpOptions opts)
+    /// <summary>Adds the peer's SACK blocks; true if they SACKed bytes not SACKed before.</summary>
+    private bool UpdateScoreboard(in TcpOptions opts)
     {
         _scoreboard ??= new SackBlock[8];
+        var before = SackedBytes();
         if (_scoreCount == 0) _highSacked = SndUna;
         for (int b = 0; b < opts.SackCount; b++)
         {
@@ -570,6 +574,7 @@ internal sealed partial class TcpConnection
             InsertRange(_scoreboard, ref _scoreCount, blk);
             _highSacked = Seq.Max(_highSacked, blk.Right);
         }
+        return SackedBytes() > before;
     }
 
     private static void InsertRange(SackBlock[] set, ref int count, SackBlock blk)
