@@ -88,7 +88,7 @@ public sealed class NewStackSocketCommand : StackScopedCmdlet
     [Parameter(Mandatory = true, Position = 0)]
     public SocketProtocol Protocol { get; set; }
 
-    /// <summary>The local port (0 or omitted: an ephemeral one).</summary>
+    /// <summary>The local port (0 or omitted: an ephemeral one). TCP claims it when the socket connects.</summary>
     [Parameter]
     [ValidateRange(0, 65535)]
     public int LocalPort { get; set; }

@@ -28,16 +28,14 @@ internal static class TcpSupport
 
     public static TcpSocket? CreateSocket(NetStackCmdlet cmdlet, StackInstance stack, ushort port, Ipv4Address? localAddress, bool noDelay, int? receiveBuffer, int? sendBuffer)
     {
-        if (port != 0)
-            cmdlet.ThrowTerminatingError(new ErrorRecord(
-                new NotSupportedException("A TCP socket takes an ephemeral local port when it connects; to accept connections on a port use Start-StackListener."),
-                "TcpBindNotSupported", ErrorCategory.NotImplemented, port));
         TcpSocket? socket = null;
         cmdlet.TryStack(() =>
         {
             socket = stack.Core.CreateTcpSocket();
             try
             {
+                // The port is claimed when the socket connects (AddressInUse then, if taken), as with bind() before connect().
+                if (port != 0) socket.Bind(port);
                 if (receiveBuffer is { } r) socket.ReceiveBufferSize = r;
                 if (sendBuffer is { } snd) socket.SendBufferSize = snd;
                 if (noDelay) socket.NoDelay = true;

@@ -92,6 +92,21 @@ Describe 'TCP: listen, connect, send, receive, close' {
 }
 
 Describe 'TCP errors' {
+    It 'connects from a chosen local port, and refuses it while in use' {
+        $l = Start-StackListener 8400 -Stack $srv
+        try {
+            $c = New-StackSocket Tcp -LocalPort 40123 -Stack $cli | Connect-StackSocket 192.0.2.1 8400
+            $c.LocalEndPoint.Port | Should -Be 40123
+            $s = $l | Wait-StackConnection -TimeoutSec 5
+            $s.RemoteEndPoint.Port | Should -Be 40123
+            New-StackSocket Tcp -LocalPort 40123 -Stack $cli | Connect-StackSocket 192.0.2.1 8400 -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $e[0].FullyQualifiedErrorId | Should -BeLike 'AddressInUse,*'
+            $e[0].CategoryInfo.Category | Should -Be 'ResourceExists'
+            $c, $s | Close-StackSocket -Abort
+        }
+        finally { $l | Close-StackSocket }
+    }
+
     It 'reports a refused connection as ConnectionRefused (ConnectionError)' {
         $s = New-StackSocket Tcp -Stack $cli
         $s | Connect-StackSocket 192.0.2.1 9 -TimeoutSec 5 -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
