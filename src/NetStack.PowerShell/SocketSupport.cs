@@ -98,7 +98,8 @@ internal static class TcpSupport
             Leftovers.Remove(tcp);
             received.Write(left);
         }
-        var buffer = new byte[ChunkSize];
+        // recv() returns everything buffered, up to the receive buffer's size.
+        var buffer = new byte[Math.Max(ChunkSize, tcp.ReceiveBufferSize)];
         var what = $"Receiving on socket {socket.Id}";
         while (true)
         {
