@@ -49,16 +49,6 @@ public abstract class SocketCmdletBase : StackScopedCmdlet
         }
         return socket!;
     }
-
-    /// <summary>Terminates with InvalidOperation when the socket is not of the kind the cmdlet needs.</summary>
-    protected T Require<T>(StackSocket socket, string what) where T : StackSocket
-    {
-        if (socket is T t) return t;
-        ThrowTerminatingError(new ErrorRecord(
-            new InvalidOperationException($"Socket {socket.Id} is a {socket.Protocol} socket; {what}."),
-            "WrongSocketType", ErrorCategory.InvalidOperation, socket.Id));
-        return null!;
-    }
 }
 
 /// <summary>Socket cmdlets whose first positional argument is the socket: Receive-StackData $s.</summary>
@@ -103,11 +93,11 @@ public sealed class NewStackSocketCommand : StackScopedCmdlet
     public SwitchParameter NoDelay { get; set; }
 
     [Parameter]
-    [ValidateRange(1024, 64 * 1024 * 1024)]
+    [ValidateRange(2048, 64 * 1024 * 1024)]
     public int? ReceiveBufferSize { get; set; }
 
     [Parameter]
-    [ValidateRange(1024, 64 * 1024 * 1024)]
+    [ValidateRange(2048, 64 * 1024 * 1024)]
     public int? SendBufferSize { get; set; }
 
     protected override void ProcessStack(StackInstance stack)
