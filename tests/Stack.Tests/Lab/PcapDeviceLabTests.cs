@@ -305,6 +305,17 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void MissingPeerProgram_SkipReasonNamesThePackage()
+    {
+        Assert.Null(KernelLab.WhyProgramsMissing([]));
+        var reason = KernelLab.WhyProgramsMissing(["no-such-program-x"]);
+        Assert.Contains("no-such-program-x", reason);
+        Assert.Contains("apt-get install", reason);
+        var attribute = new KernelFactAttribute { Programs = ["no-such-program-x"] };
+        Assert.False(string.IsNullOrEmpty(attribute.Skip)); // skipped, never silently passed
+    }
+
+    [Fact]
     public void MissingLibpcap_MessageSaysHowToInstallIt()
     {
         var e = PcapDevice.Native.LibpcapMissing(null);

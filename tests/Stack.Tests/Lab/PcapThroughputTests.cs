@@ -161,7 +161,7 @@ public sealed class PcapThroughputTests(ITestOutputHelper output)
     }
 
     /// <summary>Request/response through the whole stack: the kernel's flood ping (next request as soon as the reply is in).</summary>
-    [KernelFact]
+    [KernelFact(Programs = ["ping"])]
     public void KernelFloodPingsOurStack()
     {
         using var lab = new KernelLab();
@@ -174,7 +174,7 @@ public sealed class PcapThroughputTests(ITestOutputHelper output)
     }
 
     /// <summary>The baseline for the figure above: the kernel itself in the stack's position (u0 given 192.0.2.2).</summary>
-    [KernelFact]
+    [KernelFact(Programs = ["ping"])]
     public void KernelFloodPingsTheKernelInOurPlace()
     {
         using var lab = new KernelLab();
