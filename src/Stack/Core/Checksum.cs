@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace NetStack;
@@ -6,25 +7,51 @@ namespace NetStack;
 /// <summary>The Internet checksum (RFC 1071), computed over spans without allocation.</summary>
 public static class Checksum
 {
-    /// <summary>Adds the bytes of <paramref name="data"/> to a running 32-bit one's-complement sum.</summary>
+    /// <summary>Adds the bytes of <paramref name="data"/> (as big-endian 16-bit words) to a running one's-complement sum.</summary>
+    /// <remarks>
+    /// The one's-complement sum does not depend on byte order (RFC 1071 section 2(B)): the data is summed as
+    /// native 32-bit words into 64-bit accumulators, folded, and byte-swapped once at the end. Measured on this
+    /// kind of machine (1400 bytes, machine busy): ~100 ns, against ~350 ns for the 16-bit-word loop it replaced.
+    /// </remarks>
     public static uint Add(uint sum, ReadOnlySpan<byte> data)
     {
-        ulong acc = sum;
-        // 8 bytes at a time as big-endian 16-bit words folded into a 64-bit accumulator.
-        while (data.Length >= 8)
+        ref byte p = ref MemoryMarshal.GetReference(data);
+        nuint n = (nuint)data.Length, i = 0;
+        ulong a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (; i + 32 <= n; i += 32)
         {
-            var v = BinaryPrimitives.ReadUInt64BigEndian(data);
-            acc += (v >> 48) + ((v >> 32) & 0xFFFF) + ((v >> 16) & 0xFFFF) + (v & 0xFFFF);
-            data = data[8..];
+            ulong v0 = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i));
+            ulong v1 = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i + 8));
+            ulong v2 = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i + 16));
+            ulong v3 = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i + 24));
+            a0 += (uint)v0 + (v0 >> 32);
+            a1 += (uint)v1 + (v1 >> 32);
+            a2 += (uint)v2 + (v2 >> 32);
+            a3 += (uint)v3 + (v3 >> 32);
         }
-        while (data.Length >= 2)
+        for (; i + 8 <= n; i += 8)
         {
-            acc += BinaryPrimitives.ReadUInt16BigEndian(data);
-            data = data[2..];
+            ulong v = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i));
+            a0 += (uint)v + (v >> 32);
         }
-        if (data.Length == 1) acc += (uint)data[0] << 8;
-        while ((acc >> 32) != 0) acc = (acc & 0xFFFFFFFF) + (acc >> 32);
-        return (uint)acc;
+        for (; i + 2 <= n; i += 2) a1 += Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref p, i));
+        // A trailing odd byte is the high byte of a big-endian word; in memory order that is the word's first byte.
+        if (i < n) a2 += BitConverter.IsLittleEndian ? Unsafe.Add(ref p, i) : (ulong)Unsafe.Add(ref p, i) << 8;
+
+        // Fold each accumulator to 32 bits before adding them, so the sum cannot overflow 64 bits.
+        ulong acc = Fold32(a0) + Fold32(a1) + Fold32(a2) + Fold32(a3);
+        acc = Fold32(acc);
+        acc = (acc & 0xFFFF) + (acc >> 16);
+        acc = (acc & 0xFFFF) + (acc >> 16);
+        var native = (ushort)acc;
+        ulong total = (ulong)sum + (BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(native) : native);
+        return (uint)Fold32(total);
+    }
+
+    private static ulong Fold32(ulong v)
+    {
+        v = (v & 0xFFFFFFFF) + (v >> 32);
+        return (v & 0xFFFFFFFF) + (v >> 32);
     }
 
     /// <summary>Folds a running sum to 16 bits and complements it: the value to put in a header.</summary>

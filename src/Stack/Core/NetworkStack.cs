@@ -4,6 +4,7 @@ using NetStack.Arp;
 using NetStack.Dns;
 using NetStack.IPv4;
 using NetStack.Link;
+using NetStack.Tcp;
 using NetStack.Udp;
 
 namespace NetStack;
@@ -54,6 +55,8 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         Ip.Register(IpProtocol.Icmp, Icmp);
         Ip.Register(IpProtocol.Udp, Udp);
         Dns = new DnsResolver(this);
+        Tcp = new TcpLayer(this);
+        Ip.Register(IpProtocol.Tcp, Tcp);
         _now = Clock.Now;
         if (config.Arp.GratuitousOnStart) Post(now => Arp.SendGratuitous(now));
     }
@@ -79,6 +82,8 @@ public sealed class NetworkStack : IFrameSink, IDisposable
     internal IcmpLayer Icmp { get; }
     internal UdpLayer Udp { get; }
     internal DnsResolver Dns { get; }
+
+    internal TcpLayer Tcp { get; }
     public EthernetCounters EthernetCounters { get; } = new();
 
     /// <summary>The loop's current time (the 'now' of the turn in progress).</summary>
@@ -104,6 +109,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         next = Min(next, Icmp.Poll(now));
         next = Min(next, Udp.Poll(now));
         next = Min(next, Dns.Poll(now));
+        next = Min(next, Tcp.Poll(now));
         Device.Flush(now);
         next = Min(next, Device.NextArrival);
         if (received == ReceiveBatch || !_posted.IsEmpty) next = now;
@@ -323,6 +329,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         yield return Icmp.Counters;
         yield return Udp.Counters;
         yield return Dns.Counters;
+        yield return Tcp.Counters;
     }
 
     /// <summary>The recent frames in and out, oldest first (Get-StackPacket).</summary>
@@ -382,6 +389,50 @@ public sealed class NetworkStack : IFrameSink, IDisposable
 
     /// <summary>Forgets every cached DNS answer; returns how many there were.</summary>
     public Task<int> ClearDnsCacheAsync() => InvokeAsync(_ => Dns.ClearCache());
+    // ---------------- TCP ----------------
+
+    /// <summary>A new, unconnected TCP socket (set options, then ConnectAsync).</summary>
+    public TcpSocket CreateTcpSocket()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return new TcpSocket(this);
+    }
+
+    /// <summary>Creates a socket and connects it to <paramref name="remote"/>:<paramref name="port"/>.</summary>
+    public async Task<TcpSocket> ConnectTcpAsync(Ipv4Address remote, ushort port, CancellationToken cancellationToken = default)
+    {
+        var s = CreateTcpSocket();
+        await s.ConnectAsync(remote, port, cancellationToken).ConfigureAwait(false);
+        return s;
+    }
+
+    /// <summary>Starts a TCP listener on <paramref name="port"/> (AddressInUse if one exists).</summary>
+    public Task<TcpListener> ListenAsync(ushort port, int? backlog = null)
+    {
+        var l = NewListener(port, backlog);
+        return InvokeAsync(now => { l.Start(now); return l; });
+    }
+
+    /// <summary>
+    /// Listen, synchronously. On a running stack it waits for the loop; on a stack driven by the caller's own
+    /// Poll (simulation, tests) it registers at once on the calling thread, which is then the loop.
+    /// </summary>
+    public TcpListener Listen(ushort port, int? backlog = null)
+    {
+        if (IsRunning) return ListenAsync(port, backlog).GetAwaiter().GetResult();
+        var l = NewListener(port, backlog);
+        l.Start(_now);
+        return l;
+    }
+
+    private TcpListener NewListener(ushort port, int? backlog)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (port == 0) throw new ArgumentException("Listen needs a port from 1 to 65535.", nameof(port));
+        var b = backlog ?? Config.Tcp.DefaultBacklog;
+        if (b is < 1 or > 65535) throw new ArgumentOutOfRangeException(nameof(backlog), b, "The backlog must be between 1 and 65535.");
+        return new TcpListener(this, port, b);
+    }
 
     /// <summary>Stops the loop, fails every pending operation with StackStopped, and releases the device.</summary>
     public void Dispose()
@@ -393,6 +444,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         _disposed = true;
         CancelPosted();
         Dns.Dispose();
+        Tcp.Dispose();
         Udp.Dispose();
         Icmp.Dispose();
         Arp.Dispose();

@@ -33,7 +33,7 @@ public sealed class Simulation : IDisposable
         var config = new StackConfig { Address = ip, PrefixLength = prefix };
         if (configure != null) config = configure(config);
         var port = Wire.CreatePort(name ?? ip.ToString(), mac);
-        var stack = new NetworkStack(port, config, Clock, seed: HashCode.Combine(Seed, _stacks.Count), name: name ?? ip.ToString());
+        var stack = new NetworkStack(port, config, Clock, seed: unchecked(Seed * 1_000_003 + _stacks.Count) /* not HashCode: it is seeded per process, and a seed must replay */, name: name ?? ip.ToString());
         _stacks.Add(stack);
         return stack;
     }

@@ -24,6 +24,7 @@ public sealed record StackConfig
     public IcmpSettings Icmp { get; init; } = new();
     public UdpSettings Udp { get; init; } = new();
     public DnsSettings Dns { get; init; } = new();
+    public TcpSettings Tcp { get; init; } = new();
 
     public Ipv4Address SubnetBroadcast => new(Address.Value | ~Ipv4Address.MaskOf(PrefixLength));
 
@@ -60,6 +61,7 @@ public sealed record StackConfig
         Ip.Validate();
         Udp.Validate();
         Dns.Validate();
+        Tcp.Validate();
     }
 }
 
@@ -156,5 +158,69 @@ public sealed record DnsSettings
         if (CacheSize < 0) throw new StackConfigurationException("Dns.CacheSize", "Dns.CacheSize cannot be negative (0 turns the cache off).");
         if (MaxCacheTtl < TimeSpan.Zero) throw new StackConfigurationException("Dns.MaxCacheTtl", "Dns.MaxCacheTtl cannot be negative.");
         if (MaxOutstandingQueries < 1) throw new StackConfigurationException("Dns.MaxOutstandingQueries", "Dns.MaxOutstandingQueries must be at least 1.");
+    }
+}
+
+/// <summary>TCP settings (RFC 9293 and friends); defaults follow Linux where the RFCs leave a choice.</summary>
+public sealed record TcpSettings
+{
+    /// <summary>Default per-socket send buffer (bytes not yet acknowledged plus not yet sent).</summary>
+    public int SendBufferSize { get; init; } = 256 * 1024;
+    /// <summary>Default per-socket receive buffer; it bounds the advertised window and the out-of-order data kept.</summary>
+    public int ReceiveBufferSize { get; init; } = 256 * 1024;
+    /// <summary>RTO before any RTT sample (RFC 6298 2.1: 1 s).</summary>
+    public TimeSpan InitialRto { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Lower bound of the RTO (RFC 6298 says 1 s; Linux uses 200 ms).</summary>
+    public TimeSpan MinRto { get; init; } = TimeSpan.FromMilliseconds(200);
+    public TimeSpan MaxRto { get; init; } = TimeSpan.FromSeconds(120);
+    /// <summary>SYN retransmissions before a connect fails with TimedOut (Linux tcp_syn_retries).</summary>
+    public int SynRetries { get; init; } = 6;
+    /// <summary>SYN-ACK retransmissions before a half-open connection is dropped (Linux tcp_synack_retries).</summary>
+    public int SynAckRetries { get; init; } = 5;
+    /// <summary>Retransmissions of data before the connection fails with TimedOut (Linux tcp_retries2).</summary>
+    public int MaxRetries { get; init; } = 15;
+    /// <summary>Maximum segment lifetime; TIME-WAIT lasts 2 MSL (Linux holds TIME-WAIT 60 s).</summary>
+    public TimeSpan Msl { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>How long an orphaned connection (closed by the user) may wait in FIN-WAIT-2 (Linux tcp_fin_timeout).</summary>
+    public TimeSpan FinWait2Timeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>Delayed ACK timer (RFC 1122 4.2.3.2 allows up to 500 ms; Linux uses about 40 ms).</summary>
+    public TimeSpan DelayedAckTimeout { get; init; } = TimeSpan.FromMilliseconds(40);
+    /// <summary>Initial congestion window in segments (RFC 6928).</summary>
+    public int InitialWindowSegments { get; init; } = 10;
+    /// <summary>"cubic" (RFC 9438, default) or "newreno" (RFC 5681/6582).</summary>
+    public string CongestionControl { get; init; } = "cubic";
+    public bool WindowScaling { get; init; } = true;
+    public bool Sack { get; init; } = true;
+    public bool Timestamps { get; init; } = true;
+    /// <summary>Listen backlog when none is given.</summary>
+    public int DefaultBacklog { get; init; } = 128;
+    /// <summary>Separate out-of-order ranges a connection keeps; segments that would need more are dropped and counted.</summary>
+    public int MaxOutOfOrderRanges { get; init; } = 16;
+    public TimeSpan KeepaliveIdle { get; init; } = TimeSpan.FromHours(2);
+    public TimeSpan KeepaliveInterval { get; init; } = TimeSpan.FromSeconds(75);
+    public int KeepaliveProbes { get; init; } = 9;
+    /// <summary>RFC 5961 7: challenge ACKs sent per second across the stack (Linux tcp_challenge_ack_limit).</summary>
+    public int ChallengeAcksPerSecond { get; init; } = 1000;
+    /// <summary>Most TCP connections (all states) the stack holds; more SYNs are dropped and counted.</summary>
+    public int MaxConnections { get; init; } = 65536;
+
+    internal void Validate()
+    {
+        if (SendBufferSize is < 2048 or > 64 * 1024 * 1024) throw new StackConfigurationException("Tcp.SendBufferSize", "Tcp.SendBufferSize must be between 2048 and 64 MiB.");
+        if (ReceiveBufferSize is < 2048 or > 64 * 1024 * 1024) throw new StackConfigurationException("Tcp.ReceiveBufferSize", "Tcp.ReceiveBufferSize must be between 2048 and 64 MiB.");
+        if (MinRto <= TimeSpan.Zero || MinRto > MaxRto) throw new StackConfigurationException("Tcp.MinRto", "Tcp.MinRto must be positive and not above Tcp.MaxRto.");
+        if (InitialRto < MinRto || InitialRto > MaxRto) throw new StackConfigurationException("Tcp.InitialRto", "Tcp.InitialRto must lie between Tcp.MinRto and Tcp.MaxRto.");
+        if (SynRetries is < 0 or > 20) throw new StackConfigurationException("Tcp.SynRetries", "Tcp.SynRetries must be between 0 and 20.");
+        if (SynAckRetries is < 0 or > 20) throw new StackConfigurationException("Tcp.SynAckRetries", "Tcp.SynAckRetries must be between 0 and 20.");
+        if (MaxRetries is < 1 or > 30) throw new StackConfigurationException("Tcp.MaxRetries", "Tcp.MaxRetries must be between 1 and 30.");
+        if (Msl < TimeSpan.Zero) throw new StackConfigurationException("Tcp.Msl", "Tcp.Msl cannot be negative.");
+        if (DelayedAckTimeout < TimeSpan.Zero || DelayedAckTimeout > TimeSpan.FromMilliseconds(500)) throw new StackConfigurationException("Tcp.DelayedAckTimeout", "Tcp.DelayedAckTimeout must be between 0 and 500 ms (RFC 1122 4.2.3.2).");
+        if (InitialWindowSegments is < 1 or > 100) throw new StackConfigurationException("Tcp.InitialWindowSegments", "Tcp.InitialWindowSegments must be between 1 and 100.");
+        if (CongestionControl is not ("cubic" or "newreno")) throw new StackConfigurationException("Tcp.CongestionControl", $"Tcp.CongestionControl '{CongestionControl}' is unknown; use 'cubic' or 'newreno'.");
+        if (DefaultBacklog is < 1 or > 65535) throw new StackConfigurationException("Tcp.DefaultBacklog", "Tcp.DefaultBacklog must be between 1 and 65535.");
+        if (MaxOutOfOrderRanges is < 1 or > 256) throw new StackConfigurationException("Tcp.MaxOutOfOrderRanges", "Tcp.MaxOutOfOrderRanges must be between 1 and 256.");
+        if (KeepaliveIdle <= TimeSpan.Zero || KeepaliveInterval <= TimeSpan.Zero || KeepaliveProbes < 1) throw new StackConfigurationException("Tcp.KeepaliveIdle", "Keepalive idle time and interval must be positive and probes at least 1.");
+        if (ChallengeAcksPerSecond < 1) throw new StackConfigurationException("Tcp.ChallengeAcksPerSecond", "Tcp.ChallengeAcksPerSecond must be at least 1.");
+        if (MaxConnections < 1) throw new StackConfigurationException("Tcp.MaxConnections", "Tcp.MaxConnections must be at least 1.");
     }
 }

@@ -134,12 +134,12 @@ internal sealed class SocketTable
     {
         var first = _stack.Config.EphemeralPortFirst;
         var count = _stack.Config.EphemeralPortLast - first + 1;
-        var h = new HashCode();
-        h.AddBytes(_secret);
-        h.Add((byte)protocol);
-        h.Add(remote.Value);
-        h.Add(remotePort);
-        var offset = (uint)h.ToHashCode();
+        // A keyed FNV-1a rather than HashCode: HashCode is seeded per process, which would make a simulation's
+        // ports (and so its ISNs and timing) differ from run to run for the same seed.
+        uint offset = 2166136261;
+        foreach (var b in _secret) offset = (offset ^ b) * 16777619;
+        foreach (var v in new[] { (uint)protocol, remote.Value, remotePort })
+            for (int k = 0; k < 32; k += 8) offset = (offset ^ ((v >> k) & 0xFF)) * 16777619;
         for (int i = 0; i < count; i++)
         {
             var port = (ushort)(first + (offset + _counter + (uint)i) % (uint)count);

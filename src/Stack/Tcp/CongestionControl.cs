@@ -1,0 +1,110 @@
+namespace NetStack.Tcp;
+
+/// <summary>
+/// A congestion-control algorithm: how the congestion window grows on ACKs and how far it falls on loss.
+/// Loss detection and recovery (fast retransmit, NewReno partial ACKs, SACK, RTO) stay in the connection;
+/// the algorithm only decides window sizes. One instance per connection. Windows are in bytes.
+/// </summary>
+public interface ICongestionControl
+{
+    string Name { get; }
+
+    /// <summary>An ACK advanced SND.UNA by <paramref name="acked"/> bytes outside recovery; returns the new cwnd.</summary>
+    uint OnAck(uint cwnd, uint ssthresh, uint acked, uint mss, TimeSpan now, TimeSpan srtt);
+
+    /// <summary>Loss detected by duplicate ACKs or SACK; returns the new ssthresh (the caller sets cwnd from it).</summary>
+    uint OnLoss(uint cwnd, uint flightSize, uint mss, TimeSpan now);
+
+    /// <summary>The retransmission timer expired; returns the new ssthresh (cwnd falls to one segment).</summary>
+    uint OnTimeout(uint cwnd, uint flightSize, uint mss, TimeSpan now);
+}
+
+/// <summary>NewReno window arithmetic (RFC 5681 3.1, with appropriate byte counting in congestion avoidance, RFC 3465).</summary>
+public sealed class NewRenoCongestionControl : ICongestionControl
+{
+    private uint _bytesAcked;
+
+    public string Name => "newreno";
+
+    public uint OnAck(uint cwnd, uint ssthresh, uint acked, uint mss, TimeSpan now, TimeSpan srtt)
+    {
+        if (cwnd < ssthresh) return cwnd + Math.Min(acked, 2 * mss); // slow start, RFC 3465 L = 2
+        _bytesAcked += acked;
+        if (_bytesAcked >= cwnd)
+        {
+            _bytesAcked -= cwnd;
+            return cwnd + mss; // one segment per window's worth of ACKed bytes
+        }
+        return cwnd;
+    }
+
+    public uint OnLoss(uint cwnd, uint flightSize, uint mss, TimeSpan now)
+    {
+        _bytesAcked = 0;
+        return Math.Max(flightSize / 2, 2 * mss); // RFC 5681 equation (4)
+    }
+
+    public uint OnTimeout(uint cwnd, uint flightSize, uint mss, TimeSpan now) => OnLoss(cwnd, flightSize, mss, now);
+}
+
+/// <summary>
+/// CUBIC (RFC 9438): the window follows a cubic function of the time since the last reduction, centred on the
+/// window where loss last happened (W_max), with the Reno-friendly estimate as a floor (4.3) and fast
+/// convergence (4.7). Multiplicative decrease beta = 0.7, C = 0.4.
+/// </summary>
+public sealed class CubicCongestionControl : ICongestionControl
+{
+    private const double C = 0.4;
+    private const double Beta = 0.7;
+    private const double AlphaCubic = 3 * (1 - Beta) / (1 + Beta); // RFC 9438 4.3
+    private double _wMax;      // segments
+    private double _wLastMax;  // segments, for fast convergence
+    private double _k;         // seconds
+    private double _wEst;      // segments
+    private TimeSpan _epochStart = TimeSpan.MinValue;
+    private double _cwndAcc;   // fractional growth carried between ACKs, in bytes
+
+    public string Name => "cubic";
+
+    public uint OnAck(uint cwnd, uint ssthresh, uint acked, uint mss, TimeSpan now, TimeSpan srtt)
+    {
+        if (cwnd < ssthresh) return cwnd + Math.Min(acked, 2 * mss); // slow start (RFC 9438 4.10 keeps standard slow start)
+        double seg = (double)cwnd / mss;
+        if (_epochStart == TimeSpan.MinValue)
+        {
+            _epochStart = now;
+            if (seg < _wMax) _k = Math.Cbrt((_wMax - seg) / C); // RFC 9438 equation (2)
+            else { _k = 0; _wMax = seg; }
+            _wEst = seg;
+        }
+        var t = (now - _epochStart + srtt).TotalSeconds; // target for one RTT ahead (4.2)
+        var wCubic = C * Math.Pow(t - _k, 3) + _wMax;     // equation (1)
+        _wEst += AlphaCubic * acked / cwnd;               // equation (4), per ACKed bytes
+        double target;
+        if (wCubic < _wEst) target = _wEst;               // Reno-friendly region (4.3)
+        else target = Math.Min(wCubic, 1.5 * seg);        // concave/convex regions, growth capped (4.4, 4.5)
+        if (target <= seg) return cwnd;
+        _cwndAcc += (target - seg) * mss * acked / cwnd;  // approach the target over one window of ACKs
+        if (_cwndAcc < 1) return cwnd;
+        var grow = (uint)_cwndAcc;
+        _cwndAcc -= grow;
+        return cwnd + grow;
+    }
+
+    public uint OnLoss(uint cwnd, uint flightSize, uint mss, TimeSpan now)
+    {
+        double seg = (double)cwnd / mss;
+        // Fast convergence (4.7): a flow whose W_max keeps falling releases bandwidth sooner.
+        _wMax = seg < _wLastMax ? seg * (1 + Beta) / 2 : seg;
+        _wLastMax = seg;
+        _epochStart = TimeSpan.MinValue;
+        _cwndAcc = 0;
+        return Math.Max((uint)(cwnd * Beta), 2 * mss); // equation (5) uses cwnd, not flight size
+    }
+
+    public uint OnTimeout(uint cwnd, uint flightSize, uint mss, TimeSpan now)
+    {
+        var ss = OnLoss(cwnd, flightSize, mss, now);
+        return Math.Max(Math.Min(ss, (uint)(flightSize * Beta)), 2 * mss);
+    }
+}

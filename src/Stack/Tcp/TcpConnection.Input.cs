@@ -1,0 +1,643 @@
+namespace NetStack.Tcp;
+
+internal sealed partial class TcpConnection
+{
+    /// <summary>SEGMENT ARRIVES (RFC 9293 3.10.7) for this connection.</summary>
+    public void OnSegment(ref TcpSegment seg, TimeSpan now)
+    {
+        SegmentsIn++;
+        switch (State)
+        {
+            case TcpState.Closed:
+            case TcpState.Listen:
+                Layer.ResetFor(Remote, ref seg, now);
+                return;
+            case TcpState.SynSent:
+                OnSegmentSynSent(ref seg, now);
+                break;
+            default:
+                OnSegmentSynchronized(ref seg, now);
+                break;
+        }
+        AfterInput(now);
+    }
+
+    /// <summary>Sends what the segment allowed and the ACK it asked for, then re-arms timers.</summary>
+    private void AfterInput(TimeSpan now)
+    {
+        if (State == TcpState.Closed) return;
+        Output(now);
+        if (_ackNow) SendAck(now);
+        else if (_ackPending && DelAckAt == Never) DelAckAt = now + Settings.DelayedAckTimeout;
+        Layer.Schedule(this);
+    }
+
+    // RFC 9293 3.10.7.3
+    private void OnSegmentSynSent(ref TcpSegment seg, TimeSpan now)
+    {
+        if (seg.Has(TcpFlags.Ack) && (Seq.Le(seg.Ack, Iss) || Seq.Gt(seg.Ack, SndNxt)))
+        {
+            if (!seg.Has(TcpFlags.Rst)) Layer.SendControl(Remote, Key.LocalPort, Key.RemotePort, seg.Ack, 0, TcpFlags.Rst, now);
+            Counters.DroppedNotAcceptable++;
+            return;
+        }
+        if (seg.Has(TcpFlags.Rst))
+        {
+            // Only a RST that acknowledges our SYN is believed (RFC 5961 3.2 keeps this rule for SYN-SENT).
+            if (!seg.Has(TcpFlags.Ack)) { Counters.DroppedNotAcceptable++; return; }
+            Counters.ResetsReceived++;
+            Counters.AttemptFails++;
+            Fail(StackError.ConnectionRefused, $"Connection refused by {Remote}:{Key.RemotePort} (RST in reply to SYN).", now);
+            return;
+        }
+        if (!seg.Has(TcpFlags.Syn)) { Counters.DroppedNotAcceptable++; return; }
+
+        Irs = seg.Seq;
+        RcvNxt = seg.Seq + 1;
+        Negotiate(ref seg, now);
+        if (seg.Has(TcpFlags.Ack))
+        {
+            Stack.Trace("Tcp", $"{Describe()} SYN-ACK received, IRS {Irs}");
+            SndUna = seg.Ack;
+            SndWnd = seg.Window; // unscaled in a SYN
+            MaxSndWnd = SndWnd;
+            SndWl1 = seg.Seq;
+            SndWl2 = seg.Ack;
+            if (Retries == 0) SampleRtt(now - _synSentAt, now); // Karn: only an unretransmitted SYN gives a sample
+            else if (TsEnabled && seg.Options.TsEcr != 0) SampleRtt(TimeSpan.FromMilliseconds(TsNow(now) - seg.Options.TsEcr), now);
+            RtoAt = Never;
+            Retries = 0;
+            Backoff = 0;
+            EnterEstablished(now);
+            _ackNow = true;
+            return;
+        }
+        // Simultaneous open (RFC 9293 3.5, figure 8): SYN-RECEIVED and a SYN-ACK with our original ISS.
+        SndWnd = seg.Window;
+        MaxSndWnd = SndWnd;
+        SndWl1 = seg.Seq;
+        SetState(TcpState.SynReceived, now);
+        SendSyn(now);
+    }
+
+    // RFC 9293 3.10.7.4
+    private void OnSegmentSynchronized(ref TcpSegment seg, TimeSpan now)
+    {
+        ref readonly var opts = ref seg.Options;
+        var rst = seg.Has(TcpFlags.Rst);
+
+        // PAWS (RFC 7323 5.3): a timestamp older than TS.Recent marks an old duplicate.
+        if (TsEnabled && opts.HasTimestamp && !rst && (int)(opts.TsVal - TsRecent) < 0)
+        {
+            Counters.PawsRejected++;
+            SendAck(now);
+            return;
+        }
+
+        // First: sequence number acceptability (the four cases of 3.10.7.4).
+        var rcvWnd = Seq.Gt(RcvAdvEdge, RcvNxt) ? RcvAdvEdge - RcvNxt : 0;
+        var segLen = seg.Len;
+        bool acceptable;
+        if (segLen == 0)
+            acceptable = rcvWnd == 0 ? seg.Seq == RcvNxt : Seq.Le(RcvNxt, seg.Seq) && Seq.Lt(seg.Seq, RcvNxt + rcvWnd);
+        else if (rcvWnd == 0)
+            acceptable = seg.Seq == RcvNxt && !seg.Has(TcpFlags.Syn); // let ACK/RST through a closed window; text is trimmed below
+        else
+            acceptable = (Seq.Le(RcvNxt, seg.Seq) && Seq.Lt(seg.Seq, RcvNxt + rcvWnd))
+                         || (Seq.Le(RcvNxt, seg.Seq + segLen - 1) && Seq.Lt(seg.Seq + segLen - 1, RcvNxt + rcvWnd));
+        if (!acceptable)
+        {
+            if (rst) { Counters.DroppedNotAcceptable++; return; }
+            Counters.DuplicateSegments++;
+            _ackNow = true; // RFC 9293: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, then drop
+            return;
+        }
+
+        // Trim to the window: drop what was already received (a SYN included) and what lies beyond the edge.
+        if (Seq.Lt(seg.Seq, RcvNxt))
+        {
+            var skip = RcvNxt - seg.Seq;
+            if (seg.Has(TcpFlags.Syn)) { seg.Flags &= ~TcpFlags.Syn; seg.Seq++; skip--; }
+            var data = (int)Math.Min(skip, (uint)seg.Payload.Length);
+            seg.Payload = seg.Payload[data..];
+            seg.Seq += (uint)data;
+            if (data > 0) Counters.DuplicateSegments++;
+        }
+        var edge = RcvNxt + rcvWnd;
+        if (Seq.Gt(seg.Seq + (uint)seg.Payload.Length, edge))
+        {
+            var keep = Seq.Gt(edge, seg.Seq) ? (int)(edge - seg.Seq) : 0;
+            seg.Payload = seg.Payload[..keep];
+            seg.Flags &= ~TcpFlags.Fin;
+        }
+
+        // TS.Recent follows the segment that covers the last ACK we sent (RFC 7323 4.3).
+        if (TsEnabled && opts.HasTimestamp && Seq.Le(seg.Seq, LastAckSent)) TsRecent = opts.TsVal;
+
+        // Second: RST (RFC 5961 3.2: only an exact RCV.NXT match resets; other in-window RSTs get a challenge ACK).
+        if (rst)
+        {
+            if (seg.Seq != RcvNxt)
+            {
+                if (Layer.TakeChallengeAck(now)) SendAck(now);
+                return;
+            }
+            Counters.ResetsReceived++;
+            OnReset(now);
+            return;
+        }
+
+        // Fourth: SYN in a synchronized state (RFC 5961 4.2): challenge ACK, drop.
+        if (seg.Has(TcpFlags.Syn))
+        {
+            if (Layer.TakeChallengeAck(now)) SendAck(now);
+            return;
+        }
+
+        // Fifth: ACK.
+        if (!seg.Has(TcpFlags.Ack)) { Counters.DroppedNotAcceptable++; return; }
+        // RFC 5961 5.2: SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.NXT, otherwise challenge ACK and drop.
+        if (Seq.Gt(seg.Ack, SndMax) || Seq.Lt(seg.Ack, SndUna - MaxSndWnd))
+        {
+            if (Layer.TakeChallengeAck(now)) SendAck(now);
+            return;
+        }
+        if (State == TcpState.SynReceived)
+        {
+            if (!Seq.Lt(SndUna, seg.Ack))
+            {
+                Layer.SendControl(Remote, Key.LocalPort, Key.RemotePort, seg.Ack, 0, TcpFlags.Rst, now);
+                return;
+            }
+            if (Listener is { } l && !l.HasAcceptRoom)
+            {
+                // Accept queue full: leave the handshake incomplete, as Linux does; our SYN-ACK retransmission
+                // (or the client's next segment) completes it once the application has accepted.
+                Counters.ListenAcceptQueueFull++;
+                return;
+            }
+            SndWnd = (uint)seg.Window << SndWndShift;
+            MaxSndWnd = Math.Max(MaxSndWnd, SndWnd);
+            SndWl1 = seg.Seq;
+            SndWl2 = seg.Ack;
+            if (Retries == 0) SampleRtt(now - _synSentAt, now);
+            Retries = 0;
+            Backoff = 0;
+            EnterEstablished(now);
+        }
+        if (!ProcessAck(ref seg, now)) return;
+
+        if (Keepalive && State is TcpState.Established or TcpState.CloseWait)
+        {
+            KeepAt = now + Settings.KeepaliveIdle;
+            _keepProbes = 0;
+        }
+
+        // Seventh: segment text.
+        if (seg.Payload.Length > 0)
+        {
+            if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2) ReceiveText(ref seg, now);
+            else Counters.DroppedAfterClose++;
+        }
+
+        // Eighth: FIN, only once everything before it has arrived.
+        if (seg.Has(TcpFlags.Fin) && seg.Seq + (uint)seg.Payload.Length == RcvNxt) OnFin(now);
+    }
+
+    private void OnReset(TimeSpan now)
+    {
+        switch (State)
+        {
+            case TcpState.SynReceived when Listener != null:
+                // A passive open that was reset returns to LISTEN: only this half-open connection goes.
+                Fail(StackError.ConnectionReset, "The half-open connection was reset by the peer.", now);
+                break;
+            case TcpState.SynReceived:
+                Counters.AttemptFails++;
+                Fail(StackError.ConnectionRefused, $"Connection refused by {Remote}:{Key.RemotePort}.", now);
+                break;
+            case TcpState.Established:
+            case TcpState.FinWait1:
+            case TcpState.FinWait2:
+            case TcpState.CloseWait:
+                Counters.EstablishedResets++;
+                Fail(StackError.ConnectionReset, $"Connection reset by {Remote}:{Key.RemotePort}.", now);
+                break;
+            default: // CLOSING, LAST-ACK, TIME-WAIT: the connection was ending anyway
+                Stack.Trace("Tcp", $"{Describe()} RST in {State}");
+                SetState(TcpState.Closed, now);
+                break;
+        }
+    }
+
+    /// <summary>The fifth check's ACK processing (RFC 9293 3.10.7.4, RFC 5681, RFC 6582, RFC 6675). False when the connection closed.</summary>
+    private bool ProcessAck(ref TcpSegment seg, TimeSpan now)
+    {
+        var ack = seg.Ack;
+        ref readonly var opts = ref seg.Options;
+        if (SackEnabled && opts.SackCount > 0) UpdateScoreboard(in opts);
+
+        var window = (uint)seg.Window << SndWndShift;
+        if (Seq.Le(ack, SndUna))
+        {
+            // RFC 5681 2: a duplicate ACK carries no data, no SYN/FIN, the same window, while data is outstanding.
+            if (ack == SndUna && seg.Payload.Length == 0 && !seg.Has(TcpFlags.Fin) && window == SndWnd && SndMax != SndUna)
+                OnDuplicateAck(now);
+            UpdateWindow(ref seg, window, now);
+            return true;
+        }
+
+        // New data acknowledged.
+        var acked = ack - SndUna;
+        var synAcked = Seq.Le(SndUna, Iss); // our SYN was still unacknowledged
+        if (synAcked) acked--;
+        var dataAcked = (int)Math.Min(acked, (uint)SndBuf.Count);
+        SndBuf.Discard(dataAcked);
+        var finAcked = FinQueued && !FinAcked && acked > (uint)dataAcked;
+        if (finAcked) FinAcked = true;
+        SndUna = ack;
+        if (Seq.Lt(SndNxt, SndUna)) SndNxt = SndUna;
+        if (SndBuf.Count == 0) SndBuf.ReleaseIfEmpty();
+        DupAcks = 0;
+
+        // RTT (RFC 6298 / RFC 7323 4.1): from the echoed timestamp, else from the one timed segment (Karn).
+        // Not after a timeout: the echoed TS.Recent may then be that of a much older segment (the peer does not
+        // update TS.Recent from segments below RCV.NXT), which would inflate SRTT (Karn's rule, applied to TSecr).
+        if (TsEnabled && opts.HasTimestamp && opts.TsEcr != 0)
+        {
+            if (Retries == 0) SampleRtt(TimeSpan.FromMilliseconds((int)(TsNow(now) - opts.TsEcr)), now);
+        }
+        else if (_rttTiming && Seq.Ge(ack, _rttSeq))
+        {
+            _rttTiming = false;
+            SampleRtt(now - _rttStart, now);
+        }
+        Backoff = 0;
+        Retries = 0;
+
+        // Congestion control.
+        var mss = (uint)SndMss;
+        if (InRecovery)
+        {
+            if (Seq.Ge(ack, Recover))
+            {
+                // Full ACK (RFC 6582 3.2 step 3): leave recovery with cwnd = min(ssthresh, FlightSize + MSS).
+                InRecovery = false;
+                var flight = SndMax - SndUna;
+                Cwnd = Math.Min(Ssthresh, Math.Max(flight, mss) + mss);
+            }
+            else if (!SackEnabled)
+            {
+                // Partial ACK (RFC 6582 3.2 step 4): retransmit the next hole, deflate by the amount acknowledged.
+                RetransmitFirst(now);
+                Cwnd = Cwnd > (uint)dataAcked ? Cwnd - (uint)dataAcked : mss;
+                if ((uint)dataAcked >= mss) Cwnd += mss;
+            }
+            else if (Seq.Lt(_highRxt, SndUna)) _highRxt = SndUna;
+        }
+        else if (!synAcked && dataAcked > 0)
+        {
+            Cwnd = Cc.OnAck(Cwnd, Ssthresh, (uint)dataAcked, mss, now, Srtt);
+        }
+        TrimScoreboard();
+
+        // RTO (RFC 6298 5.2/5.3): stop when all is acknowledged, else restart.
+        _persisting = false;
+        RtoAt = SndMax == SndUna ? Never : now + Rto;
+        UpdateWindow(ref seg, window, now);
+        if (dataAcked > 0) BytesSent += dataAcked;
+        PumpSendWaiter();
+
+        if (finAcked)
+        {
+            switch (State)
+            {
+                case TcpState.FinWait1:
+                    SetState(TcpState.FinWait2, now);
+                    CompleteClose();
+                    if (UserClosed) StateAt = now + Settings.FinWait2Timeout;
+                    break;
+                case TcpState.Closing:
+                    SetState(TcpState.TimeWait, now);
+                    break;
+                case TcpState.LastAck:
+                    SetState(TcpState.Closed, now);
+                    return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>SND.WND follows segments that are not older than the last update (RFC 9293 3.10.7.4, SND.WL1/WL2).</summary>
+    private void UpdateWindow(ref TcpSegment seg, uint window, TimeSpan now)
+    {
+        if (Seq.Lt(SndWl1, seg.Seq) || (SndWl1 == seg.Seq && Seq.Le(SndWl2, seg.Ack)))
+        {
+            SndWnd = window;
+            SndWl1 = seg.Seq;
+            SndWl2 = seg.Ack;
+            if (window > MaxSndWnd) MaxSndWnd = window;
+            if (window > 0 && _persisting)
+            {
+                _persisting = false;
+                RtoAt = SndMax == SndUna ? Never : now + Rto;
+                Backoff = 0;
+            }
+        }
+    }
+
+    private void OnDuplicateAck(TimeSpan now)
+    {
+        DupAcks++;
+        var mss = (uint)SndMss;
+        if (InRecovery)
+        {
+            if (!SackEnabled) Cwnd += mss; // RFC 6582 3.2 step 5: inflate per further duplicate
+            return;
+        }
+        // RFC 5681 3.2 / RFC 6675 5: three duplicates (or SACK showing three segments above the hole) mean loss.
+        var lost = DupAcks >= 3 || (SackEnabled && SackedBytes() >= 3 * mss);
+        if (!lost || !Seq.Gt(SndUna, Recover) && Recover != Iss) return;
+        var flight = SndMax - SndUna;
+        Ssthresh = Cc.OnLoss(Cwnd, flight, mss, now);
+        Recover = SndMax;
+        InRecovery = true;
+        _highRxt = SndUna;
+        Counters.FastRetransmits++;
+        _rttTiming = false; // Karn
+        Stack.Trace("Tcp", $"{Describe()} fast retransmit of {SndUna} after {DupAcks} duplicate ACKs, ssthresh {Ssthresh}");
+        RetransmitFirst(now);
+        Cwnd = SackEnabled ? Ssthresh : Ssthresh + 3 * mss;
+    }
+
+    /// <summary>Updates SRTT, RTTVAR and RTO from one measurement (RFC 6298 2.2, 2.3).</summary>
+    private void SampleRtt(TimeSpan r, TimeSpan now)
+    {
+        if (r < TimeSpan.Zero) return;
+        if (!HasRtt)
+        {
+            Srtt = r;
+            RttVar = r / 2;
+            HasRtt = true;
+        }
+        else
+        {
+            var delta = Srtt - r;
+            if (delta < TimeSpan.Zero) delta = -delta;
+            RttVar = (3 * RttVar + delta) / 4;
+            Srtt = (7 * Srtt + r) / 8;
+        }
+        var k = 4 * RttVar;
+        if (k < TimeSpan.FromMilliseconds(1)) k = TimeSpan.FromMilliseconds(1); // G, the clock granularity
+        var rto = Srtt + k;
+        var s = Settings;
+        Rto = rto < s.MinRto ? s.MinRto : rto > s.MaxRto ? s.MaxRto : rto;
+        _ = now;
+    }
+
+    // ---------------- receiving data ----------------
+
+    private void ReceiveText(ref TcpSegment seg, TimeSpan now)
+    {
+        var data = seg.Payload;
+        if (UserClosed)
+        {
+            // Nobody will read it: acknowledge and drop (the peer's data is not lost to us; the user closed).
+            Counters.DroppedAfterClose++;
+            RcvNxt += (uint)data.Length;
+            _ackNow = true;
+            return;
+        }
+        var offset = seg.Seq - RcvNxt;
+        if (offset == 0)
+        {
+            RcvBuf.WriteAt(RcvBuf.Count, data);
+            RcvBuf.Commit(data.Length);
+            RcvNxt += (uint)data.Length;
+            BytesReceived += data.Length;
+            if (_oooCount > 0)
+            {
+                MergeOutOfOrder();
+                _ackNow = true; // RFC 5681 4.2: ACK at once when a segment fills a hole
+            }
+            else if (++_unackedSegments >= 2) _ackNow = true; // RFC 1122 4.2.3.2: every second full segment
+            else _ackPending = true;
+            if (_recvTcs != null)
+            {
+                var n = RcvBuf.Read(_recvMem.Span);
+                CompleteReceive(n);
+                if (RcvBuf.Count == 0 && _oooCount == 0) RcvBuf.ReleaseIfEmpty();
+            }
+            return;
+        }
+        // Out of order: keep it at its place in the window; ACK at once so the sender sees the hole (RFC 5681 4.2).
+        Counters.OutOfOrderSegments++;
+        _ackNow = true;
+        if (!AddOutOfOrder(seg.Seq, seg.Seq + (uint)data.Length)) { Counters.DroppedOutOfOrderFull++; return; }
+        RcvBuf.WriteAt(RcvBuf.Count + (int)offset, data);
+    }
+
+    /// <summary>Records [left, right) as received out of order; false when the range table is full.</summary>
+    private bool AddOutOfOrder(uint left, uint right)
+    {
+        _ooo ??= new SackBlock[Settings.MaxOutOfOrderRanges];
+        // Find the first range that ends at or after left.
+        int i = 0;
+        while (i < _oooCount && Seq.Lt(_ooo[i].Right, left)) i++;
+        if (i < _oooCount && Seq.Le(_ooo[i].Left, right))
+        {
+            // Overlaps or touches range i: widen it and swallow the ranges it now reaches.
+            _ooo[i].Left = Seq.Min(_ooo[i].Left, left);
+            _ooo[i].Right = Seq.Max(_ooo[i].Right, right);
+            int j = i + 1;
+            while (j < _oooCount && Seq.Le(_ooo[j].Left, _ooo[i].Right))
+            {
+                _ooo[i].Right = Seq.Max(_ooo[i].Right, _ooo[j].Right);
+                j++;
+            }
+            if (j > i + 1)
+            {
+                Array.Copy(_ooo, j, _ooo, i + 1, _oooCount - j);
+                _oooCount -= j - i - 1;
+            }
+            _oooLatest = i;
+            return true;
+        }
+        if (_oooCount == _ooo.Length) return false;
+        Array.Copy(_ooo, i, _ooo, i + 1, _oooCount - i);
+        _ooo[i] = new SackBlock(left, right);
+        _oooCount++;
+        _oooLatest = i;
+        return true;
+    }
+
+    /// <summary>RCV.NXT advanced: ranges it reached are now in order (their bytes are already in place in the ring).</summary>
+    private void MergeOutOfOrder()
+    {
+        int consumed = 0;
+        while (consumed < _oooCount && Seq.Le(_ooo![consumed].Left, RcvNxt))
+        {
+            var r = _ooo[consumed];
+            if (Seq.Gt(r.Right, RcvNxt))
+            {
+                var n = (int)(r.Right - RcvNxt);
+                RcvBuf.Commit(n);
+                BytesReceived += n;
+                RcvNxt = r.Right;
+            }
+            consumed++;
+        }
+        if (consumed == 0) return;
+        Array.Copy(_ooo!, consumed, _ooo!, 0, _oooCount - consumed);
+        _oooCount -= consumed;
+        _oooLatest = _oooLatest >= consumed ? _oooLatest - consumed : (_oooCount > 0 ? 0 : -1);
+    }
+
+    private void OnFin(TimeSpan now)
+    {
+        RcvNxt++;
+        PeerFin = true;
+        _ackNow = true;
+        Stack.Trace("Tcp", $"{Describe()} FIN received");
+        if (_recvTcs != null && RcvBuf.Count == 0) CompleteReceive(0);
+        switch (State)
+        {
+            case TcpState.SynReceived:
+            case TcpState.Established:
+                SetState(TcpState.CloseWait, now);
+                break;
+            case TcpState.FinWait1:
+                // Our FIN not yet acknowledged (else we would be in FIN-WAIT-2): simultaneous close.
+                SetState(FinAcked ? TcpState.TimeWait : TcpState.Closing, now);
+                break;
+            case TcpState.FinWait2:
+                StateAt = Never;
+                SetState(TcpState.TimeWait, now);
+                break;
+            case TcpState.TimeWait:
+                StateAt = now + 2 * Settings.Msl; // a retransmitted FIN restarts the 2 MSL wait
+                break;
+        }
+    }
+
+    // ---------------- SACK scoreboard (sender side, RFC 6675) ----------------
+
+    private void UpdateScoreboard(in TcpOptions opts)
+    {
+        _scoreboard ??= new SackBlock[8];
+        if (_scoreCount == 0) _highSacked = SndUna;
+        for (int b = 0; b < opts.SackCount; b++)
+        {
+            var blk = opts.Sack[b];
+            // Ignore blocks below SND.UNA (D-SACK) or beyond what we sent (RFC 2018 says such blocks are bogus).
+            if (!Seq.Lt(blk.Left, blk.Right) || Seq.Le(blk.Right, SndUna) || Seq.Gt(blk.Right, SndMax)) continue;
+            if (Seq.Lt(blk.Left, SndUna)) blk.Left = SndUna;
+            InsertRange(_scoreboard, ref _scoreCount, blk);
+            _highSacked = Seq.Max(_highSacked, blk.Right);
+        }
+    }
+
+    private static void InsertRange(SackBlock[] set, ref int count, SackBlock blk)
+    {
+        int i = 0;
+        while (i < count && Seq.Lt(set[i].Right, blk.Left)) i++;
+        if (i < count && Seq.Le(set[i].Left, blk.Right))
+        {
+            set[i].Left = Seq.Min(set[i].Left, blk.Left);
+            set[i].Right = Seq.Max(set[i].Right, blk.Right);
+            int j = i + 1;
+            while (j < count && Seq.Le(set[j].Left, set[i].Right)) { set[i].Right = Seq.Max(set[i].Right, set[j].Right); j++; }
+            if (j > i + 1) { Array.Copy(set, j, set, i + 1, count - j); count -= j - i - 1; }
+            return;
+        }
+        if (count == set.Length)
+        {
+            // Full: forget the highest range (it will be reported again); the lowest ones matter most for recovery.
+            if (i == count) return;
+            count--;
+        }
+        Array.Copy(set, i, set, i + 1, count - i);
+        set[i] = blk;
+        count++;
+    }
+
+    private void TrimScoreboard()
+    {
+        if (_scoreCount == 0) return;
+        int drop = 0;
+        while (drop < _scoreCount && Seq.Le(_scoreboard![drop].Right, SndUna)) drop++;
+        if (drop > 0)
+        {
+            Array.Copy(_scoreboard!, drop, _scoreboard!, 0, _scoreCount - drop);
+            _scoreCount -= drop;
+        }
+        if (_scoreCount > 0 && Seq.Lt(_scoreboard![0].Left, SndUna)) _scoreboard[0].Left = SndUna;
+        if (_scoreCount == 0) _highSacked = SndUna;
+    }
+
+    private uint SackedBytes()
+    {
+        uint n = 0;
+        for (int i = 0; i < _scoreCount; i++) n += _scoreboard![i].Right - _scoreboard[i].Left;
+        return n;
+    }
+
+    /// <summary>SACKed bytes in [SND.UNA, limit).</summary>
+    private uint SackedBelow(uint limit)
+    {
+        uint n = 0;
+        for (int i = 0; i < _scoreCount; i++)
+        {
+            var b = _scoreboard![i];
+            if (!Seq.Lt(b.Left, limit)) break;
+            n += Seq.Min(b.Right, limit) - b.Left;
+        }
+        return n;
+    }
+
+    /// <summary>
+    /// The RFC 6675 pipe, simplified: bytes above the highest SACK are in flight, holes below it count as
+    /// lost unless retransmitted in this recovery (then in flight until SACKed or acknowledged).
+    /// </summary>
+    private uint Pipe()
+    {
+        if (!InRecovery || !SackEnabled || _scoreCount == 0) return SndNxt - SndUna;
+        var above = Seq.Gt(SndNxt, _highSacked) ? SndNxt - _highSacked : 0;
+        var rxtEnd = Seq.Min(_highRxt, _highSacked);
+        var retransmitted = Seq.Gt(rxtEnd, SndUna) ? (rxtEnd - SndUna) - SackedBelow(rxtEnd) : 0;
+        return above + retransmitted;
+    }
+
+    /// <summary>The ICMP error for a segment of ours (RFC 5927 checks the quoted sequence number first).</summary>
+    public void OnIcmpError(in IPv4.IpErrorInfo error, uint seq, TimeSpan now)
+    {
+        if (State is TcpState.Closed or TcpState.Listen or TcpState.TimeWait) return;
+        if (!error.IsLocal && (Seq.Lt(seq, SndUna) || Seq.Gt(seq, SndMax))) return;
+        if (error.NextHopMtu > 0 && error.Error == StackError.MessageTooLong)
+        {
+            // RFC 1191: lower the path MSS and resend what is outstanding at the new size, without a congestion response.
+            var mss = Math.Max(error.NextHopMtu - IPv4.Ipv4Header.MinLength - TcpHeader.MinLength, 68);
+            if (mss >= PathMss) return;
+            PathMss = mss;
+            UpdateSndMss();
+            Counters.PathMtuUpdates++;
+            Stack.Trace("Tcp", $"{Describe()} path MTU {error.NextHopMtu}: MSS now {SndMss}");
+            if (Synchronized && SndMax != SndUna)
+            {
+                SndNxt = SndUna;
+                Output(now);
+                Layer.Schedule(this);
+            }
+            return;
+        }
+        if (State == TcpState.SynSent && (error.IsHard || error.IsLocal))
+        {
+            // RFC 1122 4.2.3.9: port/protocol unreachable abort an opening connection; so does a failed ARP here.
+            Counters.AttemptFails++;
+            var err = error.IsHard ? StackError.ConnectionRefused : error.Error;
+            Fail(err, $"Connecting to {Remote}:{Key.RemotePort} failed: {error.Error} reported by {error.Reporter}.", now);
+            return;
+        }
+        SoftError = error.Error; // soft: remembered and reported if the connection later times out
+    }
+}

@@ -1,0 +1,265 @@
+using System.Buffers.Binary;
+using NetStack.IPv4;
+
+namespace NetStack.Tcp;
+
+public sealed class TcpCounters : LayerCounters
+{
+    public override string Layer => "Tcp";
+    public long SegmentsReceived;
+    public long SegmentsSent;
+    public long SegmentsRetransmitted;
+    public long ActiveOpens;
+    public long PassiveOpens;
+    public long AttemptFails;
+    public long EstablishedResets;
+    public long ResetsSent;
+    public long ResetsReceived;
+    public long DroppedTruncated;
+    public long DroppedBadChecksum;
+    public long DroppedBadOffset;
+    public long DroppedBadOptions;
+    public long DroppedBroadcast;
+    public long DroppedNoSocket;
+    public long DroppedNotAcceptable;
+    public long DroppedOutOfOrderFull;
+    public long DroppedAfterClose;
+    public long ListenSynQueueFull;
+    public long ListenAcceptQueueFull;
+    public long DroppedTableFull;
+    public long OutOfOrderSegments;
+    public long DuplicateSegments;
+    public long FastRetransmits;
+    public long Timeouts;
+    public long ConnectionsTimedOut;
+    public long DelayedAcks;
+    public long ZeroWindowProbes;
+    public long KeepalivesSent;
+    public long ChallengeAcksSent;
+    public long ChallengeAcksSuppressed;
+    public long PawsRejected;
+    public long IcmpErrors;
+    public long PathMtuUpdates;
+}
+
+/// <summary>A connection's identity here: the peer's address and port and our port (our address is the stack's).</summary>
+internal readonly record struct ConnKey(uint RemoteAddress, ushort RemotePort, ushort LocalPort);
+
+/// <summary>
+/// TCP (RFC 9293): demultiplexes segments to connections (a dictionary keyed by a struct four-tuple) and
+/// listeners, answers segments that reach no socket with RST (3.10.7.1), and runs every connection's timers
+/// from one min-heap of deadlines, so nothing is scanned per packet. Loop only.
+/// </summary>
+internal sealed class TcpLayer : IIpProtocolHandler
+{
+    private readonly NetworkStack _stack;
+    private readonly Dictionary<ConnKey, TcpConnection> _connections = new();
+    private readonly Dictionary<ushort, TcpListener> _listeners = new();
+    // Deadline heap with lazy deletion: an entry is live only if it matches the connection's HeapAt.
+    private readonly PriorityQueue<TcpConnection, TimeSpan> _timers = new();
+    private readonly ulong _isnKey0, _isnKey1;
+    private double _challengeTokens;
+    private TimeSpan _challengeAt;
+
+    public TcpLayer(NetworkStack stack)
+    {
+        _stack = stack;
+        Span<byte> key = stackalloc byte[16];
+        stack.Random.NextBytes(key);
+        _isnKey0 = BinaryPrimitives.ReadUInt64LittleEndian(key);
+        _isnKey1 = BinaryPrimitives.ReadUInt64LittleEndian(key[8..]);
+        _challengeTokens = stack.Config.Tcp.ChallengeAcksPerSecond;
+    }
+
+    public TcpCounters Counters { get; } = new();
+    public NetworkStack Stack => _stack;
+    public TcpSettings Settings => _stack.Config.Tcp;
+    public int ConnectionCount => _connections.Count;
+
+    // ---------------- receive ----------------
+
+    public void OnDatagram(in IpDatagramInfo info, ReadOnlySpan<byte> payload, TimeSpan now)
+    {
+        var c = Counters;
+        c.SegmentsReceived++;
+        if (payload.Length < TcpHeader.MinLength) { c.DroppedTruncated++; return; }
+        // RFC 9293 3.9.1: TCP is unicast only; RFC 1122 4.2.3.10: never answer a broadcast.
+        if (info.IsBroadcastOrMulticast || info.Destination != _stack.Config.Address) { c.DroppedBroadcast++; return; }
+        if (!Checksum.Verify(Checksum.PseudoHeader(info.Source, info.Destination, 6, payload.Length), payload)) { c.DroppedBadChecksum++; return; }
+        var offset = TcpHeader.DataOffset(payload);
+        if (offset < TcpHeader.MinLength || offset > payload.Length) { c.DroppedBadOffset++; return; }
+
+        var seg = new TcpSegment
+        {
+            SourcePort = TcpHeader.SourcePort(payload),
+            DestinationPort = TcpHeader.DestinationPort(payload),
+            Seq = TcpHeader.SequenceNumber(payload),
+            Ack = TcpHeader.AcknowledgmentNumber(payload),
+            Flags = TcpHeader.Flags(payload),
+            Window = TcpHeader.Window(payload),
+            Payload = payload[offset..],
+        };
+        if (offset > TcpHeader.MinLength && !TcpOptions.TryParse(payload[TcpHeader.MinLength..offset], out seg.Options)) { c.DroppedBadOptions++; return; }
+        if (offset == TcpHeader.MinLength) seg.Options.WindowScale = -1;
+        if (seg.SourcePort == 0 || seg.DestinationPort == 0) { c.DroppedNoSocket++; return; }
+
+        var key = new ConnKey(info.Source.Value, seg.SourcePort, seg.DestinationPort);
+        if (_connections.TryGetValue(key, out var conn))
+        {
+            conn.OnSegment(ref seg, now);
+            return;
+        }
+        if (_listeners.TryGetValue(seg.DestinationPort, out var listener))
+        {
+            listener.OnSegment(info.Source, ref seg, now);
+            return;
+        }
+        c.DroppedNoSocket++;
+        ResetFor(info.Source, ref seg, now);
+    }
+
+    /// <summary>RFC 9293 3.10.7.1: a segment for no connection gets a RST that the sender will accept (never a RST for a RST).</summary>
+    internal void ResetFor(Ipv4Address remote, ref TcpSegment seg, TimeSpan now)
+    {
+        if (seg.Has(TcpFlags.Rst)) return;
+        if (seg.Has(TcpFlags.Ack)) SendControl(remote, seg.DestinationPort, seg.SourcePort, seg.Ack, 0, TcpFlags.Rst, now);
+        else SendControl(remote, seg.DestinationPort, seg.SourcePort, 0, seg.Seq + seg.Len, TcpFlags.Rst | TcpFlags.Ack, now);
+    }
+
+    /// <summary>Sends a bare control segment (RST) with no options and a zero window.</summary>
+    internal void SendControl(Ipv4Address remote, ushort localPort, ushort remotePort, uint seq, uint ack, TcpFlags flags, TimeSpan now)
+    {
+        var seg = _stack.Ip.PayloadBuffer[..TcpHeader.MinLength];
+        TcpHeader.Write(seg, localPort, remotePort, seq, ack, flags, 0, TcpHeader.MinLength);
+        TcpHeader.SetChecksum(seg, _stack.Config.Address, remote);
+        if (_stack.Ip.Send(remote, IpProtocol.Tcp, seg.Length, now) == StackError.None)
+        {
+            Counters.SegmentsSent++;
+            if ((flags & TcpFlags.Rst) != 0) Counters.ResetsSent++;
+        }
+    }
+
+    public void OnError(in IpErrorInfo error, ReadOnlySpan<byte> original, TimeSpan now)
+    {
+        var ihl = Ipv4Header.HeaderLength(original);
+        var tcp = original[ihl..];
+        if (tcp.Length < 8) return;
+        Counters.IcmpErrors++;
+        var key = new ConnKey(Ipv4Header.Destination(original).Value, TcpHeader.DestinationPort(tcp), TcpHeader.SourcePort(tcp));
+        if (_connections.TryGetValue(key, out var conn)) conn.OnIcmpError(in error, TcpHeader.SequenceNumber(tcp), now);
+    }
+
+    // ---------------- connections and listeners ----------------
+
+    internal bool TryAdd(TcpConnection conn)
+    {
+        if (_connections.Count >= Settings.MaxConnections) { Counters.DroppedTableFull++; return false; }
+        return _connections.TryAdd(conn.Key, conn);
+    }
+
+    internal void Remove(TcpConnection conn)
+    {
+        if (_connections.TryGetValue(conn.Key, out var c) && c == conn) _connections.Remove(conn.Key);
+    }
+
+    internal bool HasConnection(in ConnKey key) => _connections.ContainsKey(key);
+
+    internal bool IsListening(ushort port) => _listeners.ContainsKey(port);
+
+    internal void AddListener(TcpListener listener)
+    {
+        if (!_listeners.TryAdd(listener.Port, listener))
+            throw new StackException(StackError.AddressInUse, $"TCP port {listener.Port} already has a listener on stack '{_stack.Name}'.");
+    }
+
+    internal void RemoveListener(TcpListener listener)
+    {
+        if (_listeners.TryGetValue(listener.Port, out var l) && l == listener) _listeners.Remove(listener.Port);
+    }
+
+    /// <summary>An ephemeral port for a connection to <paramref name="remote"/> (RFC 6056 algorithm 3).</summary>
+    internal ushort? AllocatePort(Ipv4Address remote, ushort remotePort) =>
+        _stack.Sockets.AllocateEphemeralPort(IpProtocol.Tcp, remote, remotePort,
+            p => _listeners.ContainsKey(p) || _connections.ContainsKey(new ConnKey(remote.Value, remotePort, p)));
+
+    /// <summary>
+    /// RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), with M a 4-microsecond clock
+    /// taken from the loop's time and F a keyed SipHash, so ISNs are unpredictable yet replay in simulation.
+    /// </summary>
+    internal uint InitialSequenceNumber(in ConnKey key, TimeSpan now)
+    {
+        var m = (uint)(now.Ticks / 40); // 40 ticks of 100 ns = 4 us
+        var f = SipHash(_isnKey0, _isnKey1, ((ulong)_stack.Config.Address.Value << 32) | key.RemoteAddress, ((ulong)key.LocalPort << 16) | key.RemotePort);
+        return m + (uint)f;
+    }
+
+    private static ulong Rotl(ulong x, int b) => (x << b) | (x >> (64 - b));
+
+    /// <summary>SipHash-2-4 over two 64-bit words.</summary>
+    private static ulong SipHash(ulong k0, ulong k1, ulong m0, ulong m1)
+    {
+        ulong v0 = 0x736f6d6570736575UL ^ k0, v1 = 0x646f72616e646f6dUL ^ k1, v2 = 0x6c7967656e657261UL ^ k0, v3 = 0x7465646279746573UL ^ k1;
+        void Round()
+        {
+            v0 += v1; v1 = Rotl(v1, 13); v1 ^= v0; v0 = Rotl(v0, 32);
+            v2 += v3; v3 = Rotl(v3, 16); v3 ^= v2;
+            v0 += v3; v3 = Rotl(v3, 21); v3 ^= v0;
+            v2 += v1; v1 = Rotl(v1, 17); v1 ^= v2; v2 = Rotl(v2, 32);
+        }
+        Span<ulong> words = stackalloc ulong[] { m0, m1, 16UL << 56 };
+        foreach (var m in words)
+        {
+            v3 ^= m; Round(); Round(); v0 ^= m;
+        }
+        v2 ^= 0xff;
+        Round(); Round(); Round(); Round();
+        return v0 ^ v1 ^ v2 ^ v3;
+    }
+
+    /// <summary>RFC 5961 7: one stack-wide budget of challenge ACKs per second.</summary>
+    internal bool TakeChallengeAck(TimeSpan now)
+    {
+        var limit = Settings.ChallengeAcksPerSecond;
+        _challengeTokens = Math.Min(limit, _challengeTokens + (now - _challengeAt).TotalSeconds * limit);
+        _challengeAt = now;
+        if (_challengeTokens < 1) { Counters.ChallengeAcksSuppressed++; return false; }
+        _challengeTokens -= 1;
+        Counters.ChallengeAcksSent++;
+        return true;
+    }
+
+    // ---------------- timers ----------------
+
+    /// <summary>Makes sure the heap holds an entry no later than the connection's earliest deadline.</summary>
+    internal void Schedule(TcpConnection conn)
+    {
+        var due = conn.NextDeadline;
+        if (due < conn.HeapAt)
+        {
+            conn.HeapAt = due;
+            _timers.Enqueue(conn, due);
+        }
+    }
+
+    public TimeSpan? Poll(TimeSpan now)
+    {
+        while (_timers.TryPeek(out var conn, out var due) && due <= now)
+        {
+            _timers.Dequeue();
+            if (due != conn.HeapAt) continue; // superseded by an earlier entry that already ran
+            conn.HeapAt = TimeSpan.MaxValue;
+            if (conn.State == TcpState.Closed) continue;
+            conn.OnTimers(now);
+            Schedule(conn);
+        }
+        return _timers.TryPeek(out _, out var next) ? next : null;
+    }
+
+    public void Dispose()
+    {
+        foreach (var c in _connections.Values.ToArray()) c.Shutdown(new StackException(StackError.StackStopped, "The stack stopped."));
+        foreach (var l in _listeners.Values.ToArray()) l.CloseOnLoop();
+        _connections.Clear();
+        _listeners.Clear();
+    }
+}

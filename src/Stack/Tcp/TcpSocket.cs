@@ -1,0 +1,262 @@
+using NetStack.Sockets;
+
+namespace NetStack.Tcp;
+
+/// <summary>
+/// A TCP connection endpoint. Methods may be called from any thread; they run on the stack's loop and return
+/// tasks. One SendAsync and one ReceiveAsync may be pending at a time (as with a stream).
+/// </summary>
+public sealed class TcpSocket : StackSocket, IDisposable
+{
+    private volatile int _state;
+    private int _closedPublished;
+
+    internal TcpSocket(NetworkStack stack) : base(stack, SocketProtocol.Tcp)
+    {
+        Tcb = new TcpConnection(stack.Tcp, this);
+    }
+
+    internal TcpConnection Tcb { get; }
+
+    /// <summary>The connection's state as of the loop's last change (RFC 9293 names).</summary>
+    public TcpState State => (TcpState)_state;
+
+    public IpEndPoint LocalEndPoint => new(Tcb.Key.LocalPort == 0 ? Ipv4Address.Any : Stack.Config.Address, Tcb.Key.LocalPort);
+    public IpEndPoint RemoteEndPoint => new(Tcb.Remote, Tcb.Key.RemotePort);
+
+    internal void PublishState(TcpState s) => _state = (int)s;
+
+    internal void OnClosed()
+    {
+        if (Interlocked.Exchange(ref _closedPublished, 1) == 0) ReleaseDescriptor();
+    }
+
+    // ---------------- options ----------------
+
+    /// <summary>Disables Nagle's algorithm (RFC 896): small segments go at once even with data in flight.</summary>
+    public bool NoDelay
+    {
+        get => Tcb.NoDelay;
+        set => Stack.Post(now => { Tcb.NoDelay = value; });
+    }
+
+    /// <summary>Sends keepalive probes after Tcp.KeepaliveIdle of silence (RFC 1122 4.2.3.6); off by default.</summary>
+    public bool Keepalive
+    {
+        get => Tcb.Keepalive;
+        set => Stack.Post(now =>
+        {
+            Tcb.Keepalive = value;
+            Tcb.KeepAt = value && Tcb.State is TcpState.Established or TcpState.CloseWait ? now + Stack.Config.Tcp.KeepaliveIdle : TimeSpan.MaxValue;
+            Stack.Tcp.Schedule(Tcb);
+        });
+    }
+
+    /// <summary>Send buffer size in bytes; settable before ConnectAsync only.</summary>
+    public int SendBufferSize
+    {
+        get => Tcb.SndBuf.Limit;
+        set => SetBufferSize(value, send: true);
+    }
+
+    /// <summary>Receive buffer size in bytes (bounds the window); settable before ConnectAsync only, since the window scale is fixed by the SYN.</summary>
+    public int ReceiveBufferSize
+    {
+        get => Tcb.RcvBuf.Limit;
+        set => SetBufferSize(value, send: false);
+    }
+
+    private void SetBufferSize(int value, bool send)
+    {
+        if (value is < 2048 or > 64 * 1024 * 1024)
+            throw new ArgumentOutOfRangeException(send ? nameof(SendBufferSize) : nameof(ReceiveBufferSize), value, "Buffer sizes must be between 2048 bytes and 64 MiB.");
+        if (State != TcpState.Closed || Tcb.Key.LocalPort != 0)
+            throw new StackException(StackError.InvalidState, "Buffer sizes can only be changed before the socket connects.");
+        if (send) Tcb.SndBuf.Limit = value;
+        else Tcb.RcvBuf.Limit = value;
+    }
+
+    // ---------------- operations ----------------
+
+    /// <summary>Active open. Fails with ConnectionRefused (RST), TimedOut (no answer), HostUnreachable or NetworkUnreachable.</summary>
+    public Task ConnectAsync(Ipv4Address remote, ushort port, CancellationToken cancellationToken = default)
+    {
+        var task = Stack.InvokeAsync(now => Tcb.Connect(remote, port, now));
+        return cancellationToken.CanBeCanceled ? WithCancel(task, cancellationToken, static c => c.Abort(c.Layer.Stack.Now)) : task;
+    }
+
+    /// <summary>Queues <paramref name="data"/> in the send buffer; completes when all of it is queued (waits for space).</summary>
+    public Task SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    {
+        if (data.Length == 0) return Task.CompletedTask;
+        var task = Stack.InvokeAsync(now => Tcb.Send(data, now));
+        return cancellationToken.CanBeCanceled ? WithCancel(task, cancellationToken, static c => c.CancelSend()) : task;
+    }
+
+    /// <summary>Receives up to buffer.Length bytes; waits for at least one. Returns 0 once the peer has closed and everything was read.</summary>
+    public Task<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var task = Stack.InvokeAsync(now => Tcb.Receive(buffer, now));
+        return cancellationToken.CanBeCanceled ? WithCancel(task, cancellationToken, static c => c.CancelReceive()) : task;
+    }
+
+    /// <summary>Half-close: a FIN follows the queued data; receiving continues.</summary>
+    public void ShutdownSend() => Stack.Post(now => Tcb.ShutdownSend(now));
+
+    /// <summary>Orderly close: FIN after the queued data; completes when the peer has acknowledged it. Unread data makes it a reset.</summary>
+    public Task CloseAsync() => Stack.InvokeAsync(now => Tcb.Close(now));
+
+    /// <summary>Abortive close: RST at once; pending operations fail with ConnectionAborted.</summary>
+    public void Abort()
+    {
+        try { Stack.Post(now => Tcb.Abort(now)); }
+        catch (StackException) { /* the stack stopped: nothing left to abort */ }
+    }
+
+    /// <summary>A System.IO.Stream over this socket (for SslStream, HttpClient's ConnectCallback, StreamReader…).</summary>
+    public TcpStream GetStream(bool ownsSocket = true) => new(this, ownsSocket);
+
+    /// <summary>Closes the connection in the background (orderly, as closing a kernel socket does).</summary>
+    public void Dispose()
+    {
+        if (State == TcpState.Closed && Volatile.Read(ref _closedPublished) == 1) return;
+        try { _ = CloseAsync(); }
+        catch (StackException) { }
+    }
+
+    internal override ConnectionInfo Snapshot(TimeSpan now) => Tcb.Snapshot(now);
+
+    private async Task<T> WithCancel<T>(Task<T> task, CancellationToken ct, Action<TcpConnection> cancel)
+    {
+        using (ct.Register(() =>
+        {
+            try { Stack.Post(_ => cancel(Tcb)); }
+            catch (StackException) { }
+        }))
+        {
+            try { return await task.ConfigureAwait(false); }
+            catch (TaskCanceledException) when (ct.IsCancellationRequested) { throw new OperationCanceledException(ct); }
+            catch (StackException) when (ct.IsCancellationRequested) { throw new OperationCanceledException(ct); }
+        }
+    }
+}
+
+/// <summary>A passive TCP endpoint: SYNs to its port become connections, which <see cref="AcceptAsync"/> hands out.</summary>
+public sealed class TcpListener : StackSocket, IDisposable
+{
+    private readonly Queue<TcpSocket> _acceptQueue = new();
+    private readonly Queue<TaskCompletionSource<TcpSocket>> _waiters = new();
+    private bool _closed;
+    private int _synQueue;
+    private TimeSpan _since;
+
+    internal TcpListener(NetworkStack stack, ushort port, int backlog) : base(stack, SocketProtocol.Tcp)
+    {
+        Port = port;
+        Backlog = backlog;
+    }
+
+    public ushort Port { get; }
+    /// <summary>Bound on both the half-open (SYN) queue and the queue of established connections not yet accepted.</summary>
+    public int Backlog { get; }
+    public IpEndPoint LocalEndPoint => new(Stack.Config.Address, Port);
+
+    internal bool HasAcceptRoom => _acceptQueue.Count < Backlog;
+
+    internal void Start(TimeSpan now)
+    {
+        try { Stack.Tcp.AddListener(this); }
+        catch { ReleaseDescriptor(); throw; }
+        _since = now;
+        Stack.Trace("Tcp", $"listening on port {Port}, backlog {Backlog}");
+    }
+
+    /// <summary>RFC 9293 3.10.7.2: the LISTEN state.</summary>
+    internal void OnSegment(Ipv4Address remote, ref TcpSegment seg, TimeSpan now)
+    {
+        var layer = Stack.Tcp;
+        if (seg.Has(TcpFlags.Rst)) return;
+        if (seg.Has(TcpFlags.Ack))
+        {
+            layer.Counters.DroppedNoSocket++;
+            layer.ResetFor(remote, ref seg, now);
+            return;
+        }
+        if (!seg.Has(TcpFlags.Syn)) { layer.Counters.DroppedNotAcceptable++; return; }
+        if (_synQueue >= Backlog) { layer.Counters.ListenSynQueueFull++; return; }          // the client retries its SYN
+        if (_acceptQueue.Count >= Backlog) { layer.Counters.ListenAcceptQueueFull++; return; }
+        var socket = new TcpSocket(Stack);
+        if (!socket.Tcb.OpenPassive(this, remote, ref seg, now))
+        {
+            socket.OnClosed();
+            return;
+        }
+        _synQueue++;
+        Stack.Trace("Tcp", $"{socket.Tcb.Describe()} SYN received on listener, SYN-ACK sent, ISN {socket.Tcb.Iss}");
+    }
+
+    internal void OnHalfOpenGone() => _synQueue--;
+
+    internal void OnEstablished(TcpSocket socket)
+    {
+        _synQueue--;
+        if (_closed)
+        {
+            // The listener went away during the handshake: nobody can accept this one.
+            Stack.Post(now => socket.Tcb.Abort(now));
+            return;
+        }
+        while (_waiters.TryDequeue(out var w))
+            if (w.TrySetResult(socket)) return;
+        _acceptQueue.Enqueue(socket);
+    }
+
+    /// <summary>Waits for the next established connection.</summary>
+    public Task<TcpSocket> AcceptAsync(CancellationToken cancellationToken = default)
+    {
+        var task = Stack.InvokeAsync(now => Accept());
+        return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
+    }
+
+    private Task<TcpSocket> Accept()
+    {
+        if (_closed) throw new StackException(StackError.SocketClosed, $"The listener on port {Port} is closed.");
+        if (_acceptQueue.TryDequeue(out var s)) return Task.FromResult(s);
+        var tcs = new TaskCompletionSource<TcpSocket>(); // loop-side: see NetworkStack.InvokeAsync
+        _waiters.Enqueue(tcs);
+        return tcs.Task;
+    }
+
+    /// <summary>Stops listening: unaccepted connections are reset, pending accepts fail with SocketClosed.</summary>
+    public Task StopAsync() => Stack.InvokeAsync(now => { CloseOnLoop(now); });
+
+    public void Dispose()
+    {
+        try { Stack.Post(now => CloseOnLoop(now)); }
+        catch (StackException) { }
+    }
+
+    internal void CloseOnLoop(TimeSpan now = default)
+    {
+        if (_closed) return;
+        _closed = true;
+        Stack.Tcp.RemoveListener(this);
+        while (_acceptQueue.TryDequeue(out var s)) s.Tcb.Abort(now);
+        while (_waiters.TryDequeue(out var w)) w.TrySetException(new StackException(StackError.SocketClosed, $"The listener on port {Port} was closed."));
+        ReleaseDescriptor();
+    }
+
+    internal override ConnectionInfo Snapshot(TimeSpan now) => new()
+    {
+        Id = Id,
+        Protocol = SocketProtocol.Tcp,
+        LocalAddress = Stack.Config.Address,
+        LocalPort = Port,
+        RemoteAddress = Ipv4Address.Any,
+        RemotePort = 0,
+        State = nameof(TcpState.Listen),
+        RecvQ = _acceptQueue.Count, // as ss shows for a listener: the accept queue and its bound
+        SendQ = Backlog,
+        TimeInState = now - _since,
+    };
+}

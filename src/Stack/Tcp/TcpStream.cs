@@ -1,0 +1,70 @@
+namespace NetStack.Tcp;
+
+/// <summary>
+/// A <see cref="Stream"/> over a <see cref="TcpSocket"/>, so SslStream, StreamReader or HttpClient's
+/// ConnectCallback can run over the stack. Reads return 0 at the peer's FIN; disposing closes the socket
+/// (orderly) when the stream owns it.
+/// </summary>
+public sealed class TcpStream : Stream
+{
+    private readonly bool _ownsSocket;
+    private bool _disposed;
+
+    public TcpStream(TcpSocket socket, bool ownsSocket = true)
+    {
+        Socket = socket ?? throw new ArgumentNullException(nameof(socket));
+        _ownsSocket = ownsSocket;
+    }
+
+    public TcpSocket Socket { get; }
+
+    public override bool CanRead => !_disposed;
+    public override bool CanWrite => !_disposed;
+    public override bool CanSeek => false;
+    public override long Length => throw new NotSupportedException("A TCP stream has no length.");
+    public override long Position
+    {
+        get => throw new NotSupportedException("A TCP stream has no position.");
+        set => throw new NotSupportedException("A TCP stream cannot seek.");
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        var tmp = new byte[buffer.Length];
+        var n = Socket.ReceiveAsync(tmp).GetAwaiter().GetResult();
+        tmp.AsSpan(0, n).CopyTo(buffer);
+        return n;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        Socket.ReceiveAsync(buffer.AsMemory(offset, count), cancellationToken);
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        new(Socket.ReceiveAsync(buffer, cancellationToken));
+
+    public override void Write(byte[] buffer, int offset, int count) => Socket.SendAsync(buffer.AsMemory(offset, count).ToArray()).GetAwaiter().GetResult();
+
+    public override void Write(ReadOnlySpan<byte> buffer) => Socket.SendAsync(buffer.ToArray()).GetAwaiter().GetResult();
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        Socket.SendAsync(buffer.AsMemory(offset, count), cancellationToken);
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+        new(Socket.SendAsync(buffer, cancellationToken));
+
+    /// <summary>Data is handed to TCP on write; there is nothing to flush.</summary>
+    public override void Flush() { }
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("A TCP stream cannot seek.");
+    public override void SetLength(long value) => throw new NotSupportedException("A TCP stream has no length.");
+
+    protected override void Dispose(bool disposing)
+    {
+        if (!_disposed && disposing && _ownsSocket) Socket.Dispose();
+        _disposed = true;
+        base.Dispose(disposing);
+    }
+}

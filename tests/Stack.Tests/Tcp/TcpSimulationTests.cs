@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using NetStack;
+using NetStack.Link;
+using NetStack.Tcp;
+using Xunit.Abstractions;
+
+namespace Stack.Tests.Tcp;
+
+/// <summary>Whole flows between two stacks on the virtual wire, in virtual time, replayable by seed.</summary>
+public class TcpSimulationTests
+{
+    private readonly ITestOutputHelper _out;
+    public TcpSimulationTests(ITestOutputHelper output) => _out = output;
+
+    [Fact]
+    public void Handshake_then_echo()
+    {
+        var (sim, a, b) = TcpSim.Pair(1, new WireFaults { Delay = TimeSpan.FromMilliseconds(1) });
+        using var _ = sim;
+        var (c, s) = TcpSim.Connect(sim, a, b);
+        Assert.Equal(TcpState.Established, c.State);
+        Assert.Equal(TcpState.Established, s.State);
+        sim.Run(c.SendAsync("hello"u8.ToArray()));
+        var buf = new byte[100];
+        var n = sim.Run(s.ReceiveAsync(buf));
+        Assert.Equal("hello", System.Text.Encoding.ASCII.GetString(buf, 0, n));
+        sim.Run(s.SendAsync(buf.AsMemory(0, n)));
+        var m = sim.Run(c.ReceiveAsync(buf));
+        Assert.Equal("hello", System.Text.Encoding.ASCII.GetString(buf, 0, m));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Bulk_one_mib_each_way_lossless(int seed)
+    {
+        var (sim, a, b) = TcpSim.Pair(seed, new WireFaults { Delay = TimeSpan.FromMilliseconds(1) });
+        using var _ = sim;
+        var (c, s) = TcpSim.Connect(sim, a, b);
+        var up = new Flow(c, s, TcpSim.Data(1 << 20, seed));
+        var down = new Flow(s, c, TcpSim.Data(1 << 20, seed + 100));
+        Assert.True(TcpSim.Drive(sim, () => up.Pump() | down.Pump(), () => up.Done && down.Done, TimeSpan.FromMinutes(2)), $"transfer stalled: up {up.Received}, down {down.Received}");
+        Assert.Equal(up.ExpectedHash, up.ReceivedHash);
+        Assert.Equal(down.ExpectedHash, down.ReceivedHash);
+    }
+
+    public static TheoryData<double, int, int> LossCases()
+    {
+        var d = new TheoryData<double, int, int>();
+        foreach (var loss in new[] { 0.0, 0.01, 0.05, 0.20 })
+            foreach (var seed in new[] { 11, 12, 13 })
+                d.Add(loss, seed, 1 << 20);
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(LossCases))]
+    public void Bulk_each_way_under_loss_reordering_duplication_and_corruption(double loss, int seed, int size)
+    {
+        var faults = new WireFaults
+        {
+            Delay = TimeSpan.FromMilliseconds(5),
+            LossRate = loss,
+            ReorderRate = loss > 0 ? 0.05 : 0,
+            ReorderDelay = TimeSpan.FromMilliseconds(3),
+            DuplicateRate = loss > 0 ? 0.02 : 0,
+            CorruptRate = loss > 0 ? 0.01 : 0,
+        };
+        var (sim, a, b) = TcpSim.Pair(seed, faults, t => t with { SynRetries = 10, MaxRetries = 30 });
+        using var _ = sim;
+        var wall = Stopwatch.StartNew();
+        var (c, s) = TcpSim.Connect(sim, a, b);
+        var up = new Flow(c, s, TcpSim.Data(size, seed));
+        var down = new Flow(s, c, TcpSim.Data(size, seed + 100));
+        var start = sim.Now;
+        Assert.True(TcpSim.Drive(sim, () => up.Pump() | down.Pump(), () => up.Done && down.Done, TimeSpan.FromMinutes(30)),
+            $"transfer stalled: up {up.Received}, down {down.Received}\n{TcpSim.Dump(sim)}");
+        Assert.Equal(up.ExpectedHash, up.ReceivedHash);
+        Assert.Equal(down.ExpectedHash, down.ReceivedHash);
+        var stats = sim.Run(a.GetStatisticsAsync());
+        _out.WriteLine($"loss {loss:P0} seed {seed}: virtual {(sim.Now - start).TotalSeconds:F2} s, wall {wall.ElapsedMilliseconds} ms, " +
+            $"retransmitted {stats.Single(x => x.Layer == "Tcp" && x.Name == "SegmentsRetransmitted").Value}, corrupted {sim.Wire.FramesCorrupted}");
+    }
+
+    [Fact]
+    public void Sixteen_mib_each_way_with_five_percent_loss()
+    {
+        var faults = new WireFaults { Delay = TimeSpan.FromMilliseconds(2), LossRate = 0.05, ReorderRate = 0.02, DuplicateRate = 0.01, CorruptRate = 0.005 };
+        var (sim, a, b) = TcpSim.Pair(21, faults, t => t with { MaxRetries = 30 });
+        using var _ = sim;
+        var wall = Stopwatch.StartNew();
+        var (c, s) = TcpSim.Connect(sim, a, b);
+        var up = new Flow(c, s, TcpSim.Data(16 << 20, 1));
+        var down = new Flow(s, c, TcpSim.Data(16 << 20, 2));
+        Assert.True(TcpSim.Drive(sim, () => up.Pump() | down.Pump(), () => up.Done && down.Done, TimeSpan.FromHours(1)),
+            $"transfer stalled: up {up.Received}, down {down.Received}");
+        Assert.Equal(up.ExpectedHash, up.ReceivedHash);
+        Assert.Equal(down.ExpectedHash, down.ReceivedHash);
+        _out.WriteLine($"16 MiB each way at 5% loss: wall {wall.ElapsedMilliseconds} ms, virtual {sim.Now.TotalSeconds:F1} s");
+    }
+
+    [Fact]
+    public void Sixteen_mib_lossless_throughput()
+    {
+        var (sim, a, b) = TcpSim.Pair(5, new WireFaults { Delay = TimeSpan.FromMilliseconds(0.05) });
+        using var _ = sim;
+        var (c, s) = TcpSim.Connect(sim, a, b);
+        var data = TcpSim.Data(16 << 20, 3);
+        var up = new Flow(c, s, data);
+        var wall = Stopwatch.StartNew();
+        Assert.True(TcpSim.Drive(sim, up.Pump, () => up.Done, TimeSpan.FromHours(1)));
+        wall.Stop();
+        Assert.Equal(up.ExpectedHash, up.ReceivedHash);
+        _out.WriteLine($"16 MiB lossless: wall {wall.ElapsedMilliseconds} ms = {16 / wall.Elapsed.TotalSeconds:F0} MiB/s of wall time");
+    }
+}
