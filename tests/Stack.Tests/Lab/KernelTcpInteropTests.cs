@@ -11,9 +11,11 @@ public sealed class KernelTcpInteropTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
 
-    private static NetworkStack StartStack(KernelLab lab)
+    private static NetworkStack StartStack(KernelLab lab, int? bufferSize = null)
     {
-        var stack = new NetworkStack(lab.OpenStackDevice(), new StackConfig { Address = KernelLab.StackAddress, PrefixLength = KernelLab.PrefixLength }, name: "lab");
+        var config = new StackConfig { Address = KernelLab.StackAddress, PrefixLength = KernelLab.PrefixLength };
+        if (bufferSize is { } b) config = config with { Tcp = config.Tcp with { SendBufferSize = b, ReceiveBufferSize = b } };
+        var stack = new NetworkStack(lab.OpenStackDevice(), config, name: "lab");
         stack.Start();
         return stack;
     }
@@ -36,6 +38,22 @@ public sealed class KernelTcpInteropTests(ITestOutputHelper output)
         "    n += len(d)\n" +
         "c.close()\n" +
         "print('echoed', n, flush=True)\n";
+
+    /// <summary>CPU time used so far by the stack's loop thread ("NetStack loop ..."), from /proc (10 ms resolution).</summary>
+    internal static TimeSpan LoopThreadCpu()
+    {
+        foreach (var task in Directory.GetDirectories("/proc/self/task"))
+        {
+            string comm;
+            try { comm = File.ReadAllText(Path.Combine(task, "comm")).Trim(); }
+            catch (IOException) { continue; }
+            if (!comm.StartsWith("NetStack loop", StringComparison.Ordinal)) continue;
+            var stat = File.ReadAllText(Path.Combine(task, "stat"));
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return TimeSpan.FromMilliseconds((long.Parse(fields[11]) + long.Parse(fields[12])) * 10); // utime, stime in 1/100 s
+        }
+        return TimeSpan.Zero;
+    }
 
     private static async Task<byte[]> ReadExactly(TcpSocket socket, int count)
     {
@@ -128,13 +146,16 @@ public sealed class KernelTcpInteropTests(ITestOutputHelper output)
     }
 
     /// <summary>Bulk transfer, both directions, against the kernel's TCP: the figure the stack is judged by.</summary>
-    [KernelFact(Programs = ["python3"])]
+    [KernelTheory(Programs = ["python3"])]
     [Trait("Category", "Performance")]
-    public async Task BulkTransfer_BothWays()
+    [InlineData(0)]               // the default buffers (256 KiB)
+    [InlineData(4 * 1024 * 1024)]
+    public async Task BulkTransfer_BothWays(int bufferSize)
     {
         const int Megabytes = 64;
         using var lab = new KernelLab();
-        using var stack = StartStack(lab);
+        using var stack = StartStack(lab, bufferSize == 0 ? null : bufferSize);
+        output.WriteLine($"TCP buffers: {(bufferSize == 0 ? "default" : $"{bufferSize >> 10} KiB")}");
 
         // Kernel -> us: python3 in K writes Megabytes MiB as fast as it can; our socket reads.
         using var listener = await stack.ListenAsync(8081).WaitAsync(Generous);
@@ -150,13 +171,16 @@ public sealed class KernelTcpInteropTests(ITestOutputHelper output)
         {
             var buffer = new byte[1 << 20];
             long total = 0;
+            var cpu0 = LoopThreadCpu();
             var sw = Stopwatch.StartNew();
             int n;
             while ((n = await conn.ReceiveAsync(buffer).WaitAsync(Generous)) > 0) total += n;
             var elapsed = sw.Elapsed;
             Assert.Equal((long)Megabytes << 20, total);
             Assert.True(sender.WaitForExit(Generous));
-            output.WriteLine($"kernel -> stack: {Megabytes} MiB in {elapsed.TotalMilliseconds:0} ms = {total * 8 / elapsed.TotalSeconds / 1e9:0.00} Gbit/s (LAB.md: kernel 7.9, lwIP 1.9)");
+            var cpu = LoopThreadCpu() - cpu0;
+            output.WriteLine($"kernel -> stack: {Megabytes} MiB in {elapsed.TotalMilliseconds:0} ms = {total * 8 / elapsed.TotalSeconds / 1e9:0.00} Gbit/s (LAB.md: kernel 7.9, lwIP 1.9); " +
+                             $"loop thread busy {cpu.TotalMilliseconds / elapsed.TotalMilliseconds:P0}");
             await conn.CloseAsync().WaitAsync(Generous);
         }
 
@@ -179,13 +203,16 @@ public sealed class KernelTcpInteropTests(ITestOutputHelper output)
         using (var socket = await stack.ConnectTcpAsync(KernelLab.KernelAddress, 7101).WaitAsync(Generous))
         {
             var chunk = new byte[1 << 20];
+            var cpu0 = LoopThreadCpu();
             var sw = Stopwatch.StartNew();
             for (int i = 0; i < Megabytes; i++) await socket.SendAsync(chunk).WaitAsync(Generous);
             await socket.CloseAsync().WaitAsync(Generous); // completes when the kernel has acknowledged our FIN
             var elapsed = sw.Elapsed;
             Assert.True(sink.WaitForOutput(o => o.Contains("received"), Generous), sink.Error);
             Assert.Contains($"received {(long)Megabytes << 20}", sink.Output);
-            output.WriteLine($"stack -> kernel: {Megabytes} MiB in {elapsed.TotalMilliseconds:0} ms = {((long)Megabytes << 20) * 8 / elapsed.TotalSeconds / 1e9:0.00} Gbit/s (LAB.md: kernel 7.6, lwIP 2.5)");
+            var cpu = LoopThreadCpu() - cpu0;
+            output.WriteLine($"stack -> kernel: {Megabytes} MiB in {elapsed.TotalMilliseconds:0} ms = {((long)Megabytes << 20) * 8 / elapsed.TotalSeconds / 1e9:0.00} Gbit/s (LAB.md: kernel 7.6, lwIP 2.5); " +
+                             $"loop thread busy {cpu.TotalMilliseconds / elapsed.TotalMilliseconds:P0}");
         }
         var stats = await stack.GetStatisticsAsync().WaitAsync(Generous);
         output.WriteLine(string.Join(", ", stats.Where(c => c.Value != 0 && c.Layer is "Tcp" or "Link").Select(c => $"{c.Layer}.{c.Name}={c.Value}")));
