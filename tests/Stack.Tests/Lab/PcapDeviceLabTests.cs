@@ -180,6 +180,35 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
     }
 
     [KernelFact]
+    public void RingOverflow_IsCountedInDroppedByDevice_AndTheBigRingAvoidsIt()
+    {
+        const int Burst = 5000;
+        using var lab = new KernelLab();
+        var small = lab.OpenStackDevice(new PcapDeviceOptions { KernelBufferSize = 256 * 1024 });
+        var big = lab.OpenStackDevice(); // 32 MiB
+        var peer = lab.OpenKernelSideDevice();
+        var clock = Stopwatch.StartNew();
+        var frame = LinkTestKit.TaggedFrame(small.HardwareAddress, peer.HardwareAddress, "flood", 1514);
+        for (int i = 0; i < Burst; i++) peer.Transmit(frame, clock.Elapsed);
+        var marker = LinkTestKit.TaggedFrame(small.HardwareAddress, peer.HardwareAddress, "last", 60);
+        peer.Transmit(marker, clock.Elapsed);
+        peer.Flush(clock.Elapsed);
+
+        // Both devices capture the same wire; nobody reads until the burst is over.
+        var bigLog = new FrameLog();
+        Assert.True(LinkTestKit.PumpUntil(big, bigLog, () => bigLog.Any(f => LinkTestKit.HasTag(f, "last")), Generous));
+        var smallCount = new FrameLog();
+        small.Receive(smallCount, clock.Elapsed, int.MaxValue);
+        small.RefreshStatistics();
+        big.RefreshStatistics();
+        output.WriteLine($"256 KiB ring: {smallCount.Frames.Count} received, {small.Statistics.DroppedByDevice} dropped; 32 MiB ring: {bigLog.Frames.Count} received, {big.Statistics.DroppedByDevice} dropped");
+        Assert.Equal(Burst + 1, bigLog.Frames.Count);
+        Assert.Equal(0, big.Statistics.DroppedByDevice);
+        Assert.True(small.Statistics.DroppedByDevice > 0, "a 256 KiB ring held 5000 full-size frames?");
+        Assert.Equal(Burst + 1, smallCount.Frames.Count + small.Statistics.DroppedByDevice);
+    }
+
+    [KernelFact]
     public void Open_ReadsTheMtuOfTheInterfaceInItsOwnNamespace()
     {
         using var lab = new KernelLab();
