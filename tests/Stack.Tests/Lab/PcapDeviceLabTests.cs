@@ -208,6 +208,52 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
         Assert.Equal(Burst + 1, smallCount.Frames.Count + small.Statistics.DroppedByDevice);
     }
 
+    [KernelTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void JumboFrames_PassWhole_BothWays(bool batched)
+    {
+        using var lab = new KernelLab();
+        lab.RunInStackNamespace("ip link set u0 mtu 9000").EnsureSuccess();
+        lab.RunInKernel("ip link set k0 mtu 9000").EnsureSuccess();
+        var dev = lab.OpenStackDevice(new PcapDeviceOptions { BatchTransmit = batched });
+        var peer = lab.OpenKernelSideDevice();
+        Assert.Equal(9000, dev.Mtu);
+        Assert.Equal(9018, dev.Snaplen);
+        var clock = Stopwatch.StartNew();
+        var toPeer = LinkTestKit.TaggedFrame(peer.HardwareAddress, dev.HardwareAddress, "jumbo-out", 9014);
+        var toUs = LinkTestKit.TaggedFrame(dev.HardwareAddress, peer.HardwareAddress, "jumbo-in", 9014);
+        new Random(3).NextBytes(toPeer.AsSpan(40));
+        new Random(4).NextBytes(toUs.AsSpan(40));
+        dev.Transmit(toPeer, clock.Elapsed);
+        dev.Flush(clock.Elapsed);
+        peer.Transmit(toUs, clock.Elapsed);
+        peer.Flush(clock.Elapsed);
+        var atPeer = new FrameLog();
+        var atUs = new FrameLog();
+        Assert.True(LinkTestKit.PumpUntil(peer, atPeer, () => atPeer.Any(f => LinkTestKit.HasTag(f, "jumbo-out")), Generous));
+        Assert.True(LinkTestKit.PumpUntil(dev, atUs, () => atUs.Any(f => LinkTestKit.HasTag(f, "jumbo-in")), Generous));
+        Assert.Equal(toPeer, atPeer.Frames.Single(f => LinkTestKit.HasTag(f, "jumbo-out")));
+        Assert.Equal(toUs, atUs.Frames.Single(f => LinkTestKit.HasTag(f, "jumbo-in")));
+        Assert.Equal(0, dev.FramesTruncated);
+    }
+
+    [KernelFact]
+    public void FramesLongerThanTheSnaplen_AreDroppedAndCounted_NotHandedUpCut()
+    {
+        using var lab = new KernelLab();
+        var dev = lab.OpenStackDevice(new PcapDeviceOptions { Snaplen = 200 });
+        var peer = lab.OpenKernelSideDevice();
+        var clock = Stopwatch.StartNew();
+        peer.Transmit(LinkTestKit.TaggedFrame(dev.HardwareAddress, peer.HardwareAddress, "long", 1514), clock.Elapsed);
+        peer.Transmit(LinkTestKit.TaggedFrame(dev.HardwareAddress, peer.HardwareAddress, "short", 200), clock.Elapsed);
+        peer.Flush(clock.Elapsed);
+        var log = new FrameLog();
+        Assert.True(LinkTestKit.PumpUntil(dev, log, () => log.Any(f => LinkTestKit.HasTag(f, "short")), Generous));
+        Assert.DoesNotContain(log.Frames, f => LinkTestKit.HasTag(f, "long"));
+        Assert.Equal(1, dev.FramesTruncated);
+    }
+
     [KernelFact]
     public void Open_ReadsTheMtuOfTheInterfaceInItsOwnNamespace()
     {
