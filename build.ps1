@@ -5,7 +5,8 @@
 .DESCRIPTION
     -Task Build   builds the stack and the module (Release) and lays the module out under out/NetStack.
     -Task Test    installs what the tests need (as root), builds, runs the xunit suite (unit, simulation and,
-                  as root, the Linux-kernel interop tests in network namespaces), then the Pester suite.
+                  as root, the Linux-kernel interop tests in network namespaces), then the Pester suite (tests/Pester,
+                  in a separate pwsh; NUnit XML in out/test-results/pester.xml).
                   Ends with one summary line per suite: "<suite>: N passed, N failed, N skipped".
     Run it through the pinned pwsh:  dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
 #>
@@ -55,8 +56,18 @@ function Install-Prerequisites {
     Invoke-Native apt-get (@('install', '-y', '-qq', '--no-install-recommends') + $missing)
 }
 
+# The module folder Import-Module ./NetStack.psd1 loads (the manifest's RootModule and FormatsToProcess point here).
+$moduleOut = Join-Path $root 'out/NetStack'
+
 function Invoke-Build {
     Invoke-Native dotnet @('build', (Join-Path $root 'NetStack.slnx'), '-c', $Configuration, '--nologo', '-v', 'minimal')
+    # Lay the module out fresh: removing first (rather than copying over) leaves a pwsh that still has the old
+    # DLLs mapped undisturbed, since on Linux the old files live on until that process lets go of them.
+    Remove-Item -Recurse -Force -ErrorAction Ignore $moduleOut
+    Invoke-Native dotnet @('publish', (Join-Path $root 'src/NetStack.PowerShell/NetStack.PowerShell.csproj'), '-c', $Configuration,
+        '--no-build', '--nologo', '-v', 'minimal', '-o', $moduleOut)
+    Get-ChildItem $moduleOut -Filter 'System.Management.Automation.dll' | ForEach-Object { throw "PowerShell's own assembly must not ship in the module: $($_.FullName)" }
+    Write-Host "Module laid out in $moduleOut; load it with: Import-Module ./NetStack.psd1"
 }
 
 function Read-TrxCounts([string] $Path) {
@@ -85,13 +96,56 @@ function Invoke-UnitTests {
     [pscustomobject]@{ Suite = 'xunit'; Passed = $counts.Passed; Failed = $counts.Failed; Skipped = $counts.Skipped; ExitCode = $exit }
 }
 
+# Pester: any installed 5.5 or later, else the pinned one restored with the dotnet client (build/pester/pester.proj)
+# from the machine's configured NuGet feed; the package keeps the module under tools/.
+$script:PesterVersion = '5.7.1'
+
+function Get-PesterManifest {
+    $installed = Get-Module -ListAvailable -Name Pester | Where-Object Version -ge ([version]'5.5') |
+        Sort-Object Version -Descending | Select-Object -First 1
+    if ($installed) { return $installed.Path }
+    Invoke-Native dotnet @('restore', (Join-Path $root 'build/pester/pester.proj'), '--nologo', '-v', 'quiet') | Out-Host
+    $packages = $env:NUGET_PACKAGES
+    if (-not $packages) { $packages = ((& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '').Trim() }
+    $manifest = Join-Path $packages "pester/$script:PesterVersion/tools/Pester.psd1"
+    if (-not (Test-Path $manifest)) { throw "Pester $script:PesterVersion was restored but $manifest is missing." }
+    $manifest
+}
+
+function Invoke-PesterTests {
+    New-Item -ItemType Directory -Force $results | Out-Null
+    $pester = Get-PesterManifest
+    $summaryPath = Join-Path $results 'pester-summary.json'
+    Remove-Item -Force -ErrorAction Ignore $summaryPath
+    # A separate pwsh: the module's DLLs get loaded there, never in this process (a rebuild stays possible), and a
+    # hung test cannot hang the build past the limit below.
+    $psi = [System.Diagnostics.ProcessStartInfo]::new('dotnet')
+    foreach ($a in @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'tests/Pester/Invoke-PesterSuite.ps1'),
+            '-PesterPath', $pester, '-ResultPath', (Join-Path $results 'pester.xml'), '-SummaryPath', $summaryPath)) { $psi.ArgumentList.Add($a) }
+    $psi.WorkingDirectory = $root
+    $psi.UseShellExecute = $false
+    $process = [System.Diagnostics.Process]::Start($psi)
+    $limit = [TimeSpan]::FromMinutes(10)
+    if (-not $process.WaitForExit([int]$limit.TotalMilliseconds)) {
+        $process.Kill($true)
+        Write-Warning "The Pester run did not finish within $limit and was stopped."
+    }
+    $process.WaitForExit()
+    $exit = $process.ExitCode
+    if (-not (Test-Path $summaryPath)) {
+        return [pscustomobject]@{ Suite = 'Pester'; Passed = 0; Failed = 1; Skipped = 0; ExitCode = if ($exit) { $exit } else { 1 } }
+    }
+    $counts = Get-Content -Raw $summaryPath | ConvertFrom-Json
+    [pscustomobject]@{ Suite = 'Pester'; Passed = [int]$counts.Passed; Failed = [int]$counts.Failed; Skipped = [int]$counts.Skipped; ExitCode = $exit }
+}
+
 switch ($Task) {
     'Prerequisites' { Install-Prerequisites }
     'Build' { Invoke-Build }
     'Test' {
         Install-Prerequisites
         Invoke-Build
-        $summaries = @(Invoke-UnitTests)
+        $summaries = @(Invoke-UnitTests) + @(Invoke-PesterTests)
         $failed = $false
         foreach ($s in $summaries) {
             Write-Host ('{0}: {1} passed, {2} failed, {3} skipped' -f $s.Suite, $s.Passed, $s.Failed, $s.Skipped)

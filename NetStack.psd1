@@ -1,0 +1,46 @@
+# Module manifest for NetStack: a user-space TCP/IP stack as PowerShell cmdlets.
+# The binary module is laid out by `./build.ps1 -Task Build` under out/NetStack; import this file from the
+# repository root:  Import-Module ./NetStack.psd1
+@{
+    RootModule           = 'out/NetStack/NetStack.PowerShell.dll'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '7feeef0d-9210-4116-ae60-bbcd68f1c3cd'
+    Author               = 'NetStack contributors'
+    Copyright            = '(c) NetStack contributors'
+    Description          = 'A user-space TCP/IP stack: start it on a pcap adapter or an in-process virtual network, then ping, resolve, open sockets and look inside (ARP cache, connections, counters, packets).'
+    PowerShellVersion    = '7.4'
+    CompatiblePSEditions = @('Core')
+    FormatsToProcess     = @('out/NetStack/NetStack.Format.ps1xml')
+    CmdletsToExport      = @(
+        'Get-StackAdapter'
+        'Start-Stack'
+        'Get-Stack'
+        'Stop-Stack'
+        'Get-StackArpCache'
+        'Add-StackArpEntry'
+        'Remove-StackArpEntry'
+        'Clear-StackArpCache'
+        'Resolve-StackArpEntry'
+        'Test-StackConnection'
+        'Get-StackStatistics'
+        'Get-StackPacket'
+        'Get-StackConnection'
+        'New-StackSocket'
+        'Connect-StackSocket'
+        'Send-StackData'
+        'Receive-StackData'
+        'Start-StackListener'
+        'Wait-StackConnection'
+        'Close-StackSocket'
+        'Resolve-StackDnsName'
+    )
+    FunctionsToExport    = @()
+    AliasesToExport      = @()
+    VariablesToExport    = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags       = @('TCP', 'IP', 'Network', 'Stack', 'pcap', 'Linux')
+            ProjectUri = ''
+        }
+    }
+}

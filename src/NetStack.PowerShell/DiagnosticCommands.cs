@@ -1,0 +1,310 @@
+using System.Management.Automation;
+using NetStack.Sockets;
+
+namespace NetStack.PowerShell;
+
+/// <summary>
+/// Test-StackConnection: ICMP echo (ping) from the stack, one reply object per echo as it arrives, or with -Quiet
+/// a single true/false per target. Failed echoes are non-terminating errors (TimedOut, HostUnreachable...).
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Test, "StackConnection", DefaultParameterSetName = PingSet)]
+[OutputType(typeof(StackPingReply), ParameterSetName = new[] { PingSet })]
+[OutputType(typeof(bool), ParameterSetName = new[] { PingSet, TcpSet })]
+[OutputType(typeof(StackTcpTestResult), ParameterSetName = new[] { TcpSet })]
+public sealed class TestStackConnectionCommand : StackScopedCmdlet
+{
+    internal const string PingSet = "Ping";
+    internal const string TcpSet = "Tcp";
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("IPAddress", "RemoteAddress")]
+    [ValidateNotNullOrEmpty]
+    public string[] ComputerName { get; set; } = Array.Empty<string>();
+
+    [Parameter(ParameterSetName = PingSet)]
+    [ValidateRange(1, int.MaxValue)]
+    public int Count { get; set; } = 4;
+
+    /// <summary>Seconds between echoes.</summary>
+    [Parameter(ParameterSetName = PingSet)]
+    [ValidateRange(0, 60)]
+    public int Delay { get; set; } = 1;
+
+    /// <summary>Bytes of echo payload.</summary>
+    [Parameter(ParameterSetName = PingSet)]
+    [ValidateRange(0, 65500)]
+    public int BufferSize { get; set; } = 32;
+
+    /// <summary>The echo request's TTL.</summary>
+    [Parameter(ParameterSetName = PingSet)]
+    [ValidateRange(1, 255)]
+    public int MaxHops { get; set; } = 64;
+
+    [Parameter]
+    [ValidateRange(1, 600)]
+    [Alias("TimeoutSec")]
+    public int TimeoutSeconds { get; set; } = 4;
+
+    [Parameter(Mandatory = true, ParameterSetName = TcpSet)]
+    [ValidateRange(1, 65535)]
+    public int TcpPort { get; set; }
+
+    [Parameter]
+    public SwitchParameter Quiet { get; set; }
+
+    protected override void ProcessStack(StackInstance stack)
+    {
+        foreach (var name in ComputerName)
+        {
+            if (!TryResolve(stack, name, out var address)) continue;
+            if (ParameterSetName == TcpSet) TestTcp(stack, name, address);
+            else Ping(stack, name, address);
+        }
+    }
+
+    private bool TryResolve(StackInstance stack, string name, out Ipv4Address address)
+    {
+        if (Ipv4Address.TryParse(name, out address)) return true;
+        var resolved = DnsResolution.ResolveAddress(this, stack, name);
+        if (resolved is { } a) { address = a; return true; }
+        if (Quiet) WriteObject(false);
+        return false;
+    }
+
+    private void Ping(StackInstance stack, string name, Ipv4Address address)
+    {
+        var anySuccess = false;
+        var progressId = Math.Abs(name.GetHashCode() % 1000) + 1;
+        for (int seq = 1; seq <= Count; seq++)
+        {
+            if (Count > 1)
+                WriteProgress(new ProgressRecord(progressId, $"Test-StackConnection {name}", $"Echo {seq} of {Count}")
+                { PercentComplete = (seq - 1) * 100 / Count });
+            PingReply? reply = null;
+            var ok = TryStack(() => reply = Await(stack, () => stack.Core.PingAsync(address, BufferSize, TimeSpan.FromSeconds(TimeoutSeconds), (byte)MaxHops, StopToken)), name);
+            if (ok && reply is { } r)
+            {
+                if (r.Status == PingStatus.Success)
+                {
+                    anySuccess = true;
+                    if (!Quiet)
+                        WriteObject(new StackPingReply
+                        {
+                            Ping = seq, Source = stack.IPAddress, Destination = name, Address = r.Address.ToString(),
+                            Latency = Math.Round(r.RoundTripTime.TotalMilliseconds, 3), Ttl = r.Ttl, BufferSize = r.Bytes,
+                            Status = r.Status, Stack = stack.Name,
+                        });
+                }
+                else if (!Quiet)
+                {
+                    WriteError(PingFailure(name, seq, r));
+                }
+            }
+            if (seq < Count) Sleep(TimeSpan.FromSeconds(Delay));
+        }
+        if (Count > 1) WriteProgress(new ProgressRecord(progressId, $"Test-StackConnection {name}", "Done") { RecordType = ProgressRecordType.Completed });
+        if (Quiet) WriteObject(anySuccess);
+    }
+
+    private ErrorRecord PingFailure(string name, int seq, PingReply r)
+    {
+        var via = r.ReportedBy is { } by ? $" (reported by {by})" : "";
+        var (id, category, text) = r.Status switch
+        {
+            PingStatus.TimedOut => ("TimedOut", ErrorCategory.OperationTimeout, $"no reply within {TimeoutSeconds} s"),
+            PingStatus.HostUnreachable => ("HostUnreachable", ErrorCategory.ConnectionError, "host unreachable (no ARP reply)" + via),
+            PingStatus.NetworkUnreachable => ("NetworkUnreachable", ErrorCategory.ConnectionError, "network unreachable (no route; set -Gateway on Start-Stack)" + via),
+            PingStatus.TtlExpired => ("TtlExpired", ErrorCategory.ConnectionError, "TTL expired in transit" + via),
+            _ => ("DestinationUnreachable", ErrorCategory.ConnectionError, "destination unreachable" + via),
+        };
+        return new ErrorRecord(new StackException(r.Status switch
+            {
+                PingStatus.TimedOut => StackError.TimedOut,
+                PingStatus.NetworkUnreachable => StackError.NetworkUnreachable,
+                _ => StackError.HostUnreachable,
+            }, $"Ping {name} ({r.Address}) seq {seq}: {text}."), id, category, name);
+    }
+
+    private void TestTcp(StackInstance stack, string name, Ipv4Address address)
+    {
+        var result = TcpSupport.ConnectTest(this, stack, address, TcpPort, TimeSpan.FromSeconds(TimeoutSeconds));
+        var output = new StackTcpTestResult
+        {
+            Destination = name, TcpPort = TcpPort, Succeeded = result.Error is null, Latency = Math.Round(result.Elapsed.TotalMilliseconds, 3),
+            Error = result.Error?.Exception.Message, Stack = stack.Name,
+        };
+        if (Quiet) WriteObject(output.Succeeded);
+        else WriteObject(output);
+    }
+}
+
+/// <summary>Get-StackStatistics: every counter of every layer, read in one consistent snapshot.</summary>
+[Cmdlet(VerbsCommon.Get, "StackStatistics")]
+[OutputType(typeof(StackStatistic))]
+public sealed class GetStackStatisticsCommand : StackScopedCmdlet
+{
+    [Parameter(Position = 0)]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(LayerCompleter))]
+    public string[]? Layer { get; set; }
+
+    [Parameter]
+    [SupportsWildcards]
+    public string[]? Name { get; set; }
+
+    /// <summary>Only counters that are not zero.</summary>
+    [Parameter]
+    public SwitchParameter NonZero { get; set; }
+
+    protected override void ProcessStack(StackInstance stack)
+    {
+        var counters = OrTerminate(() => Await(stack, () => stack.Core.GetStatisticsAsync()), stack);
+        var layers = Layer?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
+        var names = Name?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
+        foreach (var c in counters)
+        {
+            if (NonZero && c.Value == 0) continue;
+            if (layers != null && !layers.Any(p => p.IsMatch(c.Layer))) continue;
+            if (names != null && !names.Any(p => p.IsMatch(c.Name))) continue;
+            WriteObject(new StackStatistic { Layer = c.Layer, Name = c.Name, Value = c.Value, Stack = stack.Name });
+        }
+    }
+}
+
+/// <summary>Completes -Layer with the layers of the stack's counters.</summary>
+public sealed class LayerCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        System.Management.Automation.Language.CommandAst commandAst, System.Collections.IDictionary fakeBoundParameters) =>
+        Completion.Matching(new[] { "Link", "Ethernet", "Arp", "Ipv4", "Icmp", "Udp", "Tcp", "Dns", "Stack" }.Select(l => (l, l)), wordToComplete);
+}
+
+/// <summary>
+/// Get-StackPacket: the recent frames in and out, from the stack's packet log, decoded one line each like tshark
+/// (for TCP: flags, relative Seq/Ack, Win, Len).
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "StackPacket")]
+[OutputType(typeof(StackPacket))]
+public sealed class GetStackPacketCommand : StackScopedCmdlet
+{
+    /// <summary>Only frames of this socket's connection (its local port, and its peer once connected).</summary>
+    [Parameter(ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("Id")]
+    [ArgumentCompleter(typeof(SocketIdCompleter))]
+    public SocketReference? Socket { get; set; }
+
+    [Parameter]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(PacketProtocolCompleter))]
+    public string[]? Protocol { get; set; }
+
+    [Parameter]
+    public FrameDirection? Direction { get; set; }
+
+    /// <summary>Only the last n frames (after filtering).</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int? Last { get; set; }
+
+    protected override void ProcessStack(StackInstance stack)
+    {
+        ConnectionInfo? socket = null;
+        if (Socket is { } sref)
+        {
+            var rows = OrTerminate(() => Await(stack, () => stack.Core.GetConnectionsAsync()), stack);
+            socket = rows.FirstOrDefault(r => r.Id == sref.Id);
+            if (socket is null)
+                ThrowTerminatingError(SocketErrors.NotFound(stack, sref.Id));
+        }
+        var frames = OrTerminate(() => Await(stack, () => stack.Core.GetPacketLogAsync()), stack);
+        var decoder = new FrameDecoder();
+        var protocols = Protocol?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
+        var selected = new List<StackPacket>();
+        foreach (var f in frames)
+        {
+            var s = decoder.Decode(f); // every frame, in order: relative TCP numbers need the whole history
+            if (Direction is { } d && s.Direction != d) continue;
+            if (protocols != null && !protocols.Any(p => p.IsMatch(s.Protocol))) continue;
+            if (socket != null && !Belongs(s, socket)) continue;
+            selected.Add(new StackPacket(s, stack.Name));
+        }
+        var skip = Last is { } n && selected.Count > n ? selected.Count - n : 0;
+        for (int i = skip; i < selected.Count; i++) WriteObject(selected[i]);
+    }
+
+    private static bool Belongs(FrameSummary s, ConnectionInfo c)
+    {
+        var proto = c.Protocol == SocketProtocol.Tcp ? "TCP" : null;
+        if (proto != null && s.Protocol != proto) return false;
+        if (proto == null && s.Protocol is not ("UDP" or "DNS")) return false;
+        bool Local(Ipv4Address? a, ushort port) => port == c.LocalPort && (c.LocalAddress.IsUnspecified || a == c.LocalAddress);
+        bool Remote(Ipv4Address? a, ushort port) => c.RemotePort == 0 || (port == c.RemotePort && a == c.RemoteAddress);
+        return (Local(s.SourceAddress, s.SourcePort) && Remote(s.DestinationAddress, s.DestinationPort))
+            || (Local(s.DestinationAddress, s.DestinationPort) && Remote(s.SourceAddress, s.SourcePort));
+    }
+}
+
+/// <summary>Completes -Protocol of Get-StackPacket.</summary>
+public sealed class PacketProtocolCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        System.Management.Automation.Language.CommandAst commandAst, System.Collections.IDictionary fakeBoundParameters) =>
+        Completion.Matching(new[] { "ARP", "ICMP", "UDP", "DNS", "TCP", "IPv4", "IPv6", "Ethernet" }.Select(l => (l, l)), wordToComplete);
+}
+
+/// <summary>Get-StackConnection: the netstat view of every TCP connection and UDP endpoint.</summary>
+[Cmdlet(VerbsCommon.Get, "StackConnection")]
+[OutputType(typeof(StackConnection))]
+public sealed class GetStackConnectionCommand : StackScopedCmdlet
+{
+    [Parameter]
+    public SocketProtocol[]? Protocol { get; set; }
+
+    /// <summary>State names as Get-NetTCPConnection gives them (Listen, Established, TimeWait...); UDP endpoints are Bound.</summary>
+    [Parameter]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(TcpStateCompleter))]
+    public string[]? State { get; set; }
+
+    [Parameter]
+    [ValidateRange(0, 65535)]
+    public int[]? LocalPort { get; set; }
+
+    [Parameter]
+    [SupportsWildcards]
+    public string[]? RemoteAddress { get; set; }
+
+    [Parameter]
+    [ValidateRange(0, 65535)]
+    public int[]? RemotePort { get; set; }
+
+    protected override void ProcessStack(StackInstance stack)
+    {
+        var rows = OrTerminate(() => Await(stack, () => stack.Core.GetConnectionsAsync()), stack);
+        var states = State?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
+        var remotes = RemoteAddress?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
+        foreach (var r in rows)
+        {
+            if (Protocol != null && !Protocol.Contains(r.Protocol)) continue;
+            if (states != null && !states.Any(p => p.IsMatch(r.State))) continue;
+            if (LocalPort != null && !LocalPort.Contains(r.LocalPort)) continue;
+            if (RemotePort != null && !RemotePort.Contains(r.RemotePort)) continue;
+            if (remotes != null && !remotes.Any(p => p.IsMatch(r.RemoteAddress.ToString()))) continue;
+            WriteObject(new StackConnection(r, stack.Name));
+        }
+    }
+}
+
+/// <summary>Completes TCP state names (Get-NetTCPConnection's) and Bound.</summary>
+public sealed class TcpStateCompleter : IArgumentCompleter
+{
+    internal static readonly string[] States =
+    {
+        "Closed", "Listen", "SynSent", "SynReceived", "Established", "FinWait1", "FinWait2", "CloseWait", "Closing",
+        "LastAck", "TimeWait", "Bound",
+    };
+
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        System.Management.Automation.Language.CommandAst commandAst, System.Collections.IDictionary fakeBoundParameters) =>
+        Completion.Matching(States.Select(s => (s, s)), wordToComplete);
+}

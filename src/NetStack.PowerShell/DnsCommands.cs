@@ -1,0 +1,68 @@
+using System.Management.Automation;
+using NetStack.Dns;
+
+namespace NetStack.PowerShell;
+
+/// <summary>One resolved address (Resolve-StackDnsName), shaped like Resolve-DnsName's A record.</summary>
+public sealed class StackDnsRecord
+{
+    public string Name { get; init; } = "";
+    public string Type { get; init; } = "A";
+    public int TTL { get; init; }
+    public string IPAddress { get; init; } = "";
+    public string? Server { get; init; }
+    public bool FromCache { get; init; }
+    public string Stack { get; init; } = "";
+}
+
+/// <summary>Resolve-StackDnsName: A records over the stack's own UDP, from -Server or the stack's DNS servers.</summary>
+[Cmdlet(VerbsDiagnostic.Resolve, "StackDnsName")]
+[OutputType(typeof(StackDnsRecord))]
+public sealed class ResolveStackDnsNameCommand : StackScopedCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string[] Name { get; set; } = Array.Empty<string>();
+
+    /// <summary>Ask this server instead of the stack's -DnsServer list.</summary>
+    [Parameter]
+    [Ipv4AddressTransformation]
+    public Ipv4Address? Server { get; set; }
+
+    protected override void ProcessStack(StackInstance stack)
+    {
+        foreach (var n in Name)
+        {
+            var result = DnsResolution.Resolve(this, stack, n, Server);
+            if (result is null) continue;
+            foreach (var a in result.Addresses)
+                WriteObject(new StackDnsRecord
+                {
+                    Name = result.Name, TTL = result.Ttl, IPAddress = a.ToString(), Server = result.Server?.ToString(),
+                    FromCache = result.FromCache, Stack = stack.Name,
+                });
+        }
+    }
+}
+
+/// <summary>Name resolution for the cmdlets that accept host names.</summary>
+internal static class DnsResolution
+{
+    /// <summary>Resolves through the stack; a failure is written as a non-terminating error and gives null.</summary>
+    public static DnsResult? Resolve(NetStackCmdlet cmdlet, StackInstance stack, string name, Ipv4Address? server = null)
+    {
+        if (server is null && stack.DnsServer.Length == 0 && !Ipv4Address.TryParse(name, out _))
+        {
+            cmdlet.WriteError(new ErrorRecord(
+                new StackException(StackError.NameNotFound, $"Cannot resolve '{name}': stack '{stack.Name}' has no DNS server. Give -Server, or start the stack with -DnsServer."),
+                "NoDnsServer", ErrorCategory.ObjectNotFound, name));
+            return null;
+        }
+        DnsResult? result = null;
+        cmdlet.TryStack(() => result = cmdlet.Await(stack, () => stack.Core.ResolveAsync(name, server, cmdlet.StopToken)), name);
+        return result;
+    }
+
+    public static Ipv4Address? ResolveAddress(NetStackCmdlet cmdlet, StackInstance stack, string name) =>
+        Resolve(cmdlet, stack, name) is { Addresses.Length: > 0 } r ? r.Addresses[0] : (Ipv4Address?)null;
+}

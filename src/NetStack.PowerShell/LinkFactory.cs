@@ -1,0 +1,64 @@
+using System.Management.Automation;
+using NetStack.Link;
+using SharpPcap;
+
+namespace NetStack.PowerShell;
+
+/// <summary>Opens the link a stack runs on, turning the link layer's failures into the module's ErrorRecords.</summary>
+internal static class LinkFactory
+{
+    /// <summary>Opens a pcap adapter (in <paramref name="networkNamespace"/> if given), or terminates with a clear error.</summary>
+    public static ILinkDevice OpenAdapter(PSCmdlet cmdlet, string adapter, string? networkNamespace, MacAddress? stackMac)
+    {
+        PcapDevice device;
+        try
+        {
+            device = PcapDevice.Open(adapter, new PcapDeviceOptions { NetworkNamespace = networkNamespace });
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            cmdlet.ThrowTerminatingError(new ErrorRecord(e, "PermissionDenied", ErrorCategory.PermissionDenied, adapter));
+            throw;
+        }
+        catch (PcapUnavailableException e)
+        {
+            cmdlet.ThrowTerminatingError(new ErrorRecord(e, "PcapNotInstalled", ErrorCategory.NotInstalled, adapter));
+            throw;
+        }
+        catch (ArgumentException e) when (e.ParamName == "interfaceName")
+        {
+            cmdlet.ThrowTerminatingError(new ErrorRecord(new ItemNotFoundException(e.Message + " List them with Get-StackAdapter.", e),
+                "AdapterNotFound", ErrorCategory.ObjectNotFound, adapter));
+            throw;
+        }
+        catch (ArgumentException e) when (e.ParamName == "networkNamespace")
+        {
+            cmdlet.ThrowTerminatingError(new ErrorRecord(new ItemNotFoundException(e.Message, e), "NetworkNamespaceNotFound", ErrorCategory.ObjectNotFound, networkNamespace));
+            throw;
+        }
+        catch (Exception e) when (e is InvalidOperationException or PcapException)
+        {
+            cmdlet.ThrowTerminatingError(new ErrorRecord(e, "AdapterOpenFailed", ErrorCategory.OpenError, adapter));
+            throw;
+        }
+        foreach (var w in device.Warnings) cmdlet.WriteWarning($"{adapter}: {w}");
+        // A stack MAC other than the adapter's must pass the device's BPF filter.
+        if (stackMac is { } mac && mac != device.HardwareAddress) device.SetStackAddress(mac);
+        return device;
+    }
+
+    /// <summary>Wraps <paramref name="inner"/> so every frame in and out is written to a pcap file.</summary>
+    public static ILinkDevice WithCapture(ILinkDevice inner, string path) => new CaptureTap(inner, path);
+
+    /// <summary>The pcap device under any wrappers, or null on a virtual network.</summary>
+    public static PcapDevice? PcapOf(ILinkDevice device) => device switch
+    {
+        PcapDevice p => p,
+        CaptureTap t => PcapOf(t.Inner),
+        _ => null,
+    };
+
+    /// <summary>Lists adapters here, or inside <paramref name="networkNamespace"/> (from a thread that entered it).</summary>
+    public static IReadOnlyList<AdapterInfo> ListAdapters(string? networkNamespace) =>
+        networkNamespace is null ? AdapterInfo.List() : PcapDevice.RunInNetworkNamespace(networkNamespace, AdapterInfo.List);
+}

@@ -1,0 +1,209 @@
+using System.Collections.Concurrent;
+using System.Management.Automation;
+
+namespace NetStack.PowerShell;
+
+/// <summary>
+/// Base of every NetStack cmdlet: the -Stack parameter and its default, waiting on the stack's tasks so that
+/// Ctrl+C (StopProcessing) ends the wait at once, -Verbose narration of protocol events, and the mapping of stack
+/// errors to ErrorRecords with stable ids and categories.
+/// </summary>
+public abstract class NetStackCmdlet : PSCmdlet
+{
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentQueue<string> _verbose = new();
+    private readonly AutoResetEvent _verboseReady = new(false);
+
+    /// <summary>Cancelled when the pipeline stops (Ctrl+C, or PowerShell.Stop from another thread).</summary>
+    protected internal CancellationToken StopToken => _stopping.Token;
+
+    protected override void StopProcessing() => _stopping.Cancel();
+
+    /// <summary>
+    /// The stack to act on: the one given, or else the most recently started. Terminates with StackNotStarted
+    /// (no stack at all), StackNotFound (unknown name) or StackStopped.
+    /// </summary>
+    protected StackInstance ResolveStack(StackInstance? given)
+    {
+        if (given is null)
+        {
+            var latest = ModuleState.Latest();
+            if (latest is null)
+                ThrowTerminatingError(new ErrorRecord(
+                    new InvalidOperationException("No stack is running. Start one with Start-Stack (e.g. Start-Stack -VirtualNetwork lab -IPAddress 192.0.2.2/24), or name one with -Stack."),
+                    "StackNotStarted", ErrorCategory.InvalidOperation, null));
+            return latest!;
+        }
+        if (given.IsMissing)
+        {
+            var names = string.Join(", ", ModuleState.All().Select(s => s.Name));
+            ThrowTerminatingError(new ErrorRecord(
+                new ItemNotFoundException($"No stack is named '{given.Name}'. {(names.Length == 0 ? "No stack is running; start one with Start-Stack." : "Running stacks: " + names + ".")}"),
+                "StackNotFound", ErrorCategory.ObjectNotFound, given.Name));
+        }
+        if (given.IsStopped)
+            ThrowTerminatingError(new ErrorRecord(
+                new InvalidOperationException($"Stack '{given.Name}' has been stopped; start a new one with Start-Stack."),
+                "StackStopped", ErrorCategory.InvalidOperation, given));
+        return given;
+    }
+
+    private bool VerboseWanted =>
+        MyInvocation.BoundParameters.TryGetValue("Verbose", out var v)
+            ? v is SwitchParameter { IsPresent: true } || v is true
+            : GetVariableValue("VerbosePreference") is ActionPreference p && p != ActionPreference.SilentlyContinue && p != ActionPreference.Ignore;
+
+    /// <summary>
+    /// Waits for <paramref name="task"/> on the pipeline thread. While waiting, protocol events from the stack are
+    /// written as verbose messages (events arrive on the loop thread; only the pipeline thread may write), and a
+    /// stop request ends the wait with PipelineStoppedException. The stack-side operation carries on and ends by its
+    /// own timeout; nothing it holds belongs to this cmdlet.
+    /// </summary>
+    /// <remarks>The operation is started only after the verbose listener is attached, so no early event is missed.</remarks>
+    protected internal T Await<T>(StackInstance stack, Func<Task<T>> start)
+    {
+        Action<StackEvent>? handler = null;
+        if (VerboseWanted)
+        {
+            handler = e =>
+            {
+                _verbose.Enqueue($"[{stack.Name} {e.Time.TotalSeconds:F3}s] {e.Layer}: {e.Message}");
+                _verboseReady.Set();
+            };
+            stack.Core.Event += handler;
+        }
+        Task<T> task;
+        try
+        {
+            task = start();
+            var handles = new[] { ((IAsyncResult)task).AsyncWaitHandle, _stopping.Token.WaitHandle, _verboseReady };
+            while (!task.IsCompleted)
+            {
+                WaitHandle.WaitAny(handles, 250);
+                DrainVerbose();
+                if (_stopping.IsCancellationRequested) throw new PipelineStoppedException();
+            }
+        }
+        finally
+        {
+            if (handler != null) stack.Core.Event -= handler;
+        }
+        DrainVerbose();
+        return task.GetAwaiter().GetResult();
+    }
+
+    protected internal void Await(StackInstance stack, Func<Task> start) =>
+        Await(stack, () => start().ContinueWith(static t => { t.GetAwaiter().GetResult(); return true; }, TaskScheduler.Default));
+
+    /// <summary>
+    /// Runs a cancellable stack operation with a time limit, writing a failure as a non-terminating error (TimedOut in
+    /// OperationTimeout when the limit passes). The token given to <paramref name="start"/> fires on the timeout and on
+    /// Ctrl+C, so the stack itself abandons the operation (a receive keeps its data for the next one).
+    /// </summary>
+    protected internal bool TryAwaitTimed<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what, out T result)
+    {
+        var error = AwaitTimed(stack, start, timeout, target, what, out result);
+        if (error is null) return true;
+        WriteError(error);
+        return false;
+    }
+
+    /// <summary>Like <see cref="TryAwaitTimed{T}"/> but returns the error instead of writing it.</summary>
+    protected internal ErrorRecord? TryAwaitTimedQuiet<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what) =>
+        AwaitTimed(stack, start, timeout, target, what, out _);
+
+    private ErrorRecord? AwaitTimed<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what, out T result)
+    {
+        result = default!;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        // A zero limit still gives the loop a moment to hand over what is already there.
+        cts.CancelAfter(timeout > MinimumWait ? timeout : MinimumWait);
+        try
+        {
+            result = Await(stack, () => start(cts.Token));
+            return null;
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { throw new PipelineStoppedException(); }
+        catch (OperationCanceledException)
+        {
+            return new ErrorRecord(new TimeoutException($"{what} timed out after {timeout.TotalSeconds:0.###} s."), "TimedOut", ErrorCategory.OperationTimeout, target);
+        }
+        catch (PipelineStoppedException) { throw; }
+        catch (Exception e) when (e is StackException or ArgumentException or ObjectDisposedException or InvalidOperationException)
+        {
+            return ErrorFor(e, target);
+        }
+    }
+
+    private static readonly TimeSpan MinimumWait = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Waits up to <paramref name="delay"/>, returning early (with PipelineStoppedException) if the pipeline stops.</summary>
+    protected void Sleep(TimeSpan delay)
+    {
+        if (delay <= TimeSpan.Zero) return;
+        if (_stopping.Token.WaitHandle.WaitOne(delay)) throw new PipelineStoppedException();
+    }
+
+    private void DrainVerbose()
+    {
+        while (_verbose.TryDequeue(out var m)) WriteVerbose(m);
+    }
+
+    /// <summary>An ErrorRecord for a failure of the stack, with an id and category a script can rely on.</summary>
+    protected internal static ErrorRecord ErrorFor(Exception e, object? target)
+    {
+        if (e is AggregateException { InnerExceptions.Count: 1 } a) e = a.InnerException!;
+        return e switch
+        {
+            StackException se => new ErrorRecord(se, se.Error.ToString(), CategoryOf(se.Error), target),
+            StackConfigurationException ce => new ErrorRecord(ce, "InvalidConfiguration", ErrorCategory.InvalidArgument, target),
+            ArgumentException ae => new ErrorRecord(ae, "InvalidArgument", ErrorCategory.InvalidArgument, target),
+            TimeoutException te => new ErrorRecord(te, "TimedOut", ErrorCategory.OperationTimeout, target),
+            ObjectDisposedException de => new ErrorRecord(de, "StackStopped", ErrorCategory.InvalidOperation, target),
+            UnauthorizedAccessException ue => new ErrorRecord(ue, "PermissionDenied", ErrorCategory.PermissionDenied, target),
+            _ => new ErrorRecord(e, "StackFailure", ErrorCategory.NotSpecified, target),
+        };
+    }
+
+    internal static ErrorCategory CategoryOf(StackError error) => error switch
+    {
+        StackError.ConnectionRefused or StackError.ConnectionReset or StackError.ConnectionAborted
+            or StackError.HostUnreachable or StackError.NetworkUnreachable or StackError.PortUnreachable
+            or StackError.ProtocolUnreachable or StackError.ServerFailure => ErrorCategory.ConnectionError,
+        StackError.TimedOut => ErrorCategory.OperationTimeout,
+        StackError.AddressInUse => ErrorCategory.ResourceExists,
+        StackError.AddressNotAvailable or StackError.InvalidArgument or StackError.MessageTooLong => ErrorCategory.InvalidArgument,
+        StackError.NoEphemeralPorts or StackError.NoBufferSpace => ErrorCategory.LimitsExceeded,
+        StackError.SocketClosed => ErrorCategory.ResourceUnavailable,
+        StackError.NameNotFound => ErrorCategory.ObjectNotFound,
+        _ => ErrorCategory.InvalidOperation,
+    };
+
+    /// <summary>Runs <paramref name="action"/>; a stack failure becomes a non-terminating error and false.</summary>
+    protected internal bool TryStack(Action action, object? target)
+    {
+        try
+        {
+            action();
+            return true;
+        }
+        catch (PipelineStoppedException) { throw; }
+        catch (Exception e) when (e is StackException or ArgumentException or TimeoutException or ObjectDisposedException or AggregateException)
+        {
+            WriteError(ErrorFor(e, target));
+            return false;
+        }
+    }
+
+    /// <summary>Like <see cref="TryStack"/> but for a failure that ends the command.</summary>
+    protected T OrTerminate<T>(Func<T> fn, object? target)
+    {
+        try { return fn(); }
+        catch (PipelineStoppedException) { throw; }
+        catch (Exception e) when (e is StackException or ArgumentException or TimeoutException or ObjectDisposedException or AggregateException or UnauthorizedAccessException)
+        {
+            ThrowTerminatingError(ErrorFor(e, target));
+            throw; // not reached
+        }
+    }
+}

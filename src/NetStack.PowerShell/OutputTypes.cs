@@ -1,0 +1,211 @@
+using System.Net.Sockets;
+using NetStack.Arp;
+using NetStack.Sockets;
+using SharpPcap.LibPcap;
+
+namespace NetStack.PowerShell;
+
+/// <summary>A capture adapter libpcap can open (Get-StackAdapter).</summary>
+public sealed class AdapterInfo
+{
+    // pcap_if flags (pcap/pcap.h).
+    private const uint PcapIfLoopback = 0x1;
+    private const uint PcapIfUp = 0x2;
+    private const uint PcapIfRunning = 0x4;
+
+    public string Name { get; init; } = "";
+    public string? Description { get; init; }
+    public string? MacAddress { get; init; }
+    public string[] Addresses { get; init; } = Array.Empty<string>();
+    public bool IsUp { get; init; }
+    public bool IsRunning { get; init; }
+    public bool IsLoopback { get; init; }
+
+    /// <summary>Lists adapters through libpcap (pcap_findalldevs), which needs no special rights.</summary>
+    /// <exception cref="DllNotFoundException">libpcap is not installed.</exception>
+    internal static IReadOnlyList<AdapterInfo> List()
+    {
+        var list = new List<AdapterInfo>();
+        foreach (var i in PcapInterface.GetAllPcapInterfaces())
+        {
+            var flags = (uint)i.Flags;
+            var mac = i.MacAddress?.GetAddressBytes();
+            list.Add(new AdapterInfo
+            {
+                Name = i.Name,
+                Description = i.Description ?? i.FriendlyName,
+                MacAddress = mac is { Length: 6 } ? NetStack.MacAddress.Read(mac).ToString() : null,
+                Addresses = i.Addresses
+                    .Select(a => a.Addr?.ipAddress)
+                    .Where(a => a is { AddressFamily: AddressFamily.InterNetwork or AddressFamily.InterNetworkV6 })
+                    .Select(a => a!.ToString()).ToArray(),
+                IsUp = (flags & PcapIfUp) != 0,
+                IsRunning = (flags & PcapIfRunning) != 0,
+                IsLoopback = (flags & PcapIfLoopback) != 0,
+            });
+        }
+        return list;
+    }
+}
+
+/// <summary>A neighbour cache entry (Get-StackArpCache), shaped like Get-NetNeighbor's.</summary>
+public sealed class StackArpEntry
+{
+    internal StackArpEntry(ArpEntryInfo e, string stack)
+    {
+        IPAddress = e.IPAddress.ToString();
+        LinkLayerAddress = e.State == ArpState.Incomplete ? "" : e.LinkLayerAddress.ToString();
+        State = e.State;
+        Age = e.Age;
+        PendingDatagrams = e.PendingDatagrams;
+        Stack = stack;
+    }
+
+    public string IPAddress { get; }
+    /// <summary>00-15-5D-25-05-1D style; empty while the entry is Incomplete.</summary>
+    public string LinkLayerAddress { get; }
+    public ArpState State { get; }
+    public TimeSpan Age { get; }
+    public int PendingDatagrams { get; }
+    /// <summary>The stack's name (binds -Stack by property name down the pipeline).</summary>
+    public string Stack { get; }
+}
+
+/// <summary>One echo reply (Test-StackConnection), shaped like Test-Connection's PingStatus.</summary>
+public sealed class StackPingReply
+{
+    public int Ping { get; init; }
+    public string Source { get; init; } = "";
+    public string Destination { get; init; } = "";
+    public string Address { get; init; } = "";
+    /// <summary>Round-trip time in milliseconds.</summary>
+    public double Latency { get; init; }
+    public int Ttl { get; init; }
+    public int BufferSize { get; init; }
+    public PingStatus Status { get; init; }
+    public string Stack { get; init; } = "";
+}
+
+/// <summary>The outcome of a TCP connect test (Test-StackConnection -TcpPort).</summary>
+public sealed class StackTcpTestResult
+{
+    public string Destination { get; init; } = "";
+    public int TcpPort { get; init; }
+    public bool Succeeded { get; init; }
+    /// <summary>Time to establish (or to fail), in milliseconds.</summary>
+    public double Latency { get; init; }
+    public string? Error { get; init; }
+    public string Stack { get; init; } = "";
+}
+
+/// <summary>One counter (Get-StackStatistics).</summary>
+public sealed class StackStatistic
+{
+    public string Layer { get; init; } = "";
+    public string Name { get; init; } = "";
+    public long Value { get; init; }
+    public string Stack { get; init; } = "";
+}
+
+/// <summary>A frame from the packet log, decoded (Get-StackPacket).</summary>
+public sealed class StackPacket
+{
+    internal StackPacket(FrameSummary s, string stack)
+    {
+        Number = s.Number;
+        Time = s.Time.TotalSeconds;
+        Direction = s.Direction;
+        Source = s.Source;
+        Destination = s.Destination;
+        Protocol = s.Protocol;
+        Length = s.Length;
+        Info = s.Info;
+        SourcePort = s.SourcePort;
+        DestinationPort = s.DestinationPort;
+        Stack = stack;
+    }
+
+    public long Number { get; }
+    /// <summary>Seconds on the stack's clock.</summary>
+    public double Time { get; }
+    public FrameDirection Direction { get; }
+    public string Source { get; }
+    public string Destination { get; }
+    public string Protocol { get; }
+    public int Length { get; }
+    public string Info { get; }
+    public int SourcePort { get; }
+    public int DestinationPort { get; }
+    public string Stack { get; }
+}
+
+/// <summary>
+/// One row of the netstat view (Get-StackConnection). TCP states carry Get-NetTCPConnection's names; the TCP
+/// internals (RFC 9293 names) are properties, shown by Format-List. Pipe rows to socket cmdlets: Id binds -Socket.
+/// </summary>
+public sealed class StackConnection
+{
+    internal StackConnection(ConnectionInfo c, string stack)
+    {
+        Id = c.Id;
+        Protocol = c.Protocol;
+        LocalAddress = c.LocalAddress.ToString();
+        LocalPort = c.LocalPort;
+        RemoteAddress = c.RemoteAddress.ToString();
+        RemotePort = c.RemotePort;
+        State = c.State;
+        RecvQ = c.RecvQ;
+        SendQ = c.SendQ;
+        TimeInState = c.TimeInState;
+        Stack = stack;
+        if (c.Tcp is { } t)
+        {
+            Iss = t.Iss; Irs = t.Irs; SndUna = t.SndUna; SndNxt = t.SndNxt; SndWnd = t.SndWnd; RcvNxt = t.RcvNxt; RcvWnd = t.RcvWnd;
+            Cwnd = t.Cwnd; Ssthresh = t.Ssthresh; Srtt = t.Srtt; RttVar = t.RttVar; Rto = t.Rto; Mss = t.Mss;
+            SndWindowScale = t.SndWindowScale; RcvWindowScale = t.RcvWindowScale; SackPermitted = t.SackPermitted;
+            Timestamps = t.Timestamps; Retransmits = t.Retransmits; BytesSent = t.BytesSent; BytesReceived = t.BytesReceived;
+            SegmentsSent = t.SegmentsSent; SegmentsReceived = t.SegmentsReceived; CongestionControl = t.CongestionControl;
+        }
+    }
+
+    public int Id { get; }
+    public SocketProtocol Protocol { get; }
+    public string LocalAddress { get; }
+    public int LocalPort { get; }
+    public string RemoteAddress { get; }
+    public int RemotePort { get; }
+    public string State { get; }
+    public long RecvQ { get; }
+    public long SendQ { get; }
+    public TimeSpan TimeInState { get; }
+    public string Stack { get; }
+
+    public uint? Iss { get; }
+    public uint? Irs { get; }
+    public uint? SndUna { get; }
+    public uint? SndNxt { get; }
+    public uint? SndWnd { get; }
+    public uint? RcvNxt { get; }
+    public uint? RcvWnd { get; }
+    public uint? Cwnd { get; }
+    public uint? Ssthresh { get; }
+    public TimeSpan? Srtt { get; }
+    public TimeSpan? RttVar { get; }
+    public TimeSpan? Rto { get; }
+    public int? Mss { get; }
+    public int? SndWindowScale { get; }
+    public int? RcvWindowScale { get; }
+    public bool? SackPermitted { get; }
+    public bool? Timestamps { get; }
+    public long? Retransmits { get; }
+    public long? BytesSent { get; }
+    public long? BytesReceived { get; }
+    public long? SegmentsSent { get; }
+    public long? SegmentsReceived { get; }
+    public string? CongestionControl { get; }
+
+    /// <summary>netstat's "Local Address" column.</summary>
+    public string LocalEndPoint => $"{LocalAddress}:{LocalPort}";
+    /// <summary>netstat's "Foreign Address" column ("*:*" when unconnected).</summary>
+    public string RemoteEndPoint => RemotePort == 0 && RemoteAddress == "0.0.0.0" ? "*:*" : $"{RemoteAddress}:{RemotePort}";
+}

@@ -1,0 +1,215 @@
+using System.Management.Automation;
+using System.Runtime.CompilerServices;
+using NetStack.Sockets;
+using NetStack.Tcp;
+
+namespace NetStack.PowerShell;
+
+/// <summary>Errors about sockets, with the module's stable ids.</summary>
+internal static class SocketErrors
+{
+    public static ErrorRecord NotFound(StackInstance stack, int id) => new(
+        new ItemNotFoundException($"Stack '{stack.Name}' has no socket {id} (closed, or never opened). List sockets with Get-StackConnection."),
+        "SocketNotFound", ErrorCategory.ObjectNotFound, id);
+}
+
+/// <summary>
+/// The TCP side of the socket cmdlets, in one place so the cmdlets stay protocol-neutral. Waits go through
+/// <see cref="NetStackCmdlet.TryAwaitTimed{T}"/>: a timeout or Ctrl+C cancels the stack-side operation itself
+/// (the connect is aborted, a receive gives back nothing it did not return), so nothing is lost or left behind.
+/// </summary>
+internal static class TcpSupport
+{
+    private const int ChunkSize = 64 * 1024;
+    private const long ProgressThreshold = 1024 * 1024;
+
+    /// <summary>Bytes a -Until receive read past its delimiter, handed to the socket's next receive first.</summary>
+    private static readonly ConditionalWeakTable<TcpSocket, byte[]> Leftovers = new();
+
+    public static TcpSocket? CreateSocket(NetStackCmdlet cmdlet, StackInstance stack, ushort port, Ipv4Address? localAddress, bool noDelay, int? receiveBuffer, int? sendBuffer)
+    {
+        if (port != 0)
+            cmdlet.ThrowTerminatingError(new ErrorRecord(
+                new NotSupportedException("A TCP socket takes an ephemeral local port when it connects; to accept connections on a port use Start-StackListener."),
+                "TcpBindNotSupported", ErrorCategory.NotImplemented, port));
+        TcpSocket? socket = null;
+        cmdlet.TryStack(() =>
+        {
+            socket = stack.Core.CreateTcpSocket();
+            try
+            {
+                if (receiveBuffer is { } r) socket.ReceiveBufferSize = r;
+                if (sendBuffer is { } snd) socket.SendBufferSize = snd;
+                if (noDelay) socket.NoDelay = true;
+            }
+            catch
+            {
+                socket.Abort();
+                socket = null;
+                throw;
+            }
+        }, stack.Name);
+        return socket;
+    }
+
+    private static TcpSocket RequireStream(NetStackCmdlet cmdlet, StackSocket socket, string what)
+    {
+        if (socket is TcpSocket t) return t;
+        cmdlet.ThrowTerminatingError(new ErrorRecord(
+            new InvalidOperationException($"Socket {socket.Id} is a listener; {what} needs a connection (take one with Wait-StackConnection)."),
+            "WrongSocketType", ErrorCategory.InvalidOperation, socket.Id));
+        return null!;
+    }
+
+    public static bool Connect(NetStackCmdlet cmdlet, StackInstance stack, StackSocket socket, Ipv4Address address, ushort port, TimeSpan timeout)
+    {
+        var tcp = RequireStream(cmdlet, socket, "Connect-StackSocket");
+        return cmdlet.TryAwaitTimed(stack, ct => Done(tcp.ConnectAsync(address, port, ct)), timeout, $"{address}:{port}", $"Connecting to {address}:{port}", out _);
+    }
+
+    public static bool Send(NetStackCmdlet cmdlet, StackInstance stack, StackSocket socket, byte[] data, TimeSpan timeout)
+    {
+        var tcp = RequireStream(cmdlet, socket, "Send-StackData");
+        if (data.Length < ProgressThreshold)
+            return cmdlet.TryAwaitTimed(stack, ct => Done(tcp.SendAsync(data, ct)), timeout, socket.Id, $"Sending {data.Length} bytes on socket {socket.Id}", out _);
+        // Large sends go in chunks so progress can be shown while the window drains.
+        var deadline = DateTime.UtcNow + timeout;
+        for (int offset = 0; offset < data.Length; offset += ChunkSize)
+        {
+            cmdlet.WriteProgress(new ProgressRecord(2, "Send-StackData", $"Socket {socket.Id}: {offset:N0} of {data.Length:N0} bytes queued")
+            { PercentComplete = (int)(offset * 100L / data.Length) });
+            var chunk = data.AsMemory(offset, Math.Min(ChunkSize, data.Length - offset));
+            if (!cmdlet.TryAwaitTimed(stack, ct => Done(tcp.SendAsync(chunk, ct)), Remaining(deadline), socket.Id, $"Sending {data.Length} bytes on socket {socket.Id}", out _))
+                return false;
+        }
+        cmdlet.WriteProgress(new ProgressRecord(2, "Send-StackData", "Done") { RecordType = ProgressRecordType.Completed });
+        return true;
+    }
+
+    /// <summary>
+    /// recv() by default: waits for at least one byte, returns what is buffered; null once the peer closed and nothing is
+    /// left. -Count: exactly that many bytes (fewer only if the peer closes). -Until: through the delimiter. -ToEnd: until EOF.
+    /// </summary>
+    public static byte[]? Receive(NetStackCmdlet cmdlet, StackInstance stack, StackSocket socket, int? count, byte[]? until, bool toEnd, TimeSpan timeout)
+    {
+        var tcp = RequireStream(cmdlet, socket, "Receive-StackData");
+        var deadline = DateTime.UtcNow + timeout;
+        var received = new MemoryStream();
+        if (Leftovers.TryGetValue(tcp, out var left))
+        {
+            Leftovers.Remove(tcp);
+            received.Write(left);
+        }
+        var buffer = new byte[ChunkSize];
+        var what = $"Receiving on socket {socket.Id}";
+        while (true)
+        {
+            if (until != null && IndexOf(received, until) is var at and >= 0)
+            {
+                var all = received.ToArray();
+                var end = at + until.Length;
+                if (end < all.Length) Leftovers.AddOrUpdate(tcp, all[end..]);
+                return all[..end];
+            }
+            if (count is { } c && received.Length >= c)
+            {
+                var all = received.ToArray();
+                if (all.Length > c) Leftovers.AddOrUpdate(tcp, all[c..]);
+                return all[..c];
+            }
+            if (count is null && until is null && !toEnd && received.Length > 0) return received.ToArray();
+
+            var want = count is { } n ? (int)Math.Min(buffer.Length, n - received.Length) : buffer.Length;
+            if (!cmdlet.TryAwaitTimed(stack, ct => tcp.ReceiveAsync(buffer.AsMemory(0, want), ct), Remaining(deadline), socket.Id, what, out var got))
+            {
+                // Keep what was read for the next receive: a timeout leaves the socket usable and loses nothing.
+                if (received.Length > 0) Leftovers.AddOrUpdate(tcp, received.ToArray());
+                return null;
+            }
+            if (got == 0) // the peer closed
+            {
+                if (received.Length == 0) return null;
+                if (count != null || until != null)
+                    cmdlet.WriteWarning($"Socket {socket.Id}: the peer closed after {received.Length} bytes, before {(count != null ? $"{count} bytes" : "the delimiter")} arrived.");
+                return received.ToArray();
+            }
+            received.Write(buffer, 0, got);
+            if (received.Length >= ProgressThreshold)
+                cmdlet.WriteProgress(new ProgressRecord(3, "Receive-StackData", $"Socket {socket.Id}: {received.Length:N0} bytes{(count is { } total ? $" of {total:N0}" : "")}")
+                { PercentComplete = count is { } t ? (int)(received.Length * 100 / t) : -1 });
+        }
+    }
+
+    private static int IndexOf(MemoryStream stream, byte[] pattern)
+    {
+        var span = stream.GetBuffer().AsSpan(0, (int)stream.Length);
+        return span.IndexOf(pattern);
+    }
+
+    public static void Close(NetStackCmdlet cmdlet, StackInstance stack, StackSocket socket, bool abort)
+    {
+        switch (socket)
+        {
+            case TcpListener listener:
+                cmdlet.TryStack(() => cmdlet.Await(stack, () => listener.StopAsync()), socket.Id);
+                break;
+            case TcpSocket tcp when abort:
+                tcp.Abort();
+                break;
+            case TcpSocket tcp:
+                // The orderly close (FIN, then the peer's ACK) finishes in the background, as closing a kernel socket does.
+                tcp.CloseAsync().ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                break;
+        }
+    }
+
+    public static TcpListener? Listen(NetStackCmdlet cmdlet, StackInstance stack, ushort port, Ipv4Address? localAddress, int backlog)
+    {
+        if (localAddress is { } a && !a.IsUnspecified && a != stack.Core.Config.Address)
+            cmdlet.ThrowTerminatingError(new ErrorRecord(
+                new StackException(StackError.AddressNotAvailable, $"{a} is not an address of stack '{stack.Name}' ({stack.IPAddress})."),
+                "AddressNotAvailable", ErrorCategory.InvalidArgument, a.ToString()));
+        TcpListener? listener = null;
+        cmdlet.TryStack(() => listener = cmdlet.Await(stack, () => stack.Core.ListenAsync(port, backlog)), port);
+        return listener;
+    }
+
+    public static TcpSocket? Accept(NetStackCmdlet cmdlet, StackInstance stack, StackSocket socket, TimeSpan timeout)
+    {
+        if (socket is not TcpListener listener)
+        {
+            cmdlet.ThrowTerminatingError(new ErrorRecord(
+                new InvalidOperationException($"Socket {socket.Id} is not a listener; start one with Start-StackListener."),
+                "WrongSocketType", ErrorCategory.InvalidOperation, socket.Id));
+            return null;
+        }
+        return cmdlet.TryAwaitTimed(stack, ct => listener.AcceptAsync(ct), timeout, socket.Id, $"Waiting for a connection on port {listener.Port}", out var accepted)
+            ? accepted : null;
+    }
+
+    public readonly record struct TestResult(TimeSpan Elapsed, ErrorRecord? Error);
+
+    /// <summary>Test-StackConnection -TcpPort: connect, note the time, close.</summary>
+    public static TestResult ConnectTest(NetStackCmdlet cmdlet, StackInstance stack, Ipv4Address address, int port, TimeSpan timeout)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var socket = stack.Core.CreateTcpSocket();
+        var error = cmdlet.TryAwaitTimedQuiet(stack, ct => Done(socket.ConnectAsync(address, (ushort)port, ct)), timeout, $"{address}:{port}", $"Connecting to {address}:{port}");
+        var elapsed = started.Elapsed;
+        if (error is null) socket.Dispose();
+        else socket.Abort();
+        return new TestResult(elapsed, error);
+    }
+
+    private static TimeSpan Remaining(DateTime deadline)
+    {
+        var left = deadline - DateTime.UtcNow;
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    }
+
+    private static async Task<bool> Done(Task task)
+    {
+        await task.ConfigureAwait(false);
+        return true;
+    }
+}

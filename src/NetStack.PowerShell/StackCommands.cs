@@ -1,0 +1,241 @@
+using System.Management.Automation;
+using NetStack.Link;
+
+namespace NetStack.PowerShell;
+
+/// <summary>Get-StackAdapter: the adapters libpcap can open, for Start-Stack -Adapter.</summary>
+[Cmdlet(VerbsCommon.Get, "StackAdapter")]
+[OutputType(typeof(AdapterInfo))]
+public sealed class GetStackAdapterCommand : PSCmdlet
+{
+    [Parameter(Position = 0)]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(AdapterNameCompleter))]
+    public string[]? Name { get; set; }
+
+    /// <summary>List the adapters inside this network namespace (a name under /var/run/netns, or a path); needs root.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? NetworkNamespace { get; set; }
+
+    protected override void EndProcessing()
+    {
+        IReadOnlyList<AdapterInfo> adapters;
+        try { adapters = LinkFactory.ListAdapters(NetworkNamespace); }
+        catch (UnauthorizedAccessException e)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "PermissionDenied", ErrorCategory.PermissionDenied, NetworkNamespace));
+            return;
+        }
+        catch (ArgumentException e) when (NetworkNamespace != null)
+        {
+            ThrowTerminatingError(new ErrorRecord(new ItemNotFoundException(e.Message, e), "NetworkNamespaceNotFound", ErrorCategory.ObjectNotFound, NetworkNamespace));
+            return;
+        }
+        catch (Exception e) when (e is DllNotFoundException or PcapUnavailableException or TypeInitializationException { InnerException: DllNotFoundException })
+        {
+            ThrowTerminatingError(new ErrorRecord(
+                new InvalidOperationException("libpcap is not installed, so adapters cannot be listed. Install it (Debian: apt-get install libpcap0.8) and try again.", e),
+                "PcapNotInstalled", ErrorCategory.NotInstalled, null));
+            return;
+        }
+        catch (Exception e)
+        {
+            ThrowTerminatingError(new ErrorRecord(
+                new InvalidOperationException($"libpcap could not list the adapters: {e.Message}", e),
+                "AdapterListFailed", ErrorCategory.ResourceUnavailable, null));
+            return;
+        }
+        if (Name is null) { WriteObject(adapters, true); return; }
+        foreach (var n in Name)
+        {
+            var pattern = new WildcardPattern(n, WildcardOptions.IgnoreCase);
+            var found = adapters.Where(a => pattern.IsMatch(a.Name)).ToList();
+            if (found.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(n))
+                WriteError(AdapterNotFound(n, adapters));
+            WriteObject(found, true);
+        }
+    }
+
+    internal static ErrorRecord AdapterNotFound(string name, IReadOnlyList<AdapterInfo>? adapters)
+    {
+        var known = adapters is null ? "" : " Adapters: " + string.Join(", ", adapters.Select(a => a.Name)) + ".";
+        return new ErrorRecord(new ItemNotFoundException($"No adapter is named '{name}'.{known} List them with Get-StackAdapter."),
+            "AdapterNotFound", ErrorCategory.ObjectNotFound, name);
+    }
+}
+
+/// <summary>
+/// Start-Stack: starts a stack on a pcap adapter, or on a named in-process virtual network (no adapter, no root),
+/// with its own loop thread. Outputs the stack.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Start, "Stack", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, DefaultParameterSetName = VirtualSet)]
+[OutputType(typeof(StackInstance))]
+public sealed class StartStackCommand : NetStackCmdlet
+{
+    private const string AdapterSet = "Adapter";
+    private const string VirtualSet = "VirtualNetwork";
+
+    [Parameter(Mandatory = true, ParameterSetName = AdapterSet, Position = 0)]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(AdapterNameCompleter))]
+    public string Adapter { get; set; } = "";
+
+    /// <summary>Open the adapter inside this network namespace (the stack's thread stays where it is; the capture socket lives there).</summary>
+    [Parameter(ParameterSetName = AdapterSet)]
+    [ValidateNotNullOrEmpty]
+    public string? NetworkNamespace { get; set; }
+
+    /// <summary>The in-process network to attach to; created on first use.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = VirtualSet)]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(VirtualNetworkCompleter))]
+    public string VirtualNetwork { get; set; } = "";
+
+    /// <summary>Our address with its prefix, e.g. 192.0.2.2/24.</summary>
+    [Parameter(Mandatory = true)]
+    [Ipv4PrefixTransformation]
+    public Ipv4Prefix IPAddress { get; set; }
+
+    [Parameter]
+    [Ipv4AddressTransformation]
+    public Ipv4Address? Gateway { get; set; }
+
+    [Parameter]
+    [MacAddressTransformation]
+    public MacAddress? MacAddress { get; set; }
+
+    [Parameter]
+    [Ipv4AddressTransformation]
+    public Ipv4Address[]? DnsServer { get; set; }
+
+    [Parameter]
+    [ValidateRange(576, 9000)]
+    public int? Mtu { get; set; }
+
+    /// <summary>Records every frame in and out to this pcap file (read it with tshark or Wireshark).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CaptureFile { get; set; }
+
+    /// <summary>The stack's name (default: its IP address). Names are unique in the process.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    /// <summary>Frames kept for Get-StackPacket (0 turns the log off).</summary>
+    [Parameter]
+    [ValidateRange(0, 1_000_000)]
+    public int PacketLogSize { get; set; } = 1024;
+
+    protected override void ProcessRecord()
+    {
+        var name = Name ?? IPAddress.Address.ToString();
+        var where = ParameterSetName == AdapterSet ? $"adapter '{Adapter}'" : $"virtual network '{VirtualNetwork}'";
+        if (!ShouldProcess($"{name}: {IPAddress} on {where}", "Start stack")) return;
+        if (ModuleState.IsNameTaken(name)) ThrowTerminatingError(NameInUse(name));
+
+        var config = new StackConfig
+        {
+            Address = IPAddress.Address,
+            PrefixLength = IPAddress.PrefixLength,
+            Gateway = Gateway,
+            MacAddress = MacAddress,
+            Mtu = Mtu,
+            DnsServers = DnsServer ?? Array.Empty<Ipv4Address>(),
+            PacketLogCapacity = PacketLogSize,
+        };
+        try { config.Validate(Mtu ?? 9000); }
+        catch (StackConfigurationException e) { ThrowTerminatingError(ErrorFor(e, config)); }
+
+        string? capturePath = CaptureFile is null ? null : GetUnresolvedProviderPathFromPSPath(CaptureFile);
+        ILinkDevice device;
+        IClock? clock = null;
+        if (ParameterSetName == VirtualSet)
+        {
+            var net = ModuleState.GetOrCreateNetwork(VirtualNetwork);
+            // A locally administered MAC derived from the address: readable in captures and unique per address.
+            var mac = MacAddress ?? new MacAddress(0x0200_0000_0000UL | IPAddress.Address.Value);
+            device = net.Wire.CreatePort(name, mac);
+            clock = net.Clock;
+        }
+        else
+        {
+            device = LinkFactory.OpenAdapter(this, Adapter, NetworkNamespace, MacAddress);
+        }
+
+        NetworkStack stack;
+        try
+        {
+            if (capturePath != null) device = LinkFactory.WithCapture(device, capturePath);
+            stack = new NetworkStack(device, config, clock, name: name);
+        }
+        catch (Exception e) when (e is StackConfigurationException or ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            device.Dispose();
+            ThrowTerminatingError(e is IOException or UnauthorizedAccessException
+                ? new ErrorRecord(e, "CaptureFileFailed", ErrorCategory.WriteError, capturePath)
+                : ErrorFor(e, config));
+            return;
+        }
+        var instance = new StackInstance(stack, ParameterSetName == AdapterSet ? Adapter : null,
+            ParameterSetName == VirtualSet ? VirtualNetwork : null, capturePath, ModuleState.CurrentRunspaceId);
+        if (!ModuleState.TryRegister(instance))
+        {
+            stack.Dispose();
+            ThrowTerminatingError(NameInUse(name));
+        }
+        stack.Start();
+        WriteVerbose($"Stack '{name}' started: {IPAddress} MAC {stack.MacAddress} MTU {stack.Mtu} on {where}.");
+        WriteObject(instance);
+    }
+
+    private static ErrorRecord NameInUse(string name) => new(
+        new InvalidOperationException($"A stack named '{name}' is already running. Give this one another -Name, or stop that one with Stop-Stack -Stack '{name}'."),
+        "StackNameInUse", ErrorCategory.ResourceExists, name);
+}
+
+/// <summary>Get-Stack: the running stacks with their settings and uptime.</summary>
+[Cmdlet(VerbsCommon.Get, "Stack")]
+[OutputType(typeof(StackInstance))]
+public sealed class GetStackCommand : PSCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(StackNameCompleter))]
+    public string[]? Name { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var all = ModuleState.All();
+        if (Name is null) { WriteObject(all, true); return; }
+        foreach (var n in Name)
+        {
+            var pattern = new WildcardPattern(n, WildcardOptions.IgnoreCase);
+            var found = all.Where(s => pattern.IsMatch(s.Name)).ToList();
+            if (found.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(n))
+                WriteError(new ErrorRecord(new ItemNotFoundException($"No stack is named '{n}'. List the running stacks with Get-Stack."),
+                    "StackNotFound", ErrorCategory.ObjectNotFound, n));
+            WriteObject(found, true);
+        }
+    }
+}
+
+/// <summary>Stop-Stack: stops a stack: closes its sockets, releases its adapter, completes its capture file.</summary>
+[Cmdlet(VerbsLifecycle.Stop, "Stack", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(void))]
+public sealed class StopStackCommand : NetStackCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipeline = true)]
+    [StackTransformation]
+    [ArgumentCompleter(typeof(StackNameCompleter))]
+    public StackInstance? Stack { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var stack = ResolveStack(Stack);
+        if (!ShouldProcess($"{stack.Name} ({stack.Address} on {stack.Link})", "Stop stack")) return;
+        ModuleState.Stop(stack);
+        WriteVerbose($"Stack '{stack.Name}' stopped after {stack.Uptime:g}.");
+    }
+}

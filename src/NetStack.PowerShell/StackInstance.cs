@@ -1,0 +1,91 @@
+namespace NetStack.PowerShell;
+
+/// <summary>
+/// A running stack as the module knows it (Start-Stack, Get-Stack). Live: Uptime and IsRunning are read when
+/// asked. Pipe it to any cmdlet's -Stack, or give that parameter the stack's Name.
+/// </summary>
+public sealed class StackInstance
+{
+    private readonly NetworkStack? _stack;
+    private readonly object _gate = new();
+    private bool _stopped;
+
+    internal StackInstance(NetworkStack stack, string? adapter, string? virtualNetwork, string? captureFile, Guid ownerRunspace)
+    {
+        _stack = stack;
+        Name = stack.Name;
+        Adapter = adapter;
+        VirtualNetwork = virtualNetwork;
+        CaptureFile = captureFile;
+        OwnerRunspace = ownerRunspace;
+        var c = stack.Config;
+        IPAddress = c.Address.ToString();
+        PrefixLength = c.PrefixLength;
+        Gateway = c.Gateway?.ToString();
+        DnsServer = c.DnsServers.Select(d => d.ToString()).ToArray();
+        MacAddress = stack.MacAddress.ToString();
+        Mtu = stack.Mtu;
+        PacketLogSize = c.PacketLogCapacity;
+        StartedAt = stack.StartedAt;
+    }
+
+    /// <summary>A name given to -Stack that matches no stack; the cmdlet reports it as ObjectNotFound.</summary>
+    private StackInstance(string missingName)
+    {
+        Name = missingName;
+        IPAddress = "";
+        DnsServer = Array.Empty<string>();
+        MacAddress = "";
+        IsMissing = true;
+        _stopped = true;
+    }
+
+    internal static StackInstance Missing(string name) => new(name);
+
+    public string Name { get; }
+    public string IPAddress { get; }
+    public int PrefixLength { get; }
+    public string? Gateway { get; }
+    public string[] DnsServer { get; }
+    public string MacAddress { get; }
+    public int Mtu { get; }
+    /// <summary>The pcap adapter the stack is bound to (null on a virtual network).</summary>
+    public string? Adapter { get; }
+    /// <summary>The in-process virtual network the stack is attached to (null on an adapter).</summary>
+    public string? VirtualNetwork { get; }
+    public string? CaptureFile { get; }
+    public int PacketLogSize { get; }
+    public DateTimeOffset StartedAt { get; }
+    public TimeSpan Uptime => IsMissing ? TimeSpan.Zero : DateTimeOffset.Now - StartedAt;
+    public bool IsRunning { get { lock (_gate) return !_stopped && _stack is { IsRunning: true }; } }
+    /// <summary>Where the stack is attached, for tables: the adapter name or "virtual:&lt;network&gt;".</summary>
+    public string Link => Adapter ?? (VirtualNetwork is { } v ? "virtual:" + v : "");
+    public string Address => IsMissing ? "" : $"{IPAddress}/{PrefixLength}";
+
+    /// <summary>Why the adapter stopped working (it vanished, went down...), or null while it works.</summary>
+    public string? LinkFault => _stack is null ? null : LinkFactory.PcapOf(_stack.Device)?.Fault;
+
+    /// <summary>The stack itself, for scripts that go below the cmdlets.</summary>
+    public NetworkStack? NetworkStack => _stack;
+
+    internal bool IsMissing { get; }
+    internal Guid OwnerRunspace { get; }
+    internal long Order { get; set; }
+
+    internal NetworkStack Core => _stack ?? throw new InvalidOperationException("No such stack.");
+
+    internal bool IsStopped { get { lock (_gate) return _stopped; } }
+
+    /// <summary>Disposes the stack once: the loop stops, pending operations fail with StackStopped, the link is released.</summary>
+    internal void Shutdown()
+    {
+        lock (_gate)
+        {
+            if (_stopped) return;
+            _stopped = true;
+        }
+        _stack?.Dispose();
+    }
+
+    public override string ToString() => Name;
+}

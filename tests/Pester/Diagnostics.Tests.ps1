@@ -1,0 +1,162 @@
+BeforeAll {
+    . $PSScriptRoot/Common.ps1
+    $net = New-TestName 'diag'
+    $a = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.1/24 -Name (New-TestName 'diagA')
+    $b = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.2/24 -Name (New-TestName 'diagB') -PacketLogSize 256
+}
+AfterAll {
+    $a, $b | Stop-Stack -Confirm:$false -ErrorAction SilentlyContinue
+}
+
+Describe 'Test-StackConnection (ICMP echo)' {
+    It 'writes one reply per echo with latency and TTL' {
+        $r = Test-StackConnection 192.0.2.1 -Count 3 -Delay 0 -Stack $b
+        $r.Count | Should -Be 3
+        $r | Should -BeOfType NetStack.PowerShell.StackPingReply
+        $r.Ping | Should -Be @(1, 2, 3)
+        $r | ForEach-Object { $_.Status | Should -Be 'Success'; $_.Ttl | Should -Be 64; $_.Address | Should -Be '192.0.2.1'; $_.Latency | Should -BeGreaterOrEqual 0 }
+        $r[0].BufferSize | Should -Be 32
+    }
+
+    It 'renders a table with latency' {
+        Test-StackConnection 192.0.2.1 -Count 1 -Stack $b | Out-String | Should -Match 'Ping\s+Source\s+Address\s+Latency\(ms\)\s+Ttl\s+BufferSize\s+Status'
+    }
+
+    It 'takes targets from the pipeline and by property name (IPAddress)' {
+        ('192.0.2.1' | Test-StackConnection -Count 1 -Stack $b).Status | Should -Be 'Success'
+        ([pscustomobject]@{ IPAddress = '192.0.2.1' } | Test-StackConnection -Count 1 -Stack $b).Status | Should -Be 'Success'
+    }
+
+    It 'returns a bool with -Quiet' {
+        Test-StackConnection 192.0.2.1 -Count 1 -Quiet -Stack $b | Should -BeExactly $true
+        Test-StackConnection 192.0.2.201 -Count 1 -TimeoutSeconds 1 -Quiet -Stack $b | Should -BeExactly $false
+    }
+
+    It 'declares its output types per parameter set' {
+        $types = (Get-Command Test-StackConnection).OutputType
+        ($types | Where-Object { $_.Type -eq [NetStack.PowerShell.StackPingReply] }) | Should -Not -BeNullOrEmpty
+        ($types | Where-Object { $_.Type -eq [bool] }) | Should -Not -BeNullOrEmpty
+    }
+
+    It 'reports a silent host as a non-terminating error with a stable id' {
+        $r = Test-StackConnection 192.0.2.202 -Count 1 -TimeoutSeconds 1 -Stack $b -ErrorVariable e -ErrorAction SilentlyContinue
+        $r | Should -BeNullOrEmpty
+        $e.Count | Should -Be 1
+        $e[0].FullyQualifiedErrorId | Should -BeIn @('TimedOut,NetStack.PowerShell.TestStackConnectionCommand', 'HostUnreachable,NetStack.PowerShell.TestStackConnectionCommand')
+        $e[0].CategoryInfo.Category | Should -BeIn @('OperationTimeout', 'ConnectionError')
+    }
+
+    It 'reports an off-subnet target with no gateway as NetworkUnreachable' {
+        Test-StackConnection 198.51.100.7 -Count 1 -Stack $b -ErrorVariable e -ErrorAction SilentlyContinue
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'NetworkUnreachable,*'
+        $e[0].CategoryInfo.Category | Should -Be 'ConnectionError'
+    }
+
+    It 'fails at binding for bad values' {
+        { Test-StackConnection 192.0.2.1 -Count 0 -Stack $b } | Should -Throw -ErrorId 'ParameterArgumentValidationError*'
+        { Test-StackConnection 192.0.2.1 -MaxHops 300 -Stack $b } | Should -Throw -ErrorId 'ParameterArgumentValidationError*'
+    }
+
+    It 'is cancelled promptly when its pipeline is stopped from another thread' {
+        $ps = New-ModulePowerShell
+        try {
+            # An address nobody has, with a long timeout: the cmdlet waits for the echo reply.
+            $null = $ps.AddCommand('Test-StackConnection').AddParameters(@{ ComputerName = '192.0.2.203'; Count = 1; TimeoutSeconds = 60; Stack = $b.Name; Verbose = $true })
+            $handle = $ps.BeginInvoke()
+            # The ARP narration arrives while the cmdlet waits inside the wait loop.
+            Wait-Until { $ps.Streams.Verbose.Count -gt 0 } -Because 'the ping to be under way'
+            $sw = [System.Diagnostics.Stopwatch]::StartNew()
+            $ps.Stop()
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 2
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            $handle.IsCompleted | Should -BeTrue
+        }
+        finally { $ps.Dispose() }
+    }
+
+    It 'narrates protocol events with -Verbose' {
+        $null = Remove-StackArpEntry 192.0.2.1 -Stack $b -Confirm:$false -ErrorAction SilentlyContinue
+        $v = Test-StackConnection 192.0.2.1 -Count 1 -Stack $b -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }
+        ($v.Message -join "`n") | Should -Match 'resolving'
+    }
+
+    It 'reports a name it cannot resolve as ObjectNotFound' {
+        Test-StackConnection 'no-such-host.invalid' -Count 1 -Stack $b -ErrorVariable e -ErrorAction SilentlyContinue
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'NoDnsServer,*'
+        $e[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+}
+
+Describe 'Get-StackStatistics' {
+    It 'gives counters per layer, filtered by layer, name and -NonZero' {
+        $null = Test-StackConnection 192.0.2.1 -Count 1 -Stack $b
+        $all = Get-StackStatistics -Stack $b
+        $all | Should -BeOfType NetStack.PowerShell.StackStatistic
+        $all.Layer | Select-Object -Unique | Should -Contain 'Icmp'
+        $icmp = Get-StackStatistics Icmp -Name EchoRe* -Stack $b
+        $icmp.Name | Should -Contain 'EchoRepliesReceived'
+        ($icmp | Where-Object Name -eq 'EchoRepliesReceived').Value | Should -BeGreaterThan 0
+        Get-StackStatistics -NonZero -Stack $b | ForEach-Object { $_.Value | Should -Not -Be 0 }
+    }
+
+    It 'renders a table grouped by layer' {
+        $text = Get-StackStatistics Icmp -Stack $b | Out-String
+        $text | Should -Match 'Layer: Icmp'
+        $text | Should -Match 'Name\s+Value'
+    }
+
+    It 'completes layer names' {
+        $r = TabExpansion2 -inputScript ($s = 'Get-StackStatistics -Layer Ic') -cursorColumn $s.Length
+        $r.CompletionMatches.CompletionText | Should -Contain 'Icmp'
+    }
+}
+
+Describe 'Get-StackPacket' {
+    BeforeAll {
+        $null = Clear-StackArpCache -Stack $b -Confirm:$false
+        $null = Test-StackConnection 192.0.2.1 -Count 2 -Delay 0 -Stack $b
+    }
+
+    It 'decodes recent frames both ways, like tshark' {
+        $p = Get-StackPacket -Stack $b
+        $p | Should -BeOfType NetStack.PowerShell.StackPacket
+        $p.Direction | Should -Contain 'In'
+        $p.Direction | Should -Contain 'Out'
+        $arp = $p | Where-Object Protocol -eq 'ARP'
+        $arp.Info | Should -Contain 'Who has 192.0.2.1? Tell 192.0.2.2'
+        $arp.Info | Should -Contain '192.0.2.1 is at 02-00-C0-00-02-01'
+        $echo = $p | Where-Object { $_.Protocol -eq 'ICMP' -and $_.Direction -eq 'Out' } | Select-Object -Last 1
+        $echo.Source | Should -Be '192.0.2.2'
+        $echo.Destination | Should -Be '192.0.2.1'
+        $echo.Info | Should -Match '^Echo \(ping\) request'
+        $echo.Length | Should -Be 74
+    }
+
+    It 'filters by protocol, direction and -Last' {
+        $icmp = Get-StackPacket -Stack $b -Protocol ICMP
+        $icmp.Protocol | Select-Object -Unique | Should -Be 'ICMP'
+        (Get-StackPacket -Stack $b -Protocol ICMP -Direction In).Info | ForEach-Object { $_ | Should -Match 'reply' }
+        $last = Get-StackPacket -Stack $b -Last 2
+        $last.Count | Should -Be 2
+        $last[-1].Number | Should -Be (Get-StackPacket -Stack $b)[-1].Number
+    }
+
+    It 'renders No., Time, Source, Destination, Protocol, Info' {
+        Get-StackPacket -Stack $b -Last 3 | Out-String -Width 200 | Should -Match 'No\.\s+Time\s+Dir\s+Source\s+Destination\s+Protocol\s+Length\s+Info'
+    }
+
+    It 'reports an unknown socket as ObjectNotFound' {
+        $err = { Get-StackPacket -Stack $b -Socket 999 } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'SocketNotFound,*'
+        $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+}
+
+Describe 'Get-StackConnection' {
+    It 'has the netstat filters and completes TCP state names' {
+        $c = Get-Command Get-StackConnection
+        foreach ($p in 'Protocol', 'State', 'LocalPort', 'RemoteAddress', 'RemotePort', 'Stack') { $c.Parameters.Keys | Should -Contain $p }
+        $r = TabExpansion2 -inputScript ($s = 'Get-StackConnection -State TimeW') -cursorColumn $s.Length
+        $r.CompletionMatches.CompletionText | Should -Be @('TimeWait')
+    }
+}

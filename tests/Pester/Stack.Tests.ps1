@@ -1,0 +1,162 @@
+BeforeAll {
+    . $PSScriptRoot/Common.ps1
+}
+
+Describe 'Module manifest' {
+    It 'exports exactly the cmdlets the assembly defines' {
+        $module = Get-Module NetStack
+        $defined = [NetStack.PowerShell.StartStackCommand].Assembly.GetTypes() |
+            ForEach-Object { $_.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $false) } |
+            ForEach-Object { '{0}-{1}' -f $_.VerbName, $_.NounName } | Sort-Object
+        @($module.ExportedCmdlets.Keys | Sort-Object) | Should -Be @($defined)
+        $module.ExportedFunctions.Count | Should -Be 0
+        $module.ExportedAliases.Count | Should -Be 0
+    }
+
+    It 'declares PowerShell 7.4, Core and the format file' {
+        $m = Import-PowerShellDataFile $Manifest
+        $m.PowerShellVersion | Should -Be '7.4'
+        $m.CompatiblePSEditions | Should -Be @('Core')
+        $m.FormatsToProcess | ForEach-Object { Join-Path $RepoRoot $_ | Should -Exist }
+    }
+
+    It 'ships the module without PowerShell''s own assembly' {
+        Join-Path $RepoRoot 'out/NetStack/System.Management.Automation.dll' | Should -Not -Exist
+        foreach ($dll in 'NetStack.dll', 'SharpPcap.dll', 'PacketDotNet.dll') { Join-Path $RepoRoot "out/NetStack/$dll" | Should -Exist }
+    }
+}
+
+Describe 'Start-Stack, Get-Stack, Stop-Stack' {
+    BeforeAll {
+        $net = New-TestName 'net'
+        $name = New-TestName 'st'
+    }
+    AfterAll {
+        Get-Stack | Where-Object VirtualNetwork -eq $net | Stop-Stack -Confirm:$false
+    }
+
+    It 'starts a stack on a virtual network and outputs it' {
+        $s = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.10/24 -Name $name -Gateway 192.0.2.254 -DnsServer 192.0.2.53 -Mtu 1400 -PacketLogSize 64
+        $s | Should -BeOfType NetStack.PowerShell.StackInstance
+        $s.Name | Should -Be $name
+        $s.IPAddress | Should -Be '192.0.2.10'
+        $s.PrefixLength | Should -Be 24
+        $s.Gateway | Should -Be '192.0.2.254'
+        $s.DnsServer | Should -Be @('192.0.2.53')
+        $s.Mtu | Should -Be 1400
+        $s.PacketLogSize | Should -Be 64
+        $s.VirtualNetwork | Should -Be $net
+        $s.IsRunning | Should -BeTrue
+        $s.MacAddress | Should -Be '02-00-C0-00-02-0A'
+    }
+
+    It 'declares its output type per command' {
+        (Get-Command Start-Stack).OutputType.Type | Should -Be ([NetStack.PowerShell.StackInstance])
+        (Get-Command Get-Stack).OutputType.Type | Should -Be ([NetStack.PowerShell.StackInstance])
+    }
+
+    It 'has the Adapter and VirtualNetwork parameter sets' {
+        (Get-Command Start-Stack).ParameterSets.Name | Sort-Object | Should -Be @('Adapter', 'VirtualNetwork')
+        { Start-Stack -Adapter lo -VirtualNetwork x -IPAddress 192.0.2.9/24 } | Should -Throw -ErrorId 'AmbiguousParameterSet*'
+    }
+
+    It 'lists stacks with settings and uptime, by name and wildcard' {
+        $s = Get-Stack -Name $name
+        $s.Name | Should -Be $name
+        $s.Uptime | Should -BeGreaterThan ([TimeSpan]::Zero)
+        (Get-Stack -Name ($name.Substring(0, 5) + '*')).Name | Should -Contain $name
+        $text = Get-Stack -Name $name | Out-String -Width 250
+        foreach ($h in 'Name', 'Address', 'MacAddress', 'Mtu', 'Link', 'Uptime', 'IsRunning') { $text | Should -Match $h }
+        $text | Should -Match ([regex]::Escape("virtual:$net"))
+    }
+
+    It 'reports an unknown stack name as ObjectNotFound' {
+        Get-Stack -Name 'no-such-stack' -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'StackNotFound,*'
+        $e[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $err = { Get-StackArpCache -Stack 'no-such-stack' } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'StackNotFound,*'
+        $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'refuses a name in use with ResourceExists' {
+        $err = { Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.11/24 -Name $name } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'StackNameInUse,*'
+        $err.CategoryInfo.Category | Should -Be 'ResourceExists'
+    }
+
+    It 'fails at binding for an address that is not address/prefix, saying how to write it' -TestCases @(
+        @{ Value = '192.0.2.300/24' }, @{ Value = '192.0.2.2/33' }, @{ Value = 'lab' }, @{ Value = '192.0.2/24' }
+    ) {
+        $err = { Start-Stack -VirtualNetwork $net -IPAddress $Value } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'ParameterArgumentTransformationError,*'
+        $err.Exception.Message | Should -Match '192\.0\.2\.2/24'
+    }
+
+    It 'fails at binding for a bad MAC, gateway or MTU' {
+        { Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.12/24 -MacAddress 'zz-zz' } | Should -Throw -ErrorId 'ParameterArgumentTransformationError*'
+        { Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.12/24 -Gateway 'gw' } | Should -Throw -ErrorId 'ParameterArgumentTransformationError*'
+        { Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.12/24 -Mtu 100 } | Should -Throw -ErrorId 'ParameterArgumentValidationError*'
+    }
+
+    It 'reports settings that cannot work as InvalidArgument naming the setting' {
+        $err = { Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.12/24 -Gateway 198.51.100.1 -Name (New-TestName x) } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'InvalidConfiguration,*'
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err.Exception.Message | Should -Match 'Gateway'
+    }
+
+    It 'supports -WhatIf on Start-Stack and Stop-Stack' {
+        $other = New-TestName 'whatif'
+        Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.13/24 -Name $other -WhatIf | Should -BeNullOrEmpty
+        Get-Stack -Name $other -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        Stop-Stack -Stack $name -WhatIf
+        (Get-Stack -Name $name).IsRunning | Should -BeTrue
+    }
+
+    It 'defaults -Stack to the most recently started stack' {
+        $latest = New-TestName 'latest'
+        $null = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.14/24 -Name $latest
+        (Get-StackStatistics -Layer Link)[0].Stack | Should -Be $latest
+        Stop-Stack -Confirm:$false
+        Get-Stack -Name $latest -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        (Get-StackStatistics -Layer Link)[0].Stack | Should -Not -Be $latest
+    }
+
+    It 'stops stacks from the pipeline, and a stopped stack object is refused' {
+        $s2 = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.15/24 -Name (New-TestName pipe)
+        $s2 | Stop-Stack -Confirm:$false
+        $s2.IsRunning | Should -BeFalse
+        $err = { Get-StackArpCache -Stack $s2 } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'StackStopped,*'
+        $err.CategoryInfo.Category | Should -Be 'InvalidOperation'
+    }
+
+    It 'completes stack names and virtual network names' {
+        $r = TabExpansion2 -inputScript ($s = "Get-StackArpCache -Stack $($name.Substring(0, 5))") -cursorColumn $s.Length
+        $r.CompletionMatches.CompletionText | Should -Contain $name
+        $r = TabExpansion2 -inputScript ($s = "Start-Stack -VirtualNetwork $($net.Substring(0, 5))") -cursorColumn $s.Length
+        $r.CompletionMatches.CompletionText | Should -Contain $net
+    }
+}
+
+Describe 'Get-StackAdapter' {
+    It 'lists the loopback adapter without special rights' {
+        $lo = Get-StackAdapter -Name lo
+        $lo.Name | Should -Be 'lo'
+        $lo.IsUp | Should -BeTrue
+        $lo.Addresses | Should -Contain '127.0.0.1'
+        Get-StackAdapter | Out-String | Should -Match 'Name\s+MacAddress\s+IsUp\s+Addresses'
+    }
+
+    It 'reports an adapter that does not exist as ObjectNotFound' {
+        Get-StackAdapter -Name 'nosuchif0' -ErrorVariable e -ErrorAction SilentlyContinue
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'AdapterNotFound,*'
+        $e[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'completes adapter names' {
+        $r = TabExpansion2 -inputScript ($s = 'Start-Stack -Adapter l') -cursorColumn $s.Length
+        $r.CompletionMatches.CompletionText | Should -Contain 'lo'
+    }
+}

@@ -1,0 +1,171 @@
+BeforeAll {
+    . $PSScriptRoot/Common.ps1
+    $net = New-TestName 'tcp'
+    $srv = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.1/24 -Name (New-TestName 'tcpS')
+    $cli = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.2/24 -Name (New-TestName 'tcpC')
+}
+AfterAll {
+    $srv, $cli | Stop-Stack -Confirm:$false -ErrorAction SilentlyContinue
+}
+
+Describe 'TCP: listen, connect, send, receive, close' {
+    BeforeAll {
+        $listener = Start-StackListener 8080 -Stack $srv
+        $client = New-StackSocket Tcp -NoDelay -Stack $cli | Connect-StackSocket 192.0.2.1 8080 -TimeoutSec 10
+        $server = $listener | Wait-StackConnection -TimeoutSec 10
+    }
+    AfterAll {
+        $client, $server, $listener | Where-Object { $_ } | Close-StackSocket -Abort -ErrorAction SilentlyContinue
+    }
+
+    It 'establishes a connection both ways' {
+        $listener.Port | Should -Be 8080
+        $listener | Out-String -Width 200 | Should -Match '192\.0\.2\.1:8080\s+\*:\*\s+Listen'
+        $client.State | Should -Be 'Established'
+        $server.State | Should -Be 'Established'
+        $server.RemoteEndPoint.Port | Should -Be $client.LocalEndPoint.Port
+        (Get-StackConnection -Stack $srv -State Listen).LocalPort | Should -Be 8080
+        $row = Get-StackConnection -Stack $cli -RemotePort 8080
+        $row.State | Should -Be 'Established'
+        $row.Protocol | Should -Be 'Tcp'
+        $row.SndUna | Should -Not -BeNullOrEmpty
+        $row.Mss | Should -BeGreaterThan 0
+    }
+
+    It 'receives like recv(), exactly -Count bytes, and -Until a delimiter without losing what follows' {
+        $client | Send-StackData "hello`nworld`nrest"
+        $server | Receive-StackData -Until "`n" -AsString -TimeoutSec 5 | Should -Be "hello`n"
+        $server | Receive-StackData -Count 5 -AsString -TimeoutSec 5 | Should -Be 'world'
+        $server | Receive-StackData -Count 1 -AsString -TimeoutSec 5 | Should -Be "`n"
+        $bytes = $server | Receive-StackData -TimeoutSec 5
+        , $bytes | Should -BeOfType [byte[]]
+        [Text.Encoding]::UTF8.GetString($bytes) | Should -Be 'rest'
+    }
+
+    It 'shows TCP internals in the list view and netstat columns in the table' {
+        $text = Get-StackConnection -Stack $cli -RemotePort 8080 | Out-String -Width 200
+        $text | Should -Match 'Proto\s+Local Address\s+Foreign Address\s+State\s+Recv-Q\s+Send-Q'
+        $text | Should -Match 'tcp\s+192\.0\.2\.2:\d+\s+192\.0\.2\.1:8080\s+Established'
+        $list = Get-StackConnection -Stack $cli -RemotePort 8080 | Format-List | Out-String -Width 200
+        foreach ($p in 'SndUna', 'RcvNxt', 'Srtt', 'Rto', 'Cwnd') { $list | Should -Match $p }
+    }
+
+    It 'decodes the handshake in Get-StackPacket with relative numbers' {
+        $p = Get-StackPacket -Stack $cli -Socket $client.Id -Protocol TCP
+        $p[0].Info | Should -Match '\[SYN\] Seq=0 Win=\d+ Len=0 MSS=\d+'
+        $p[1].Info | Should -Match '\[SYN, ACK\] Seq=0 Ack=1'
+        $p[2].Info | Should -Match '\[ACK\] Seq=1 Ack=1'
+    }
+
+    It 'times out a receive with OperationTimeout and keeps the connection' {
+        $server | Receive-StackData -TimeoutSec 0 -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'TimedOut,*'
+        $e[0].CategoryInfo.Category | Should -Be 'OperationTimeout'
+        $client | Send-StackData 'still here'
+        $server | Receive-StackData -AsString -TimeoutSec 5 | Should -Be 'still here'
+    }
+
+    It 'narrates the TCP events with -Verbose' {
+        $l2 = Start-StackListener 8081 -Stack $srv
+        try {
+            $v = New-StackSocket Tcp -Stack $cli | Connect-StackSocket 192.0.2.1 8081 -Verbose 4>&1
+            ($v | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -join "`n" | Should -Match 'Tcp'
+            $c2 = $v | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
+            $c2 | Close-StackSocket -Abort
+        }
+        finally { $l2 | Close-StackSocket }
+    }
+
+    It 'reads to the end after the peer closes, then returns nothing' {
+        $l3 = Start-StackListener 8082 -Stack $srv
+        try {
+            $c3 = New-StackSocket Tcp -Stack $cli | Connect-StackSocket 192.0.2.1 8082
+            $s3 = $l3 | Wait-StackConnection -TimeoutSec 5
+            $c3 | Send-StackData ('x' * 3000)
+            $c3 | Close-StackSocket
+            ($s3 | Receive-StackData -ToEnd -AsString -TimeoutSec 10).Length | Should -Be 3000
+            $s3 | Receive-StackData -TimeoutSec 5 | Should -BeNullOrEmpty
+            $s3 | Close-StackSocket
+        }
+        finally { $l3 | Close-StackSocket -ErrorAction SilentlyContinue }
+    }
+}
+
+Describe 'TCP errors' {
+    It 'reports a refused connection as ConnectionRefused (ConnectionError)' {
+        $s = New-StackSocket Tcp -Stack $cli
+        $s | Connect-StackSocket 192.0.2.1 9 -TimeoutSec 5 -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'ConnectionRefused,*'
+        $e[0].CategoryInfo.Category | Should -Be 'ConnectionError'
+    }
+
+    It 'reports a port already listened on as AddressInUse (ResourceExists)' {
+        $l = Start-StackListener 8090 -Stack $srv
+        try {
+            Start-StackListener 8090 -Stack $srv -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $e[0].FullyQualifiedErrorId | Should -BeLike 'AddressInUse,*'
+            $e[0].CategoryInfo.Category | Should -Be 'ResourceExists'
+        }
+        finally { $l | Close-StackSocket }
+    }
+
+    It 'times out a wait for a connection, and Ctrl+C cancels one promptly' {
+        $l = Start-StackListener 8091 -Stack $srv
+        try {
+            $l | Wait-StackConnection -TimeoutSec 0 -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $e[0].CategoryInfo.Category | Should -Be 'OperationTimeout'
+
+            $ps = New-ModulePowerShell
+            try {
+                $null = $ps.AddCommand('Wait-StackConnection').AddParameters(@{ Socket = $l.Id; Stack = $srv.Name; TimeoutSec = 60 })
+                $handle = $ps.BeginInvoke()
+                Wait-Until { $ps.InvocationStateInfo.State -eq 'Running' } -Because 'the wait to start'
+                $sw = [System.Diagnostics.Stopwatch]::StartNew()
+                $ps.Stop()
+                $sw.Elapsed.TotalSeconds | Should -BeLessThan 2
+                $handle.IsCompleted | Should -BeTrue
+            }
+            finally { $ps.Dispose() }
+        }
+        finally { $l | Close-StackSocket }
+    }
+
+    It 'refuses stream operations on a listener and waits on a connection' {
+        $l = Start-StackListener 8092 -Stack $srv
+        try {
+            $err = { $l | Receive-StackData -TimeoutSec 1 } | Should -Throw -PassThru
+            $err.FullyQualifiedErrorId | Should -BeLike 'WrongSocketType,*'
+            $err.CategoryInfo.Category | Should -Be 'InvalidOperation'
+        }
+        finally { $l | Close-StackSocket }
+    }
+}
+
+Describe 'Closing from the netstat view' {
+    It 'aborts connections piped from Get-StackConnection by state, with -WhatIf support' {
+        $l = Start-StackListener 8100 -Stack $srv
+        $c = New-StackSocket Tcp -Stack $cli | Connect-StackSocket 192.0.2.1 8100
+        $s = $l | Wait-StackConnection -TimeoutSec 5
+        Get-StackConnection -Stack $cli -State Established -RemotePort 8100 | Close-StackSocket -Abort -WhatIf
+        (Get-StackConnection -Stack $cli -RemotePort 8100).State | Should -Be 'Established'
+        Get-StackConnection -Stack $cli -State Established -RemotePort 8100 | Close-StackSocket -Abort
+        Wait-Until { -not (Get-StackConnection -Stack $cli -RemotePort 8100) } -Because 'the aborted connection to go'
+        Wait-Until { -not (Get-StackConnection -Stack $srv -LocalPort 8100 -State Established) } -Because 'the RST to reach the server'
+        $l | Close-StackSocket
+    }
+}
+
+Describe 'Test-StackConnection -TcpPort' {
+    It 'reports success for a listening port and failure for a closed one' {
+        $l = Start-StackListener 8200 -Stack $srv
+        try {
+            $ok = Test-StackConnection 192.0.2.1 -TcpPort 8200 -Stack $cli
+            $ok | Should -BeOfType NetStack.PowerShell.StackTcpTestResult
+            $ok.Succeeded | Should -BeTrue
+            Test-StackConnection 192.0.2.1 -TcpPort 8201 -Stack $cli -Quiet | Should -BeExactly $false
+            (Test-StackConnection 192.0.2.1 -TcpPort 8201 -Stack $cli).Error | Should -Match 'refused|reset'
+            Test-StackConnection 192.0.2.1 -TcpPort 8200 -Stack $cli | Out-String | Should -Match 'Destination\s+TcpPort\s+Succeeded'
+        }
+        finally { $l | Close-StackSocket }
+    }
+}
