@@ -265,6 +265,14 @@ public sealed unsafe class PcapDevice : ILinkDevice
                 $"No permission to capture on '{interfaceName}': run as root, or grant the capabilities CAP_NET_RAW and CAP_NET_ADMIN " +
                 "(e.g. sudo setcap cap_net_raw,cap_net_admin+eip on the dotnet/pwsh executable).", e);
         }
+        catch (PcapException e) when (e.Error is PcapError.InterfaceNotUp)
+        {
+            throw new InvalidOperationException($"Adapter '{interfaceName}' is down. Bring it up first: ip link set {interfaceName} up", e);
+        }
+        catch (PcapException e)
+        {
+            throw new InvalidOperationException($"Cannot open adapter '{interfaceName}': {e.Message} ({e.Error})", e);
+        }
 
         PcapDevice? result = null;
         try

@@ -399,6 +399,16 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
     }
 
     [KernelFact]
+    public void Open_AdapterThatIsDown_SaysToBringItUp()
+    {
+        using var lab = new KernelLab();
+        lab.RunInStackNamespace("ip link set u0 down").EnsureSuccess();
+        var e = Assert.Throws<InvalidOperationException>(() => lab.OpenStackDevice());
+        output.WriteLine(e.Message);
+        Assert.Contains("ip link set u0 up", e.Message);
+    }
+
+    [KernelFact]
     public void Open_UnknownNamespace_SaysHowToCreateIt()
     {
         var e = Assert.Throws<ArgumentException>(() => PcapDevice.Open("u0", new PcapDeviceOptions { NetworkNamespace = "nsu-does-not-exist" }));
