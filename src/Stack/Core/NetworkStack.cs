@@ -230,7 +230,9 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         switch (Ethernet.EtherType(frame))
         {
             case Ethernet.TypeIpv4:
-                Ip.OnPacket(payload, src, now);
+                DispatchingLinkBroadcast = dst.IsMulticast;
+                try { Ip.OnPacket(payload, src, now); }
+                finally { DispatchingLinkBroadcast = false; }
                 break;
             case Ethernet.TypeArp:
                 Arp.OnPacket(payload, src, now);
@@ -249,6 +251,13 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         if (_packetLog.Capacity > 0) _packetLog.Record(frame, outbound: true, now);
         Device.Transmit(frame, now);
     }
+
+    /// <summary>
+    /// True while the frame being dispatched was sent to a link-layer broadcast or multicast address. Errors about a
+    /// received datagram are sent synchronously during its dispatch, so ICMP reads this to stay silent about such
+    /// frames (RFC 1122 3.2.2); a reassembly timeout, fired later from a timer, cannot tell and is not covered.
+    /// </summary>
+    internal bool DispatchingLinkBroadcast { get; private set; }
 
     internal bool IsMulticastMember(Ipv4Address group) => group.IsMulticast && _multicastGroups.Contains(group);
 

@@ -295,6 +295,8 @@ internal sealed class IcmpLayer : IIpProtocolHandler
         var src = Ipv4Header.Source(offending);
         if (dst != _stack.Config.Address || Ipv4Header.FragmentOffset(offending) != 0) return;
         if (src.IsUnspecified || src.IsBroadcast || src.IsMulticast || src.IsLoopback || src == _stack.Config.SubnetBroadcast) return;
+        // RFC 1122 3.2.2: never about a datagram that came in a link-layer broadcast or multicast frame.
+        if (_stack.DispatchingLinkBroadcast) return;
         // Only echo (the query we know) may draw an error; every other ICMP message might itself be an error.
         if (Ipv4Header.Protocol(offending) == (byte)IpProtocol.Icmp && (offending.Length <= ihl || offending[ihl] is not (IcmpCodes.TypeEchoRequest or IcmpCodes.TypeEchoReply))) return;
         if (!TakeToken(now)) { Counters.ErrorsRateLimited++; return; }

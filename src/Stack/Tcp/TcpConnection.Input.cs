@@ -54,17 +54,18 @@ internal sealed partial class TcpConnection
 
         Irs = seg.Seq;
         RcvNxt = seg.Seq + 1;
-        Negotiate(ref seg, now);
+        Negotiate(ref seg);
         if (seg.Has(TcpFlags.Ack))
         {
             Stack.Trace("Tcp", $"{Describe()} SYN-ACK received, IRS {Irs}");
             SndUna = seg.Ack;
+            SynAcked = true;
             SndWnd = seg.Window; // unscaled in a SYN
             MaxSndWnd = SndWnd;
             SndWl1 = seg.Seq;
             SndWl2 = seg.Ack;
-            if (Retries == 0) SampleRtt(now - _synSentAt, now); // Karn: only an unretransmitted SYN gives a sample
-            else if (TsEnabled && seg.Options.TsEcr != 0) SampleRtt(TimeSpan.FromMilliseconds(TsNow(now) - seg.Options.TsEcr), now);
+            if (Retries == 0) SampleRtt(now - _synSentAt); // Karn: only an unretransmitted SYN gives a sample
+            else if (TsEnabled && seg.Options.TsEcr != 0) SampleRtt(TimeSpan.FromMilliseconds(TsNow(now) - seg.Options.TsEcr));
             RtoAt = Never;
             Retries = 0;
             Backoff = 0;
@@ -85,6 +86,16 @@ internal sealed partial class TcpConnection
     {
         ref readonly var opts = ref seg.Options;
         var rst = seg.Has(TcpFlags.Rst);
+
+        // A retransmitted SYN while we are SYN-RECEIVED: our SYN-ACK was lost, send it again (as Linux does).
+        if (State == TcpState.SynReceived && seg.IsBareSyn && seg.Seq == Irs)
+        {
+            Counters.DuplicateSegments++;
+            if (TsEnabled && opts.HasTimestamp) TsRecent = opts.TsVal; // echo this SYN's time, not the first one's
+            Retries++; // a retransmission: Karn's rule then takes no RTT sample from the handshake
+            SendSyn(now);
+            return;
+        }
 
         // PAWS (RFC 7323 5.3): a timestamp older than TS.Recent marks an old duplicate.
         if (TsEnabled && opts.HasTimestamp && !rst && (int)(opts.TsVal - TsRecent) < 0)
@@ -110,6 +121,8 @@ internal sealed partial class TcpConnection
             if (rst) { Counters.DroppedNotAcceptable++; return; }
             Counters.DuplicateSegments++;
             _ackNow = true; // RFC 9293: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, then drop
+            // TIME-WAIT: a retransmitted FIN (already below RCV.NXT) is acknowledged and restarts 2 MSL.
+            if (State == TcpState.TimeWait && seg.Has(TcpFlags.Fin)) StateAt = now + 2 * Settings.Msl;
             return;
         }
 
@@ -129,6 +142,7 @@ internal sealed partial class TcpConnection
             var keep = Seq.Gt(edge, seg.Seq) ? (int)(edge - seg.Seq) : 0;
             seg.Payload = seg.Payload[..keep];
             seg.Flags &= ~TcpFlags.Fin;
+            _ackNow = true; // tell the sender where the window ends (a zero-window probe carrying data gets its answer)
         }
 
         // TS.Recent follows the segment that covers the last ACK we sent (RFC 7323 4.3).
@@ -180,7 +194,7 @@ internal sealed partial class TcpConnection
             MaxSndWnd = Math.Max(MaxSndWnd, SndWnd);
             SndWl1 = seg.Seq;
             SndWl2 = seg.Ack;
-            if (Retries == 0) SampleRtt(now - _synSentAt, now);
+            if (Retries == 0) SampleRtt(now - _synSentAt);
             Retries = 0;
             Backoff = 0;
             EnterEstablished(now);
@@ -200,8 +214,27 @@ internal sealed partial class TcpConnection
             else Counters.DroppedAfterClose++;
         }
 
-        // Eighth: FIN, only once everything before it has arrived.
-        if (seg.Has(TcpFlags.Fin) && seg.Seq + (uint)seg.Payload.Length == RcvNxt) OnFin(now);
+        // Eighth: FIN, once everything before it has arrived. A FIN that came out of order is remembered and
+        // taken when the hole before it fills, rather than waiting for the peer to retransmit it.
+        if (PeerFin || State is not (TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.SynReceived)) return;
+        if (seg.Has(TcpFlags.Fin))
+        {
+            var finSeq = seg.Seq + (uint)seg.Payload.Length;
+            if (finSeq == RcvNxt) { OnFin(now); return; }
+            if (seg.Payload.Length > 0 && _oooCount > 0 && IsOutOfOrderHeld(finSeq)) { _finPending = true; _finSeq = finSeq; }
+        }
+        if (_finPending && RcvNxt == _finSeq) OnFin(now);
+    }
+
+    private bool _finPending;
+    private uint _finSeq;
+
+    /// <summary>True when the out-of-order ranges hold the byte just before <paramref name="end"/>.</summary>
+    private bool IsOutOfOrderHeld(uint end)
+    {
+        for (int i = 0; i < _oooCount; i++)
+            if (Seq.Lt(_ooo![i].Left, end) && Seq.Le(end, _ooo[i].Right)) return true;
+        return false;
     }
 
     private void OnReset(TimeSpan now)
@@ -235,13 +268,15 @@ internal sealed partial class TcpConnection
     {
         var ack = seg.Ack;
         ref readonly var opts = ref seg.Options;
-        if (SackEnabled && opts.SackCount > 0) UpdateScoreboard(in opts);
+        var newlySacked = SackEnabled && opts.SackCount > 0 && UpdateScoreboard(in opts);
 
         var window = (uint)seg.Window << SndWndShift;
         if (Seq.Le(ack, SndUna))
         {
             // RFC 5681 2: a duplicate ACK carries no data, no SYN/FIN, the same window, while data is outstanding.
-            if (ack == SndUna && seg.Payload.Length == 0 && !seg.Has(TcpFlags.Fin) && window == SndWnd && SndMax != SndUna)
+            // RFC 6675 2: with SACK, one that SACKs new data is a duplicate whatever its window (Linux opens its
+            // window as it reads, so its duplicates rarely repeat the window).
+            if (ack == SndUna && seg.Payload.Length == 0 && !seg.Has(TcpFlags.Fin) && (window == SndWnd || newlySacked) && SndMax != SndUna)
                 OnDuplicateAck(now);
             UpdateWindow(ref seg, window, now);
             return true;
@@ -249,8 +284,9 @@ internal sealed partial class TcpConnection
 
         // New data acknowledged.
         var acked = ack - SndUna;
-        var synAcked = Seq.Le(SndUna, Iss); // our SYN was still unacknowledged
-        if (synAcked) acked--;
+        // Our SYN still unacknowledged? A flag, not SND.UNA <= ISS: that comparison wraps after 2^31 bytes.
+        var synAcked = !SynAcked;
+        if (synAcked) { acked--; SynAcked = true; }
         var dataAcked = (int)Math.Min(acked, (uint)SndBuf.Count);
         SndBuf.Discard(dataAcked);
         var finAcked = FinQueued && !FinAcked && acked > (uint)dataAcked;
@@ -265,12 +301,12 @@ internal sealed partial class TcpConnection
         // update TS.Recent from segments below RCV.NXT), which would inflate SRTT (Karn's rule, applied to TSecr).
         if (TsEnabled && opts.HasTimestamp && opts.TsEcr != 0)
         {
-            if (Retries == 0) SampleRtt(TimeSpan.FromMilliseconds((int)(TsNow(now) - opts.TsEcr)), now);
+            if (Retries == 0) SampleRtt(TimeSpan.FromMilliseconds((int)(TsNow(now) - opts.TsEcr)));
         }
         else if (_rttTiming && Seq.Ge(ack, _rttSeq))
         {
             _rttTiming = false;
-            SampleRtt(now - _rttStart, now);
+            SampleRtt(now - _rttStart);
         }
         Backoff = 0;
         Retries = 0;
@@ -295,9 +331,11 @@ internal sealed partial class TcpConnection
             }
             else if (Seq.Lt(_highRxt, SndUna)) _highRxt = SndUna;
         }
-        else if (!synAcked && dataAcked > 0)
+        else
         {
-            Cwnd = Cc.OnAck(Cwnd, Ssthresh, (uint)dataAcked, mss, now, Srtt);
+            if (!synAcked && dataAcked > 0) Cwnd = Cc.OnAck(Cwnd, Ssthresh, (uint)dataAcked, mss, now, Srtt);
+            // Keep Recover just below SND.UNA once passed, so the RFC 6582 comparison never spans 2^31 bytes.
+            if (Seq.Gt(SndUna, Recover)) Recover = SndUna - 1;
         }
         TrimScoreboard();
 
@@ -357,7 +395,7 @@ internal sealed partial class TcpConnection
         }
         // RFC 5681 3.2 / RFC 6675 5: three duplicates (or SACK showing three segments above the hole) mean loss.
         var lost = DupAcks >= 3 || (SackEnabled && SackedBytes() >= 3 * mss);
-        if (!lost || !Seq.Gt(SndUna, Recover) && Recover != Iss) return;
+        if (!lost || !Seq.Gt(SndUna, Recover)) return; // RFC 6582 3.2 step 2: not for losses before the last recovery's end
         var flight = SndMax - SndUna;
         Ssthresh = Cc.OnLoss(Cwnd, flight, mss, now);
         Recover = SndMax;
@@ -371,7 +409,7 @@ internal sealed partial class TcpConnection
     }
 
     /// <summary>Updates SRTT, RTTVAR and RTO from one measurement (RFC 6298 2.2, 2.3).</summary>
-    private void SampleRtt(TimeSpan r, TimeSpan now)
+    private void SampleRtt(TimeSpan r)
     {
         if (r < TimeSpan.Zero) return;
         if (!HasRtt)
@@ -392,7 +430,6 @@ internal sealed partial class TcpConnection
         var rto = Srtt + k;
         var s = Settings;
         Rto = rto < s.MinRto ? s.MinRto : rto > s.MaxRto ? s.MaxRto : rto;
-        _ = now;
     }
 
     // ---------------- receiving data ----------------
@@ -400,15 +437,15 @@ internal sealed partial class TcpConnection
     private void ReceiveText(ref TcpSegment seg, TimeSpan now)
     {
         var data = seg.Payload;
+        var offset = seg.Seq - RcvNxt;
         if (UserClosed)
         {
-            // Nobody will read it: acknowledge and drop (the peer's data is not lost to us; the user closed).
+            // Nobody will read it: acknowledge in-order data and drop it, so the peer can finish its close.
             Counters.DroppedAfterClose++;
-            RcvNxt += (uint)data.Length;
+            if (offset == 0) RcvNxt += (uint)data.Length;
             _ackNow = true;
             return;
         }
-        var offset = seg.Seq - RcvNxt;
         if (offset == 0)
         {
             RcvBuf.WriteAt(RcvBuf.Count, data);
@@ -522,9 +559,11 @@ internal sealed partial class TcpConnection
 
     // ---------------- SACK scoreboard (sender side, RFC 6675) ----------------
 
-    private void UpdateScoreboard(in TcpOptions opts)
+    /// <summary>Adds the peer's SACK blocks; true if they SACKed bytes not SACKed before.</summary>
+    private bool UpdateScoreboard(in TcpOptions opts)
     {
         _scoreboard ??= new SackBlock[8];
+        var before = SackedBytes();
         if (_scoreCount == 0) _highSacked = SndUna;
         for (int b = 0; b < opts.SackCount; b++)
         {
@@ -535,6 +574,7 @@ internal sealed partial class TcpConnection
             InsertRange(_scoreboard, ref _scoreCount, blk);
             _highSacked = Seq.Max(_highSacked, blk.Right);
         }
+        return SackedBytes() > before;
     }
 
     private static void InsertRange(SackBlock[] set, ref int count, SackBlock blk)

@@ -40,8 +40,9 @@ internal sealed partial class TcpConnection
             if (len == 0 && !(fin && unsent == 0 && cwndRoom > 0)) break;
             if (len < mss && len < unsent)
             {
-                // Window-limited runt: only if it is at least half the largest window the peer offered.
-                if (len < MaxSndWnd / 2 || len == 0) break;
+                // Window-limited runt: only if it is at least half the largest window the peer offered, or when
+                // the persist timer's override fires (RFC 9293 3.8.6.2.1), so a small window cannot stall us.
+                if (len == 0 || (len < MaxSndWnd / 2 && !_swsOverride)) break;
                 fin = false;
             }
             else if (len < mss && !fin && !NoDelay && SndNxt != SndUna)
@@ -78,8 +79,9 @@ internal sealed partial class TcpConnection
                 break;
             }
         }
-        // Persist timer (RFC 9293 3.8.6.1): data waits behind a zero window and nothing is in flight to bring an update.
-        if (SndWnd == 0 && SndMax == SndUna && SndBuf.Count > 0 && RtoAt == Never)
+        // Persist timer (RFC 9293 3.8.6.1): data waits behind a zero (or too small) window and nothing is in
+        // flight to bring an update.
+        if (SndMax == SndUna && SndBuf.Count > 0 && RtoAt == Never && !(FinQueued && FinAcked))
         {
             _persisting = true;
             RtoAt = now + BackedOff(Rto);
@@ -174,6 +176,16 @@ internal sealed partial class TcpConnection
     private void OnRetransmitTimeout(TimeSpan now)
     {
         var s = Settings;
+        if (_persisting && SndWnd > 0)
+        {
+            // The window is open but was too small to send into without silly-window syndrome: send anyway now.
+            _persisting = false;
+            _swsOverride = true;
+            Output(now);
+            _swsOverride = false;
+            if (RtoAt == Never) { _persisting = true; RtoAt = now + BackedOff(Rto); }
+            return;
+        }
         if (_persisting)
         {
             // Zero-window probe: a segment just below the window draws an ACK with the current window.
@@ -329,6 +341,7 @@ internal sealed partial class TcpConnection
     }
 
     private SackBlock[]? _sackOut;
+    private bool _swsOverride;
 
     /// <summary>RFC 2018 4: the block holding the latest arrival first, then the others from the lowest.</summary>
     private ReadOnlySpan<SackBlock> SackBlocksToSend(int max)

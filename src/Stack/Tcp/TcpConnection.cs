@@ -32,6 +32,8 @@ internal sealed partial class TcpConnection
     private TimeSpan _stateSince;
     /// <summary>Set for connections born from a listener's SYN until the user accepts them.</summary>
     public TcpListener? Listener;
+    /// <summary>The local port asked for with Bind (0: pick an ephemeral one at connect).</summary>
+    public ushort BoundPort;
 
     // ---- send sequence space (RFC 9293 3.3.1) ----
     public uint Iss, SndUna, SndNxt, SndWnd, SndWl1, SndWl2;
@@ -66,6 +68,7 @@ internal sealed partial class TcpConnection
     // ---- FIN bookkeeping ----
     public bool FinQueued;   // the user shut down sending: a FIN follows the queued data
     public bool FinAcked;
+    public bool SynAcked;
     public bool PeerFin;     // FIN received in order
     public bool UserClosed;  // CloseAsync: the user will not read any more
 
@@ -167,6 +170,13 @@ internal sealed partial class TcpConnection
         }
     }
 
+    /// <summary>Leaves TIME-WAIT early because a new incarnation of the pair is starting.</summary>
+    internal void EndTimeWait(TimeSpan now)
+    {
+        Stack.Trace("Tcp", $"{Describe()} TIME-WAIT ended by a new SYN");
+        SetState(TcpState.Closed, now);
+    }
+
     internal string Describe() => $"{Stack.Config.Address}:{Key.LocalPort}-{Remote}:{Key.RemotePort}";
 
     private bool Synchronized => State is not (TcpState.Closed or TcpState.Listen or TcpState.SynSent);
@@ -228,7 +238,14 @@ internal sealed partial class TcpConnection
         if (remote.IsUnspecified || remote.IsBroadcast || remote.IsMulticast || remote == Stack.Config.Address || remote.IsLoopback)
             throw new ArgumentException($"Cannot connect to {remote}: give the unicast address of another host.", nameof(remote));
         if (port == 0) throw new ArgumentException("Remote port 0 cannot be connected to; give a port from 1 to 65535.", nameof(port));
-        var local = Layer.AllocatePort(remote, port)
+        ushort local;
+        if (BoundPort != 0)
+        {
+            if (Layer.IsListening(BoundPort) || Layer.HasConnection(new ConnKey(remote.Value, port, BoundPort)))
+                throw new StackException(StackError.AddressInUse, $"Local port {BoundPort} is already in use towards {remote}:{port}.");
+            local = BoundPort;
+        }
+        else local = Layer.AllocatePort(remote, port)
             ?? throw new StackException(StackError.NoEphemeralPorts, $"No ephemeral port is free for {remote}:{port}; widen EphemeralPortFirst..EphemeralPortLast or close connections.");
         Key = new ConnKey(remote.Value, port, local);
         if (!Layer.TryAdd(this))
@@ -258,7 +275,7 @@ internal sealed partial class TcpConnection
         InitCommon(now);
         Irs = syn.Seq;
         RcvNxt = syn.Seq + 1;
-        Negotiate(ref syn, now);
+        Negotiate(ref syn);
         Iss = Layer.InitialSequenceNumber(Key, now);
         SndUna = Iss;
         SndNxt = SndMax = Iss + 1;
@@ -276,7 +293,7 @@ internal sealed partial class TcpConnection
     }
 
     /// <summary>Takes the peer's SYN options: MSS (RFC 9293 3.7.1, 536 when absent), window scale, SACK, timestamps.</summary>
-    private void Negotiate(ref TcpSegment syn, TimeSpan now)
+    private void Negotiate(ref TcpSegment syn)
     {
         var o = syn.Options;
         var s = Settings;
@@ -291,7 +308,6 @@ internal sealed partial class TcpConnection
         // The window in our SYN was unscaled; the right edge we promised starts from it.
         RcvAdvEdge = RcvNxt + (uint)Math.Min(RcvBuf.Free, 65535);
         LastAckSent = RcvNxt;
-        _ = now;
     }
 
     private void UpdateSndMss()
@@ -321,7 +337,8 @@ internal sealed partial class TcpConnection
 
     // ---------------- user operations (loop side) ----------------
 
-    public Task<bool> Send(ReadOnlyMemory<byte> data, TimeSpan now)
+    /// <param name="waiter">The caller's own completion source when the call can be cancelled (see CancelSend), else null.</param>
+    public Task<bool> Send(ReadOnlyMemory<byte> data, TimeSpan now, TaskCompletionSource<bool>? waiter = null)
     {
         ThrowIfFailed();
         if (FinQueued) throw new StackException(StackError.Shutdown, "Sending was shut down on this socket (ShutdownSend or Close); no more data can be sent.");
@@ -334,7 +351,7 @@ internal sealed partial class TcpConnection
             return s_true;
         }
         _sendMem = data[n..];
-        _sendTcs = new TaskCompletionSource<bool>(); // loop-side
+        _sendTcs = waiter ?? new TaskCompletionSource<bool>(); // loop-side
         Kick(now);
         return _sendTcs.Task;
     }
@@ -352,7 +369,8 @@ internal sealed partial class TcpConnection
         t.TrySetResult(true);
     }
 
-    public Task<int> Receive(Memory<byte> buffer, TimeSpan now)
+    /// <param name="waiter">The caller's own completion source when the call can be cancelled (see CancelReceive), else null.</param>
+    public Task<int> Receive(Memory<byte> buffer, TimeSpan now, TaskCompletionSource<int>? waiter = null)
     {
         if (_recvTcs != null) throw new InvalidOperationException("A ReceiveAsync is already pending on this socket; await it before receiving again.");
         if (RcvBuf.Count > 0)
@@ -366,25 +384,28 @@ internal sealed partial class TcpConnection
         if (State is TcpState.Closed) throw new StackException(StackError.NotConnected, "The socket is not connected; call ConnectAsync first.");
         if (buffer.Length == 0) return Task.FromResult(0);
         _recvMem = buffer;
-        _recvTcs = new TaskCompletionSource<int>(); // loop-side
+        _recvTcs = waiter ?? new TaskCompletionSource<int>(); // loop-side
         return _recvTcs.Task;
     }
 
-    public void CancelReceive()
+    /// <summary>Cancels the pending receive if it is <paramref name="which"/> (any when null).</summary>
+    public void CancelReceive(TaskCompletionSource<int>? which = null)
     {
         var t = _recvTcs;
+        if (t is null || (which != null && t != which)) return;
         _recvTcs = null;
         _recvMem = default;
-        t?.TrySetCanceled();
+        t.TrySetCanceled();
     }
 
-    public void CancelSend()
+    /// <summary>Cancels the pending send if it is <paramref name="which"/>; bytes already queued stay queued, as with a kernel socket.</summary>
+    public void CancelSend(TaskCompletionSource<bool>? which = null)
     {
-        // Bytes already queued stay queued (as with a kernel socket); the rest is not sent.
         var t = _sendTcs;
+        if (t is null || (which != null && t != which)) return;
         _sendTcs = null;
         _sendMem = default;
-        t?.TrySetCanceled();
+        t.TrySetCanceled();
     }
 
     private void CompleteReceive(int n)

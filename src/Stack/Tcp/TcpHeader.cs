@@ -132,6 +132,8 @@ internal ref struct TcpSegment
     public TcpOptions Options;
 
     public readonly bool Has(TcpFlags f) => (Flags & f) != 0;
+    /// <summary>SYN without ACK, RST or FIN (ECE/CWR of an ECN-setup SYN, RFC 3168, and PSH/URG are ignored).</summary>
+    public readonly bool IsBareSyn => (Flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst | TcpFlags.Fin)) == TcpFlags.Syn;
     /// <summary>SEG.LEN: the payload plus one for SYN and one for FIN (RFC 9293 3.4).</summary>
     public readonly uint Len => (uint)Payload.Length + (Has(TcpFlags.Syn) ? 1u : 0u) + (Has(TcpFlags.Fin) ? 1u : 0u);
 }

@@ -106,6 +106,15 @@ internal sealed class TcpLayer : IIpProtocolHandler
         var key = new ConnKey(info.Source.Value, seg.SourcePort, seg.DestinationPort);
         if (_connections.TryGetValue(key, out var conn))
         {
+            // RFC 1122 4.2.2.13 / RFC 6191: a new SYN beyond the old connection's sequence space may reopen a
+            // pair held in TIME-WAIT by our listener, instead of waiting out the 2 MSL.
+            if (conn.State == TcpState.TimeWait && seg.IsBareSyn && Seq.Gt(seg.Seq, conn.RcvNxt)
+                && _listeners.TryGetValue(seg.DestinationPort, out var reopen))
+            {
+                conn.EndTimeWait(now);
+                reopen.OnSegment(info.Source, ref seg, now);
+                return;
+            }
             conn.OnSegment(ref seg, now);
             return;
         }

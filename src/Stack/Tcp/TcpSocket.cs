@@ -78,30 +78,50 @@ public sealed class TcpSocket : StackSocket, IDisposable
 
     // ---------------- operations ----------------
 
+    /// <summary>Uses <paramref name="localPort"/> for the next ConnectAsync instead of an ephemeral port (checked at connect).</summary>
+    public void Bind(ushort localPort)
+    {
+        if (localPort == 0) throw new ArgumentException("Bind needs a port from 1 to 65535.", nameof(localPort));
+        if (State != TcpState.Closed || Tcb.Key.LocalPort != 0) throw new StackException(StackError.InvalidState, "Bind must come before ConnectAsync.");
+        Tcb.BoundPort = localPort;
+    }
+
     /// <summary>Active open. Fails with ConnectionRefused (RST), TimedOut (no answer), HostUnreachable or NetworkUnreachable.</summary>
     public Task ConnectAsync(Ipv4Address remote, ushort port, CancellationToken cancellationToken = default)
     {
         var task = Stack.InvokeAsync(now => Tcb.Connect(remote, port, now));
-        return cancellationToken.CanBeCanceled ? WithCancel(task, cancellationToken, static c => c.Abort(c.Layer.Stack.Now)) : task;
+        return cancellationToken.CanBeCanceled ? WithCancel(task, cancellationToken, now => Tcb.Abort(now)) : task;
     }
 
     /// <summary>Queues <paramref name="data"/> in the send buffer; completes when all of it is queued (waits for space).</summary>
     public Task SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
         if (data.Length == 0) return Task.CompletedTask;
-        var task = Stack.InvokeAsync(now => Tcb.Send(data, now));
-        return cancellationToken.CanBeCanceled ? WithCancel(task, cancellationToken, static c => c.CancelSend()) : task;
+        if (!cancellationToken.CanBeCanceled) return Stack.InvokeAsync(now => Tcb.Send(data, now));
+        var waiter = new TaskCompletionSource<bool>(); // completed on the loop: see NetworkStack.InvokeAsync
+        return WithCancel(Stack.InvokeAsync(now => Tcb.Send(data, now, waiter)), cancellationToken, _ => Tcb.CancelSend(waiter));
     }
 
     /// <summary>Receives up to buffer.Length bytes; waits for at least one. Returns 0 once the peer has closed and everything was read.</summary>
     public Task<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var task = Stack.InvokeAsync(now => Tcb.Receive(buffer, now));
-        return cancellationToken.CanBeCanceled ? WithCancel(task, cancellationToken, static c => c.CancelReceive()) : task;
+        if (!cancellationToken.CanBeCanceled) return Stack.InvokeAsync(now => Tcb.Receive(buffer, now));
+        var waiter = new TaskCompletionSource<int>(); // completed on the loop: see NetworkStack.InvokeAsync
+        return WithCancel(Stack.InvokeAsync(now => Tcb.Receive(buffer, now, waiter)), cancellationToken, _ => Tcb.CancelReceive(waiter));
     }
 
     /// <summary>Half-close: a FIN follows the queued data; receiving continues.</summary>
-    public void ShutdownSend() => Stack.Post(now => Tcb.ShutdownSend(now));
+    public void ShutdownSend()
+    {
+        if (State == TcpState.Closed && Tcb.Key.LocalPort == 0)
+            throw new StackException(StackError.NotConnected, "The socket is not connected; there is nothing to shut down.");
+        // Posted work must not throw on the loop: a race with the connection ending is simply nothing to do.
+        Stack.Post(now =>
+        {
+            try { Tcb.ShutdownSend(now); }
+            catch (StackException) { }
+        });
+    }
 
     /// <summary>Orderly close: FIN after the queued data; completes when the peer has acknowledged it. Unread data makes it a reset.</summary>
     public Task CloseAsync() => Stack.InvokeAsync(now => Tcb.Close(now));
@@ -126,11 +146,14 @@ public sealed class TcpSocket : StackSocket, IDisposable
 
     internal override ConnectionInfo Snapshot(TimeSpan now) => Tcb.Snapshot(now);
 
-    private async Task<T> WithCancel<T>(Task<T> task, CancellationToken ct, Action<TcpConnection> cancel)
+    private Task<T> WithCancel<T>(Task<T> task, CancellationToken ct, Action<TimeSpan> cancel) => CancelOnLoop(Stack, task, ct, cancel);
+
+    /// <summary>Awaits a loop operation; cancellation runs <paramref name="cancel"/> on the loop, which ends it.</summary>
+    internal static async Task<T> CancelOnLoop<T>(NetworkStack stack, Task<T> task, CancellationToken ct, Action<TimeSpan> cancel)
     {
         using (ct.Register(() =>
         {
-            try { Stack.Post(_ => cancel(Tcb)); }
+            try { stack.Post(cancel); }
             catch (StackException) { }
         }))
         {
@@ -214,17 +237,20 @@ public sealed class TcpListener : StackSocket, IDisposable
     /// <summary>Waits for the next established connection.</summary>
     public Task<TcpSocket> AcceptAsync(CancellationToken cancellationToken = default)
     {
-        var task = Stack.InvokeAsync(now => Accept());
-        return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
+        var waiter = new TaskCompletionSource<TcpSocket>(); // completed on the loop: see NetworkStack.InvokeAsync
+        var task = Stack.InvokeAsync(now => Accept(waiter));
+        // Cancelling marks the waiter on the loop, so a connection that arrives later goes to the next
+        // AcceptAsync (or the queue) instead of to a caller who has gone.
+        return cancellationToken.CanBeCanceled ? TcpSocket.CancelOnLoop(Stack, task, cancellationToken, _ => waiter.TrySetCanceled()) : task;
     }
 
-    private Task<TcpSocket> Accept()
+    private Task<TcpSocket> Accept(TaskCompletionSource<TcpSocket> waiter)
     {
         if (_closed) throw new StackException(StackError.SocketClosed, $"The listener on port {Port} is closed.");
+        if (waiter.Task.IsCompleted) return waiter.Task; // cancelled before the loop got to it
         if (_acceptQueue.TryDequeue(out var s)) return Task.FromResult(s);
-        var tcs = new TaskCompletionSource<TcpSocket>(); // loop-side: see NetworkStack.InvokeAsync
-        _waiters.Enqueue(tcs);
-        return tcs.Task;
+        _waiters.Enqueue(waiter);
+        return waiter.Task;
     }
 
     /// <summary>Stops listening: unaccepted connections are reset, pending accepts fail with SocketClosed.</summary>

@@ -44,7 +44,8 @@ public sealed class TcpStream : Stream
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
         new(Socket.ReceiveAsync(buffer, cancellationToken));
 
-    public override void Write(byte[] buffer, int offset, int count) => Socket.SendAsync(buffer.AsMemory(offset, count).ToArray()).GetAwaiter().GetResult();
+    // Waiting for the send keeps the caller's array alive and unchanged until TCP has copied it: no copy needed.
+    public override void Write(byte[] buffer, int offset, int count) => Socket.SendAsync(buffer.AsMemory(offset, count)).GetAwaiter().GetResult();
 
     public override void Write(ReadOnlySpan<byte> buffer) => Socket.SendAsync(buffer.ToArray()).GetAwaiter().GetResult();
 

@@ -48,3 +48,22 @@ public class RoutingTests
         Assert.Equal(1, h.Stack.EthernetCounters.DroppedOwnSource);
     }
 }
+
+public class LinkBroadcastErrorTests
+{
+    [Fact]
+    public void No_port_unreachable_for_a_unicast_datagram_that_came_in_a_broadcast_frame()
+    {
+        using var h = new Support.StackHarness();
+        h.Run(h.Stack.AddArpEntryAsync(PeerIp, PeerMac));
+        var udp = new byte[12];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(udp, 1234);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(udp.AsSpan(2), 9);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(udp.AsSpan(4), 12);
+        // The same datagram to a closed port: in a unicast frame it draws port unreachable, in a broadcast frame nothing.
+        Assert.Empty(h.Feed(Frames.Ipv4(PeerMac, MacAddress.Broadcast, PeerIp, OurIp, 17, udp)));
+        var reply = Assert.Single(h.Feed(Frames.Ipv4(PeerMac, OurMac, PeerIp, OurIp, 17, udp)));
+        Assert.Equal(IcmpCodes.TypeDestinationUnreachable, reply[Ethernet.HeaderLength + 20]);
+        Assert.Equal(IcmpCodes.PortUnreachable, reply[Ethernet.HeaderLength + 21]);
+    }
+}

@@ -73,6 +73,17 @@ public class TcpHandshakeRuleTests
     }
 
     [Fact]
+    public void Ecn_setup_syn_is_accepted_without_agreeing_to_ecn()
+    {
+        using var rig = new TcpRig();
+        rig.Stack.Listen(TcpRig.ServerPort);
+        var r = rig.FeedOne(rig.From(TcpRig.PeerIss, 0, Syn | Ece | Cwr));
+        Assert.Equal(Syn | Ack, r.Flags); // no ECE: RFC 3168 6.1.1, ECN is not negotiated
+        var again = rig.FeedOne(rig.From(TcpRig.PeerIss, 0, Syn | Ece | Cwr)); // its retransmission gets the SYN-ACK again
+        Assert.Equal(Syn | Ack, again.Flags);
+    }
+
+    [Fact]
     public void Passive_open_completes_on_ack_and_is_accepted()
     {
         using var rig = new TcpRig();
@@ -230,18 +241,25 @@ public class TcpHandshakeRuleTests
         using var rig = new TcpRig();
         var s = rig.Stack.CreateTcpSocket();
         var connect = s.ConnectAsync(StackHarness.PeerIp, TcpRig.PeerPort);
-        var synFrame = rig.H.Device.Sent.Count == 0 ? null : rig.H.Device.Sent[^1];
         rig.H.Device.Sent.Clear();
-        rig.H.Poll();
-        rig.H.Poll();
-        synFrame = rig.H.Device.Sent.Single();
-        var quote = synFrame.AsSpan(14, 20 + 8).ToArray();
-        var icmp = new byte[8 + quote.Length];
-        icmp[0] = 3; icmp[1] = 3;
-        quote.CopyTo(icmp, 8);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), Checksum.Compute(icmp));
-        rig.H.Feed(Frames.Ipv4(StackHarness.PeerMac, StackHarness.OurMac, StackHarness.PeerIp, StackHarness.OurIp, 1, icmp));
+        rig.Drain();
+        Assert.Empty(rig.FeedIcmpUnreachable(3, rig.H.Device.Sent.Single()));
         var ex = Assert.Throws<StackException>(() => rig.H.Run(connect));
         Assert.Equal(StackError.ConnectionRefused, ex.Error);
+    }
+
+    [Fact]
+    public void Icmp_host_unreachable_for_the_syn_is_soft_and_reported_when_the_connect_times_out()
+    {
+        using var rig = new TcpRig(t => t with { SynRetries = 1 });
+        var s = rig.Stack.CreateTcpSocket();
+        var connect = s.ConnectAsync(StackHarness.PeerIp, TcpRig.PeerPort);
+        rig.Drain();
+        Assert.Empty(rig.FeedIcmpUnreachable(1, rig.H.Device.Sent.Single()));
+        Assert.Equal(TcpState.SynSent, s.State); // RFC 1122 4.2.3.9: soft, the SYN is retried
+        Assert.Single(rig.Advance(TimeSpan.FromSeconds(1)));
+        rig.Advance(TimeSpan.FromSeconds(2));
+        var ex = Assert.Throws<StackException>(() => rig.H.Run(connect));
+        Assert.Equal(StackError.HostUnreachable, ex.Error);
     }
 }

@@ -213,6 +213,20 @@ public sealed class TcpRig : IDisposable
         return s;
     }
 
+    /// <summary>Feeds an ICMP destination-unreachable quoting the IP header and 8 bytes of <paramref name="sentFrame"/>; returns the TCP replies.</summary>
+    public List<Seg> FeedIcmpUnreachable(byte code, byte[] sentFrame, ushort nextHopMtu = 0)
+    {
+        var quote = sentFrame.AsSpan(14, 20 + 8).ToArray();
+        var icmp = new byte[8 + quote.Length];
+        icmp[0] = 3;
+        icmp[1] = code;
+        BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(6), nextHopMtu);
+        quote.CopyTo(icmp, 8);
+        BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), Checksum.Compute(icmp));
+        return H.Feed(Frames.Ipv4(StackHarness.PeerMac, StackHarness.OurMac, StackHarness.PeerIp, StackHarness.OurIp, 1, icmp))
+            .Select(SegCodec.Parse).OfType<Seg>().ToList();
+    }
+
     public NetStack.Sockets.ConnectionInfo Row(TcpSocket s) => H.Run(Stack.GetConnectionsAsync()).Single(r => r.Id == s.Id);
 
     public long Counter(string name) => H.Run(Stack.GetStatisticsAsync()).Single(c => c.Layer == "Tcp" && c.Name == name).Value;

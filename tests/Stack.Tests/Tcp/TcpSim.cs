@@ -25,16 +25,19 @@ public static class TcpSim
     }
 
     /// <summary>Runs <paramref name="pump"/> (returns true when it issued work) and the simulation until <paramref name="done"/>.</summary>
-    public static bool Drive(Simulation sim, Func<bool> pump, Func<bool> done, TimeSpan limit)
+    public static bool Drive(Simulation sim, Func<bool> pump, Func<bool> done, TimeSpan limit) => Drive(sim, _ => pump(), done, limit);
+
+    /// <summary>As above; the pump's argument says whether the simulation would otherwise have to move time on (nothing left to do now).</summary>
+    public static bool Drive(Simulation sim, Func<bool, bool> pump, Func<bool> done, TimeSpan limit)
     {
         var end = sim.Now + limit;
         while (true)
         {
-            var issued = pump();
+            var issued = pump(false);
             var next = sim.Step();
             if (done()) return true;
             if (issued) continue;
-            if (pump()) continue;
+            if (pump(true)) continue;
             if (sim.Now >= end) return false;
             var target = next ?? end;
             if (target > end) target = end;

@@ -82,11 +82,13 @@ public class TcpSimulationTests
             $"retransmitted {stats.Single(x => x.Layer == "Tcp" && x.Name == "SegmentsRetransmitted").Value}, corrupted {sim.Wire.FramesCorrupted}");
     }
 
-    [Fact]
-    public void Sixteen_mib_each_way_with_five_percent_loss()
+    [Theory]
+    [InlineData(0.05, 21)]
+    [InlineData(0.20, 22)]
+    public void Sixteen_mib_each_way_under_loss(double loss, int seed)
     {
-        var faults = new WireFaults { Delay = TimeSpan.FromMilliseconds(2), LossRate = 0.05, ReorderRate = 0.02, DuplicateRate = 0.01, CorruptRate = 0.005 };
-        var (sim, a, b) = TcpSim.Pair(21, faults, t => t with { MaxRetries = 30 });
+        var faults = new WireFaults { Delay = TimeSpan.FromMilliseconds(2), LossRate = loss, ReorderRate = 0.02, DuplicateRate = 0.01, CorruptRate = 0.005 };
+        var (sim, a, b) = TcpSim.Pair(seed, faults, t => t with { MaxRetries = 30 });
         using var _ = sim;
         var wall = Stopwatch.StartNew();
         var (c, s) = TcpSim.Connect(sim, a, b);
@@ -96,7 +98,7 @@ public class TcpSimulationTests
             $"transfer stalled: up {up.Received}, down {down.Received}");
         Assert.Equal(up.ExpectedHash, up.ReceivedHash);
         Assert.Equal(down.ExpectedHash, down.ReceivedHash);
-        _out.WriteLine($"16 MiB each way at 5% loss: wall {wall.ElapsedMilliseconds} ms, virtual {sim.Now.TotalSeconds:F1} s");
+        _out.WriteLine($"16 MiB each way at {loss:P0} loss: wall {wall.ElapsedMilliseconds} ms, virtual {sim.Now.TotalSeconds:F1} s");
     }
 
     [Fact]
@@ -112,5 +114,29 @@ public class TcpSimulationTests
         wall.Stop();
         Assert.Equal(up.ExpectedHash, up.ReceivedHash);
         _out.WriteLine($"16 MiB lossless: wall {wall.ElapsedMilliseconds} ms = {16 / wall.Elapsed.TotalSeconds:F0} MiB/s of wall time");
+    }
+
+    [Theory]
+    [InlineData("newreno", false, false, 0.05, 31)]
+    [InlineData("newreno", true, true, 0.05, 32)]
+    [InlineData("cubic", false, false, 0.05, 33)]
+    [InlineData("newreno", false, false, 0.20, 34)]
+    [InlineData("cubic", true, false, 0.20, 35)]
+    public void Bulk_under_loss_without_sack_or_timestamps_and_with_newreno(string cc, bool sack, bool timestamps, double loss, int seed)
+    {
+        var faults = new WireFaults { Delay = TimeSpan.FromMilliseconds(5), LossRate = loss, ReorderRate = 0.03, DuplicateRate = 0.01, CorruptRate = 0.005 };
+        var (sim, a, b) = TcpSim.Pair(seed, faults, t => t with { CongestionControl = cc, Sack = sack, Timestamps = timestamps, SynRetries = 10, MaxRetries = 30 });
+        using var _ = sim;
+        var (c, s) = TcpSim.Connect(sim, a, b);
+        var up = new Flow(c, s, TcpSim.Data(1 << 20, seed));
+        var down = new Flow(s, c, TcpSim.Data(1 << 20, seed + 1));
+        Assert.True(TcpSim.Drive(sim, () => up.Pump() | down.Pump(), () => up.Done && down.Done, TimeSpan.FromMinutes(30)),
+            $"transfer stalled: up {up.Received}, down {down.Received}\n{TcpSim.Dump(sim)}");
+        Assert.Equal(up.ExpectedHash, up.ReceivedHash);
+        Assert.Equal(down.ExpectedHash, down.ReceivedHash);
+        var row = sim.Run(a.GetConnectionsAsync()).Single(r => r.Id == c.Id);
+        Assert.Equal(cc, row.Tcp!.CongestionControl);
+        Assert.Equal(sack, row.Tcp.SackPermitted);
+        Assert.Equal(timestamps, row.Tcp.Timestamps);
     }
 }

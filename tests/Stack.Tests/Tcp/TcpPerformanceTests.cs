@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using NetStack;
+using NetStack.Link;
+using NetStack.Tcp;
+using Xunit.Abstractions;
+
+namespace Stack.Tests.Tcp;
+
+/// <summary>
+/// A lossless zero-latency link between two stacks whose frame buffers are preallocated, so an allocation
+/// measurement sees the stacks' allocations only (the virtual wire rents a pooled array per frame in flight,
+/// and the shared pool allocates when hundreds of frames are in flight at once).
+/// </summary>
+public sealed class PipeDevice : ILinkDevice
+{
+    private readonly Queue<(byte[] Buffer, int Length)> _inbound = new();
+    private readonly Stack<byte[]> _free;
+    public PipeDevice(string name, MacAddress mac, Stack<byte[]> free) { Name = name; HardwareAddress = mac; _free = free; }
+    public PipeDevice? Peer { get; set; }
+    public string Name { get; }
+    public MacAddress HardwareAddress { get; }
+    public int Mtu => 1500;
+    public LinkStatistics Statistics { get; } = new();
+    public TimeSpan? NextArrival => _inbound.Count > 0 ? TimeSpan.Zero : null;
+
+    public static (PipeDevice, PipeDevice) Pair(MacAddress a, MacAddress b)
+    {
+        var free = new Stack<byte[]>();
+        for (int i = 0; i < 4096; i++) free.Push(new byte[1600]);
+        var x = new PipeDevice("pipe-a", a, free);
+        var y = new PipeDevice("pipe-b", b, free);
+        x.Peer = y;
+        y.Peer = x;
+        return (x, y);
+    }
+
+    public int Receive(IFrameSink sink, TimeSpan now, int max)
+    {
+        int n = 0;
+        while (n < max && _inbound.TryDequeue(out var f))
+        {
+            sink.OnFrame(f.Buffer.AsSpan(0, f.Length), now);
+            _free.Push(f.Buffer);
+            n++;
+        }
+        return n;
+    }
+
+    public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now)
+    {
+        var buf = _free.Pop();
+        frame.CopyTo(buf);
+        Peer!._inbound.Enqueue((buf, frame.Length));
+    }
+
+    public void Flush(TimeSpan now) { }
+    public void WaitForFrames(TimeSpan timeout) { }
+    public void Wake() { }
+    public void Dispose() { }
+}
+
+/// <summary>Runs alone: process-wide memory figures are meaningless while other tests allocate in parallel.</summary>
+[CollectionDefinition(nameof(TcpPerformanceTests), DisableParallelization = true)]
+public sealed class TcpPerformanceCollection { }
+
+/// <summary>Figures the brief asks for: allocation per segment at steady state, memory per idle connection, throughput.</summary>
+[Collection(nameof(TcpPerformanceTests))]
+public class TcpPerformanceTests
+{
+    private readonly ITestOutputHelper _out;
+    public TcpPerformanceTests(ITestOutputHelper output) => _out = output;
+
+    /// <summary>Sends <paramref name="bytes"/> from c to s in 64 KiB writes, reading into one 256 KiB buffer, driven by <paramref name="run"/>.</summary>
+    private static void Transfer(Func<Func<bool, bool>, Func<bool>, bool> run, TcpSocket c, TcpSocket s, byte[] chunk, long bytes, byte[] rbuf)
+    {
+        long sent = 0, received = 0;
+        Task? send = null;
+        Task<int>? recv = null;
+        // The reader reads when a write has completed or when nothing else can happen, so each read takes many
+        // segments, as a real application reading 256 KiB at a time against a busy loop would.
+        bool Pump(bool idle)
+        {
+            var issued = false;
+            var wrote = false;
+            if (send is { IsCompleted: true }) { send = null; wrote = true; }
+            if (send is null && sent < bytes) { send = c.SendAsync(chunk); sent += chunk.Length; issued = true; }
+            if (recv is { IsCompleted: true }) { received += ResultOf(recv); recv = null; }
+            if (recv is null && received < bytes && (wrote || idle || sent >= bytes)) { recv = s.ReceiveAsync(rbuf); issued = true; }
+            return issued;
+        }
+        Assert.True(run(Pump, () => received >= bytes));
+    }
+
+    [Fact]
+    public void Steady_state_bulk_transfer_allocates_nothing_per_segment()
+    {
+        var clock = new ManualClock();
+        var (da, db) = PipeDevice.Pair(MacAddress.Parse("02-00-00-00-00-01"), MacAddress.Parse("02-00-00-00-00-02"));
+        using var a = new NetworkStack(da, new StackConfig { Address = TcpSim.A, PacketLogCapacity = 0 }, clock, seed: 1);
+        using var b = new NetworkStack(db, new StackConfig { Address = TcpSim.B, PacketLogCapacity = 0 }, clock, seed: 2);
+        bool Run(Func<bool, bool> pump, Func<bool> done)
+        {
+            for (int i = 0; i < 10_000_000; i++)
+            {
+                var issued = pump(false);
+                var next = Min(a.Poll(clock.Now), b.Poll(clock.Now));
+                if (done()) return true;
+                if (issued || pump(true)) continue;
+                if (next is null) return false;
+                if (next > clock.Now) clock.Now = next.Value;
+            }
+            return false;
+        }
+        void WaitFor(Task t) => Assert.True(Run(_ => false, () => t.IsCompleted));
+
+        var l = b.Listen(80);
+        var accept = l.AcceptAsync();
+        var c = a.CreateTcpSocket();
+        WaitFor(c.ConnectAsync(TcpSim.B, 80));
+        WaitFor(accept);
+        var s = ResultOf(accept);
+        var chunk = TcpSim.Data(64 * 1024, 1);
+        var rbuf = new byte[256 * 1024];
+
+        Transfer(Run, c, s, chunk, 16 << 20, rbuf); // warm up: pools, heaps, JIT
+        long Segs() => a.Tcp.Counters.SegmentsSent + b.Tcp.Counters.SegmentsSent;
+        var segs0 = Segs();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var wall = Stopwatch.StartNew();
+        Transfer(Run, c, s, chunk, 64 << 20, rbuf);
+        wall.Stop();
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        var segs = Segs() - segs0;
+        var perSegment = (double)allocated / segs;
+        _out.WriteLine($"64 MiB: {segs} segments (data and ACKs), {allocated} bytes allocated in all (socket API calls included) = {perSegment:F2} B/segment; " +
+                       $"{64 / wall.Elapsed.TotalSeconds:F0} MiB/s of wall time for both stacks on one thread");
+        Assert.True(perSegment < 32, $"{perSegment:F1} bytes allocated per segment");
+    }
+
+    private static T ResultOf<T>(Task<T> t) => t.GetAwaiter().GetResult();
+
+    private static TimeSpan? Min(TimeSpan? x, TimeSpan? y) => x is null ? y : y is null ? x : (x < y ? x : y);
+
+    [Fact]
+    public void Idle_connections_cost_little_memory()
+    {
+        var (sim, a, b) = TcpSim.Pair(2, new WireFaults { Delay = TimeSpan.FromMilliseconds(0.05) }, t => t with { DefaultBacklog = 4096 });
+        using var _ = sim;
+        var l = b.Listen(80);
+        var clients = new List<TcpSocket>();
+        var servers = new List<TcpSocket>();
+        void Open(int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                var c = a.CreateTcpSocket();
+                var connect = c.ConnectAsync(b.Config.Address, 80);
+                var accept = l.AcceptAsync();
+                sim.Run(connect);
+                var s = sim.Run(accept);
+                // A little data each way, so the buffers have been used (and given back) as on a real idle connection.
+                sim.Run(c.SendAsync(new byte[] { 1, 2, 3 }));
+                sim.Run(s.ReceiveAsync(new byte[16]));
+                clients.Add(c);
+                servers.Add(s);
+            }
+            sim.Advance(TimeSpan.FromSeconds(1));
+        }
+        static long Settled()
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            return GC.GetTotalMemory(true);
+        }
+        // The marginal cost between 500 and 2500 connections, so pools and tables warmed by the first ones do not count.
+        Open(500);
+        var before = Settled();
+        Open(2000);
+        var after = Settled();
+        var perConnection = (after - before) / (2.0 * 2000); // both ends of each connection live in this process
+        _out.WriteLine($"2000 more idle connections: {perConnection:F0} bytes per connection end");
+        Assert.InRange(perConnection, 1, 16 * 1024);
+        GC.KeepAlive(clients);
+        GC.KeepAlive(servers);
+    }
+}

@@ -1,0 +1,109 @@
+using System.Security.Cryptography;
+using NetStack;
+using NetStack.Link;
+using NetStack.Tcp;
+
+namespace Stack.Tests.Tcp;
+
+/// <summary>Two stacks on their own loop threads in real time, used with async/await as an application would.</summary>
+public class TcpRealTimeTests
+{
+    /// <summary>Two stacks on one virtual wire, each running its own real-time loop thread.</summary>
+    private static (NetworkStack A, NetworkStack B) StartPair(int seed)
+    {
+        var wire = new VirtualWire(seed);
+        var a = new NetworkStack(wire.CreatePort("a", MacAddress.Parse("02-00-00-00-00-01")), new StackConfig { Address = TcpSim.A });
+        var b = new NetworkStack(wire.CreatePort("b", MacAddress.Parse("02-00-00-00-00-02")), new StackConfig { Address = TcpSim.B });
+        a.Start();
+        b.Start();
+        return (a, b);
+    }
+
+    [Fact]
+    public async Task Echo_a_mebibyte_through_running_stacks_and_streams()
+    {
+        var (a, b) = StartPair(1);
+        using var _a = a;
+        using var _b = b;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var listener = b.Listen(7);
+        var server = Task.Run(async () =>
+        {
+            using var s = await listener.AcceptAsync(cts.Token);
+            await using var stream = s.GetStream(ownsSocket: false);
+            await stream.CopyToAsync(stream, cts.Token); // echo until the client's FIN
+            await s.CloseAsync();
+        });
+        using var c = await a.ConnectTcpAsync(TcpSim.B, 7, cts.Token);
+        var data = TcpSim.Data(1 << 20, 9);
+        var sender = Task.Run(async () =>
+        {
+            await c.SendAsync(data, cts.Token);
+            c.ShutdownSend();
+        });
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buf = new byte[65536];
+        long total = 0;
+        int n;
+        while ((n = await c.ReceiveAsync(buf, cts.Token)) > 0)
+        {
+            hash.AppendData(buf, 0, n);
+            total += n;
+        }
+        await sender;
+        await server.WaitAsync(cts.Token);
+        Assert.Equal(data.Length, total);
+        Assert.Equal(SHA256.HashData(data), hash.GetCurrentHash());
+    }
+
+    [Fact]
+    public async Task Receive_can_be_cancelled_and_the_socket_stays_usable()
+    {
+        var (a, b) = StartPair(2);
+        using var _a = a;
+        using var _b = b;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var listener = b.Listen(8);
+        var accept = listener.AcceptAsync(timeout.Token);
+        using var c = await a.ConnectTcpAsync(TcpSim.B, 8, timeout.Token);
+        using var s = await accept;
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => c.ReceiveAsync(new byte[10], cts.Token));
+        await s.SendAsync(new byte[] { 7 }, timeout.Token);
+        var buf = new byte[10];
+        Assert.Equal(1, await c.ReceiveAsync(buf, timeout.Token));
+        Assert.Equal(7, buf[0]);
+    }
+
+    [Fact]
+    public async Task Tls_runs_over_the_stream_adapter()
+    {
+        var (a, b) = StartPair(3);
+        using var _a = a;
+        using var _b = b;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var req = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=netstack.test", key, HashAlgorithmName.SHA256);
+        using var ephemeral = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        using var cert = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(ephemeral.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx), null);
+        var listener = b.Listen(443);
+        var server = Task.Run(async () =>
+        {
+            using var s = await listener.AcceptAsync(cts.Token);
+            await using var tls = new System.Net.Security.SslStream(s.GetStream());
+            await tls.AuthenticateAsServerAsync(new System.Net.Security.SslServerAuthenticationOptions { ServerCertificate = cert }, cts.Token);
+            var buf = new byte[64];
+            var n = await tls.ReadAsync(buf, cts.Token);
+            await tls.WriteAsync(buf.AsMemory(0, n), cts.Token);
+            await tls.ShutdownAsync();
+        });
+        using var c = await a.ConnectTcpAsync(TcpSim.B, 443, cts.Token);
+        await using var client = new System.Net.Security.SslStream(c.GetStream(), false, (_, _, _, _) => true);
+        await client.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions { TargetHost = "netstack.test" }, cts.Token);
+        await client.WriteAsync("hello over TLS"u8.ToArray(), cts.Token);
+        var reply = new byte[64];
+        var m = await client.ReadAsync(reply, cts.Token);
+        Assert.Equal("hello over TLS", System.Text.Encoding.ASCII.GetString(reply, 0, m));
+        await server.WaitAsync(cts.Token);
+    }
+}
