@@ -17,7 +17,7 @@ public sealed partial class KernelInteropTests(ITestOutputHelper output)
         var config = new StackConfig { Address = KernelLab.StackAddress, PrefixLength = KernelLab.PrefixLength };
         if (configure is not null) config = configure(config);
         var device = lab.OpenStackDevice();
-        if (config.MacAddress is { } mac) device.SetStackAddress(mac);
+        // NetworkStack passes config.MacAddress to the device (ILinkDevice.SetStackAddress).
         var stack = new NetworkStack(device, config, name: "lab");
         stack.Start();
         return stack;
