@@ -48,7 +48,7 @@ internal sealed partial class BenchLab : IDisposable
             }
             Ip("-n", KernelNamespace, "addr", "add", $"{KernelAddress}/24", "dev", KernelInterface);
             // The kernel baseline client reuses TIME-WAIT ports like a busy client would (per-namespace sysctl).
-            Exec(StackNamespace, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1");
+            Exec(StackNamespace, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65535");
             Exec(KernelNamespace, "sysctl", "-q", "-w", "net.core.somaxconn=16384", "net.ipv4.tcp_max_syn_backlog=16384");
         }
         catch
@@ -62,9 +62,45 @@ internal sealed partial class BenchLab : IDisposable
     public void KernelTakesStackAddress(bool kernel)
     {
         if (kernel == KernelOwnsStackAddress) return;
+        if (kernel) SetHostIngressDrop(false);
         Ip("-n", StackNamespace, "addr", kernel ? "add" : "del", $"{StackAddress}/24", "dev", StackInterface);
         // The kernel in K keeps its neighbour entry: same MAC either way (our stack uses u0's own MAC).
         KernelOwnsStackAddress = kernel;
+    }
+
+    private bool _hostDrop;
+    private bool _warnedNoNft;
+
+    /// <summary>Whether the host-drop rule is in place now (reported with the results).</summary>
+    public bool HostIngressDrop => _hostDrop;
+
+    private static string? FindProgram(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+            .Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+
+    /// <summary>
+    /// An nftables netdev-ingress rule in U that drops IPv4 arriving on u0 after the capture tap has copied it to
+    /// our stack (AF_PACKET taps run before the ingress hook): without it the kernel in U routes every frame meant
+    /// for our stack, finds no address and drops it (ip_route_input_slow, ip_error, dst_alloc/destroy: ~10% of the
+    /// loop thread's CPU in bulk receive, measured). Off while the kernel itself owns 192.0.2.2.
+    /// </summary>
+    public void SetHostIngressDrop(bool on)
+    {
+        if (on == _hostDrop) return;
+        if (on && FindProgram("nft") is null)
+        {
+            if (!_warnedNoNft) Console.WriteLine("  (nft not found: the kernel in U also routes and drops every frame meant for our stack; apt-get install nftables)");
+            _warnedNoNft = true;
+            return;
+        }
+        if (on)
+        {
+            Exec(StackNamespace, "nft", "add", "table", "netdev", "netstack_bench");
+            Exec(StackNamespace, "nft", "add", "chain", "netdev", "netstack_bench", "ingress", $"{{ type filter hook ingress device {StackInterface} priority 0; }}");
+            Exec(StackNamespace, "nft", "add", "rule", "netdev", "netstack_bench", "ingress", "meta", "protocol", "ip", "drop");
+        }
+        else Exec(StackNamespace, "nft", "delete", "table", "netdev", "netstack_bench");
+        _hostDrop = on;
     }
 
     /// <summary>Starts a program in K; killed on Dispose.</summary>
