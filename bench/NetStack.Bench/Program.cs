@@ -211,6 +211,9 @@ internal static class Report
         sb.AppendLine($"{env["date_utc"]} UTC, Linux {env["kernel"]}, {env["cpus"]} CPUs, load average at the end {env["load_average"]}, {env["runtime"]}.");
         sb.AppendLine($"Median of {o.Runs} run(s) per side, kernel and ours interleaved, on one veth pair (MTU 1500, TX offload off on both ends).");
         sb.AppendLine("The machine's 2 cores are shared with other work: figures are noisy (spreads of 30% seen); the per-frame CPU figures are steadier than the rates.");
+        sb.AppendLine(o.HostDrop
+            ? "While our stack runs, an nftables netdev-ingress rule in U drops IPv4 for the host kernel after the capture tap (docs/benchmarks.md); `--no-host-drop` measures without it."
+            : "Run with `--no-host-drop`: the kernel in U also routes and drops every frame meant for our stack.");
         sb.AppendLine();
         sb.AppendLine("| scenario | unit | ours | kernel | ratio (ours/kernel) | target | result |");
         sb.AppendLine("|---|---|---|---|---|---|---|");
