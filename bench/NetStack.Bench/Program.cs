@@ -257,7 +257,10 @@ internal static class Report
         foreach (var r in results)
         {
             sb.AppendLine();
-            sb.AppendLine($"**{r.Title}** — ours runs: {string.Join(", ", r.Ours.Select(m => F(m.Value)))}; kernel runs: {string.Join(", ", r.Kernel.Select(m => F(m.Value)))}");
+            sb.AppendLine($"**{r.Title}** — ours runs: {string.Join(", ", r.Ours.Select(m => F(m.Value)))}; kernel runs: {string.Join(", ", r.Kernel.Select(m => F(m.Value)))}" +
+                (r.Ours.Count == r.Kernel.Count && r.Kernel.Count > 0
+                    ? $"; ratio of each interleaved pair: {string.Join(", ", r.Ours.Zip(r.Kernel, (a, b) => (a.Value / b.Value).ToString("0.00", CultureInfo.InvariantCulture) + "x"))}"
+                    : ""));
             if (r.OursDetails.Count > 0) sb.AppendLine($"- ours: {string.Join(", ", r.OursDetails.Select(kv => $"{kv.Key} {F(kv.Value)}"))}");
             if (r.KernelDetails.Count > 0) sb.AppendLine($"- kernel: {string.Join(", ", r.KernelDetails.Select(kv => $"{kv.Key} {F(kv.Value)}"))}");
             foreach (var e in r.Errors) sb.AppendLine($"- error: {e}");
