@@ -101,6 +101,7 @@ internal static class Program
         Console.CancelKeyPress += (_, _) => lab.Dispose();
         AppDomain.CurrentDomain.ProcessExit += (_, _) => lab.Dispose();
         var peer = StartPeer(lab);
+        CpuProbe.PeerPid = FindPeerPid(peer.Id);
         Console.WriteLine($"lab: {lab.KernelNamespace} (k0 {BenchLab.KernelAddress}) <-> {lab.StackNamespace} (u0); peer pid {peer.Id}; {o.Runs} run(s) per side, interleaved");
 
         var results = new List<ScenarioResult>();
@@ -165,6 +166,13 @@ internal static class Program
         if (!ready.Wait(TimeSpan.FromSeconds(30)) || ready.Result != "ready")
             throw new InvalidOperationException("the peer in K did not start: " + p.StandardError.ReadToEnd());
         return p;
+    }
+
+    /// <summary>The peer process itself: `ip netns exec` execs it in place, so the pid is the same (checked via /proc).</summary>
+    private static int FindPeerPid(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/cmdline").Contains("peer", StringComparison.Ordinal) ? pid : 0; }
+        catch (IOException) { return 0; }
     }
 
     private static string? FindRepositoryRoot()

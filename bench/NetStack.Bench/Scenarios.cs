@@ -90,9 +90,10 @@ internal static class Scenarios
         var clock = Stopwatch.StartNew();
         long bytes = 0, calls = 0;
         LoopSnapshot? start = null;
+        var probe = default(CpuProbe);
         while (true)
         {
-            if (start is null && clock.Elapsed >= o.BulkWarmup) { start = await Snapshot(stack, clock); bytes = 0; calls = 0; }
+            if (start is null && clock.Elapsed >= o.BulkWarmup) { start = await Snapshot(stack, clock); probe = CpuProbe.Take(); bytes = 0; calls = 0; }
             if (start is not null && clock.Elapsed - start.At >= o.BulkDuration) break;
             if (receive)
             {
@@ -109,6 +110,7 @@ internal static class Scenarios
         }
         var end = await Snapshot(stack, clock);
         var details = await LoopDetails(stack, start!, end, calls);
+        CpuProbe.Describe(probe, CpuProbe.Take(), details);
         var gbps = bytes * 8 / (end.At - start!.At).TotalSeconds / 1e9;
         details["bytes"] = bytes;
         details["loop_alloc_bytes_per_frame_excluding_api"] = receive
@@ -320,9 +322,10 @@ internal static class Scenarios
         long bytes = 0;
         TimeSpan? start = null;
         var cpu0 = TimeSpan.Zero;
+        var probe = default(CpuProbe);
         while (true)
         {
-            if (start is null && clock.Elapsed >= o.BulkWarmup) { start = clock.Elapsed; bytes = 0; cpu0 = Native.ThreadCpuTime(); }
+            if (start is null && clock.Elapsed >= o.BulkWarmup) { start = clock.Elapsed; bytes = 0; cpu0 = Native.ThreadCpuTime(); probe = CpuProbe.Take(); }
             if (start is { } st && clock.Elapsed - st >= o.BulkDuration) break;
             if (receive)
             {
@@ -334,12 +337,15 @@ internal static class Scenarios
         }
         var elapsed = clock.Elapsed - start!.Value;
         var cpu = Native.ThreadCpuTime() - cpu0;
+        var probeEnd = CpuProbe.Take();
         s.LingerState = new LingerOption(true, 0); // RST: stops the peer's sender at once
-        return new Measurement(bytes * 8 / elapsed.TotalSeconds / 1e9, new Dictionary<string, double>
+        var details = new Dictionary<string, double>
         {
             ["bytes"] = bytes,
             ["client_thread_cpu_share"] = cpu / elapsed,
-        });
+        };
+        CpuProbe.Describe(probe, probeEnd, details);
+        return new Measurement(bytes * 8 / elapsed.TotalSeconds / 1e9, details);
     });
 
     public static Measurement KernelConnectRate(BenchLab lab, BenchOptions o) => InU(lab, () =>
@@ -385,6 +391,36 @@ internal static class Scenarios
                    ?? throw new InvalidOperationException("ping printed no rtt line: " + r.Output);
         var v = line.Split('=')[1].Trim().Split(' ')[0].Split('/').Select(x => double.Parse(x, CultureInfo.InvariantCulture) * 1000).ToArray();
         return new Measurement(v[1], new Dictionary<string, double> { ["rtt_min_us"] = v[0], ["rtt_max_us"] = v[2], ["rtt_mdev_us"] = v[3] });
+    }
+}
+
+/// <summary>CPU use of the peer process and of the whole machine over a window (from /proc), to show who was the limit.</summary>
+internal readonly record struct CpuProbe(long PeerTicks, long BusyTicks, long TotalTicks, long At)
+{
+    public static int PeerPid { get; set; }
+
+    public static CpuProbe Take()
+    {
+        long peer = 0;
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{PeerPid}/stat");
+            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            peer = long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture); // utime, stime
+        }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException) { }
+        var cpu = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(x => long.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+        var total = cpu.Take(8).Sum();
+        var idle = cpu[3] + cpu[4];
+        return new CpuProbe(peer, total - idle, total, Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>Adds peer_cpu_cores (cores' worth the peer used) and machine_busy_share (all CPUs, everyone's work).</summary>
+    public static void Describe(CpuProbe a, CpuProbe b, Dictionary<string, double> into)
+    {
+        var seconds = Stopwatch.GetElapsedTime(a.At, b.At).TotalSeconds;
+        if (PeerPid != 0 && seconds > 0) into["peer_cpu_cores"] = (b.PeerTicks - a.PeerTicks) / 100.0 / seconds; // USER_HZ = 100
+        if (b.TotalTicks > a.TotalTicks) into["machine_busy_share"] = (double)(b.BusyTicks - a.BusyTicks) / (b.TotalTicks - a.TotalTicks);
     }
 }
 
