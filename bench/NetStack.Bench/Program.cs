@@ -7,7 +7,7 @@ namespace NetStack.Bench;
 
 /// <summary>
 /// NetStack.Bench: our stack against the Linux kernel in its place, on one veth pair (docs/benchmarks.md).
-///   NetStack.Bench [--quick] [--runs N] [--duration S] [--scenarios recv,send,connect,rr,ping,idle] [--side ours|kernel|both] [--no-host-drop] [--default-tiering] [--out DIR]
+///   NetStack.Bench [--quick] [--runs N] [--duration S] [--scenarios recv,send,connect,rr,ping,idle] [--side ours|kernel|both] [--chunk KIB] [--no-host-drop] [--default-tiering] [--out DIR]
 ///   NetStack.Bench peer      (internal: the kernel's peer, started inside K by the suite)
 /// </summary>
 internal static class Program
@@ -83,6 +83,7 @@ internal static class Program
                     break;
                 case "--out": outDir = Value(); break;
                 case "--no-host-drop": o = o with { HostDrop = false }; break;
+                case "--chunk": o = o with { BulkChunk = int.Parse(Value(), CultureInfo.InvariantCulture) * 1024 }; break;
                 case "--default-tiering": break; // handled in Main
                 case "--side":
                     var side = Value();
@@ -90,7 +91,7 @@ internal static class Program
                     o = o with { Side = side };
                     break;
                 case "-h" or "--help":
-                    Console.WriteLine("NetStack.Bench [--quick] [--runs N] [--duration SECONDS] [--scenarios " + string.Join(',', All.Select(x => x.Id)) + "] [--side ours|kernel|both] [--no-host-drop] [--default-tiering] [--out DIR]");
+                    Console.WriteLine("NetStack.Bench [--quick] [--runs N] [--duration SECONDS] [--scenarios " + string.Join(',', All.Select(x => x.Id)) + "] [--side ours|kernel|both] [--chunk KIB] [--no-host-drop] [--default-tiering] [--out DIR]");
                     return 0;
                 default: throw new ArgumentException($"Unknown argument '{args[i]}' (try --help).");
             }

@@ -14,6 +14,8 @@ internal sealed record BenchOptions
     public int Runs { get; init; } = 3;
     public TimeSpan BulkDuration { get; init; } = TimeSpan.FromSeconds(3);
     public TimeSpan BulkWarmup { get; init; } = TimeSpan.FromSeconds(0.5);
+    /// <summary>Bytes per send/receive call in the bulk scenarios, both sides.</summary>
+    public int BulkChunk { get; init; } = 128 * 1024;
     public int Connects { get; init; } = 5000;
     public int RoundTrips { get; init; } = 20_000;
     public int Pings { get; init; } = 5000;
@@ -50,11 +52,18 @@ internal static class Scenarios
     }
 
     /// <summary>What the loop thread has allocated and spent, read on the loop itself.</summary>
-    private sealed record LoopSnapshot(long Allocated, TimeSpan Cpu, long FramesIn, long FramesOut, long ProcessAllocated, TimeSpan ProcessCpu, TimeSpan At, int Gen0);
+    private sealed record LoopSnapshot(long Allocated, TimeSpan Cpu, long FramesIn, long FramesOut, long ProcessAllocated, TimeSpan ProcessCpu, TimeSpan At, int Gen0, long RunQueueWaitNs);
 
     private static Task<LoopSnapshot> Snapshot(NetworkStack stack, Stopwatch clock) => stack.InvokeAsync(_ => new LoopSnapshot(
         GC.GetAllocatedBytesForCurrentThread(), Native.ThreadCpuTime(), stack.EthernetCounters.FramesReceived, stack.EthernetCounters.FramesSent,
-        GC.GetTotalAllocatedBytes(precise: true), Process.GetCurrentProcess().TotalProcessorTime, clock.Elapsed, GC.CollectionCount(0)));
+        GC.GetTotalAllocatedBytes(precise: true), Process.GetCurrentProcess().TotalProcessorTime, clock.Elapsed, GC.CollectionCount(0), RunQueueWait()));
+
+    /// <summary>Nanoseconds this thread has spent runnable but waiting for a CPU (/proc/thread-self/schedstat, 2nd field).</summary>
+    private static long RunQueueWait()
+    {
+        try { return long.Parse(File.ReadAllText("/proc/thread-self/schedstat").Split(' ')[1], CultureInfo.InvariantCulture); }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException) { return 0; }
+    }
 
     private static async Task<Dictionary<string, double>> LoopDetails(NetworkStack stack, LoopSnapshot a, LoopSnapshot b, long calls)
     {
@@ -74,6 +83,8 @@ internal static class Scenarios
             ["gen0_collections"] = b.Gen0 - a.Gen0,
             ["loop_cpu_us_per_frame"] = (b.Cpu - a.Cpu).TotalMicroseconds / frames,
             ["loop_cpu_share"] = (b.Cpu - a.Cpu) / (b.At - a.At),
+            // Runnable but not running: CPU taken by other work on the machine, not the loop's own waiting.
+            ["loop_runqueue_wait_share"] = (b.RunQueueWaitNs - a.RunQueueWaitNs) / 1e9 / (b.At - a.At).TotalSeconds,
             ["process_cpu_us_per_frame"] = (b.ProcessCpu - a.ProcessCpu).TotalMicroseconds / frames,
             ["tcp_retransmits"] = C("Tcp", "SegmentsRetransmitted"),
             ["pcap_dropped"] = pcap.Statistics.DroppedByDevice,
@@ -85,12 +96,13 @@ internal static class Scenarios
     {
         using var stack = await StartStack(lab);
         var s = await stack.ConnectTcpAsync(Kernel, receive ? (ushort)Peer.SourcePort : (ushort)Peer.SinkPort);
-        var buffer = new byte[Peer.ChunkSize];
+        var buffer = new byte[o.BulkChunk];
         new Random(2).NextBytes(buffer);
         var clock = Stopwatch.StartNew();
         long bytes = 0, calls = 0;
         LoopSnapshot? start = null;
         var probe = default(CpuProbe);
+        var tcp = new WindowSamples();
         while (true)
         {
             if (start is null && clock.Elapsed >= o.BulkWarmup) { start = await Snapshot(stack, clock); probe = CpuProbe.Take(); bytes = 0; calls = 0; }
@@ -107,10 +119,19 @@ internal static class Scenarios
                 bytes += buffer.Length;
             }
             calls++;
+            if (start is not null && (calls & 255) == 0) await SampleWindow(s, tcp);
         }
         var end = await Snapshot(stack, clock);
         var details = await LoopDetails(stack, start!, end, calls);
         CpuProbe.Describe(probe, CpuProbe.Take(), details);
+        if (tcp.Samples > 0)
+        {
+            details["avg_in_flight_kib"] = tcp.InFlight / tcp.Samples / 1024;
+            details["avg_cwnd_kib"] = tcp.Cwnd / tcp.Samples / 1024;
+            details["avg_peer_window_kib"] = tcp.SndWnd / tcp.Samples / 1024;
+            details["avg_send_queue_kib"] = tcp.SendQ / tcp.Samples / 1024;
+            details["avg_srtt_us"] = tcp.Srtt / tcp.Samples;
+        }
         var gbps = bytes * 8 / (end.At - start!.At).TotalSeconds / 1e9;
         details["bytes"] = bytes;
         details["loop_alloc_bytes_per_frame_excluding_api"] = receive
@@ -118,6 +139,25 @@ internal static class Scenarios
             : await SendAllocationPerFrame(stack, s, clock);
         s.Abort();
         return new Measurement(gbps, details);
+    }
+
+    /// <summary>What limits a bulk connection: averages of the congestion window, the peer's window, bytes in flight.</summary>
+    private sealed class WindowSamples
+    {
+        public int Samples;
+        public double InFlight, Cwnd, SndWnd, SendQ, Srtt;
+    }
+
+    private static async Task SampleWindow(TcpSocket s, WindowSamples into)
+    {
+        var info = (await s.Stack.GetConnectionsAsync()).FirstOrDefault(c => c.Id == s.Id);
+        if (info?.Tcp is not { } t) return;
+        into.Samples++;
+        into.InFlight += unchecked(t.SndNxt - t.SndUna);
+        into.Cwnd += t.Cwnd;
+        into.SndWnd += t.SndWnd;
+        into.SendQ += info.SendQ;
+        into.Srtt += t.Srtt.TotalMicroseconds;
     }
 
     /// <summary>
@@ -316,7 +356,7 @@ internal static class Scenarios
     public static Measurement KernelBulk(BenchLab lab, BenchOptions o, bool receive) => InU(lab, () =>
     {
         using var s = KernelConnect(receive ? Peer.SourcePort : Peer.SinkPort);
-        var buffer = new byte[Peer.ChunkSize];
+        var buffer = new byte[o.BulkChunk];
         new Random(2).NextBytes(buffer);
         var clock = Stopwatch.StartNew();
         long bytes = 0;
