@@ -18,7 +18,8 @@ internal sealed partial class BenchLab : IDisposable
     public static readonly Ipv4Address StackAddress = new(192, 0, 2, 2);
 
     private readonly List<Process> _started = new();
-    private int _disposed;
+    private readonly object _disposeGate = new();
+    private bool _disposed;
 
     public string KernelNamespace { get; }
     public string StackNamespace { get; }
@@ -117,9 +118,19 @@ internal sealed partial class BenchLab : IDisposable
     public ProcessResult RunInKernelNamespace(TimeSpan timeout, string file, params string[] args) =>
         Run(timeout, "ip", ["netns", "exec", KernelNamespace, file, .. args]);
 
+    /// <summary>Stops what the lab started and deletes the namespaces. A second caller (a signal during teardown) waits for the first.</summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        lock (_disposeGate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            Teardown();
+        }
+    }
+
+    private void Teardown()
+    {
         lock (_started)
         {
             foreach (var p in _started)

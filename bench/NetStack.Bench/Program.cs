@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 
@@ -56,7 +57,15 @@ internal static class Program
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment[TieringKnob] = "0";
         using var child = Process.Start(psi) ?? throw new InvalidOperationException("could not start the suite");
-        Console.CancelKeyPress += (_, e) => e.Cancel = true; // the child gets Ctrl+C too and cleans up its lab
+        // Stay until the child has cleaned up its lab; pass a signal meant for us on to it (Ctrl+C in a terminal
+        // reaches both; a plain `kill <pid>` only us).
+        void Forward(PosixSignalContext ctx)
+        {
+            ctx.Cancel = true;
+            try { if (!child.HasExited) _ = Native.kill(child.Id, (int)ctx.Signal == (int)PosixSignal.SIGINT ? 2 : 15); } catch (InvalidOperationException) { }
+        }
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Forward);
+        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, Forward);
         child.WaitForExit();
         return child.ExitCode;
     }
@@ -99,7 +108,17 @@ internal static class Program
         outDir ??= Path.Combine(FindRepositoryRoot() ?? Directory.GetCurrentDirectory(), "out", "bench");
 
         using var lab = new BenchLab();
-        Console.CancelKeyPress += (_, _) => lab.Dispose();
+        // Ctrl+C or kill: delete the namespaces and stop the peer before leaving (ProcessExit alone did not get
+        // that far on SIGTERM: the namespaces stayed behind).
+        void Abandon(PosixSignalContext ctx)
+        {
+            ctx.Cancel = true;
+            Console.Error.WriteLine($"{ctx.Signal}: cleaning up the lab and stopping.");
+            lab.Dispose();
+            Environment.Exit(130);
+        }
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Abandon);
+        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, Abandon);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => lab.Dispose();
         var peer = StartPeer(lab);
         CpuProbe.PeerPid = FindPeerPid(peer.Id);

@@ -467,6 +467,7 @@ internal readonly record struct CpuProbe(long PeerTicks, long BusyTicks, long To
 internal static class Native
 {
     [DllImport("libc")] private static extern unsafe int clock_gettime(int clock, long* timespec);
+    [DllImport("libc")] public static extern int kill(int pid, int signal);
 
     /// <summary>CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID).</summary>
     public static unsafe TimeSpan ThreadCpuTime()
