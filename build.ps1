@@ -8,16 +8,21 @@
                   as root, the Linux-kernel interop tests in network namespaces), then the Pester suite (tests/Pester,
                   in a separate pwsh; NUnit XML in out/test-results/pester.xml).
                   Ends with one summary line per suite: "<suite>: N passed, N failed, N skipped".
+    -Task Bench   builds the benchmark suite (Release) and runs it as root: our stack against the kernel in its
+                  place on a veth pair; table in out/bench/results.md (+ results.json). Not part of -Task Test.
+                  Pass suite options with -BenchArgs, e.g. -BenchArgs '--quick --scenarios recv,rr'.
     Run it through the pinned pwsh:  dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Prerequisites')]
+    [ValidateSet('Build', 'Test', 'Bench', 'Prerequisites')]
     [string] $Task = 'Build',
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
     # Extra filter for the xunit suite (dotnet test --filter syntax).
-    [string] $Filter
+    [string] $Filter,
+    # Arguments for the benchmark suite (-Task Bench): --quick, --runs N, --scenarios recv,send,connect,rr,ping,idle.
+    [string] $BenchArgs = ''
 )
 
 $ErrorActionPreference = 'Stop'
@@ -139,7 +144,15 @@ function Invoke-PesterTests {
     [pscustomobject]@{ Suite = 'Pester'; Passed = [int]$counts.Passed; Failed = [int]$counts.Failed; Skipped = [int]$counts.Skipped; ExitCode = $exit }
 }
 
+function Invoke-Bench {
+    if (-not (Test-IsRoot)) { throw 'The benchmark needs root (network namespaces, packet capture): run build.ps1 -Task Bench as root.' }
+    $project = Join-Path $root 'bench/NetStack.Bench/NetStack.Bench.csproj'
+    Invoke-Native dotnet @('build', $project, '-c', 'Release', '--nologo', '-v', 'minimal')
+    Invoke-Native dotnet (@((Join-Path $root 'bench/NetStack.Bench/bin/Release/net10.0/NetStack.Bench.dll')) + @($BenchArgs -split '\s+' | Where-Object { $_ }))
+}
+
 switch ($Task) {
+    'Bench' { Install-Prerequisites; Invoke-Bench }
     'Prerequisites' { Install-Prerequisites }
     'Build' { Invoke-Build }
     'Test' {

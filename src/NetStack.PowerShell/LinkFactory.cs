@@ -43,7 +43,7 @@ internal static class LinkFactory
         }
         foreach (var w in device.Warnings) cmdlet.WriteWarning($"{adapter}: {w}");
         // A stack MAC other than the adapter's must pass the device's BPF filter.
-        if (stackMac is { } mac && mac != device.HardwareAddress) device.SetStackAddress(mac);
+        // The stack tells the device its MAC itself (ILinkDevice.SetStackAddress) when it differs from the adapter's.
         return device;
     }
 

@@ -43,6 +43,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         Name = name ?? device.Name;
         _ownsDevice = ownsDevice;
         MacAddress = config.MacAddress ?? device.HardwareAddress;
+        if (MacAddress != device.HardwareAddress) device.SetStackAddress(MacAddress);
         Mtu = config.Mtu ?? device.Mtu;
         _packetLog = new PacketLog(config.PacketLogCapacity);
         StartedAt = DateTimeOffset.Now;

@@ -40,6 +40,7 @@ public sealed class CaptureTap : ILinkDevice
     public TimeSpan FileFlushInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
     public string Name => _inner.Name;
+    public void SetStackAddress(MacAddress mac) => _inner.SetStackAddress(mac);
     public MacAddress HardwareAddress => _inner.HardwareAddress;
     public int Mtu => _inner.Mtu;
     public TimeSpan? NextArrival => _inner.NextArrival;

@@ -80,6 +80,7 @@ public sealed class FaultyLink : ILinkDevice
     public int HeldFrames => _in.Queue.Count + _out.Queue.Count;
 
     public string Name => _inner.Name;
+    public void SetStackAddress(MacAddress mac) => _inner.SetStackAddress(mac);
     public MacAddress HardwareAddress => _inner.HardwareAddress;
     public int Mtu => _inner.Mtu;
     public LinkStatistics Statistics => _inner.Statistics;

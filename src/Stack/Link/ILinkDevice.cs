@@ -45,6 +45,12 @@ public interface ILinkDevice : IDisposable
 
     /// <summary>Device-level counters (e.g. pcap's own drop count), read on the loop.</summary>
     LinkStatistics Statistics { get; }
+
+    /// <summary>
+    /// Tells the device which MAC the stack answers to when it is not the adapter's own (so a capture filter
+    /// passes its frames). The stack calls it once, before its loop starts. Devices that do not filter ignore it.
+    /// </summary>
+    void SetStackAddress(MacAddress mac) { }
 }
 
 /// <summary>What the device itself saw, below the stack.</summary>

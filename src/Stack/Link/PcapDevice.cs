@@ -71,15 +71,16 @@ public sealed class PcapUnavailableException : Exception
 /// <remarks>
 /// The I/O path decides the speed (see ARCHITECTURE.md), so:
 /// <list type="bullet">
-/// <item><see cref="Receive"/> reads libpcap's memory-mapped ring directly with pcap_next_ex in nonblocking mode
-/// and hands the stack a span over the ring slot: no capture thread, no copy, no allocation per frame.
-/// (SharpPcap's GetNextPacket allocates a PcapHeader object and calls poll(2) before every frame.)</item>
+/// <item><see cref="Receive"/> walks libpcap's memory-mapped ring on the loop thread with pcap_dispatch (nonblocking)
+/// and an unmanaged callback that hands the stack a span over the ring slot: no capture thread, no copy, no
+/// allocation per frame. (SharpPcap's GetNextPacket allocates a PcapHeader object and calls poll(2) before every
+/// frame; pcap_next_ex copies every frame.)</item>
 /// <item><see cref="Transmit"/> copies frames into a preallocated native buffer and <see cref="Flush"/> sends the
 /// batch with one sendmmsg(2) on the capture socket, instead of one system call per frame.</item>
 /// <item><see cref="WaitForFrames"/> is ppoll(2) on the capture socket plus an eventfd that <see cref="Wake"/> writes.</item>
-/// <item>A BPF filter in the kernel keeps unicast for other hosts (and our own outgoing unicast) out of the ring.</item>
+/// <item>A BPF filter in the kernel keeps unicast for other hosts out of the ring.</item>
 /// </list>
-/// Linux only.
+/// Linux only. Figures and the reasons behind each choice: docs/lab.md.
 /// </remarks>
 public sealed unsafe class PcapDevice : ILinkDevice
 {
@@ -264,6 +265,14 @@ public sealed unsafe class PcapDevice : ILinkDevice
             throw new UnauthorizedAccessException(
                 $"No permission to capture on '{interfaceName}': run as root, or grant the capabilities CAP_NET_RAW and CAP_NET_ADMIN " +
                 "(e.g. sudo setcap cap_net_raw,cap_net_admin+eip on the dotnet/pwsh executable).", e);
+        }
+        catch (PcapException e) when (e.Error is PcapError.InterfaceNotUp)
+        {
+            throw new InvalidOperationException($"Adapter '{interfaceName}' is down. Bring it up first: ip link set {interfaceName} up", e);
+        }
+        catch (PcapException e)
+        {
+            throw new InvalidOperationException($"Cannot open adapter '{interfaceName}': {e.Message} ({e.Error})", e);
         }
 
         PcapDevice? result = null;

@@ -16,9 +16,12 @@ public sealed class KernelFactAttribute : FactAttribute
     /// <summary>The test also needs the netem qdisc (sch_netem), which some kernels and containers lack.</summary>
     public bool RequiresNetem { get; set; }
 
+    /// <summary>Programs the test runs as peers (e.g. "python3", "dnsmasq"): skipped, naming the package, when missing.</summary>
+    public string[] Programs { get; set; } = [];
+
     public override string Skip
     {
-        get => base.Skip ?? (RequiresNetem ? KernelLab.WhyNoNetem() : null)!;
+        get => base.Skip ?? KernelLab.WhyProgramsMissing(Programs) ?? (RequiresNetem ? KernelLab.WhyNoNetem() : null)!;
         set => base.Skip = value;
     }
 }
@@ -29,6 +32,15 @@ public sealed class KernelTheoryAttribute : TheoryAttribute
     public KernelTheoryAttribute()
     {
         if (KernelLab.WhyUnavailable() is { } reason) Skip = reason;
+    }
+
+    /// <summary>Programs the test runs as peers: skipped, naming the package, when missing.</summary>
+    public string[] Programs { get; set; } = [];
+
+    public override string Skip
+    {
+        get => base.Skip ?? KernelLab.WhyProgramsMissing(Programs)!;
+        set => base.Skip = value;
     }
 }
 

@@ -17,7 +17,7 @@ public sealed partial class KernelInteropTests(ITestOutputHelper output)
         var config = new StackConfig { Address = KernelLab.StackAddress, PrefixLength = KernelLab.PrefixLength };
         if (configure is not null) config = configure(config);
         var device = lab.OpenStackDevice();
-        if (config.MacAddress is { } mac) device.SetStackAddress(mac);
+        // NetworkStack passes config.MacAddress to the device (ILinkDevice.SetStackAddress).
         var stack = new NetworkStack(device, config, name: "lab");
         stack.Start();
         return stack;
@@ -29,7 +29,7 @@ public sealed partial class KernelInteropTests(ITestOutputHelper output)
     [GeneratedRegex(@"(\d+) packets transmitted, (\d+) received")]
     private static partial Regex PingCounts();
 
-    [KernelFact]
+    [KernelFact(Programs = ["ping"])]
     public async Task KernelPingsOurStack()
     {
         using var lab = new KernelLab();
@@ -108,7 +108,7 @@ public sealed partial class KernelInteropTests(ITestOutputHelper output)
         Assert.True(fast.RoundTripTime < TimeSpan.FromMilliseconds(25));
     }
 
-    [KernelFact]
+    [KernelFact(Programs = ["ping"])]
     public async Task OurStackAnswersTheKernelsArp_WithAMacOfItsOwnChoosing()
     {
         var chosen = MacAddress.Parse("02-00-5E-10-00-02");
@@ -122,7 +122,7 @@ public sealed partial class KernelInteropTests(ITestOutputHelper output)
         Assert.Equal(1, stats.Single(c => c.Layer == "Icmp" && c.Name == "EchoRepliesSent").Value);
     }
 
-    [KernelFact]
+    [KernelFact(Programs = ["ping"])]
     public async Task KernelPingsWithFragmentedEchoRequests_AndWeAnswerInFragments()
     {
         using var lab = new KernelLab();

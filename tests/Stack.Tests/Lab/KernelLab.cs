@@ -127,6 +127,21 @@ public sealed partial class KernelLab : IDisposable
         catch (IOException) { return null; }
     }
 
+    private static readonly Dictionary<string, string> Packages = new()
+    {
+        ["python3"] = "python3", ["dnsmasq"] = "dnsmasq-base", ["socat"] = "socat", ["tcpdump"] = "tcpdump",
+        ["ping"] = "iputils-ping", ["tc"] = "iproute2", ["nc"] = "netcat-openbsd", ["iperf3"] = "iperf3",
+    };
+
+    /// <summary>Why a test needing <paramref name="programs"/> cannot run (one is not installed), or null.</summary>
+    public static string? WhyProgramsMissing(IEnumerable<string> programs)
+    {
+        var missing = programs.Where(p => FindProgram(p) is null).ToArray();
+        if (missing.Length == 0) return null;
+        var packages = missing.Select(p => Packages.GetValueOrDefault(p, p)).Distinct();
+        return $"the test needs {string.Join(", ", missing)} (apt-get install {string.Join(' ', packages)}).";
+    }
+
     public static string? FindProgram(string name)
     {
         var dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)

@@ -180,6 +180,81 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
     }
 
     [KernelFact]
+    public void RingOverflow_IsCountedInDroppedByDevice_AndTheBigRingAvoidsIt()
+    {
+        const int Burst = 5000;
+        using var lab = new KernelLab();
+        var small = lab.OpenStackDevice(new PcapDeviceOptions { KernelBufferSize = 256 * 1024 });
+        var big = lab.OpenStackDevice(); // 32 MiB
+        var peer = lab.OpenKernelSideDevice();
+        var clock = Stopwatch.StartNew();
+        var frame = LinkTestKit.TaggedFrame(small.HardwareAddress, peer.HardwareAddress, "flood", 1514);
+        for (int i = 0; i < Burst; i++) peer.Transmit(frame, clock.Elapsed);
+        var marker = LinkTestKit.TaggedFrame(small.HardwareAddress, peer.HardwareAddress, "last", 60);
+        peer.Transmit(marker, clock.Elapsed);
+        peer.Flush(clock.Elapsed);
+
+        // Both devices capture the same wire; nobody reads until the burst is over.
+        var bigLog = new FrameLog();
+        Assert.True(LinkTestKit.PumpUntil(big, bigLog, () => bigLog.Any(f => LinkTestKit.HasTag(f, "last")), Generous));
+        var smallCount = new FrameLog();
+        small.Receive(smallCount, clock.Elapsed, int.MaxValue);
+        small.RefreshStatistics();
+        big.RefreshStatistics();
+        output.WriteLine($"256 KiB ring: {smallCount.Frames.Count} received, {small.Statistics.DroppedByDevice} dropped; 32 MiB ring: {bigLog.Frames.Count} received, {big.Statistics.DroppedByDevice} dropped");
+        Assert.Equal(Burst + 1, bigLog.Frames.Count);
+        Assert.Equal(0, big.Statistics.DroppedByDevice);
+        Assert.True(small.Statistics.DroppedByDevice > 0, "a 256 KiB ring held 5000 full-size frames?");
+        Assert.Equal(Burst + 1, smallCount.Frames.Count + small.Statistics.DroppedByDevice);
+    }
+
+    [KernelTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void JumboFrames_PassWhole_BothWays(bool batched)
+    {
+        using var lab = new KernelLab();
+        lab.RunInStackNamespace("ip link set u0 mtu 9000").EnsureSuccess();
+        lab.RunInKernel("ip link set k0 mtu 9000").EnsureSuccess();
+        var dev = lab.OpenStackDevice(new PcapDeviceOptions { BatchTransmit = batched });
+        var peer = lab.OpenKernelSideDevice();
+        Assert.Equal(9000, dev.Mtu);
+        Assert.Equal(9018, dev.Snaplen);
+        var clock = Stopwatch.StartNew();
+        var toPeer = LinkTestKit.TaggedFrame(peer.HardwareAddress, dev.HardwareAddress, "jumbo-out", 9014);
+        var toUs = LinkTestKit.TaggedFrame(dev.HardwareAddress, peer.HardwareAddress, "jumbo-in", 9014);
+        new Random(3).NextBytes(toPeer.AsSpan(40));
+        new Random(4).NextBytes(toUs.AsSpan(40));
+        dev.Transmit(toPeer, clock.Elapsed);
+        dev.Flush(clock.Elapsed);
+        peer.Transmit(toUs, clock.Elapsed);
+        peer.Flush(clock.Elapsed);
+        var atPeer = new FrameLog();
+        var atUs = new FrameLog();
+        Assert.True(LinkTestKit.PumpUntil(peer, atPeer, () => atPeer.Any(f => LinkTestKit.HasTag(f, "jumbo-out")), Generous));
+        Assert.True(LinkTestKit.PumpUntil(dev, atUs, () => atUs.Any(f => LinkTestKit.HasTag(f, "jumbo-in")), Generous));
+        Assert.Equal(toPeer, atPeer.Frames.Single(f => LinkTestKit.HasTag(f, "jumbo-out")));
+        Assert.Equal(toUs, atUs.Frames.Single(f => LinkTestKit.HasTag(f, "jumbo-in")));
+        Assert.Equal(0, dev.FramesTruncated);
+    }
+
+    [KernelFact]
+    public void FramesLongerThanTheSnaplen_AreDroppedAndCounted_NotHandedUpCut()
+    {
+        using var lab = new KernelLab();
+        var dev = lab.OpenStackDevice(new PcapDeviceOptions { Snaplen = 200 });
+        var peer = lab.OpenKernelSideDevice();
+        var clock = Stopwatch.StartNew();
+        peer.Transmit(LinkTestKit.TaggedFrame(dev.HardwareAddress, peer.HardwareAddress, "long", 1514), clock.Elapsed);
+        peer.Transmit(LinkTestKit.TaggedFrame(dev.HardwareAddress, peer.HardwareAddress, "short", 200), clock.Elapsed);
+        peer.Flush(clock.Elapsed);
+        var log = new FrameLog();
+        Assert.True(LinkTestKit.PumpUntil(dev, log, () => log.Any(f => LinkTestKit.HasTag(f, "short")), Generous));
+        Assert.DoesNotContain(log.Frames, f => LinkTestKit.HasTag(f, "long"));
+        Assert.Equal(1, dev.FramesTruncated);
+    }
+
+    [KernelFact]
     public void Open_ReadsTheMtuOfTheInterfaceInItsOwnNamespace()
     {
         using var lab = new KernelLab();
@@ -305,11 +380,32 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void MissingPeerProgram_SkipReasonNamesThePackage()
+    {
+        Assert.Null(KernelLab.WhyProgramsMissing([]));
+        var reason = KernelLab.WhyProgramsMissing(["no-such-program-x"]);
+        Assert.Contains("no-such-program-x", reason);
+        Assert.Contains("apt-get install", reason);
+        var attribute = new KernelFactAttribute { Programs = ["no-such-program-x"] };
+        Assert.False(string.IsNullOrEmpty(attribute.Skip)); // skipped, never silently passed
+    }
+
+    [Fact]
     public void MissingLibpcap_MessageSaysHowToInstallIt()
     {
         var e = PcapDevice.Native.LibpcapMissing(null);
         Assert.IsType<PcapUnavailableException>(e);
         Assert.Contains("apt-get install libpcap0.8", e.Message);
+    }
+
+    [KernelFact]
+    public void Open_AdapterThatIsDown_SaysToBringItUp()
+    {
+        using var lab = new KernelLab();
+        lab.RunInStackNamespace("ip link set u0 down").EnsureSuccess();
+        var e = Assert.Throws<InvalidOperationException>(() => lab.OpenStackDevice());
+        output.WriteLine(e.Message);
+        Assert.Contains("ip link set u0 up", e.Message);
     }
 
     [KernelFact]

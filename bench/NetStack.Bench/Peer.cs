@@ -1,0 +1,99 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace NetStack.Bench;
+
+/// <summary>
+/// The kernel's peer, run inside K as its own process (<c>NetStack.Bench peer</c>): plain blocking kernel sockets,
+/// one thread per bulk/echo connection so the peer is never what limits the kernel baseline.
+/// </summary>
+internal static class Peer
+{
+    public const int SourcePort = 5001;  // sends as fast as it can (we receive)
+    public const int SinkPort = 5002;    // reads and discards (we send)
+    public const int ClosePort = 5003;   // accepts, waits for the client's FIN, closes
+    public const int EchoPort = 5004;    // echoes every byte (request/response)
+    public const int HoldPort = 5005;    // accepts and holds idle connections until the client resets them
+    public const int ChunkSize = 128 * 1024;
+
+    public static int Serve()
+    {
+        var listeners = new[] { SourcePort, SinkPort, ClosePort, EchoPort, HoldPort }.Select(Listen).ToArray();
+        ServeThreads(listeners[0], Source);
+        ServeThreads(listeners[1], Sink);
+        ServeAsync(listeners[2], WaitForEnd);
+        ServeThreads(listeners[3], Echo);
+        ServeAsync(listeners[4], WaitForEnd);
+        Console.WriteLine("ready");
+        Console.Out.Flush();
+        // Ends when the harness closes our standard input (or kills us).
+        while (Console.In.ReadLine() is not null) { }
+        return 0;
+    }
+
+    private static Socket Listen(int port)
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        s.Bind(new IPEndPoint(IPAddress.Any, port));
+        s.Listen(16384);
+        return s;
+    }
+
+    private static void ServeThreads(Socket listener, Action<Socket> handler) =>
+        new Thread(() =>
+        {
+            while (true)
+            {
+                var c = listener.Accept();
+                c.NoDelay = true;
+                new Thread(() =>
+                {
+                    try { handler(c); }
+                    catch (SocketException) { }
+                    finally { c.Dispose(); }
+                }) { IsBackground = true }.Start();
+            }
+        }) { IsBackground = true, Name = "accept " + ((IPEndPoint)listener.LocalEndPoint!).Port }.Start();
+
+    private static void ServeAsync(Socket listener, Func<Socket, Task> handler) =>
+        new Thread(() =>
+        {
+            while (true)
+            {
+                var c = listener.Accept();
+                _ = Task.Run(async () =>
+                {
+                    try { await handler(c); }
+                    catch (SocketException) { }
+                    finally { c.Dispose(); }
+                });
+            }
+        }) { IsBackground = true, Name = "accept " + ((IPEndPoint)listener.LocalEndPoint!).Port }.Start();
+
+    private static void Source(Socket c)
+    {
+        var data = new byte[ChunkSize];
+        new Random(1).NextBytes(data);
+        while (true) c.Send(data);
+    }
+
+    private static void Sink(Socket c)
+    {
+        var buffer = new byte[ChunkSize];
+        while (c.Receive(buffer) > 0) { }
+    }
+
+    private static void Echo(Socket c)
+    {
+        var buffer = new byte[4096];
+        int n;
+        while ((n = c.Receive(buffer)) > 0) c.Send(buffer.AsSpan(0, n));
+    }
+
+    private static async Task WaitForEnd(Socket c)
+    {
+        var buffer = new byte[64];
+        while (await c.ReceiveAsync(buffer, SocketFlags.None) > 0) { }
+    }
+}

@@ -1,0 +1,479 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using NetStack.Link;
+using NetStack.Tcp;
+
+namespace NetStack.Bench;
+
+/// <summary>Knobs of one suite run.</summary>
+internal sealed record BenchOptions
+{
+    public int Runs { get; init; } = 3;
+    public TimeSpan BulkDuration { get; init; } = TimeSpan.FromSeconds(3);
+    public TimeSpan BulkWarmup { get; init; } = TimeSpan.FromSeconds(0.5);
+    /// <summary>Bytes per send/receive call in the bulk scenarios, both sides.</summary>
+    public int BulkChunk { get; init; } = 128 * 1024;
+    public int Connects { get; init; } = 5000;
+    public int RoundTrips { get; init; } = 20_000;
+    public int Pings { get; init; } = 5000;
+    public int IdleConnections { get; init; } = 10_000;
+    public TimeSpan RunTimeout { get; init; } = TimeSpan.FromSeconds(120);
+    /// <summary>Which side to run: both (the suite), or one of them alone (for profiling).</summary>
+    public string Side { get; init; } = "both";
+    /// <summary>Drop IPv4 for the kernel in U after capture while our stack runs (see BenchLab.SetHostIngressDrop).</summary>
+    public bool HostDrop { get; init; } = true;
+}
+
+/// <summary>One side's figure for one run, with what explains it (CPU, allocations, drops...).</summary>
+internal sealed record Measurement(double Value, Dictionary<string, double> Details);
+
+/// <summary>
+/// The clients: the same work done by our stack on u0 and by the kernel in U (sockets created on a thread that
+/// entered U, so they live there). The peer in K is the same for both.
+/// </summary>
+internal static class Scenarios
+{
+    private static readonly Ipv4Address Kernel = BenchLab.KernelAddress;
+    private static readonly IPEndPoint KernelEp = new(IPAddress.Parse("192.0.2.1"), 0);
+
+    // ---------------- our stack ----------------
+
+    private static async Task<NetworkStack> StartStack(BenchLab lab)
+    {
+        var device = PcapDevice.Open(BenchLab.StackInterface, new PcapDeviceOptions { NetworkNamespace = lab.StackNamespace });
+        var stack = new NetworkStack(device, new StackConfig { Address = BenchLab.StackAddress, PrefixLength = 24 }, name: "bench");
+        stack.Start();
+        var reply = await stack.PingAsync(Kernel, timeout: TimeSpan.FromSeconds(5)); // ARP resolved before timing starts
+        if (reply.Status != PingStatus.Success) throw new InvalidOperationException($"the kernel in K does not answer our ping: {reply.Status}");
+        return stack;
+    }
+
+    /// <summary>What the loop thread has allocated and spent, read on the loop itself.</summary>
+    private sealed record LoopSnapshot(long Allocated, TimeSpan Cpu, long FramesIn, long FramesOut, long ProcessAllocated, TimeSpan ProcessCpu, TimeSpan At, int Gen0, long RunQueueWaitNs);
+
+    private static Task<LoopSnapshot> Snapshot(NetworkStack stack, Stopwatch clock) => stack.InvokeAsync(_ => new LoopSnapshot(
+        GC.GetAllocatedBytesForCurrentThread(), Native.ThreadCpuTime(), stack.EthernetCounters.FramesReceived, stack.EthernetCounters.FramesSent,
+        GC.GetTotalAllocatedBytes(precise: true), Process.GetCurrentProcess().TotalProcessorTime, clock.Elapsed, GC.CollectionCount(0), RunQueueWait()));
+
+    /// <summary>Nanoseconds this thread has spent runnable but waiting for a CPU (/proc/thread-self/schedstat, 2nd field).</summary>
+    private static long RunQueueWait()
+    {
+        try { return long.Parse(File.ReadAllText("/proc/thread-self/schedstat").Split(' ')[1], CultureInfo.InvariantCulture); }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException) { return 0; }
+    }
+
+    private static async Task<Dictionary<string, double>> LoopDetails(NetworkStack stack, LoopSnapshot a, LoopSnapshot b, long calls)
+    {
+        var frames = Math.Max(1, (b.FramesIn - a.FramesIn) + (b.FramesOut - a.FramesOut));
+        var counters = await stack.GetStatisticsAsync();
+        long C(string layer, string name) => counters.FirstOrDefault(c => c.Layer == layer && c.Name == name)?.Value ?? 0;
+        var pcap = (PcapDevice)stack.Device;
+        await stack.InvokeAsync(_ => pcap.RefreshStatistics());
+        return new Dictionary<string, double>
+        {
+            ["frames_in"] = b.FramesIn - a.FramesIn,
+            ["frames_out"] = b.FramesOut - a.FramesOut,
+            ["api_calls"] = calls,
+            ["loop_alloc_bytes_per_frame"] = (double)(b.Allocated - a.Allocated) / frames,
+            ["loop_alloc_bytes_per_api_call"] = (double)(b.Allocated - a.Allocated) / Math.Max(1, calls),
+            ["process_alloc_bytes_per_frame"] = (double)(b.ProcessAllocated - a.ProcessAllocated) / frames,
+            ["gen0_collections"] = b.Gen0 - a.Gen0,
+            ["loop_cpu_us_per_frame"] = (b.Cpu - a.Cpu).TotalMicroseconds / frames,
+            ["loop_cpu_share"] = (b.Cpu - a.Cpu) / (b.At - a.At),
+            // Runnable but not running: CPU taken by other work on the machine, not the loop's own waiting.
+            ["loop_runqueue_wait_share"] = (b.RunQueueWaitNs - a.RunQueueWaitNs) / 1e9 / (b.At - a.At).TotalSeconds,
+            ["process_cpu_us_per_frame"] = (b.ProcessCpu - a.ProcessCpu).TotalMicroseconds / frames,
+            ["tcp_retransmits"] = C("Tcp", "SegmentsRetransmitted"),
+            ["pcap_dropped"] = pcap.Statistics.DroppedByDevice,
+            ["loop_faults"] = stack.LoopFaults,
+        };
+    }
+
+    public static async Task<Measurement> OursBulk(BenchLab lab, BenchOptions o, bool receive)
+    {
+        using var stack = await StartStack(lab);
+        var s = await stack.ConnectTcpAsync(Kernel, receive ? (ushort)Peer.SourcePort : (ushort)Peer.SinkPort);
+        var buffer = new byte[o.BulkChunk];
+        new Random(2).NextBytes(buffer);
+        var clock = Stopwatch.StartNew();
+        long bytes = 0, calls = 0;
+        LoopSnapshot? start = null;
+        var probe = default(CpuProbe);
+        var tcp = new WindowSamples();
+        while (true)
+        {
+            if (start is null && clock.Elapsed >= o.BulkWarmup) { start = await Snapshot(stack, clock); probe = CpuProbe.Take(); bytes = 0; calls = 0; }
+            if (start is not null && clock.Elapsed - start.At >= o.BulkDuration) break;
+            if (receive)
+            {
+                var n = await s.ReceiveAsync(buffer);
+                if (n == 0) throw new InvalidOperationException("the peer closed the bulk connection early");
+                bytes += n;
+            }
+            else
+            {
+                await s.SendAsync(buffer);
+                bytes += buffer.Length;
+            }
+            calls++;
+            if (start is not null && (calls & 255) == 0) await SampleWindow(s, tcp);
+        }
+        var end = await Snapshot(stack, clock);
+        var details = await LoopDetails(stack, start!, end, calls);
+        CpuProbe.Describe(probe, CpuProbe.Take(), details);
+        if (tcp.Samples > 0)
+        {
+            details["avg_in_flight_kib"] = tcp.InFlight / tcp.Samples / 1024;
+            details["avg_cwnd_kib"] = tcp.Cwnd / tcp.Samples / 1024;
+            details["avg_peer_window_kib"] = tcp.SndWnd / tcp.Samples / 1024;
+            details["avg_send_queue_kib"] = tcp.SendQ / tcp.Samples / 1024;
+            details["avg_srtt_us"] = tcp.Srtt / tcp.Samples;
+        }
+        var gbps = bytes * 8 / (end.At - start!.At).TotalSeconds / 1e9;
+        details["bytes"] = bytes;
+        details["loop_alloc_bytes_per_frame_excluding_api"] = receive
+            ? await ReceiveAllocationPerFrame(stack, s, clock, o)
+            : await SendAllocationPerFrame(stack, s, clock);
+        s.Abort();
+        return new Measurement(gbps, details);
+    }
+
+    /// <summary>What limits a bulk connection: averages of the congestion window, the peer's window, bytes in flight.</summary>
+    private sealed class WindowSamples
+    {
+        public int Samples;
+        public double InFlight, Cwnd, SndWnd, SendQ, Srtt;
+    }
+
+    private static async Task SampleWindow(TcpSocket s, WindowSamples into)
+    {
+        var info = (await s.Stack.GetConnectionsAsync()).FirstOrDefault(c => c.Id == s.Id);
+        if (info?.Tcp is not { } t) return;
+        into.Samples++;
+        into.InFlight += unchecked(t.SndNxt - t.SndUna);
+        into.Cwnd += t.Cwnd;
+        into.SndWnd += t.SndWnd;
+        into.SendQ += info.SendQ;
+        into.Srtt += t.Srtt.TotalMicroseconds;
+    }
+
+    /// <summary>
+    /// Allocation per frame on the loop during bulk send, without the API's own per-call objects: one SendAsync of
+    /// 32 MiB moves ~23,000 frames between two snapshots, so whatever the loop allocated is per frame (or fixed).
+    /// </summary>
+    private static async Task<double> SendAllocationPerFrame(NetworkStack stack, TcpSocket s, Stopwatch clock)
+    {
+        var big = new byte[32 * 1024 * 1024];
+        var a = await Snapshot(stack, clock);
+        await s.SendAsync(big);
+        var b = await Snapshot(stack, clock);
+        return (double)(b.Allocated - a.Allocated) / Math.Max(1, (b.FramesIn - a.FramesIn) + (b.FramesOut - a.FramesOut));
+    }
+
+    /// <summary>
+    /// Allocation per frame on the loop during bulk receive, without the API's per-call objects: a receive returns
+    /// as soon as data is there, so calls cannot be avoided; a second window with 4 KiB reads (many more calls per
+    /// frame) separates the two: allocated = perCall * calls + perFrame * frames, solved for perFrame.
+    /// </summary>
+    private static async Task<double> ReceiveAllocationPerFrame(NetworkStack stack, TcpSocket s, Stopwatch clock, BenchOptions o)
+    {
+        var window = TimeSpan.FromSeconds(Math.Max(0.3, o.BulkDuration.TotalSeconds / 4));
+        var (a1, f1, c1) = await Window(Peer.ChunkSize);
+        var (a2, f2, c2) = await Window(4096);
+        var det = f1 * c2 - f2 * c1;
+        return det == 0 ? double.NaN : (a1 * c2 - a2 * c1) / det;
+
+        async Task<(double Alloc, double Frames, double Calls)> Window(int size)
+        {
+            var buffer = new byte[size];
+            var a = await Snapshot(stack, clock);
+            long calls = 0;
+            while (clock.Elapsed - a.At < window)
+            {
+                if (await s.ReceiveAsync(buffer) == 0) break;
+                calls++;
+            }
+            var b = await Snapshot(stack, clock);
+            return (b.Allocated - a.Allocated, (b.FramesIn - a.FramesIn) + (b.FramesOut - a.FramesOut), calls + 1); // + the snapshot's own call
+        }
+    }
+
+    public static async Task<Measurement> OursConnect(BenchLab lab, BenchOptions o)
+    {
+        using var stack = await StartStack(lab);
+        for (int i = 0; i < 100; i++) (await stack.ConnectTcpAsync(Kernel, Peer.ClosePort)).Dispose(); // warm-up (JIT, pools)
+        var clock = Stopwatch.StartNew();
+        var start = await Snapshot(stack, clock);
+        for (int i = 0; i < o.Connects; i++)
+        {
+            var s = await stack.ConnectTcpAsync(Kernel, Peer.ClosePort);
+            s.Dispose(); // close as the kernel's close(2) does: FIN in the background
+        }
+        var end = await Snapshot(stack, clock);
+        var details = await LoopDetails(stack, start, end, o.Connects);
+        details["loop_cpu_us_per_connection"] = (end.Cpu - start.Cpu).TotalMicroseconds / o.Connects;
+        details["process_cpu_us_per_connection"] = (end.ProcessCpu - start.ProcessCpu).TotalMicroseconds / o.Connects;
+        details["still_closing_after_1s"] = await SettleCloses(stack);
+        return new Measurement(o.Connects / (end.At - start.At).TotalSeconds, details);
+    }
+
+    /// <summary>
+    /// Waits (bounded) until every connection has finished its close handshake before the stack is disposed: a
+    /// connection cut off in FIN-WAIT leaves the kernel's end in LAST-ACK, and the next run's SYN from the same port
+    /// would meet it and stall a second on the retransmission timer (seen once as 3,900 connections/s).
+    /// </summary>
+    private static async Task<int> SettleCloses(NetworkStack stack)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var closing = (await stack.GetConnectionsAsync()).Count(c => c.State is not ("TimeWait" or "Closed" or "Listen"));
+            if (closing == 0 || deadline.Elapsed > TimeSpan.FromSeconds(1)) return closing;
+            await Task.Delay(20);
+        }
+    }
+
+    public static async Task<Measurement> OursRequestResponse(BenchLab lab, BenchOptions o)
+    {
+        using var stack = await StartStack(lab);
+        var s = stack.CreateTcpSocket();
+        s.NoDelay = true;
+        await s.ConnectAsync(Kernel, Peer.EchoPort);
+        var one = new byte[1] { 42 };
+        var back = new byte[1];
+        async Task Exchange()
+        {
+            await s.SendAsync(one);
+            if (await s.ReceiveAsync(back) != 1) throw new InvalidOperationException("the echo peer closed");
+        }
+        for (int i = 0; i < 1000; i++) await Exchange();
+        var clock = Stopwatch.StartNew();
+        var start = await Snapshot(stack, clock);
+        for (int i = 0; i < o.RoundTrips; i++) await Exchange();
+        var end = await Snapshot(stack, clock);
+        var details = await LoopDetails(stack, start, end, 2L * o.RoundTrips);
+        details["loop_cpu_us_per_round_trip"] = (end.Cpu - start.Cpu).TotalMicroseconds / o.RoundTrips;
+        details["process_cpu_us_per_round_trip"] = (end.ProcessCpu - start.ProcessCpu).TotalMicroseconds / o.RoundTrips;
+        // The same exchange with the receive posted before the send: both reach the loop in one wake-up, so the
+        // difference is the cost of one API hop (post, eventfd wake, loop turn, thread-pool continuation).
+        var t0 = clock.Elapsed;
+        for (int i = 0; i < o.RoundTrips; i++)
+        {
+            var r = s.ReceiveAsync(back);
+            await s.SendAsync(one);
+            if (await r != 1) throw new InvalidOperationException("the echo peer closed");
+        }
+        details["pipelined_us_per_round_trip"] = (clock.Elapsed - t0).TotalMicroseconds / o.RoundTrips;
+        s.Abort();
+        return new Measurement((end.At - start.At).TotalMicroseconds / o.RoundTrips, details);
+    }
+
+    public static async Task<Measurement> OursPing(BenchLab lab, BenchOptions o)
+    {
+        using var stack = await StartStack(lab);
+        for (int i = 0; i < 100; i++) await stack.PingAsync(Kernel);
+        var wall = new double[o.Pings];
+        var stackRtt = new double[o.Pings];
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < o.Pings; i++)
+        {
+            var t0 = clock.Elapsed;
+            var r = await stack.PingAsync(Kernel, timeout: TimeSpan.FromSeconds(2));
+            wall[i] = (clock.Elapsed - t0).TotalMicroseconds;
+            if (r.Status != PingStatus.Success) throw new InvalidOperationException($"ping {i}: {r.Status}");
+            stackRtt[i] = r.RoundTripTime.TotalMicroseconds;
+        }
+        Array.Sort(wall);
+        Array.Sort(stackRtt);
+        return new Measurement(wall.Average(), new Dictionary<string, double>
+        {
+            ["api_rtt_median_us"] = wall[wall.Length / 2],
+            ["api_rtt_min_us"] = wall[0],
+            ["loop_rtt_avg_us"] = stackRtt.Average(),
+            ["loop_rtt_median_us"] = stackRtt[stackRtt.Length / 2],
+        });
+    }
+
+    public static async Task<Measurement> OursIdle(BenchLab lab, BenchOptions o)
+    {
+        using var stack = await StartStack(lab);
+        var sockets = new TcpSocket[o.IdleConnections];
+        (await stack.ConnectTcpAsync(Kernel, Peer.HoldPort)).Abort(); // warm-up: code paths and pools exist before "before"
+        await Task.Delay(100);
+        var (heap0, gcHeap0, rss0) = Memory();
+        var next = -1;
+        async Task Worker()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < sockets.Length)
+                sockets[i] = await stack.ConnectTcpAsync(Kernel, Peer.HoldPort);
+        }
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => Task.Run(Worker)));
+        var connectTime = clock.Elapsed;
+        await Task.Delay(300); // let the last ACKs and timers settle: the connections are idle
+        var open = sockets.Count(s => s.State == TcpState.Established);
+        var (heap1, gcHeap1, rss1) = Memory();
+        foreach (var s in sockets) s.Abort(); // RST: the peer drops its side too
+        await stack.InvokeAsync(_ => { });
+        await Task.Delay(200);
+        var n = (double)sockets.Length;
+        return new Measurement((heap1 - heap0) / n, new Dictionary<string, double>
+        {
+            ["connections"] = sockets.Length,
+            ["established"] = open,
+            ["gc_heap_size_bytes_per_connection"] = (gcHeap1 - gcHeap0) / n,
+            ["rss_bytes_per_connection"] = (rss1 - rss0) / n,
+            ["connects_per_second_64_parallel"] = n / connectTime.TotalSeconds,
+        });
+
+        static (long Heap, long GcHeap, long Rss) Memory()
+        {
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+            var heap = GC.GetTotalMemory(forceFullCollection: true);
+            var info = GC.GetGCMemoryInfo(GCKind.Any);
+            var statm = File.ReadAllText("/proc/self/statm").Split(' ');
+            var rss = long.Parse(statm[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize;
+            return (heap, info.HeapSizeBytes, rss);
+        }
+    }
+
+    // ---------------- the kernel in the stack's position ----------------
+
+    private static T InU<T>(BenchLab lab, Func<T> work) => PcapDevice.RunInNetworkNamespace(lab.StackNamespace, work);
+
+    private static Socket KernelConnect(int port, bool noDelay = false)
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = noDelay, ReceiveTimeout = 10_000, SendTimeout = 10_000 };
+        s.Connect(new IPEndPoint(KernelEp.Address, port));
+        return s;
+    }
+
+    public static Measurement KernelBulk(BenchLab lab, BenchOptions o, bool receive) => InU(lab, () =>
+    {
+        using var s = KernelConnect(receive ? Peer.SourcePort : Peer.SinkPort);
+        var buffer = new byte[o.BulkChunk];
+        new Random(2).NextBytes(buffer);
+        var clock = Stopwatch.StartNew();
+        long bytes = 0;
+        TimeSpan? start = null;
+        var cpu0 = TimeSpan.Zero;
+        var probe = default(CpuProbe);
+        while (true)
+        {
+            if (start is null && clock.Elapsed >= o.BulkWarmup) { start = clock.Elapsed; bytes = 0; cpu0 = Native.ThreadCpuTime(); probe = CpuProbe.Take(); }
+            if (start is { } st && clock.Elapsed - st >= o.BulkDuration) break;
+            if (receive)
+            {
+                var n = s.Receive(buffer);
+                if (n == 0) throw new InvalidOperationException("the peer closed the bulk connection early");
+                bytes += n;
+            }
+            else bytes += s.Send(buffer);
+        }
+        var elapsed = clock.Elapsed - start!.Value;
+        var cpu = Native.ThreadCpuTime() - cpu0;
+        var probeEnd = CpuProbe.Take();
+        s.LingerState = new LingerOption(true, 0); // RST: stops the peer's sender at once
+        var details = new Dictionary<string, double>
+        {
+            ["bytes"] = bytes,
+            ["client_thread_cpu_share"] = cpu / elapsed,
+        };
+        CpuProbe.Describe(probe, probeEnd, details);
+        return new Measurement(bytes * 8 / elapsed.TotalSeconds / 1e9, details);
+    });
+
+    public static Measurement KernelConnectRate(BenchLab lab, BenchOptions o) => InU(lab, () =>
+    {
+        for (int i = 0; i < 100; i++) KernelConnect(Peer.ClosePort).Dispose();
+        var clock = Stopwatch.StartNew();
+        var cpu0 = Native.ThreadCpuTime();
+        for (int i = 0; i < o.Connects; i++) KernelConnect(Peer.ClosePort).Dispose();
+        var elapsed = clock.Elapsed;
+        return new Measurement(o.Connects / elapsed.TotalSeconds, new Dictionary<string, double>
+        {
+            ["client_thread_cpu_us_per_connection"] = (Native.ThreadCpuTime() - cpu0).TotalMicroseconds / o.Connects,
+        });
+    });
+
+    public static Measurement KernelRequestResponse(BenchLab lab, BenchOptions o) => InU(lab, () =>
+    {
+        using var s = KernelConnect(Peer.EchoPort, noDelay: true);
+        var one = new byte[1] { 42 };
+        var back = new byte[1];
+        void Exchange()
+        {
+            s.Send(one);
+            if (s.Receive(back) != 1) throw new InvalidOperationException("the echo peer closed");
+        }
+        for (int i = 0; i < 1000; i++) Exchange();
+        var clock = Stopwatch.StartNew();
+        var cpu0 = Native.ThreadCpuTime();
+        for (int i = 0; i < o.RoundTrips; i++) Exchange();
+        var elapsed = clock.Elapsed;
+        return new Measurement(elapsed.TotalMicroseconds / o.RoundTrips, new Dictionary<string, double>
+        {
+            ["client_thread_cpu_us_per_round_trip"] = (Native.ThreadCpuTime() - cpu0).TotalMicroseconds / o.RoundTrips,
+        });
+    });
+
+    /// <summary>iputils ping in flood mode from U (the next echo as soon as the reply is in): rtt avg.</summary>
+    public static Measurement KernelPing(BenchLab lab, BenchOptions o)
+    {
+        var r = lab.RunInStackNamespace(TimeSpan.FromSeconds(60), "ping", "-f", "-q", "-c", o.Pings.ToString(CultureInfo.InvariantCulture), "-s", "56", Kernel.ToString()!).EnsureSuccess();
+        // rtt min/avg/max/mdev = 0.004/0.006/0.080/0.002 ms
+        var line = r.Output.Split('\n').FirstOrDefault(l => l.Contains("min/avg/max", StringComparison.Ordinal))
+                   ?? throw new InvalidOperationException("ping printed no rtt line: " + r.Output);
+        var v = line.Split('=')[1].Trim().Split(' ')[0].Split('/').Select(x => double.Parse(x, CultureInfo.InvariantCulture) * 1000).ToArray();
+        return new Measurement(v[1], new Dictionary<string, double> { ["rtt_min_us"] = v[0], ["rtt_max_us"] = v[2], ["rtt_mdev_us"] = v[3] });
+    }
+}
+
+/// <summary>CPU use of the peer process and of the whole machine over a window (from /proc), to show who was the limit.</summary>
+internal readonly record struct CpuProbe(long PeerTicks, long BusyTicks, long TotalTicks, long At)
+{
+    public static int PeerPid { get; set; }
+
+    public static CpuProbe Take()
+    {
+        long peer = 0;
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{PeerPid}/stat");
+            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            peer = long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture); // utime, stime
+        }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException) { }
+        var cpu = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(x => long.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+        var total = cpu.Take(8).Sum();
+        var idle = cpu[3] + cpu[4];
+        return new CpuProbe(peer, total - idle, total, Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>Adds peer_cpu_cores (cores' worth the peer used) and machine_busy_share (all CPUs, everyone's work).</summary>
+    public static void Describe(CpuProbe a, CpuProbe b, Dictionary<string, double> into)
+    {
+        var seconds = Stopwatch.GetElapsedTime(a.At, b.At).TotalSeconds;
+        if (PeerPid != 0 && seconds > 0) into["peer_cpu_cores"] = (b.PeerTicks - a.PeerTicks) / 100.0 / seconds; // USER_HZ = 100
+        if (b.TotalTicks > a.TotalTicks) into["machine_busy_share"] = (double)(b.BusyTicks - a.BusyTicks) / (b.TotalTicks - a.TotalTicks);
+    }
+}
+
+internal static class Native
+{
+    [DllImport("libc")] private static extern unsafe int clock_gettime(int clock, long* timespec);
+    [DllImport("libc")] public static extern int kill(int pid, int signal);
+
+    /// <summary>CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID).</summary>
+    public static unsafe TimeSpan ThreadCpuTime()
+    {
+        long* ts = stackalloc long[2];
+        clock_gettime(3, ts);
+        return TimeSpan.FromTicks(ts[0] * TimeSpan.TicksPerSecond + ts[1] / 100);
+    }
+}
