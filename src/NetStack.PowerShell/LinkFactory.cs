@@ -42,7 +42,6 @@ internal static class LinkFactory
             throw;
         }
         foreach (var w in device.Warnings) cmdlet.WriteWarning($"{adapter}: {w}");
-        // A stack MAC other than the adapter's must pass the device's BPF filter.
         // The stack tells the device its MAC itself (ILinkDevice.SetStackAddress) when it differs from the adapter's.
         return device;
     }
