@@ -8,7 +8,7 @@ namespace NetStack.PowerShell;
 internal static class LinkFactory
 {
     /// <summary>Opens a pcap adapter (in <paramref name="networkNamespace"/> if given), or terminates with a clear error.</summary>
-    public static ILinkDevice OpenAdapter(PSCmdlet cmdlet, string adapter, string? networkNamespace, MacAddress? stackMac)
+    public static ILinkDevice OpenAdapter(PSCmdlet cmdlet, string adapter, string? networkNamespace)
     {
         PcapDevice device;
         try

@@ -163,7 +163,7 @@ public sealed class StartStackCommand : NetStackCmdlet
         }
         else
         {
-            device = LinkFactory.OpenAdapter(this, Adapter, NetworkNamespace, MacAddress);
+            device = LinkFactory.OpenAdapter(this, Adapter, NetworkNamespace);
         }
 
         NetworkStack stack;
