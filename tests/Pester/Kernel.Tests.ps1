@@ -149,15 +149,23 @@ Describe 'Kernel end-to-end (pcap on a veth in namespaces)' {
         $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
 
-    It 'completes the capture file when the stack stops' {
+    It 'runs a second stack with its own MAC on the adapter, and completes its capture file when it stops' {
         if ($WhyNoLab) { return }
-        $other = Start-Stack -Adapter u0 -NetworkNamespace $U -IPAddress 192.0.2.4/24 -Name (New-TestName cap) -CaptureFile "$capture.2"
+        # A second stack on the same adapter with its own MAC: the device's filter must let its unicast in.
+        $other = Start-Stack -Adapter u0 -NetworkNamespace $U -IPAddress 192.0.2.4/24 -MacAddress 02-00-5E-10-00-04 -Name (New-TestName cap) -CaptureFile "$capture.2"
         try {
-            $null = Test-StackConnection 192.0.2.1 -Count 1 -Stack $other
+            $other.MacAddress | Should -Be '02-00-5E-10-00-04'
+            (Test-StackConnection 192.0.2.1 -Count 1 -Stack $other).Status | Should -Be 'Success'
+            (Get-StackArpCache -Stack $other -IPAddress 192.0.2.1).State | Should -Be 'Reachable'
+            $out = & ip netns exec $K ip neigh show 192.0.2.4
+            "$out" | Should -Match '02:00:5e:10:00:04'
             $other | Stop-Stack -Confirm:$false
             (Get-Item "$capture.2").Length | Should -BeGreaterThan 24   # pcap header plus frames
             if (Get-Command tshark -ErrorAction Ignore) { (& tshark -r "$capture.2" 2>$null) -join "`n" | Should -Match 'ICMP' }
         }
-        finally { Remove-Item "$capture.2" -ErrorAction SilentlyContinue }
+        finally {
+            $other | Stop-Stack -Confirm:$false -ErrorAction SilentlyContinue
+            Remove-Item "$capture.2" -ErrorAction SilentlyContinue
+        }
     }
 }
