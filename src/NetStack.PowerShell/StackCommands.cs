@@ -235,6 +235,12 @@ public sealed class StopStackCommand : NetStackCmdlet
 
     protected override void ProcessRecord()
     {
+        if (Stack is { IsMissing: false, IsStopped: true })
+        {
+            // Stopping is idempotent, as Stop-Service is: the goal state already holds.
+            WriteVerbose($"Stack '{Stack.Name}' is already stopped.");
+            return;
+        }
         var stack = ResolveStack(Stack);
         if (!ShouldProcess($"{stack.Name} ({stack.Address} on {stack.Link})", "Stop stack")) return;
         ModuleState.Stop(stack);

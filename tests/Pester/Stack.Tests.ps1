@@ -127,6 +127,7 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
         $s2 = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.15/24 -Name (New-TestName pipe)
         $s2 | Stop-Stack -Confirm:$false
         $s2.IsRunning | Should -BeFalse
+        $s2 | Stop-Stack -Confirm:$false   # idempotent
         $err = { Get-StackArpCache -Stack $s2 } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'StackStopped,*'
         $err.CategoryInfo.Category | Should -Be 'InvalidOperation'
