@@ -158,7 +158,7 @@ public sealed class StartStackCommand : NetStackCmdlet
             var net = ModuleState.GetOrCreateNetwork(VirtualNetwork);
             // A locally administered MAC derived from the address: readable in captures and unique per address.
             var mac = MacAddress ?? new MacAddress(0x0200_0000_0000UL | IPAddress.Address.Value);
-            device = net.Wire.CreatePort(name, mac);
+            device = net.Wire.CreatePort(name, mac, Mtu ?? 1500); // a virtual link carries whatever MTU the stack asks for
             clock = net.Clock;
         }
         else

@@ -133,6 +133,17 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
         $err.CategoryInfo.Category | Should -Be 'InvalidOperation'
     }
 
+    It 'gives a virtual link the MTU asked for (jumbo frames unfragmented)' {
+        $jnet = New-TestName 'jumbo'
+        $j1 = Start-Stack -VirtualNetwork $jnet -IPAddress 192.0.2.1/24 -Mtu 9000 -Name (New-TestName j1)
+        $j2 = Start-Stack -VirtualNetwork $jnet -IPAddress 192.0.2.2/24 -Mtu 9000 -Name (New-TestName j2)
+        try {
+            (Test-StackConnection 192.0.2.1 -BufferSize 8000 -Count 1 -Stack $j2).Status | Should -Be 'Success'
+            (Get-StackPacket -Stack $j2 -Protocol ICMP -Direction Out).Length | Should -Be 8042
+        }
+        finally { $j1, $j2 | Stop-Stack -Confirm:$false }
+    }
+
     It 'writes a capture file that is complete once the stack stops' {
         $pcap = Join-Path ([IO.Path]::GetTempPath()) "$(New-TestName cap).pcap"
         try {
