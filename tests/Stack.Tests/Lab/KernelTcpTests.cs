@@ -308,6 +308,53 @@ public sealed partial class KernelTcpTests(ITestOutputHelper output)
         Assert.Equal((3_000_000L, sha), peer.WaitSummary("got"));
     }
 
+    // ---------------- zero windows ----------------
+
+    [KernelFact]
+    public async Task TheKernelStopsReading_WeProbeItsClosedWindow_AndFinishWhenItReads()
+    {
+        using var lab = new KernelLab();
+        // The kernel's peer accepts and then reads nothing until told to.
+        var peer = lab.StartPeer(PeerScript, "server", "7500", "hold", "recv");
+        using var stack = lab.StartTcpStack();
+        using var s = await stack.ConnectTcpAsync(Kernel, 7500).WaitAsync(Generous);
+        // Linux closes its window to 1024 bytes (its wscale 10 granularity), not 0: too small to use, so we probe
+        // (RFC 9293 3.8.6.1): an empty segment one below everything acknowledged.
+        uint highest = 0;
+        var probe = new OurSegmentWatch(lab, (seq, flags, window, length) =>
+        {
+            if (length > 0) { highest = seq + (uint)length; return false; }
+            return highest != 0 && seq == highest - 1;
+        });
+        var probed = probe.WaitAsync(TimeSpan.FromSeconds(10));
+        var sending = SendBlocksAsync(s, 8_000_000, Block(7));
+        if (!await probed) await DumpAsync(stack, lab);
+        Assert.True(probed.Result, "no zero-window probe from us reached the kernel");
+        Assert.False(sending.IsCompleted);
+        peer.WriteLine("");
+        var sha = await sending.WaitAsync(Generous);
+        await s.CloseAsync().WaitAsync(Generous);
+        Assert.Equal((8_000_000L, sha), peer.WaitSummary("got"));
+        var stats = await stack.GetStatisticsAsync();
+        Assert.True(stats.Single(c => c.Layer == "Tcp" && c.Name == "ZeroWindowProbes").Value > 0);
+    }
+
+    [KernelFact]
+    public async Task WeStopReading_OurWindowClosesOnTheKernel_AndOpensWhenWeRead()
+    {
+        using var lab = new KernelLab();
+        var peer = lab.StartPeer(PeerScript, "server", "7501", "send:4000000", "close");
+        using var stack = lab.StartTcpStack();
+        var zero = new OurSegmentWatch(lab, (seq, flags, window, length) => window == 0 && (flags & 0x10) != 0);
+        var closed = zero.WaitAsync(Generous);
+        using var s = await stack.ConnectTcpAsync(Kernel, 7501).WaitAsync(Generous);
+        Assert.True(await closed, "we never advertised a zero window");
+        Assert.Equal(256 * 1024, (await stack.GetConnectionsAsync()).Single(c => c.Id == s.Id).RecvQ);
+        var got = await ReceiveToEndAsync(s).WaitAsync(Generous);
+        Assert.Equal(peer.WaitSummary("sent"), got);
+        await s.CloseAsync().WaitAsync(Generous);
+    }
+
     // ---------------- failures ----------------
 
     [KernelFact]
