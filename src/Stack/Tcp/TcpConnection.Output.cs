@@ -78,8 +78,9 @@ internal sealed partial class TcpConnection
                 break;
             }
         }
-        // Persist timer (RFC 9293 3.8.6.1): data waits behind a zero window and nothing is in flight to bring an update.
-        if (SndWnd == 0 && SndMax == SndUna && SndBuf.Count > 0 && RtoAt == Never)
+        // Persist timer (RFC 9293 3.8.6.1): data waits behind a zero (or too small) window and nothing is in
+        // flight to bring an update.
+        if (SndMax == SndUna && SndBuf.Count > 0 && RtoAt == Never && !(FinQueued && FinAcked))
         {
             _persisting = true;
             RtoAt = now + BackedOff(Rto);
