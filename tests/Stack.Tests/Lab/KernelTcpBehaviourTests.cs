@@ -52,7 +52,8 @@ public sealed class KernelTcpBehaviourTests
     /// <summary>
     /// A Linux receiver that stops reading closes its window to its scale's granularity (1024 bytes with
     /// wscale 10), not to zero. With data waiting, nothing in flight and a window too small to use (sender SWS
-    /// avoidance), we must still probe (RFC 1122 4.2.3.4 override timeout, RFC 9293 3.8.6.1): otherwise a lost
+    /// avoidance), we must still send something on a timer (a probe, RFC 9293 3.8.6.1, or the override timeout of
+    /// 3.8.6.2.1): otherwise a lost
     /// window update leaves the connection stalled for good.
     /// </summary>
     [Fact]
@@ -66,9 +67,9 @@ public sealed class KernelTcpBehaviourTests
         // Everything in flight is acknowledged, but the window left is 100 bytes.
         var replies = rig.Feed(rig.From(TcpRig.PeerIss + 1, end, TcpFlags.Ack, window: 100));
         Assert.DoesNotContain(replies, r => r.Payload.Length > 0); // too small to use: SWS avoidance holds the data
+        // Within a few RTOs: a probe one below SND.UNA, or (the override timeout of RFC 9293 3.8.6.2.1) data that fits.
         var later = rig.Advance(TimeSpan.FromSeconds(3));
-        Assert.Contains(later, r => r.Payload.Length == 0 && r.Seq == end - 1); // a probe, one below SND.UNA
-        Assert.True(rig.Counter("ZeroWindowProbes") > 0);
+        Assert.Contains(later, r => (r.Payload.Length == 0 && r.Seq == end - 1) || (r.Seq == end && r.Payload.Length is > 0 and <= 100));
         _ = send;
     }
 }

@@ -180,8 +180,8 @@ print('done')
 /// </summary>
 internal sealed class OurSegmentWatch : IFrameSink
 {
-    /// <summary>Looks at one IPv4 TCP segment of ours: (sequence number, flags, window field, payload length).</summary>
-    public delegate bool Match(uint seq, byte flags, ushort window, int length);
+    /// <summary>Looks at one IPv4 TCP segment of ours: (when the watch saw it, sequence number, flags, window field, payload length).</summary>
+    public delegate bool Match(TimeSpan now, uint seq, byte flags, ushort window, int length);
 
     private readonly PcapDevice _device;
     private readonly Match _match;
@@ -205,7 +205,7 @@ internal sealed class OurSegmentWatch : IFrameSink
         var total = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(f[16..]);
         var t = f[(14 + ipLen)..];
         var h = (t[12] >> 4) * 4;
-        if (_match(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(t[4..]), t[13],
+        if (_match(now, System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(t[4..]), t[13],
                    System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(t[14..]), total - ipLen - h))
             _seen = true;
     }
