@@ -20,7 +20,9 @@ public sealed partial class KernelTcpTests(ITestOutputHelper output)
     public async Task OurClient_EchoesThroughSocat_InTheKernel()
     {
         using var lab = new KernelLab();
-        var socat = lab.StartProgramInKernel("socat", "-d", "-d", "TCP-LISTEN:7007,bind=192.0.2.1,reuseaddr", "PIPE");
+        // EXEC:cat, not PIPE: with PIPE socat writes into a pipe only it drains, and blocks for good once that pipe
+        // is full (seen here: the echo stopped after 147 KB with 836 KB unread in socat's socket).
+        var socat = lab.StartProgramInKernel("socat", "-d", "-d", "TCP-LISTEN:7007,bind=192.0.2.1,reuseaddr", "EXEC:cat");
         Assert.True(socat.WaitForAnyOutput(o => o.Contains("listening on"), Generous), socat.Error);
         using var stack = lab.StartTcpStack();
         using var s = await stack.ConnectTcpAsync(Kernel, 7007).WaitAsync(Generous);
@@ -40,8 +42,18 @@ public sealed partial class KernelTcpTests(ITestOutputHelper output)
             }
             return back[..got];
         });
-        await s.SendAsync(data).WaitAsync(Generous);
-        var echoed = await receiving.WaitAsync(Generous);
+        byte[] echoed;
+        try
+        {
+            await s.SendAsync(data).WaitAsync(Generous);
+            echoed = await receiving.WaitAsync(Generous);
+        }
+        catch (TimeoutException)
+        {
+            await DumpAsync(stack, lab);
+            output.WriteLine(socat.Error);
+            throw;
+        }
         Assert.True(data.Span.SequenceEqual(echoed), $"echo differs: {echoed.Length} bytes back of {data.Length}");
 
         await s.CloseAsync().WaitAsync(Generous);
