@@ -112,7 +112,7 @@ Describe 'Kernel end-to-end (pcap on a veth in namespaces)' {
     It 'talks TCP to a kernel echo server' {
         if ($WhyNoLab) { return }
         # The echo server in K, started by this test and ended by its process id.
-        $echo = Start-Process -FilePath ip -ArgumentList 'netns', 'exec', $K, 'socat', 'TCP-LISTEN:7777,reuseaddr,fork', 'PIPE' -PassThru
+        $echo = Start-Process -FilePath ip -ArgumentList 'netns', 'exec', $K, 'socat', 'TCP-LISTEN:7777,reuseaddr,fork', 'EXEC:cat' -PassThru
         try {
             Wait-Until { Test-StackConnection 192.0.2.1 -TcpPort 7777 -TimeoutSeconds 1 -Quiet -Stack $stack } -TimeoutMs 10000 -Because 'socat to listen'
             $c = New-StackSocket Tcp -Stack $stack | Connect-StackSocket 192.0.2.1 7777 -TimeoutSec 5
