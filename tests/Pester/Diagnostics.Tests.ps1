@@ -68,6 +68,19 @@ Describe 'Test-StackConnection (ICMP echo)' {
         finally { $ps.Dispose() }
     }
 
+    It 'reports progress while it pings several times' {
+        $ps = New-ModulePowerShell
+        try {
+            $null = $ps.AddCommand('Test-StackConnection').AddParameters(@{ ComputerName = '192.0.2.1'; Count = 3; Delay = 0; Stack = $b.Name })
+            $replies = $ps.Invoke()
+            $replies.Count | Should -Be 3
+            $progress = $ps.Streams.Progress
+            ($progress | Where-Object RecordType -eq 'Processing').StatusDescription | Should -Be @('Echo 1 of 3', 'Echo 2 of 3', 'Echo 3 of 3')
+            $progress[-1].RecordType | Should -Be 'Completed'
+        }
+        finally { $ps.Dispose() }
+    }
+
     It 'narrates protocol events with -Verbose' {
         $null = Remove-StackArpEntry 192.0.2.1 -Stack $b -Confirm:$false -ErrorAction SilentlyContinue
         $v = Test-StackConnection 192.0.2.1 -Count 1 -Stack $b -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }
