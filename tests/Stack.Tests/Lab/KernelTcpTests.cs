@@ -20,7 +20,13 @@ public sealed partial class KernelTcpTests(ITestOutputHelper output)
     public async Task OurClient_EchoesThroughSocat_InTheKernel()
     {
         using var lab = new KernelLab();
-        var socat = lab.StartProgramInKernel("socat", "-d", "-d", "TCP-LISTEN:7007,bind=192.0.2.1,reuseaddr", "PIPE");
+        // -b 4096: socat's PIPE is one 64 KiB pipe that socat alone both writes (socket -> pipe) and reads (pipe ->
+        // socket), with blocking writes of up to -b bytes once poll says "writable" (one free 4 KiB pipe slot). With
+        // the default 8192 it wrote 8 KiB into a pipe with 4 KiB free whenever its socket's send buffer had held the
+        // pipe -> socket direction back long enough, and blocked forever in anon_pipe_write: nobody else drains the
+        // pipe. That stalled about 1 run in 3 here, and 5 of 20 with a kernel client in place of our stack. A write of
+        // at most one page always fits the free slot, so socat can no longer deadlock itself.
+        var socat = lab.StartProgramInKernel("socat", "-d", "-d", "-b", "4096", "TCP-LISTEN:7007,bind=192.0.2.1,reuseaddr", "PIPE");
         Assert.True(socat.WaitForAnyOutput(o => o.Contains("listening on"), Generous), socat.Error);
         using var stack = lab.StartTcpStack();
         using var s = await stack.ConnectTcpAsync(Kernel, 7007).WaitAsync(Generous);
@@ -40,8 +46,19 @@ public sealed partial class KernelTcpTests(ITestOutputHelper output)
             }
             return back[..got];
         });
-        await s.SendAsync(data).WaitAsync(Generous);
-        var echoed = await receiving.WaitAsync(Generous);
+        byte[] echoed;
+        try
+        {
+            await s.SendAsync(data).WaitAsync(Generous);
+            echoed = await receiving.WaitAsync(Generous);
+        }
+        catch (TimeoutException)
+        {
+            await DumpAsync(stack, lab);
+            // Where socat waits: "anon_pipe_write" was its self-deadlock (above), a socket wait points at TCP.
+            output.WriteLine("socat waits in " + LabProcess.Run("cat", [$"/proc/{socat.Id}/wchan"]).Output);
+            throw;
+        }
         Assert.True(data.Span.SequenceEqual(echoed), $"echo differs: {echoed.Length} bytes back of {data.Length}");
 
         await s.CloseAsync().WaitAsync(Generous);
