@@ -15,7 +15,7 @@ function New-ModulePowerShell {
 }
 
 # Waits (polling, bounded) until the condition holds; fails the test when it never does.
-function Wait-Until([scriptblock] $Condition, [int] $TimeoutMs = 5000, [string] $Because = 'the condition to hold') {
+function Wait-Until([scriptblock] $Condition, [int] $TimeoutMs = 30000, [string] $Because = 'the condition to hold') {
     $sw = [System.Diagnostics.Stopwatch]::StartNew()
     while (-not (& $Condition)) {
         if ($sw.ElapsedMilliseconds -gt $TimeoutMs) { throw "Timed out after $TimeoutMs ms waiting for $Because." }
