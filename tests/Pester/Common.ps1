@@ -15,7 +15,7 @@ function New-ModulePowerShell {
 }
 
 # Waits (polling, bounded) until the condition holds; fails the test when it never does.
-function Wait-Until([scriptblock] $Condition, [int] $TimeoutMs = 5000, [string] $Because = 'the condition to hold') {
+function Wait-Until([scriptblock] $Condition, [int] $TimeoutMs = 30000, [string] $Because = 'the condition to hold') {
     $sw = [System.Diagnostics.Stopwatch]::StartNew()
     while (-not (& $Condition)) {
         if ($sw.ElapsedMilliseconds -gt $TimeoutMs) { throw "Timed out after $TimeoutMs ms waiting for $Because." }
@@ -38,7 +38,8 @@ function Assert-StopsPromptly {
     Wait-Until $Until -Because "$Command to be under way"
     $sw = [System.Diagnostics.Stopwatch]::StartNew()
     $PowerShell.Stop()
-    $sw.Elapsed.TotalSeconds | Should -BeLessThan 2
+    # Prompt means at once, not after the command's own 60 s wait; the margin is for a loaded CI machine.
+    $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
     $handle.IsCompleted | Should -BeTrue
     $PowerShell.InvocationStateInfo.State | Should -Be 'Stopped'
 }

@@ -95,13 +95,13 @@ Describe 'Kernel end-to-end (pcap on a veth in namespaces)' {
         $sock = New-StackSocket Udp -LocalPort 40000 -Stack $stack
         try {
             # socat sends its stdin as one datagram from port 40001, then prints what comes back for a second.
-            $job = Start-ThreadJob { 'from-kernel' | & ip netns exec $using:K socat -t 2 -T 5 - UDP:192.0.2.2:40000,sourceport=40001 2>&1 }
-            $d = Receive-StackData $sock -AsDatagram -TimeoutSec 10
+            $job = Start-ThreadJob { 'from-kernel' | & ip netns exec $using:K socat -t 5 -T 30 - UDP:192.0.2.2:40000,sourceport=40001 2>&1 }
+            $d = Receive-StackData $sock -AsDatagram -TimeoutSec 30
             $d.Text | Should -Match 'from-kernel'
             $d.RemoteAddress | Should -Be '192.0.2.1'
             $d.RemotePort | Should -Be 40001
             $sock | Send-StackData 'from-stack' -RemoteAddress $d.RemoteAddress -RemotePort $d.RemotePort
-            ($job | Wait-Job -Timeout 15 | Receive-Job) -join "`n" | Should -Match 'from-stack'
+            ($job | Wait-Job -Timeout 30 | Receive-Job) -join "`n" | Should -Match 'from-stack'
         }
         finally {
             $sock | Close-StackSocket
@@ -114,10 +114,10 @@ Describe 'Kernel end-to-end (pcap on a veth in namespaces)' {
         # The echo server in K, started by this test and ended by its process id.
         $echo = Start-Process -FilePath ip -ArgumentList 'netns', 'exec', $K, 'socat', 'TCP-LISTEN:7777,reuseaddr,fork', 'EXEC:cat' -PassThru
         try {
-            Wait-Until { Test-StackConnection 192.0.2.1 -TcpPort 7777 -TimeoutSeconds 1 -Quiet -Stack $stack } -TimeoutMs 10000 -Because 'socat to listen'
-            $c = New-StackSocket Tcp -Stack $stack | Connect-StackSocket 192.0.2.1 7777 -TimeoutSec 5
+            Wait-Until { Test-StackConnection 192.0.2.1 -TcpPort 7777 -TimeoutSeconds 1 -Quiet -Stack $stack } -Because 'socat to listen'
+            $c = New-StackSocket Tcp -Stack $stack | Connect-StackSocket 192.0.2.1 7777 -TimeoutSec 30
             $c | Send-StackData "hello kernel`n"
-            $c | Receive-StackData -Until "`n" -AsString -TimeoutSec 5 | Should -Be "hello kernel`n"
+            $c | Receive-StackData -Until "`n" -AsString -TimeoutSec 30 | Should -Be "hello kernel`n"
             (Get-StackConnection -Stack $stack -RemotePort 7777 -State Established).Mss | Should -BeGreaterThan 0
             $c | Close-StackSocket
         }
@@ -128,13 +128,13 @@ Describe 'Kernel end-to-end (pcap on a veth in namespaces)' {
         if ($WhyNoLab) { return }
         $l = Start-StackListener 8080 -Stack $stack
         try {
-            $job = Start-ThreadJob { 'hi' | & ip netns exec $using:K socat -t 2 -T 5 - TCP:192.0.2.2:8080 2>&1 }
-            $s = $l | Wait-StackConnection -TimeoutSec 10
+            $job = Start-ThreadJob { 'hi' | & ip netns exec $using:K socat -t 5 -T 30 - TCP:192.0.2.2:8080 2>&1 }
+            $s = $l | Wait-StackConnection -TimeoutSec 30
             $s.RemoteEndPoint.Address.ToString() | Should -Be '192.0.2.1'
-            $s | Receive-StackData -Until "`n" -AsString -TimeoutSec 5 | Should -Be "hi`n"
+            $s | Receive-StackData -Until "`n" -AsString -TimeoutSec 30 | Should -Be "hi`n"
             $s | Send-StackData "back`n"
             $s | Close-StackSocket
-            ($job | Wait-Job -Timeout 15 | Receive-Job) -join "`n" | Should -Match 'back'
+            ($job | Wait-Job -Timeout 30 | Receive-Job) -join "`n" | Should -Match 'back'
         }
         finally {
             $l | Close-StackSocket

@@ -27,12 +27,12 @@ Describe 'UDP sockets' {
 
     It 'sends a datagram and receives it as one byte[], a string, or a datagram with its sender' {
         Send-StackData 'hello' -Socket $client -RemoteAddress 192.0.2.1 -RemotePort 7007
-        $bytes = Receive-StackData -Socket $server -TimeoutSec 5
+        $bytes = Receive-StackData -Socket $server -TimeoutSec 30
         , $bytes | Should -BeOfType [byte[]]
         [Text.Encoding]::UTF8.GetString($bytes) | Should -Be 'hello'
 
         $client | Send-StackData ([byte[]](1, 2, 3)) -RemoteAddress 192.0.2.1 -RemotePort 7007
-        $d = $server | Receive-StackData -AsDatagram -TimeoutSec 5
+        $d = $server | Receive-StackData -AsDatagram -TimeoutSec 30
         $d.Data | Should -Be @(1, 2, 3)
         $d.RemoteAddress | Should -Be '192.0.2.2'
         $d.RemotePort | Should -Be $client.LocalPort
@@ -40,15 +40,15 @@ Describe 'UDP sockets' {
         # Reply to the sender, connected socket on the other side.
         $null = Connect-StackSocket -Socket $client -RemoteAddress 192.0.2.1 -RemotePort 7007
         $client | Send-StackData 'ping'
-        $d = Receive-StackData $server -AsDatagram -TimeoutSec 5
+        $d = Receive-StackData $server -AsDatagram -TimeoutSec 30
         Send-StackData 'pong' -Socket $server -RemoteAddress $d.RemoteAddress -RemotePort $d.RemotePort
-        Receive-StackData $client -AsString -TimeoutSec 5 | Should -Be 'pong'
+        Receive-StackData $client -AsString -TimeoutSec 30 | Should -Be 'pong'
     }
 
     It 'binds -Socket by property name from Get-StackConnection rows (Id and Stack)' {
         $client | Send-StackData 'by-name'
         $row = Get-StackConnection -Stack $srv -LocalPort 7007
-        $row | Receive-StackData -AsString -TimeoutSec 5 | Should -Be 'by-name'
+        $row | Receive-StackData -AsString -TimeoutSec 30 | Should -Be 'by-name'
         [pscustomobject]@{ Id = $server.Id; Stack = $srv.Name } | Receive-StackData -TimeoutSec 0 -ErrorAction SilentlyContinue -ErrorVariable e
         $e[0].FullyQualifiedErrorId | Should -BeLike 'TimedOut,*'
     }
@@ -58,7 +58,7 @@ Describe 'UDP sockets' {
         $e[0].FullyQualifiedErrorId | Should -BeLike 'TimedOut,*'
         $e[0].CategoryInfo.Category | Should -Be 'OperationTimeout'
         $client | Send-StackData 'after'
-        Receive-StackData $server -AsString -TimeoutSec 5 | Should -Be 'after'
+        Receive-StackData $server -AsString -TimeoutSec 30 | Should -Be 'after'
     }
 
     It 'refuses a port in use with ResourceExists' {
@@ -95,7 +95,7 @@ Describe 'UDP sockets' {
             foreach ($round in 1..5) {
                 Assert-StopsPromptly $ps Receive-StackData @{ Socket = $server.Id; Stack = $srv.Name; TimeoutSec = 60 }
                 $client | Send-StackData "after-cancel-$round"
-                Receive-StackData $server -AsString -TimeoutSec 5 | Should -Be "after-cancel-$round"
+                Receive-StackData $server -AsString -TimeoutSec 30 | Should -Be "after-cancel-$round"
             }
         }
         finally { $ps.Dispose() }

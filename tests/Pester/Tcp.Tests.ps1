@@ -11,8 +11,8 @@ AfterAll {
 Describe 'TCP: listen, connect, send, receive, close' {
     BeforeAll {
         $listener = Start-StackListener 8080 -Stack $srv
-        $client = New-StackSocket Tcp -NoDelay -Stack $cli | Connect-StackSocket 192.0.2.1 8080 -TimeoutSec 10
-        $server = Wait-StackConnection -Listener $listener -TimeoutSec 10
+        $client = New-StackSocket Tcp -NoDelay -Stack $cli | Connect-StackSocket 192.0.2.1 8080 -TimeoutSec 30
+        $server = Wait-StackConnection -Listener $listener -TimeoutSec 30
     }
     AfterAll {
         $client, $server, $listener | Where-Object { $_ } | Close-StackSocket -Abort -ErrorAction SilentlyContinue
@@ -34,10 +34,10 @@ Describe 'TCP: listen, connect, send, receive, close' {
 
     It 'receives like recv(), exactly -Count bytes, and -Until a delimiter without losing what follows' {
         $client | Send-StackData "hello`nworld`nrest"
-        $server | Receive-StackData -Until "`n" -AsString -TimeoutSec 5 | Should -Be "hello`n"
-        $server | Receive-StackData -Count 5 -AsString -TimeoutSec 5 | Should -Be 'world'
-        $server | Receive-StackData -Count 1 -AsString -TimeoutSec 5 | Should -Be "`n"
-        $bytes = $server | Receive-StackData -TimeoutSec 5
+        $server | Receive-StackData -Until "`n" -AsString -TimeoutSec 30 | Should -Be "hello`n"
+        $server | Receive-StackData -Count 5 -AsString -TimeoutSec 30 | Should -Be 'world'
+        $server | Receive-StackData -Count 1 -AsString -TimeoutSec 30 | Should -Be "`n"
+        $bytes = $server | Receive-StackData -TimeoutSec 30
         , $bytes | Should -BeOfType [byte[]]
         [Text.Encoding]::UTF8.GetString($bytes) | Should -Be 'rest'
     }
@@ -62,7 +62,7 @@ Describe 'TCP: listen, connect, send, receive, close' {
         $e[0].FullyQualifiedErrorId | Should -BeLike 'TimedOut,*'
         $e[0].CategoryInfo.Category | Should -Be 'OperationTimeout'
         $client | Send-StackData 'still here'
-        $server | Receive-StackData -AsString -TimeoutSec 5 | Should -Be 'still here'
+        $server | Receive-StackData -AsString -TimeoutSec 30 | Should -Be 'still here'
     }
 
     It 'narrates the TCP events with -Verbose' {
@@ -80,11 +80,11 @@ Describe 'TCP: listen, connect, send, receive, close' {
         $l3 = Start-StackListener 8082 -Stack $srv
         try {
             $c3 = New-StackSocket Tcp -Stack $cli | Connect-StackSocket 192.0.2.1 8082
-            $s3 = $l3 | Wait-StackConnection -TimeoutSec 5
+            $s3 = $l3 | Wait-StackConnection -TimeoutSec 30
             $c3 | Send-StackData ('x' * 3000)
             $c3 | Close-StackSocket
-            ($s3 | Receive-StackData -ToEnd -AsString -TimeoutSec 10).Length | Should -Be 3000
-            $s3 | Receive-StackData -TimeoutSec 5 | Should -BeNullOrEmpty
+            ($s3 | Receive-StackData -ToEnd -AsString -TimeoutSec 30).Length | Should -Be 3000
+            $s3 | Receive-StackData -TimeoutSec 30 | Should -BeNullOrEmpty
             $s3 | Close-StackSocket
         }
         finally { $l3 | Close-StackSocket -ErrorAction SilentlyContinue }
@@ -97,7 +97,7 @@ Describe 'TCP errors' {
         try {
             $c = New-StackSocket Tcp -LocalPort 40123 -Stack $cli | Connect-StackSocket 192.0.2.1 8400
             $c.LocalEndPoint.Port | Should -Be 40123
-            $s = $l | Wait-StackConnection -TimeoutSec 5
+            $s = $l | Wait-StackConnection -TimeoutSec 30
             $s.RemoteEndPoint.Port | Should -Be 40123
             New-StackSocket Tcp -LocalPort 40123 -Stack $cli | Connect-StackSocket 192.0.2.1 8400 -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
             $e[0].FullyQualifiedErrorId | Should -BeLike 'AddressInUse,*'
@@ -109,7 +109,7 @@ Describe 'TCP errors' {
 
     It 'reports a refused connection as ConnectionRefused (ConnectionError)' {
         $s = New-StackSocket Tcp -Stack $cli
-        $s | Connect-StackSocket 192.0.2.1 9 -TimeoutSec 5 -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $s | Connect-StackSocket 192.0.2.1 9 -TimeoutSec 30 -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $e[0].FullyQualifiedErrorId | Should -BeLike 'ConnectionRefused,*'
         $e[0].CategoryInfo.Category | Should -Be 'ConnectionError'
     }
@@ -154,7 +154,7 @@ Describe 'Closing from the netstat view' {
     It 'aborts connections piped from Get-StackConnection by state, with -WhatIf support' {
         $l = Start-StackListener 8100 -Stack $srv
         $c = New-StackSocket Tcp -Stack $cli | Connect-StackSocket 192.0.2.1 8100
-        $s = $l | Wait-StackConnection -TimeoutSec 5
+        $s = $l | Wait-StackConnection -TimeoutSec 30
         Get-StackConnection -Stack $cli -State Established -RemotePort 8100 | Close-StackSocket -Abort -WhatIf
         (Get-StackConnection -Stack $cli -RemotePort 8100).State | Should -Be 'Established'
         Get-StackConnection -Stack $cli -State Established -RemotePort 8100 | Close-StackSocket -Abort
@@ -169,9 +169,9 @@ Describe 'TimeWait' {
         $l = Start-StackListener 8300 -Stack $srv
         try {
             $c = New-StackSocket Tcp -Stack $cli | Connect-StackSocket 192.0.2.1 8300
-            $s = $l | Wait-StackConnection -TimeoutSec 5
+            $s = $l | Wait-StackConnection -TimeoutSec 30
             $c | Close-StackSocket                                   # we close first, so we end in TimeWait
-            $s | Receive-StackData -TimeoutSec 5 | Should -BeNullOrEmpty   # the FIN arrived
+            $s | Receive-StackData -TimeoutSec 30 | Should -BeNullOrEmpty   # the FIN arrived
             $s | Close-StackSocket
             Wait-Until { Get-StackConnection -Stack $cli -RemotePort 8300 -State TimeWait } -Because 'the client to reach TimeWait'
             Get-StackConnection -Stack $cli -State TimeWait -RemotePort 8300 | Close-StackSocket -Abort
