@@ -4,6 +4,9 @@ $script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
 $script:Manifest = Join-Path $script:RepoRoot 'NetStack.psd1'
 Import-Module $script:Manifest -Force
 
+# Echoes that should succeed get a generous limit on a loaded machine; tests of timeouts pass their own.
+$PSDefaultParameterValues['Test-StackConnection:TimeoutSeconds'] = 30
+
 function New-TestName([string] $Prefix) { '{0}-{1}' -f $Prefix, ([guid]::NewGuid().ToString('N').Substring(0, 8)) }
 
 # A PowerShell in its own runspace with the module imported (for cancellation and several-runspaces tests).
