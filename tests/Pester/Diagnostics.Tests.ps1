@@ -71,7 +71,7 @@ Describe 'Test-StackConnection (ICMP echo)' {
     It 'reports progress while it pings several times' {
         $ps = New-ModulePowerShell
         try {
-            $null = $ps.AddCommand('Test-StackConnection').AddParameters(@{ ComputerName = '192.0.2.1'; Count = 3; Delay = 0; Stack = $b.Name })
+            $null = $ps.AddCommand('Test-StackConnection').AddParameters(@{ ComputerName = '192.0.2.1'; Count = 3; Delay = 0; TimeoutSeconds = 30; Stack = $b.Name })
             $replies = $ps.Invoke()
             $replies.Count | Should -Be 3
             $progress = $ps.Streams.Progress

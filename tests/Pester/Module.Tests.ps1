@@ -13,8 +13,8 @@ Describe 'Module state across runspaces' {
             $ps1.Commands.Clear(); $ps2.Commands.Clear()
             (Get-Stack -Name $n1, $n2).Count | Should -Be 2   # one registry for the whole process
 
-            $null = $ps1.AddCommand('Test-StackConnection').AddParameters(@{ ComputerName = '192.0.2.22'; Count = 3; Delay = 0; Stack = $n1 })
-            $null = $ps2.AddCommand('Test-StackConnection').AddParameters(@{ ComputerName = '192.0.2.21'; Count = 3; Delay = 0; Stack = $n2 })
+            $null = $ps1.AddCommand('Test-StackConnection').AddParameters(@{ ComputerName = '192.0.2.22'; Count = 3; Delay = 0; TimeoutSeconds = 30; Stack = $n1 })
+            $null = $ps2.AddCommand('Test-StackConnection').AddParameters(@{ ComputerName = '192.0.2.21'; Count = 3; Delay = 0; TimeoutSeconds = 30; Stack = $n2 })
             $h1 = $ps1.BeginInvoke(); $h2 = $ps2.BeginInvoke()
             $r1 = $ps1.EndInvoke($h1); $r2 = $ps2.EndInvoke($h2)
             @($r1 | Where-Object Status -eq 'Success').Count | Should -Be 3
