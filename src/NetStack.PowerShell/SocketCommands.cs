@@ -11,7 +11,18 @@ public abstract class SocketCmdletBase : StackScopedCmdlet
     /// <summary>The -Socket parameter's value (declared by the derived class, which decides its position).</summary>
     protected abstract SocketReference SocketArgument { get; }
 
-    protected override void ProcessStack(StackInstance stack) => ProcessSocket(stack, ResolveSocket(stack, SocketArgument));
+    protected override void ProcessStack(StackInstance stack)
+    {
+        if (ClosedIsDone && SocketArgument.Socket is { } given && ReferenceEquals(given.Stack, stack.Core) && SocketState.IsClosed(given))
+        {
+            WriteVerbose($"Socket {given.Id} is already closed.");
+            return;
+        }
+        ProcessSocket(stack, ResolveSocket(stack, SocketArgument));
+    }
+
+    /// <summary>True for cmdlets whose goal a closed socket already meets (Close-StackSocket), which then do nothing.</summary>
+    protected virtual bool ClosedIsDone => false;
 
     /// <summary>A socket object (or a row naming its stack) says which stack it is on, so -Stack may be left out.</summary>
     protected override StackInstance? ImpliedStack()
@@ -337,6 +348,9 @@ public sealed class CloseStackSocketCommand : SocketCmdlet
     /// <summary>TCP: reset the connection instead of closing it gracefully (no TimeWait).</summary>
     [Parameter]
     public SwitchParameter Abort { get; set; }
+
+    /// <summary>Closing is idempotent for a socket object: one already closed (by us or by the peer's reset) is left as is.</summary>
+    protected override bool ClosedIsDone => true;
 
     protected override void ProcessSocket(StackInstance stack, StackSocket socket)
     {

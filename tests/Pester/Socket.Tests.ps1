@@ -109,6 +109,7 @@ Describe 'UDP sockets' {
         Wait-Until { (Get-StackConnection -Stack $cli).Id -notcontains $tmp.Id } -Because 'the socket to be released'
         $err = { $tmp | Send-StackData 'x' -RemoteAddress 192.0.2.1 -RemotePort 9 } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'SocketClosed,*'
+        $tmp | Close-StackSocket   # closing again is not an error
         $err = { Send-StackData -Socket 999 -Data 'x' -Stack $cli } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'SocketNotFound,*'
         $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
