@@ -61,11 +61,7 @@ internal sealed partial class TcpConnection
                     _rttStart = now;
                 }
             }
-            else
-            {
-                Retransmits++;
-                Counters.SegmentsRetransmitted++;
-            }
+            else CountRetransmit(len);
             SndNxt += (uint)len + (fin ? 1u : 0u);
             if (Seq.Gt(SndNxt, SndMax)) SndMax = SndNxt;
             if (RtoAt == Never || _persisting)
@@ -106,8 +102,7 @@ internal sealed partial class TcpConnection
             if (len > avail) len = avail;
             if (len <= 0) return;
             Transmit(s, TcpFlags.Ack, (int)(s - SndUna), len, now);
-            Retransmits++;
-            Counters.SegmentsRetransmitted++;
+            CountRetransmit(len);
             _highRxt = s + (uint)len;
         }
     }
@@ -122,10 +117,16 @@ internal sealed partial class TcpConnection
         var fin = FinQueued && !FinAcked && len == SndBuf.Count && Seq.Gt(SndMax, SndUna + (uint)SndBuf.Count);
         if (len == 0 && !fin) return;
         Transmit(SndUna, TcpFlags.Ack | (fin ? TcpFlags.Fin : 0), 0, len, now);
-        Retransmits++;
-        Counters.SegmentsRetransmitted++;
+        CountRetransmit(len);
         if (Seq.Lt(_highRxt, SndUna + (uint)len)) _highRxt = SndUna + (uint)len;
         RtoAt = now + Rto;
+    }
+
+    private void CountRetransmit(int len)
+    {
+        Retransmits++;
+        Counters.SegmentsRetransmitted++;
+        Counters.BytesRetransmitted += len;
     }
 
     private TimeSpan BackedOff(TimeSpan rto)

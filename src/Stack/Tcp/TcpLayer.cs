@@ -9,6 +9,8 @@ public sealed class TcpCounters : LayerCounters
     public long SegmentsReceived;
     public long SegmentsSent;
     public long SegmentsRetransmitted;
+    /// <summary>Data bytes sent again (fast retransmit, SACK recovery, timeout); SYN/FIN count no bytes.</summary>
+    public long BytesRetransmitted;
     public long ActiveOpens;
     public long PassiveOpens;
     public long AttemptFails;
