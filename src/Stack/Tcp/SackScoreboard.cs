@@ -91,7 +91,7 @@ internal sealed class SackScoreboard
             Array.Copy(_ranges, drop, _ranges, 0, _count - drop);
             _count -= drop;
         }
-        if (_count == 0) return true;
+        if (_count == 0) { _hasLost = false; return true; }
         ref var first = ref _ranges[0];
         if (first.Left == sndUna)
         {
@@ -171,8 +171,8 @@ internal sealed class SackScoreboard
 
     /// <summary>
     /// RFC 6675 NextSeg() rule 4, the rescue retransmission: once per recovery (when SND.UNA has passed
-    /// RescueRxt), up to SMSS bytes ending at the highest unSACKed byte; RescueRxt becomes the recovery point.
-    /// HighRxt is not moved (C.2).
+    /// RescueRxt), up to SMSS bytes ending at the highest unSACKed byte if that was not retransmitted in this
+    /// recovery already; RescueRxt becomes the recovery point. HighRxt is not moved (C.2).
     /// </summary>
     public bool NextRescue(uint sndUna, uint sndMax, uint mss, uint recoveryPoint, out uint seq, out uint len)
     {
@@ -187,9 +187,10 @@ internal sealed class SackScoreboard
             floor = Seq.Max(floor, _ranges[i].Right);
             break;
         }
+        // Not data already resent in this recovery (a deviation: RFC 6675 would resend it; the RTO covers that).
+        floor = Seq.Max(floor, HighRxt);
         if (!Seq.Lt(floor, end)) return false;
-        seq = end - mss;
-        if (Seq.Lt(seq, floor) || end - floor < mss) seq = floor;
+        seq = end - floor > mss ? end - mss : floor;
         len = end - seq;
         RescueRxt = recoveryPoint;
         return true;

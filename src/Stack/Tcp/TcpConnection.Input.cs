@@ -301,9 +301,13 @@ internal sealed partial class TcpConnection
         if (Seq.Lt(SndNxt, SndUna)) SndNxt = SndUna;
         if (Scoreboard is { } sb && !sb.Advance(SndUna))
         {
-            // Reneging (RFC 2018 8): data we skipped as SACKed must be sent again; the RTO remains the backstop.
+            // Reneging (RFC 2018 8): the peer lacks the segment at SND.UNA it had SACKed, so send it now; anything
+            // else it dropped is found by later SACKs or, at worst, by the retransmission timer.
             Stack.Trace("Tcp", $"{Describe()} peer reneged on SACKed data at {SndUna}: scoreboard cleared");
-            if (!InRecovery && Seq.Lt(SndNxt, SndMax)) SndNxt = SndUna;
+            _rttTiming = false; // Karn
+            var sent = RetransmitFirst(now);
+            // After a timeout go-back-N may have skipped the reneged data: continue it from here.
+            if (!InRecovery && Seq.Lt(SndUna, Recover)) SndNxt = SndUna + (uint)sent;
         }
         if (SndBuf.Count == 0) SndBuf.ReleaseIfEmpty();
         DupAcks = 0;
