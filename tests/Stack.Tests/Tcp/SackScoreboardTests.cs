@@ -179,4 +179,25 @@ public class SackScoreboardTests
         Assert.Equal(S(8), sb.SkipSacked(S(7), Max, out limit));
         Assert.Equal(Max, limit);
     }
+
+    [Fact]
+    public void Per_ack_operations_allocate_nothing()
+    {
+        var sb = new SackScoreboard(counters: new TcpCounters());
+        var blocks = new[] { B(S(4), S(6)), B(S(7), S(9)), B(Una - 100, Una), B(S(9), S(10)) };
+        void Round()
+        {
+            sb.Update(blocks, Una, Max, Mss);
+            sb.NextLost(Una, Max, Mss, out _, out _);
+            sb.NextRescue(Una + 1, Max, Mss, Max, out _, out _);
+            sb.Pipe(Una, Max);
+            sb.SkipSacked(Una, Max, out _);
+            sb.Advance(Una);
+            sb.Clear();
+        }
+        Round();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10_000; i++) Round();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
