@@ -68,6 +68,6 @@ public class EchoAllocationTests
         var framesPerReply = frames.Count;
         Assert.Equal(Count * framesPerReply, device.Transmitted - sentBefore);
         Assert.Equal(11_000, stack.Icmp.Counters.EchoRepliesSent);
-        Assert.True(allocated == 0, $"{allocated} bytes allocated over {Count} echoes ({(double)allocated / Count:F1} per echo)");
+        Support.Allocations.AssertNonePerItem(allocated, Count, "echoes");
     }
 }

@@ -48,4 +48,28 @@ public sealed class KernelTcpBehaviourTests
         Assert.Equal(1, rig.Counter("FastRetransmits"));
         Assert.Equal(0, rig.Counter("Timeouts"));
     }
+
+    /// <summary>
+    /// A Linux receiver that stops reading closes its window to its scale's granularity (1024 bytes with
+    /// wscale 10), not to zero. With data waiting, nothing in flight and a window too small to use (sender SWS
+    /// avoidance), we must still send something on a timer (a probe, RFC 9293 3.8.6.1, or the override timeout of
+    /// 3.8.6.2.1): otherwise a lost
+    /// window update leaves the connection stalled for good.
+    /// </summary>
+    [Fact]
+    public void ATinyWindow_WithNothingInFlight_IsProbed()
+    {
+        using var rig = new TcpRig();
+        var s = rig.ConnectOne();
+        var send = s.SendAsync(new byte[20_000]);
+        var sent = rig.Drain();
+        var end = sent.Max(x => x.Seq + (uint)x.Payload.Length);
+        // Everything in flight is acknowledged, but the window left is 100 bytes.
+        var replies = rig.Feed(rig.From(TcpRig.PeerIss + 1, end, TcpFlags.Ack, window: 100));
+        Assert.DoesNotContain(replies, r => r.Payload.Length > 0); // too small to use: SWS avoidance holds the data
+        // Within a few RTOs: a probe one below SND.UNA, or (the override timeout of RFC 9293 3.8.6.2.1) data that fits.
+        var later = rig.Advance(TimeSpan.FromSeconds(3));
+        Assert.Contains(later, r => (r.Payload.Length == 0 && r.Seq == end - 1) || (r.Seq == end && r.Payload.Length is > 0 and <= 100));
+        _ = send;
+    }
 }

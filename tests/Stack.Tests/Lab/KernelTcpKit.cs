@@ -173,3 +173,40 @@ print('done')
 
     public static double Gbps(long bytes, TimeSpan t) => bytes * 8 / t.TotalSeconds / 1e9;
 }
+
+/// <summary>
+/// Watches our segments as they reach the kernel (a pcap device on k0 in K, direction in) for one that matches,
+/// on a thread of its own; waits are event-driven (ppoll on the capture), never sleeps.
+/// </summary>
+internal sealed class OurSegmentWatch : IFrameSink
+{
+    /// <summary>Looks at one IPv4 TCP segment of ours: (when the watch saw it, sequence number, flags, window field, payload length).</summary>
+    public delegate bool Match(TimeSpan now, uint seq, byte flags, ushort window, int length);
+
+    private readonly PcapDevice _device;
+    private readonly Match _match;
+    private volatile bool _seen;
+
+    public OurSegmentWatch(KernelLab lab, Match match)
+    {
+        _device = lab.OpenKernelSideDevice();
+        _match = match;
+    }
+
+    /// <summary>Pumps the capture until a matching segment arrives; false after <paramref name="timeout"/>.</summary>
+    public Task<bool> WaitAsync(TimeSpan timeout) => Task.Run(() =>
+        NetStack.Tests.Link.LinkTestKit.PumpUntil(_device, this, () => _seen, timeout));
+
+    public void OnFrame(ReadOnlySpan<byte> f, TimeSpan now)
+    {
+        if (_seen || f.Length < 54 || f[12] != 0x08 || f[13] != 0x00 || f[23] != 6) return;
+        if (Ipv4Address.Read(f[26..]) != KernelLab.StackAddress) return;
+        var ipLen = (f[14] & 0xF) * 4;
+        var total = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(f[16..]);
+        var t = f[(14 + ipLen)..];
+        var h = (t[12] >> 4) * 4;
+        if (_match(now, System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(t[4..]), t[13],
+                   System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(t[14..]), total - ipLen - h))
+            _seen = true;
+    }
+}
