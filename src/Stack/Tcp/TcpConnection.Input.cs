@@ -352,8 +352,6 @@ internal sealed partial class TcpConnection
             if (!synAcked && dataAcked > 0) Cwnd = Cc.OnAck(Cwnd, Ssthresh, (uint)dataAcked, mss, now, Srtt);
             // Keep Recover just below SND.UNA once passed, so the RFC 6582 comparison never spans 2^31 bytes.
             if (Seq.Gt(SndUna, Recover)) Recover = SndUna - 1;
-            // RFC 6675 5 (3): the scoreboard may already show SND.UNA lost although this ACK advanced it.
-            if (Scoreboard is { HasLost: true } sbl && sbl.IsLost(SndUna) && Seq.Gt(SndUna, Recover) && !InRecovery) EnterRecovery(now);
         }
 
         // RTO (RFC 6298 5.2/5.3): stop when all is acknowledged, else restart.
