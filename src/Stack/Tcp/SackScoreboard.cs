@@ -53,22 +53,24 @@ internal sealed class SackScoreboard
     /// </summary>
     public bool Update(ReadOnlySpan<SackBlock> blocks, uint sndUna, uint sndMax, uint mss)
     {
-        var before = _sacked;
         _mss = mss;
+        bool changed = false, newlySacked = false;
         for (int b = 0; b < blocks.Length; b++)
         {
             var blk = blocks[b];
-            if (!Seq.Lt(blk.Left, blk.Right) || Seq.Le(blk.Right, sndUna) || Seq.Gt(blk.Right, sndMax) || blk.Right - blk.Left > sndMax - sndUna)
+            if (!Seq.Lt(blk.Left, blk.Right) || Seq.Le(blk.Right, sndUna) || Seq.Gt(blk.Right, sndMax))
             {
                 if (_counters != null) _counters.SackBlocksIgnored++;
                 continue;
             }
             if (Seq.Lt(blk.Left, sndUna)) blk.Left = sndUna;
-            Insert(blk);
+            var before = _sacked;
+            var count = _count;
+            if (Insert(blk)) newlySacked = true;
+            changed |= _sacked != before || _count != count;
         }
-        if (_sacked == before) return false;
-        ComputeLostEnd();
-        return true;
+        if (changed) ComputeLostEnd();
+        return newlySacked;
     }
 
     /// <summary>
@@ -223,8 +225,8 @@ internal sealed class SackScoreboard
         return true;
     }
 
-    /// <summary>Inserts a range, merging with those it overlaps or touches; when full, the highest range gives way.</summary>
-    private void Insert(SackBlock blk)
+    /// <summary>Inserts a range, merging with those it overlaps or touches; when full, the highest range gives way. True when it added SACKed bytes.</summary>
+    private bool Insert(SackBlock blk)
     {
         int i = 0;
         while (i < _count && Seq.Lt(_ranges[i].Right, blk.Left)) i++;
@@ -246,14 +248,15 @@ internal sealed class SackScoreboard
                 Array.Copy(_ranges, j, _ranges, i + 1, _count - j);
                 _count -= j - i - 1;
             }
-            _sacked += (r.Right - r.Left) - oldLen;
-            return;
+            var added = (r.Right - r.Left) - oldLen;
+            _sacked += added;
+            return added > 0;
         }
         if (_count == _ranges.Length)
         {
             // Full: the highest range is forgotten (the peer repeats recent blocks; the lowest matter most for recovery).
             if (_counters != null) _counters.SackRangesDropped++;
-            if (i == _count) return;
+            if (i == _count) return false;
             _count--;
             _sacked -= _ranges[_count].Right - _ranges[_count].Left;
         }
@@ -261,6 +264,7 @@ internal sealed class SackScoreboard
         _ranges[i] = blk;
         _count++;
         _sacked += blk.Right - blk.Left;
+        return true;
     }
 
     /// <summary>Walks down from the highest range until DupThresh ranges or more than (DupThresh-1)*SMSS bytes lie above.</summary>

@@ -64,9 +64,9 @@ public class SackScoreboardTests
         var c = new TcpCounters();
         var sb = new SackScoreboard(capacity: 3, counters: c);
         sb.Update(new[] { B(S(1), S(2)), B(S(3), S(4)), B(S(5), S(6)) }, Una, Max, Mss);
-        sb.Update(new[] { B(S(7), S(8)) }, Una, Max, Mss); // above all: dropped
+        Assert.False(sb.Update(new[] { B(S(7), S(8)) }, Una, Max, Mss)); // above all: dropped, nothing new recorded
         Assert.Equal(new[] { (S(1), S(2)), (S(3), S(4)), (S(5), S(6)) }, Ranges(sb));
-        sb.Update(new[] { B(Una, Una + 10) }, Una, Max, Mss); // below all: the highest gives way
+        Assert.True(sb.Update(new[] { B(Una, Una + 10) }, Una, Max, Mss)); // below all: new, and the highest gives way
         Assert.Equal(new[] { (Una, Una + 10), (S(1), S(2)), (S(3), S(4)) }, Ranges(sb));
         Assert.Equal(2, c.SackRangesDropped);
         Assert.Equal(10 + 2 * Mss, sb.SackedBytes);
