@@ -77,9 +77,8 @@ public class TcpSimulationTests
             $"transfer stalled: up {up.Received}, down {down.Received}\n{TcpSim.Dump(sim)}");
         Assert.Equal(up.ExpectedHash, up.ReceivedHash);
         Assert.Equal(down.ExpectedHash, down.ReceivedHash);
-        var stats = sim.Run(a.GetStatisticsAsync());
         _out.WriteLine($"loss {loss:P0} seed {seed}: virtual {(sim.Now - start).TotalSeconds:F2} s, wall {wall.ElapsedMilliseconds} ms, " +
-            $"retransmitted {stats.Single(x => x.Layer == "Tcp" && x.Name == "SegmentsRetransmitted").Value}, corrupted {sim.Wire.FramesCorrupted}");
+            $"{TcpSim.RetransmitSummary(sim)}, corrupted {sim.Wire.FramesCorrupted}");
     }
 
     [Theory]
@@ -98,7 +97,7 @@ public class TcpSimulationTests
             $"transfer stalled: up {up.Received}, down {down.Received}");
         Assert.Equal(up.ExpectedHash, up.ReceivedHash);
         Assert.Equal(down.ExpectedHash, down.ReceivedHash);
-        _out.WriteLine($"16 MiB each way at {loss:P0} loss: wall {wall.ElapsedMilliseconds} ms, virtual {sim.Now.TotalSeconds:F1} s");
+        _out.WriteLine($"16 MiB each way at {loss:P0} loss: wall {wall.ElapsedMilliseconds} ms, virtual {sim.Now.TotalSeconds:F1} s, {TcpSim.RetransmitSummary(sim)}");
     }
 
     [Fact]
