@@ -268,7 +268,13 @@ internal sealed partial class TcpConnection
     {
         var ack = seg.Ack;
         ref readonly var opts = ref seg.Options;
-        var newlySacked = SackEnabled && opts.SackCount > 0 && UpdateScoreboard(in opts);
+        var newlySacked = false;
+        if (SackEnabled && opts.SackCount > 0)
+        {
+            // RFC 6675 Update(): O(blocks x ranges), no allocation; ACKs without blocks skip it.
+            Scoreboard ??= new SackScoreboard(SackScoreboard.DefaultCapacity, Counters);
+            newlySacked = Scoreboard.Update(opts.Sack[..opts.SackCount], SndUna, SndMax, (uint)SndMss);
+        }
 
         var window = (uint)seg.Window << SndWndShift;
         if (Seq.Le(ack, SndUna))
@@ -293,6 +299,16 @@ internal sealed partial class TcpConnection
         if (finAcked) FinAcked = true;
         SndUna = ack;
         if (Seq.Lt(SndNxt, SndUna)) SndNxt = SndUna;
+        if (Scoreboard is { } sb && !sb.Advance(SndUna))
+        {
+            // Reneging (RFC 2018 8): the peer lacks the segment at SND.UNA it had SACKed, so send it now; anything
+            // else it dropped is found by later SACKs or, at worst, by the retransmission timer.
+            Stack.Trace("Tcp", $"{Describe()} peer reneged on SACKed data at {SndUna}: scoreboard cleared");
+            _rttTiming = false; // Karn
+            var sent = RetransmitFirst(now);
+            // After a timeout go-back-N may have skipped the reneged data: continue it from here.
+            if (!InRecovery && Seq.Lt(SndUna, Recover)) SndNxt = SndUna + (uint)sent;
+        }
         if (SndBuf.Count == 0) SndBuf.ReleaseIfEmpty();
         DupAcks = 0;
 
@@ -329,7 +345,7 @@ internal sealed partial class TcpConnection
                 Cwnd = Cwnd > (uint)dataAcked ? Cwnd - (uint)dataAcked : mss;
                 if ((uint)dataAcked >= mss) Cwnd += mss;
             }
-            else if (Seq.Lt(_highRxt, SndUna)) _highRxt = SndUna;
+            // With SACK a partial ACK changes nothing here: Output recomputes the pipe and runs NextSeg (RFC 6675 5 (B), (C)).
         }
         else
         {
@@ -337,7 +353,6 @@ internal sealed partial class TcpConnection
             // Keep Recover just below SND.UNA once passed, so the RFC 6582 comparison never spans 2^31 bytes.
             if (Seq.Gt(SndUna, Recover)) Recover = SndUna - 1;
         }
-        TrimScoreboard();
 
         // RTO (RFC 6298 5.2/5.3): stop when all is acknowledged, else restart.
         _persisting = false;
@@ -387,25 +402,39 @@ internal sealed partial class TcpConnection
     private void OnDuplicateAck(TimeSpan now)
     {
         DupAcks++;
-        var mss = (uint)SndMss;
         if (InRecovery)
         {
-            if (!SackEnabled) Cwnd += mss; // RFC 6582 3.2 step 5: inflate per further duplicate
+            if (!SackEnabled) Cwnd += (uint)SndMss; // RFC 6582 3.2 step 5: inflate per further duplicate
             return;
         }
-        // RFC 5681 3.2 / RFC 6675 5: three duplicates (or SACK showing three segments above the hole) mean loss.
-        var lost = DupAcks >= 3 || (SackEnabled && SackedBytes() >= 3 * mss);
-        if (!lost || !Seq.Gt(SndUna, Recover)) return; // RFC 6582 3.2 step 2: not for losses before the last recovery's end
+        // RFC 5681 3.2 / RFC 6675 5 (2), (3): DupThresh duplicates, or the scoreboard saying SND.UNA is lost.
+        var lost = DupAcks >= SackScoreboard.DupThresh || (Scoreboard != null && Scoreboard.IsLost(SndUna));
+        if (!lost || !Seq.Gt(SndUna, Recover)) return; // RFC 6582 3.2 step 2 / RFC 6675 5: not before the last recovery's end
+        EnterRecovery(now);
+    }
+
+    /// <summary>
+    /// Fast retransmit and the start of loss recovery: RFC 6675 5 (1)-(3) with SACK (cwnd = ssthresh, HighRxt and
+    /// RescueRxt after the first retransmission; Output then runs step (C)), RFC 6582 3.2 step 2-3 without.
+    /// </summary>
+    private void EnterRecovery(TimeSpan now)
+    {
+        var mss = (uint)SndMss;
         var flight = SndMax - SndUna;
         Ssthresh = Cc.OnLoss(Cwnd, flight, mss, now);
         Recover = SndMax;
         InRecovery = true;
-        _highRxt = SndUna;
         Counters.FastRetransmits++;
         _rttTiming = false; // Karn
         Stack.Trace("Tcp", $"{Describe()} fast retransmit of {SndUna} after {DupAcks} duplicate ACKs, ssthresh {Ssthresh}");
-        RetransmitFirst(now);
-        Cwnd = SackEnabled ? Ssthresh : Ssthresh + 3 * mss;
+        var sent = RetransmitFirst(now);
+        if (SackEnabled)
+        {
+            var sb = Scoreboard ??= new SackScoreboard(SackScoreboard.DefaultCapacity, Counters);
+            sb.HighRxt = sb.RescueRxt = SndUna + (uint)sent;
+            Cwnd = Ssthresh;
+        }
+        else Cwnd = Ssthresh + 3 * mss;
     }
 
     /// <summary>Updates SRTT, RTTVAR and RTO from one measurement (RFC 6298 2.2, 2.3).</summary>
@@ -555,97 +584,6 @@ internal sealed partial class TcpConnection
                 StateAt = now + 2 * Settings.Msl; // a retransmitted FIN restarts the 2 MSL wait
                 break;
         }
-    }
-
-    // ---------------- SACK scoreboard (sender side, RFC 6675) ----------------
-
-    /// <summary>Adds the peer's SACK blocks; true if they SACKed bytes not SACKed before.</summary>
-    private bool UpdateScoreboard(in TcpOptions opts)
-    {
-        _scoreboard ??= new SackBlock[8];
-        var before = SackedBytes();
-        if (_scoreCount == 0) _highSacked = SndUna;
-        for (int b = 0; b < opts.SackCount; b++)
-        {
-            var blk = opts.Sack[b];
-            // Ignore blocks below SND.UNA (D-SACK) or beyond what we sent (RFC 2018 says such blocks are bogus).
-            if (!Seq.Lt(blk.Left, blk.Right) || Seq.Le(blk.Right, SndUna) || Seq.Gt(blk.Right, SndMax)) continue;
-            if (Seq.Lt(blk.Left, SndUna)) blk.Left = SndUna;
-            InsertRange(_scoreboard, ref _scoreCount, blk);
-            _highSacked = Seq.Max(_highSacked, blk.Right);
-        }
-        return SackedBytes() > before;
-    }
-
-    private static void InsertRange(SackBlock[] set, ref int count, SackBlock blk)
-    {
-        int i = 0;
-        while (i < count && Seq.Lt(set[i].Right, blk.Left)) i++;
-        if (i < count && Seq.Le(set[i].Left, blk.Right))
-        {
-            set[i].Left = Seq.Min(set[i].Left, blk.Left);
-            set[i].Right = Seq.Max(set[i].Right, blk.Right);
-            int j = i + 1;
-            while (j < count && Seq.Le(set[j].Left, set[i].Right)) { set[i].Right = Seq.Max(set[i].Right, set[j].Right); j++; }
-            if (j > i + 1) { Array.Copy(set, j, set, i + 1, count - j); count -= j - i - 1; }
-            return;
-        }
-        if (count == set.Length)
-        {
-            // Full: forget the highest range (it will be reported again); the lowest ones matter most for recovery.
-            if (i == count) return;
-            count--;
-        }
-        Array.Copy(set, i, set, i + 1, count - i);
-        set[i] = blk;
-        count++;
-    }
-
-    private void TrimScoreboard()
-    {
-        if (_scoreCount == 0) return;
-        int drop = 0;
-        while (drop < _scoreCount && Seq.Le(_scoreboard![drop].Right, SndUna)) drop++;
-        if (drop > 0)
-        {
-            Array.Copy(_scoreboard!, drop, _scoreboard!, 0, _scoreCount - drop);
-            _scoreCount -= drop;
-        }
-        if (_scoreCount > 0 && Seq.Lt(_scoreboard![0].Left, SndUna)) _scoreboard[0].Left = SndUna;
-        if (_scoreCount == 0) _highSacked = SndUna;
-    }
-
-    private uint SackedBytes()
-    {
-        uint n = 0;
-        for (int i = 0; i < _scoreCount; i++) n += _scoreboard![i].Right - _scoreboard[i].Left;
-        return n;
-    }
-
-    /// <summary>SACKed bytes in [SND.UNA, limit).</summary>
-    private uint SackedBelow(uint limit)
-    {
-        uint n = 0;
-        for (int i = 0; i < _scoreCount; i++)
-        {
-            var b = _scoreboard![i];
-            if (!Seq.Lt(b.Left, limit)) break;
-            n += Seq.Min(b.Right, limit) - b.Left;
-        }
-        return n;
-    }
-
-    /// <summary>
-    /// The RFC 6675 pipe, simplified: bytes above the highest SACK are in flight, holes below it count as
-    /// lost unless retransmitted in this recovery (then in flight until SACKed or acknowledged).
-    /// </summary>
-    private uint Pipe()
-    {
-        if (!InRecovery || !SackEnabled || _scoreCount == 0) return SndNxt - SndUna;
-        var above = Seq.Gt(SndNxt, _highSacked) ? SndNxt - _highSacked : 0;
-        var rxtEnd = Seq.Min(_highRxt, _highSacked);
-        var retransmitted = Seq.Gt(rxtEnd, SndUna) ? (rxtEnd - SndUna) - SackedBelow(rxtEnd) : 0;
-        return above + retransmitted;
     }
 
     /// <summary>The ICMP error for a segment of ours (RFC 5927 checks the quoted sequence number first).</summary>

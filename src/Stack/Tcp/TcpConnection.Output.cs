@@ -17,66 +17,25 @@ internal sealed partial class TcpConnection
 
     /// <summary>
     /// Sends new data and the FIN as far as the windows allow (RFC 9293 3.8.6.2.1 sender SWS avoidance, RFC 896
-    /// Nagle unless NoDelay, RFC 5681 cwnd, RFC 6675 pipe during SACK recovery), then arms the persist timer
-    /// when a zero window holds data back.
+    /// Nagle unless NoDelay, RFC 5681 cwnd), runs RFC 6675 5 step (C) during SACK recovery, then arms the persist
+    /// timer when a zero window holds data back.
     /// </summary>
     private void Output(TimeSpan now)
     {
         if (State is not (TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)) return;
-        if (InRecovery && SackEnabled && _scoreCount > 0) RetransmitHoles(now);
-        var mss = SndMss;
-        while (true)
+        if (InRecovery && SackEnabled) SackRecoveryOutput(now);
+        else
         {
-            var dataEnd = SndUna + (uint)SndBuf.Count;
-            var unsent = Seq.Lt(SndNxt, dataEnd) ? (int)(dataEnd - SndNxt) : 0;
-            var finToSend = FinQueued && !FinAcked && SndNxt == dataEnd;
-            if (unsent == 0 && !finToSend) break;
-            long cwndRoom = (long)Cwnd - Pipe();
-            long sndRoom = (long)(SndUna + SndWnd - SndNxt);
-            if ((int)(SndUna + SndWnd - SndNxt) < 0) sndRoom = 0;
-            var room = Math.Min(cwndRoom, sndRoom);
-            var len = (int)Math.Max(0, Math.Min(Math.Min(unsent, mss), room));
-            var fin = finToSend || (FinQueued && !FinAcked && len == unsent && len > 0);
-            if (len == 0 && !(fin && unsent == 0 && cwndRoom > 0)) break;
-            if (len < mss && len < unsent)
+            // Outside recovery the pipe is the flight, less what the peer SACKed below SND.NXT: after a timeout
+            // (go-back-N) SACKed ranges are skipped, and before recovery starts this is RFC 3042 limited transmit
+            // (at most DupThresh - 1 segments' worth, beyond which IsLost starts recovery).
+            long pipe = SndNxt - SndUna;
+            if (Scoreboard is { Count: > 0 } sb) pipe -= sb.SackedIn(SndUna, SndNxt);
+            while (true)
             {
-                // Window-limited runt: only if it is at least half the largest window the peer offered, or when
-                // the persist timer's override fires (RFC 9293 3.8.6.2.1), so a small window cannot stall us.
-                if (len == 0 || (len < MaxSndWnd / 2 && !_swsOverride)) break;
-                fin = false;
-            }
-            else if (len < mss && !fin && !NoDelay && SndNxt != SndUna)
-            {
-                break; // Nagle: one small segment in flight at a time
-            }
-            var isNew = SndNxt == SndMax;
-            var flags = TcpFlags.Ack | (len > 0 && len == unsent ? TcpFlags.Psh : 0) | (fin ? TcpFlags.Fin : 0);
-            Transmit(SndNxt, flags, (int)(SndNxt - SndUna), len, now);
-            if (isNew)
-            {
-                if (!_rttTiming && !TsEnabled && len > 0)
-                {
-                    _rttTiming = true;
-                    _rttSeq = SndNxt + (uint)len;
-                    _rttStart = now;
-                }
-            }
-            else
-            {
-                Retransmits++;
-                Counters.SegmentsRetransmitted++;
-            }
-            SndNxt += (uint)len + (fin ? 1u : 0u);
-            if (Seq.Gt(SndNxt, SndMax)) SndMax = SndNxt;
-            if (RtoAt == Never || _persisting)
-            {
-                _persisting = false;
-                RtoAt = now + Rto;
-            }
-            if (fin)
-            {
-                if (isNew) Stack.Trace("Tcp", $"{Describe()} FIN sent, seq {SndNxt - 1}");
-                break;
+                var sent = SendNext(Cwnd - pipe, now);
+                if (sent < 0) break;
+                pipe += sent;
             }
         }
         // Persist timer (RFC 9293 3.8.6.1): data waits behind a zero (or too small) window and nothing is in
@@ -88,44 +47,140 @@ internal sealed partial class TcpConnection
         }
     }
 
-    /// <summary>RFC 6675 NextSeg rule 1: resend the holes below the highest SACK while the pipe has room.</summary>
-    private void RetransmitHoles(TimeSpan now)
+    /// <summary>
+    /// RFC 6675 5 (B.2) and (C): pipe from SetPipe(), then while cwnd - pipe >= 1 SMSS send what NextSeg() names:
+    /// (1) a lost unSACKed segment above HighRxt, (2) new data, (4) once per recovery the rescue retransmission of
+    /// the highest unSACKed segment. Pipe grows by what is sent (C.4).
+    /// </summary>
+    private void SackRecoveryOutput(TimeSpan now)
     {
+        var sb = Scoreboard ??= new SackScoreboard(SackScoreboard.DefaultCapacity, Counters);
         var mss = (uint)SndMss;
-        while (Pipe() + mss <= Cwnd)
+        long pipe = sb.Pipe(SndUna, SndMax);
+        while (Cwnd - pipe >= mss)
         {
-            var s = Seq.Max(_highRxt, SndUna);
-            // Skip SACKed ranges.
-            int i = 0;
-            while (i < _scoreCount && Seq.Le(_scoreboard![i].Right, s)) i++;
-            if (i < _scoreCount && Seq.Le(_scoreboard![i].Left, s)) { s = _scoreboard[i].Right; i++; }
-            if (!Seq.Lt(s, _highSacked)) return;
-            var end = Seq.Min(s + mss, i < _scoreCount ? _scoreboard![i].Left : _highSacked);
-            var len = (int)(end - s);
-            var avail = (int)(Seq.Min(SndUna + (uint)SndBuf.Count, SndMax) - s);
-            if (len > avail) len = avail;
-            if (len <= 0) return;
-            Transmit(s, TcpFlags.Ack, (int)(s - SndUna), len, now);
-            Retransmits++;
-            Counters.SegmentsRetransmitted++;
-            _highRxt = s + (uint)len;
+            uint seq, len;
+            int n;
+            if (sb.NextLost(SndUna, SndMax, mss, out seq, out len))
+            {
+                n = RetransmitAt(seq, len, now);
+                if (n == 0) break;
+                sb.HighRxt = seq + (uint)n; // (C.2)
+                pipe += n;
+                continue;
+            }
+            n = SendNext(Cwnd - pipe, now);
+            if (n >= 0) { pipe += n; continue; }
+            // Rule (3), resending unSACKed data not yet deemed lost, is left out: in the lossy simulations it resent
+            // mostly data still in flight (up to 2.6x the retransmitted bytes), as Linux found when it dropped it.
+            if (!sb.NextRescue(SndUna, SndMax, mss, Recover, out seq, out len)) break;
+            n = RetransmitAt(seq, len, now); // HighRxt is not moved by a rescue (C.2)
+            if (n == 0) break;
+            pipe += n;
         }
     }
 
-    /// <summary>Resends the segment at SND.UNA (fast retransmit, NewReno partial ACK).</summary>
-    private void RetransmitFirst(TimeSpan now)
+    /// <summary>
+    /// Sends one segment at SND.NXT if cwnd room, the peer's window, SWS avoidance and Nagle allow; returns the
+    /// sequence space it used (data plus FIN), or -1 when nothing may go. After a timeout SND.NXT is below SND.MAX
+    /// and the segment is a retransmission: SACKed ranges are skipped and never resent (RFC 6675 5.1).
+    /// </summary>
+    private int SendNext(long cwndRoom, TimeSpan now)
     {
-        // Never beyond what was sent before: a retransmission must not carry bytes the peer has not been offered
-        // yet (a small Nagle segment may be all that is outstanding while more data waits).
-        var sentData = (int)Math.Min(SndMax - SndUna, (uint)SndBuf.Count);
-        var len = Math.Min(SndMss, sentData);
-        var fin = FinQueued && !FinAcked && len == SndBuf.Count && Seq.Gt(SndMax, SndUna + (uint)SndBuf.Count);
-        if (len == 0 && !fin) return;
-        Transmit(SndUna, TcpFlags.Ack | (fin ? TcpFlags.Fin : 0), 0, len, now);
+        var mss = SndMss;
+        var sackLimit = false;
+        var limit = 0u;
+        if (Scoreboard is { Count: > 0 } sb && Seq.Lt(SndNxt, SndMax))
+        {
+            SndNxt = sb.SkipSacked(SndNxt, SndMax, out limit);
+            sackLimit = Seq.Lt(limit, SndMax);
+        }
+        var dataEnd = SndUna + (uint)SndBuf.Count;
+        var unsent = Seq.Lt(SndNxt, dataEnd) ? (int)(dataEnd - SndNxt) : 0;
+        var finToSend = FinQueued && !FinAcked && SndNxt == dataEnd;
+        if (unsent == 0 && !finToSend) return -1;
+        long sndRoom = (long)(SndUna + SndWnd - SndNxt);
+        if ((int)(SndUna + SndWnd - SndNxt) < 0) sndRoom = 0;
+        var room = Math.Min(cwndRoom, sndRoom);
+        var len = (int)Math.Max(0, Math.Min(Math.Min(unsent, mss), room));
+        var hole = false;
+        if (sackLimit && len >= (int)(limit - SndNxt))
+        {
+            len = (int)(limit - SndNxt); // a hole below a SACKed range: resend just the hole
+            hole = true;
+        }
+        var fin = finToSend || (FinQueued && !FinAcked && len == unsent && len > 0);
+        if (len == 0 && !(fin && unsent == 0 && cwndRoom > 0)) return -1;
+        if (hole) fin = false;
+        else if (len < mss && len < unsent)
+        {
+            // Window-limited runt: only if it is at least half the largest window the peer offered, or when
+            // the persist timer's override fires (RFC 9293 3.8.6.2.1), so a small window cannot stall us.
+            if (len == 0 || (len < MaxSndWnd / 2 && !_swsOverride)) return -1;
+            fin = false;
+        }
+        else if (len < mss && !fin && !NoDelay && SndNxt != SndUna)
+        {
+            return -1; // Nagle: one small segment in flight at a time
+        }
+        var isNew = SndNxt == SndMax;
+        var flags = TcpFlags.Ack | (len > 0 && len == unsent ? TcpFlags.Psh : 0) | (fin ? TcpFlags.Fin : 0);
+        Transmit(SndNxt, flags, (int)(SndNxt - SndUna), len, now);
+        if (isNew)
+        {
+            if (!_rttTiming && !TsEnabled && len > 0)
+            {
+                _rttTiming = true;
+                _rttSeq = SndNxt + (uint)len;
+                _rttStart = now;
+            }
+        }
+        else CountRetransmit(len);
+        var used = len + (fin ? 1 : 0);
+        SndNxt += (uint)used;
+        if (Seq.Gt(SndNxt, SndMax)) SndMax = SndNxt;
+        if (RtoAt == Never || _persisting)
+        {
+            _persisting = false;
+            RtoAt = now + Rto;
+        }
+        if (fin && isNew) Stack.Trace("Tcp", $"{Describe()} FIN sent, seq {SndNxt - 1}");
+        return used;
+    }
+
+    /// <summary>
+    /// Resends up to <paramref name="maxLen"/> bytes from <paramref name="seq"/>, never beyond what was sent
+    /// before (a small Nagle segment may be all that is outstanding while more data waits), with the FIN when
+    /// the segment reaches a FIN already sent. Returns the sequence space used, 0 when nothing was sent.
+    /// </summary>
+    private int RetransmitAt(uint seq, uint maxLen, TimeSpan now)
+    {
+        var dataEnd = SndUna + (uint)SndBuf.Count;
+        var sentEnd = Seq.Min(dataEnd, SndMax);
+        var len = Seq.Lt(seq, sentEnd) ? (int)Math.Min(Math.Min(maxLen, sentEnd - seq), (uint)SndMss) : 0;
+        var fin = FinQueued && !FinAcked && Seq.Gt(SndMax, dataEnd) && seq + (uint)len == dataEnd;
+        if (len == 0 && !fin) return 0;
+        Transmit(seq, TcpFlags.Ack | (fin ? TcpFlags.Fin : 0), (int)(seq - SndUna), len, now);
+        CountRetransmit(len);
+        return len + (fin ? 1 : 0);
+    }
+
+    /// <summary>Resends the segment at SND.UNA (fast retransmit, NewReno partial ACK), up to the first SACKed range.</summary>
+    private int RetransmitFirst(TimeSpan now)
+    {
+        var maxLen = (uint)SndMss;
+        if (Scoreboard is { Count: > 0 } sb && Seq.Lt(sb.SkipSacked(SndUna, SndMax, out var limit), SndMax) && limit - SndUna < maxLen)
+            maxLen = limit - SndUna;
+        var n = RetransmitAt(SndUna, maxLen, now);
+        if (n > 0) RtoAt = now + Rto;
+        return n;
+    }
+
+    private void CountRetransmit(int len)
+    {
         Retransmits++;
         Counters.SegmentsRetransmitted++;
-        if (Seq.Lt(_highRxt, SndUna + (uint)len)) _highRxt = SndUna + (uint)len;
-        RtoAt = now + Rto;
+        Counters.BytesRetransmitted += len;
     }
 
     private TimeSpan BackedOff(TimeSpan rto)
@@ -238,9 +293,9 @@ internal sealed partial class TcpConnection
         Recover = SndMax; // RFC 6582 3.2: no fast retransmit for ACKs below what was sent before the timeout
         DupAcks = 0;
         _rttTiming = false; // Karn
-        _scoreCount = 0;    // RFC 6675 5.1 allows keeping SACK state; dropping it is the conservative choice
-        _highSacked = SndUna;
-        _highRxt = SndUna;
+        // RFC 6675 5.1 (and RFC 2018 errata 1610): the scoreboard is kept, so go-back-N from SND.UNA skips what the
+        // peer SACKed; a cumulative ACK that stops at a SACKed range (reneging) clears it (SackScoreboard.Advance).
+        if (Scoreboard != null) Scoreboard.HighRxt = SndUna;
         SndNxt = SndUna;    // go back N from the first unacknowledged byte
         Stack.Trace("Tcp", $"{Describe()} retransmission {Retries} of {SndUna} (RTO {BackedOff(Rto).TotalMilliseconds} ms)");
         Output(now);

@@ -88,10 +88,8 @@ internal sealed partial class TcpConnection
     public int DupAcks;
     public bool InRecovery;
     public uint Recover;
-    private uint _highRxt;
-    private SackBlock[]? _scoreboard;     // SACKed ranges above SND.UNA, sorted (sender side)
-    private int _scoreCount;
-    private uint _highSacked;
+    /// <summary>The sender's SACK scoreboard (RFC 6675), created at the first SACK block the peer sends.</summary>
+    internal SackScoreboard? Scoreboard;
 
     // ---- ACK policy ----
     private bool _ackNow;
@@ -162,7 +160,7 @@ internal sealed partial class TcpConnection
                 Layer.Remove(this);
                 SndBuf.Release();
                 if (UserClosed || Error != StackError.None) RcvBuf.Release();
-                _ooo = null; _oooCount = 0; _scoreboard = null; _scoreCount = 0;
+                _ooo = null; _oooCount = 0; Scoreboard = null;
                 CompleteClose();
                 if (_recvTcs != null && Error == StackError.None) CompleteReceive(0);
                 Socket.OnClosed();

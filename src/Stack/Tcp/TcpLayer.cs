@@ -9,6 +9,14 @@ public sealed class TcpCounters : LayerCounters
     public long SegmentsReceived;
     public long SegmentsSent;
     public long SegmentsRetransmitted;
+    /// <summary>Data bytes sent again (fast retransmit, SACK recovery, timeout); SYN/FIN count no bytes.</summary>
+    public long BytesRetransmitted;
+    /// <summary>SACK blocks ignored as invalid (empty, at or below SND.UNA such as D-SACK, beyond SND.MAX; RFC 2018).</summary>
+    public long SackBlocksIgnored;
+    /// <summary>SACKed ranges forgotten because the scoreboard's fixed table was full.</summary>
+    public long SackRangesDropped;
+    /// <summary>The peer discarded data it had SACKed (a cumulative ACK stopped at a SACKed range): scoreboard cleared.</summary>
+    public long SackReneging;
     public long ActiveOpens;
     public long PassiveOpens;
     public long AttemptFails;

@@ -74,6 +74,21 @@ public static class TcpSim
         return sb.ToString();
     }
 
+    /// <summary>Retransmission figures of both stacks: segments and bytes sent again, and duplicate segments received.</summary>
+    public static string RetransmitSummary(Simulation sim)
+    {
+        long segs = 0, bytes = 0, dups = 0;
+        foreach (var st in sim.Stacks)
+            foreach (var c in sim.Run(st.GetStatisticsAsync()))
+            {
+                if (c.Layer != "Tcp") continue;
+                if (c.Name == "SegmentsRetransmitted") segs += c.Value;
+                else if (c.Name == "BytesRetransmitted") bytes += c.Value;
+                else if (c.Name == "DuplicateSegments") dups += c.Value;
+            }
+        return $"retransmitted {segs} segments / {bytes} bytes, duplicates received {dups}";
+    }
+
     public static byte[] Data(int size, int seed)
     {
         var d = new byte[size];

@@ -77,28 +77,36 @@ public class TcpSimulationTests
             $"transfer stalled: up {up.Received}, down {down.Received}\n{TcpSim.Dump(sim)}");
         Assert.Equal(up.ExpectedHash, up.ReceivedHash);
         Assert.Equal(down.ExpectedHash, down.ReceivedHash);
-        var stats = sim.Run(a.GetStatisticsAsync());
         _out.WriteLine($"loss {loss:P0} seed {seed}: virtual {(sim.Now - start).TotalSeconds:F2} s, wall {wall.ElapsedMilliseconds} ms, " +
-            $"retransmitted {stats.Single(x => x.Layer == "Tcp" && x.Name == "SegmentsRetransmitted").Value}, corrupted {sim.Wire.FramesCorrupted}");
+            $"{TcpSim.RetransmitSummary(sim)}, corrupted {sim.Wire.FramesCorrupted}");
+    }
+
+    public static TheoryData<double, int> SixteenMibCases()
+    {
+        var d = new TheoryData<double, int>();
+        foreach (var loss in new[] { 0.0, 0.01, 0.05, 0.20 })
+            foreach (var seed in new[] { 21, 22, 23 })
+                d.Add(loss, seed);
+        return d;
     }
 
     [Theory]
-    [InlineData(0.05, 21)]
-    [InlineData(0.20, 22)]
+    [MemberData(nameof(SixteenMibCases))]
     public void Sixteen_mib_each_way_under_loss(double loss, int seed)
     {
+        // Reordering, duplication and corruption ride along with every loss rate, lossless included.
         var faults = new WireFaults { Delay = TimeSpan.FromMilliseconds(2), LossRate = loss, ReorderRate = 0.02, DuplicateRate = 0.01, CorruptRate = 0.005 };
         var (sim, a, b) = TcpSim.Pair(seed, faults, t => t with { MaxRetries = 30 });
         using var _ = sim;
         var wall = Stopwatch.StartNew();
         var (c, s) = TcpSim.Connect(sim, a, b);
-        var up = new Flow(c, s, TcpSim.Data(16 << 20, 1));
-        var down = new Flow(s, c, TcpSim.Data(16 << 20, 2));
+        var up = new Flow(c, s, TcpSim.Data(16 << 20, seed));
+        var down = new Flow(s, c, TcpSim.Data(16 << 20, seed + 100));
         Assert.True(TcpSim.Drive(sim, () => up.Pump() | down.Pump(), () => up.Done && down.Done, TimeSpan.FromHours(1)),
             $"transfer stalled: up {up.Received}, down {down.Received}");
         Assert.Equal(up.ExpectedHash, up.ReceivedHash);
         Assert.Equal(down.ExpectedHash, down.ReceivedHash);
-        _out.WriteLine($"16 MiB each way at {loss:P0} loss: wall {wall.ElapsedMilliseconds} ms, virtual {sim.Now.TotalSeconds:F1} s");
+        _out.WriteLine($"16 MiB each way at {loss:P0} loss: wall {wall.ElapsedMilliseconds} ms, virtual {sim.Now.TotalSeconds:F1} s, {TcpSim.RetransmitSummary(sim)}");
     }
 
     [Fact]
