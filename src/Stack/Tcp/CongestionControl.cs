@@ -12,6 +12,12 @@ public interface ICongestionControl
     /// <summary>An ACK advanced SND.UNA by <paramref name="acked"/> bytes outside recovery; returns the new cwnd.</summary>
     uint OnAck(uint cwnd, uint ssthresh, uint acked, uint mss, TimeSpan now, TimeSpan srtt);
 
+    /// <summary>
+    /// An ACK arrived while the sender was not using its window (RFC 7661: cwnd not validated); the window does not
+    /// grow and <see cref="OnAck"/> is not called for it.
+    /// </summary>
+    void OnNotCwndLimited(TimeSpan now);
+
     /// <summary>Loss detected by duplicate ACKs or SACK; returns the new ssthresh (the caller sets cwnd from it).</summary>
     uint OnLoss(uint cwnd, uint flightSize, uint mss, TimeSpan now);
 
@@ -38,6 +44,8 @@ public sealed class NewRenoCongestionControl : ICongestionControl
         return cwnd;
     }
 
+    public void OnNotCwndLimited(TimeSpan now) { }
+
     public uint OnLoss(uint cwnd, uint flightSize, uint mss, TimeSpan now)
     {
         _bytesAcked = 0;
@@ -63,11 +71,18 @@ public sealed class CubicCongestionControl : ICongestionControl
     private double _wEst;      // segments
     private TimeSpan _epochStart = TimeSpan.MinValue;
     private double _cwndAcc;   // fractional growth carried between ACKs, in bytes
+    private TimeSpan _appLimitedSince = TimeSpan.MinValue;
 
     public string Name => "cubic";
 
     public uint OnAck(uint cwnd, uint ssthresh, uint acked, uint mss, TimeSpan now, TimeSpan srtt)
     {
+        if (_appLimitedSince != TimeSpan.MinValue)
+        {
+            // RFC 9438 5.8: the time the flow was application-limited does not count in t.
+            if (_epochStart != TimeSpan.MinValue) _epochStart += now - _appLimitedSince;
+            _appLimitedSince = TimeSpan.MinValue;
+        }
         if (cwnd < ssthresh) return cwnd + Math.Min(acked, 2 * mss); // slow start (RFC 9438 4.10 keeps standard slow start)
         double seg = (double)cwnd / mss;
         if (_epochStart == TimeSpan.MinValue)
@@ -89,6 +104,11 @@ public sealed class CubicCongestionControl : ICongestionControl
         var grow = (uint)_cwndAcc;
         _cwndAcc -= grow;
         return cwnd + grow;
+    }
+
+    public void OnNotCwndLimited(TimeSpan now)
+    {
+        if (_appLimitedSince == TimeSpan.MinValue) _appLimitedSince = now;
     }
 
     public uint OnLoss(uint cwnd, uint flightSize, uint mss, TimeSpan now)
