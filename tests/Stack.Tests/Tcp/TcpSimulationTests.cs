@@ -98,8 +98,7 @@ public class TcpSimulationTests
             $"transfer stalled: up {up.Received}, down {down.Received}");
         Assert.Equal(up.ExpectedHash, up.ReceivedHash);
         Assert.Equal(down.ExpectedHash, down.ReceivedHash);
-        _out.WriteLine($"16 MiB each way at {loss:P0} loss: wall {wall.ElapsedMilliseconds} ms, virtual {sim.Now.TotalSeconds:F1} s, " +
-                       $"segments sent {a.Tcp.Counters.SegmentsSent} + {b.Tcp.Counters.SegmentsSent}, retransmitted {a.Tcp.Counters.SegmentsRetransmitted} + {b.Tcp.Counters.SegmentsRetransmitted}");
+        _out.WriteLine($"16 MiB each way at {loss:P0} loss: wall {wall.ElapsedMilliseconds} ms, virtual {sim.Now.TotalSeconds:F1} s");
     }
 
     [Fact]
@@ -114,8 +113,7 @@ public class TcpSimulationTests
         Assert.True(TcpSim.Drive(sim, up.Pump, () => up.Done, TimeSpan.FromHours(1)));
         wall.Stop();
         Assert.Equal(up.ExpectedHash, up.ReceivedHash);
-        _out.WriteLine($"16 MiB lossless: wall {wall.ElapsedMilliseconds} ms = {16 / wall.Elapsed.TotalSeconds:F0} MiB/s of wall time, virtual {sim.Now.TotalMilliseconds:F0} ms; " +
-                       $"segments sent {a.Tcp.Counters.SegmentsSent} by the sender, {b.Tcp.Counters.SegmentsSent} (ACKs) by the receiver");
+        _out.WriteLine($"16 MiB lossless: wall {wall.ElapsedMilliseconds} ms = {16 / wall.Elapsed.TotalSeconds:F0} MiB/s of wall time");
     }
 
     [Theory]
