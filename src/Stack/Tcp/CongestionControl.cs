@@ -25,6 +25,19 @@ public interface ICongestionControl
     uint OnTimeout(uint cwnd, uint flightSize, uint mss, TimeSpan now);
 }
 
+/// <summary>Slow start's growth, shared by the algorithms.</summary>
+internal static class SlowStart
+{
+    /// <summary>
+    /// RFC 5681 3.1 with RFC 3465 byte counting: cwnd grows by the bytes newly acknowledged. RFC 3465's limit of
+    /// L = 2 segments per ACK assumes an ACK for every one or two segments; a receiver that acknowledges once per
+    /// receive batch (ours, Linux with GRO) sends stretch ACKs that each stand for many of those, and capping them at
+    /// 2 segments would turn slow start linear. So the limit scales with the ACK (2 segments per 2 acknowledged), as
+    /// Linux counts; the burst an ACK releases stays within a cwnd that RFC 7661 validation holds near the flight.
+    /// </summary>
+    public static uint Grow(uint cwnd, uint acked) => (uint)Math.Min((ulong)cwnd + acked, uint.MaxValue);
+}
+
 /// <summary>NewReno window arithmetic (RFC 5681 3.1, with appropriate byte counting in congestion avoidance, RFC 3465).</summary>
 public sealed class NewRenoCongestionControl : ICongestionControl
 {
@@ -34,7 +47,7 @@ public sealed class NewRenoCongestionControl : ICongestionControl
 
     public uint OnAck(uint cwnd, uint ssthresh, uint acked, uint mss, TimeSpan now, TimeSpan srtt)
     {
-        if (cwnd < ssthresh) return cwnd + Math.Min(acked, 2 * mss); // slow start, RFC 3465 L = 2
+        if (cwnd < ssthresh) return SlowStart.Grow(cwnd, acked);
         _bytesAcked += acked;
         if (_bytesAcked >= cwnd)
         {
@@ -83,7 +96,7 @@ public sealed class CubicCongestionControl : ICongestionControl
             if (_epochStart != TimeSpan.MinValue) _epochStart += now - _appLimitedSince;
             _appLimitedSince = TimeSpan.MinValue;
         }
-        if (cwnd < ssthresh) return cwnd + Math.Min(acked, 2 * mss); // slow start (RFC 9438 4.10 keeps standard slow start)
+        if (cwnd < ssthresh) return SlowStart.Grow(cwnd, acked); // RFC 9438 4.10 keeps standard slow start
         double seg = (double)cwnd / mss;
         if (_epochStart == TimeSpan.MinValue)
         {
