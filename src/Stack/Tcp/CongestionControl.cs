@@ -29,11 +29,11 @@ public interface ICongestionControl
 internal static class SlowStart
 {
     /// <summary>
-    /// RFC 5681 3.1 with RFC 3465 byte counting: cwnd grows by the bytes newly acknowledged. RFC 3465's limit of
-    /// L = 2 segments per ACK assumes an ACK for every one or two segments; a receiver that acknowledges once per
-    /// receive batch (ours, Linux with GRO) sends stretch ACKs that each stand for many of those, and capping them at
-    /// 2 segments would turn slow start linear. So the limit scales with the ACK (2 segments per 2 acknowledged), as
-    /// Linux counts; the burst an ACK releases stays within a cwnd that RFC 7661 validation holds near the flight.
+    /// RFC 5681 3.1 with RFC 3465 byte counting: cwnd grows by every byte newly acknowledged, as Linux counts.
+    /// RFC 3465's limit of L = 2 segments per ACK assumes an ACK for every one or two segments; a receiver that
+    /// acknowledges once per receive batch (ours, Linux with GRO) sends stretch ACKs that each stand for many of
+    /// those, and capping them at 2 segments turns slow start linear. The burst an ACK releases stays within a cwnd
+    /// that RFC 7661 validation holds near the flight.
     /// </summary>
     public static uint Grow(uint cwnd, uint acked) => (uint)Math.Min((ulong)cwnd + acked, uint.MaxValue);
 }

@@ -289,7 +289,7 @@ internal sealed partial class TcpConnection
         var synAcked = !SynAcked;
         if (synAcked) { acked--; SynAcked = true; }
         var dataAcked = (int)Math.Min(acked, (uint)SndBuf.Count);
-        var flightBefore = SndNxt - SndUna; // what was in flight when this ACK left the peer (RFC 7661's pipe, estimated)
+        var flightBefore = SndNxt - SndUna; // in flight when this ACK arrived: our estimate of RFC 7661's pipeACK
         SndBuf.Discard(dataAcked);
         var finAcked = FinQueued && !FinAcked && acked > (uint)dataAcked;
         if (finAcked) FinAcked = true;
