@@ -111,6 +111,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         next = Min(next, Udp.Poll(now));
         next = Min(next, Dns.Poll(now));
         next = Min(next, Tcp.Poll(now));
+        Tcp.FlushPendingAcks(now); // one ACK per connection for the whole receive batch (sending them only clears timers)
         Device.Flush(now);
         next = Min(next, Device.NextArrival);
         if (received == ReceiveBatch || !_posted.IsEmpty) next = now;

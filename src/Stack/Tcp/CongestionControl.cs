@@ -12,11 +12,30 @@ public interface ICongestionControl
     /// <summary>An ACK advanced SND.UNA by <paramref name="acked"/> bytes outside recovery; returns the new cwnd.</summary>
     uint OnAck(uint cwnd, uint ssthresh, uint acked, uint mss, TimeSpan now, TimeSpan srtt);
 
+    /// <summary>
+    /// An ACK arrived while the sender was not using its window (RFC 7661: cwnd not validated); the window does not
+    /// grow and <see cref="OnAck"/> is not called for it.
+    /// </summary>
+    void OnNotCwndLimited(TimeSpan now);
+
     /// <summary>Loss detected by duplicate ACKs or SACK; returns the new ssthresh (the caller sets cwnd from it).</summary>
     uint OnLoss(uint cwnd, uint flightSize, uint mss, TimeSpan now);
 
     /// <summary>The retransmission timer expired; returns the new ssthresh (cwnd falls to one segment).</summary>
     uint OnTimeout(uint cwnd, uint flightSize, uint mss, TimeSpan now);
+}
+
+/// <summary>Slow start's growth, shared by the algorithms.</summary>
+internal static class SlowStart
+{
+    /// <summary>
+    /// RFC 5681 3.1 with RFC 3465 byte counting: cwnd grows by every byte newly acknowledged, as Linux counts.
+    /// RFC 3465's limit of L = 2 segments per ACK assumes an ACK for every one or two segments; a receiver that
+    /// acknowledges once per receive batch (ours, Linux with GRO) sends stretch ACKs that each stand for many of
+    /// those, and capping them at 2 segments turns slow start linear. The burst an ACK releases stays within a cwnd
+    /// that RFC 7661 validation holds near the flight.
+    /// </summary>
+    public static uint Grow(uint cwnd, uint acked) => (uint)Math.Min((ulong)cwnd + acked, uint.MaxValue);
 }
 
 /// <summary>NewReno window arithmetic (RFC 5681 3.1, with appropriate byte counting in congestion avoidance, RFC 3465).</summary>
@@ -28,7 +47,7 @@ public sealed class NewRenoCongestionControl : ICongestionControl
 
     public uint OnAck(uint cwnd, uint ssthresh, uint acked, uint mss, TimeSpan now, TimeSpan srtt)
     {
-        if (cwnd < ssthresh) return cwnd + Math.Min(acked, 2 * mss); // slow start, RFC 3465 L = 2
+        if (cwnd < ssthresh) return SlowStart.Grow(cwnd, acked);
         _bytesAcked += acked;
         if (_bytesAcked >= cwnd)
         {
@@ -37,6 +56,8 @@ public sealed class NewRenoCongestionControl : ICongestionControl
         }
         return cwnd;
     }
+
+    public void OnNotCwndLimited(TimeSpan now) { }
 
     public uint OnLoss(uint cwnd, uint flightSize, uint mss, TimeSpan now)
     {
@@ -63,12 +84,19 @@ public sealed class CubicCongestionControl : ICongestionControl
     private double _wEst;      // segments
     private TimeSpan _epochStart = TimeSpan.MinValue;
     private double _cwndAcc;   // fractional growth carried between ACKs, in bytes
+    private TimeSpan _appLimitedSince = TimeSpan.MinValue;
 
     public string Name => "cubic";
 
     public uint OnAck(uint cwnd, uint ssthresh, uint acked, uint mss, TimeSpan now, TimeSpan srtt)
     {
-        if (cwnd < ssthresh) return cwnd + Math.Min(acked, 2 * mss); // slow start (RFC 9438 4.10 keeps standard slow start)
+        if (_appLimitedSince != TimeSpan.MinValue)
+        {
+            // RFC 9438 5.8: the time the flow was application-limited does not count in t.
+            if (_epochStart != TimeSpan.MinValue) _epochStart += now - _appLimitedSince;
+            _appLimitedSince = TimeSpan.MinValue;
+        }
+        if (cwnd < ssthresh) return SlowStart.Grow(cwnd, acked); // RFC 9438 4.10 keeps standard slow start
         double seg = (double)cwnd / mss;
         if (_epochStart == TimeSpan.MinValue)
         {
@@ -89,6 +117,11 @@ public sealed class CubicCongestionControl : ICongestionControl
         var grow = (uint)_cwndAcc;
         _cwndAcc -= grow;
         return cwnd + grow;
+    }
+
+    public void OnNotCwndLimited(TimeSpan now)
+    {
+        if (_appLimitedSince == TimeSpan.MinValue) _appLimitedSince = now;
     }
 
     public uint OnLoss(uint cwnd, uint flightSize, uint mss, TimeSpan now)

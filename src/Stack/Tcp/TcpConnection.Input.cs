@@ -28,6 +28,7 @@ internal sealed partial class TcpConnection
         if (State == TcpState.Closed) return;
         Output(now);
         if (_ackNow) SendAck(now);
+        else if (_ackAtBatchEnd) Layer.AckAtBatchEnd(this);
         else if (_ackPending && DelAckAt == Never) DelAckAt = now + Settings.DelayedAckTimeout;
         Layer.Schedule(this);
     }
@@ -294,6 +295,7 @@ internal sealed partial class TcpConnection
         var synAcked = !SynAcked;
         if (synAcked) { acked--; SynAcked = true; }
         var dataAcked = (int)Math.Min(acked, (uint)SndBuf.Count);
+        var flightBefore = SndNxt - SndUna; // in flight when this ACK arrived: our estimate of RFC 7661's pipeACK
         SndBuf.Discard(dataAcked);
         var finAcked = FinQueued && !FinAcked && acked > (uint)dataAcked;
         if (finAcked) FinAcked = true;
@@ -349,7 +351,14 @@ internal sealed partial class TcpConnection
         }
         else
         {
-            if (!synAcked && dataAcked > 0) Cwnd = Cc.OnAck(Cwnd, Ssthresh, (uint)dataAcked, mss, now, Srtt);
+            // RFC 7661 4.3: grow cwnd only while it is validated, i.e. the flight uses at least half of it. An
+            // application- or receive-window-limited sender would otherwise inflate cwnd without bound and then
+            // burst it all the first time more data or a slower path appears.
+            if (!synAcked && dataAcked > 0)
+            {
+                if (flightBefore >= Cwnd / 2) Cwnd = Cc.OnAck(Cwnd, Ssthresh, (uint)dataAcked, mss, now, Srtt);
+                else Cc.OnNotCwndLimited(now);
+            }
             // Keep Recover just below SND.UNA once passed, so the RFC 6582 comparison never spans 2^31 bytes.
             if (Seq.Gt(SndUna, Recover)) Recover = SndUna - 1;
         }
@@ -486,7 +495,15 @@ internal sealed partial class TcpConnection
                 MergeOutOfOrder();
                 _ackNow = true; // RFC 5681 4.2: ACK at once when a segment fills a hole
             }
-            else if (++_unackedSegments >= 2) _ackNow = true; // RFC 1122 4.2.3.2: every second full segment
+            else if (++_unackedSegments >= 2)
+            {
+                // RFC 1122 4.2.3.2 (an ACK for at least every second full segment) is owed, and sent when this receive
+                // batch ends: one cumulative ACK for all the batch's segments (what Linux's GRO does in effect), so
+                // a busy receiver does not send an ACK per two frames. The stretch is bounded so the sender's window
+                // keeps moving within a long batch.
+                if (RcvNxt - LastAckSent >= (uint)Math.Min(TcpLayer.MaxAckStretchBytes, RcvBuf.Limit / 4)) _ackNow = true;
+                else _ackAtBatchEnd = true;
+            }
             else _ackPending = true;
             if (_recvTcs != null)
             {

@@ -324,6 +324,14 @@ internal sealed partial class TcpConnection
     /// <summary>RFC 1122 4.2.3.6 / 9293 3.8.6.1: &lt;SEQ=SND.UNA-1&gt;&lt;ACK&gt;, old enough that the peer must answer with an ACK.</summary>
     private void SendProbe(TimeSpan now) => Transmit(SndUna - 1, TcpFlags.Ack, 0, 0, now);
 
+    /// <summary>The end of a receive batch: one ACK for every segment of the batch, unless one already went out (piggybacked on data).</summary>
+    internal void SendBatchAck(TimeSpan now)
+    {
+        if (!_ackAtBatchEnd || State == TcpState.Closed) return;
+        Counters.BatchAcks++;
+        SendAck(now);
+    }
+
     internal void SendAck(TimeSpan now)
     {
         if (!Synchronized) return;
@@ -390,6 +398,7 @@ internal sealed partial class TcpConnection
             LastAckSent = RcvNxt;
             _ackNow = false;
             _ackPending = false;
+            _ackAtBatchEnd = false;
             _unackedSegments = 0;
             DelAckAt = Never;
         }

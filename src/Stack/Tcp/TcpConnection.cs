@@ -95,6 +95,9 @@ internal sealed partial class TcpConnection
     private bool _ackNow;
     private bool _ackPending;
     private int _unackedSegments;
+    private bool _ackAtBatchEnd;              // an ACK is owed; sent once when the receive batch ends (TcpLayer.FlushPendingAcks)
+    internal bool InBatchAckList;             // linked into the layer's list of connections owing a batch-end ACK
+    internal TcpConnection? NextBatchAck;     // intrusive link of that list: no allocation per batch
 
     // ---- timers (absolute deadlines; Never when off) ----
     public TimeSpan RtoAt = Never, DelAckAt = Never, KeepAt = Never, StateAt = Never;

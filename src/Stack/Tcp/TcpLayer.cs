@@ -41,6 +41,8 @@ public sealed class TcpCounters : LayerCounters
     public long Timeouts;
     public long ConnectionsTimedOut;
     public long DelayedAcks;
+    /// <summary>ACKs sent at the end of a receive batch for the segments of that batch (instead of one per two segments).</summary>
+    public long BatchAcks;
     public long ZeroWindowProbes;
     public long KeepalivesSent;
     public long ChallengeAcksSent;
@@ -68,6 +70,14 @@ internal sealed class TcpLayer : IIpProtocolHandler
     private readonly ulong _isnKey0, _isnKey1;
     private double _challengeTokens;
     private TimeSpan _challengeAt;
+    // Connections owing an ACK at the end of the current receive batch, in arrival order (intrusive list).
+    private TcpConnection? _batchAckHead, _batchAckTail;
+
+    /// <summary>
+    /// The most received data one deferred ACK may cover (also at most a quarter of the receive buffer): 64 KiB, the
+    /// size of one Linux GRO packet, keeps the sender's ACK clock going within a batch of up to 256 frames.
+    /// </summary>
+    internal const int MaxAckStretchBytes = 64 * 1024;
 
     public TcpLayer(NetworkStack stack)
     {
@@ -243,6 +253,31 @@ internal sealed class TcpLayer : IIpProtocolHandler
         _challengeTokens -= 1;
         Counters.ChallengeAcksSent++;
         return true;
+    }
+
+    // ---------------- ACKs at the end of a receive batch ----------------
+
+    /// <summary>Queues <paramref name="conn"/> for one ACK when the receive batch ends (once per batch).</summary>
+    internal void AckAtBatchEnd(TcpConnection conn)
+    {
+        if (conn.InBatchAckList) return;
+        conn.InBatchAckList = true;
+        if (_batchAckTail is null) _batchAckHead = conn;
+        else _batchAckTail.NextBatchAck = conn;
+        _batchAckTail = conn;
+    }
+
+    /// <summary>The receive batch is over: every connection that owes an ACK sends one covering all it received.</summary>
+    public void FlushPendingAcks(TimeSpan now)
+    {
+        while (_batchAckHead is { } conn)
+        {
+            _batchAckHead = conn.NextBatchAck;
+            conn.NextBatchAck = null;
+            conn.InBatchAckList = false;
+            conn.SendBatchAck(now);
+        }
+        _batchAckTail = null;
     }
 
     // ---------------- timers ----------------

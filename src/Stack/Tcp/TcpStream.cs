@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace NetStack.Tcp;
 
 /// <summary>
@@ -32,10 +34,15 @@ public sealed class TcpStream : Stream
 
     public override int Read(Span<byte> buffer)
     {
-        var tmp = new byte[buffer.Length];
-        var n = Socket.ReceiveAsync(tmp).GetAwaiter().GetResult();
-        tmp.AsSpan(0, n).CopyTo(buffer);
-        return n;
+        // A span cannot cross the hop to the loop: receive into a pooled array and copy out.
+        var tmp = ArrayPool<byte>.Shared.Rent(buffer.Length);
+        try
+        {
+            var n = Socket.ReceiveAsync(tmp.AsMemory(0, buffer.Length)).GetAwaiter().GetResult();
+            tmp.AsSpan(0, n).CopyTo(buffer);
+            return n;
+        }
+        finally { ArrayPool<byte>.Shared.Return(tmp); }
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -47,7 +54,17 @@ public sealed class TcpStream : Stream
     // Waiting for the send keeps the caller's array alive and unchanged until TCP has copied it: no copy needed.
     public override void Write(byte[] buffer, int offset, int count) => Socket.SendAsync(buffer.AsMemory(offset, count)).GetAwaiter().GetResult();
 
-    public override void Write(ReadOnlySpan<byte> buffer) => Socket.SendAsync(buffer.ToArray()).GetAwaiter().GetResult();
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        // SendAsync completes once the bytes are copied into the send buffer, so a pooled array can go back at once.
+        var tmp = ArrayPool<byte>.Shared.Rent(buffer.Length);
+        try
+        {
+            buffer.CopyTo(tmp);
+            Socket.SendAsync(tmp.AsMemory(0, buffer.Length)).GetAwaiter().GetResult();
+        }
+        finally { ArrayPool<byte>.Shared.Return(tmp); }
+    }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         Socket.SendAsync(buffer.AsMemory(offset, count), cancellationToken);

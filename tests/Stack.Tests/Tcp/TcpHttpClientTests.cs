@@ -65,4 +65,30 @@ public class TcpHttpClientTests
 
         Assert.Equal(3, await serving.WaitAsync(cts.Token)); // all three requests on one kept-alive connection
     }
+
+    [Fact]
+    public async Task Synchronous_stream_reads_and_writes_carry_the_bytes()
+    {
+        var wire = new VirtualWire(6);
+        using var a = new NetworkStack(wire.CreatePort("a", MacAddress.Parse("02-00-00-00-00-01")), new StackConfig { Address = TcpSim.A });
+        using var b = new NetworkStack(wire.CreatePort("b", MacAddress.Parse("02-00-00-00-00-02")), new StackConfig { Address = TcpSim.B });
+        a.Start();
+        b.Start();
+        var listener = await b.ListenAsync(9);
+        var accept = listener.AcceptAsync();
+        using var c = await a.ConnectTcpAsync(TcpSim.B, 9).WaitAsync(TimeSpan.FromSeconds(30));
+        using var s = await accept.WaitAsync(TimeSpan.FromSeconds(30));
+        using var cs = c.GetStream();
+        using var ss = s.GetStream();
+
+        var data = TcpSim.Data(200_000, 4);
+        cs.Write(data.AsSpan());          // span overload: pooled copy
+        cs.Write(data, 0, 1000);          // array overload: no copy
+        c.ShutdownSend();
+        var got = new MemoryStream();
+        var buf = new byte[7000];
+        int n;
+        while ((n = ss.Read(buf.AsSpan())) > 0) got.Write(buf, 0, n);
+        Assert.Equal(data.Concat(data.Take(1000)).ToArray(), got.ToArray());
+    }
 }
