@@ -134,17 +134,29 @@ public sealed class NewStackSocketCommand : StackScopedCmdlet
 [OutputType(typeof(StackSocket))]
 public sealed class ConnectStackSocketCommand : SocketCmdletBase
 {
-    /// <summary>The socket, named or from the pipeline ($s | Connect-StackSocket 192.0.2.1 80); not positional, see Send-StackData.</summary>
-    [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    /// <summary>
+    /// The socket, named or from the pipeline ($s | Connect-StackSocket 192.0.2.1 80); not positional, see Send-StackData.
+    /// Left out, a new TCP socket is made (with -LocalPort and -NoDelay) and connected.
+    /// </summary>
+    [Parameter(ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Id")]
     [ArgumentCompleter(typeof(SocketIdCompleter))]
-    public SocketReference Socket { get; set; } = null!;
+    public SocketReference? Socket { get; set; }
 
-    protected override SocketReference SocketArgument => Socket;
+    protected override SocketReference SocketArgument => Socket!;
 
     [Parameter(Mandatory = true, Position = 0)]
     [Ipv4AddressTransformation]
     public Ipv4Address RemoteAddress { get; set; }
+
+    /// <summary>For the socket made when none is given: its local port (0 or omitted: an ephemeral one).</summary>
+    [Parameter]
+    [ValidateRange(0, 65535)]
+    public int LocalPort { get; set; }
+
+    /// <summary>For the socket made when none is given: send small segments at once (no Nagle delay).</summary>
+    [Parameter]
+    public SwitchParameter NoDelay { get; set; }
 
     [Parameter(Mandatory = true, Position = 1)]
     [ValidateRange(1, 65535)]
@@ -153,6 +165,21 @@ public sealed class ConnectStackSocketCommand : SocketCmdletBase
     [Parameter]
     [ValidateRange(1, 3600)]
     public int TimeoutSec { get; set; } = 30;
+
+    protected override void ProcessStack(StackInstance stack)
+    {
+        if (Socket != null)
+        {
+            if (MyInvocation.BoundParameters.ContainsKey(nameof(LocalPort)) || NoDelay)
+                WriteWarning("-LocalPort and -NoDelay apply to the socket Connect-StackSocket makes when none is given; set them on New-StackSocket instead.");
+            base.ProcessStack(stack);
+            return;
+        }
+        // connect() without a socket: make one, and do not leave it behind if the handshake fails.
+        if (TcpSupport.CreateSocket(this, stack, (ushort)LocalPort, null, NoDelay, null, null) is not { } made) return;
+        if (TcpSupport.Connect(this, stack, made, RemoteAddress, (ushort)RemotePort, TimeSpan.FromSeconds(TimeoutSec))) WriteObject(made);
+        else made.Abort();
+    }
 
     protected override void ProcessSocket(StackInstance stack, StackSocket socket)
     {
@@ -170,7 +197,7 @@ public sealed class ConnectStackSocketCommand : SocketCmdletBase
 /// Send-StackData: sends a string (encoded with -Encoding, UTF-8 by default) or bytes. TCP: queued on the stream.
 /// UDP: one datagram, to -RemoteAddress/-RemotePort or to the connected peer.
 /// </summary>
-[Cmdlet(VerbsCommunications.Send, "StackData")]
+[Cmdlet(VerbsCommunications.Send, "StackData", DefaultParameterSetName = "Data")]
 [OutputType(typeof(StackSocket))]
 public sealed class SendStackDataCommand : SocketCmdletBase
 {
@@ -185,10 +212,15 @@ public sealed class SendStackDataCommand : SocketCmdletBase
 
     protected override SocketReference SocketArgument => Socket;
 
-    /// <summary>A string (encoded with -Encoding) or bytes.</summary>
-    [Parameter(Mandatory = true, Position = 0)]
+    /// <summary>Bytes (a byte[]), or a string (encoded with -Encoding).</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Data")]
     [AllowEmptyString]
     public object Data { get; set; } = null!;
+
+    /// <summary>Text to send, encoded with -Encoding (UTF-8 by default).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "Text")]
+    [AllowEmptyString]
+    public string Text { get; set; } = null!;
 
     [Parameter]
     [ArgumentCompleter(typeof(EncodingCompleter))]
@@ -213,7 +245,7 @@ public sealed class SendStackDataCommand : SocketCmdletBase
 
     protected override void ProcessSocket(StackInstance stack, StackSocket socket)
     {
-        var bytes = DataCodec.ToBytes(this, Data, Encoding);
+        var bytes = DataCodec.ToBytes(this, ParameterSetName == "Text" ? Text : Data, Encoding);
         if ((RemoteAddress is null) != (RemotePort is null))
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("Give both -RemoteAddress and -RemotePort, or neither (to send to the connected peer)."),
                 "IncompleteDestination", ErrorCategory.InvalidArgument, null));

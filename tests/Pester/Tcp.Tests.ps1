@@ -114,6 +114,41 @@ Describe 'TCP errors' {
         $e[0].CategoryInfo.Category | Should -Be 'ConnectionError'
     }
 
+    It 'makes and connects a socket when none is given, like connect() without socket()' {
+        $l = Start-StackListener 8095 -Stack $srv
+        try {
+            $c = Connect-StackSocket 192.0.2.1 8095 -NoDelay -Stack $cli -TimeoutSec 30
+            $c | Should -Not -BeNullOrEmpty
+            $c.State | Should -Be 'Established'
+            $c.RemoteEndPoint.Port | Should -Be 8095
+            $s = Wait-StackConnection -Listener $l -TimeoutSec 30
+            Send-StackData -Socket $c -Text 'made for you'
+            $s | Receive-StackData -Count 12 -AsString -TimeoutSec 30 | Should -Be 'made for you'
+            $c, $s | Close-StackSocket -Abort
+        }
+        finally { $l | Close-StackSocket }
+        # A refused connect leaves no socket of its own behind.
+        $before = @(Get-StackConnection -Stack $cli).Count
+        Connect-StackSocket 192.0.2.1 9 -Stack $cli -TimeoutSec 30 -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'ConnectionRefused,*'
+        Wait-Until { @(Get-StackConnection -Stack $cli).Count -le $before } -Because 'the failed socket to be released'
+    }
+
+    It 'sends -Text with -Encoding, and a string or bytes as -Data' {
+        $l = Start-StackListener 8096 -Stack $srv
+        try {
+            $c = Connect-StackSocket 192.0.2.1 8096 -Stack $cli -TimeoutSec 30
+            $s = Wait-StackConnection -Listener $l -TimeoutSec 30
+            Send-StackData -Socket $c -Text 'é' -Encoding latin1
+            Send-StackData -Socket $c -Text 'é'
+            $c | Send-StackData ([byte[]](65, 66))
+            ($s | Receive-StackData -Count 5 -TimeoutSec 30) -join ',' | Should -Be '233,195,169,65,66'
+            (Get-Command Send-StackData).ParameterSets.Name | Should -Be @('Data', 'Text')
+            $c, $s | Close-StackSocket -Abort
+        }
+        finally { $l | Close-StackSocket }
+    }
+
     It 'reports a port already listened on as AddressInUse (ResourceExists)' {
         $l = Start-StackListener 8090 -Stack $srv
         try {
