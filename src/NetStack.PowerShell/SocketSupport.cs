@@ -92,7 +92,7 @@ internal static class TcpSupport
     {
         var tcp = RequireStream(cmdlet, socket, "Receive-StackData");
         var deadline = DateTime.UtcNow + timeout;
-        var received = new MemoryStream();
+        var received = new ReceiveAccumulator();
         if (Leftovers.TryGetValue(tcp, out var left))
         {
             Leftovers.Remove(tcp);
@@ -103,18 +103,16 @@ internal static class TcpSupport
         var what = $"Receiving on socket {socket.Id}";
         while (true)
         {
-            if (until != null && IndexOf(received, until) is var at and >= 0)
+            if (until != null && received.IndexOf(until) is var at and >= 0)
             {
-                var all = received.ToArray();
                 var end = at + until.Length;
-                if (end < all.Length) Leftovers.AddOrUpdate(tcp, all[end..]);
-                return all[..end];
+                if (end < received.Length) Leftovers.AddOrUpdate(tcp, received.ToArray(end, received.Length - end));
+                return received.ToArray(0, end);
             }
             if (count is { } c && received.Length >= c)
             {
-                var all = received.ToArray();
-                if (all.Length > c) Leftovers.AddOrUpdate(tcp, all[c..]);
-                return all[..c];
+                if (received.Length > c) Leftovers.AddOrUpdate(tcp, received.ToArray(c, received.Length - c));
+                return received.ToArray(0, c);
             }
             if (count is null && until is null && !toEnd && received.Length > 0) return received.ToArray();
 
@@ -132,17 +130,11 @@ internal static class TcpSupport
                     cmdlet.WriteWarning($"Socket {socket.Id}: the peer closed after {received.Length} bytes, before {(count != null ? $"{count} bytes" : "the delimiter")} arrived.");
                 return received.ToArray();
             }
-            received.Write(buffer, 0, got);
+            received.Write(buffer.AsSpan(0, got));
             if (received.Length >= ProgressThreshold)
                 cmdlet.WriteProgress(new ProgressRecord(3, "Receive-StackData", $"Socket {socket.Id}: {received.Length:N0} bytes{(count is { } total ? $" of {total:N0}" : "")}")
-                { PercentComplete = count is { } t ? (int)(received.Length * 100 / t) : -1 });
+                { PercentComplete = count is { } t ? (int)(received.Length * 100L / t) : -1 });
         }
-    }
-
-    private static int IndexOf(MemoryStream stream, byte[] pattern)
-    {
-        var span = stream.GetBuffer().AsSpan(0, (int)stream.Length);
-        return span.IndexOf(pattern);
     }
 
     public static void Close(NetStackCmdlet cmdlet, StackInstance stack, StackSocket socket, bool abort)

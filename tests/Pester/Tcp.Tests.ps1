@@ -149,6 +149,27 @@ Describe 'TCP errors' {
         finally { $l | Close-StackSocket }
     }
 
+    It 'finds a delimiter and counts bytes across large receives, keeping what follows' {
+        $l = Start-StackListener 8097 -Stack $srv
+        try {
+            $c = Connect-StackSocket 192.0.2.1 8097 -Stack $cli -TimeoutSec 30
+            $s = Wait-StackConnection -Listener $l -TimeoutSec 30
+            $big = [byte[]]::new(300000)
+            for ($i = 0; $i -lt $big.Length; $i++) { $big[$i] = 97 + $i % 26 }
+            $c | Send-StackData $big
+            Send-StackData -Socket $c -Text "|END|tail"
+            $got = $s | Receive-StackData -Until '|END|' -TimeoutSec 30
+            $got.Length | Should -Be 300005
+            [System.Text.Encoding]::ASCII.GetString($got, 299990, 15) | Should -Be ([System.Text.Encoding]::ASCII.GetString($big, 299990, 10) + '|END|')
+            $s | Receive-StackData -Count 4 -AsString -TimeoutSec 30 | Should -Be 'tail'
+            $c | Send-StackData $big
+            ($s | Receive-StackData -Count 200000 -TimeoutSec 30).Length | Should -Be 200000
+            ($s | Receive-StackData -Count 100000 -TimeoutSec 30)[-1] | Should -Be $big[-1]
+            $c, $s | Close-StackSocket -Abort
+        }
+        finally { $l | Close-StackSocket }
+    }
+
     It 'reports a port already listened on as AddressInUse (ResourceExists)' {
         $l = Start-StackListener 8090 -Stack $srv
         try {
