@@ -60,7 +60,19 @@ public abstract class NetStackCmdlet : PSCmdlet
     /// own timeout; nothing it holds belongs to this cmdlet.
     /// </summary>
     /// <remarks>The operation is started only after the verbose listener is attached, so no early event is missed.</remarks>
-    protected internal T Await<T>(StackInstance stack, Func<Task<T>> start)
+    protected internal T Await<T>(StackInstance stack, Func<Task<T>> start) => Await(stack, start, null, TimeSpan.Zero);
+
+    /// <summary>Progress shows for waits longer than this.</summary>
+    private static readonly TimeSpan ProgressAfter = TimeSpan.FromSeconds(1);
+
+    /// <summary>The progress id of the wait bar (the data bars of Send/Receive-StackData use 1 to 3).</summary>
+    private const int WaitProgressId = 9;
+
+    /// <summary>
+    /// As the overload without an activity; with an <paramref name="activity"/>, a wait that lasts over a second shows
+    /// Write-Progress (time waited of <paramref name="limit"/>) until it ends.
+    /// </summary>
+    private T Await<T>(StackInstance stack, Func<Task<T>> start, string? activity, TimeSpan limit)
     {
         Action<StackEvent>? handler = null;
         if (VerboseWanted)
@@ -73,6 +85,8 @@ public abstract class NetStackCmdlet : PSCmdlet
             stack.Core.Event += handler;
         }
         Task<T> task = null!;
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        var progressShown = false;
         try
         {
             task = start();
@@ -82,11 +96,25 @@ public abstract class NetStackCmdlet : PSCmdlet
                 WaitHandle.WaitAny(handles, 250);
                 DrainVerbose();
                 if (_stopping.IsCancellationRequested) throw new PipelineStoppedException();
+                if (activity != null && !task.IsCompleted && waited.Elapsed >= ProgressAfter)
+                {
+                    var record = new ProgressRecord(WaitProgressId, activity, $"Waiting: {waited.Elapsed.TotalSeconds:0} s of {limit.TotalSeconds:0} s");
+                    if (limit > TimeSpan.Zero)
+                    {
+                        record.PercentComplete = (int)Math.Min(100, waited.Elapsed.Ticks * 100 / limit.Ticks);
+                        record.SecondsRemaining = (int)Math.Max(0, (limit - waited.Elapsed).TotalSeconds);
+                    }
+                    WriteProgress(record);
+                    progressShown = true;
+                }
             }
         }
         finally
         {
             if (handler != null) stack.Core.Event -= handler;
+            // Not while stopping: writing then would throw and hide the stop.
+            if (progressShown && !_stopping.IsCancellationRequested)
+                WriteProgress(new ProgressRecord(WaitProgressId, activity, "Done") { RecordType = ProgressRecordType.Completed });
         }
         DrainVerbose();
         return task.GetAwaiter().GetResult();
@@ -120,7 +148,7 @@ public abstract class NetStackCmdlet : PSCmdlet
         cts.CancelAfter(timeout > MinimumWait ? timeout : MinimumWait);
         try
         {
-            result = Await(stack, () => start(cts.Token));
+            result = Await(stack, () => start(cts.Token), what, timeout);
             return null;
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { throw new PipelineStoppedException(); }

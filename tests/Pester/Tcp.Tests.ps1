@@ -180,6 +180,22 @@ Describe 'TCP errors' {
         finally { $l | Close-StackSocket }
     }
 
+    It 'shows progress while a long wait lasts, and completes it' {
+        $l = Start-StackListener 8098 -Stack $srv
+        $ps = New-ModulePowerShell
+        try {
+            $null = $ps.AddCommand('Wait-StackConnection').AddParameters(@{ Socket = $l.Id; Stack = $srv.Name; TimeoutSec = 2 })
+            $null = $ps.Invoke()
+            $records = @($ps.Streams.Progress | Where-Object ActivityId -eq 9)
+            $records.Count | Should -BeGreaterThan 0
+            $records[0].Activity | Should -BeLike '*connection*'
+            $records[0].StatusDescription | Should -BeLike 'Waiting: * s of 2 s'
+            $records[-1].RecordType | Should -Be 'Completed'
+            $ps.Streams.Error[0].CategoryInfo.Category | Should -Be 'OperationTimeout'
+        }
+        finally { $ps.Dispose(); $l | Close-StackSocket }
+    }
+
     It 'times out a wait for a connection, and Ctrl+C cancels one promptly' {
         $l = Start-StackListener 8091 -Stack $srv
         try {
