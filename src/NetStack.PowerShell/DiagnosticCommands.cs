@@ -65,7 +65,7 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
     private bool TryResolve(StackInstance stack, string name, out Ipv4Address address)
     {
         if (Ipv4Address.TryParse(name, out address)) return true;
-        var resolved = DnsResolution.ResolveAddress(this, stack, name);
+        var resolved = DnsResolution.ResolveAddress(this, stack, name, quiet: Quiet);
         if (resolved is { } a) { address = a; return true; }
         if (Quiet) WriteObject(false);
         return false;

@@ -48,21 +48,31 @@ public sealed class ResolveStackDnsNameCommand : StackScopedCmdlet
 /// <summary>Name resolution for the cmdlets that accept host names.</summary>
 internal static class DnsResolution
 {
-    /// <summary>Resolves through the stack; a failure is written as a non-terminating error and gives null.</summary>
-    public static DnsResult? Resolve(NetStackCmdlet cmdlet, StackInstance stack, string name, Ipv4Address? server = null)
+    /// <summary>
+    /// Resolves through the stack; a failure is written as a non-terminating error (not when <paramref name="quiet"/>,
+    /// as with Test-Connection -Quiet) and gives null.
+    /// </summary>
+    public static DnsResult? Resolve(NetStackCmdlet cmdlet, StackInstance stack, string name, Ipv4Address? server = null, bool quiet = false)
     {
         if (server is null && stack.DnsServer.Length == 0 && !Ipv4Address.TryParse(name, out _))
         {
+            if (quiet) return null;
             cmdlet.WriteError(new ErrorRecord(
                 new StackException(StackError.NameNotFound, $"Cannot resolve '{name}': stack '{stack.Name}' has no DNS server. Give -Server, or start the stack with -DnsServer."),
                 "NoDnsServer", ErrorCategory.ObjectNotFound, name));
             return null;
         }
         DnsResult? result = null;
+        if (quiet)
+        {
+            try { result = cmdlet.Await(stack, () => stack.Core.ResolveAsync(name, server, cmdlet.StopToken)); }
+            catch (Exception e) when (e is StackException or ArgumentException) { }
+            return result;
+        }
         cmdlet.TryStack(() => result = cmdlet.Await(stack, () => stack.Core.ResolveAsync(name, server, cmdlet.StopToken)), name);
         return result;
     }
 
-    public static Ipv4Address? ResolveAddress(NetStackCmdlet cmdlet, StackInstance stack, string name) =>
-        Resolve(cmdlet, stack, name) is { Addresses.Length: > 0 } r ? r.Addresses[0] : (Ipv4Address?)null;
+    public static Ipv4Address? ResolveAddress(NetStackCmdlet cmdlet, StackInstance stack, string name, bool quiet = false) =>
+        Resolve(cmdlet, stack, name, quiet: quiet) is { Addresses.Length: > 0 } r ? r.Addresses[0] : (Ipv4Address?)null;
 }

@@ -170,6 +170,16 @@ Describe 'TCP errors' {
         finally { $l | Close-StackSocket }
     }
 
+    It 'refuses a TCP local address the stack does not have, and -Quiet hides resolution errors' {
+        $err = { New-StackSocket Tcp -LocalAddress 192.0.2.77 -Stack $cli } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'AddressNotAvailable,*'
+        (New-StackSocket Tcp -LocalAddress 192.0.2.2 -Stack $cli) | Close-StackSocket
+        Test-StackConnection no-such-host.test -Quiet -Stack $cli -ErrorVariable e | Should -BeFalse
+        $e | Should -BeNullOrEmpty
+        Test-StackConnection no-such-host.test -Stack $cli -ErrorVariable e2 -ErrorAction SilentlyContinue
+        $e2 | Should -Not -BeNullOrEmpty
+    }
+
     It 'reports a port already listened on as AddressInUse (ResourceExists)' {
         $l = Start-StackListener 8090 -Stack $srv
         try {
