@@ -1,8 +1,11 @@
 # Module manifest for NetStack: a user-space TCP/IP stack as PowerShell cmdlets.
 # The binary module is laid out by `./build.ps1 -Task Build` under out/NetStack; import this file from the
 # repository root:  Import-Module ./NetStack.psd1
+# The DLL is a nested module rather than the RootModule: Get-Help looks for a cmdlet's help file
+# (en-US/NetStack.PowerShell.dll-Help.xml) in the manifest's folder and in a nested module's folder, not in a
+# RootModule's, so this keeps the generated help beside the DLL in out/NetStack.
 @{
-    RootModule           = 'out/NetStack/NetStack.PowerShell.dll'
+    NestedModules        = @('out/NetStack/NetStack.PowerShell.dll')
     ModuleVersion        = '0.1.0'
     GUID                 = '7feeef0d-9210-4116-ae60-bbcd68f1c3cd'
     Author               = 'NetStack contributors'

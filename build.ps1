@@ -61,7 +61,7 @@ function Install-Prerequisites {
     Invoke-Native apt-get (@('install', '-y', '-qq', '--no-install-recommends') + $missing)
 }
 
-# The module folder Import-Module ./NetStack.psd1 loads (the manifest's RootModule and FormatsToProcess point here).
+# The module folder Import-Module ./NetStack.psd1 loads (the manifest's NestedModules and FormatsToProcess point here).
 $moduleOut = Join-Path $root 'out/NetStack'
 
 function Invoke-Build {
@@ -72,6 +72,16 @@ function Invoke-Build {
     Invoke-Native dotnet @('publish', (Join-Path $root 'src/NetStack.PowerShell/NetStack.PowerShell.csproj'), '-c', $Configuration,
         '--no-build', '--nologo', '-v', 'minimal', '-o', $moduleOut)
     Get-ChildItem $moduleOut -Filter 'System.Management.Automation.dll' | ForEach-Object { throw "PowerShell's own assembly must not ship in the module: $($_.FullName)" }
+    # Get-Help's MAML: text from the help source, syntax and parameters from the built cmdlets. A child pwsh loads
+    # the DLL, so this process never maps it (a rebuild stays possible).
+    Push-Location $root   # where the pinned pwsh tool is known
+    try {
+        Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'build/New-MamlHelp.ps1'),
+            '-AssemblyPath', (Join-Path $moduleOut 'NetStack.PowerShell.dll'),
+            '-SourcePath', (Join-Path $root 'src/NetStack.PowerShell/help/NetStack.help.psd1'),
+            '-OutputPath', (Join-Path $moduleOut 'en-US/NetStack.PowerShell.dll-Help.xml'))
+    }
+    finally { Pop-Location }
     Write-Host "Module laid out in $moduleOut; load it with: Import-Module ./NetStack.psd1"
 }
 

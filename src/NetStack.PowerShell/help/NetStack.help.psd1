@@ -1,0 +1,360 @@
+# The human-written help text of the NetStack cmdlets: the only place it lives. build/New-MamlHelp.ps1 (run by
+# `build.ps1 -Task Build`) joins it with the cmdlets' real metadata (syntax, parameter types, sets, position,
+# pipeline input, defaults, output types, read from the built assembly) into
+# out/NetStack/en-US/NetStack.PowerShell.dll-Help.xml, so Get-Help shows syntax from the code and text from here.
+# tests/Pester/Help.Tests.ps1 fails when a cmdlet or parameter lacks text here, or when this file names a
+# parameter the cmdlet does not have (a rename).
+# Shape: Shared.Parameters gives text for parameters many cmdlets share (a cmdlet's own Parameters entry wins);
+# Commands.<name> has Synopsis, Description (paragraphs), Parameters, Examples (Code, Remarks), Links.
+@{
+    Shared   = @{
+        Parameters = @{
+            Stack   = 'The stack to act on: a stack object (from Start-Stack or Get-Stack) or its name. Binds by property name from any object with a Stack property (every NetStack output object has one). Omitted, the most recently started stack that is still running; a socket given to the cmdlet already knows its stack.'
+            WhatIf  = 'Shows what would happen if the cmdlet ran; the cmdlet does not run.'
+            Confirm = 'Asks for confirmation before running the cmdlet.'
+        }
+    }
+
+    Commands = @{
+        'Get-StackAdapter'      = @{
+            Synopsis    = 'Lists the network adapters libpcap can open, for Start-Stack -Adapter.'
+            Description = @(
+                'Lists the adapters libpcap can open (Name, Description, MacAddress, Addresses, IsUp). Listing needs no root; listing inside a network namespace does.'
+                'Fails with PcapNotInstalled when libpcap is missing (apt-get install libpcap0.8) and NetworkNamespaceNotFound when -NetworkNamespace names no namespace.'
+            )
+            Parameters  = @{
+                Name             = 'Only adapters whose name matches one of these patterns (wildcards allowed).'
+                NetworkNamespace = 'List the adapters inside this network namespace (a name under /var/run/netns, or a path); needs root.'
+            }
+            Examples    = @(
+                @{ Code = 'Get-StackAdapter'; Remarks = 'Lists every adapter of the current network namespace.' }
+                @{ Code = 'Get-StackAdapter veth* -NetworkNamespace U'; Remarks = 'Lists the veth adapters inside the network namespace U (as root).' }
+            )
+            Links       = @('Start-Stack')
+        }
+
+        'Start-Stack'           = @{
+            Synopsis    = 'Starts a stack on a pcap adapter or on an in-process virtual network.'
+            Description = @(
+                'Starts a user-space TCP/IP stack with its own loop thread and outputs it. With -VirtualNetwork the stack attaches to a named in-process network (created on first use; no adapter and no root needed); stacks on one virtual network can talk to each other. With -Adapter it opens a pcap adapter, which needs root or CAP_NET_RAW and CAP_NET_ADMIN; -NetworkNamespace opens the adapter inside a network namespace while the process stays where it is.'
+                'The MAC address of a virtual stack is derived from its address (192.0.2.1 gives 02-00-C0-00-02-01) unless -MacAddress is given. Errors: StackNameInUse, InvalidConfiguration, AdapterNotFound, PermissionDenied, PcapNotInstalled, NetworkNamespaceNotFound, AdapterOpenFailed, CaptureFileFailed.'
+            )
+            Parameters  = @{
+                Adapter          = 'The pcap adapter to open (see Get-StackAdapter).'
+                NetworkNamespace = 'Open the adapter inside this network namespace (a name under /var/run/netns, or a path). The stack''s thread stays where it is; the capture socket lives there.'
+                VirtualNetwork   = 'The in-process virtual network to attach to; created on first use and dropped when its last stack stops.'
+                IPAddress        = 'The stack''s address with its prefix length, e.g. 192.0.2.2/24.'
+                Gateway          = 'The default gateway; it must be on the stack''s subnet.'
+                MacAddress       = 'The stack''s MAC address (02-00-5E-10-00-01, 02:00:5e:10:00:01 or 0200.5e10.0001). Default: the adapter''s, or for a virtual stack one derived from its address.'
+                DnsServer        = 'DNS servers used by Resolve-StackDnsName and by cmdlets that accept host names.'
+                Mtu              = 'The link MTU, 576 to 9000 (default 1500).'
+                CaptureFile      = 'Records every frame in and out to this pcap file (tshark and Wireshark read it); completed on Stop-Stack.'
+                Name             = 'The stack''s name (default: its IP address). Names are unique in the process, case-insensitive.'
+                PacketLogSize    = 'Frames kept in memory for Get-StackPacket (0 turns the log off).'
+            }
+            Examples    = @(
+                @{ Code = 'Start-Stack -VirtualNetwork lab -IPAddress 192.0.2.1/24 -Name server'; Remarks = 'Starts a stack named server on the in-process network lab; no adapter or root needed.' }
+                @{ Code = 'Start-Stack -Adapter u0 -NetworkNamespace U -IPAddress 192.0.2.2/24 -Gateway 192.0.2.1 -CaptureFile ./u0.pcap'; Remarks = 'Starts a stack on the adapter u0 inside the network namespace U (as root) and records its frames to u0.pcap.' }
+            )
+            Links       = @('Get-Stack', 'Stop-Stack', 'Get-StackAdapter')
+        }
+
+        'Get-Stack'             = @{
+            Synopsis    = 'Gets the running stacks with their settings and uptime.'
+            Description = @('Outputs the running stacks of this process (every runspace shares them). Format-List adds Gateway, DnsServer, CaptureFile, LinkFault and more. Fails with StackNotFound for a name without wildcards that matches no running stack.')
+            Parameters  = @{
+                Name = 'Only stacks whose name matches one of these patterns (wildcards allowed); binds by property name.'
+            }
+            Examples    = @(
+                @{ Code = 'Get-Stack'; Remarks = 'Lists every running stack.' }
+                @{ Code = 'Get-Stack -Name client | Format-List'; Remarks = 'Shows every setting of the stack named client.' }
+            )
+            Links       = @('Start-Stack', 'Stop-Stack')
+        }
+
+        'Stop-Stack'            = @{
+            Synopsis    = 'Stops a stack: closes its sockets, releases its adapter, completes its capture file.'
+            Description = @('Stops the stack given (or the most recently started one): every socket is closed, the adapter is released and the capture file completed. A stack already stopped is left as is. Supports -WhatIf and -Confirm.')
+            Parameters  = @{
+                Stack = 'The stack to stop: a stack object from the pipeline, or its name. Omitted, the most recently started stack that is still running.'
+            }
+            Examples    = @(
+                @{ Code = 'Get-Stack | Stop-Stack'; Remarks = 'Stops every running stack.' }
+                @{ Code = 'Stop-Stack client'; Remarks = 'Stops the stack named client.' }
+            )
+            Links       = @('Start-Stack', 'Get-Stack')
+        }
+
+        'Get-StackArpCache'     = @{
+            Synopsis    = 'Gets the stack''s ARP (neighbour) cache, like Get-NetNeighbor.'
+            Description = @('Outputs the entries of the neighbour cache: IPAddress, LinkLayerAddress (00-15-5D-25-05-1D), State and Age. The objects pipe into Remove-StackArpEntry.')
+            Parameters  = @{
+                IPAddress = 'Only entries whose address matches one of these patterns (wildcards allowed, e.g. 192.0.2.*).'
+                State     = 'Only entries in one of these states (Incomplete, Reachable, Stale, Permanent...).'
+            }
+            Examples    = @(
+                @{ Code = 'Get-StackArpCache -Stack client'; Remarks = 'Lists the ARP cache of the stack named client.' }
+                @{ Code = 'Get-StackArpCache 192.0.2.* -State Permanent'; Remarks = 'Lists the static entries in 192.0.2.0/24.' }
+            )
+            Links       = @('Add-StackArpEntry', 'Remove-StackArpEntry', 'Clear-StackArpCache', 'Resolve-StackArpEntry')
+        }
+
+        'Add-StackArpEntry'     = @{
+            Synopsis    = 'Adds a static (Permanent) ARP entry.'
+            Description = @('Adds a static entry, replacing what the cache knew for that address. Static entries never expire and survive Clear-StackArpCache unless -IncludeStatic is given.')
+            Parameters  = @{
+                IPAddress        = 'The IPv4 address of the neighbour.'
+                LinkLayerAddress = 'Its MAC address (02-00-5E-10-00-01, 02:00:5e:10:00:01 or 0200.5e10.0001).'
+                PassThru         = 'Outputs the new entry.'
+            }
+            Examples    = @(
+                @{ Code = 'Add-StackArpEntry 192.0.2.9 02-00-5E-10-00-09 -PassThru'; Remarks = 'Adds a static entry for 192.0.2.9 and shows it.' }
+            )
+            Links       = @('Get-StackArpCache', 'Remove-StackArpEntry')
+        }
+
+        'Remove-StackArpEntry'  = @{
+            Synopsis    = 'Removes an entry from the stack''s ARP cache.'
+            Description = @('Forgets the entry for an address, static ones too; a resolution in progress for it fails as unreachable. Fails with ArpEntryNotFound for an address not in the cache. Supports -WhatIf and -Confirm.')
+            Parameters  = @{
+                IPAddress = 'The address whose entry to remove; binds by property name (from Get-StackArpCache).'
+            }
+            Examples    = @(
+                @{ Code = 'Remove-StackArpEntry 192.0.2.9'; Remarks = 'Forgets the entry for 192.0.2.9.' }
+                @{ Code = 'Get-StackArpCache -State Stale | Remove-StackArpEntry'; Remarks = 'Forgets every stale entry.' }
+            )
+            Links       = @('Get-StackArpCache', 'Clear-StackArpCache')
+        }
+
+        'Clear-StackArpCache'   = @{
+            Synopsis    = 'Forgets every learned ARP entry.'
+            Description = @('Removes every learned entry from the cache; static entries stay unless -IncludeStatic is given. Supports -WhatIf and -Confirm.')
+            Parameters  = @{
+                IncludeStatic = 'Removes the static (Permanent) entries too.'
+            }
+            Examples    = @(
+                @{ Code = 'Clear-StackArpCache -Stack client'; Remarks = 'Forgets what the stack client has learned.' }
+            )
+            Links       = @('Get-StackArpCache', 'Remove-StackArpEntry')
+        }
+
+        'Resolve-StackArpEntry' = @{
+            Synopsis    = 'Resolves an address with ARP now (like arping) and returns the entry.'
+            Description = @('Sends ARP requests for the address and waits for the answer, then outputs the cache entry. Fails with HostUnreachable when nobody answers.')
+            Parameters  = @{
+                IPAddress = 'The IPv4 address to resolve; from the pipeline by value or by property name.'
+            }
+            Examples    = @(
+                @{ Code = 'Resolve-StackArpEntry 192.0.2.1'; Remarks = 'ARPs for 192.0.2.1 and shows its MAC address.' }
+            )
+            Links       = @('Get-StackArpCache')
+        }
+
+        'Test-StackConnection'  = @{
+            Synopsis    = 'Pings a host from the stack (ICMP echo), or tests a TCP connect to a port.'
+            Description = @(
+                'Sends ICMP echo requests from the stack and outputs one reply object per echo as it arrives (Latency in ms, Ttl). A failed echo is a non-terminating error (TimedOut, HostUnreachable, NetworkUnreachable, TtlExpired, DestinationUnreachable). With -Quiet the cmdlet outputs one true or false per target.'
+                'With -TcpPort it tries a TCP connect instead and outputs Succeeded, Latency and Error (-Quiet: a bool). Host names are resolved through the stack''s DNS servers.'
+            )
+            Parameters  = @{
+                ComputerName   = 'The targets: IPv4 addresses or names resolved through the stack''s DNS. From the pipeline by value or by property name (aliases IPAddress, RemoteAddress).'
+                Count          = 'Echo requests to send to each target (default 4).'
+                Delay          = 'Seconds between echoes (default 1; 0 sends the next as soon as the reply arrives).'
+                BufferSize     = 'Bytes of echo payload (default 32).'
+                MaxHops        = 'The echo request''s TTL (default 64).'
+                TimeoutSeconds = 'Seconds to wait for each reply, or for the TCP connect (default 4).'
+                TcpPort        = 'Test a TCP connect to this port instead of pinging.'
+                Quiet          = 'Outputs only true or false per target: whether any echo was answered, or whether the connect succeeded.'
+            }
+            Examples    = @(
+                @{ Code = 'Test-StackConnection 192.0.2.1 -Count 2 -Stack client'; Remarks = 'Pings 192.0.2.1 twice from the stack client.' }
+                @{ Code = 'Test-StackConnection 192.0.2.1 -TcpPort 80 -Quiet'; Remarks = 'Returns true when a TCP connection to port 80 can be made.' }
+            )
+            Links       = @('Resolve-StackDnsName', 'Get-StackPacket')
+        }
+
+        'Get-StackStatistics'   = @{
+            Synopsis    = 'Gets every counter of every layer of the stack, in one snapshot.'
+            Description = @('Outputs one object per counter (Layer, Name, Value), all read in one consistent snapshot on the stack''s loop; the table groups them by layer. Counters include what each layer dropped and why.')
+            Parameters  = @{
+                Layer   = 'Only counters of these layers (Link, Ethernet, Arp, Ipv4, Icmp, Udp, Tcp, Dns, Stack); wildcards allowed.'
+                Name    = 'Only counters whose name matches one of these patterns (wildcards allowed).'
+                NonZero = 'Only counters that are not zero.'
+            }
+            Examples    = @(
+                @{ Code = 'Get-StackStatistics -NonZero'; Remarks = 'Shows every counter that has moved.' }
+                @{ Code = 'Get-StackStatistics Tcp -Name *Retrans*'; Remarks = 'Shows the TCP retransmission counters.' }
+            )
+            Links       = @('Get-StackPacket', 'Get-StackConnection')
+        }
+
+        'Get-StackPacket'       = @{
+            Synopsis    = 'Gets the recent frames in and out from the stack''s packet log, decoded like tshark.'
+            Description = @('Decodes the packet log (the first 128 bytes and the real length of the last -PacketLogSize frames) one line each: for TCP the flags, relative Seq and Ack, Win, Len and options. Decoding happens in the cmdlet on a snapshot, never on the stack''s loop.')
+            Parameters  = @{
+                Socket    = 'Only frames of this socket''s connection (its local port, and its peer once connected): the socket object, a row with its Id, or the Id.'
+                Protocol  = 'Only frames of these protocols (ARP, ICMP, UDP, DNS, TCP, IPv4, IPv6, Ethernet); wildcards allowed.'
+                Direction = 'Only frames going this way: In or Out.'
+                Last      = 'Only the last n frames (after filtering).'
+            }
+            Examples    = @(
+                @{ Code = 'Get-StackPacket -Stack client -Protocol TCP'; Remarks = 'Shows the TCP frames of the stack client.' }
+                @{ Code = '$c | Get-StackPacket -Last 10'; Remarks = 'Shows the last ten frames of the connection of the socket in $c.' }
+            )
+            Links       = @('Get-StackConnection', 'Start-Stack')
+        }
+
+        'Get-StackConnection'   = @{
+            Synopsis    = 'Gets every TCP connection and UDP endpoint of the stack: the netstat view.'
+            Description = @('Outputs one row per socket: Proto, Local Address, Foreign Address, State, Recv-Q, Send-Q and Id (its descriptor). TCP internals (SndUna, RcvNxt, Srtt, Rto, Cwnd...) are properties and show in Format-List. The rows pipe into the socket cmdlets by their Id.')
+            Parameters  = @{
+                Protocol      = 'Only these protocols: Tcp, Udp.'
+                State         = 'Only these states, named as Get-NetTCPConnection names them (Listen, SynSent, Established, TimeWait...); UDP endpoints are Bound. Wildcards allowed.'
+                LocalPort     = 'Only sockets on these local ports.'
+                RemoteAddress = 'Only sockets whose peer address matches one of these patterns (wildcards allowed).'
+                RemotePort    = 'Only sockets whose peer port is one of these.'
+            }
+            Examples    = @(
+                @{ Code = 'Get-StackConnection -Stack client'; Remarks = 'Lists the connections of the stack client.' }
+                @{ Code = 'Get-StackConnection -State TimeWait | Close-StackSocket -Abort'; Remarks = 'Aborts every connection in TimeWait.' }
+            )
+            Links       = @('Get-StackPacket', 'Close-StackSocket')
+        }
+
+        'New-StackSocket'       = @{
+            Synopsis    = 'Opens a TCP or UDP socket on the stack.'
+            Description = @('Opens a socket and outputs it; its Id is its descriptor in the stack. A UDP socket binds at once (port 0 or omitted: an ephemeral port); a TCP socket claims its port (given or ephemeral) when it connects. Fails with AddressInUse when the port is taken.')
+            Parameters  = @{
+                Protocol          = 'The kind of socket: Tcp or Udp.'
+                LocalPort         = 'The local port (0 or omitted: an ephemeral one). TCP claims it when the socket connects.'
+                LocalAddress      = 'The local address: the stack''s own or 0.0.0.0 (any, the default).'
+                NoDelay           = 'TCP: sends small segments at once (no Nagle delay).'
+                ReceiveBufferSize = 'TCP: the receive buffer in bytes (2048 to 64 MiB), which bounds the window the stack advertises.'
+                SendBufferSize    = 'TCP: the send buffer in bytes (2048 to 64 MiB): how much Send-StackData can queue before it waits.'
+            }
+            Examples    = @(
+                @{ Code = '$c = New-StackSocket Tcp -Stack client | Connect-StackSocket 192.0.2.1 80'; Remarks = 'Opens a TCP socket on the stack client and connects it.' }
+                @{ Code = '$u = New-StackSocket Udp -LocalPort 5353'; Remarks = 'Opens a UDP socket bound to port 5353.' }
+            )
+            Links       = @('Connect-StackSocket', 'Send-StackData', 'Receive-StackData', 'Close-StackSocket')
+        }
+
+        'Connect-StackSocket'   = @{
+            Synopsis    = 'Connects a socket: the TCP handshake, or a UDP default peer.'
+            Description = @(
+                'TCP: performs the three-way handshake, waiting up to -TimeoutSec (a timeout or Ctrl+C aborts it). UDP: sets the default peer and from then on accepts datagrams only from it; no packet is sent. Outputs the socket.'
+                'Without -Socket the cmdlet makes a TCP socket (with -LocalPort and -NoDelay) and connects it, like connect() without socket(); a failed connect leaves nothing behind. Errors: ConnectionRefused, TimedOut, HostUnreachable, AddressInUse.'
+            )
+            Parameters  = @{
+                Socket        = 'The socket to connect, named or from the pipeline ($s | Connect-StackSocket 192.0.2.1 80); not positional. Omitted, a new TCP socket is made and connected.'
+                RemoteAddress = 'The peer''s IPv4 address.'
+                RemotePort    = 'The peer''s port.'
+                LocalPort     = 'For the socket made when -Socket is omitted: its local port (0 or omitted: an ephemeral one).'
+                NoDelay       = 'For the socket made when -Socket is omitted: send small segments at once (no Nagle delay).'
+                TimeoutSec    = 'TCP: seconds to wait for the handshake (default 30); the connect is aborted when they run out.'
+            }
+            Examples    = @(
+                @{ Code = '$c = Connect-StackSocket 192.0.2.1 80 -Stack client'; Remarks = 'Makes a TCP socket on the stack client and connects it to 192.0.2.1:80.' }
+                @{ Code = '$u = New-StackSocket Udp | Connect-StackSocket 192.0.2.1 53'; Remarks = 'Sets 192.0.2.1:53 as the default peer of a new UDP socket.' }
+            )
+            Links       = @('New-StackSocket', 'Send-StackData', 'Receive-StackData')
+        }
+
+        'Send-StackData'        = @{
+            Synopsis    = 'Sends bytes or text on a socket.'
+            Description = @('Sends a string (encoded with -Encoding, UTF-8 by default) or bytes. TCP: the data is queued on the stream, waiting up to -TimeoutSec for room in the send buffer. UDP: one datagram, to -RemoteAddress/-RemotePort or to the connected peer. The socket comes by name or from the pipeline only, so $s | Send-StackData ''hi'' sends hi.')
+            Parameters  = @{
+                Socket        = 'The socket, named or from the pipeline (by value, or by property name from anything with its Id). Not positional: a positional argument binds before pipeline input, so the data could otherwise be taken for the socket.'
+                Data          = 'What to send: bytes (a byte[]) or a string, encoded with -Encoding.'
+                Text          = 'Text to send, encoded with -Encoding.'
+                Encoding      = 'The text encoding for a string: utf8 (the default), ascii, latin1, unicode, or any name .NET knows.'
+                RemoteAddress = 'UDP: the destination address of this datagram (an unconnected socket needs one).'
+                RemotePort    = 'UDP: the destination port of this datagram.'
+                TimeoutSec    = 'TCP: seconds to wait for room in the send buffer (default 30).'
+                PassThru      = 'Outputs the socket, for a pipeline that goes on to receive.'
+            }
+            Examples    = @(
+                @{ Code = '$c | Send-StackData "hello`n"'; Remarks = 'Sends the line hello on the socket in $c.' }
+                @{ Code = 'Send-StackData -Socket $u -Data ([byte[]](1,2,3)) -RemoteAddress 192.0.2.1 -RemotePort 9'; Remarks = 'Sends three bytes in one UDP datagram to 192.0.2.1:9.' }
+            )
+            Links       = @('Receive-StackData', 'Connect-StackSocket')
+        }
+
+        'Receive-StackData'     = @{
+            Synopsis    = 'Receives data from a socket, like recv().'
+            Description = @(
+                'Waits up to -TimeoutSec for data and returns what is there as one byte[] (for UDP, one datagram). Returns nothing once the peer has closed and nothing is left. A timeout (TimedOut) or Ctrl+C leaves the data for the next receive; the socket stays usable.'
+                'TCP: -Count waits for exactly that many bytes, -Until reads up to and including a delimiter (bytes after it are kept for the next receive), -ToEnd reads until the peer closes. UDP: one datagram per call, -Count n datagrams; -AsDatagram outputs each with its sender.'
+            )
+            Parameters  = @{
+                Socket     = 'The socket: its object, anything carrying its descriptor Id (a Get-StackConnection row), or the Id.'
+                Count      = 'TCP: wait for exactly this many bytes. UDP: receive this many datagrams.'
+                Until      = 'TCP: read up to and including this text (e.g. "`n"), encoded with -Encoding.'
+                ToEnd      = 'TCP: read until the peer closes.'
+                TimeoutSec = 'Seconds to wait (default 30).'
+                AsString   = 'Decodes the data as text with -Encoding.'
+                Encoding   = 'The text encoding for -AsString and -Until: utf8 (the default), ascii, latin1, unicode, or any name .NET knows.'
+                AsDatagram = 'UDP: outputs each datagram as an object with its sender (RemoteAddress, RemotePort, Data).'
+            }
+            Examples    = @(
+                @{ Code = '$s | Receive-StackData -Until "`n" -AsString'; Remarks = 'Reads one line from the socket in $s.' }
+                @{ Code = 'Receive-StackData $u -AsDatagram -TimeoutSec 5'; Remarks = 'Waits up to five seconds for a UDP datagram and shows its sender.' }
+            )
+            Links       = @('Send-StackData', 'Close-StackSocket')
+        }
+
+        'Start-StackListener'   = @{
+            Synopsis    = 'Starts a TCP listener on a local port (a passive open).'
+            Description = @('Listens on a TCP port and outputs the listener (its Id is a descriptor too). Take its connections with Wait-StackConnection; stop it with Close-StackSocket. Fails with AddressInUse when the port is taken.')
+            Parameters  = @{
+                LocalPort    = 'The port to listen on.'
+                LocalAddress = 'The local address: the stack''s own or 0.0.0.0 (any, the default).'
+                Backlog      = 'Connections completed and not yet taken by Wait-StackConnection before new SYNs are refused (default 128).'
+            }
+            Examples    = @(
+                @{ Code = '$listener = Start-StackListener 80 -Stack server; $s = $listener | Wait-StackConnection'; Remarks = 'Listens on port 80 of the stack server and waits for the first connection.' }
+            )
+            Links       = @('Wait-StackConnection', 'Close-StackSocket')
+        }
+
+        'Wait-StackConnection'  = @{
+            Synopsis    = 'Waits for a listener''s next connection and outputs its socket.'
+            Description = @('Waits up to -TimeoutSec for the next connection accepted by the listener and outputs its TCP socket. Fails with TimedOut when none comes, and with WrongSocketType when given a connection instead of a listener.')
+            Parameters  = @{
+                Socket     = 'The listener (from Start-StackListener): by value, by its Id, or named (aliases Listener, Id).'
+                TimeoutSec = 'Seconds to wait for a connection (default 30).'
+            }
+            Examples    = @(
+                @{ Code = '$s = $listener | Wait-StackConnection -TimeoutSec 10'; Remarks = 'Takes the next connection of the listener in $listener.' }
+            )
+            Links       = @('Start-StackListener', 'Receive-StackData')
+        }
+
+        'Close-StackSocket'     = @{
+            Synopsis    = 'Closes a socket (TCP: FIN, or RST with -Abort) and frees its descriptor.'
+            Description = @('UDP: releases the port. TCP: sends FIN and finishes the close in the background, as a kernel close does; with -Abort sends RST instead (no TimeWait). A listener stops listening. A socket object already closed (a reset got there first) is left as is. Supports -WhatIf and -Confirm.')
+            Parameters  = @{
+                Socket = 'The socket: its object, anything carrying its descriptor Id (a Get-StackConnection row), or the Id.'
+                Abort  = 'TCP: resets the connection instead of closing it gracefully (no TimeWait).'
+            }
+            Examples    = @(
+                @{ Code = '$c | Close-StackSocket'; Remarks = 'Closes the connection in $c gracefully.' }
+                @{ Code = 'Get-StackConnection -State TimeWait | Close-StackSocket -Abort'; Remarks = 'Resets every connection in TimeWait.' }
+            )
+            Links       = @('New-StackSocket', 'Get-StackConnection')
+        }
+
+        'Resolve-StackDnsName'  = @{
+            Synopsis    = 'Resolves a host name to its A records over the stack''s own UDP.'
+            Description = @('Queries the -Server given or the stack''s DNS servers (Start-Stack -DnsServer) through the stack''s own UDP and outputs the A records: Name, Type, TTL, IPAddress, Server, FromCache. Errors: NameNotFound, NoDnsServer, ServerFailure, TimedOut.')
+            Parameters  = @{
+                Name   = 'The host names to resolve; from the pipeline by value or by property name.'
+                Server = 'Ask this DNS server instead of the stack''s -DnsServer list.'
+            }
+            Examples    = @(
+                @{ Code = 'Resolve-StackDnsName www.example -Server 192.0.2.53'; Remarks = 'Asks 192.0.2.53 for the A records of www.example.' }
+            )
+            Links       = @('Test-StackConnection', 'Start-Stack')
+        }
+    }
+}
