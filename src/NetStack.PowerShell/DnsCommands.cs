@@ -63,13 +63,13 @@ internal static class DnsResolution
             return null;
         }
         DnsResult? result = null;
-        if (quiet)
+        void Lookup() => result = cmdlet.Await(stack, () => stack.Core.ResolveAsync(name, server, cmdlet.StopToken));
+        if (!quiet) cmdlet.TryStack(Lookup, name);
+        else
         {
-            try { result = cmdlet.Await(stack, () => stack.Core.ResolveAsync(name, server, cmdlet.StopToken)); }
+            try { Lookup(); }
             catch (Exception e) when (e is StackException or ArgumentException) { }
-            return result;
         }
-        cmdlet.TryStack(() => result = cmdlet.Await(stack, () => stack.Core.ResolveAsync(name, server, cmdlet.StopToken)), name);
         return result;
     }
 

@@ -28,10 +28,10 @@ internal static class TcpSupport
 
     public static TcpSocket? CreateSocket(NetStackCmdlet cmdlet, StackInstance stack, ushort port, Ipv4Address? localAddress, bool noDelay, int? receiveBuffer, int? sendBuffer)
     {
-        RequireOwnAddress(cmdlet, stack, localAddress);
         TcpSocket? socket = null;
         cmdlet.TryStack(() =>
         {
+            if (localAddress is { } address) stack.Core.RequireLocalAddress(address);
             socket = stack.Core.CreateTcpSocket();
             try
             {
@@ -155,20 +155,14 @@ internal static class TcpSupport
         }
     }
 
-    /// <summary>A stack has one address: a local address other than it (or 0.0.0.0, any) cannot be bound.</summary>
-    private static void RequireOwnAddress(NetStackCmdlet cmdlet, StackInstance stack, Ipv4Address? localAddress)
-    {
-        if (localAddress is { } a && !a.IsUnspecified && a != stack.Core.Config.Address)
-            cmdlet.ThrowTerminatingError(new ErrorRecord(
-                new StackException(StackError.AddressNotAvailable, $"{a} is not an address of stack '{stack.Name}' ({stack.IPAddress}); give that address or 0.0.0.0 (any)."),
-                "AddressNotAvailable", ErrorCategory.InvalidArgument, a.ToString()));
-    }
-
     public static TcpListener? Listen(NetStackCmdlet cmdlet, StackInstance stack, ushort port, Ipv4Address? localAddress, int backlog)
     {
-        RequireOwnAddress(cmdlet, stack, localAddress);
         TcpListener? listener = null;
-        cmdlet.TryStack(() => listener = cmdlet.Await(stack, () => stack.Core.ListenAsync(port, backlog)), port);
+        cmdlet.TryStack(() =>
+        {
+            if (localAddress is { } address) stack.Core.RequireLocalAddress(address);
+            listener = cmdlet.Await(stack, () => stack.Core.ListenAsync(port, backlog));
+        }, port);
         return listener;
     }
 

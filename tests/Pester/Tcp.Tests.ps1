@@ -171,8 +171,11 @@ Describe 'TCP errors' {
     }
 
     It 'refuses a TCP local address the stack does not have, and -Quiet hides resolution errors' {
-        $err = { New-StackSocket Tcp -LocalAddress 192.0.2.77 -Stack $cli } | Should -Throw -PassThru
-        $err.FullyQualifiedErrorId | Should -BeLike 'AddressNotAvailable,*'
+        New-StackSocket Tcp -LocalAddress 192.0.2.77 -Stack $cli -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'AddressNotAvailable,*'
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        Start-StackListener 8099 -LocalAddress 192.0.2.77 -Stack $srv -ErrorVariable err2 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err2[0].FullyQualifiedErrorId | Should -BeLike 'AddressNotAvailable,*'
         (New-StackSocket Tcp -LocalAddress 192.0.2.2 -Stack $cli) | Close-StackSocket
         Test-StackConnection no-such-host.test -Quiet -Stack $cli -ErrorVariable e | Should -BeFalse
         $e | Should -BeNullOrEmpty

@@ -350,6 +350,16 @@ public sealed class NetworkStack : IFrameSink, IDisposable
     public Task<IReadOnlyList<Sockets.ConnectionInfo>> GetConnectionsAsync() =>
         InvokeAsync<IReadOnlyList<Sockets.ConnectionInfo>>(now => Sockets.All().Select(s => s.Snapshot(now)).ToList());
 
+    /// <summary>
+    /// Throws AddressNotAvailable unless <paramref name="address"/> is the stack's own or 0.0.0.0 (any): a stack has
+    /// one address, so a socket can be bound to nothing else. Any thread (it reads only the configuration).
+    /// </summary>
+    public void RequireLocalAddress(Ipv4Address address)
+    {
+        if (!address.IsUnspecified && address != Config.Address)
+            throw new StackException(StackError.AddressNotAvailable, $"Cannot bind to {address}: the address of stack '{Name}' is {Config.Address}; give that or 0.0.0.0 (any).");
+    }
+
     /// <summary>The socket with descriptor <paramref name="id"/>, or null.</summary>
     public Sockets.StackSocket? FindSocket(int id) => Sockets.Find(id);
 

@@ -132,8 +132,7 @@ public sealed class UdpSocket : StackSocket, IDisposable
     {
         ThrowIfClosed();
         if (_bound) throw new StackException(StackError.InvalidState, $"Socket {Id} is already bound to port {_localPort}; create another socket to use another port.");
-        if (!localAddress.IsUnspecified && localAddress != Stack.Config.Address)
-            throw new StackException(StackError.AddressNotAvailable, $"Cannot bind to {localAddress}: the stack's address is {Stack.Config.Address}; give that or 0.0.0.0 (any).");
+        Stack.RequireLocalAddress(localAddress);
         if (port == 0)
         {
             port = _udp.AllocateEphemeralPort(Ipv4Address.Any, 0) ?? throw new StackException(StackError.NoEphemeralPorts,
