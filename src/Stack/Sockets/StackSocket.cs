@@ -81,6 +81,12 @@ public abstract class StackSocket
     /// <summary>Snapshot row for the netstat view. Loop only.</summary>
     internal abstract ConnectionInfo Snapshot(TimeSpan now);
 
+    /// <summary>
+    /// This socket's netstat row (for TCP with its internals: Retransmits, Srtt...), taken on the loop. Works after
+    /// the socket has closed too (the last state it had), when Get-StackConnection no longer lists it. Any thread.
+    /// </summary>
+    public Task<ConnectionInfo> GetInfoAsync() => Stack.InvokeAsync(now => Snapshot(now));
+
     /// <summary>Releases the descriptor; the socket can no longer be looked up by Id.</summary>
     protected void ReleaseDescriptor() => Stack.Sockets.Unregister(this);
 }
