@@ -47,12 +47,12 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def route(self):
+        body = self.request_body()  # always read: what is left unread would be taken for the next request
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         parts = url.path.strip("/").split("/")
         head, arg = parts[0], (parts[1] if len(parts) > 1 else "")
         if head == "echo":
-            body = self.request_body()
             self.reply(200, body, self.headers.get("Content-Type") or "application/octet-stream", [("X-Method", self.command)])
         elif head == "status" and arg.isdigit():
             self.reply(int(arg), b"status %s\n" % arg.encode())

@@ -131,6 +131,7 @@ public sealed partial class KernelLab : IDisposable
     {
         ["python3"] = "python3", ["dnsmasq"] = "dnsmasq-base", ["socat"] = "socat", ["tcpdump"] = "tcpdump",
         ["ping"] = "iputils-ping", ["tc"] = "iproute2", ["nc"] = "netcat-openbsd", ["iperf3"] = "iperf3",
+        ["openssl"] = "openssl", ["nft"] = "nftables",
     };
 
     /// <summary>Why a test needing <paramref name="programs"/> cannot run (one is not installed), or null.</summary>
