@@ -36,6 +36,7 @@
         'Wait-StackConnection'
         'Close-StackSocket'
         'Resolve-StackDnsName'
+        'Invoke-StackWebRequest'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

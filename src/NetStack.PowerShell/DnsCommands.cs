@@ -54,12 +54,9 @@ internal static class DnsResolution
     /// </summary>
     public static DnsResult? Resolve(NetStackCmdlet cmdlet, StackInstance stack, string name, Ipv4Address? server = null, bool quiet = false)
     {
-        if (server is null && stack.DnsServer.Length == 0 && !Ipv4Address.TryParse(name, out _))
+        if (server is null && NoDnsServer(stack, name) is { } error)
         {
-            if (quiet) return null;
-            cmdlet.WriteError(new ErrorRecord(
-                new StackException(StackError.NameNotFound, $"Cannot resolve '{name}': stack '{stack.Name}' has no DNS server. Give -Server, or start the stack with -DnsServer."),
-                "NoDnsServer", ErrorCategory.ObjectNotFound, name));
+            if (!quiet) cmdlet.WriteError(error);
             return null;
         }
         DnsResult? result = null;
@@ -72,6 +69,12 @@ internal static class DnsResolution
         }
         return result;
     }
+
+    /// <summary>NoDnsServer (ObjectNotFound) when <paramref name="name"/> is a name and the stack has no DNS server to ask; else null.</summary>
+    public static ErrorRecord? NoDnsServer(StackInstance stack, string name) =>
+        stack.DnsServer.Length > 0 || Ipv4Address.TryParse(name, out _) ? null : new ErrorRecord(
+            new StackException(StackError.NameNotFound, $"Cannot resolve '{name}': stack '{stack.Name}' has no DNS server. Give -Server, or start the stack with -DnsServer."),
+            "NoDnsServer", ErrorCategory.ObjectNotFound, name);
 
     public static Ipv4Address? ResolveAddress(NetStackCmdlet cmdlet, StackInstance stack, string name, bool quiet = false) =>
         Resolve(cmdlet, stack, name, quiet: quiet) is { Addresses.Length: > 0 } r ? r.Addresses[0] : (Ipv4Address?)null;

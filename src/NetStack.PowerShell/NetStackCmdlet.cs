@@ -62,6 +62,12 @@ public abstract class NetStackCmdlet : PSCmdlet
     /// <remarks>The operation is started only after the verbose listener is attached, so no early event is missed.</remarks>
     protected internal T Await<T>(StackInstance stack, Func<Task<T>> start) => Await(stack, start, null, TimeSpan.Zero);
 
+    /// <summary>
+    /// As <see cref="Await{T}(StackInstance, Func{Task{T}})"/>, writing the progress <paramref name="report"/> gives (null:
+    /// nothing to show yet) every quarter second while the task runs; the bar is completed when the wait ends.
+    /// </summary>
+    protected internal T Await<T>(StackInstance stack, Func<Task<T>> start, Func<ProgressRecord?> report) => Await(stack, start, null, TimeSpan.Zero, report);
+
     /// <summary>Progress shows for waits longer than this.</summary>
     private static readonly TimeSpan ProgressAfter = TimeSpan.FromSeconds(1);
 
@@ -72,7 +78,7 @@ public abstract class NetStackCmdlet : PSCmdlet
     /// As the overload without an activity; with an <paramref name="activity"/>, a wait that lasts over a second shows
     /// Write-Progress (time waited of <paramref name="limit"/>) until it ends.
     /// </summary>
-    private T Await<T>(StackInstance stack, Func<Task<T>> start, string? activity, TimeSpan limit)
+    private T Await<T>(StackInstance stack, Func<Task<T>> start, string? activity, TimeSpan limit, Func<ProgressRecord?>? report = null)
     {
         Action<StackEvent>? handler = null;
         if (VerboseWanted)
@@ -87,6 +93,7 @@ public abstract class NetStackCmdlet : PSCmdlet
         Task<T> task = null!;
         var waited = System.Diagnostics.Stopwatch.StartNew();
         var progressShown = false;
+        ProgressRecord? reported = null;
         try
         {
             task = start();
@@ -107,6 +114,11 @@ public abstract class NetStackCmdlet : PSCmdlet
                     WriteProgress(record);
                     progressShown = true;
                 }
+                if (report?.Invoke() is { } own)
+                {
+                    WriteProgress(own);
+                    reported = own;
+                }
             }
         }
         finally
@@ -115,6 +127,8 @@ public abstract class NetStackCmdlet : PSCmdlet
             // Not while stopping: writing then would throw and hide the stop.
             if (progressShown && !_stopping.IsCancellationRequested)
                 WriteProgress(new ProgressRecord(WaitProgressId, activity, "Done") { RecordType = ProgressRecordType.Completed });
+            if (reported != null && !_stopping.IsCancellationRequested)
+                WriteProgress(new ProgressRecord(reported.ActivityId, reported.Activity, "Done") { RecordType = ProgressRecordType.Completed });
         }
         DrainVerbose();
         return task.GetAwaiter().GetResult();

@@ -1,31 +1,14 @@
 BeforeAll {
     . $PSScriptRoot/Common.ps1
+    . $PSScriptRoot/TestServers.ps1
     $net = New-TestName 'dns'
     $srv = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.1/24 -Name (New-TestName 'dnsS')
     $cli = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.2/24 -Name (New-TestName 'dnsC') -DnsServer 192.0.2.1
-    $dnsSocket = New-StackSocket Udp -LocalPort 53 -Stack $srv
-
-    # A tiny DNS server built from the module's own cmdlets, in its own runspace: every name in .test resolves to
-    # 192.0.2.80 with TTL 300, anything else is NXDOMAIN.
-    $server = New-ModulePowerShell
-    $null = $server.AddScript({
-        param($StackName, $SocketId)
-        while ($true) {
-            $d = Receive-StackData -Socket $SocketId -Stack $StackName -AsDatagram -TimeoutSec 60 -ErrorAction Stop
-            $q = $d.Data
-            $labels = @(); $i = 12
-            while ($q[$i] -ne 0) { $labels += [Text.Encoding]::ASCII.GetString($q, $i + 1, $q[$i]); $i += $q[$i] + 1 }
-            $question = $q[12..($i + 4)]
-            $known = $labels[-1] -eq 'test'
-            $header = @($q[0], $q[1], 0x81, $(if ($known) { 0x80 } else { 0x83 }), 0, 1, 0, $(if ($known) { 1 } else { 0 }), 0, 0, 0, 0)
-            $answer = if ($known) { @(0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4, 192, 0, 2, 80) } else { @() }
-            Send-StackData ([byte[]]($header + $question + $answer)) -Socket $SocketId -Stack $StackName -RemoteAddress $d.RemoteAddress -RemotePort $d.RemotePort
-        }
-    }).AddArgument($srv.Name).AddArgument($dnsSocket.Id)
-    $serverRun = $server.BeginInvoke()
+    # Every name in .test resolves to 192.0.2.80 with TTL 300, anything else is NXDOMAIN (TestServers.ps1).
+    $server = Start-TestDnsServer $srv
 }
 AfterAll {
-    $server.Stop(); $server.Dispose()
+    Stop-TestServer $server
     $srv, $cli | Stop-Stack -Confirm:$false -ErrorAction SilentlyContinue
 }
 

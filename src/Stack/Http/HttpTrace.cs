@@ -103,7 +103,9 @@ internal sealed class ExchangeTrace
         if (ReferenceEquals(Connection, connection) && FirstByteAt == 0) Interlocked.CompareExchange(ref _firstByteAt, Stopwatch.GetTimestamp(), 0);
     }
 
-    public HttpTiming Timing(long callStartedAt)
+    /// <param name="callStartedAt">When the call began.</param>
+    /// <param name="redirected">Whether earlier hops came before this one (their time is the Redirect phase).</param>
+    public HttpTiming Timing(long callStartedAt, bool redirected)
     {
         var c = Reused ? null : Connection;
         return new HttpTiming
@@ -114,7 +116,7 @@ internal sealed class ExchangeTrace
             Tls = c?.Tls ?? TimeSpan.Zero,
             FirstByte = Between(RequestSentAt, FirstByteAt),
             Download = Between(FirstByteAt, DoneAt),
-            Redirect = Between(callStartedAt, StartedAt),
+            Redirect = redirected ? Between(callStartedAt, StartedAt) : TimeSpan.Zero,
             Total = Between(callStartedAt, DoneAt),
         };
     }

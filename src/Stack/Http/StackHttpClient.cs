@@ -131,7 +131,7 @@ public sealed class StackHttpClient : IDisposable
                         Headers = HeadersOf(response),
                         Body = body,
                         BodyLength = length,
-                        Timing = exchange.Timing(callStarted),
+                        Timing = exchange.Timing(callStarted, hops.Count > 0),
                         Connection = await DetailsAsync(exchange).ConfigureAwait(false),
                         Redirects = hops,
                         RedirectLimitReached = HttpRedirect.IsRedirect(response.StatusCode) && response.Headers.Location != null,

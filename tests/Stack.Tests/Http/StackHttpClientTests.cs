@@ -101,6 +101,7 @@ public class StackHttpClientTests
         Assert.True(first.Timing.Arp > TimeSpan.Zero, "the ARP cache was empty");
         Assert.True(first.Timing.TcpHandshake > TimeSpan.Zero);
         Assert.Equal(TimeSpan.Zero, first.Timing.Tls);
+        Assert.Equal(TimeSpan.Zero, first.Timing.Redirect);
         Assert.True(first.Timing.FirstByte > TimeSpan.Zero);
         Assert.True(first.Timing.Total >= first.Timing.Arp + first.Timing.TcpHandshake + first.Timing.FirstByte);
 
