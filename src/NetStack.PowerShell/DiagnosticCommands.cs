@@ -6,15 +6,18 @@ namespace NetStack.PowerShell;
 /// <summary>
 /// Test-StackConnection: ICMP echo (ping) from the stack, one reply object per echo as it arrives, or with -Quiet
 /// a single true/false per target. Failed echoes are non-terminating errors (TimedOut, HostUnreachable...).
+/// -TcpPort and -UdpPort probe ports instead, one result per port (<see cref="PortProbe"/>).
 /// </summary>
 [Cmdlet(VerbsDiagnostic.Test, "StackConnection", DefaultParameterSetName = PingSet)]
 [OutputType(typeof(StackPingReply), ParameterSetName = new[] { PingSet })]
-[OutputType(typeof(bool), ParameterSetName = new[] { PingSet, TcpSet })]
+[OutputType(typeof(bool), ParameterSetName = new[] { PingSet, TcpSet, UdpSet })]
 [OutputType(typeof(StackTcpTestResult), ParameterSetName = new[] { TcpSet })]
+[OutputType(typeof(StackUdpTestResult), ParameterSetName = new[] { UdpSet })]
 public sealed class TestStackConnectionCommand : StackScopedCmdlet
 {
     internal const string PingSet = "Ping";
     internal const string TcpSet = "Tcp";
+    internal const string UdpSet = "Udp";
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("IPAddress", "RemoteAddress")]
@@ -47,7 +50,16 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
 
     [Parameter(Mandatory = true, ParameterSetName = TcpSet)]
     [ValidateRange(1, 65535)]
-    public int TcpPort { get; set; }
+    public int[] TcpPort { get; set; } = Array.Empty<int>();
+
+    [Parameter(Mandatory = true, ParameterSetName = UdpSet)]
+    [ValidateRange(1, 65535)]
+    public int[] UdpPort { get; set; } = Array.Empty<int>();
+
+    /// <summary>Port probes: the detailed table, with our source endpoint and the error.</summary>
+    [Parameter(ParameterSetName = TcpSet)]
+    [Parameter(ParameterSetName = UdpSet)]
+    public SwitchParameter Detailed { get; set; }
 
     [Parameter]
     public SwitchParameter Quiet { get; set; }
@@ -56,20 +68,18 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
     {
         foreach (var name in ComputerName)
         {
-            if (!TryResolve(stack, name, out var address)) continue;
-            if (ParameterSetName == TcpSet) TestTcp(stack, name, address);
-            else Ping(stack, name, address);
+            if (DnsResolution.ResolveTarget(this, stack, name, quiet: Quiet) is not { } address)
+            {
+                if (Quiet) foreach (var _ in Ports) WriteObject(false);
+                continue;
+            }
+            if (ParameterSetName == PingSet) Ping(stack, name, address);
+            else TestPorts(stack, name, address);
         }
     }
 
-    private bool TryResolve(StackInstance stack, string name, out Ipv4Address address)
-    {
-        if (Ipv4Address.TryParse(name, out address)) return true;
-        var resolved = DnsResolution.ResolveAddress(this, stack, name, quiet: Quiet);
-        if (resolved is { } a) { address = a; return true; }
-        if (Quiet) WriteObject(false);
-        return false;
-    }
+    /// <summary>The ports of a probe (one -Quiet answer each); a single "port" for ping.</summary>
+    private int[] Ports => ParameterSetName switch { TcpSet => TcpPort, UdpSet => UdpPort, _ => [0] };
 
     private void Ping(StackInstance stack, string name, Ipv4Address address)
     {
@@ -125,16 +135,23 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
             }, $"Ping {name} ({r.Address}) seq {seq}: {text}."), id, category, name);
     }
 
-    private void TestTcp(StackInstance stack, string name, Ipv4Address address)
+    private void TestPorts(StackInstance stack, string name, Ipv4Address address)
     {
-        var result = TcpSupport.ConnectTest(this, stack, address, TcpPort, TimeSpan.FromSeconds(TimeoutSeconds));
-        var output = new StackTcpTestResult
+        var timeout = TimeSpan.FromSeconds(TimeoutSeconds);
+        foreach (var port in Ports)
         {
-            Destination = name, TcpPort = TcpPort, Succeeded = result.Error is null, Latency = Math.Round(result.Elapsed.TotalMilliseconds, 3),
-            Error = result.Error?.Exception.Message, Stack = stack.Name,
-        };
-        if (Quiet) WriteObject(output.Succeeded);
-        else WriteObject(output);
+            object result = ParameterSetName == TcpSet
+                ? PortProbe.Tcp(this, stack, name, address, port, timeout)
+                : PortProbe.Udp(this, stack, name, address, port, timeout);
+            if (Quiet)
+            {
+                WriteObject(result is StackTcpTestResult t ? t.Succeeded : ((StackUdpTestResult)result).Status == StackPortStatus.Open);
+                continue;
+            }
+            var o = PSObject.AsPSObject(result);
+            if (Detailed) o.TypeNames.Insert(0, result.GetType().FullName + "#Detailed");
+            WriteObject(o);
+        }
     }
 }
 

@@ -76,6 +76,26 @@ internal static class DnsResolution
             new StackException(StackError.NameNotFound, $"Cannot resolve '{name}': stack '{stack.Name}' has no DNS server. Give -Server, or start the stack with -DnsServer."),
             "NoDnsServer", ErrorCategory.ObjectNotFound, name);
 
+    /// <summary>
+    /// The address of a target given as an IPv4 address or a host name (looked up through the stack, a failure written as
+    /// a non-terminating error naming it: NameNotFound, NoDnsServer, TimedOut...); null when it did not resolve.
+    /// </summary>
+    public static Ipv4Address? ResolveTarget(NetStackCmdlet cmdlet, StackInstance stack, string target, bool quiet = false) =>
+        Ipv4Address.TryParse(target, out var address) ? address : ResolveAddress(cmdlet, stack, target, quiet);
+
+    /// <summary>
+    /// The socket as output, carrying the host name it was connected or sent to (a RemoteName note property, which the
+    /// socket table shows beside the remote address) when <paramref name="target"/> was a name.
+    /// </summary>
+    public static object Named(object socket, string target)
+    {
+        if (Ipv4Address.TryParse(target, out _)) return socket;
+        var o = PSObject.AsPSObject(socket);
+        o.Properties.Remove("RemoteName");
+        o.Properties.Add(new PSNoteProperty("RemoteName", target));
+        return o;
+    }
+
     public static Ipv4Address? ResolveAddress(NetStackCmdlet cmdlet, StackInstance stack, string name, bool quiet = false) =>
         Resolve(cmdlet, stack, name, quiet: quiet) is { Addresses.Length: > 0 } r ? r.Addresses[0] : (Ipv4Address?)null;
 }

@@ -86,18 +86,6 @@ public sealed class StackPingReply
     public string Stack { get; init; } = "";
 }
 
-/// <summary>The outcome of a TCP connect test (Test-StackConnection -TcpPort).</summary>
-public sealed class StackTcpTestResult
-{
-    public string Destination { get; init; } = "";
-    public int TcpPort { get; init; }
-    public bool Succeeded { get; init; }
-    /// <summary>Time to establish (or to fail), in milliseconds.</summary>
-    public double Latency { get; init; }
-    public string? Error { get; init; }
-    public string Stack { get; init; } = "";
-}
-
 /// <summary>One counter (Get-StackStatistics).</summary>
 public sealed class StackStatistic
 {

@@ -145,9 +145,11 @@ public sealed class ConnectStackSocketCommand : SocketCmdletBase
 
     protected override SocketReference SocketArgument => Socket!;
 
+    /// <summary>An IPv4 address, or a host name resolved through the stack's DNS servers.</summary>
     [Parameter(Mandatory = true, Position = 0)]
-    [Ipv4AddressTransformation]
-    public Ipv4Address RemoteAddress { get; set; }
+    [Alias("ComputerName")]
+    [ValidateNotNullOrEmpty]
+    public string RemoteAddress { get; set; } = "";
 
     /// <summary>For the socket made when none is given: its local port (0 or omitted: an ephemeral one).</summary>
     [Parameter]
@@ -166,8 +168,13 @@ public sealed class ConnectStackSocketCommand : SocketCmdletBase
     [ValidateRange(1, 3600)]
     public int TimeoutSec { get; set; } = 30;
 
+    /// <summary>The address <see cref="RemoteAddress"/> resolved to (a name is looked up once per record).</summary>
+    private Ipv4Address _remote;
+
     protected override void ProcessStack(StackInstance stack)
     {
+        if (DnsResolution.ResolveTarget(this, stack, RemoteAddress) is not { } remote) return;
+        _remote = remote;
         if (Socket != null)
         {
             if (MyInvocation.BoundParameters.ContainsKey(nameof(LocalPort)) || NoDelay)
@@ -177,7 +184,7 @@ public sealed class ConnectStackSocketCommand : SocketCmdletBase
         }
         // connect() without a socket: make one, and do not leave it behind if the handshake fails.
         if (TcpSupport.CreateSocket(this, stack, (ushort)LocalPort, null, NoDelay, null, null) is not { } made) return;
-        if (TcpSupport.Connect(this, stack, made, RemoteAddress, (ushort)RemotePort, TimeSpan.FromSeconds(TimeoutSec))) WriteObject(made);
+        if (TcpSupport.Connect(this, stack, made, _remote, (ushort)RemotePort, TimeSpan.FromSeconds(TimeoutSec))) WriteObject(DnsResolution.Named(made, RemoteAddress));
         else made.Abort();
     }
 
@@ -186,10 +193,10 @@ public sealed class ConnectStackSocketCommand : SocketCmdletBase
         var target = $"{RemoteAddress}:{RemotePort}";
         if (socket is UdpSocket udp)
         {
-            if (TryStack(() => Await(stack, () => udp.ConnectAsync(RemoteAddress, (ushort)RemotePort)), target)) WriteObject(socket);
+            if (TryStack(() => Await(stack, () => udp.ConnectAsync(_remote, (ushort)RemotePort)), target)) WriteObject(DnsResolution.Named(socket, RemoteAddress));
             return;
         }
-        if (TcpSupport.Connect(this, stack, socket, RemoteAddress, (ushort)RemotePort, TimeSpan.FromSeconds(TimeoutSec))) WriteObject(socket);
+        if (TcpSupport.Connect(this, stack, socket, _remote, (ushort)RemotePort, TimeSpan.FromSeconds(TimeoutSec))) WriteObject(DnsResolution.Named(socket, RemoteAddress));
     }
 }
 
@@ -226,10 +233,10 @@ public sealed class SendStackDataCommand : SocketCmdletBase
     [ArgumentCompleter(typeof(EncodingCompleter))]
     public string Encoding { get; set; } = "utf8";
 
-    /// <summary>UDP: the destination of this datagram (an unconnected socket needs one).</summary>
+    /// <summary>UDP: the destination of this datagram (an unconnected socket needs one): an address or a host name.</summary>
     [Parameter]
-    [Ipv4AddressTransformation]
-    public Ipv4Address? RemoteAddress { get; set; }
+    [ValidateNotNullOrEmpty]
+    public string? RemoteAddress { get; set; }
 
     [Parameter]
     [ValidateRange(1, 65535)]
@@ -250,11 +257,16 @@ public sealed class SendStackDataCommand : SocketCmdletBase
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("Give both -RemoteAddress and -RemotePort, or neither (to send to the connected peer)."),
                 "IncompleteDestination", ErrorCategory.InvalidArgument, null));
         bool ok;
+        var to = "";
         if (socket is UdpSocket udp)
         {
-            ok = RemoteAddress is { } ra
-                ? TryStack(() => Await(stack, () => udp.SendToAsync(ra, (ushort)RemotePort!.Value, bytes)), $"{ra}:{RemotePort}")
-                : TryStack(() => Await(stack, () => udp.SendAsync(bytes)), socket.Id);
+            if (RemoteAddress is { } name)
+            {
+                if (DnsResolution.ResolveTarget(this, stack, name) is not { } ra) return;
+                to = Ipv4Address.TryParse(name, out _) ? $" to {ra}:{RemotePort}" : $" to {name} ({ra}):{RemotePort}";
+                ok = TryStack(() => Await(stack, () => udp.SendToAsync(ra, (ushort)RemotePort!.Value, bytes)), $"{name}:{RemotePort}");
+            }
+            else ok = TryStack(() => Await(stack, () => udp.SendAsync(bytes)), socket.Id);
         }
         else
         {
@@ -265,7 +277,7 @@ public sealed class SendStackDataCommand : SocketCmdletBase
         }
         if (ok)
         {
-            WriteVerbose($"Sent {bytes.Length} bytes on socket {socket.Id}.");
+            WriteVerbose($"Sent {bytes.Length} bytes on socket {socket.Id}{to}.");
             if (PassThru) WriteObject(socket);
         }
     }

@@ -179,20 +179,6 @@ internal static class TcpSupport
             ? accepted : null;
     }
 
-    public readonly record struct TestResult(TimeSpan Elapsed, ErrorRecord? Error);
-
-    /// <summary>Test-StackConnection -TcpPort: connect, note the time, close.</summary>
-    public static TestResult ConnectTest(NetStackCmdlet cmdlet, StackInstance stack, Ipv4Address address, int port, TimeSpan timeout)
-    {
-        var started = System.Diagnostics.Stopwatch.StartNew();
-        var socket = stack.Core.CreateTcpSocket();
-        var error = cmdlet.TryAwaitTimedQuiet(stack, ct => Done(socket.ConnectAsync(address, (ushort)port, ct)), timeout, $"{address}:{port}", $"Connecting to {address}:{port}");
-        var elapsed = started.Elapsed;
-        if (error is null) socket.Dispose();
-        else socket.Abort();
-        return new TestResult(elapsed, error);
-    }
-
     private static TimeSpan Remaining(DateTime deadline)
     {
         var left = deadline - DateTime.UtcNow;

@@ -275,7 +275,7 @@ Describe 'Test-StackConnection -TcpPort' {
             $ok.Succeeded | Should -BeTrue
             Test-StackConnection 192.0.2.1 -TcpPort 8201 -Stack $cli -Quiet | Should -BeExactly $false
             (Test-StackConnection 192.0.2.1 -TcpPort 8201 -Stack $cli).Error | Should -Match 'refused|reset'
-            Test-StackConnection 192.0.2.1 -TcpPort 8200 -Stack $cli | Out-String | Should -Match 'Destination\s+TcpPort\s+Succeeded'
+            Test-StackConnection 192.0.2.1 -TcpPort 8200 -Stack $cli | Out-String | Should -Match 'Destination\s+Address\s+TcpPort\s+Status'
         }
         finally { $l | Close-StackSocket }
     }

@@ -7,7 +7,7 @@ function Start-TestDnsServer([NetStack.PowerShell.StackInstance] $Stack, [string
     $socket = New-StackSocket Udp -LocalPort 53 -Stack $Stack
     $server = New-ModulePowerShell
     $null = $server.AddScript({
-        param($StackName, $SocketId, [byte[]] $Answer)
+        param($StackName, $SocketId, [byte[]] $AddressBytes)
         while ($true) {
             $d = Receive-StackData -Socket $SocketId -Stack $StackName -AsDatagram -TimeoutSec 60 -ErrorAction Stop
             $q = $d.Data
@@ -16,7 +16,7 @@ function Start-TestDnsServer([NetStack.PowerShell.StackInstance] $Stack, [string
             $question = $q[12..($i + 4)]
             $known = $labels[-1] -eq 'test'
             $header = @($q[0], $q[1], 0x81, $(if ($known) { 0x80 } else { 0x83 }), 0, 1, 0, $(if ($known) { 1 } else { 0 }), 0, 0, 0, 0)
-            $answer = if ($known) { @(0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4) + $Answer } else { @() }
+            $answer = if ($known) { @(0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4) + $AddressBytes } else { @() }
             Send-StackData ([byte[]]($header + $question + $answer)) -Socket $SocketId -Stack $StackName -RemoteAddress $d.RemoteAddress -RemotePort $d.RemotePort
         }
     }).AddArgument($Stack.Name).AddArgument($socket.Id).AddArgument([byte[]]([ipaddress]$Address).GetAddressBytes())
@@ -27,7 +27,7 @@ function Start-TestDnsServer([NetStack.PowerShell.StackInstance] $Stack, [string
 # A small HTTP/1.1 server on TCP -Port of -Stack, one connection at a time, closing a connection idle for 2 s (as a
 # server's keep-alive timeout does). Routes: /hello (text), /status/<n>, /redirect/<n> (302 to /redirect/<n-1>, 200 at
 # 0), /echo (the request body and Content-Type back), /bytes/<n> (n bytes), /peer (the client's address:port),
-# /stall (announces 10 MB, sends 64 KiB, then waits for the client to go).
+# /stall (announces 10 MB, sends 2 MiB, then waits for the client to go).
 function Start-TestWebServer([NetStack.PowerShell.StackInstance] $Stack, [int] $Port = 80) {
     $listener = Start-StackListener $Port -Stack $Stack
     $server = New-ModulePowerShell
@@ -37,7 +37,9 @@ function Start-TestWebServer([NetStack.PowerShell.StackInstance] $Stack, [int] $
         function Reply($Socket, [string] $Status, [byte[]] $Body, [string] $Type = 'text/plain; charset=utf-8', [string] $Extra = '', [long] $Length = -1) {
             if ($Length -lt 0) { $Length = $Body.Length }
             $head = $ascii.GetBytes("HTTP/1.1 $Status`r`nContent-Type: $Type`r`nContent-Length: $Length`r`n$Extra`r`n")
-            Send-StackData -Socket $Socket -Data ([byte[]]($head + $Body)) -TimeoutSec 30 -ErrorAction Stop
+            # Two sends: joining byte arrays with + in PowerShell boxes every byte (seconds for a few MB).
+            Send-StackData -Socket $Socket -Data $head -TimeoutSec 30 -ErrorAction Stop
+            if ($Body.Length) { Send-StackData -Socket $Socket -Data $Body -TimeoutSec 30 -ErrorAction Stop }
         }
         while ($true) {
             $s = Wait-StackConnection -Socket $ListenerId -Stack $StackName -TimeoutSec 600 -ErrorAction Stop
@@ -58,7 +60,7 @@ function Start-TestWebServer([NetStack.PowerShell.StackInstance] $Stack, [int] $
                         '^/bytes/(\d+)' { Reply $s '200 OK' ([byte[]]::new([int]$Matches[1])) 'application/octet-stream' }
                         '^/peer' { Reply $s '200 OK' ($ascii.GetBytes($s.RemoteEndPoint.ToString())) }
                         '^/stall' {
-                            Reply $s '200 OK' ([byte[]]::new(65536)) 'application/octet-stream' -Length 10000000
+                            Reply $s '200 OK' ([byte[]]::new(2MB)) 'application/octet-stream' -Length 10000000
                             while (Receive-StackData -Socket $s -TimeoutSec 60 -ErrorAction SilentlyContinue) { }
                             break
                         }

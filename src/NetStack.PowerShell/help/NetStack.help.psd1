@@ -154,7 +154,8 @@
             Synopsis    = 'Pings a host from the stack (ICMP echo), or tests a TCP connect to a port.'
             Description = @(
                 'Sends ICMP echo requests from the stack and outputs one reply object per echo as it arrives (Latency in ms, Ttl). A failed echo is a non-terminating error (TimedOut, HostUnreachable, NetworkUnreachable, TtlExpired, DestinationUnreachable). With -Quiet the cmdlet outputs one true or false per target.'
-                'With -TcpPort it tries a TCP connect instead and outputs Succeeded, Latency and Error (-Quiet: a bool). Host names are resolved through the stack''s DNS servers.'
+                'With -TcpPort (one port or several) it tries a TCP connect to each instead and outputs one result per port: Destination, the Address tested, TcpPort, Status (Open; Closed: refused; Filtered: no answer within -TimeoutSeconds; Unreachable: no ARP answer or no route) and Latency. With -UdpPort it sends one empty datagram to each port and waits: an answer is Open, ICMP port unreachable is Closed, silence is OpenOrFiltered (nmap''s open|filtered). -Detailed adds our source endpoint and the error to the table; -Quiet outputs one bool per port (true only for Open).'
+                'Host names are resolved through the stack''s DNS servers; the results show the name as Destination and what it resolved to as Address.'
             )
             Parameters  = @{
                 ComputerName   = 'The targets: IPv4 addresses or names resolved through the stack''s DNS. From the pipeline by value or by property name (aliases IPAddress, RemoteAddress).'
@@ -162,13 +163,17 @@
                 Delay          = 'Seconds between echoes (default 1; 0 sends the next as soon as the reply arrives).'
                 BufferSize     = 'Bytes of echo payload (default 32).'
                 MaxHops        = 'The echo request''s TTL (default 64).'
-                TimeoutSeconds = 'Seconds to wait for each reply, or for the TCP connect (default 4).'
-                TcpPort        = 'Test a TCP connect to this port instead of pinging.'
-                Quiet          = 'Outputs only true or false per target: whether any echo was answered, or whether the connect succeeded.'
+                TimeoutSeconds = 'Seconds to wait for each reply, for each TCP connect, or for an answer to each UDP probe (default 4).'
+                TcpPort        = 'Test a TCP connect to these ports instead of pinging, one result per port.'
+                UdpPort        = 'Probe these UDP ports instead of pinging: one empty datagram each, then an answer (Open), ICMP port unreachable (Closed) or silence (OpenOrFiltered).'
+                Detailed       = 'Port probes: shows the detailed table, with our source endpoint and the error of each probe.'
+                Quiet          = 'Outputs only true or false: per target whether any echo was answered; per port whether it is Open.'
             }
             Examples    = @(
                 @{ Code = 'Test-StackConnection 192.0.2.1 -Count 2 -Stack client'; Remarks = 'Pings 192.0.2.1 twice from the stack client.' }
                 @{ Code = 'Test-StackConnection 192.0.2.1 -TcpPort 80 -Quiet'; Remarks = 'Returns true when a TCP connection to port 80 can be made.' }
+                @{ Code = 'Test-StackConnection web.lab -TcpPort 22,80,443 -Detailed'; Remarks = 'Resolves web.lab through the stack''s DNS and tests three TCP ports: Open, Closed (refused) or Filtered (timed out) each, with latency, source endpoint and error.' }
+                @{ Code = 'Test-StackConnection 192.0.2.1 -UdpPort 53,9999 -TimeoutSeconds 2'; Remarks = 'Probes two UDP ports: an answering DNS server is Open, a port the host refuses with ICMP is Closed, silence is OpenOrFiltered.' }
             )
             Links       = @('Resolve-StackDnsName', 'Get-StackPacket')
         }
@@ -247,7 +252,7 @@
             )
             Parameters  = @{
                 Socket        = 'The socket to connect, named or from the pipeline ($s | Connect-StackSocket 192.0.2.1 80); not positional. Omitted, a new TCP socket is made and connected.'
-                RemoteAddress = 'The peer''s IPv4 address.'
+                RemoteAddress = 'The peer: an IPv4 address, or a host name resolved through the stack''s DNS servers (a name that does not resolve is a NameNotFound or NoDnsServer error naming it). The socket output then carries the name as RemoteName, shown beside its remote endpoint. Alias: ComputerName.'
                 RemotePort    = 'The peer''s port.'
                 LocalPort     = 'For the socket made when -Socket is omitted: its local port (0 or omitted: an ephemeral one).'
                 NoDelay       = 'For the socket made when -Socket is omitted: send small segments at once (no Nagle delay).'
@@ -256,6 +261,7 @@
             Examples    = @(
                 @{ Code = '$c = Connect-StackSocket 192.0.2.1 80 -Stack client'; Remarks = 'Makes a TCP socket on the stack client and connects it to 192.0.2.1:80.' }
                 @{ Code = '$u = New-StackSocket Udp | Connect-StackSocket 192.0.2.1 53'; Remarks = 'Sets 192.0.2.1:53 as the default peer of a new UDP socket.' }
+                @{ Code = 'Connect-StackSocket web.lab 8080 -Stack client'; Remarks = 'Resolves web.lab through the stack''s DNS servers and connects to it; the socket shows the name beside the address it connected to.' }
             )
             Links       = @('New-StackSocket', 'Send-StackData', 'Receive-StackData')
         }
@@ -268,7 +274,7 @@
                 Data          = 'What to send: bytes (a byte[]) or a string, encoded with -Encoding.'
                 Text          = 'Text to send, encoded with -Encoding.'
                 Encoding      = 'The text encoding for a string: utf8 (the default), ascii, latin1, unicode, or any name .NET knows.'
-                RemoteAddress = 'UDP: the destination address of this datagram (an unconnected socket needs one).'
+                RemoteAddress = 'UDP: the destination of this datagram (an unconnected socket needs one): an IPv4 address or a host name resolved through the stack''s DNS servers.'
                 RemotePort    = 'UDP: the destination port of this datagram.'
                 TimeoutSec    = 'TCP: seconds to wait for room in the send buffer (default 30).'
                 PassThru      = 'Outputs the socket, for a pipeline that goes on to receive.'
@@ -276,6 +282,7 @@
             Examples    = @(
                 @{ Code = '$c | Send-StackData "hello`n"'; Remarks = 'Sends the line hello on the socket in $c.' }
                 @{ Code = 'Send-StackData -Socket $u -Data ([byte[]](1,2,3)) -RemoteAddress 192.0.2.1 -RemotePort 9'; Remarks = 'Sends three bytes in one UDP datagram to 192.0.2.1:9.' }
+                @{ Code = 'Send-StackData -Socket $u -Text ''ping'' -RemoteAddress echo.lab -RemotePort 7 -Verbose'; Remarks = 'Resolves echo.lab through the stack''s DNS and sends one datagram to it; the verbose message names the address used.' }
             )
             Links       = @('Receive-StackData', 'Connect-StackSocket')
         }
@@ -355,6 +362,38 @@
                 @{ Code = 'Resolve-StackDnsName www.example -Server 192.0.2.53'; Remarks = 'Asks 192.0.2.53 for the A records of www.example.' }
             )
             Links       = @('Test-StackConnection', 'Start-Stack')
+        }
+
+        'Invoke-StackWebRequest' = @{
+            Synopsis    = 'Sends an HTTP or HTTPS request over the stack, like Invoke-WebRequest, and shows the connection and where the time went.'
+            Description = @(
+                'Sends one HTTP/1.1 request (GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS) with .NET''s own HttpClient over the stack: the host name is resolved through the stack''s DNS servers, the next hop is resolved with ARP, and the connection is one of the stack''s TCP connections; TLS (https) is .NET''s SslStream on top. Redirects are followed up to -MaximumRedirection (303, and 301/302 after a POST, continue as GET; 307/308 keep the method and body; https to http is refused).'
+                'The result is shaped like Invoke-WebRequest''s: StatusCode, StatusDescription, Content (a string for text types, decoded by their charset; bytes otherwise), RawContent, RawContentLength and Headers. It also shows what only the stack can: RemoteName and RemoteAddress, LocalEndPoint and RemoteEndPoint, ConnectionReused, SocketId, Retransmits and Srtt of the connection, TlsProtocol, the Redirects followed, and Timing: NameLookup, Arp, TcpHandshake, Tls, FirstByte (request sent to first response byte), Download, Redirect and Total in milliseconds, like curl -w.'
+                'Like Invoke-WebRequest, a status other than 2xx is a terminating error (HttpStatusError) whose Exception.Response is the result and whose ErrorDetails hold a text body; -SkipHttpErrorCheck outputs the result instead. Reaching -MaximumRedirection outputs the redirect and writes MaximumRedirectExceeded. Other errors: NameNotFound, NoDnsServer, ConnectionRefused, HostUnreachable, TimedOut, TlsHandshakeFailed (a certificate that is not trusted: -SkipCertificateCheck accepts it), InsecureRedirect, HttpRequestFailed.'
+                'Each call opens its own connection and closes it at the end; redirects to the same host reuse it. -SessionVariable saves a session (kept-alive connections, cookies) that later calls take with -WebSession, so they reuse the connection: ConnectionReused is then true and the name lookup, ARP, handshake and TLS times are zero. Large downloads show progress; Ctrl+C stops the request and closes its connection.'
+            )
+            Parameters  = @{
+                Uri                  = 'The address: http:// or https://, then a host name or IPv4 address, optional port and path. Without a scheme, http:// is assumed.'
+                Method               = 'The HTTP method (default Get).'
+                Headers              = 'Request headers as a hashtable (a Content-Type here is the body''s type).'
+                Body                 = 'The request body: a string (encoded by the charset of -ContentType, UTF-8 if none), bytes, or a hashtable of form fields (sent form-encoded; for GET and HEAD appended to the query). GET and HEAD take only a hashtable.'
+                ContentType          = 'The body''s Content-Type. Default: text/plain; charset=utf-8 for a string, application/octet-stream for bytes, application/x-www-form-urlencoded for a hashtable.'
+                OutFile              = 'Writes the body to this file instead of keeping it in the result (streamed; large downloads need no memory). It is written as <file>.partial and renamed when the response is a success; after a timeout the partial file stays.'
+                PassThru             = 'With -OutFile, outputs the result too.'
+                MaximumRedirection   = 'Redirects to follow before the redirect itself is the answer (default 5; 0 follows none).'
+                TimeoutSec           = 'Seconds to wait for the connection and the response headers, and then for each further piece of the body (default 100).'
+                SkipCertificateCheck = 'Accepts any server certificate (self-signed, expired, for another name). For labs only.'
+                SkipHttpErrorCheck   = 'Outputs the result of a non-success status instead of failing.'
+                SessionVariable      = 'Saves a web session (kept-alive connections and cookies, on this stack) in a variable of this name, for -WebSession.'
+                WebSession           = 'A session saved by -SessionVariable: the request reuses its kept-alive connection and cookies. Implies its stack.'
+            }
+            Examples    = @(
+                @{ Code = 'Invoke-StackWebRequest http://web.lab:8080/ -Stack client'; Remarks = 'Resolves web.lab through the stack''s DNS, fetches the page over the stack''s TCP and shows status, content, headers, the connection (local and remote endpoint, new or reused, retransmissions) and the timing.' }
+                @{ Code = '(Invoke-StackWebRequest https://192.0.2.1:8443/ -SkipCertificateCheck).Timing'; Remarks = 'Fetches a page from a lab server with a self-signed certificate and shows where the time went: name lookup, ARP, TCP handshake, TLS, first byte, download, total.' }
+                @{ Code = 'Invoke-StackWebRequest http://192.0.2.1/big.iso -OutFile big.iso -PassThru | Select-Object RawContentLength, Retransmits, Timing'; Remarks = 'Downloads a large file to big.iso with progress, and shows its size, the retransmissions of the connection and the timing.' }
+                @{ Code = 'Invoke-StackWebRequest 192.0.2.1/api -Method Post -Body ''{"a":1}'' -ContentType application/json -SessionVariable s; Invoke-StackWebRequest 192.0.2.1/api -WebSession $s'; Remarks = 'Posts JSON, keeping the connection in the session $s; the second request reuses it (ConnectionReused is true).' }
+            )
+            Links       = @('Test-StackConnection', 'Resolve-StackDnsName', 'Get-StackConnection')
         }
     }
 }
