@@ -3,41 +3,18 @@
 # Needs root, iproute2, ethtool and libpcap; otherwise every test is skipped with the reason.
 BeforeAll {
     . $PSScriptRoot/Common.ps1
-
-    function Get-WhyNoLab {
-        if (-not $IsLinux) { return 'the kernel lab needs Linux network namespaces' }
-        if ((& id -u) -ne '0') { return 'the kernel lab needs root (network namespaces and packet capture); run the tests as root' }
-        foreach ($p in 'ip', 'ethtool') { if (-not (Get-Command $p -ErrorAction Ignore) -and -not (Test-Path "/usr/sbin/$p")) { return "the kernel lab needs '$p'" } }
-        if (-not (Get-ChildItem /usr/lib/*/libpcap.so.* -ErrorAction Ignore)) { return 'the kernel lab needs libpcap (apt-get install libpcap0.8)' }
-        $null
-    }
-
-    function Invoke-Lab([string[]] $Arguments) {
-        $out = & $Arguments[0] $Arguments[1..($Arguments.Count - 1)] 2>&1
-        if ($LASTEXITCODE -ne 0) { throw "$($Arguments -join ' ') failed ($LASTEXITCODE): $out" }
-    }
+    . $PSScriptRoot/KernelLab.ps1
 
     $WhyNoLab = Get-WhyNoLab
     if (-not $WhyNoLab) {
-        $K = "nsk-ps$PID"; $U = "nsu-ps$PID"
-        foreach ($ns in $K, $U) { & ip netns del $ns 2>$null }  # leftovers of a crashed run with the same pid
+        $lab = New-KernelLab 'ps'
+        $K = $lab.K; $U = $lab.U
         try {
-            Invoke-Lab ip, netns, add, $K
-            Invoke-Lab ip, netns, add, $U
-            Invoke-Lab ip, link, add, k0, netns, $K, type, veth, peer, name, u0, netns, $U
-            foreach ($pair in @(@($K, 'k0'), @($U, 'u0'))) {
-                Invoke-Lab ip, netns, exec, $pair[0], sysctl, -q, -w, 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1', "net.ipv6.conf.$($pair[1]).disable_ipv6=1"
-                Invoke-Lab ip, -n, $pair[0], link, set, lo, up
-            }
-            Invoke-Lab ip, -n, $K, addr, add, 192.0.2.1/24, dev, k0
-            Invoke-Lab ip, -n, $K, link, set, k0, up
-            Invoke-Lab ip, -n, $U, link, set, u0, up
-            Invoke-Lab ip, netns, exec, $K, ethtool, -K, k0, tx, off
             $capture = Join-Path ([IO.Path]::GetTempPath()) "netstack-ps$PID.pcap"
             $stack = Start-Stack -Adapter u0 -NetworkNamespace $U -IPAddress 192.0.2.2/24 -Name (New-TestName 'kernel') -CaptureFile $capture
         }
         catch {
-            foreach ($ns in $K, $U) { & ip netns del $ns 2>$null }
+            Remove-KernelLab $lab
             throw
         }
     }
@@ -46,7 +23,7 @@ BeforeAll {
 AfterAll {
     if (-not $WhyNoLab) {
         $stack | Stop-Stack -Confirm:$false -ErrorAction SilentlyContinue
-        foreach ($ns in $K, $U) { & ip netns del $ns 2>$null }
+        Remove-KernelLab $lab
         Remove-Item $capture -ErrorAction SilentlyContinue
     }
 }
