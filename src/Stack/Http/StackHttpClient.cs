@@ -22,6 +22,7 @@ namespace NetStack.Http;
 public sealed class StackHttpClient : IDisposable
 {
     private const int BufferSize = 128 * 1024;
+    private const int PreallocateLimit = 256 * 1024 * 1024;
     private static readonly HttpRequestOptionsKey<ConnectionTrace> ConnectionKey = new("NetStack.Http.Connection");
     private static readonly string UserAgent = $"NetStack/{typeof(StackHttpClient).Assembly.GetName().Version?.ToString(3)}";
 
@@ -116,9 +117,12 @@ public sealed class StackHttpClient : IDisposable
                     byte[]? body = null;
                     if (current.Method != HttpMethod.Head)
                     {
-                        var target = destination ?? new MemoryStream();
+                        // In memory: sized by Content-Length when known, so a large body is neither regrown nor copied at the end
+                        // (up to a bound: a server's claim alone does not get gigabytes allocated).
+                        var announced = response.Content.Headers.ContentLength is long n and > 0 and <= PreallocateLimit ? (int)n : 0;
+                        var target = destination ?? new MemoryStream(announced);
                         length = await CopyBodyAsync(response, target, limit, current, progress, cancellationToken).ConfigureAwait(false);
-                        if (destination is null) body = ((MemoryStream)target).ToArray();
+                        if (target is MemoryStream ms && destination is null) body = ms.Length == ms.Capacity ? ms.GetBuffer() : ms.ToArray();
                     }
                     exchange.DoneAt = Stopwatch.GetTimestamp();
                     return new StackHttpResponse
