@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using NetStack.Icmp;
 using NetStack.Link;
 using NetStack.Tcp;
 

@@ -34,20 +34,3 @@ public sealed class EthernetCounters : LayerCounters
     public long DroppedOwnSource;
     public long DroppedUnknownEtherType;
 }
-
-public sealed class ArpCounters : LayerCounters
-{
-    public override string Layer => "Arp";
-    public long RequestsReceived;
-    public long RepliesReceived;
-    public long RequestsSent;
-    public long RepliesSent;
-    public long GratuitousSent;
-    public long Resolved;
-    public long ResolutionFailures;
-    public long DroppedMalformed;
-    public long DroppedNotForUs;
-    public long DroppedCacheFull;
-    public long DroppedPendingOverflow;
-    public long PendingFlushed;
-}

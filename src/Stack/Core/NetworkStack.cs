@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using NetStack.Arp;
 using NetStack.Dns;
 using NetStack.IPv4;
+using NetStack.Icmp;
 using NetStack.Link;
 using NetStack.Tcp;
 using NetStack.Udp;
@@ -49,7 +50,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         StartedAt = DateTimeOffset.Now;
 
         Sockets = new Sockets.SocketTable(this);
-        Arp = new ArpCache(this);
+        Arp = new ArpLayer(this);
         Ip = new Ipv4Layer(this);
         Icmp = new IcmpLayer(this);
         Udp = new UdpLayer(this);
@@ -78,7 +79,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
 
     internal Random Random { get; }
     internal Sockets.SocketTable Sockets { get; }
-    internal ArpCache Arp { get; }
+    internal ArpLayer Arp { get; }
     internal Ipv4Layer Ip { get; }
     internal IcmpLayer Icmp { get; }
     internal UdpLayer Udp { get; }

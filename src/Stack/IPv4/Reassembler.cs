@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Numerics;
+using NetStack.Icmp;
 using NetStack.Link;
 
 namespace NetStack.IPv4;

@@ -1,4 +1,5 @@
 using NetStack.IPv4;
+using NetStack.Icmp;
 
 namespace NetStack.Udp;
 

@@ -1,5 +1,6 @@
 using NetStack;
 using NetStack.IPv4;
+using NetStack.Icmp;
 using NetStack.Link;
 using Stack.Tests.Support;
 using static Stack.Tests.IPv4.IpTestFrames;

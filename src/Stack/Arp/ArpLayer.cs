@@ -21,8 +21,25 @@ public enum ArpState
 /// <summary>An ARP cache entry as the loop saw it at snapshot time.</summary>
 public sealed record ArpEntryInfo(Ipv4Address IPAddress, MacAddress LinkLayerAddress, ArpState State, TimeSpan Age, int PendingDatagrams);
 
+public sealed class ArpCounters : LayerCounters
+{
+    public override string Layer => "Arp";
+    public long RequestsReceived;
+    public long RepliesReceived;
+    public long RequestsSent;
+    public long RepliesSent;
+    public long GratuitousSent;
+    public long Resolved;
+    public long ResolutionFailures;
+    public long DroppedMalformed;
+    public long DroppedNotForUs;
+    public long DroppedCacheFull;
+    public long DroppedPendingOverflow;
+    public long PendingFlushed;
+}
+
 /// <summary>The neighbour cache (RFC 826 with Linux-like states). Loop-thread only.</summary>
-internal sealed class ArpCache
+internal sealed class ArpLayer
 {
     private sealed class Entry
     {
@@ -46,7 +63,7 @@ internal sealed class ArpCache
     private readonly byte[] _frame = new byte[Ethernet.HeaderLength + ArpPacket.Length];
     private TimeSpan _nextDeadline = TimeSpan.MaxValue;
 
-    public ArpCache(NetworkStack stack) => _stack = stack;
+    public ArpLayer(NetworkStack stack) => _stack = stack;
 
     public ArpCounters Counters { get; } = new();
     private ArpSettings Settings => _stack.Config.Arp;
