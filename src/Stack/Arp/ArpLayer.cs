@@ -38,8 +38,12 @@ public sealed class ArpCounters : LayerCounters
     public long PendingFlushed;
 }
 
-/// <summary>The neighbour cache (RFC 826 with Linux-like states). Loop-thread only.</summary>
-internal sealed class ArpLayer
+/// <summary>
+/// ARP (RFC 826) and the neighbour cache it keeps, with Linux-like states. Below it: the link
+/// (<see cref="ILinkOutput"/>). Above it: IPv4, which resolves through <see cref="INeighbourResolver"/> and
+/// registers as the <see cref="INeighbourClient"/> that gets queued datagrams back. Loop-thread only.
+/// </summary>
+internal sealed class ArpLayer : ILinkProtocolHandler, INeighbourResolver
 {
     private sealed class Entry
     {
@@ -58,15 +62,24 @@ internal sealed class ArpLayer
         public bool Probing => RequestsSent > 0;
     }
 
-    private readonly NetworkStack _stack;
+    private readonly LayerContext _context;
+    private readonly ILinkOutput _link;
+    private INeighbourClient? _client;
     private readonly Dictionary<Ipv4Address, Entry> _entries = new();
     private readonly byte[] _frame = new byte[Ethernet.HeaderLength + ArpPacket.Length];
     private TimeSpan _nextDeadline = TimeSpan.MaxValue;
 
-    public ArpLayer(NetworkStack stack) => _stack = stack;
+    public ArpLayer(LayerContext context, ILinkOutput link)
+    {
+        _context = context;
+        _link = link;
+    }
+
+    /// <summary>The layer whose datagrams wait in the cache's queues (IPv4).</summary>
+    public void Register(INeighbourClient client) => _client = client;
 
     public ArpCounters Counters { get; } = new();
-    private ArpSettings Settings => _stack.Config.Arp;
+    private ArpSettings Settings => _context.Config.Arp;
 
     /// <summary>Looks up the MAC for an on-link next hop to send to.</summary>
     /// <returns>Sent: <paramref name="mac"/> is valid. Pending: the datagram was queued. Otherwise the error.</returns>
@@ -91,7 +104,7 @@ internal sealed class ArpLayer
                     mac = e.Mac;
                     return StackError.None;
                 case ArpState.Incomplete:
-                    return StackError.NoBufferSpace; // caller queues with Enqueue
+                    return StackError.NoBufferSpace; // caller queues with Queue
                 case ArpState.Failed:
                     return StackError.HostUnreachable;
             }
@@ -99,16 +112,16 @@ internal sealed class ArpLayer
         if (!MakeRoom()) { Counters.DroppedCacheFull++; return StackError.NoBufferSpace; }
         e = new Entry { Address = nextHop, State = ArpState.Incomplete, Updated = now, LastUsed = now };
         _entries[nextHop] = e;
-        _stack.Trace("Arp", $"{nextHop} not in cache; resolving");
+        _context.Trace("Arp", $"{nextHop} not in cache; resolving");
         StartRequests(e, now, unicast: false);
         return StackError.NoBufferSpace;
     }
 
-    /// <summary>True when the address is being resolved (an Enqueue will hold the datagram).</summary>
+    /// <summary>True when the address is being resolved (a Queue will hold the datagram).</summary>
     public bool IsIncomplete(Ipv4Address nextHop) => _entries.TryGetValue(nextHop, out var e) && e.State == ArpState.Incomplete;
 
     /// <summary>Holds an IP datagram until the next hop resolves. Returns false (counted) when the queue is full.</summary>
-    public bool Enqueue(Ipv4Address nextHop, ReadOnlySpan<byte> datagram)
+    public bool Queue(Ipv4Address nextHop, ReadOnlySpan<byte> datagram)
     {
         if (!_entries.TryGetValue(nextHop, out var e) || e.State != ArpState.Incomplete) return false;
         e.Pending ??= new List<(byte[], int)>();
@@ -124,7 +137,7 @@ internal sealed class ArpLayer
     }
 
     /// <summary>Handles an ARP packet (the Ethernet payload).</summary>
-    public void OnPacket(ReadOnlySpan<byte> packet, MacAddress frameSource, TimeSpan now)
+    public void OnPacket(ReadOnlySpan<byte> packet, in LinkInfo link, TimeSpan now)
     {
         if (!ArpPacket.IsValid(packet)) { Counters.DroppedMalformed++; return; }
         var op = ArpPacket.Operation(packet);
@@ -138,11 +151,11 @@ internal sealed class ArpLayer
         }
         if (op == ArpPacket.OpRequest) Counters.RequestsReceived++; else Counters.RepliesReceived++;
 
-        var us = _stack.Config.Address;
+        var us = _context.Config.Address;
         if (spa == us)
         {
             // Someone else claims our address (or our own gratuitous ARP came back); never learn it.
-            if (sha != _stack.MacAddress) _stack.Trace("Arp", $"address conflict: {sha} claims {us}");
+            if (sha != _link.Address) _context.Trace("Arp", $"address conflict: {sha} claims {us}");
             Counters.DroppedNotForUs++;
             return;
         }
@@ -159,27 +172,27 @@ internal sealed class ArpLayer
             if (!merged) Counters.DroppedNotForUs++;
             return;
         }
-        if (!merged && !spa.IsUnspecified && spa.IsInSubnet(us, _stack.Config.PrefixLength))
+        if (!merged && !spa.IsUnspecified && spa.IsInSubnet(us, _context.Config.PrefixLength))
         {
             if (MakeRoom())
             {
                 e = new Entry { Address = spa, Mac = sha, State = ArpState.Reachable, Updated = now, LastUsed = now };
                 _entries[spa] = e;
-                _stack.Trace("Arp", $"learned {spa} is-at {sha}");
+                _context.Trace("Arp", $"learned {spa} is-at {sha}");
                 Reschedule(now + Settings.ReachableTime);
             }
             else Counters.DroppedCacheFull++;
         }
         if (op == ArpPacket.OpRequest)
         {
-            _stack.Trace("Arp", $"who-has {us} tell {spa}: replying {_stack.MacAddress}");
+            _context.Trace("Arp", $"who-has {us} tell {spa}: replying {_link.Address}");
             Send(ArpPacket.OpReply, sha, sha, spa, now);
             Counters.RepliesSent++;
         }
     }
 
     /// <summary>Traffic from a neighbour (its MAC matching the entry) confirms it is still there.</summary>
-    public void ConfirmFromTraffic(Ipv4Address address, MacAddress mac, TimeSpan now)
+    public void Confirm(Ipv4Address address, MacAddress mac, TimeSpan now)
     {
         if (_entries.TryGetValue(address, out var e) && e.Mac == mac && e.State is ArpState.Reachable or ArpState.Stale)
         {
@@ -193,7 +206,7 @@ internal sealed class ArpLayer
     {
         if (e.State == ArpState.Permanent) return;
         var was = e.State;
-        if (e.Mac != mac && was != ArpState.Incomplete) _stack.Trace("Arp", $"{e.Address} moved from {e.Mac} to {mac}");
+        if (e.Mac != mac && was != ArpState.Incomplete) _context.Trace("Arp", $"{e.Address} moved from {e.Mac} to {mac}");
         e.Mac = mac;
         e.RequestsSent = 0;
         SetState(e, ArpState.Reachable, now);
@@ -201,7 +214,7 @@ internal sealed class ArpLayer
         if (was is ArpState.Incomplete or ArpState.Failed)
         {
             Counters.Resolved++;
-            _stack.Trace("Arp", $"{e.Address} is-at {mac}");
+            _context.Trace("Arp", $"{e.Address} is-at {mac}");
         }
         FlushPending(e, now);
         CompleteWaiters(e, now);
@@ -214,7 +227,7 @@ internal sealed class ArpLayer
         foreach (var (buffer, length) in pending)
         {
             // Through IPv4's emit, so a datagram larger than the MTU leaves fragmented like any other.
-            _stack.Ip.Emit(buffer.AsSpan(0, Ethernet.HeaderLength + length), e.Mac, now);
+            _client?.SendQueued(buffer.AsSpan(0, Ethernet.HeaderLength + length), e.Mac, now);
             ArrayPool<byte>.Shared.Return(buffer);
             Counters.PendingFlushed++;
         }
@@ -283,7 +296,7 @@ internal sealed class ArpLayer
         if (e.State is ArpState.Reachable or ArpState.Stale or ArpState.Incomplete)
         {
             Counters.ResolutionFailures++;
-            _stack.Trace("Arp", $"no reply from {e.Address} after {Settings.MaxRequests} requests: host unreachable");
+            _context.Trace("Arp", $"no reply from {e.Address} after {Settings.MaxRequests} requests: host unreachable");
             SetState(e, ArpState.Failed, now);
         }
         if (e.Pending is { } pending)
@@ -291,7 +304,7 @@ internal sealed class ArpLayer
             e.Pending = null;
             foreach (var (buffer, length) in pending)
             {
-                _stack.Ip.ReportLocalError(buffer.AsSpan(Ethernet.HeaderLength, length), StackError.HostUnreachable, now);
+                _client?.DropQueued(buffer.AsSpan(Ethernet.HeaderLength, length), StackError.HostUnreachable, now);
                 ArrayPool<byte>.Shared.Return(buffer);
             }
         }
@@ -307,7 +320,7 @@ internal sealed class ArpLayer
     private void SendRequest(Entry e, TimeSpan now, bool unicast)
     {
         var dst = unicast && !e.Mac.IsZero ? e.Mac : MacAddress.Broadcast;
-        _stack.Trace("Arp", $"who-has {e.Address} tell {_stack.Config.Address}{(unicast ? " (probe)" : "")}");
+        _context.Trace("Arp", $"who-has {e.Address} tell {_context.Config.Address}{(unicast ? " (probe)" : "")}");
         Send(ArpPacket.OpRequest, dst, MacAddress.Zero, e.Address, now);
         Counters.RequestsSent++;
         e.RequestsSent++;
@@ -318,17 +331,16 @@ internal sealed class ArpLayer
     /// <summary>Announces our address (gratuitous ARP: a request for ourselves).</summary>
     public void SendGratuitous(TimeSpan now)
     {
-        Send(ArpPacket.OpRequest, MacAddress.Broadcast, MacAddress.Zero, _stack.Config.Address, now);
+        Send(ArpPacket.OpRequest, MacAddress.Broadcast, MacAddress.Zero, _context.Config.Address, now);
         Counters.GratuitousSent++;
-        _stack.Trace("Arp", $"gratuitous ARP: {_stack.Config.Address} is-at {_stack.MacAddress}");
+        _context.Trace("Arp", $"gratuitous ARP: {_context.Config.Address} is-at {_link.Address}");
     }
 
     private void Send(ushort op, MacAddress frameDestination, MacAddress targetMac, Ipv4Address targetIp, TimeSpan now)
     {
         var f = _frame.AsSpan();
-        Ethernet.WriteHeader(f, frameDestination, _stack.MacAddress, Ethernet.TypeArp);
-        ArpPacket.Write(f[Ethernet.HeaderLength..], op, _stack.MacAddress, _stack.Config.Address, targetMac, targetIp);
-        _stack.TransmitFrame(f, now);
+        ArpPacket.Write(f[Ethernet.HeaderLength..], op, _link.Address, _context.Config.Address, targetMac, targetIp);
+        _link.Send(f, frameDestination, Ethernet.TypeArp, now);
     }
 
     private void SetState(Entry e, ArpState state, TimeSpan now)
@@ -361,7 +373,7 @@ internal sealed class ArpLayer
     public void AddStatic(Ipv4Address address, MacAddress mac, TimeSpan now)
     {
         if (mac.IsMulticast || mac.IsZero) throw new ArgumentException($"{mac} is not a unicast MAC address.", nameof(mac));
-        if (address == _stack.Config.Address) throw new ArgumentException($"{address} is our own address.", nameof(address));
+        if (address == _context.Config.Address) throw new ArgumentException($"{address} is our own address.", nameof(address));
         if (!_entries.TryGetValue(address, out var e))
         {
             if (_entries.Count >= Settings.MaxEntries && !MakeRoom())
@@ -382,7 +394,7 @@ internal sealed class ArpLayer
         if (e.Pending is { } pending)
             foreach (var (buffer, length) in pending)
             {
-                _stack.Ip.ReportLocalError(buffer.AsSpan(Ethernet.HeaderLength, length), StackError.HostUnreachable, now);
+                _client?.DropQueued(buffer.AsSpan(Ethernet.HeaderLength, length), StackError.HostUnreachable, now);
                 ArrayPool<byte>.Shared.Return(buffer);
             }
         e.Pending = null;
@@ -403,10 +415,10 @@ internal sealed class ArpLayer
     public Task<ArpEntryInfo> ResolveNow(Ipv4Address address, TimeSpan now)
     {
         var tcs = new TaskCompletionSource<ArpEntryInfo>() /* loop-side: see NetworkStack.InvokeAsync */;
-        if (address == _stack.Config.Address || !address.IsInSubnet(_stack.Config.Address, _stack.Config.PrefixLength)
-            || address == _stack.Config.SubnetBroadcast)
+        if (address == _context.Config.Address || !address.IsInSubnet(_context.Config.Address, _context.Config.PrefixLength)
+            || address == _context.Config.SubnetBroadcast)
         {
-            tcs.SetException(new StackException(StackError.InvalidArgument, $"{address} is not a neighbour on {_stack.Config.Address}/{_stack.Config.PrefixLength}; ARP resolves on-link host addresses only."));
+            tcs.SetException(new StackException(StackError.InvalidArgument, $"{address} is not a neighbour on {_context.Config.Address}/{_context.Config.PrefixLength}; ARP resolves on-link host addresses only."));
             return tcs.Task;
         }
         if (_entries.TryGetValue(address, out var e) && e.State == ArpState.Permanent)

@@ -191,7 +191,7 @@ public sealed class TcpListener : StackSocket, IDisposable
         try { Stack.Tcp.AddListener(this); }
         catch { ReleaseDescriptor(); throw; }
         _since = now;
-        Stack.Trace("Tcp", $"listening on port {Port}, backlog {Backlog}");
+        Stack.Context.Trace("Tcp", $"listening on port {Port}, backlog {Backlog}");
     }
 
     /// <summary>RFC 9293 3.10.7.2: the LISTEN state.</summary>
@@ -215,7 +215,7 @@ public sealed class TcpListener : StackSocket, IDisposable
             return;
         }
         _synQueue++;
-        Stack.Trace("Tcp", $"{socket.Tcb.Describe()} SYN received on listener, SYN-ACK sent, ISN {socket.Tcb.Iss}");
+        Stack.Context.Trace("Tcp", $"{socket.Tcb.Describe()} SYN received on listener, SYN-ACK sent, ISN {socket.Tcb.Iss}");
     }
 
     internal void OnHalfOpenGone() => _synQueue--;

@@ -23,7 +23,7 @@ public sealed record UdpDatagram(Ipv4Address RemoteAddress, ushort RemotePort, b
 /// Failures are <see cref="StackException"/>s: AddressInUse, AddressNotAvailable, MessageTooLong, NotConnected,
 /// InvalidState, SocketClosed, HostUnreachable, NetworkUnreachable, NoBufferSpace, PortUnreachable, StackStopped.
 /// </summary>
-public sealed class UdpSocket : StackSocket, IDisposable
+public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
 {
     // Cancelled receives are removed lazily; past this many waiters the queue is swept on the next receive.
     private const int WaiterSweepThreshold = 16;
@@ -304,6 +304,16 @@ public sealed class UdpSocket : StackSocket, IDisposable
     {
         if (_closed) throw new StackException(StackError.SocketClosed, $"UDP socket {Id} is closed; create a new one.");
     }
+
+    // ---------------- what the UDP layer and the DNS resolver see (loop side) ----------------
+
+    bool IUdpEndpoint.Accepts(Ipv4Address source, ushort sourcePort, Ipv4Address destination) => Accepts(source, sourcePort, destination);
+    bool IUdpEndpoint.Deliver(Ipv4Address source, ushort sourcePort, ReadOnlySpan<byte> data, TimeSpan now) => Deliver(source, sourcePort, data, now);
+    bool IUdpEndpoint.OnError(StackError error, Ipv4Address destination, ushort destinationPort, Ipv4Address reporter, TimeSpan now) =>
+        OnError(error, destination, destinationPort, reporter, now);
+    void IUdpEndpoint.OnStackStopped() => OnStackStopped();
+    StackError IUdpPort.Send(Ipv4Address remote, ushort remotePort, ReadOnlySpan<byte> data, TimeSpan now) => SendOnLoop(remote, remotePort, data, now);
+    void IUdpPort.Release() => CloseOnLoop();
 
     internal void CloseOnLoop()
     {

@@ -174,6 +174,45 @@ public class ReassemblyTests
     }
 
     [Fact]
+    public void Timeout_of_a_datagram_whose_fragments_came_as_link_broadcasts_sends_no_error()
+    {
+        // RFC 1122 3.2.2: no ICMP error about a datagram that came in a link-layer broadcast. The timeout fires long
+        // after the frames have gone, so the reassembly entry keeps that fact (a frame to our IP, but to ff:ff:...).
+        using var h = HarnessWithPeer();
+        var first = Fragment(Request, 0, 1480, true);
+        MacAddress.Broadcast.Write(first);
+        var second = Fragment(Request, 1480, 1480, true); // the last one never comes
+        h.Feed(first);
+        h.Feed(second);
+        h.Device.Sent.Clear();
+        h.Advance(TimeSpan.FromSeconds(31));
+        Assert.Empty(h.Device.Sent);
+        Assert.Equal(1, h.Stack.Ip.Counters.ReassemblyTimeouts);
+        Assert.Equal(0, h.Stack.Icmp.Counters.TimeExceededSent);
+        AssertNothingHeld(h);
+    }
+
+    [Fact]
+    public void A_reassembled_datagram_with_a_link_broadcast_fragment_draws_no_protocol_unreachable()
+    {
+        const byte Unassigned = 253; // RFC 3692 experimental: no transport takes it
+        var payload = Pattern(2000);
+        var fragments = Train(payload, 1480, protocol: Unassigned);
+        MacAddress.Broadcast.Write(fragments[0]);
+        using var h = HarnessWithPeer();
+        Assert.Empty(FeedAll(h, fragments));
+        Assert.Equal(1, h.Stack.Ip.Counters.DatagramsReassembled);
+        Assert.Equal(1, h.Stack.Ip.Counters.DroppedUnknownProtocol);
+        Assert.Equal(0, h.Stack.Icmp.Counters.DestinationUnreachableSent);
+
+        // The same datagram in unicast frames does draw it: the silence above is the broadcast's.
+        using var u = HarnessWithPeer();
+        var replies = FeedAll(u, Train(payload, 1480, protocol: Unassigned));
+        Assert.Single(replies);
+        Assert.Equal(1, u.Stack.Icmp.Counters.DestinationUnreachableSent);
+    }
+
+    [Fact]
     public void Timeout_without_first_fragment_is_counted_silently()
     {
         using var h = HarnessWithPeer();

@@ -1,7 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using SharpPcap;
-using SharpPcap.LibPcap;
 
 namespace NetStack.Link;
 

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using SharpPcap;
 using SharpPcap.LibPcap;

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using SharpPcap;
 using SharpPcap.LibPcap;
@@ -244,8 +243,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
             FramesTruncated++; // a GRO/LRO aggregate larger than the snaplen: useless to the stack
             return false;
         }
-        var src = (ulong)BinaryPrimitives.ReadUInt16BigEndian(frame[6..]) << 32 | BinaryPrimitives.ReadUInt32BigEndian(frame[8..]);
-        if (src == _stackMac.Value || src == _adapterMac.Value)
+        if (Ethernet.IsFrom(frame, _stackMac) || Ethernet.IsFrom(frame, _adapterMac))
         {
             Statistics.OwnFramesIgnored++;
             return false;
