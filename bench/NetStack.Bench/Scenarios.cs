@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using NetStack.Icmp;
 using NetStack.Link;
+using NetStack.Sockets;
 using NetStack.Tcp;
 
 namespace NetStack.Bench;

@@ -4,6 +4,7 @@ using NetStack.Dns;
 using NetStack.IPv4;
 using NetStack.Icmp;
 using NetStack.Link;
+using NetStack.Sockets;
 using NetStack.Tcp;
 using NetStack.Udp;
 

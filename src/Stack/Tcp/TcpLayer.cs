@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using NetStack.IPv4;
+using NetStack.Sockets;
 
 namespace NetStack.Tcp;
 

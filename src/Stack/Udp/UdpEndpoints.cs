@@ -1,3 +1,4 @@
+
 namespace NetStack.Udp;
 
 /// <summary>The loop-side end of a bound UDP port, what <see cref="UdpLayer"/> demultiplexes to (a UdpSocket).</summary>

@@ -1,13 +1,6 @@
-using NetStack.Sockets;
+using NetStack.Udp;
 
-namespace NetStack.Udp;
-
-/// <summary>One received UDP datagram: who sent it and its data (allocated for the caller).</summary>
-public sealed record UdpDatagram(Ipv4Address RemoteAddress, ushort RemotePort, byte[] Data)
-{
-    public IpEndPoint RemoteEndPoint => new(RemoteAddress, RemotePort);
-    public int Length => Data.Length;
-}
+namespace NetStack.Sockets;
 
 /// <summary>
 /// A UDP socket (RFC 768) on a <see cref="NetworkStack"/>, like a BSD datagram socket. Every method is
