@@ -144,7 +144,7 @@ internal sealed class ArpLayer : ILinkProtocolHandler, INeighbourResolver
         var sha = ArpPacket.SenderHardware(packet);
         var spa = ArpPacket.SenderProtocol(packet);
         var tpa = ArpPacket.TargetProtocol(packet);
-        if (op is not (ArpPacket.OpRequest or ArpPacket.OpReply) || sha.IsMulticast || sha.IsZero)
+        if (op is not (ArpPacket.OpRequest or ArpPacket.OpReply) || !sha.IsUnicast)
         {
             Counters.DroppedMalformed++;
             return;
@@ -372,7 +372,7 @@ internal sealed class ArpLayer : ILinkProtocolHandler, INeighbourResolver
 
     public void AddStatic(Ipv4Address address, MacAddress mac, TimeSpan now)
     {
-        if (mac.IsMulticast || mac.IsZero) throw new ArgumentException($"{mac} is not a unicast MAC address.", nameof(mac));
+        if (!mac.IsUnicast) throw new ArgumentException($"{mac} is not a unicast MAC address.", nameof(mac));
         if (address == _context.Config.Address) throw new ArgumentException($"{address} is our own address.", nameof(address));
         if (!_entries.TryGetValue(address, out var e))
         {
@@ -416,7 +416,7 @@ internal sealed class ArpLayer : ILinkProtocolHandler, INeighbourResolver
     {
         var tcs = new TaskCompletionSource<ArpEntryInfo>() /* loop-side: see NetworkStack.InvokeAsync */;
         if (address == _context.Config.Address || !address.IsInSubnet(_context.Config.Address, _context.Config.PrefixLength)
-            || address == _context.Config.SubnetBroadcast)
+            || !_context.Config.IsUnicastHost(address))
         {
             tcs.SetException(new StackException(StackError.InvalidArgument, $"{address} is not a neighbour on {_context.Config.Address}/{_context.Config.PrefixLength}; ARP resolves on-link host addresses only."));
             return tcs.Task;

@@ -121,7 +121,7 @@ internal sealed class DnsResolver
             throw new StackException(StackError.InvalidArgument,
                 $"No DNS server to ask for '{name}': give one (-Server / the server argument) or set StackConfig.DnsServers.");
         foreach (var sv in servers)
-            if (sv.IsUnspecified || sv.IsBroadcast || sv.IsMulticast)
+            if (!_context.Config.IsUnicastHost(sv))
                 throw new ArgumentException($"DNS server {sv} is not a unicast address; give the server's own address.", nameof(server));
         if (_active.Count >= Settings.MaxOutstandingQueries)
         {

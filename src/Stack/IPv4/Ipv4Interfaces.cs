@@ -5,9 +5,10 @@ namespace NetStack.IPv4;
 /// <summary>What a transport needs to know about an arriving datagram, passed by reference (a ref struct: it may carry the datagram's span).</summary>
 public readonly ref struct IpDatagramInfo
 {
-    public IpDatagramInfo(Ipv4Address source, Ipv4Address destination, IpProtocol protocol, byte ttl, byte tos, in LinkInfo link,
+    public IpDatagramInfo(Ipv4Address source, Ipv4Address destination, bool isUnicast, IpProtocol protocol, byte ttl, byte tos, in LinkInfo link,
         ReadOnlySpan<byte> datagram = default)
     {
+        IsUnicast = isUnicast;
         Datagram = datagram;
         Source = source;
         Destination = destination;
@@ -29,8 +30,11 @@ public readonly ref struct IpDatagramInfo
     /// about it must quote (e.g. UDP's port unreachable). Empty when the deliverer did not supply it.
     /// </summary>
     public ReadOnlySpan<byte> Datagram { get; }
-    /// <summary>Sent to a broadcast or multicast address rather than to us alone.</summary>
-    public bool IsBroadcastOrMulticast => Destination.IsBroadcast || Destination.IsMulticast;
+    /// <summary>
+    /// Sent to our own address, not to a broadcast (limited or subnet) or a multicast group: what TCP accepts (RFC 9293
+    /// 3.9.1) and what an echo request must be for an answer (RFC 1122 3.2.2.6).
+    /// </summary>
+    public bool IsUnicast { get; }
 }
 
 /// <summary>An error concerning a datagram we sent: an ICMP error received, or a local failure (ARP gave up).</summary>

@@ -119,8 +119,7 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
         var cfg = _context.Config;
         // RFC 1122 3.2.1.3: no datagram comes from a broadcast, multicast, loopback or our own address; 0.0.0.0
         // only from a host still learning its address, which can only broadcast.
-        if (src.IsBroadcast || src.IsMulticast || src == cfg.Address || src == cfg.SubnetBroadcast || src.IsLoopback
-            || (src.IsUnspecified && dst == cfg.Address))
+        if (src == cfg.Address || (src.IsUnspecified ? dst == cfg.Address : !cfg.IsUnicastHost(src)))
         {
             c.DroppedBadSource++;
             return;
@@ -163,7 +162,8 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
         else
         {
             Counters.PacketsDelivered++;
-            var info = new IpDatagramInfo(Ipv4Header.Source(datagram), Ipv4Header.Destination(datagram), (IpProtocol)protocol,
+            var dst = Ipv4Header.Destination(datagram);
+            var info = new IpDatagramInfo(Ipv4Header.Source(datagram), dst, dst == _context.Config.Address, (IpProtocol)protocol,
                 Ipv4Header.Ttl(datagram), Ipv4Header.Tos(datagram), in link, datagram);
             disposition = handler.OnDatagram(in info, datagram[ihl..], now);
         }

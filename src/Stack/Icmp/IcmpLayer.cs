@@ -80,7 +80,7 @@ internal sealed class IcmpLayer : IIpProtocolHandler, IIcmpErrorSink
             case IcmpCodes.TypeEchoRequest:
                 Counters.EchoRequestsReceived++;
                 // RFC 1122 3.2.2.6: an echo request to a broadcast address may be silently discarded.
-                if (info.IsBroadcastOrMulticast || info.Destination != _context.Config.Address) { Counters.EchoRequestsIgnoredBroadcast++; return; }
+                if (!info.IsUnicast) { Counters.EchoRequestsIgnoredBroadcast++; return; }
                 if (!_context.Config.Icmp.AnswerEcho) return;
                 var reply = _ip.PayloadBuffer;
                 msg.CopyTo(reply);
@@ -263,7 +263,7 @@ internal sealed class IcmpLayer : IIpProtocolHandler, IIcmpErrorSink
         var dst = Ipv4Header.Destination(offending);
         var src = Ipv4Header.Source(offending);
         if (dst != _context.Config.Address || Ipv4Header.FragmentOffset(offending) != 0) return;
-        if (src.IsUnspecified || src.IsBroadcast || src.IsMulticast || src.IsLoopback || src == _context.Config.SubnetBroadcast) return;
+        if (!_context.Config.IsUnicastHost(src)) return;
         // RFC 1122 3.2.2: never about a datagram that came in a link-layer broadcast or multicast frame.
         if (linkBroadcast) return;
         // Only echo (the query we know) may draw an error; every other ICMP message might itself be an error.

@@ -237,7 +237,7 @@ internal sealed partial class TcpConnection
         if (State != TcpState.Closed || Error != StackError.None || Key.LocalPort != 0)
             throw new StackException(State == TcpState.Closed ? StackError.InvalidState : StackError.AlreadyConnected,
                 "This socket has already been used for a connection; create a new TcpSocket.");
-        if (remote.IsUnspecified || remote.IsBroadcast || remote.IsMulticast || remote == Context.Config.Address || remote.IsLoopback)
+        if (!Context.Config.IsUnicastHost(remote) || remote == Context.Config.Address)
             throw new ArgumentException($"Cannot connect to {remote}: give the unicast address of another host.", nameof(remote));
         if (port == 0) throw new ArgumentException("Remote port 0 cannot be connected to; give a port from 1 to 65535.", nameof(port));
         ushort local;

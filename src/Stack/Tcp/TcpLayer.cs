@@ -117,7 +117,7 @@ internal sealed class TcpLayer : IIpProtocolHandler
         c.SegmentsReceived++;
         if (payload.Length < TcpHeader.MinLength) { c.DroppedTruncated++; return; }
         // RFC 9293 3.9.1: TCP is unicast only; RFC 1122 4.2.3.10: never answer a broadcast.
-        if (info.IsBroadcastOrMulticast || info.Destination != _context.Config.Address) { c.DroppedBroadcast++; return; }
+        if (!info.IsUnicast) { c.DroppedBroadcast++; return; }
         if (!Checksum.Verify(Checksum.PseudoHeader(info.Source, info.Destination, 6, payload.Length), payload)) { c.DroppedBadChecksum++; return; }
         var offset = TcpHeader.DataOffset(payload);
         if (offset < TcpHeader.MinLength || offset > payload.Length) { c.DroppedBadOffset++; return; }

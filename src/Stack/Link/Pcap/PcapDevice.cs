@@ -131,7 +131,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
     /// </summary>
     public void SetStackAddress(MacAddress mac)
     {
-        if (mac.IsMulticast || mac.IsZero) throw new ArgumentException($"{mac} cannot be a station address (it is zero or a group address).", nameof(mac));
+        if (!mac.IsUnicast) throw new ArgumentException($"{mac} cannot be a station address (it is zero or a group address).", nameof(mac));
         if (!Enter()) throw new ObjectDisposedException(ToString());
         try
         {
