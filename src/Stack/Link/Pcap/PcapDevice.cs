@@ -8,7 +8,7 @@ namespace NetStack.Link;
 /// An Ethernet adapter opened with libpcap (through SharpPcap), driven by the stack's own loop thread.
 /// </summary>
 /// <remarks>
-/// The I/O path decides the speed (see ARCHITECTURE.md), so:
+/// The I/O path decides the speed (see docs/lab.md), so:
 /// <list type="bullet">
 /// <item><see cref="Receive"/> walks libpcap's memory-mapped ring on the loop thread with pcap_dispatch (nonblocking)
 /// and an unmanaged callback that hands the stack a span over the ring slot: no capture thread, no copy, no
