@@ -213,6 +213,43 @@ public class ReassemblyTests
     }
 
     [Fact]
+    public void The_reassembler_alone_returns_what_it_completed_and_what_expired()
+    {
+        // No stack: the reassembler calls nothing, it returns the completed datagram (and, at a timeout, the quote).
+        var context = new LayerContext("alone", new StackConfig { Address = OurIp }, new Random(1));
+        var counters = new Ipv4Counters();
+        var reassembler = new Reassembler(context, counters);
+        var unicast = new LinkInfo(PeerMac, isBroadcast: false, "test0");
+        var broadcast = new LinkInfo(PeerMac, isBroadcast: true, "test0");
+        var fragments = Train(Request, 1480);
+        Assert.Equal(3, fragments.Count);
+        ReassembledDatagram whole = default;
+        for (int i = 0; i < fragments.Count; i++)
+        {
+            var ip = fragments[i].AsSpan(Ethernet.HeaderLength);
+            ip = ip[..Ipv4Header.TotalLength(ip)];
+            var done = reassembler.OnFragment(ip, Ipv4Header.MinLength, i == 1 ? broadcast : unicast, TimeSpan.Zero, out whole);
+            Assert.Equal(i == fragments.Count - 1, done);
+        }
+        Assert.Equal(Frames.Hex(Request), Frames.Hex(whole.Datagram[whole.HeaderLength..]));
+        Assert.Equal(Ipv4Header.MinLength + Request.Length, Ipv4Header.TotalLength(whole.Datagram));
+        Assert.True(whole.Link.IsBroadcast); // one fragment came as a link broadcast: the whole datagram did
+        whole.Release();
+        Assert.Equal(0, reassembler.Count);
+
+        var first = fragments[0].AsSpan(Ethernet.HeaderLength, 1500);
+        Assert.False(reassembler.OnFragment(first, Ipv4Header.MinLength, unicast, TimeSpan.Zero, out _));
+        Span<byte> quote = stackalloc byte[IcmpLayer.MaxQuote];
+        Assert.False(reassembler.TryExpire(TimeSpan.FromSeconds(29), quote, out _, out _));
+        Assert.True(reassembler.TryExpire(TimeSpan.FromSeconds(30), quote, out var quoted, out var linkBroadcast));
+        Assert.Equal(IcmpLayer.MaxQuote, quoted);
+        Assert.Equal(Frames.Hex(first[..quoted]), Frames.Hex(quote[..quoted]));
+        Assert.False(linkBroadcast);
+        Assert.Equal(1, counters.ReassemblyTimeouts);
+        Assert.Null(reassembler.NextExpiry);
+    }
+
+    [Fact]
     public void Timeout_without_first_fragment_is_counted_silently()
     {
         using var h = HarnessWithPeer();
