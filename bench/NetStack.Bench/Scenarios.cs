@@ -3,7 +3,9 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using NetStack.Icmp;
 using NetStack.Link;
+using NetStack.Sockets;
 using NetStack.Tcp;
 
 namespace NetStack.Bench;

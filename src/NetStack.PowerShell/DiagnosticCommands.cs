@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using NetStack.Icmp;
 using NetStack.Sockets;
 
 namespace NetStack.PowerShell;

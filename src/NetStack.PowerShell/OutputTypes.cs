@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using NetStack.Arp;
+using NetStack.Icmp;
 using NetStack.Sockets;
 using SharpPcap.LibPcap;
 

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using NetStack.Sockets;
 using NetStack.Udp;
 
 namespace NetStack.PowerShell;

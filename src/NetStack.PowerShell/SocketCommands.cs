@@ -83,7 +83,7 @@ internal static class SocketState
 
 /// <summary>New-StackSocket: opens a socket; its Id is its descriptor in the stack.</summary>
 [Cmdlet(VerbsCommon.New, "StackSocket")]
-[OutputType(typeof(UdpSocket), typeof(Tcp.TcpSocket))]
+[OutputType(typeof(UdpSocket), typeof(TcpSocket))]
 public sealed class NewStackSocketCommand : StackScopedCmdlet
 {
     [Parameter(Mandatory = true, Position = 0)]
@@ -448,7 +448,7 @@ internal static class DataCodec
 
 /// <summary>Start-StackListener: a TCP listener on a local port (passive open); outputs it (its Id is a descriptor).</summary>
 [Cmdlet(VerbsLifecycle.Start, "StackListener")]
-[OutputType(typeof(Tcp.TcpListener))]
+[OutputType(typeof(TcpListener))]
 public sealed class StartStackListenerCommand : StackScopedCmdlet
 {
     [Parameter(Mandatory = true, Position = 0)]
@@ -472,7 +472,7 @@ public sealed class StartStackListenerCommand : StackScopedCmdlet
 
 /// <summary>Wait-StackConnection: waits (up to -TimeoutSec) for the listener's next connection and outputs its socket.</summary>
 [Cmdlet(VerbsLifecycle.Wait, "StackConnection")]
-[OutputType(typeof(Tcp.TcpSocket))]
+[OutputType(typeof(TcpSocket))]
 public sealed class WaitStackConnectionCommand : SocketCmdletBase
 {
     /// <summary>The listener (from Start-StackListener), by value, by its Id, or named.</summary>

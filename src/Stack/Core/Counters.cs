@@ -21,33 +21,3 @@ public abstract class LayerCounters
 
 /// <summary>One counter's value at snapshot time.</summary>
 public sealed record StackCounter(string Layer, string Name, long Value);
-
-public sealed class EthernetCounters : LayerCounters
-{
-    public override string Layer => "Ethernet";
-    public long FramesReceived;
-    public long FramesSent;
-    public long BytesReceived;
-    public long BytesSent;
-    public long DroppedTruncated;
-    public long DroppedNotForUs;
-    public long DroppedOwnSource;
-    public long DroppedUnknownEtherType;
-}
-
-public sealed class ArpCounters : LayerCounters
-{
-    public override string Layer => "Arp";
-    public long RequestsReceived;
-    public long RepliesReceived;
-    public long RequestsSent;
-    public long RepliesSent;
-    public long GratuitousSent;
-    public long Resolved;
-    public long ResolutionFailures;
-    public long DroppedMalformed;
-    public long DroppedNotForUs;
-    public long DroppedCacheFull;
-    public long DroppedPendingOverflow;
-    public long PendingFlushed;
-}

@@ -22,6 +22,12 @@ public readonly struct Ipv4Address : IEquatable<Ipv4Address>, IComparable<Ipv4Ad
     public bool IsMulticast => (Value >> 28) == 0xE;
     public bool IsLoopback => (Value >> 24) == 127;
 
+    /// <summary>
+    /// Can name one host (RFC 1122 3.2.1.3): not 0.0.0.0, not the limited broadcast, not multicast, not loopback.
+    /// On a subnet its broadcast address is excluded too: see <see cref="StackConfig.IsUnicastHost"/>.
+    /// </summary>
+    public bool IsUnicast => !(IsUnspecified || IsBroadcast || IsMulticast || IsLoopback);
+
     public static Ipv4Address Read(ReadOnlySpan<byte> source) => new(BinaryPrimitives.ReadUInt32BigEndian(source));
     public void Write(Span<byte> destination) => BinaryPrimitives.WriteUInt32BigEndian(destination, Value);
 

@@ -19,6 +19,8 @@ public readonly struct MacAddress : IEquatable<MacAddress>
     /// <summary>Group bit set (broadcast is also a group address).</summary>
     public bool IsMulticast => (Value & 0x0100_0000_0000UL) != 0;
     public bool IsZero => Value == 0;
+    /// <summary>Can be a station's own address: neither zero nor a group (multicast or broadcast) address.</summary>
+    public bool IsUnicast => !IsZero && !IsMulticast;
 
     public static MacAddress Read(ReadOnlySpan<byte> s) =>
         new((ulong)BinaryPrimitives.ReadUInt16BigEndian(s) << 32 | BinaryPrimitives.ReadUInt32BigEndian(s[2..]));

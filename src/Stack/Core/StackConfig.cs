@@ -28,10 +28,17 @@ public sealed record StackConfig
 
     public Ipv4Address SubnetBroadcast => new(Address.Value | ~Ipv4Address.MaskOf(PrefixLength));
 
+    /// <summary>
+    /// RFC 1122 3.2.1.3: whether <paramref name="address"/> names one host as seen from this stack: a unicast address
+    /// (<see cref="Ipv4Address.IsUnicast"/>) that is not our subnet's broadcast. The one spelling of the rule: IPv4
+    /// applies it to sources, ICMP to the senders it may answer, TCP and DNS to the peers a user names, ARP to its targets.
+    /// </summary>
+    public bool IsUnicastHost(Ipv4Address address) => address.IsUnicast && address != SubnetBroadcast;
+
     /// <summary>Throws <see cref="StackConfigurationException"/> naming the first field that cannot work.</summary>
     public void Validate(int deviceMtu)
     {
-        if (Address.IsUnspecified || Address.IsBroadcast || Address.IsMulticast || Address.IsLoopback)
+        if (!Address.IsUnicast)
             throw new StackConfigurationException(nameof(Address), $"Address {Address} cannot be a host's address; give a unicast IPv4 address such as 192.0.2.2.");
         if (PrefixLength is < 1 or > 30)
             throw new StackConfigurationException(nameof(PrefixLength), $"PrefixLength {PrefixLength} is out of range; use 1 to 30 (e.g. 24 for 192.0.2.2/24).");
@@ -44,7 +51,7 @@ public sealed record StackConfig
             if (gw == Address)
                 throw new StackConfigurationException(nameof(Gateway), $"Gateway {gw} is our own address.");
         }
-        if (MacAddress is { } mac && (mac.IsMulticast || mac.IsZero))
+        if (MacAddress is { } mac && !mac.IsUnicast)
             throw new StackConfigurationException(nameof(MacAddress), $"MacAddress {mac} is a group or zero address; use a unicast MAC (first octet even), e.g. 02-00-5E-10-00-01.");
         if (Mtu is { } mtu && (mtu < 576 || mtu > deviceMtu))
             throw new StackConfigurationException(nameof(Mtu), $"Mtu {mtu} must be between 576 and the adapter's MTU {deviceMtu}.");
@@ -55,7 +62,7 @@ public sealed record StackConfig
         if (PacketLogCapacity is < 0 or > 1_000_000)
             throw new StackConfigurationException(nameof(PacketLogCapacity), "PacketLogCapacity must be between 0 and 1,000,000 frames.");
         foreach (var d in DnsServers)
-            if (d.IsUnspecified || d.IsBroadcast || d.IsMulticast)
+            if (!IsUnicastHost(d))
                 throw new StackConfigurationException(nameof(DnsServers), $"DNS server {d} is not a unicast address.");
         Arp.Validate();
         Ip.Validate();

@@ -10,18 +10,18 @@ public sealed record StackEvent(TimeSpan Time, string Layer, string Message);
 /// never formatted, so tracing costs one branch on the per-packet path.
 /// </summary>
 [InterpolatedStringHandler]
-public ref struct TraceMessageHandler
+internal ref struct TraceMessageHandler
 {
     private DefaultInterpolatedStringHandler _inner;
 
-    public TraceMessageHandler(int literalLength, int formattedCount, NetworkStack stack, out bool enabled)
+    public TraceMessageHandler(int literalLength, int formattedCount, LayerContext context, out bool enabled)
     {
-        enabled = stack.TraceEnabled;
+        enabled = context.TraceEnabled;
         _inner = enabled ? new DefaultInterpolatedStringHandler(literalLength, formattedCount) : default;
     }
 
     public void AppendLiteral(string s) => _inner.AppendLiteral(s);
     public void AppendFormatted<T>(T value) => _inner.AppendFormatted(value);
     public void AppendFormatted<T>(T value, string? format) => _inner.AppendFormatted(value, format);
-    internal string ToStringAndClear() => _inner.ToStringAndClear();
+    public string ToStringAndClear() => _inner.ToStringAndClear();
 }

@@ -60,32 +60,37 @@ internal sealed class DnsResolver
         public readonly List<string> Outcomes = new(); // per server, for the final error message
         public int ServerIndex;
         public int Attempt;
-        public UdpSocket? Socket;
+        public IUdpPort? Socket;
         public ushort Id;
         public TimeSpan Deadline;
         public bool AnyServerFailure;
 
         public Ipv4Address Server => Servers[ServerIndex];
 
-        public void OnUdpDatagram(UdpSocket socket, Ipv4Address source, ushort sourcePort, ReadOnlySpan<byte> data, TimeSpan now) =>
-            Resolver.OnResponse(this, socket, source, sourcePort, data, now);
+        public void OnUdpDatagram(IUdpPort port, Ipv4Address source, ushort sourcePort, ReadOnlySpan<byte> data, TimeSpan now) =>
+            Resolver.OnResponse(this, port, source, sourcePort, data, now);
 
-        public bool OnUdpError(UdpSocket socket, StackError error, Ipv4Address destination, ushort destinationPort, TimeSpan now) =>
-            Resolver.OnSendError(this, socket, error, destination, destinationPort, now);
+        public bool OnUdpError(IUdpPort port, StackError error, Ipv4Address destination, ushort destinationPort, TimeSpan now) =>
+            Resolver.OnSendError(this, port, error, destination, destinationPort, now);
     }
 
-    private readonly NetworkStack _stack;
+    private readonly LayerContext _context;
+    private readonly IUdpPorts _udp;
     private readonly Dictionary<string, CacheEntry> _cache = new();
     private readonly List<Resolution> _active = new();
     private readonly List<Ipv4Address> _addresses = new(); // scratch for parsing
     private readonly byte[] _query = new byte[DnsConstants.HeaderLength + DnsName.MaxWireLength + 4];
     private TimeSpan _nextDeadline = TimeSpan.MaxValue;
 
-    public DnsResolver(NetworkStack stack) => _stack = stack;
+    public DnsResolver(LayerContext context, IUdpPorts udp)
+    {
+        _context = context;
+        _udp = udp;
+    }
 
     public DnsCounters Counters { get; } = new();
 
-    private DnsSettings Settings => _stack.Config.Dns;
+    private DnsSettings Settings => _context.Config.Dns;
 
     /// <summary>Starts resolving <paramref name="name"/> (already normalized, see <see cref="DnsName.Normalize"/>).</summary>
     public Task<DnsResult> Resolve(string name, Ipv4Address? server, TimeSpan now)
@@ -111,12 +116,12 @@ internal sealed class DnsResolver
             Counters.CacheMisses++;
         }
 
-        var servers = server is { } s ? new[] { s } : _stack.Config.DnsServers.ToArray();
+        var servers = server is { } s ? new[] { s } : _context.Config.DnsServers.ToArray();
         if (servers.Length == 0)
             throw new StackException(StackError.InvalidArgument,
                 $"No DNS server to ask for '{name}': give one (-Server / the server argument) or set StackConfig.DnsServers.");
         foreach (var sv in servers)
-            if (sv.IsUnspecified || sv.IsBroadcast || sv.IsMulticast)
+            if (!_context.Config.IsUnicastHost(sv))
                 throw new ArgumentException($"DNS server {sv} is not a unicast address; give the server's own address.", nameof(server));
         if (_active.Count >= Settings.MaxOutstandingQueries)
         {
@@ -139,25 +144,23 @@ internal sealed class DnsResolver
             CloseSocket(r);
             if (r.Attempt > 0) Counters.Retransmissions++;
             r.Attempt++;
-            var port = _stack.Udp.AllocateRandomPort();
-            if (port is null)
+            var socket = _udp.OpenRandom(r, now);
+            if (socket is null)
             {
                 Finish(r, new StackException(StackError.NoEphemeralPorts,
                     $"No free UDP port to send the DNS query for '{r.Name}' from; close sockets or widen the ephemeral range."));
                 return;
             }
-            var socket = new UdpSocket(_stack) { Receiver = r };
-            socket.Bind(port.Value, Ipv4Address.Any, now);
             r.Socket = socket;
-            r.Id = (ushort)_stack.Random.Next(65536);
+            r.Id = (ushort)_context.Random.Next(65536);
             var length = DnsMessage.WriteQuery(_query, r.Id, r.QName);
-            var result = socket.SendOnLoop(r.Server, Settings.ServerPort, _query.AsSpan(0, length), now);
+            var result = socket.Send(r.Server, Settings.ServerPort, _query.AsSpan(0, length), now);
             if (result == StackError.None)
             {
                 Counters.QueriesSent++;
                 r.Deadline = now + Settings.Timeout;
                 if (r.Deadline < _nextDeadline) _nextDeadline = r.Deadline;
-                _stack.Trace("Dns", $"query {r.Id:x4} for {r.Name} A to {r.Server} (attempt {r.Attempt})");
+                _context.Trace("Dns", $"query {r.Id:x4} for {r.Name} A to {r.Server} (attempt {r.Attempt})");
                 return;
             }
             // Unreachable at once (no route, ARP failed): no point in retrying this server.
@@ -179,7 +182,7 @@ internal sealed class DnsResolver
         return false;
     }
 
-    private void OnResponse(Resolution r, UdpSocket socket, Ipv4Address source, ushort sourcePort, ReadOnlySpan<byte> data, TimeSpan now)
+    private void OnResponse(Resolution r, IUdpPort socket, Ipv4Address source, ushort sourcePort, ReadOnlySpan<byte> data, TimeSpan now)
     {
         Counters.ResponsesReceived++;
         if (socket != r.Socket || r.Completion.Task.IsCompleted) { Counters.DroppedMismatched++; return; }
@@ -225,7 +228,7 @@ internal sealed class DnsResolver
     }
 
     /// <summary>ICMP port/host unreachable about our query: the server is not there, so move on at once.</summary>
-    private bool OnSendError(Resolution r, UdpSocket socket, StackError error, Ipv4Address destination, ushort destinationPort, TimeSpan now)
+    private bool OnSendError(Resolution r, IUdpPort socket, StackError error, Ipv4Address destination, ushort destinationPort, TimeSpan now)
     {
         if (socket != r.Socket || r.Completion.Task.IsCompleted || destination != r.Server || destinationPort != Settings.ServerPort) return false;
         r.Outcomes.Add($"{r.Server} unreachable ({error})");
@@ -277,7 +280,7 @@ internal sealed class DnsResolver
 
     private static void CloseSocket(Resolution r)
     {
-        r.Socket?.CloseOnLoop();
+        r.Socket?.Release();
         r.Socket = null;
     }
 

@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using NetStack.Arp;
+using NetStack.Icmp;
 using NetStack.Link;
 
 namespace NetStack.IPv4;
@@ -36,24 +38,33 @@ public sealed class Ipv4Counters : LayerCounters
 /// <summary>
 /// IPv4 (RFC 791, RFC 1122 section 3): validates and delivers arriving datagrams to the transport
 /// registered for their protocol, reassembles fragments, and routes, resolves and fragments
-/// outgoing ones. Host only: nothing is forwarded. Loop-thread only.
+/// outgoing ones. Host only: nothing is forwarded. Below it: the link (<see cref="ILinkOutput"/>) and the
+/// neighbour cache (<see cref="INeighbourResolver"/>), given at construction. Above it: the transports and the
+/// ICMP error sink, which register. Loop-thread only.
 /// </summary>
-internal sealed class Ipv4Layer
+internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDelivery, INeighbourClient
 {
-    private readonly NetworkStack _stack;
+    private readonly LayerContext _context;
+    private readonly ILinkOutput _link;
+    private readonly INeighbourResolver _neighbours;
     private readonly IIpProtocolHandler?[] _handlers = new IIpProtocolHandler?[256];
+    private readonly HashSet<Ipv4Address> _groups = new();
+    private IIcmpErrorSink? _errors;
     // Outgoing datagrams are built in place: [Ethernet header][IP header][payload up to 65515 bytes].
     private readonly byte[] _tx = new byte[Ethernet.HeaderLength + 65535];
     private readonly byte[] _fragment;
     private readonly Reassembler _reassembler;
     private ushort _nextId;
 
-    public Ipv4Layer(NetworkStack stack)
+    public Ipv4Layer(LayerContext context, ILinkOutput link, INeighbourResolver neighbours)
     {
-        _stack = stack;
-        _fragment = new byte[Ethernet.HeaderLength + stack.Mtu];
-        _nextId = (ushort)stack.Random.Next(65536);
-        _reassembler = new Reassembler(stack, Counters);
+        _context = context;
+        _link = link;
+        _neighbours = neighbours;
+        _fragment = new byte[Ethernet.HeaderLength + link.Mtu];
+        _nextId = (ushort)context.Random.Next(65536);
+        _reassembler = new Reassembler(context, Counters);
+        JoinGroup(new Ipv4Address(224, 0, 0, 1)); // all-hosts (RFC 1112 6.4): every host is a member
     }
 
     public Ipv4Counters Counters { get; } = new();
@@ -65,16 +76,31 @@ internal sealed class Ipv4Layer
     public const int MaxPayload = 65535 - Ipv4Header.MinLength;
 
     /// <summary>Largest payload that leaves in a single unfragmented datagram.</summary>
-    public int MaxUnfragmentedPayload => _stack.Mtu - Ipv4Header.MinLength;
+    public int MaxUnfragmentedPayload => Mtu - Ipv4Header.MinLength;
+
+    public int Mtu => _link.Mtu;
 
     public void Register(IpProtocol protocol, IIpProtocolHandler handler) => _handlers[(byte)protocol] = handler;
+
+    /// <summary>Where the errors IPv4 owes go (ICMP, which sits above and registers like a transport).</summary>
+    public void RegisterErrorSink(IIcmpErrorSink sink) => _errors = sink;
+
+    // ---------------- multicast membership ----------------
+
+    /// <summary>Joins an IPv4 multicast group: datagrams to it are accepted, and so are frames to its MAC (RFC 1112 6.4). No IGMP is sent.</summary>
+    public void JoinGroup(Ipv4Address group)
+    {
+        if (_groups.Add(group)) _link.AcceptMulticast(MacAddress.ForIpv4Multicast(group));
+    }
+
+    private bool IsMember(Ipv4Address group) => group.IsMulticast && _groups.Contains(group);
 
     /// <summary>Where a transport writes the payload of its next datagram; valid until <see cref="Send"/>.</summary>
     public Span<byte> PayloadBuffer => _tx.AsSpan(Ethernet.HeaderLength + Ipv4Header.MinLength, MaxPayload);
 
     // ---------------- receive ----------------
 
-    public void OnPacket(ReadOnlySpan<byte> packet, MacAddress linkSource, TimeSpan now)
+    public void OnPacket(ReadOnlySpan<byte> packet, in LinkInfo link, TimeSpan now)
     {
         var c = Counters;
         c.PacketsReceived++;
@@ -90,73 +116,95 @@ internal sealed class Ipv4Layer
 
         var src = Ipv4Header.Source(packet);
         var dst = Ipv4Header.Destination(packet);
-        var cfg = _stack.Config;
+        var cfg = _context.Config;
         // RFC 1122 3.2.1.3: no datagram comes from a broadcast, multicast, loopback or our own address; 0.0.0.0
         // only from a host still learning its address, which can only broadcast.
-        if (src.IsBroadcast || src.IsMulticast || src == cfg.Address || src == cfg.SubnetBroadcast || src.IsLoopback
-            || (src.IsUnspecified && dst == cfg.Address))
+        if (src == cfg.Address || (src.IsUnspecified ? dst == cfg.Address : !cfg.IsUnicastHost(src)))
         {
             c.DroppedBadSource++;
             return;
         }
-        if (dst != cfg.Address && !dst.IsBroadcast && dst != cfg.SubnetBroadcast && !_stack.IsMulticastMember(dst))
+        if (dst != cfg.Address && !dst.IsBroadcast && dst != cfg.SubnetBroadcast && !IsMember(dst))
         {
             c.DroppedNotForUs++;
             return;
         }
 
         if (dst == cfg.Address && src.IsInSubnet(cfg.Address, cfg.PrefixLength))
-            _stack.Arp.ConfirmFromTraffic(src, linkSource, now);
+            _neighbours.Confirm(src, link.Source, now);
 
         var flags = Ipv4Header.FlagsAndOffset(packet);
         if ((flags & (Ipv4Header.FlagMoreFragments | Ipv4Header.OffsetMask)) != 0)
         {
             c.FragmentsReceived++;
-            _reassembler.OnFragment(packet, ihl, linkSource, now);
+            if (_reassembler.OnFragment(packet, ihl, in link, now, out var whole))
+            {
+                // The reassembled datagram lives in a pooled buffer that goes back once the transport is done with it.
+                try { Deliver(whole.Datagram, whole.HeaderLength, whole.Link, now); }
+                finally { whole.Release(); }
+            }
             return;
         }
-        Deliver(packet, ihl, linkSource, now);
+        Deliver(packet, ihl, in link, now);
     }
 
-    /// <summary>Hands a complete datagram (header + payload) to its transport.</summary>
-    internal void Deliver(ReadOnlySpan<byte> datagram, int ihl, MacAddress linkSource, TimeSpan now)
+    /// <summary>Hands a complete datagram (header + payload) to its transport, and answers for what it could not deliver.</summary>
+    private void Deliver(ReadOnlySpan<byte> datagram, int ihl, in LinkInfo link, TimeSpan now)
     {
         var protocol = Ipv4Header.Protocol(datagram);
         var handler = _handlers[protocol];
-        var dst = Ipv4Header.Destination(datagram);
+        TransportDisposition disposition;
         if (handler is null)
         {
             Counters.DroppedUnknownProtocol++;
-            // RFC 1122 3.2.2.1: protocol unreachable, never for broadcasts.
-            if (dst == _stack.Config.Address) _stack.Icmp.SendDestinationUnreachable(IcmpCodes.ProtocolUnreachable, datagram, now);
-            return;
+            disposition = TransportDisposition.ProtocolUnreachable;
         }
-        Counters.PacketsDelivered++;
-        var info = new IpDatagramInfo(Ipv4Header.Source(datagram), dst, (IpProtocol)protocol,
-            Ipv4Header.Ttl(datagram), Ipv4Header.Tos(datagram), linkSource, datagram);
-        handler.OnDatagram(in info, datagram[ihl..], now);
+        else
+        {
+            Counters.PacketsDelivered++;
+            var dst = Ipv4Header.Destination(datagram);
+            var info = new IpDatagramInfo(Ipv4Header.Source(datagram), dst, dst == _context.Config.Address, (IpProtocol)protocol,
+                Ipv4Header.Ttl(datagram), Ipv4Header.Tos(datagram), in link, datagram);
+            disposition = handler.OnDatagram(in info, datagram[ihl..], now);
+        }
+        // RFC 1122 3.2.2.1 and 4.1.3.1: protocol or port unreachable; the sink keeps 3.2.2's silences (broadcasts...).
+        if (disposition != TransportDisposition.Delivered)
+            _errors?.SendError(IcmpCodes.TypeDestinationUnreachable,
+                disposition == TransportDisposition.PortUnreachable ? IcmpCodes.PortUnreachable : IcmpCodes.ProtocolUnreachable,
+                datagram, link.IsBroadcast, now);
     }
 
     /// <summary>Passes an ICMP error (or a local one) to the transport that sent the original datagram.</summary>
-    internal void DeliverError(in IpErrorInfo error, ReadOnlySpan<byte> original, TimeSpan now)
+    public void DeliverError(in IpErrorInfo error, ReadOnlySpan<byte> original, TimeSpan now)
     {
         if (original.Length < Ipv4Header.MinLength || Ipv4Header.Version(original) != 4) return;
         var ihl = Ipv4Header.HeaderLength(original);
         if (ihl < Ipv4Header.MinLength || original.Length < ihl) return;
-        if (Ipv4Header.Source(original) != _stack.Config.Address) return; // not about something we sent
+        if (Ipv4Header.Source(original) != _context.Config.Address) return; // not about something we sent
         _handlers[Ipv4Header.Protocol(original)]?.OnError(in error, original, now);
     }
 
     /// <summary>A datagram we sent could not leave (ARP failed): tell its sender, as an ICMP error would.</summary>
-    internal void ReportLocalError(ReadOnlySpan<byte> datagram, StackError error, TimeSpan now)
+    public void DropQueued(ReadOnlySpan<byte> datagram, StackError error, TimeSpan now)
     {
         Counters.DroppedHostUnreachable++;
         var info = new IpErrorInfo(error, 3, error == StackError.HostUnreachable ? IcmpCodes.HostUnreachable : IcmpCodes.NetworkUnreachable,
-            _stack.Config.Address, 0, isLocal: true);
+            _context.Config.Address, 0, isLocal: true);
         DeliverError(in info, datagram, now);
     }
 
-    public TimeSpan? Poll(TimeSpan now) => _reassembler.Poll(now);
+    /// <summary>Expires incomplete datagrams; returns the next expiry.</summary>
+    public TimeSpan? Poll(TimeSpan now)
+    {
+        Span<byte> quote = stackalloc byte[IcmpLayer.MaxQuote];
+        while (_reassembler.TryExpire(now, quote, out var quoted, out var linkBroadcast))
+        {
+            // RFC 792, RFC 1122 3.3.2: time exceeded code 1, only when fragment zero arrived (there is something to quote).
+            if (quoted > 0)
+                _errors?.SendError(IcmpCodes.TypeTimeExceeded, IcmpCodes.FragmentReassemblyTimeExceeded, quote[..quoted], linkBroadcast, now);
+        }
+        return _reassembler.NextExpiry;
+    }
 
     // ---------------- send ----------------
 
@@ -169,9 +217,9 @@ internal sealed class Ipv4Layer
     {
         if ((uint)payloadLength > MaxPayload) { Counters.DroppedTooBig++; return StackError.MessageTooLong; }
         var total = Ipv4Header.MinLength + payloadLength;
-        if (dontFragment && total > _stack.Mtu) { Counters.DroppedTooBig++; return StackError.MessageTooLong; }
+        if (dontFragment && total > Mtu) { Counters.DroppedTooBig++; return StackError.MessageTooLong; }
         var frame = _tx.AsSpan(0, Ethernet.HeaderLength + total);
-        var cfg = _stack.Config;
+        var cfg = _context.Config;
         Ipv4Header.Write(frame[Ethernet.HeaderLength..], total, _nextId++, dontFragment ? Ipv4Header.FlagDontFragment : (ushort)0,
             ttl == 0 ? cfg.DefaultTtl : ttl, (byte)protocol, cfg.Address, destination, tos);
         return Route(destination, frame, now);
@@ -180,7 +228,7 @@ internal sealed class Ipv4Layer
     /// <summary>Picks the next hop and its MAC for a built frame ([14 bytes room][datagram]) and emits it.</summary>
     private StackError Route(Ipv4Address destination, Span<byte> frame, TimeSpan now)
     {
-        var cfg = _stack.Config;
+        var cfg = _context.Config;
         MacAddress mac;
         if (destination.IsBroadcast || destination == cfg.SubnetBroadcast) mac = MacAddress.Broadcast;
         else if (destination.IsMulticast) mac = MacAddress.ForIpv4Multicast(destination);
@@ -191,11 +239,11 @@ internal sealed class Ipv4Layer
             else if (cfg.Gateway is { } gw) nextHop = gw;
             else { Counters.DroppedNoRoute++; return StackError.NetworkUnreachable; }
 
-            var r = _stack.Arp.Resolve(nextHop, out mac, now);
+            var r = _neighbours.Resolve(nextHop, out mac, now);
             if (r == StackError.HostUnreachable) { Counters.DroppedHostUnreachable++; return r; }
             if (r != StackError.None)
             {
-                if (_stack.Arp.Enqueue(nextHop, frame[Ethernet.HeaderLength..])) return StackError.None;
+                if (_neighbours.Queue(nextHop, frame[Ethernet.HeaderLength..])) return StackError.None;
                 Counters.DroppedArpQueueFull++;
                 return StackError.NoBufferSpace;
             }
@@ -204,15 +252,17 @@ internal sealed class Ipv4Layer
         return StackError.None;
     }
 
+    /// <summary>An ARP-queued datagram's next hop resolved: it leaves like any other (fragmented when it must).</summary>
+    public void SendQueued(Span<byte> frame, MacAddress mac, TimeSpan now) => Emit(frame, mac, now);
+
     /// <summary>Sends a datagram held at frame[14..] to <paramref name="mac"/>, fragmenting when it exceeds the MTU (RFC 791 3.2).</summary>
-    internal void Emit(Span<byte> frame, MacAddress mac, TimeSpan now)
+    private void Emit(Span<byte> frame, MacAddress mac, TimeSpan now)
     {
         var datagram = frame[Ethernet.HeaderLength..];
-        var mtu = _stack.Mtu;
+        var mtu = Mtu;
         if (datagram.Length <= mtu)
         {
-            Ethernet.WriteHeader(frame, mac, _stack.MacAddress, Ethernet.TypeIpv4);
-            _stack.TransmitFrame(frame, now);
+            _link.Send(frame, mac, Ethernet.TypeIpv4, now);
             Counters.PacketsSent++;
             Counters.BytesSent += datagram.Length;
             return;
@@ -228,7 +278,6 @@ internal sealed class Ipv4Layer
             var len = Math.Min(chunk, payload.Length - offset);
             var more = offset + len < payload.Length;
             var f = _fragment.AsSpan(0, Ethernet.HeaderLength + ihl + len);
-            Ethernet.WriteHeader(f, mac, _stack.MacAddress, Ethernet.TypeIpv4);
             var h = f[Ethernet.HeaderLength..];
             datagram[..ihl].CopyTo(h);
             payload.Slice(offset, len).CopyTo(h[ihl..]);
@@ -238,7 +287,7 @@ internal sealed class Ipv4Layer
             h[10] = 0;
             h[11] = 0;
             BinaryPrimitives.WriteUInt16BigEndian(h[10..], Checksum.Compute(h[..ihl]));
-            _stack.TransmitFrame(f, now);
+            _link.Send(f, mac, Ethernet.TypeIpv4, now);
             Counters.FragmentsSent++;
             Counters.BytesSent += ihl + len;
         }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Numerics;
+using NetStack.Icmp;
 using NetStack.Link;
 
 namespace NetStack.IPv4;
@@ -20,6 +21,10 @@ namespace NetStack.IPv4;
 /// Every datagram times out ReassemblyTimeout after its first fragment (as Linux does; the timer is not
 /// restarted by later fragments). Since that interval is the same for all, datagrams expire in the order they
 /// were created: they sit on a list in that order, and <see cref="Poll"/> only looks at its head.
+/// </para>
+/// <para>
+/// It calls nothing outside itself: <see cref="OnFragment"/> returns the datagram a fragment completed, and
+/// <see cref="TryExpire"/> returns what an ICMP error about an expired one would quote; IPv4 does the rest.
 /// </para>
 /// Loop-thread only; no allocation at steady state (datagram records and their bitmaps are reused).
 /// </summary>
@@ -51,12 +56,15 @@ internal sealed class Reassembler
         public readonly byte[] FirstHeader = new byte[HeaderRoom];
         public int FirstHeaderLength;
         public int FirstDataLength;
-        public MacAddress LinkSource;
+        /// <summary>How the latest fragment arrived (its source MAC is what the whole datagram reports).</summary>
+        public LinkInfo Link;
+        /// <summary>Some fragment came as a link-layer broadcast: no ICMP error about this datagram, ever (RFC 1122 3.2.2).</summary>
+        public bool AnyLinkBroadcast;
         public Datagram? Older;
         public Datagram? Newer;
     }
 
-    private readonly NetworkStack _stack;
+    private readonly LayerContext _context;
     private readonly Ipv4Counters _counters;
     private readonly Dictionary<Key, Datagram> _datagrams = new();
     private readonly Stack<Datagram> _free = new();
@@ -65,13 +73,13 @@ internal sealed class Reassembler
     private Datagram? _newest;
     private long _memory;
 
-    public Reassembler(NetworkStack stack, Ipv4Counters counters)
+    public Reassembler(LayerContext context, Ipv4Counters counters)
     {
-        _stack = stack;
+        _context = context;
         _counters = counters;
     }
 
-    private Ipv4Settings Settings => _stack.Config.Ip;
+    private Ipv4Settings Settings => _context.Config.Ip;
 
     /// <summary>Datagrams under reassembly now.</summary>
     public int Count => _datagrams.Count;
@@ -79,9 +87,13 @@ internal sealed class Reassembler
     /// <summary>Payload bytes held by incomplete datagrams (what Ip.ReassemblyMemoryLimit bounds).</summary>
     public long MemoryInUse => _memory;
 
-    /// <summary>Takes one validated fragment (<paramref name="packet"/> trimmed to its total length) addressed to us.</summary>
-    public void OnFragment(ReadOnlySpan<byte> packet, int ihl, MacAddress linkSource, TimeSpan now)
+    /// <summary>
+    /// Takes one validated fragment (<paramref name="packet"/> trimmed to its total length) addressed to us. Returns
+    /// true when it completed its datagram, which <paramref name="completed"/> then holds until its Release.
+    /// </summary>
+    public bool OnFragment(ReadOnlySpan<byte> packet, int ihl, in LinkInfo link, TimeSpan now, out ReassembledDatagram completed)
     {
+        completed = default;
         var offset = Ipv4Header.FragmentOffset(packet);
         var more = Ipv4Header.MoreFragments(packet);
         var data = packet[ihl..];
@@ -94,17 +106,17 @@ internal sealed class Reassembler
         if (data.Length == 0 || (more && (data.Length & 7) != 0) || ihl + end > MaxIpLength)
         {
             Discard(d, ref _counters.ReassemblyMalformed);
-            return;
+            return false;
         }
         if (ihl + end > Settings.MaxDatagramSize)
         {
             Discard(d, ref _counters.ReassemblyMemoryExceeded);
-            return;
+            return false;
         }
 
         if (d is null)
         {
-            if (_datagrams.Count >= Settings.MaxReassemblies) { _counters.ReassemblyMemoryExceeded++; return; }
+            if (_datagrams.Count >= Settings.MaxReassemblies) { _counters.ReassemblyMemoryExceeded++; return false; }
             d = Create(key, now);
         }
 
@@ -114,20 +126,20 @@ internal sealed class Reassembler
             if ((d.TotalLength >= 0 && d.TotalLength != end) || d.HighestEnd > end)
             {
                 Discard(d, ref _counters.ReassemblyMalformed);
-                return;
+                return false;
             }
             d.TotalLength = end;
         }
         else if (d.TotalLength >= 0 && end > d.TotalLength)
         {
             Discard(d, ref _counters.ReassemblyMalformed);
-            return;
+            return false;
         }
 
         if (end > d.Capacity && !Grow(d, end))
         {
             Discard(d, ref _counters.ReassemblyMemoryExceeded);
-            return;
+            return false;
         }
 
         var buffer = d.Buffer!;
@@ -142,14 +154,15 @@ internal sealed class Reassembler
             if (!data.Slice(from - offset, to - from).SequenceEqual(buffer.AsSpan(HeaderRoom + from, to - from)))
             {
                 Discard(d, ref _counters.ReassemblyOverlaps);
-                return;
+                return false;
             }
         }
 
         data.CopyTo(buffer.AsSpan(HeaderRoom + offset));
         d.BlocksFilled += SetBlocks(d.Blocks, firstBlock, lastBlock);
         if (end > d.HighestEnd) d.HighestEnd = end;
-        d.LinkSource = linkSource;
+        d.Link = link;
+        d.AnyLinkBroadcast |= link.IsBroadcast;
         if (offset == 0)
         {
             packet[..ihl].CopyTo(d.FirstHeader);
@@ -157,8 +170,8 @@ internal sealed class Reassembler
             d.FirstDataLength = data.Length;
         }
 
-        if (d.TotalLength >= 0 && d.BlocksFilled == (d.TotalLength + 7) >> 3)
-            Complete(d, now);
+        if (d.TotalLength < 0 || d.BlocksFilled != (d.TotalLength + 7) >> 3) return false;
+        return Complete(d, out completed);
     }
 
     /// <summary>Sets bits first..last; returns how many were newly set.</summary>
@@ -187,6 +200,7 @@ internal sealed class Reassembler
         d.FirstHeaderLength = 0;
         d.FirstDataLength = 0;
         d.Capacity = 0;
+        d.AnyLinkBroadcast = false;
         d.Older = _newest;
         d.Newer = null;
         if (_newest != null) _newest.Newer = d; else _oldest = d;
@@ -215,12 +229,13 @@ internal sealed class Reassembler
         return true;
     }
 
-    /// <summary>Builds the whole datagram behind the first fragment's header and hands it to IPv4.</summary>
-    private void Complete(Datagram d, TimeSpan now)
+    /// <summary>Builds the whole datagram behind the first fragment's header, ready for IPv4 to deliver.</summary>
+    private bool Complete(Datagram d, out ReassembledDatagram completed)
     {
+        completed = default;
         var ihl = d.FirstHeaderLength;
         var total = ihl + d.TotalLength;
-        if (total > MaxIpLength) { Discard(d, ref _counters.ReassemblyMalformed); return; } // first header had options
+        if (total > MaxIpLength) { Discard(d, ref _counters.ReassemblyMalformed); return false; } // first header had options
         var buffer = d.Buffer!;
         var datagram = buffer.AsSpan(HeaderRoom - ihl, total);
         d.FirstHeader.AsSpan(0, ihl).CopyTo(datagram);
@@ -232,13 +247,13 @@ internal sealed class Reassembler
         datagram[11] = 0;
         BinaryPrimitives.WriteUInt16BigEndian(datagram[10..], Checksum.Compute(datagram[..ihl]));
         _counters.DatagramsReassembled++;
-        var linkSource = d.LinkSource;
-        // Unlink before delivering: the transport may send, and nothing it does may see a half-freed record.
-        // The buffer is returned only after the transport is done with the span.
+        completed = new ReassembledDatagram(buffer, HeaderRoom - ihl, total, ihl,
+            new LinkInfo(d.Link.Source, d.AnyLinkBroadcast, d.Link.Interface));
+        // Unlinked before delivery: the transport may send, and nothing it does may see a half-freed record.
+        // The buffer now belongs to the caller, who returns it (ReassembledDatagram.Release) once delivered.
         d.Buffer = null;
         Release(d);
-        try { _stack.Ip.Deliver(datagram, ihl, linkSource, now); }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        return true;
     }
 
     private void Discard(Datagram? d, ref long counter)
@@ -263,33 +278,63 @@ internal sealed class Reassembler
         _free.Push(d);
     }
 
-    /// <summary>Expires datagrams whose time is up; returns the next expiry. Looks only at the oldest.</summary>
-    public TimeSpan? Poll(TimeSpan now)
-    {
-        while (_oldest is { } d && d.Deadline <= now)
-        {
-            _counters.ReassemblyTimeouts++;
-            _stack.Trace("IPv4", $"reassembly of datagram {d.Key.Id} from {new Ipv4Address(d.Key.Source)} timed out");
-            // RFC 792, RFC 1122 3.3.2: time exceeded code 1, but only when fragment zero arrived: only then is
-            // there a header and the first 8 bytes to quote.
-            if (d.FirstHeaderLength != 0) SendTimeExceeded(d, now);
-            Release(d);
-        }
-        return _oldest?.Deadline;
-    }
+    /// <summary>When the oldest incomplete datagram expires (null: none is held).</summary>
+    public TimeSpan? NextExpiry => _oldest?.Deadline;
 
-    private void SendTimeExceeded(Datagram d, TimeSpan now)
+    /// <summary>
+    /// Forgets the oldest datagram if its time is up (false when none is due). <paramref name="quoteLength"/> bytes of
+    /// <paramref name="quote"/> then hold what an ICMP time-exceeded error about it quotes (RFC 792: the header and at
+    /// least 8 bytes of data): 0 when fragment zero never came, so there is nothing to quote and no error to send.
+    /// <paramref name="linkBroadcast"/>: some fragment came as a link-layer broadcast.
+    /// </summary>
+    public bool TryExpire(TimeSpan now, Span<byte> quote, out int quoteLength, out bool linkBroadcast)
     {
+        quoteLength = 0;
+        linkBroadcast = false;
+        if (_oldest is not { } d || d.Deadline > now) return false;
+        _counters.ReassemblyTimeouts++;
+        _context.Trace("IPv4", $"reassembly of datagram {d.Key.Id} from {new Ipv4Address(d.Key.Source)} timed out");
         var ihl = d.FirstHeaderLength;
-        var quote = Math.Min(d.FirstDataLength, IcmpLayer.MaxQuote - ihl);
-        Span<byte> original = stackalloc byte[IcmpLayer.MaxQuote];
-        d.FirstHeader.AsSpan(0, ihl).CopyTo(original);
-        d.Buffer.AsSpan(HeaderRoom, quote).CopyTo(original[ihl..]);
-        _stack.Icmp.SendError(IcmpCodes.TypeTimeExceeded, IcmpCodes.FragmentReassemblyTimeExceeded, original[..(ihl + quote)], now);
+        if (ihl != 0)
+        {
+            var data = Math.Min(d.FirstDataLength, quote.Length - ihl);
+            d.FirstHeader.AsSpan(0, ihl).CopyTo(quote);
+            d.Buffer.AsSpan(HeaderRoom, data).CopyTo(quote[ihl..]);
+            quoteLength = ihl + data;
+        }
+        linkBroadcast = d.AnyLinkBroadcast;
+        Release(d);
+        return true;
     }
 
     public void Dispose()
     {
         while (_oldest is { } d) Release(d);
     }
+}
+
+/// <summary>A datagram the reassembler completed, in a pooled buffer that is the caller's until <see cref="Release"/>.</summary>
+internal readonly struct ReassembledDatagram
+{
+    private readonly byte[] _buffer;
+    private readonly int _offset;
+    private readonly int _length;
+
+    public ReassembledDatagram(byte[] buffer, int offset, int length, int headerLength, LinkInfo link)
+    {
+        _buffer = buffer;
+        _offset = offset;
+        _length = length;
+        HeaderLength = headerLength;
+        Link = link;
+    }
+
+    /// <summary>The whole datagram: its first fragment's header (rewritten for the whole) and the payload.</summary>
+    public ReadOnlySpan<byte> Datagram => _buffer.AsSpan(_offset, _length);
+    public int HeaderLength { get; }
+    /// <summary>The last fragment's link source; broadcast if any fragment came as one.</summary>
+    public LinkInfo Link { get; }
+
+    /// <summary>Returns the buffer to the pool; the datagram's span is invalid afterwards.</summary>
+    public void Release() => ArrayPool<byte>.Shared.Return(_buffer);
 }

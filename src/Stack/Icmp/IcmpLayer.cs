@@ -1,45 +1,7 @@
 using System.Buffers.Binary;
 using NetStack.IPv4;
 
-namespace NetStack;
-
-/// <summary>ICMP types and destination-unreachable codes (RFC 792).</summary>
-public static class IcmpCodes
-{
-    public const byte TypeEchoReply = 0;
-    public const byte TypeDestinationUnreachable = 3;
-    public const byte TypeSourceQuench = 4;
-    public const byte TypeRedirect = 5;
-    public const byte TypeEchoRequest = 8;
-    public const byte TypeTimeExceeded = 11;
-    public const byte TypeParameterProblem = 12;
-
-    public const byte NetworkUnreachable = 0;
-    public const byte HostUnreachable = 1;
-    public const byte ProtocolUnreachable = 2;
-    public const byte PortUnreachable = 3;
-    public const byte FragmentationNeeded = 4;
-    public const byte SourceRouteFailed = 5;
-    public const byte AdministrativelyProhibited = 13;
-
-    /// <summary>Time exceeded codes (RFC 792).</summary>
-    public const byte TtlExceededInTransit = 0;
-    public const byte FragmentReassemblyTimeExceeded = 1;
-}
-
-/// <summary>How a ping ended.</summary>
-public enum PingStatus
-{
-    Success,
-    TimedOut,
-    HostUnreachable,
-    NetworkUnreachable,
-    DestinationUnreachable,
-    TtlExpired,
-}
-
-/// <summary>One echo request's outcome.</summary>
-public sealed record PingReply(Ipv4Address Address, PingStatus Status, TimeSpan RoundTripTime, byte Ttl, int Bytes, ushort Sequence, Ipv4Address? ReportedBy = null);
+namespace NetStack.Icmp;
 
 public sealed class IcmpCounters : LayerCounters
 {
@@ -66,9 +28,10 @@ public sealed class IcmpCounters : LayerCounters
 /// <summary>
 /// ICMP (RFC 792, RFC 1122 3.2.2): answers echo requests, sends echo requests with RTT measured,
 /// sends rate-limited destination-unreachable errors, and hands received errors to the transport that
-/// sent the datagram they concern. Loop-thread only.
+/// sent the datagram they concern (through IPv4's <see cref="IIpErrorDelivery"/>). It is also the sink of the errors
+/// IPv4 owes (<see cref="IIcmpErrorSink"/>). Loop-thread only.
 /// </summary>
-internal sealed class IcmpLayer : IIpProtocolHandler
+internal sealed class IcmpLayer : IIpProtocolHandler, IIcmpErrorSink
 {
     private sealed class PendingPing
     {
@@ -79,7 +42,9 @@ internal sealed class IcmpLayer : IIpProtocolHandler
         public required int Bytes;
     }
 
-    private readonly NetworkStack _stack;
+    private readonly LayerContext _context;
+    private readonly IIpOutput _ip;
+    private readonly IIpErrorDelivery _errors;
     private readonly Dictionary<ushort, PendingPing> _pings = new();
     private readonly ushort _identifier;
     private ushort _nextSequence;
@@ -87,16 +52,24 @@ internal sealed class IcmpLayer : IIpProtocolHandler
     private TimeSpan _tokensAt;
     private TimeSpan _nextDeadline = TimeSpan.MaxValue;
 
-    public IcmpLayer(NetworkStack stack)
+    public IcmpLayer(LayerContext context, IIpOutput ip, IIpErrorDelivery errors)
     {
-        _stack = stack;
-        _identifier = (ushort)stack.Random.Next(1, 65536);
-        _tokens = stack.Config.Icmp.ErrorBurst;
+        _context = context;
+        _ip = ip;
+        _errors = errors;
+        _identifier = (ushort)context.Random.Next(1, 65536);
+        _tokens = context.Config.Icmp.ErrorBurst;
     }
 
     public IcmpCounters Counters { get; } = new();
 
-    public void OnDatagram(in IpDatagramInfo info, ReadOnlySpan<byte> msg, TimeSpan now)
+    public TransportDisposition OnDatagram(in IpDatagramInfo info, ReadOnlySpan<byte> msg, TimeSpan now)
+    {
+        OnMessage(in info, msg, now);
+        return TransportDisposition.Delivered; // ICMP answers what it can itself; nothing is unreachable
+    }
+
+    private void OnMessage(in IpDatagramInfo info, ReadOnlySpan<byte> msg, TimeSpan now)
     {
         Counters.MessagesReceived++;
         if (msg.Length < 8) { Counters.DroppedTruncated++; return; }
@@ -107,16 +80,16 @@ internal sealed class IcmpLayer : IIpProtocolHandler
             case IcmpCodes.TypeEchoRequest:
                 Counters.EchoRequestsReceived++;
                 // RFC 1122 3.2.2.6: an echo request to a broadcast address may be silently discarded.
-                if (info.IsBroadcastOrMulticast || info.Destination != _stack.Config.Address) { Counters.EchoRequestsIgnoredBroadcast++; return; }
-                if (!_stack.Config.Icmp.AnswerEcho) return;
-                var reply = _stack.Ip.PayloadBuffer;
+                if (!info.IsUnicast) { Counters.EchoRequestsIgnoredBroadcast++; return; }
+                if (!_context.Config.Icmp.AnswerEcho) return;
+                var reply = _ip.PayloadBuffer;
                 msg.CopyTo(reply);
                 reply[0] = IcmpCodes.TypeEchoReply;
                 reply[1] = 0;
                 reply[2] = 0;
                 reply[3] = 0;
                 BinaryPrimitives.WriteUInt16BigEndian(reply[2..], Checksum.Compute(reply[..msg.Length]));
-                if (_stack.Ip.Send(info.Source, IpProtocol.Icmp, msg.Length, now, tos: info.Tos) == StackError.None)
+                if (_ip.Send(info.Source, IpProtocol.Icmp, msg.Length, now, tos: info.Tos) == StackError.None)
                 {
                     Counters.EchoRepliesSent++;
                     Counters.MessagesSent++;
@@ -164,8 +137,8 @@ internal sealed class IcmpLayer : IIpProtocolHandler
         var mtu = type == IcmpCodes.TypeDestinationUnreachable && code == IcmpCodes.FragmentationNeeded
             ? BinaryPrimitives.ReadUInt16BigEndian(msg[6..]) : 0;
         var e = new IpErrorInfo(error, type, code, info.Source, mtu, isLocal: false);
-        _stack.Trace("Icmp", $"{DescribeError(type, code)} from {info.Source}");
-        _stack.Ip.DeliverError(in e, original, now);
+        _context.Trace("Icmp", $"{DescribeError(type, code)} from {info.Source}");
+        _errors.DeliverError(in e, original, now);
     }
 
     private static string DescribeError(byte type, byte code) => (type, code) switch
@@ -220,7 +193,7 @@ internal sealed class IcmpLayer : IIpProtocolHandler
             throw new StackException(StackError.InvalidArgument, $"Ping payload size {payloadSize} is out of range; use 0 to {Ipv4Layer.MaxPayload - 8} bytes.");
         var tcs = new TaskCompletionSource<PingReply>() /* loop-side: see NetworkStack.InvokeAsync */;
         var seq = _nextSequence++;
-        var msg = _stack.Ip.PayloadBuffer[..(8 + payloadSize)];
+        var msg = _ip.PayloadBuffer[..(8 + payloadSize)];
         msg[0] = IcmpCodes.TypeEchoRequest;
         msg[1] = 0;
         BinaryPrimitives.WriteUInt16BigEndian(msg[2..], 0);
@@ -230,7 +203,7 @@ internal sealed class IcmpLayer : IIpProtocolHandler
         BinaryPrimitives.WriteUInt16BigEndian(msg[2..], Checksum.Compute(msg));
         var p = new PendingPing { Completion = tcs, Destination = destination, SentAt = now, Deadline = now + timeout, Bytes = payloadSize };
         _pings[seq] = p;
-        var r = _stack.Ip.Send(destination, IpProtocol.Icmp, msg.Length, now, ttl);
+        var r = _ip.Send(destination, IpProtocol.Icmp, msg.Length, now, ttl);
         if (r != StackError.None)
         {
             _pings.Remove(seq);
@@ -277,37 +250,33 @@ internal sealed class IcmpLayer : IIpProtocolHandler
     /// </summary>
     public const int MaxQuote = 576 - Ipv4Header.MinLength - 8;
 
-    /// <summary>Sends destination unreachable about <paramref name="offending"/> (its IP header and payload); see <see cref="SendError"/>.</summary>
-    public void SendDestinationUnreachable(byte code, ReadOnlySpan<byte> offending, TimeSpan now) =>
-        SendError(IcmpCodes.TypeDestinationUnreachable, code, offending, now);
-
     /// <summary>
     /// Sends an ICMP error of <paramref name="type"/>/<paramref name="code"/> about <paramref name="offending"/>
-    /// (its IP header and payload), rate-limited by a token bucket. Never about ICMP errors, broadcasts,
-    /// non-first fragments or datagrams without a unicast source (RFC 1122 3.2.2).
+    /// (its IP header and payload), rate-limited by a token bucket. Never about ICMP errors, broadcasts (IP or
+    /// link: <paramref name="linkBroadcast"/>), non-first fragments or datagrams without a unicast source (RFC 1122 3.2.2).
     /// </summary>
-    public void SendError(byte type, byte code, ReadOnlySpan<byte> offending, TimeSpan now)
+    public void SendError(byte type, byte code, ReadOnlySpan<byte> offending, bool linkBroadcast, TimeSpan now)
     {
         if (offending.Length < Ipv4Header.MinLength) return;
         var ihl = Ipv4Header.HeaderLength(offending);
         if (ihl < Ipv4Header.MinLength || ihl > offending.Length) return;
         var dst = Ipv4Header.Destination(offending);
         var src = Ipv4Header.Source(offending);
-        if (dst != _stack.Config.Address || Ipv4Header.FragmentOffset(offending) != 0) return;
-        if (src.IsUnspecified || src.IsBroadcast || src.IsMulticast || src.IsLoopback || src == _stack.Config.SubnetBroadcast) return;
+        if (dst != _context.Config.Address || Ipv4Header.FragmentOffset(offending) != 0) return;
+        if (!_context.Config.IsUnicastHost(src)) return;
         // RFC 1122 3.2.2: never about a datagram that came in a link-layer broadcast or multicast frame.
-        if (_stack.DispatchingLinkBroadcast) return;
+        if (linkBroadcast) return;
         // Only echo (the query we know) may draw an error; every other ICMP message might itself be an error.
         if (Ipv4Header.Protocol(offending) == (byte)IpProtocol.Icmp && (offending.Length <= ihl || offending[ihl] is not (IcmpCodes.TypeEchoRequest or IcmpCodes.TypeEchoReply))) return;
         if (!TakeToken(now)) { Counters.ErrorsRateLimited++; return; }
         var quote = Math.Min(offending.Length, MaxQuote);
-        var msg = _stack.Ip.PayloadBuffer[..(8 + quote)];
+        var msg = _ip.PayloadBuffer[..(8 + quote)];
         msg[0] = type;
         msg[1] = code;
         msg[2] = msg[3] = msg[4] = msg[5] = msg[6] = msg[7] = 0;
         offending[..quote].CopyTo(msg[8..]);
         BinaryPrimitives.WriteUInt16BigEndian(msg[2..], Checksum.Compute(msg));
-        if (_stack.Ip.Send(src, IpProtocol.Icmp, msg.Length, now) == StackError.None)
+        if (_ip.Send(src, IpProtocol.Icmp, msg.Length, now) == StackError.None)
         {
             if (type == IcmpCodes.TypeTimeExceeded) Counters.TimeExceededSent++;
             else Counters.DestinationUnreachableSent++;
@@ -317,7 +286,7 @@ internal sealed class IcmpLayer : IIpProtocolHandler
 
     private bool TakeToken(TimeSpan now)
     {
-        var s = _stack.Config.Icmp;
+        var s = _context.Config.Icmp;
         _tokens = Math.Min(s.ErrorBurst, _tokens + (now - _tokensAt).TotalSeconds * s.ErrorsPerSecond);
         _tokensAt = now;
         if (_tokens < 1) return false;

@@ -1,5 +1,3 @@
-using NetStack.IPv4;
-
 namespace NetStack.Sockets;
 
 /// <summary>Transport of a socket.</summary>
@@ -91,21 +89,12 @@ public abstract class StackSocket
     protected void ReleaseDescriptor() => Stack.Sockets.Unregister(this);
 }
 
-/// <summary>The stack's descriptor table and ephemeral port allocator. Loop only, except lookup by Id.</summary>
+/// <summary>The stack's descriptor table. Thread-safe: sockets register from any thread, lookups come from any thread.</summary>
 internal sealed class SocketTable
 {
-    private readonly NetworkStack _stack;
     private readonly Dictionary<int, StackSocket> _byId = new();
     private readonly object _gate = new();
     private int _nextId = 3; // 0-2 look like stdio descriptors; start after them, as a kernel would
-    private readonly byte[] _secret = new byte[16];
-    private uint _counter;
-
-    public SocketTable(NetworkStack stack)
-    {
-        _stack = stack;
-        stack.Random.NextBytes(_secret);
-    }
 
     public int Register(StackSocket s)
     {
@@ -130,31 +119,5 @@ internal sealed class SocketTable
     public StackSocket[] All()
     {
         lock (_gate) return _byId.Values.OrderBy(s => s.Id).ToArray();
-    }
-
-    /// <summary>
-    /// Picks an ephemeral port per RFC 6056 algorithm 3 (simple hash-based): the search starts at an offset
-    /// from a keyed hash of the destination plus a counter, and <paramref name="inUse"/> rejects taken ports.
-    /// </summary>
-    public ushort? AllocateEphemeralPort(IpProtocol protocol, Ipv4Address remote, ushort remotePort, Func<ushort, bool> inUse)
-    {
-        var first = _stack.Config.EphemeralPortFirst;
-        var count = _stack.Config.EphemeralPortLast - first + 1;
-        // A keyed FNV-1a rather than HashCode: HashCode is seeded per process, which would make a simulation's
-        // ports (and so its ISNs and timing) differ from run to run for the same seed.
-        uint offset = 2166136261;
-        foreach (var b in _secret) offset = (offset ^ b) * 16777619;
-        foreach (var v in new[] { (uint)protocol, remote.Value, remotePort })
-            for (int k = 0; k < 32; k += 8) offset = (offset ^ ((v >> k) & 0xFF)) * 16777619;
-        for (int i = 0; i < count; i++)
-        {
-            var port = (ushort)(first + (offset + _counter + (uint)i) % (uint)count);
-            if (!inUse(port))
-            {
-                _counter += (uint)i + 1;
-                return port;
-            }
-        }
-        return null;
     }
 }

@@ -58,7 +58,7 @@ internal sealed partial class TcpConnection
         Negotiate(ref seg);
         if (seg.Has(TcpFlags.Ack))
         {
-            Stack.Trace("Tcp", $"{Describe()} SYN-ACK received, IRS {Irs}");
+            Context.Trace("Tcp", $"{Describe()} SYN-ACK received, IRS {Irs}");
             SndUna = seg.Ack;
             SynAcked = true;
             SndWnd = seg.Window; // unscaled in a SYN
@@ -258,7 +258,7 @@ internal sealed partial class TcpConnection
                 Fail(StackError.ConnectionReset, $"Connection reset by {Remote}:{Key.RemotePort}.", now);
                 break;
             default: // CLOSING, LAST-ACK, TIME-WAIT: the connection was ending anyway
-                Stack.Trace("Tcp", $"{Describe()} RST in {State}");
+                Context.Trace("Tcp", $"{Describe()} RST in {State}");
                 SetState(TcpState.Closed, now);
                 break;
         }
@@ -305,7 +305,7 @@ internal sealed partial class TcpConnection
         {
             // Reneging (RFC 2018 8): the peer lacks the segment at SND.UNA it had SACKed, so send it now; anything
             // else it dropped is found by later SACKs or, at worst, by the retransmission timer.
-            Stack.Trace("Tcp", $"{Describe()} peer reneged on SACKed data at {SndUna}: scoreboard cleared");
+            Context.Trace("Tcp", $"{Describe()} peer reneged on SACKed data at {SndUna}: scoreboard cleared");
             _rttTiming = false; // Karn
             var sent = RetransmitFirst(now);
             // After a timeout go-back-N may have skipped the reneged data: continue it from here.
@@ -435,7 +435,7 @@ internal sealed partial class TcpConnection
         InRecovery = true;
         Counters.FastRetransmits++;
         _rttTiming = false; // Karn
-        Stack.Trace("Tcp", $"{Describe()} fast retransmit of {SndUna} after {DupAcks} duplicate ACKs, ssthresh {Ssthresh}");
+        Context.Trace("Tcp", $"{Describe()} fast retransmit of {SndUna} after {DupAcks} duplicate ACKs, ssthresh {Ssthresh}");
         var sent = RetransmitFirst(now);
         if (SackEnabled)
         {
@@ -581,7 +581,7 @@ internal sealed partial class TcpConnection
         RcvNxt++;
         PeerFin = true;
         _ackNow = true;
-        Stack.Trace("Tcp", $"{Describe()} FIN received");
+        Context.Trace("Tcp", $"{Describe()} FIN received");
         if (_recvTcs != null && RcvBuf.Count == 0) CompleteReceive(0);
         switch (State)
         {
@@ -616,7 +616,7 @@ internal sealed partial class TcpConnection
             PathMss = mss;
             UpdateSndMss();
             Counters.PathMtuUpdates++;
-            Stack.Trace("Tcp", $"{Describe()} path MTU {error.NextHopMtu}: MSS now {SndMss}");
+            Context.Trace("Tcp", $"{Describe()} path MTU {error.NextHopMtu}: MSS now {SndMss}");
             if (Synchronized && SndMax != SndUna)
             {
                 SndNxt = SndUna;

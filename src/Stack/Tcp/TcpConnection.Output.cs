@@ -144,7 +144,7 @@ internal sealed partial class TcpConnection
             _persisting = false;
             RtoAt = now + Rto;
         }
-        if (fin && isNew) Stack.Trace("Tcp", $"{Describe()} FIN sent, seq {SndNxt - 1}");
+        if (fin && isNew) Context.Trace("Tcp", $"{Describe()} FIN sent, seq {SndNxt - 1}");
         return used;
     }
 
@@ -199,7 +199,7 @@ internal sealed partial class TcpConnection
             StateAt = Never;
             if (State == TcpState.TimeWait)
             {
-                Stack.Trace("Tcp", $"{Describe()} TIME-WAIT over");
+                Context.Trace("Tcp", $"{Describe()} TIME-WAIT over");
                 SetState(TcpState.Closed, now);
                 return;
             }
@@ -268,7 +268,7 @@ internal sealed partial class TcpConnection
                 Counters.Timeouts++;
                 Retransmits++;
                 Counters.SegmentsRetransmitted++;
-                Stack.Trace("Tcp", $"{Describe()} retransmission {Retries} of {(State == TcpState.SynSent ? "SYN" : "SYN-ACK")}");
+                Context.Trace("Tcp", $"{Describe()} retransmission {Retries} of {(State == TcpState.SynSent ? "SYN" : "SYN-ACK")}");
                 SendSyn(now);
                 RtoAt = now + BackedOff(Rto);
                 return;
@@ -297,7 +297,7 @@ internal sealed partial class TcpConnection
         // peer SACKed; a cumulative ACK that stops at a SACKed range (reneging) clears it (SackScoreboard.Advance).
         if (Scoreboard != null) Scoreboard.HighRxt = SndUna;
         SndNxt = SndUna;    // go back N from the first unacknowledged byte
-        Stack.Trace("Tcp", $"{Describe()} retransmission {Retries} of {SndUna} (RTO {BackedOff(Rto).TotalMilliseconds} ms)");
+        Context.Trace("Tcp", $"{Describe()} retransmission {Retries} of {SndUna} (RTO {BackedOff(Rto).TotalMilliseconds} ms)");
         Output(now);
         RtoAt = now + BackedOff(Rto);
     }
@@ -353,7 +353,7 @@ internal sealed partial class TcpConnection
     /// </summary>
     private void Transmit(uint seq, TcpFlags flags, int dataOffset, int len, TimeSpan now)
     {
-        var buf = Stack.Ip.PayloadBuffer;
+        var buf = Ip.PayloadBuffer;
         var opts = buf[TcpHeader.MinLength..TcpHeader.MaxLength];
         var syn = (flags & TcpFlags.Syn) != 0;
         int optLen;
@@ -384,8 +384,8 @@ internal sealed partial class TcpConnection
         if (len > 0) SndBuf.CopyTo(dataOffset, buf.Slice(hlen, len));
         var total = hlen + len;
         var segment = buf[..total];
-        TcpHeader.SetChecksum(segment, Stack.Config.Address, Remote);
-        var r = Stack.Ip.Send(Remote, IpProtocol.Tcp, total, now, dontFragment: true);
+        TcpHeader.SetChecksum(segment, Context.Config.Address, Remote);
+        var r = Ip.Send(Remote, IpProtocol.Tcp, total, now, dontFragment: true);
         if (r == StackError.HostUnreachable && State == TcpState.SynSent)
         {
             // The neighbour is known to be unreachable right now: an active open fails like Linux's EHOSTUNREACH.

@@ -135,7 +135,8 @@ internal sealed partial class TcpConnection
     public long BytesSent, BytesReceived, SegmentsOut, SegmentsIn, Retransmits;
 
     private TcpCounters Counters => Layer.Counters;
-    private NetworkStack Stack => Layer.Stack;
+    private LayerContext Context => Layer.Context;
+    private IIpOutput Ip => Layer.Ip;
     private TcpSettings Settings => Layer.Settings;
 
     // ---------------- state ----------------
@@ -147,8 +148,8 @@ internal sealed partial class TcpConnection
         State = next;
         _stateSince = now;
         Socket.PublishState(next);
-        if (next is TcpState.Established or TcpState.TimeWait or TcpState.Closed || Stack.TraceEnabled)
-            Stack.Trace("Tcp", $"{Describe()} {prev} -> {next}");
+        if (next is TcpState.Established or TcpState.TimeWait or TcpState.Closed || Context.TraceEnabled)
+            Context.Trace("Tcp", $"{Describe()} {prev} -> {next}");
         switch (next)
         {
             case TcpState.TimeWait:
@@ -174,11 +175,11 @@ internal sealed partial class TcpConnection
     /// <summary>Leaves TIME-WAIT early because a new incarnation of the pair is starting.</summary>
     internal void EndTimeWait(TimeSpan now)
     {
-        Stack.Trace("Tcp", $"{Describe()} TIME-WAIT ended by a new SYN");
+        Context.Trace("Tcp", $"{Describe()} TIME-WAIT ended by a new SYN");
         SetState(TcpState.Closed, now);
     }
 
-    internal string Describe() => $"{Stack.Config.Address}:{Key.LocalPort}-{Remote}:{Key.RemotePort}";
+    internal string Describe() => $"{Context.Config.Address}:{Key.LocalPort}-{Remote}:{Key.RemotePort}";
 
     private bool Synchronized => State is not (TcpState.Closed or TcpState.Listen or TcpState.SynSent);
 
@@ -193,7 +194,7 @@ internal sealed partial class TcpConnection
         _sendTcs?.TrySetException(MakeError()); _sendTcs = null;
         _closeTcs?.TrySetResult(true); _closeTcs = null;
         if (Listener != null && State == TcpState.SynReceived) { Listener.OnHalfOpenGone(); Listener = null; }
-        Stack.Trace("Tcp", $"{Describe()} failed: {error}: {message}");
+        Context.Trace("Tcp", $"{Describe()} failed: {error}: {message}");
         SetState(TcpState.Closed, now);
     }
 
@@ -221,7 +222,7 @@ internal sealed partial class TcpConnection
     {
         var s = Settings;
         Cc = s.CongestionControl == "newreno" ? new NewRenoCongestionControl() : new CubicCongestionControl();
-        PathMss = Stack.Mtu - Ipv4Header.MinLength - TcpHeader.MinLength;
+        PathMss = Ip.Mtu - Ipv4Header.MinLength - TcpHeader.MinLength;
         // Our window scale: the smallest shift that lets the receive buffer be advertised (RFC 7323 2.2).
         int shift = 0;
         while (shift < 14 && (RcvBuf.Limit >> shift) > 65535) shift++;
@@ -236,7 +237,7 @@ internal sealed partial class TcpConnection
         if (State != TcpState.Closed || Error != StackError.None || Key.LocalPort != 0)
             throw new StackException(State == TcpState.Closed ? StackError.InvalidState : StackError.AlreadyConnected,
                 "This socket has already been used for a connection; create a new TcpSocket.");
-        if (remote.IsUnspecified || remote.IsBroadcast || remote.IsMulticast || remote == Stack.Config.Address || remote.IsLoopback)
+        if (!Context.Config.IsUnicastHost(remote) || remote == Context.Config.Address)
             throw new ArgumentException($"Cannot connect to {remote}: give the unicast address of another host.", nameof(remote));
         if (port == 0) throw new ArgumentException("Remote port 0 cannot be connected to; give a port from 1 to 65535.", nameof(port));
         ushort local;
@@ -261,7 +262,7 @@ internal sealed partial class TcpConnection
         _connectTcs = new TaskCompletionSource<bool>(); // loop-side: see NetworkStack.InvokeAsync
         _synSentAt = now;
         SendSyn(now);
-        Stack.Trace("Tcp", $"{Describe()} SYN sent, ISN {Iss}");
+        Context.Trace("Tcp", $"{Describe()} SYN sent, ISN {Iss}");
         RtoAt = now + Rto;
         Layer.Schedule(this);
         return _connectTcs.Task;
@@ -532,7 +533,7 @@ internal sealed partial class TcpConnection
         {
             Id = Socket.Id,
             Protocol = SocketProtocol.Tcp,
-            LocalAddress = Key.LocalPort == 0 ? Ipv4Address.Any : Stack.Config.Address,
+            LocalAddress = Key.LocalPort == 0 ? Ipv4Address.Any : Context.Config.Address,
             LocalPort = Key.LocalPort,
             RemoteAddress = Remote,
             RemotePort = Key.RemotePort,

@@ -18,22 +18,6 @@ public enum TcpFlags : byte
     Cwr = 0x80,
 }
 
-/// <summary>The connection states of RFC 9293 section 3.3.2, named as Get-NetTCPConnection names them.</summary>
-public enum TcpState
-{
-    Closed,
-    Listen,
-    SynSent,
-    SynReceived,
-    Established,
-    FinWait1,
-    FinWait2,
-    CloseWait,
-    Closing,
-    LastAck,
-    TimeWait,
-}
-
 /// <summary>Sequence-number arithmetic modulo 2^32 (RFC 9293 section 3.4).</summary>
 internal static class Seq
 {

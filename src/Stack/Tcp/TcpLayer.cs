@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using NetStack.IPv4;
+using NetStack.Sockets;
 
 namespace NetStack.Tcp;
 
@@ -58,11 +59,14 @@ internal readonly record struct ConnKey(uint RemoteAddress, ushort RemotePort, u
 /// <summary>
 /// TCP (RFC 9293): demultiplexes segments to connections (a dictionary keyed by a struct four-tuple) and
 /// listeners, answers segments that reach no socket with RST (3.10.7.1), and runs every connection's timers
-/// from one min-heap of deadlines, so nothing is scanned per packet. Loop only.
+/// from one min-heap of deadlines, so nothing is scanned per packet. Segments leave through the IP layer's
+/// <see cref="IIpOutput"/>. Loop only.
 /// </summary>
 internal sealed class TcpLayer : IIpProtocolHandler
 {
-    private readonly NetworkStack _stack;
+    private readonly LayerContext _context;
+    private readonly IIpOutput _ip;
+    private readonly EphemeralPorts _ports;
     private readonly Dictionary<ConnKey, TcpConnection> _connections = new();
     private readonly Dictionary<ushort, TcpListener> _listeners = new();
     // Deadline heap with lazy deletion: an entry is live only if it matches the connection's HeapAt.
@@ -79,30 +83,41 @@ internal sealed class TcpLayer : IIpProtocolHandler
     /// </summary>
     internal const int MaxAckStretchBytes = 64 * 1024;
 
-    public TcpLayer(NetworkStack stack)
+    public TcpLayer(LayerContext context, IIpOutput ip, EphemeralPorts ports)
     {
-        _stack = stack;
+        _context = context;
+        _ip = ip;
+        _ports = ports;
         Span<byte> key = stackalloc byte[16];
-        stack.Random.NextBytes(key);
+        context.Random.NextBytes(key);
         _isnKey0 = BinaryPrimitives.ReadUInt64LittleEndian(key);
         _isnKey1 = BinaryPrimitives.ReadUInt64LittleEndian(key[8..]);
-        _challengeTokens = stack.Config.Tcp.ChallengeAcksPerSecond;
+        _challengeTokens = context.Config.Tcp.ChallengeAcksPerSecond;
     }
 
     public TcpCounters Counters { get; } = new();
-    public NetworkStack Stack => _stack;
-    public TcpSettings Settings => _stack.Config.Tcp;
+    /// <summary>Configuration, trace and random source, shared with the connections.</summary>
+    public LayerContext Context => _context;
+    /// <summary>Where segments are built (the payload buffer) and sent.</summary>
+    public IIpOutput Ip => _ip;
+    public TcpSettings Settings => _context.Config.Tcp;
     public int ConnectionCount => _connections.Count;
 
     // ---------------- receive ----------------
 
-    public void OnDatagram(in IpDatagramInfo info, ReadOnlySpan<byte> payload, TimeSpan now)
+    public TransportDisposition OnDatagram(in IpDatagramInfo info, ReadOnlySpan<byte> payload, TimeSpan now)
+    {
+        OnSegment(in info, payload, now);
+        return TransportDisposition.Delivered; // a segment for no socket is answered by TCP itself, with RST
+    }
+
+    private void OnSegment(in IpDatagramInfo info, ReadOnlySpan<byte> payload, TimeSpan now)
     {
         var c = Counters;
         c.SegmentsReceived++;
         if (payload.Length < TcpHeader.MinLength) { c.DroppedTruncated++; return; }
         // RFC 9293 3.9.1: TCP is unicast only; RFC 1122 4.2.3.10: never answer a broadcast.
-        if (info.IsBroadcastOrMulticast || info.Destination != _stack.Config.Address) { c.DroppedBroadcast++; return; }
+        if (!info.IsUnicast) { c.DroppedBroadcast++; return; }
         if (!Checksum.Verify(Checksum.PseudoHeader(info.Source, info.Destination, 6, payload.Length), payload)) { c.DroppedBadChecksum++; return; }
         var offset = TcpHeader.DataOffset(payload);
         if (offset < TcpHeader.MinLength || offset > payload.Length) { c.DroppedBadOffset++; return; }
@@ -156,10 +171,10 @@ internal sealed class TcpLayer : IIpProtocolHandler
     /// <summary>Sends a bare control segment (RST) with no options and a zero window.</summary>
     internal void SendControl(Ipv4Address remote, ushort localPort, ushort remotePort, uint seq, uint ack, TcpFlags flags, TimeSpan now)
     {
-        var seg = _stack.Ip.PayloadBuffer[..TcpHeader.MinLength];
+        var seg = _ip.PayloadBuffer[..TcpHeader.MinLength];
         TcpHeader.Write(seg, localPort, remotePort, seq, ack, flags, 0, TcpHeader.MinLength);
-        TcpHeader.SetChecksum(seg, _stack.Config.Address, remote);
-        if (_stack.Ip.Send(remote, IpProtocol.Tcp, seg.Length, now) == StackError.None)
+        TcpHeader.SetChecksum(seg, _context.Config.Address, remote);
+        if (_ip.Send(remote, IpProtocol.Tcp, seg.Length, now) == StackError.None)
         {
             Counters.SegmentsSent++;
             if ((flags & TcpFlags.Rst) != 0) Counters.ResetsSent++;
@@ -196,7 +211,7 @@ internal sealed class TcpLayer : IIpProtocolHandler
     internal void AddListener(TcpListener listener)
     {
         if (!_listeners.TryAdd(listener.Port, listener))
-            throw new StackException(StackError.AddressInUse, $"TCP port {listener.Port} already has a listener on stack '{_stack.Name}'.");
+            throw new StackException(StackError.AddressInUse, $"TCP port {listener.Port} already has a listener on stack '{_context.Name}'.");
     }
 
     internal void RemoveListener(TcpListener listener)
@@ -206,7 +221,7 @@ internal sealed class TcpLayer : IIpProtocolHandler
 
     /// <summary>An ephemeral port for a connection to <paramref name="remote"/> (RFC 6056 algorithm 3).</summary>
     internal ushort? AllocatePort(Ipv4Address remote, ushort remotePort) =>
-        _stack.Sockets.AllocateEphemeralPort(IpProtocol.Tcp, remote, remotePort,
+        _ports.Allocate(IpProtocol.Tcp, remote, remotePort,
             p => _listeners.ContainsKey(p) || _connections.ContainsKey(new ConnKey(remote.Value, remotePort, p)));
 
     /// <summary>
@@ -216,7 +231,7 @@ internal sealed class TcpLayer : IIpProtocolHandler
     internal uint InitialSequenceNumber(in ConnKey key, TimeSpan now)
     {
         var m = (uint)(now.Ticks / 40); // 40 ticks of 100 ns = 4 us
-        var f = SipHash(_isnKey0, _isnKey1, ((ulong)_stack.Config.Address.Value << 32) | key.RemoteAddress, ((ulong)key.LocalPort << 16) | key.RemotePort);
+        var f = SipHash(_isnKey0, _isnKey1, ((ulong)_context.Config.Address.Value << 32) | key.RemoteAddress, ((ulong)key.LocalPort << 16) | key.RemotePort);
         return m + (uint)f;
     }
 

@@ -23,30 +23,25 @@ public sealed class UdpCounters : LayerCounters
     public long ErrorsDelivered;
 }
 
-/// <summary>Loop-side consumer of a UDP socket's datagrams, used instead of the receive queue (the DNS resolver).</summary>
-internal interface IUdpReceiver
-{
-    void OnUdpDatagram(UdpSocket socket, Ipv4Address source, ushort sourcePort, ReadOnlySpan<byte> data, TimeSpan now);
-
-    /// <summary>An ICMP error (or ARP failure) about a datagram the socket sent; returns whether it was taken.</summary>
-    bool OnUdpError(UdpSocket socket, StackError error, Ipv4Address destination, ushort destinationPort, TimeSpan now);
-}
-
 /// <summary>
 /// UDP (RFC 768, RFC 1122 4.1): validates arriving datagrams, demultiplexes them to sockets by local port,
-/// answers unclaimed ones with ICMP port unreachable, and sends datagrams built in place in the IP layer's
-/// payload buffer. One socket per local port. Loop-thread only.
+/// reports unclaimed ones to IPv4 (which answers with ICMP port unreachable), and sends datagrams built in place
+/// in the IP layer's payload buffer. One endpoint per local port. Loop-thread only.
 /// </summary>
 internal sealed class UdpLayer : IIpProtocolHandler
 {
-    private readonly NetworkStack _stack;
-    private readonly Dictionary<ushort, UdpSocket> _byPort = new();
+    private readonly LayerContext _context;
+    private readonly IIpOutput _ip;
+    private readonly EphemeralPorts _ports;
+    private readonly Dictionary<ushort, IUdpEndpoint> _byPort = new();
     // Cached so that allocating a port allocates no delegate.
     private readonly Func<ushort, bool> _portInUse;
 
-    public UdpLayer(NetworkStack stack)
+    public UdpLayer(LayerContext context, IIpOutput ip, EphemeralPorts ports)
     {
-        _stack = stack;
+        _context = context;
+        _ip = ip;
+        _ports = ports;
         _portInUse = p => _byPort.ContainsKey(p);
     }
 
@@ -58,54 +53,41 @@ internal sealed class UdpLayer : IIpProtocolHandler
 
     /// <summary>An unused ephemeral port chosen per RFC 6056 (hash-based), or null when the range is exhausted.</summary>
     public ushort? AllocateEphemeralPort(Ipv4Address remote, ushort remotePort) =>
-        _stack.Sockets.AllocateEphemeralPort(IpProtocol.Udp, remote, remotePort, _portInUse);
+        _ports.Allocate(IpProtocol.Udp, remote, remotePort, _portInUse);
 
     /// <summary>
     /// An unused ephemeral port picked uniformly at random (RFC 6056 algorithm 1), as a DNS query's source
     /// port should be (RFC 5452 9.2): an off-path attacker then has to guess port and id together.
     /// </summary>
-    public ushort? AllocateRandomPort()
-    {
-        var cfg = _stack.Config;
-        var count = cfg.EphemeralPortLast - cfg.EphemeralPortFirst + 1;
-        var start = _stack.Random.Next(count);
-        for (int i = 0; i < count; i++)
-        {
-            var port = (ushort)(cfg.EphemeralPortFirst + (start + i) % count);
-            if (!_byPort.ContainsKey(port)) return port;
-        }
-        return null;
-    }
+    public ushort? AllocateRandomPort() => _ports.AllocateRandom(_portInUse);
 
-    public void Add(UdpSocket socket) => _byPort.Add(socket.LocalPort, socket);
+    public void Add(IUdpEndpoint endpoint) => _byPort.Add(endpoint.LocalPort, endpoint);
 
-    public void Remove(UdpSocket socket)
+    public void Remove(IUdpEndpoint endpoint)
     {
-        if (_byPort.TryGetValue(socket.LocalPort, out var s) && s == socket) _byPort.Remove(socket.LocalPort);
+        if (_byPort.TryGetValue(endpoint.LocalPort, out var s) && s == endpoint) _byPort.Remove(endpoint.LocalPort);
     }
 
     // ---------------- receive ----------------
 
-    public void OnDatagram(in IpDatagramInfo info, ReadOnlySpan<byte> payload, TimeSpan now)
+    public TransportDisposition OnDatagram(in IpDatagramInfo info, ReadOnlySpan<byte> payload, TimeSpan now)
     {
         var c = Counters;
         c.DatagramsReceived++;
-        if (payload.Length < UdpHeader.Length) { c.DroppedTruncated++; return; }
+        if (payload.Length < UdpHeader.Length) { c.DroppedTruncated++; return TransportDisposition.Delivered; }
         // RFC 768: the length field covers header and data. Longer than what IP carried means it was cut
         // short; shorter means trailing bytes that are not ours (Linux trims them too).
         var length = UdpHeader.DatagramLength(payload);
-        if (length < UdpHeader.Length || length > payload.Length) { c.DroppedBadLength++; return; }
+        if (length < UdpHeader.Length || length > payload.Length) { c.DroppedBadLength++; return TransportDisposition.Delivered; }
         var datagram = payload[..length];
-        if (!UdpHeader.ChecksumValid(datagram, info.Source, info.Destination)) { c.DroppedBadChecksum++; return; }
+        if (!UdpHeader.ChecksumValid(datagram, info.Source, info.Destination)) { c.DroppedBadChecksum++; return TransportDisposition.Delivered; }
 
         var sourcePort = UdpHeader.SourcePort(datagram);
         if (!_byPort.TryGetValue(UdpHeader.DestinationPort(datagram), out var socket) || !socket.Accepts(info.Source, sourcePort, info.Destination))
         {
             c.DroppedNoSocket++;
-            // RFC 1122 4.1.3.1: port unreachable, never about broadcasts or multicasts (3.2.2; ICMP checks again).
-            if (!info.IsBroadcastOrMulticast && !info.Datagram.IsEmpty)
-                _stack.Icmp.SendDestinationUnreachable(IcmpCodes.PortUnreachable, info.Datagram, now);
-            return;
+            // RFC 1122 4.1.3.1: port unreachable (IPv4 sends it, never about broadcasts or multicasts: 3.2.2).
+            return TransportDisposition.PortUnreachable;
         }
         if (socket.Deliver(info.Source, sourcePort, datagram[UdpHeader.Length..], now))
         {
@@ -113,6 +95,7 @@ internal sealed class UdpLayer : IIpProtocolHandler
             c.BytesReceived += length - UdpHeader.Length;
         }
         else c.DroppedReceiveBufferFull++;
+        return TransportDisposition.Delivered;
     }
 
     /// <summary>
@@ -137,10 +120,10 @@ internal sealed class UdpLayer : IIpProtocolHandler
     {
         if (data.Length > UdpHeader.MaxPayload) return StackError.MessageTooLong;
         var length = UdpHeader.Length + data.Length;
-        var datagram = _stack.Ip.PayloadBuffer[..length];
+        var datagram = _ip.PayloadBuffer[..length];
         data.CopyTo(datagram[UdpHeader.Length..]);
-        UdpHeader.Write(datagram, sourcePort, destinationPort, _stack.Config.Address, destination);
-        var r = _stack.Ip.Send(destination, IpProtocol.Udp, length, now);
+        UdpHeader.Write(datagram, sourcePort, destinationPort, _context.Config.Address, destination);
+        var r = _ip.Send(destination, IpProtocol.Udp, length, now);
         if (r == StackError.None)
         {
             Counters.DatagramsSent++;

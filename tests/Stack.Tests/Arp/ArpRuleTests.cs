@@ -1,5 +1,6 @@
 using NetStack;
 using NetStack.Arp;
+using NetStack.Icmp;
 using NetStack.Link;
 using Stack.Tests.Support;
 using static Stack.Tests.Support.StackHarness;

@@ -1,4 +1,5 @@
 using NetStack;
+using NetStack.Icmp;
 using NetStack.Link;
 
 namespace Stack.Tests.Core;

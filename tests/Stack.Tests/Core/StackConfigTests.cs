@@ -26,6 +26,20 @@ public class StackConfigTests
         Assert.Contains(field, e.Message);
     }
 
+    /// <summary>RFC 1122 3.2.1.3, the one rule IPv4, ICMP, TCP, DNS and ARP share (StackConfig.IsUnicastHost).</summary>
+    [Theory]
+    [InlineData("192.0.2.7", true)]
+    [InlineData("198.51.100.1", true)]   // off-link hosts are hosts too
+    [InlineData("192.0.2.2", true)]      // our own address names a host (callers that must not talk to us check that apart)
+    [InlineData("0.0.0.0", false)]
+    [InlineData("255.255.255.255", false)]
+    [InlineData("192.0.2.255", false)]   // our subnet's broadcast
+    [InlineData("224.0.0.1", false)]
+    [InlineData("239.255.255.250", false)]
+    [InlineData("127.0.0.1", false)]
+    public void Unicast_host_rule(string address, bool expected) =>
+        Assert.Equal(expected, Good.IsUnicastHost(Ipv4Address.Parse(address)));
+
     [Fact]
     public void Gateway_off_the_subnet_is_refused()
     {

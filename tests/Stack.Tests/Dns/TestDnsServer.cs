@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using NetStack;
+using NetStack.Sockets;
 using NetStack.Udp;
 
 namespace Stack.Tests.Dns;

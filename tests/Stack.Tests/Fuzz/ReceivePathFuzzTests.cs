@@ -3,6 +3,7 @@ using System.Diagnostics;
 using NetStack;
 using NetStack.Arp;
 using NetStack.IPv4;
+using NetStack.Icmp;
 using NetStack.Link;
 using Stack.Tests.IPv4;
 using Stack.Tests.Support;

@@ -1,5 +1,6 @@
 using System.Text;
 using NetStack;
+using NetStack.Sockets;
 using NetStack.Tcp;
 
 namespace Stack.Tests.Http;

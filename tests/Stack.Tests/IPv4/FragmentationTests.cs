@@ -1,6 +1,7 @@
 using NetStack;
 using NetStack.Arp;
 using NetStack.IPv4;
+using NetStack.Icmp;
 using NetStack.Link;
 using Stack.Tests.Support;
 using static Stack.Tests.IPv4.IpTestFrames;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using NetStack;
 using NetStack.IPv4;
+using NetStack.Icmp;
 using NetStack.Link;
 using Stack.Tests.Support;
 using static Stack.Tests.Support.StackHarness;

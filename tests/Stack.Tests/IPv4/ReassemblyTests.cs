@@ -1,5 +1,6 @@
 using NetStack;
 using NetStack.IPv4;
+using NetStack.Icmp;
 using NetStack.Link;
 using Stack.Tests.Support;
 using static Stack.Tests.IPv4.IpTestFrames;
@@ -170,6 +171,82 @@ public class ReassemblyTests
         Assert.Equal(1, h.Stack.Icmp.Counters.TimeExceededSent);
         AssertNothingHeld(h);
         Assert.Null(h.Poll());
+    }
+
+    [Fact]
+    public void Timeout_of_a_datagram_whose_fragments_came_as_link_broadcasts_sends_no_error()
+    {
+        // RFC 1122 3.2.2: no ICMP error about a datagram that came in a link-layer broadcast. The timeout fires long
+        // after the frames have gone, so the reassembly entry keeps that fact (a frame to our IP, but to ff:ff:...).
+        using var h = HarnessWithPeer();
+        var first = Fragment(Request, 0, 1480, true);
+        MacAddress.Broadcast.Write(first);
+        var second = Fragment(Request, 1480, 1480, true); // the last one never comes
+        h.Feed(first);
+        h.Feed(second);
+        h.Device.Sent.Clear();
+        h.Advance(TimeSpan.FromSeconds(31));
+        Assert.Empty(h.Device.Sent);
+        Assert.Equal(1, h.Stack.Ip.Counters.ReassemblyTimeouts);
+        Assert.Equal(0, h.Stack.Icmp.Counters.TimeExceededSent);
+        AssertNothingHeld(h);
+    }
+
+    [Fact]
+    public void A_reassembled_datagram_with_a_link_broadcast_fragment_draws_no_protocol_unreachable()
+    {
+        const byte Unassigned = 253; // RFC 3692 experimental: no transport takes it
+        var payload = Pattern(2000);
+        var fragments = Train(payload, 1480, protocol: Unassigned);
+        MacAddress.Broadcast.Write(fragments[0]);
+        using var h = HarnessWithPeer();
+        Assert.Empty(FeedAll(h, fragments));
+        Assert.Equal(1, h.Stack.Ip.Counters.DatagramsReassembled);
+        Assert.Equal(1, h.Stack.Ip.Counters.DroppedUnknownProtocol);
+        Assert.Equal(0, h.Stack.Icmp.Counters.DestinationUnreachableSent);
+
+        // The same datagram in unicast frames does draw it: the silence above is the broadcast's.
+        using var u = HarnessWithPeer();
+        var replies = FeedAll(u, Train(payload, 1480, protocol: Unassigned));
+        Assert.Single(replies);
+        Assert.Equal(1, u.Stack.Icmp.Counters.DestinationUnreachableSent);
+    }
+
+    [Fact]
+    public void The_reassembler_alone_returns_what_it_completed_and_what_expired()
+    {
+        // No stack: the reassembler calls nothing, it returns the completed datagram (and, at a timeout, the quote).
+        var context = new LayerContext("alone", new StackConfig { Address = OurIp }, new Random(1));
+        var counters = new Ipv4Counters();
+        var reassembler = new Reassembler(context, counters);
+        var unicast = new LinkInfo(PeerMac, isBroadcast: false, "test0");
+        var broadcast = new LinkInfo(PeerMac, isBroadcast: true, "test0");
+        var fragments = Train(Request, 1480);
+        Assert.Equal(3, fragments.Count);
+        ReassembledDatagram whole = default;
+        for (int i = 0; i < fragments.Count; i++)
+        {
+            var ip = fragments[i].AsSpan(Ethernet.HeaderLength);
+            ip = ip[..Ipv4Header.TotalLength(ip)];
+            var done = reassembler.OnFragment(ip, Ipv4Header.MinLength, i == 1 ? broadcast : unicast, TimeSpan.Zero, out whole);
+            Assert.Equal(i == fragments.Count - 1, done);
+        }
+        Assert.Equal(Frames.Hex(Request), Frames.Hex(whole.Datagram[whole.HeaderLength..]));
+        Assert.Equal(Ipv4Header.MinLength + Request.Length, Ipv4Header.TotalLength(whole.Datagram));
+        Assert.True(whole.Link.IsBroadcast); // one fragment came as a link broadcast: the whole datagram did
+        whole.Release();
+        Assert.Equal(0, reassembler.Count);
+
+        var first = fragments[0].AsSpan(Ethernet.HeaderLength, 1500);
+        Assert.False(reassembler.OnFragment(first, Ipv4Header.MinLength, unicast, TimeSpan.Zero, out _));
+        Span<byte> quote = stackalloc byte[IcmpLayer.MaxQuote];
+        Assert.False(reassembler.TryExpire(TimeSpan.FromSeconds(29), quote, out _, out _));
+        Assert.True(reassembler.TryExpire(TimeSpan.FromSeconds(30), quote, out var quoted, out var linkBroadcast));
+        Assert.Equal(IcmpLayer.MaxQuote, quoted);
+        Assert.Equal(Frames.Hex(first[..quoted]), Frames.Hex(quote[..quoted]));
+        Assert.False(linkBroadcast);
+        Assert.Equal(1, counters.ReassemblyTimeouts);
+        Assert.Null(reassembler.NextExpiry);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using NetStack;
+using NetStack.Icmp;
 using NetStack.Link;
 using Stack.Tests.IPv4;
 using static Stack.Tests.Support.StackHarness;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using NetStack;
 using NetStack.IPv4;
+using NetStack.Icmp;
 using NetStack.Link;
 using Stack.Tests.Support;
 using static Stack.Tests.IPv4.IpTestFrames;
@@ -126,10 +127,10 @@ public class IcmpRuleTests
         var echo = EchoRequest(1, 1, Pattern(8));
         var sent = h.Run(h.Stack.InvokeAsync(now =>
         {
-            h.Stack.Icmp.SendError(IcmpCodes.TypeDestinationUnreachable, IcmpCodes.ProtocolUnreachable, icmpError.AsSpan(Ip), now);
-            h.Stack.Icmp.SendError(IcmpCodes.TypeDestinationUnreachable, IcmpCodes.ProtocolUnreachable, laterFragment.AsSpan(Ip), now);
+            h.Stack.Icmp.SendError(IcmpCodes.TypeDestinationUnreachable, IcmpCodes.ProtocolUnreachable, icmpError.AsSpan(Ip), linkBroadcast: false, now);
+            h.Stack.Icmp.SendError(IcmpCodes.TypeDestinationUnreachable, IcmpCodes.ProtocolUnreachable, laterFragment.AsSpan(Ip), linkBroadcast: false, now);
             var before = h.Device.Sent.Count;
-            h.Stack.Icmp.SendError(IcmpCodes.TypeTimeExceeded, IcmpCodes.FragmentReassemblyTimeExceeded, echo.AsSpan(Ip), now);
+            h.Stack.Icmp.SendError(IcmpCodes.TypeTimeExceeded, IcmpCodes.FragmentReassemblyTimeExceeded, echo.AsSpan(Ip), linkBroadcast: false, now);
             return h.Device.Sent.Count - before;
         }));
         Assert.Equal(1, sent); // only the one about the echo request went out
@@ -224,7 +225,11 @@ public class IcmpRuleTests
     {
         public readonly List<(IpErrorInfo Error, byte[] Original)> Errors = new();
         public int Datagrams;
-        public void OnDatagram(in IpDatagramInfo info, ReadOnlySpan<byte> payload, TimeSpan now) => Datagrams++;
+        public TransportDisposition OnDatagram(in IpDatagramInfo info, ReadOnlySpan<byte> payload, TimeSpan now)
+        {
+            Datagrams++;
+            return TransportDisposition.Delivered;
+        }
         public void OnError(in IpErrorInfo error, ReadOnlySpan<byte> original, TimeSpan now) => Errors.Add((error, original.ToArray()));
     }
 

@@ -1,5 +1,6 @@
 using NetStack;
 using NetStack.Arp;
+using NetStack.Icmp;
 using NetStack.Link;
 
 namespace Stack.Tests.Icmp;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using NetStack.Arp;
+using NetStack.Icmp;
 using NetStack.Link;
 using Xunit.Abstractions;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
 using NetStack.Link;
+using NetStack.Sockets;
 using NetStack.Tcp;
 using Xunit.Abstractions;
 using static NetStack.Tests.Lab.KernelTcpKit;

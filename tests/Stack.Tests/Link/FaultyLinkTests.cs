@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using NetStack.Icmp;
 using NetStack.Link;
 
 namespace NetStack.Tests.Link;

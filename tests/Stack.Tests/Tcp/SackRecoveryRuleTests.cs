@@ -1,3 +1,4 @@
+using NetStack.Sockets;
 using NetStack.Tcp;
 using static NetStack.Tcp.TcpFlags;
 

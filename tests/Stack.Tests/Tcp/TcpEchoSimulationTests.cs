@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using NetStack;
 using NetStack.Link;
+using NetStack.Sockets;
 using NetStack.Tcp;
 
 namespace Stack.Tests.Tcp;

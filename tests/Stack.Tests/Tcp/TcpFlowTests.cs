@@ -1,5 +1,6 @@
 using NetStack;
 using NetStack.Link;
+using NetStack.Sockets;
 using NetStack.Tcp;
 
 namespace Stack.Tests.Tcp;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using NetStack;
 using NetStack.Link;
+using NetStack.Sockets;
 using NetStack.Tcp;
 
 namespace Stack.Tests.Tcp;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using NetStack;
 using NetStack.Link;
+using NetStack.Sockets;
 using NetStack.Tcp;
 using Xunit.Abstractions;
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using NetStack;
 using NetStack.Link;
+using NetStack.Sockets;
 using NetStack.Tcp;
 using Stack.Tests.Support;
 

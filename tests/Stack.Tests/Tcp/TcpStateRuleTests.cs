@@ -1,4 +1,5 @@
 using NetStack;
+using NetStack.Sockets;
 using NetStack.Tcp;
 using static NetStack.Tcp.TcpFlags;
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using NetStack;
 using NetStack.IPv4;
+using NetStack.Icmp;
 using NetStack.Link;
 using NetStack.Udp;
 using Stack.Tests.Support;

@@ -21,8 +21,29 @@ public enum ArpState
 /// <summary>An ARP cache entry as the loop saw it at snapshot time.</summary>
 public sealed record ArpEntryInfo(Ipv4Address IPAddress, MacAddress LinkLayerAddress, ArpState State, TimeSpan Age, int PendingDatagrams);
 
-/// <summary>The neighbour cache (RFC 826 with Linux-like states). Loop-thread only.</summary>
-internal sealed class ArpCache
+public sealed class ArpCounters : LayerCounters
+{
+    public override string Layer => "Arp";
+    public long RequestsReceived;
+    public long RepliesReceived;
+    public long RequestsSent;
+    public long RepliesSent;
+    public long GratuitousSent;
+    public long Resolved;
+    public long ResolutionFailures;
+    public long DroppedMalformed;
+    public long DroppedNotForUs;
+    public long DroppedCacheFull;
+    public long DroppedPendingOverflow;
+    public long PendingFlushed;
+}
+
+/// <summary>
+/// ARP (RFC 826) and the neighbour cache it keeps, with Linux-like states. Below it: the link
+/// (<see cref="ILinkOutput"/>). Above it: IPv4, which resolves through <see cref="INeighbourResolver"/> and
+/// registers as the <see cref="INeighbourClient"/> that gets queued datagrams back. Loop-thread only.
+/// </summary>
+internal sealed partial class ArpLayer : ILinkProtocolHandler, INeighbourResolver
 {
     private sealed class Entry
     {
@@ -41,15 +62,24 @@ internal sealed class ArpCache
         public bool Probing => RequestsSent > 0;
     }
 
-    private readonly NetworkStack _stack;
+    private readonly LayerContext _context;
+    private readonly ILinkOutput _link;
+    private INeighbourClient? _client;
     private readonly Dictionary<Ipv4Address, Entry> _entries = new();
     private readonly byte[] _frame = new byte[Ethernet.HeaderLength + ArpPacket.Length];
     private TimeSpan _nextDeadline = TimeSpan.MaxValue;
 
-    public ArpCache(NetworkStack stack) => _stack = stack;
+    public ArpLayer(LayerContext context, ILinkOutput link)
+    {
+        _context = context;
+        _link = link;
+    }
+
+    /// <summary>The layer whose datagrams wait in the cache's queues (IPv4).</summary>
+    public void Register(INeighbourClient client) => _client = client;
 
     public ArpCounters Counters { get; } = new();
-    private ArpSettings Settings => _stack.Config.Arp;
+    private ArpSettings Settings => _context.Config.Arp;
 
     /// <summary>Looks up the MAC for an on-link next hop to send to.</summary>
     /// <returns>Sent: <paramref name="mac"/> is valid. Pending: the datagram was queued. Otherwise the error.</returns>
@@ -74,7 +104,7 @@ internal sealed class ArpCache
                     mac = e.Mac;
                     return StackError.None;
                 case ArpState.Incomplete:
-                    return StackError.NoBufferSpace; // caller queues with Enqueue
+                    return StackError.NoBufferSpace; // caller queues with Queue
                 case ArpState.Failed:
                     return StackError.HostUnreachable;
             }
@@ -82,16 +112,16 @@ internal sealed class ArpCache
         if (!MakeRoom()) { Counters.DroppedCacheFull++; return StackError.NoBufferSpace; }
         e = new Entry { Address = nextHop, State = ArpState.Incomplete, Updated = now, LastUsed = now };
         _entries[nextHop] = e;
-        _stack.Trace("Arp", $"{nextHop} not in cache; resolving");
+        _context.Trace("Arp", $"{nextHop} not in cache; resolving");
         StartRequests(e, now, unicast: false);
         return StackError.NoBufferSpace;
     }
 
-    /// <summary>True when the address is being resolved (an Enqueue will hold the datagram).</summary>
+    /// <summary>True when the address is being resolved (a Queue will hold the datagram).</summary>
     public bool IsIncomplete(Ipv4Address nextHop) => _entries.TryGetValue(nextHop, out var e) && e.State == ArpState.Incomplete;
 
     /// <summary>Holds an IP datagram until the next hop resolves. Returns false (counted) when the queue is full.</summary>
-    public bool Enqueue(Ipv4Address nextHop, ReadOnlySpan<byte> datagram)
+    public bool Queue(Ipv4Address nextHop, ReadOnlySpan<byte> datagram)
     {
         if (!_entries.TryGetValue(nextHop, out var e) || e.State != ArpState.Incomplete) return false;
         e.Pending ??= new List<(byte[], int)>();
@@ -107,25 +137,25 @@ internal sealed class ArpCache
     }
 
     /// <summary>Handles an ARP packet (the Ethernet payload).</summary>
-    public void OnPacket(ReadOnlySpan<byte> packet, MacAddress frameSource, TimeSpan now)
+    public void OnPacket(ReadOnlySpan<byte> packet, in LinkInfo link, TimeSpan now)
     {
         if (!ArpPacket.IsValid(packet)) { Counters.DroppedMalformed++; return; }
         var op = ArpPacket.Operation(packet);
         var sha = ArpPacket.SenderHardware(packet);
         var spa = ArpPacket.SenderProtocol(packet);
         var tpa = ArpPacket.TargetProtocol(packet);
-        if (op is not (ArpPacket.OpRequest or ArpPacket.OpReply) || sha.IsMulticast || sha.IsZero)
+        if (op is not (ArpPacket.OpRequest or ArpPacket.OpReply) || !sha.IsUnicast)
         {
             Counters.DroppedMalformed++;
             return;
         }
         if (op == ArpPacket.OpRequest) Counters.RequestsReceived++; else Counters.RepliesReceived++;
 
-        var us = _stack.Config.Address;
+        var us = _context.Config.Address;
         if (spa == us)
         {
             // Someone else claims our address (or our own gratuitous ARP came back); never learn it.
-            if (sha != _stack.MacAddress) _stack.Trace("Arp", $"address conflict: {sha} claims {us}");
+            if (sha != _link.Address) _context.Trace("Arp", $"address conflict: {sha} claims {us}");
             Counters.DroppedNotForUs++;
             return;
         }
@@ -142,27 +172,27 @@ internal sealed class ArpCache
             if (!merged) Counters.DroppedNotForUs++;
             return;
         }
-        if (!merged && !spa.IsUnspecified && spa.IsInSubnet(us, _stack.Config.PrefixLength))
+        if (!merged && !spa.IsUnspecified && spa.IsInSubnet(us, _context.Config.PrefixLength))
         {
             if (MakeRoom())
             {
                 e = new Entry { Address = spa, Mac = sha, State = ArpState.Reachable, Updated = now, LastUsed = now };
                 _entries[spa] = e;
-                _stack.Trace("Arp", $"learned {spa} is-at {sha}");
+                _context.Trace("Arp", $"learned {spa} is-at {sha}");
                 Reschedule(now + Settings.ReachableTime);
             }
             else Counters.DroppedCacheFull++;
         }
         if (op == ArpPacket.OpRequest)
         {
-            _stack.Trace("Arp", $"who-has {us} tell {spa}: replying {_stack.MacAddress}");
+            _context.Trace("Arp", $"who-has {us} tell {spa}: replying {_link.Address}");
             Send(ArpPacket.OpReply, sha, sha, spa, now);
             Counters.RepliesSent++;
         }
     }
 
     /// <summary>Traffic from a neighbour (its MAC matching the entry) confirms it is still there.</summary>
-    public void ConfirmFromTraffic(Ipv4Address address, MacAddress mac, TimeSpan now)
+    public void Confirm(Ipv4Address address, MacAddress mac, TimeSpan now)
     {
         if (_entries.TryGetValue(address, out var e) && e.Mac == mac && e.State is ArpState.Reachable or ArpState.Stale)
         {
@@ -176,7 +206,7 @@ internal sealed class ArpCache
     {
         if (e.State == ArpState.Permanent) return;
         var was = e.State;
-        if (e.Mac != mac && was != ArpState.Incomplete) _stack.Trace("Arp", $"{e.Address} moved from {e.Mac} to {mac}");
+        if (e.Mac != mac && was != ArpState.Incomplete) _context.Trace("Arp", $"{e.Address} moved from {e.Mac} to {mac}");
         e.Mac = mac;
         e.RequestsSent = 0;
         SetState(e, ArpState.Reachable, now);
@@ -184,7 +214,7 @@ internal sealed class ArpCache
         if (was is ArpState.Incomplete or ArpState.Failed)
         {
             Counters.Resolved++;
-            _stack.Trace("Arp", $"{e.Address} is-at {mac}");
+            _context.Trace("Arp", $"{e.Address} is-at {mac}");
         }
         FlushPending(e, now);
         CompleteWaiters(e, now);
@@ -197,7 +227,7 @@ internal sealed class ArpCache
         foreach (var (buffer, length) in pending)
         {
             // Through IPv4's emit, so a datagram larger than the MTU leaves fragmented like any other.
-            _stack.Ip.Emit(buffer.AsSpan(0, Ethernet.HeaderLength + length), e.Mac, now);
+            _client?.SendQueued(buffer.AsSpan(0, Ethernet.HeaderLength + length), e.Mac, now);
             ArrayPool<byte>.Shared.Return(buffer);
             Counters.PendingFlushed++;
         }
@@ -266,7 +296,7 @@ internal sealed class ArpCache
         if (e.State is ArpState.Reachable or ArpState.Stale or ArpState.Incomplete)
         {
             Counters.ResolutionFailures++;
-            _stack.Trace("Arp", $"no reply from {e.Address} after {Settings.MaxRequests} requests: host unreachable");
+            _context.Trace("Arp", $"no reply from {e.Address} after {Settings.MaxRequests} requests: host unreachable");
             SetState(e, ArpState.Failed, now);
         }
         if (e.Pending is { } pending)
@@ -274,7 +304,7 @@ internal sealed class ArpCache
             e.Pending = null;
             foreach (var (buffer, length) in pending)
             {
-                _stack.Ip.ReportLocalError(buffer.AsSpan(Ethernet.HeaderLength, length), StackError.HostUnreachable, now);
+                _client?.DropQueued(buffer.AsSpan(Ethernet.HeaderLength, length), StackError.HostUnreachable, now);
                 ArrayPool<byte>.Shared.Return(buffer);
             }
         }
@@ -290,7 +320,7 @@ internal sealed class ArpCache
     private void SendRequest(Entry e, TimeSpan now, bool unicast)
     {
         var dst = unicast && !e.Mac.IsZero ? e.Mac : MacAddress.Broadcast;
-        _stack.Trace("Arp", $"who-has {e.Address} tell {_stack.Config.Address}{(unicast ? " (probe)" : "")}");
+        _context.Trace("Arp", $"who-has {e.Address} tell {_context.Config.Address}{(unicast ? " (probe)" : "")}");
         Send(ArpPacket.OpRequest, dst, MacAddress.Zero, e.Address, now);
         Counters.RequestsSent++;
         e.RequestsSent++;
@@ -301,17 +331,16 @@ internal sealed class ArpCache
     /// <summary>Announces our address (gratuitous ARP: a request for ourselves).</summary>
     public void SendGratuitous(TimeSpan now)
     {
-        Send(ArpPacket.OpRequest, MacAddress.Broadcast, MacAddress.Zero, _stack.Config.Address, now);
+        Send(ArpPacket.OpRequest, MacAddress.Broadcast, MacAddress.Zero, _context.Config.Address, now);
         Counters.GratuitousSent++;
-        _stack.Trace("Arp", $"gratuitous ARP: {_stack.Config.Address} is-at {_stack.MacAddress}");
+        _context.Trace("Arp", $"gratuitous ARP: {_context.Config.Address} is-at {_link.Address}");
     }
 
     private void Send(ushort op, MacAddress frameDestination, MacAddress targetMac, Ipv4Address targetIp, TimeSpan now)
     {
         var f = _frame.AsSpan();
-        Ethernet.WriteHeader(f, frameDestination, _stack.MacAddress, Ethernet.TypeArp);
-        ArpPacket.Write(f[Ethernet.HeaderLength..], op, _stack.MacAddress, _stack.Config.Address, targetMac, targetIp);
-        _stack.TransmitFrame(f, now);
+        ArpPacket.Write(f[Ethernet.HeaderLength..], op, _link.Address, _context.Config.Address, targetMac, targetIp);
+        _link.Send(f, frameDestination, Ethernet.TypeArp, now);
     }
 
     private void SetState(Entry e, ArpState state, TimeSpan now)
@@ -337,103 +366,5 @@ internal sealed class ArpCache
         if (victim is null) return false;
         _entries.Remove(victim.Address);
         return true;
-    }
-
-    // ---- user operations (called on the loop) ----
-
-    public void AddStatic(Ipv4Address address, MacAddress mac, TimeSpan now)
-    {
-        if (mac.IsMulticast || mac.IsZero) throw new ArgumentException($"{mac} is not a unicast MAC address.", nameof(mac));
-        if (address == _stack.Config.Address) throw new ArgumentException($"{address} is our own address.", nameof(address));
-        if (!_entries.TryGetValue(address, out var e))
-        {
-            if (_entries.Count >= Settings.MaxEntries && !MakeRoom())
-                throw new StackException(StackError.NoBufferSpace, $"The ARP cache is full ({Settings.MaxEntries} entries); remove entries first.");
-            e = new Entry { Address = address, LastUsed = now };
-            _entries[address] = e;
-        }
-        e.Mac = mac;
-        e.RequestsSent = 0;
-        SetState(e, ArpState.Permanent, now);
-        FlushPending(e, now);
-        CompleteWaiters(e, now);
-    }
-
-    public bool Remove(Ipv4Address address, TimeSpan now)
-    {
-        if (!_entries.Remove(address, out var e)) return false;
-        if (e.Pending is { } pending)
-            foreach (var (buffer, length) in pending)
-            {
-                _stack.Ip.ReportLocalError(buffer.AsSpan(Ethernet.HeaderLength, length), StackError.HostUnreachable, now);
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-        e.Pending = null;
-        if (e.Waiters is { } w)
-            foreach (var t in w) t.TrySetException(new StackException(StackError.HostUnreachable, $"The ARP entry for {address} was removed while resolving."));
-        return true;
-    }
-
-    /// <summary>Removes dynamic entries (and static ones too when asked). Returns how many.</summary>
-    public int Clear(bool includeStatic, TimeSpan now)
-    {
-        var victims = _entries.Values.Where(e => includeStatic || e.State != ArpState.Permanent).Select(e => e.Address).ToList();
-        foreach (var a in victims) Remove(a, now);
-        return victims.Count;
-    }
-
-    /// <summary>arping: sends requests now (even for a known address) and completes when the host answers or resolution fails.</summary>
-    public Task<ArpEntryInfo> ResolveNow(Ipv4Address address, TimeSpan now)
-    {
-        var tcs = new TaskCompletionSource<ArpEntryInfo>() /* loop-side: see NetworkStack.InvokeAsync */;
-        if (address == _stack.Config.Address || !address.IsInSubnet(_stack.Config.Address, _stack.Config.PrefixLength)
-            || address == _stack.Config.SubnetBroadcast)
-        {
-            tcs.SetException(new StackException(StackError.InvalidArgument, $"{address} is not a neighbour on {_stack.Config.Address}/{_stack.Config.PrefixLength}; ARP resolves on-link host addresses only."));
-            return tcs.Task;
-        }
-        if (_entries.TryGetValue(address, out var e) && e.State == ArpState.Permanent)
-        {
-            tcs.SetResult(Snapshot(e, now));
-            return tcs.Task;
-        }
-        if (e is null)
-        {
-            if (!MakeRoom()) { tcs.SetException(new StackException(StackError.NoBufferSpace, "The ARP cache is full.")); return tcs.Task; }
-            e = new Entry { Address = address, State = ArpState.Incomplete, Updated = now, LastUsed = now };
-            _entries[address] = e;
-        }
-        else if (e.State == ArpState.Failed) SetState(e, ArpState.Incomplete, now);
-        (e.Waiters ??= new()).Add(tcs);
-        if (!e.Probing) StartRequests(e, now, unicast: false);
-        return tcs.Task;
-    }
-
-    public List<ArpEntryInfo> Snapshot(TimeSpan now)
-    {
-        var list = new List<ArpEntryInfo>(_entries.Count);
-        foreach (var e in _entries.Values)
-        {
-            if (e.State == ArpState.Reachable && now - e.Updated >= Settings.ReachableTime) SetState(e, ArpState.Stale, now);
-            list.Add(Snapshot(e, now));
-        }
-        list.Sort((a, b) => a.IPAddress.CompareTo(b.IPAddress));
-        return list;
-    }
-
-    private static ArpEntryInfo Snapshot(Entry e, TimeSpan now) =>
-        new(e.Address, e.Mac, e.State, now - e.Updated, e.Pending?.Count ?? 0);
-
-    public int Count => _entries.Count;
-
-    public void Dispose()
-    {
-        foreach (var e in _entries.Values)
-        {
-            if (e.Pending is { } p) foreach (var (b, _) in p) ArrayPool<byte>.Shared.Return(b);
-            e.Pending = null;
-            if (e.Waiters is { } w) foreach (var t in w) t.TrySetException(new StackException(StackError.StackStopped, "The stack stopped."));
-        }
-        _entries.Clear();
     }
 }

@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace NetStack.Tcp;
+namespace NetStack.Sockets;
 
 /// <summary>
 /// A <see cref="Stream"/> over a <see cref="TcpSocket"/>, so SslStream, StreamReader or HttpClient's

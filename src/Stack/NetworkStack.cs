@@ -1,9 +1,10 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using NetStack.Arp;
 using NetStack.Dns;
 using NetStack.IPv4;
+using NetStack.Icmp;
 using NetStack.Link;
+using NetStack.Sockets;
 using NetStack.Tcp;
 using NetStack.Udp;
 
@@ -15,8 +16,13 @@ namespace NetStack;
 /// turn of that loop at a given time; <see cref="Start"/> runs it on a real-time thread, while tests
 /// call Poll with virtual time (see <see cref="Simulation"/>). The public async methods may be called
 /// from any thread: they post their work to the loop and return a Task.
+/// <para>
+/// It is the composition root: the only type that knows every layer. It builds them bottom-up, each given the
+/// interfaces of the layers below and a <see cref="LayerContext"/>, then lets each register with the one below for
+/// its upcalls. The layers never see the stack (a test enforces it). docs/architecture.md draws the picture.
+/// </para>
 /// </summary>
-public sealed class NetworkStack : IFrameSink, IDisposable
+public sealed class NetworkStack : IDisposable
 {
     /// <summary>Frames taken from the device per loop turn before timers and API work get their go.</summary>
     public const int ReceiveBatch = 256;
@@ -24,12 +30,10 @@ public sealed class NetworkStack : IFrameSink, IDisposable
     private readonly ConcurrentQueue<(Action<TimeSpan> Run, Action<Exception>? Cancel)> _posted = new();
     private readonly bool _ownsDevice;
     private readonly PacketLog _packetLog;
-    private readonly HashSet<Ipv4Address> _multicastGroups = new() { new Ipv4Address(224, 0, 0, 1) };
+    private readonly LayerContext _context;
     private Thread? _thread;
     private volatile bool _stopping;
     private volatile bool _disposed;
-    private Action<StackEvent>? _event;
-    private TimeSpan _now;
 
     public NetworkStack(ILinkDevice device, StackConfig config, IClock? clock = null, int? seed = null, string? name = null, bool ownsDevice = true)
     {
@@ -39,7 +43,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         Device = device;
         Config = config;
         Clock = clock ?? new SystemClock();
-        Random = seed is { } s ? new Random(s) : new Random();
+        var random = seed is { } s ? new Random(s) : new Random();
         Name = name ?? device.Name;
         _ownsDevice = ownsDevice;
         MacAddress = config.MacAddress ?? device.HardwareAddress;
@@ -47,18 +51,30 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         Mtu = config.Mtu ?? device.Mtu;
         _packetLog = new PacketLog(config.PacketLogCapacity);
         StartedAt = DateTimeOffset.Now;
+        _context = new LayerContext(Name, config, random);
 
-        Sockets = new Sockets.SocketTable(this);
-        Arp = new ArpCache(this);
-        Ip = new Ipv4Layer(this);
-        Icmp = new IcmpLayer(this);
-        Udp = new UdpLayer(this);
+        // Bottom-up, each layer given what is below it. The order is also the order in which they draw from the
+        // seeded random source, which a simulation's replay depends on: keep it.
+        Sockets = new Sockets.SocketTable();
+        var ports = new EphemeralPorts(config, random);
+        Ethernet = new EthernetLayer(device, MacAddress, Mtu, _packetLog);
+        Arp = new ArpLayer(_context, Ethernet);
+        Ip = new Ipv4Layer(_context, Ethernet, Arp);
+        Icmp = new IcmpLayer(_context, Ip, Ip);
+        Udp = new UdpLayer(_context, Ip, ports);
+        Dns = new DnsResolver(_context, new Sockets.UdpSocketPorts(this));
+        Tcp = new TcpLayer(_context, Ip, ports);
+
+        // Upcalls: each layer registers with the one below.
+        Ethernet.Register(Link.Ethernet.TypeIpv4, Ip);
+        Ethernet.Register(Link.Ethernet.TypeArp, Arp);
+        Arp.Register(Ip);
         Ip.Register(IpProtocol.Icmp, Icmp);
         Ip.Register(IpProtocol.Udp, Udp);
-        Dns = new DnsResolver(this);
-        Tcp = new TcpLayer(this);
         Ip.Register(IpProtocol.Tcp, Tcp);
-        _now = Clock.Now;
+        Ip.RegisterErrorSink(Icmp);
+
+        _context.Now = Clock.Now;
         if (config.Arp.GratuitousOnStart) Post(now => Arp.SendGratuitous(now));
     }
 
@@ -76,19 +92,18 @@ public sealed class NetworkStack : IFrameSink, IDisposable
     public long LoopFaults { get; private set; }
     public Exception? LastLoopFault { get; private set; }
 
-    internal Random Random { get; }
+    /// <summary>Name, configuration, loop time, random source and trace: what the layers get instead of the stack.</summary>
+    internal LayerContext Context => _context;
     internal Sockets.SocketTable Sockets { get; }
-    internal ArpCache Arp { get; }
+    internal EthernetLayer Ethernet { get; }
+    internal ArpLayer Arp { get; }
     internal Ipv4Layer Ip { get; }
     internal IcmpLayer Icmp { get; }
     internal UdpLayer Udp { get; }
     internal DnsResolver Dns { get; }
 
     internal TcpLayer Tcp { get; }
-    public EthernetCounters EthernetCounters { get; } = new();
-
-    /// <summary>The loop's current time (the 'now' of the turn in progress).</summary>
-    internal TimeSpan Now => _now;
+    public EthernetCounters EthernetCounters => Ethernet.Counters;
 
     // ---------------- the loop ----------------
 
@@ -100,11 +115,11 @@ public sealed class NetworkStack : IFrameSink, IDisposable
     public TimeSpan? Poll(TimeSpan now)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        _now = now;
+        _context.Now = now;
         var budget = _posted.Count;
         while (budget-- > 0 && _posted.TryDequeue(out var work)) work.Run(now);
 
-        var received = Device.Receive(this, now, ReceiveBatch);
+        var received = Device.Receive(Ethernet, now, ReceiveBatch);
 
         var next = Min(Arp.Poll(now), Ip.Poll(now));
         next = Min(next, Icmp.Poll(now));
@@ -206,7 +221,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
             {
                 LoopFaults++;
                 LastLoopFault = e;
-                Trace("Stack", $"loop fault: {e.GetType().Name}: {e.Message}");
+                _context.Trace("Stack", $"loop fault: {e.GetType().Name}: {e.Message}");
                 next = null;
             }
             if (_stopping) break;
@@ -217,77 +232,13 @@ public sealed class NetworkStack : IFrameSink, IDisposable
         }
     }
 
-    void IFrameSink.OnFrame(ReadOnlySpan<byte> frame, TimeSpan now)
-    {
-        var c = EthernetCounters;
-        c.FramesReceived++;
-        c.BytesReceived += frame.Length;
-        if (_packetLog.Capacity > 0) _packetLog.Record(frame, outbound: false, now);
-        if (frame.Length < Ethernet.HeaderLength) { c.DroppedTruncated++; return; }
-        var dst = Ethernet.Destination(frame);
-        var src = Ethernet.Source(frame);
-        if (src == MacAddress) { c.DroppedOwnSource++; return; }
-        if (dst != MacAddress && !dst.IsBroadcast && !(dst.IsMulticast && IsMulticastMacMember(dst))) { c.DroppedNotForUs++; return; }
-        var payload = frame[Ethernet.HeaderLength..];
-        switch (Ethernet.EtherType(frame))
-        {
-            case Ethernet.TypeIpv4:
-                DispatchingLinkBroadcast = dst.IsMulticast;
-                try { Ip.OnPacket(payload, src, now); }
-                finally { DispatchingLinkBroadcast = false; }
-                break;
-            case Ethernet.TypeArp:
-                Arp.OnPacket(payload, src, now);
-                break;
-            default:
-                c.DroppedUnknownEtherType++;
-                break;
-        }
-    }
-
-    /// <summary>Puts a complete frame on the link (counted and logged). Loop only.</summary>
-    internal void TransmitFrame(ReadOnlySpan<byte> frame, TimeSpan now)
-    {
-        EthernetCounters.FramesSent++;
-        EthernetCounters.BytesSent += frame.Length;
-        if (_packetLog.Capacity > 0) _packetLog.Record(frame, outbound: true, now);
-        Device.Transmit(frame, now);
-    }
-
-    /// <summary>
-    /// True while the frame being dispatched was sent to a link-layer broadcast or multicast address. Errors about a
-    /// received datagram are sent synchronously during its dispatch, so ICMP reads this to stay silent about such
-    /// frames (RFC 1122 3.2.2); a reassembly timeout, fired later from a timer, cannot tell and is not covered.
-    /// </summary>
-    internal bool DispatchingLinkBroadcast { get; private set; }
-
-    internal bool IsMulticastMember(Ipv4Address group) => group.IsMulticast && _multicastGroups.Contains(group);
-
-    private bool IsMulticastMacMember(MacAddress mac)
-    {
-        foreach (var g in _multicastGroups)
-            if (MacAddress.ForIpv4Multicast(g) == mac) return true;
-        return false;
-    }
-
     // ---------------- tracing ----------------
 
     /// <summary>Protocol events as they happen (ARP, handshakes, retransmissions). Raised on the loop thread: keep handlers quick.</summary>
     public event Action<StackEvent>? Event
     {
-        add { lock (_posted) _event += value; }
-        remove { lock (_posted) _event -= value; }
-    }
-
-    internal bool TraceEnabled => _event != null;
-
-    internal void Trace(string layer, [InterpolatedStringHandlerArgument("")] ref TraceMessageHandler message)
-    {
-        var handler = _event;
-        if (handler is null) return;
-        var text = message.ToStringAndClear();
-        try { handler(new StackEvent(_now, layer, text)); }
-        catch { /* a listener's failure must not break the protocol */ }
+        add => _context.Event += value;
+        remove => _context.Event -= value;
     }
 
     // ---------------- public API (any thread) ----------------
@@ -334,7 +285,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
 
     private IEnumerable<LayerCounters> Layers()
     {
-        yield return EthernetCounters;
+        yield return Ethernet.Counters;
         yield return Arp.Counters;
         yield return Ip.Counters;
         yield return Icmp.Counters;
@@ -367,7 +318,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
     public Task JoinMulticastGroupAsync(Ipv4Address group)
     {
         if (!group.IsMulticast) throw new ArgumentException($"{group} is not a multicast address (224.0.0.0/4).", nameof(group));
-        return InvokeAsync(_ => { _multicastGroups.Add(group); });
+        return InvokeAsync(_ => { Ip.JoinGroup(group); });
     }
 
     // ---------------- UDP and DNS ----------------
@@ -442,7 +393,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
     {
         if (IsRunning) return ListenAsync(port, backlog).GetAwaiter().GetResult();
         var l = NewListener(port, backlog);
-        l.Start(_now);
+        l.Start(_context.Now);
         return l;
     }
 

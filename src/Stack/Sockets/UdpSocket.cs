@@ -1,13 +1,6 @@
-using NetStack.Sockets;
+using NetStack.Udp;
 
-namespace NetStack.Udp;
-
-/// <summary>One received UDP datagram: who sent it and its data (allocated for the caller).</summary>
-public sealed record UdpDatagram(Ipv4Address RemoteAddress, ushort RemotePort, byte[] Data)
-{
-    public IpEndPoint RemoteEndPoint => new(RemoteAddress, RemotePort);
-    public int Length => Data.Length;
-}
+namespace NetStack.Sockets;
 
 /// <summary>
 /// A UDP socket (RFC 768) on a <see cref="NetworkStack"/>, like a BSD datagram socket. Every method is
@@ -23,7 +16,7 @@ public sealed record UdpDatagram(Ipv4Address RemoteAddress, ushort RemotePort, b
 /// Failures are <see cref="StackException"/>s: AddressInUse, AddressNotAvailable, MessageTooLong, NotConnected,
 /// InvalidState, SocketClosed, HostUnreachable, NetworkUnreachable, NoBufferSpace, PortUnreachable, StackStopped.
 /// </summary>
-public sealed class UdpSocket : StackSocket, IDisposable
+public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
 {
     // Cancelled receives are removed lazily; past this many waiters the queue is swept on the next receive.
     private const int WaiterSweepThreshold = 16;
@@ -304,6 +297,16 @@ public sealed class UdpSocket : StackSocket, IDisposable
     {
         if (_closed) throw new StackException(StackError.SocketClosed, $"UDP socket {Id} is closed; create a new one.");
     }
+
+    // ---------------- what the UDP layer and the DNS resolver see (loop side) ----------------
+
+    bool IUdpEndpoint.Accepts(Ipv4Address source, ushort sourcePort, Ipv4Address destination) => Accepts(source, sourcePort, destination);
+    bool IUdpEndpoint.Deliver(Ipv4Address source, ushort sourcePort, ReadOnlySpan<byte> data, TimeSpan now) => Deliver(source, sourcePort, data, now);
+    bool IUdpEndpoint.OnError(StackError error, Ipv4Address destination, ushort destinationPort, Ipv4Address reporter, TimeSpan now) =>
+        OnError(error, destination, destinationPort, reporter, now);
+    void IUdpEndpoint.OnStackStopped() => OnStackStopped();
+    StackError IUdpPort.Send(Ipv4Address remote, ushort remotePort, ReadOnlySpan<byte> data, TimeSpan now) => SendOnLoop(remote, remotePort, data, now);
+    void IUdpPort.Release() => CloseOnLoop();
 
     internal void CloseOnLoop()
     {

@@ -1,0 +1,51 @@
+using System.Runtime.CompilerServices;
+
+namespace NetStack;
+
+/// <summary>
+/// What every layer is given besides the interfaces of its neighbours: the stack's name and configuration, the
+/// loop's current time, its random source and its trace. One per stack, made by <see cref="NetworkStack"/>, which
+/// is the only thing that knows all the layers; a layer never sees the stack itself. Loop-thread only, except
+/// that trace subscribers may come and go from any thread.
+/// </summary>
+internal sealed class LayerContext
+{
+    private readonly object _gate = new();
+    private Action<StackEvent>? _event;
+
+    public LayerContext(string name, StackConfig config, Random random)
+    {
+        Name = name;
+        Config = config;
+        Random = random;
+    }
+
+    /// <summary>The stack's name (for messages).</summary>
+    public string Name { get; }
+
+    public StackConfig Config { get; }
+
+    /// <summary>The stack's one random source: seeded in simulations, so a run (ISNs, ports, ids) replays exactly.</summary>
+    public Random Random { get; }
+
+    /// <summary>The loop's current time: the 'now' of the turn in progress, which trace events are stamped with.</summary>
+    public TimeSpan Now { get; set; }
+
+    public event Action<StackEvent>? Event
+    {
+        add { lock (_gate) _event += value; }
+        remove { lock (_gate) _event -= value; }
+    }
+
+    public bool TraceEnabled => _event != null;
+
+    /// <summary>Narrates a protocol event; the message is only formatted when someone listens.</summary>
+    public void Trace(string layer, [InterpolatedStringHandlerArgument("")] ref TraceMessageHandler message)
+    {
+        var handler = _event;
+        if (handler is null) return;
+        var text = message.ToStringAndClear();
+        try { handler(new StackEvent(Now, layer, text)); }
+        catch { /* a listener's failure must not break the protocol */ }
+    }
+}

@@ -1,0 +1,61 @@
+namespace NetStack.Link;
+
+/// <summary>How a <see cref="PcapDevice"/> is opened.</summary>
+public sealed record PcapDeviceOptions
+{
+    /// <summary>
+    /// Size of the kernel's capture ring (libpcap's buffer size). Frames that overflow it are lost before the
+    /// stack sees them and show up in <see cref="LinkStatistics.DroppedByDevice"/>; bulk receive needs tens of MiB.
+    /// </summary>
+    public int KernelBufferSize { get; init; } = 32 * 1024 * 1024;
+
+    /// <summary>
+    /// Largest frame captured whole; null (the default) means the interface's MTU plus an Ethernet header and a
+    /// VLAN tag. libpcap sizes each slot of the kernel ring from this when the adapter has offloads (GSO/GRO) on,
+    /// so 65535 would leave only ~500 slots in 32 MiB and bulk receive would overflow. Longer frames (GRO/LRO
+    /// aggregates: turn those off with ethtool -K dev gro off lro off) are dropped and counted in
+    /// <see cref="PcapDevice.FramesTruncated"/>.
+    /// </summary>
+    public int? Snaplen { get; init; }
+
+    /// <summary>
+    /// Queue transmitted frames and send them in <see cref="ILinkDevice.Flush"/> with one sendmmsg(2) per batch,
+    /// instead of one send per frame. On by default: see docs/lab.md for the measurement.
+    /// </summary>
+    public bool BatchTransmit { get; init; } = true;
+
+    /// <summary>
+    /// Send straight to the driver (PACKET_QDISC_BYPASS), skipping the qdisc layer. Other sniffers on the same
+    /// host (tcpdump on this interface) then no longer see our outgoing frames; the <see cref="CaptureTap"/> still does.
+    /// </summary>
+    public bool BypassQdisc { get; init; }
+
+    /// <summary>Frames queued before a batch is sent even without a Flush.</summary>
+    public int TransmitBatchSize { get; init; } = 64;
+
+    /// <summary>
+    /// A named network namespace (as in <c>ip netns add</c>, or a path such as /proc/123/ns/net) to open the
+    /// adapter in, without moving the calling thread or process. Null: the calling thread's namespace.
+    /// </summary>
+    public string? NetworkNamespace { get; init; }
+
+    /// <summary>How often pcap's own drop counters are read into <see cref="LinkStatistics.DroppedByDevice"/>.</summary>
+    public TimeSpan StatisticsInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Read frames with pcap_next_ex (libpcap copies each one) instead of pcap_dispatch: for measurements.</summary>
+    internal bool CopyingReceive { get; init; }
+
+    internal void Validate()
+    {
+        if (KernelBufferSize < 64 * 1024) throw new ArgumentOutOfRangeException(nameof(KernelBufferSize), KernelBufferSize, "KernelBufferSize must be at least 64 KiB (32 MiB suits bulk transfers).");
+        if (Snaplen is not null and (< 68 or > 262144)) throw new ArgumentOutOfRangeException(nameof(Snaplen), Snaplen, "Snaplen must be between 68 and 262144.");
+        if (TransmitBatchSize is < 1 or > 1024) throw new ArgumentOutOfRangeException(nameof(TransmitBatchSize), TransmitBatchSize, "TransmitBatchSize must be between 1 and 1024.");
+        if (StatisticsInterval < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(StatisticsInterval), "StatisticsInterval cannot be negative.");
+    }
+}
+
+/// <summary>libpcap could not be loaded.</summary>
+public sealed class PcapUnavailableException : Exception
+{
+    public PcapUnavailableException(string message, Exception? inner = null) : base(message, inner) { }
+}
