@@ -39,7 +39,7 @@ function Invoke-Native {
 function Test-IsRoot { (& id -u) -eq '0' }
 
 # Debian packages the interop tests use: libpcap for capture, iproute2/ethtool for the lab, real peers.
-$script:AptPackages = @('libpcap0.8', 'iproute2', 'ethtool', 'socat', 'dnsmasq-base', 'iputils-ping', 'netcat-openbsd', 'python3', 'nftables', 'curl')
+$script:AptPackages = @('libpcap0.8', 'iproute2', 'ethtool', 'socat', 'dnsmasq-base', 'iputils-ping', 'netcat-openbsd', 'python3', 'nftables', 'curl', 'bind9-dnsutils')
 
 function Test-AptPackage([string] $Name) {
     if (-not (Get-Command dpkg-query -ErrorAction Ignore)) { return $false }
