@@ -83,6 +83,6 @@ Describe 'Help source' {
         finally { Pop-Location }
         $log -join "`n" | Should -Match 'describes -RemotePortNumber, which Connect-StackSocket does not have'
         $log -join "`n" | Should -Match 'Connect-StackSocket -RemotePort has no description'
-        @(([xml](Get-Content -Raw $out)).helpItems.ChildNodes | Where-Object LocalName -eq 'command').Count | Should -Be 21
+        @(([xml](Get-Content -Raw $out)).helpItems.ChildNodes | Where-Object LocalName -eq 'command').Count | Should -Be @((Import-PowerShellDataFile (Join-Path $RepoRoot 'NetStack.psd1')).CmdletsToExport).Count
     }
 }
