@@ -27,9 +27,11 @@ Describe 'Start-Stack alone: the embedded lab' {
         $host1 = Get-Stack -Name lab-services
         $host1.Address | Should -Be '192.0.2.1/24'
         (Start-Stack).Address | Should -Be '192.0.2.3/24'
-        (Get-StackArpCache -ErrorAction Stop | Out-Null)   # the default -Stack is still a user's stack, not the host
-        (Get-StackStatistics -Layer Link)[0].Stack | Should -Not -Be 'lab-services'
-        (Get-Stack).Name | Select-Object -First 1 | Should -Be 'lab-services'
+        # The default -Stack is still the user's latest stack, not the host started after it; Get-Stack lists the host first.
+        $u = New-StackSocket Udp
+        $u.Stack.Name | Should -Be '192.0.2.3'
+        Close-StackSocket -Socket $u
+        (Get-Stack | Where-Object VirtualNetwork -eq 'lab').Name | Should -Be @('lab-services', '192.0.2.2', '192.0.2.3')
     }
 
     It 'stops the service host with the last other stack of the lab' {
