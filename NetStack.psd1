@@ -13,7 +13,7 @@
     Description          = 'A user-space TCP/IP stack: start it on a pcap adapter or an in-process virtual network, then ping, resolve, open sockets and look inside (ARP cache, connections, counters, packets).'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
-    FormatsToProcess     = @('out/NetStack/NetStack.Format.ps1xml')
+    FormatsToProcess     = @('out/NetStack/NetStack.Format.ps1xml', 'out/NetStack/NetStack.Lab.Format.ps1xml')
     CmdletsToExport      = @(
         'Get-StackAdapter'
         'Start-Stack'
@@ -37,6 +37,9 @@
         'Close-StackSocket'
         'Resolve-StackDnsName'
         'Invoke-StackWebRequest'
+        'Start-StackServiceHost'
+        'Get-StackNetwork'
+        'Set-StackNetwork'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -8,6 +8,9 @@
                   as root, the Linux-kernel interop tests in network namespaces), then the Pester suite (tests/Pester,
                   in a separate pwsh; NUnit XML in out/test-results/pester.xml).
                   Ends with one summary line per suite: "<suite>: N passed, N failed, N skipped".
+    -Task Quickstart  builds the module if it is missing or older than the sources, then runs examples/Quickstart.ps1:
+                  a stack on the embedded lab pings the service host, resolves a name, uses TCP echo and HTTP, shows
+                  its connections and ARP cache, and stops. No root, no adapter.
     -Task Bench   builds the benchmark suite (Release) and runs it as root: our stack against the kernel in its
                   place on a veth pair; table in out/bench/results.md (+ results.json). Not part of -Task Test.
                   Pass suite options with -BenchArgs, e.g. -BenchArgs '--quick --scenarios recv,rr'.
@@ -15,7 +18,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Bench', 'Prerequisites')]
+    [ValidateSet('Build', 'Test', 'Bench', 'Prerequisites', 'Quickstart')]
     [string] $Task = 'Build',
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
@@ -39,7 +42,7 @@ function Invoke-Native {
 function Test-IsRoot { (& id -u) -eq '0' }
 
 # Debian packages the interop tests use: libpcap for capture, iproute2/ethtool for the lab, real peers.
-$script:AptPackages = @('libpcap0.8', 'iproute2', 'ethtool', 'socat', 'dnsmasq-base', 'iputils-ping', 'netcat-openbsd', 'python3', 'nftables', 'curl', 'openssl')
+$script:AptPackages = @('libpcap0.8', 'iproute2', 'ethtool', 'socat', 'dnsmasq-base', 'iputils-ping', 'netcat-openbsd', 'python3', 'nftables', 'curl', 'openssl', 'bind9-dnsutils')
 
 function Test-AptPackage([string] $Name) {
     if (-not (Get-Command dpkg-query -ErrorAction Ignore)) { return $false }
@@ -83,6 +86,26 @@ function Invoke-Build {
     }
     finally { Pop-Location }
     Write-Host "Module laid out in $moduleOut; load it with: Import-Module ./NetStack.psd1"
+}
+
+# True when out/NetStack holds a build at least as new as every source of the module (so the quickstart can skip a build).
+function Test-BuildCurrent {
+    # The help file is written last by every build (the DLL keeps its compile time when only other files changed).
+    $stamp = Join-Path $moduleOut 'en-US/NetStack.PowerShell.dll-Help.xml'
+    if (-not (Test-Path (Join-Path $moduleOut 'NetStack.PowerShell.dll')) -or -not (Test-Path $stamp)) { return $false }
+    $built = (Get-Item $stamp).LastWriteTimeUtc
+    $newer = Get-ChildItem (Join-Path $root 'src') -Recurse -File -Include '*.cs', '*.csproj', '*.ps1xml', '*.psd1' |
+        Where-Object { $_.FullName -notmatch '[\\/](obj|bin)[\\/]' -and $_.LastWriteTimeUtc -gt $built } | Select-Object -First 1
+    return $null -eq $newer
+}
+
+function Invoke-Quickstart {
+    if (Test-BuildCurrent) { Write-Host "Module in $moduleOut is current; not rebuilding." }
+    else { Invoke-Build }
+    # A separate pwsh, as for the tests: this process never loads the module's DLLs.
+    Push-Location $root
+    try { Invoke-Native dotnet @('pwsh', '-NoProfile', '-File', (Join-Path $root 'examples/Quickstart.ps1')) }
+    finally { Pop-Location }
 }
 
 function Read-TrxCounts([string] $Path) {
@@ -165,6 +188,7 @@ switch ($Task) {
     'Bench' { Install-Prerequisites; Invoke-Bench }
     'Prerequisites' { Install-Prerequisites }
     'Build' { Invoke-Build }
+    'Quickstart' { Invoke-Quickstart }
     'Test' {
         Install-Prerequisites
         Invoke-Build

@@ -104,6 +104,7 @@ internal static class ModuleState
     /// <summary>Stops the stack (closing its sockets, releasing its link, flushing its capture) and forgets it.</summary>
     public static void Stop(StackInstance instance)
     {
+        EmbeddedLab.BeforeStop(instance); // a service host's services end before its stack
         lock (Gate) Stacks.Remove(instance);
         instance.Shutdown();
         if (instance.VirtualNetwork is { } net)
@@ -113,6 +114,7 @@ internal static class ModuleState
                 if (Networks.TryGetValue(net, out var n) && n.PortCount == 0) Networks.Remove(net);
             }
         }
+        EmbeddedLab.AfterStop(instance); // a service host left alone on its network stops too
     }
 
     public static StackInstance? Find(string name)

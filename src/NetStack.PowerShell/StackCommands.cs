@@ -88,16 +88,21 @@ public sealed class StartStackCommand : NetStackCmdlet
     [ArgumentCompleter(typeof(NetworkNamespaceCompleter))]
     public string? NetworkNamespace { get; set; }
 
-    /// <summary>The in-process network to attach to; created on first use.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = VirtualSet)]
+    /// <summary>The in-process network to attach to; created on first use. Omitted: the embedded lab ("lab", see EmbeddedLab).</summary>
+    [Parameter(ParameterSetName = VirtualSet)]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(VirtualNetworkCompleter))]
     public string VirtualNetwork { get; set; } = "";
 
-    /// <summary>Our address with its prefix, e.g. 192.0.2.2/24.</summary>
-    [Parameter(Mandatory = true)]
+    /// <summary>Our address with its prefix, e.g. 192.0.2.2/24. On a virtual network it may be left out: the next free one.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = AdapterSet)]
+    [Parameter(ParameterSetName = VirtualSet)]
     [Ipv4PrefixTransformation]
     public Ipv4Prefix IPAddress { get; set; }
+
+    /// <summary>Faults of the virtual network, e.g. @{ Loss = 0.05; DelayMs = 20 } (see Set-StackNetwork).</summary>
+    [Parameter(ParameterSetName = VirtualSet)]
+    public System.Collections.Hashtable? Simulate { get; set; }
 
     [Parameter]
     [Ipv4AddressTransformation]
@@ -132,6 +137,13 @@ public sealed class StartStackCommand : NetStackCmdlet
 
     protected override void ProcessRecord()
     {
+        LabPlan? lab = null;
+        if (ParameterSetName == VirtualSet)
+        {
+            lab = EmbeddedLab.Plan(this, VirtualNetwork, MyInvocation.BoundParameters.ContainsKey(nameof(IPAddress)) ? IPAddress : null, Simulate);
+            IPAddress = lab.Address;
+            VirtualNetwork = lab.Network;
+        }
         var name = Name ?? IPAddress.Address.ToString();
         var where = ParameterSetName == AdapterSet ? $"adapter '{Adapter}'" : $"virtual network '{VirtualNetwork}'";
         if (!ShouldProcess($"{name}: {IPAddress} on {where}", "Start stack")) return;
@@ -141,10 +153,10 @@ public sealed class StartStackCommand : NetStackCmdlet
         {
             Address = IPAddress.Address,
             PrefixLength = IPAddress.PrefixLength,
-            Gateway = Gateway,
+            Gateway = Gateway ?? lab?.Gateway,
             MacAddress = MacAddress,
             Mtu = Mtu,
-            DnsServers = DnsServer ?? Array.Empty<Ipv4Address>(),
+            DnsServers = DnsServer ?? lab?.DnsServers ?? Array.Empty<Ipv4Address>(),
             PacketLogCapacity = PacketLogSize,
         };
         try { config.Validate(Mtu ?? 9000); }
@@ -155,7 +167,7 @@ public sealed class StartStackCommand : NetStackCmdlet
         IClock? clock = null;
         if (ParameterSetName == VirtualSet)
         {
-            var net = ModuleState.GetOrCreateNetwork(VirtualNetwork);
+            var net = EmbeddedLab.Join(lab!);
             // A locally administered MAC derived from the address: readable in captures and unique per address.
             var mac = MacAddress ?? new MacAddress(0x0200_0000_0000UL | IPAddress.Address.Value);
             device = net.Wire.CreatePort(name, mac, Mtu ?? 1500); // a virtual link carries whatever MTU the stack asks for
@@ -189,6 +201,7 @@ public sealed class StartStackCommand : NetStackCmdlet
         }
         stack.Start();
         WriteVerbose($"Stack '{name}' started: {IPAddress} MAC {stack.MacAddress} MTU {stack.Mtu} on {where}.");
+        if (lab != null) EmbeddedLab.Complete(this, lab, instance);
         WriteObject(instance);
     }
 

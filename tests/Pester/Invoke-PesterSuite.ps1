@@ -14,7 +14,8 @@ $ErrorActionPreference = 'Stop'
 Import-Module $PesterPath -Force
 
 $config = New-PesterConfiguration
-$config.Run.Path = $PSScriptRoot
+# The example check file runs with the suite: it must stay green against the embedded lab.
+$config.Run.Path = @($PSScriptRoot, (Join-Path $PSScriptRoot '../../examples/NetworkChecks.Tests.ps1'))
 $config.Run.Exit = $false
 $config.Run.PassThru = $true
 $config.Output.Verbosity = 'Detailed'

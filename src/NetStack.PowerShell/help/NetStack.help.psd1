@@ -34,29 +34,33 @@
         }
 
         'Start-Stack'           = @{
-            Synopsis    = 'Starts a stack on a pcap adapter or on an in-process virtual network.'
+            Synopsis    = 'Starts a stack on the embedded lab, a named virtual network, or a pcap adapter.'
             Description = @(
-                'Starts a user-space TCP/IP stack with its own loop thread and outputs it. With -VirtualNetwork the stack attaches to a named in-process network (created on first use; no adapter and no root needed); stacks on one virtual network can talk to each other. With -Adapter it opens a pcap adapter, which needs root or CAP_NET_RAW and CAP_NET_ADMIN; -NetworkNamespace opens the adapter inside a network namespace while the process stays where it is.'
-                'The MAC address of a virtual stack is derived from its address (192.0.2.1 gives 02-00-C0-00-02-01) unless -MacAddress is given. Errors: StackNameInUse, InvalidConfiguration, AdapterNotFound, PermissionDenied, PcapNotInstalled, NetworkNamespaceNotFound, AdapterOpenFailed, CaptureFileFailed.'
+                'Starts a user-space TCP/IP stack with its own loop thread and outputs it. With no -Adapter and no -VirtualNetwork it joins the embedded lab: the in-process virtual network "lab", 192.0.2.0/24, where a service host at 192.0.2.1 (started with the first stack) answers ARP and ping and serves echo (TCP and UDP 7), discard (9), daytime (13), chargen (19), HTTP (80) and DNS (53, names under lab.test); the stack gets the next free address (192.0.2.2, .3, ...) and the service host as gateway and DNS server. No adapter and no root are needed.'
+                'With -VirtualNetwork the stack attaches to a named in-process network (created on first use; Start-StackServiceHost gives it a service host too); without -IPAddress it takes the next free address of the network''s subnet. With -Adapter it opens a pcap adapter, which needs root or CAP_NET_RAW and CAP_NET_ADMIN; -NetworkNamespace opens the adapter inside a network namespace while the process stays where it is.'
+                'The MAC address of a virtual stack is derived from its address (192.0.2.2 gives 02-00-C0-00-02-02) unless -MacAddress is given. Errors: StackNameInUse, AddressInUse (the address is taken on that virtual network), InvalidSimulation, InvalidConfiguration, AdapterNotFound, PermissionDenied, PcapNotInstalled, NetworkNamespaceNotFound, AdapterOpenFailed, CaptureFileFailed.'
             )
             Parameters  = @{
                 Adapter          = 'The pcap adapter to open (see Get-StackAdapter).'
                 NetworkNamespace = 'Open the adapter inside this network namespace (a name under /var/run/netns, or a path). The stack''s thread stays where it is; the capture socket lives there.'
-                VirtualNetwork   = 'The in-process virtual network to attach to; created on first use and dropped when its last stack stops.'
-                IPAddress        = 'The stack''s address with its prefix length, e.g. 192.0.2.2/24.'
-                Gateway          = 'The default gateway; it must be on the stack''s subnet.'
+                VirtualNetwork   = 'The in-process virtual network to attach to; created on first use and dropped when its last stack stops. Omitted (and no -Adapter): the embedded lab, "lab".'
+                IPAddress        = 'The stack''s address with its prefix length, e.g. 192.0.2.2/24. Required with -Adapter; on a virtual network, omitted means the next free address of the network''s subnet (192.0.2.2, .3, ... on the lab).'
+                Gateway          = 'The default gateway; it must be on the stack''s subnet. On a network with a service host, that host by default.'
                 MacAddress       = 'The stack''s MAC address (02-00-5E-10-00-01, 02:00:5e:10:00:01 or 0200.5e10.0001). Default: the adapter''s, or for a virtual stack one derived from its address.'
-                DnsServer        = 'DNS servers used by Resolve-StackDnsName and by cmdlets that accept host names.'
+                DnsServer        = 'DNS servers used by Resolve-StackDnsName and by cmdlets that accept host names. On a network with a service host, that host by default.'
                 Mtu              = 'The link MTU, 576 to 9000 (default 1500).'
                 CaptureFile      = 'Records every frame in and out to this pcap file (tshark and Wireshark read it); completed on Stop-Stack.'
                 Name             = 'The stack''s name (default: its IP address). Names are unique in the process, case-insensitive.'
                 PacketLogSize    = 'Frames kept in memory for Get-StackPacket (0 turns the log off).'
+                Simulate         = 'Faults of the virtual network the stack joins, as a hashtable: Loss, Duplicate, Corrupt, Reorder (probabilities 0 to 1), DelayMs, JitterMs, ReorderMs (milliseconds), RateMbps. They apply to every frame on that network and merge over its current settings; change them later with Set-StackNetwork.'
             }
             Examples    = @(
-                @{ Code = 'Start-Stack -VirtualNetwork lab -IPAddress 192.0.2.1/24 -Name server'; Remarks = 'Starts a stack named server on the in-process network lab; no adapter or root needed.' }
+                @{ Code = 'Start-Stack'; Remarks = 'Joins the embedded lab with the next free address (192.0.2.2 for the first stack); the service host at 192.0.2.1 starts with it and is its gateway and DNS server.' }
+                @{ Code = 'Start-Stack -Simulate @{ Loss = 0.05; DelayMs = 20 }'; Remarks = 'Joins the embedded lab and makes it lossy (5% of frames lost) and slow (20 ms one way), to watch retransmissions in Get-StackConnection and Get-StackPacket.' }
+                @{ Code = 'Start-Stack -VirtualNetwork bench -IPAddress 198.51.100.1/24 -Name server'; Remarks = 'Starts a stack named server on the in-process network bench with a chosen address; no adapter or root needed.' }
                 @{ Code = 'Start-Stack -Adapter u0 -NetworkNamespace U -IPAddress 192.0.2.2/24 -Gateway 192.0.2.1 -CaptureFile ./u0.pcap'; Remarks = 'Starts a stack on the adapter u0 inside the network namespace U (as root) and records its frames to u0.pcap.' }
             )
-            Links       = @('Get-Stack', 'Stop-Stack', 'Get-StackAdapter')
+            Links       = @('Get-Stack', 'Stop-Stack', 'Get-StackAdapter', 'Start-StackServiceHost', 'Set-StackNetwork')
         }
 
         'Get-Stack'             = @{
@@ -394,6 +398,57 @@
                 @{ Code = 'Invoke-StackWebRequest 192.0.2.1/api -Method Post -Body ''{"a":1}'' -ContentType application/json -SessionVariable s; Invoke-StackWebRequest 192.0.2.1/api -WebSession $s'; Remarks = 'Posts JSON, keeping the connection in the session $s; the second request reuses it (ConnectionReused is true).' }
             )
             Links       = @('Test-StackConnection', 'Resolve-StackDnsName', 'Get-StackConnection')
+        }
+
+        'Start-StackServiceHost' = @{
+            Synopsis    = 'Starts the lab''s service host (echo, discard, daytime, chargen, HTTP, DNS) on a virtual network.'
+            Description = @(
+                'Starts a service host: a stack of its own (named <network>-services, default address 192.0.2.1/24) that answers ARP and ping and serves echo (TCP and UDP 7, RFC 862), discard (9), daytime (13), chargen (19; TCP sends the pattern until the client closes or 1 MiB has gone), an HTTP/1.1 server on 80 (/ index, /hello, /bytes/N, /download 4 MiB, /chunked, /slow and /slow/N, /redirect, POST /echo; keep-alive) and authoritative DNS on UDP 53 for -Domain (A, CNAME, MX, TXT, NS, PTR; NXDOMAIN for unknown names, REFUSED outside the domain). It is written with the stack''s public socket API, like any application.'
+                'The embedded lab starts one by itself with its first stack; this cmdlet gives any virtual network one. Stacks that join a network with a service host take it as gateway and DNS server. It stops when the last other stack on its network stops, or with Stop-Stack. Outputs the host''s stack. Errors: ServiceHostFailed (the network has one already, the name or address is taken).'
+            )
+            Parameters  = @{
+                VirtualNetwork = 'The virtual network to serve (default: lab, the embedded one); created on first use.'
+                IPAddress      = 'The host''s address with its prefix (default 192.0.2.1/24).'
+                Name           = 'The host''s stack name (default: <network>-services).'
+                Domain         = 'The DNS domain the host answers for (default lab.test; .test is reserved by RFC 2606, so lab names never leak).'
+            }
+            Examples    = @(
+                @{ Code = 'Start-StackServiceHost -VirtualNetwork bench; Start-Stack -VirtualNetwork bench'; Remarks = 'Gives the network bench a service host at 192.0.2.1, then starts a stack there at 192.0.2.2 with that host as gateway and DNS server.' }
+                @{ Code = 'Start-StackServiceHost -VirtualNetwork corp -IPAddress 198.51.100.1/24 -Domain corp.test'; Remarks = 'Starts a service host at 198.51.100.1 answering DNS for corp.test.' }
+            )
+            Links       = @('Start-Stack', 'Get-StackNetwork', 'Stop-Stack')
+        }
+
+        'Get-StackNetwork'      = @{
+            Synopsis    = 'Gets the virtual networks with their stacks, service host, faults and wire counters.'
+            Description = @('Outputs each in-process virtual network: Name, Stacks, ServiceHost (name, address, DNS domain), Faults (the settings that differ from a clean network, e.g. "Loss 5%, DelayMs 20"), each setting as a property (Loss, DelayMs, JitterMs, Reorder, ReorderMs, Duplicate, Corrupt, RateMbps), a Simulate hashtable of them, and what the wire did (FramesCarried, FramesLost, FramesDuplicated, FramesReordered, FramesCorrupted, FramesOverflowed). Fails with NetworkNotFound for a name without wildcards that matches no network.')
+            Parameters  = @{
+                Name = 'Only networks whose name matches one of these patterns (wildcards allowed); binds by property name.'
+            }
+            Examples    = @(
+                @{ Code = 'Get-StackNetwork'; Remarks = 'Lists every virtual network of this process.' }
+                @{ Code = 'Get-StackNetwork lab | Format-List'; Remarks = 'Shows the embedded lab''s settings and how many frames it carried, lost, duplicated, reordered and corrupted.' }
+            )
+            Links       = @('Set-StackNetwork', 'Start-Stack', 'Start-StackServiceHost')
+        }
+
+        'Set-StackNetwork'      = @{
+            Synopsis    = 'Changes the faults of a virtual network: loss, delay, jitter, reordering, duplication, corruption, rate.'
+            Description = @(
+                'Sets faults the virtual network applies to every frame it delivers, drawn from its seeded random source: Loss, Duplicate, Corrupt and Reorder are probabilities from 0 to 1; DelayMs adds one-way latency, JitterMs a further random 0 to JitterMs per frame (frames may overtake each other), ReorderMs is how long Reorder holds a frame back (default 5); RateMbps limits the rate (0: unlimited). Settings not named keep their values; -Clear returns the network to none first.'
+                'Watch the effect with Get-StackConnection (Retransmits, Cwnd, Srtt, TimeWait), Get-StackPacket and Get-StackStatistics. A wrong key or value fails with InvalidSimulation naming it and what is accepted. Without -Name it acts on the embedded lab (or the only network). Supports -WhatIf and -Confirm.'
+            )
+            Parameters  = @{
+                Name     = 'The virtual networks to change (default: lab, or the only network there is); binds by property name from Get-StackNetwork.'
+                Simulate = 'The settings to change, e.g. @{ Loss = 0.05; DelayMs = 20 }: Loss, DelayMs, JitterMs, Reorder, ReorderMs, Duplicate, Corrupt, RateMbps.'
+                Clear    = 'Return the network to no faults first (then apply -Simulate, if given).'
+                PassThru = 'Output the network after the change.'
+            }
+            Examples    = @(
+                @{ Code = 'Set-StackNetwork -Simulate @{ Loss = 0.1; JitterMs = 5 }'; Remarks = 'Loses 10% of the frames on the embedded lab and delays each by up to 5 ms more; a download then shows retransmissions and SACK in Get-StackConnection.' }
+                @{ Code = 'Set-StackNetwork bench -Clear -PassThru'; Remarks = 'Removes every fault from the network bench and shows it.' }
+            )
+            Links       = @('Get-StackNetwork', 'Start-Stack', 'Get-StackConnection')
         }
     }
 }

@@ -130,7 +130,7 @@ public sealed partial class KernelLab : IDisposable
     private static readonly Dictionary<string, string> Packages = new()
     {
         ["python3"] = "python3", ["dnsmasq"] = "dnsmasq-base", ["socat"] = "socat", ["tcpdump"] = "tcpdump",
-        ["ping"] = "iputils-ping", ["tc"] = "iproute2", ["nc"] = "netcat-openbsd", ["iperf3"] = "iperf3",
+        ["ping"] = "iputils-ping", ["tc"] = "iproute2", ["nc"] = "netcat-openbsd", ["iperf3"] = "iperf3", ["dig"] = "bind9-dnsutils",
         ["openssl"] = "openssl", ["nft"] = "nftables",
     };
 
