@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using NetStack.Arp;
+using NetStack.Diagnostics;
 using NetStack.Dns;
 using NetStack.IPv4;
 using NetStack.Link;
@@ -85,6 +86,7 @@ public sealed class NetworkStack : IFrameSink, IDisposable
     internal DnsResolver Dns { get; }
 
     internal TcpLayer Tcp { get; }
+    internal PacketLog PacketLog => _packetLog;
     public EthernetCounters EthernetCounters { get; } = new();
 
     /// <summary>The loop's current time (the 'now' of the turn in progress).</summary>

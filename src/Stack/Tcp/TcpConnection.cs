@@ -147,6 +147,7 @@ internal sealed partial class TcpConnection
         State = next;
         _stateSince = now;
         Socket.PublishState(next);
+        Layer.StateLog.Record(new(now, Stack.Config.Address, Key.LocalPort, Remote, Key.RemotePort, prev, next, Iss, Irs, RcvWndShift, SndWndShift)); // ladders, relative Seq/Ack
         if (next is TcpState.Established or TcpState.TimeWait or TcpState.Closed || Stack.TraceEnabled)
             Stack.Trace("Tcp", $"{Describe()} {prev} -> {next}");
         switch (next)

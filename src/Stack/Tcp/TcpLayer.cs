@@ -90,6 +90,8 @@ internal sealed class TcpLayer : IIpProtocolHandler
     }
 
     public TcpCounters Counters { get; } = new();
+    /// <summary>Every connection's state transitions with its ISNs (Diagnostics: ladders, relative Seq/Ack).</summary>
+    public Diagnostics.TcpStateLog StateLog { get; } = new();
     public NetworkStack Stack => _stack;
     public TcpSettings Settings => _stack.Config.Tcp;
     public int ConnectionCount => _connections.Count;
