@@ -38,8 +38,9 @@ function Invoke-Native {
 
 function Test-IsRoot { (& id -u) -eq '0' }
 
-# Debian packages the interop tests use: libpcap for capture, iproute2/ethtool for the lab, real peers.
-$script:AptPackages = @('libpcap0.8', 'iproute2', 'ethtool', 'socat', 'dnsmasq-base', 'iputils-ping', 'netcat-openbsd', 'python3', 'nftables', 'curl', 'openssl')
+# Debian packages the interop tests use: libpcap for capture, iproute2/ethtool for the lab, real peers, rsvg-convert
+# (librsvg2-bin) that renders our SVG pictures in the tests.
+$script:AptPackages = @('libpcap0.8', 'iproute2', 'ethtool', 'socat', 'dnsmasq-base', 'iputils-ping', 'netcat-openbsd', 'python3', 'nftables', 'curl', 'openssl', 'librsvg2-bin', 'tcpdump')
 
 function Test-AptPackage([string] $Name) {
     if (-not (Get-Command dpkg-query -ErrorAction Ignore)) { return $false }

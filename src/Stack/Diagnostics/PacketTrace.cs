@@ -29,6 +29,8 @@ public sealed class PacketTrace
     public IReadOnlyList<TcpStateChange> OpenConnections { get; }
     /// <summary>Wall-clock time of the first frame of a capture file (null for a stack's log).</summary>
     public DateTime? StartTime { get; }
+    /// <summary>Frames of a capture file that held neither IPv4 nor ARP (IPv6, other link types): counted, not decoded.</summary>
+    public int FramesNotDecoded { get; init; }
     /// <summary>True when the states come from a stack rather than being inferred from the segments.</summary>
     public bool HasStackStates => StateChanges.Count > 0 || OpenConnections.Count > 0;
 

@@ -9,6 +9,22 @@ namespace Stack.Tests.Diagnostics;
 public class PacketTraceTests
 {
     [Fact]
+    public void State_log_records_every_transition_of_both_sides_with_the_isns()
+    {
+        using var s = new LadderScenario();
+        var client = s.ClientTrace.StateChanges.Where(c => c.LocalPort == s.ClientSocket.LocalEndPoint.Port).ToList();
+        var server = s.ServerTrace.StateChanges.Where(c => c.LocalPort == 80).ToList();
+        Assert.Equal(new[] { TcpState.SynSent, TcpState.Established, TcpState.FinWait1, TcpState.FinWait2, TcpState.TimeWait }, client.Select(c => c.To));
+        Assert.Equal(new[] { TcpState.SynReceived, TcpState.Established, TcpState.CloseWait, TcpState.LastAck, TcpState.Closed }, server.Select(c => c.To));
+        Assert.Equal(TcpState.Closed, client[0].From);
+        Assert.All(client.Zip(client.Skip(1)), p => Assert.Equal(p.First.To, p.Second.From));
+        Assert.False(client[0].IrsKnown); // SYN-SENT: the peer's ISN is not known yet
+        Assert.Equal(client[1].Iss, server[1].Irs); // each side's ISS is the other's IRS
+        Assert.Equal(client[1].Irs, server[1].Iss);
+        Assert.True(client.Zip(client.Skip(1)).All(p => p.First.Time <= p.Second.Time));
+    }
+
+    [Fact]
     public void State_log_is_bounded_and_keeps_the_newest()
     {
         var log = new TcpStateLog(capacity: 40);
