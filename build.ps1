@@ -11,11 +11,13 @@
     -Task Bench   builds the benchmark suite (Release) and runs it as root: our stack against the kernel in its
                   place on a veth pair; table in out/bench/results.md (+ results.json). Not part of -Task Test.
                   Pass suite options with -BenchArgs, e.g. -BenchArgs '--quick --scenarios recv,rr'.
+    -Task Pictures  builds, then regenerates the example pictures in docs/images (build/New-Pictures.ps1): the ladder
+                  of a small exchange on a virtual network and the time-sequence graph of a seeded lossy transfer.
     Run it through the pinned pwsh:  dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Bench', 'Prerequisites')]
+    [ValidateSet('Build', 'Test', 'Bench', 'Prerequisites', 'Pictures')]
     [string] $Task = 'Build',
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
@@ -166,6 +168,12 @@ switch ($Task) {
     'Bench' { Install-Prerequisites; Invoke-Bench }
     'Prerequisites' { Install-Prerequisites }
     'Build' { Invoke-Build }
+    'Pictures' {
+        Invoke-Build
+        Push-Location $root   # where the pinned pwsh tool is known; a child pwsh loads the built module
+        try { Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'build/New-Pictures.ps1'), '-OutDir', (Join-Path $root 'docs/images')) }
+        finally { Pop-Location }
+    }
     'Test' {
         Install-Prerequisites
         Invoke-Build

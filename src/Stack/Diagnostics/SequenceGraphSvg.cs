@@ -24,7 +24,7 @@ public static class SequenceGraphSvg
 .probe polygon { fill: #00838f; }
 .ackline { stroke: #2e7d32; stroke-width: 1.4; }
 .winline { stroke: #f9a825; stroke-width: 1.4; }
-.sack line { stroke: #7b1fa2; stroke-width: 3; opacity: 0.8; }
+.sack line { stroke: #7b1fa2; stroke-width: 1.5; opacity: 0.6; }
 .ack circle { fill: #2e7d32; }
 .legend text { fill: #333; font-size: 11px; }
 """;
