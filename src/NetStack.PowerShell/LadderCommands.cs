@@ -43,10 +43,8 @@ public sealed class ShowStackLadderCommand : PictureCmdlet
     }
 }
 
-/// <summary>Export-StackLadder: the ladder diagram as an SVG file or one self-contained HTML page (hover a segment for its fields).</summary>
-[Cmdlet(VerbsData.Export, "StackLadder", DefaultParameterSetName = StackSet)]
-[OutputType(typeof(FileInfo))]
-public sealed class ExportStackLadderCommand : PictureCmdlet
+/// <summary>Base of the Export- picture cmdlets: the file to write, its format, -PassThru.</summary>
+public abstract class ExportPictureCmdlet : PictureCmdlet
 {
     /// <summary>The file to write: .svg or .html.</summary>
     [Parameter(Mandatory = true, Position = 0)]
@@ -59,12 +57,22 @@ public sealed class ExportStackLadderCommand : PictureCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
+    /// <summary>Writes the SVG or the HTML page, as -Format or the file's extension says; each is made only if asked for.</summary>
+    protected void Write(Func<string> svg, Func<string> html) =>
+        WriteFile(Path, FormatFor(Path, Format) == PictureFormat.Svg ? svg() : html(), PassThru);
+}
+
+/// <summary>Export-StackLadder: the ladder diagram as an SVG file or one self-contained HTML page (hover a segment for its fields).</summary>
+[Cmdlet(VerbsData.Export, "StackLadder", DefaultParameterSetName = StackSet)]
+[OutputType(typeof(FileInfo))]
+public sealed class ExportStackLadderCommand : ExportPictureCmdlet
+{
     internal override void Draw(Drawing drawing, string? stackName)
     {
-        var format = FormatFor(Path, Format);
+        FormatFor(Path, Format); // a bad file name fails before any work
         var ladder = LadderBuilder.Build(drawing.Frames, drawing.States);
         ladder = new Ladder($"{drawing.Source}: {ladder.Title}", ladder.Hosts, ladder.Rows, ladder.Origin);
-        WriteFile(Path, format == PictureFormat.Svg ? LadderSvg.Render(ladder) : LadderHtml.Render(ladder), PassThru);
+        Write(() => LadderSvg.Render(ladder), () => LadderHtml.Render(ladder));
     }
 }
 
@@ -74,27 +82,16 @@ public sealed class ExportStackLadderCommand : PictureCmdlet
 /// </summary>
 [Cmdlet(VerbsData.Export, "StackSequenceGraph", DefaultParameterSetName = StackSet)]
 [OutputType(typeof(FileInfo))]
-public sealed class ExportStackSequenceGraphCommand : PictureCmdlet
+public sealed class ExportStackSequenceGraphCommand : ExportPictureCmdlet
 {
-    /// <summary>The file to write: .svg or .html.</summary>
-    [Parameter(Mandatory = true, Position = 0)]
-    [ValidateNotNullOrEmpty]
-    public string Path { get; set; } = "";
-
-    [Parameter]
-    public PictureFormat? Format { get; set; }
-
     /// <summary>The data sender, as an address or address:port (default: the side that sent the most data).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Sender { get; set; }
 
-    [Parameter]
-    public SwitchParameter PassThru { get; set; }
-
     internal override void Draw(Drawing drawing, string? stackName)
     {
-        var format = FormatFor(Path, Format);
+        FormatFor(Path, Format); // a bad file name fails before any work
         TcpFlowKey? flow = null;
         if (Sender is { } sender)
         {
@@ -110,7 +107,7 @@ public sealed class ExportStackSequenceGraphCommand : PictureCmdlet
                 "NoTcpSegments", ErrorCategory.ObjectNotFound, drawing.Source));
             return;
         }
-        WriteFile(Path, format == PictureFormat.Svg ? SequenceGraphSvg.Render(graph) : SequenceGraphSvg.RenderHtml(graph), PassThru);
+        Write(() => SequenceGraphSvg.Render(graph), () => SequenceGraphSvg.RenderHtml(graph));
     }
 
     private static TcpFlowKey? FindFlow(IReadOnlyList<FrameSummary> frames, string sender)
