@@ -14,11 +14,13 @@
     -Task Bench   builds the benchmark suite (Release) and runs it as root: our stack against the kernel in its
                   place on a veth pair; table in out/bench/results.md (+ results.json). Not part of -Task Test.
                   Pass suite options with -BenchArgs, e.g. -BenchArgs '--quick --scenarios recv,rr'.
+    -Task Pictures  builds, then regenerates the example pictures in docs/images (build/New-Pictures.ps1): the ladder
+                  of a small exchange on a virtual network and the time-sequence graph of a seeded lossy transfer.
     Run it through the pinned pwsh:  dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Bench', 'Prerequisites', 'Quickstart')]
+    [ValidateSet('Build', 'Test', 'Bench', 'Prerequisites', 'Quickstart', 'Pictures')]
     [string] $Task = 'Build',
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
@@ -41,8 +43,9 @@ function Invoke-Native {
 
 function Test-IsRoot { (& id -u) -eq '0' }
 
-# Debian packages the interop tests use: libpcap for capture, iproute2/ethtool for the lab, real peers.
-$script:AptPackages = @('libpcap0.8', 'iproute2', 'ethtool', 'socat', 'dnsmasq-base', 'iputils-ping', 'netcat-openbsd', 'python3', 'nftables', 'curl', 'openssl', 'bind9-dnsutils')
+# Debian packages the interop tests use: libpcap for capture, iproute2/ethtool for the lab, real peers, rsvg-convert
+# (librsvg2-bin) that renders our SVG pictures in the tests.
+$script:AptPackages = @('libpcap0.8', 'iproute2', 'ethtool', 'socat', 'dnsmasq-base', 'iputils-ping', 'netcat-openbsd', 'python3', 'nftables', 'curl', 'openssl', 'bind9-dnsutils', 'librsvg2-bin', 'tcpdump')
 
 function Test-AptPackage([string] $Name) {
     if (-not (Get-Command dpkg-query -ErrorAction Ignore)) { return $false }
@@ -189,6 +192,12 @@ switch ($Task) {
     'Prerequisites' { Install-Prerequisites }
     'Build' { Invoke-Build }
     'Quickstart' { Invoke-Quickstart }
+    'Pictures' {
+        Invoke-Build
+        Push-Location $root   # where the pinned pwsh tool is known; a child pwsh loads the built module
+        try { Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'build/New-Pictures.ps1'), '-OutDir', (Join-Path $root 'docs/images')) }
+        finally { Pop-Location }
+    }
     'Test' {
         Install-Prerequisites
         Invoke-Build

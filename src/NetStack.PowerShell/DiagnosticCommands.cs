@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using NetStack.Diagnostics;
 using NetStack.Icmp;
 using NetStack.Sockets;
 
@@ -236,13 +237,11 @@ public sealed class GetStackPacketCommand : StackScopedCmdlet
         }
         if (stack.PacketLogSize == 0)
             WriteWarning($"Stack '{stack.Name}' keeps no packet log (it was started with -PacketLogSize 0).");
-        var frames = OrTerminate(() => Await(stack, () => stack.Core.GetPacketLogAsync()), stack);
-        var decoder = new FrameDecoder();
+        var trace = OrTerminate(() => Await(stack, () => stack.Core.GetPacketTraceAsync()), stack);
         var protocols = Protocol?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
         var selected = new List<StackPacket>();
-        foreach (var f in frames)
+        foreach (var s in trace.Decode()) // every frame, in order, with the ISNs the stack recorded: relative TCP numbers
         {
-            var s = decoder.Decode(f); // every frame, in order: relative TCP numbers need the whole history
             if (Direction is { } d && s.Direction != d) continue;
             if (protocols != null && !protocols.Any(p => p.IsMatch(s.Protocol))) continue;
             if (socket != null && !Belongs(s, socket)) continue;
@@ -252,7 +251,7 @@ public sealed class GetStackPacketCommand : StackScopedCmdlet
         for (int i = skip; i < selected.Count; i++) WriteObject(selected[i]);
     }
 
-    private static bool Belongs(FrameSummary s, ConnectionInfo c)
+    internal static bool Belongs(FrameSummary s, ConnectionInfo c)
     {
         var proto = c.Protocol == SocketProtocol.Tcp ? "TCP" : null;
         if (proto != null && s.Protocol != proto) return false;

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using NetStack.Arp;
+using NetStack.Diagnostics;
 using NetStack.Icmp;
 using NetStack.Sockets;
 using SharpPcap.LibPcap;
@@ -112,6 +113,7 @@ public sealed class StackPacket
         SourcePort = s.SourcePort;
         DestinationPort = s.DestinationPort;
         Stack = stack;
+        Summary = s;
     }
 
     public long Number { get; }
@@ -126,6 +128,10 @@ public sealed class StackPacket
     public int SourcePort { get; }
     public int DestinationPort { get; }
     public string Stack { get; }
+    /// <summary>The TCP header decoded (raw and relative numbers, flags, scaled window, options); null for other protocols.</summary>
+    public TcpSegmentInfo? Tcp => Summary.Tcp;
+    /// <summary>The decoded frame with its addresses (ladders and graphs are drawn from it).</summary>
+    internal FrameSummary Summary { get; }
 }
 
 /// <summary>

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using NetStack.Arp;
+using NetStack.Diagnostics;
 using NetStack.Dns;
 using NetStack.IPv4;
 using NetStack.Icmp;
@@ -103,6 +104,7 @@ public sealed class NetworkStack : IDisposable
     internal DnsResolver Dns { get; }
 
     internal TcpLayer Tcp { get; }
+    internal PacketLog PacketLog => _packetLog;
     public EthernetCounters EthernetCounters => Ethernet.Counters;
 
     // ---------------- the loop ----------------

@@ -23,8 +23,11 @@ public sealed class Simulation : IDisposable
     public IReadOnlyList<NetworkStack> Stacks => _stacks;
     public TimeSpan Now => Clock.Now;
 
-    /// <summary>Adds a stack with address <paramref name="address"/> (e.g. "192.0.2.2/24") and a MAC derived from it.</summary>
-    public NetworkStack AddStack(string address, Func<StackConfig, StackConfig>? configure = null, string? name = null)
+    /// <summary>
+    /// Adds a stack with address <paramref name="address"/> (e.g. "192.0.2.2/24") and a MAC derived from it;
+    /// <paramref name="link"/> may wrap its wire port (a fault injector, a capture tap).
+    /// </summary>
+    public NetworkStack AddStack(string address, Func<StackConfig, StackConfig>? configure = null, string? name = null, Func<ILinkDevice, ILinkDevice>? link = null)
     {
         var slash = address.IndexOf('/');
         var ip = Ipv4Address.Parse(slash < 0 ? address : address[..slash]);
@@ -33,7 +36,7 @@ public sealed class Simulation : IDisposable
         var config = new StackConfig { Address = ip, PrefixLength = prefix };
         if (configure != null) config = configure(config);
         var port = Wire.CreatePort(name ?? ip.ToString(), mac);
-        var stack = new NetworkStack(port, config, Clock, seed: unchecked(Seed * 1_000_003 + _stacks.Count) /* not HashCode: it is seeded per process, and a seed must replay */, name: name ?? ip.ToString());
+        var stack = new NetworkStack(link?.Invoke(port) ?? port, config, Clock, seed: unchecked(Seed * 1_000_003 + _stacks.Count) /* not HashCode: it is seeded per process, and a seed must replay */, name: name ?? ip.ToString());
         _stacks.Add(stack);
         return stack;
     }

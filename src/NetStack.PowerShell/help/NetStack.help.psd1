@@ -213,6 +213,83 @@
             Links       = @('Get-StackConnection', 'Start-Stack')
         }
 
+        'Read-StackCapture'     = @{
+            Synopsis    = 'Reads a pcap or pcapng capture file into the packet objects Get-StackPacket writes.'
+            Description = @(
+                'Reads the file through libpcap (SharpPcap''s offline reader), so tcpdump''s, Wireshark''s and Start-Stack -CaptureFile''s captures all work, pcapng included; non-Ethernet link types (tcpdump -i any, raw IP) are parsed with PacketDotNet. Each frame is decoded like Get-StackPacket does (TCP numbers relative to each side''s first sequence number); Direction is Unknown and Stack holds the file''s path. Pipe the packets to Show-StackLadder, Export-StackLadder or Export-StackSequenceGraph to draw any TCP conversation, also one between two other hosts.'
+                'Fails with CaptureFileNotFound, NotACaptureFile, or PcapNotInstalled (apt-get install libpcap0.8).'
+            )
+            Parameters  = @{
+                Path     = 'The capture files to read.'
+                Protocol = 'Only frames of these protocols (ARP, ICMP, UDP, DNS, TCP, IPv4...); wildcards allowed.'
+            }
+            Examples    = @(
+                @{ Code = 'Read-StackCapture trace.pcap -Protocol TCP'; Remarks = 'Lists the TCP segments of trace.pcap, decoded like Get-StackPacket.' }
+                @{ Code = 'Read-StackCapture trace.pcapng | Show-StackLadder'; Remarks = 'Draws the conversations in trace.pcapng as a ladder in the console.' }
+            )
+            Links       = @('Get-StackPacket', 'Show-StackLadder')
+        }
+
+        'Show-StackLadder'      = @{
+            Synopsis    = 'Draws a ladder diagram of the packets in the console: a column per host, an arrow per segment, TCP states beside the columns.'
+            Description = @(
+                'Time (ms from the first frame) runs down the left; each frame is an arrow between its hosts'' columns labelled with the flags, relative Seq and Ack, Len and Win (and the options of SYNs); retransmissions, duplicate ACKs, zero windows, probes and resets are marked in the label and by the arrow''s line. Each side''s TCP state is written beside its column where it changes: for our stacks (the stack the packets came from and the stacks on its virtual network) the transitions the stack recorded; for other hosts, states inferred from the segments, shown with a leading ~.'
+                'Writes the diagram as lines of text (Unicode box drawing, or ASCII with -Ascii or when the console cannot show Unicode), so it reads the same in a transcript or a Pester failure message.'
+            )
+            Parameters  = @{
+                InputObject = 'Packets to draw, from Get-StackPacket or Read-StackCapture (by pipeline).'
+                CaptureFile = 'A pcap or pcapng file to draw (tcpdump, Wireshark or Start-Stack -CaptureFile wrote it); states are then inferred from the segments.'
+                Socket      = 'Only this socket''s connection: the socket object, a Get-StackConnection row, or its Id (with -Stack).'
+                Protocol    = 'Only frames of these protocols (TCP, UDP, DNS, ICMP, ARP...); wildcards allowed.'
+                Width       = 'The width to fit, in columns (default: the console''s width).'
+                Ascii       = 'Draw with plain ASCII characters instead of Unicode box drawing.'
+            }
+            Examples    = @(
+                @{ Code = 'Get-StackPacket -Protocol TCP | Show-StackLadder'; Remarks = 'Draws the TCP segments of the most recent stack''s packet log.' }
+                @{ Code = 'Show-StackLadder -Socket $c -Width 100 -Ascii'; Remarks = 'Draws the connection of the socket in $c in ASCII, 100 columns wide.' }
+            )
+            Links       = @('Export-StackLadder', 'Get-StackPacket', 'Read-StackCapture')
+        }
+
+        'Export-StackLadder'    = @{
+            Synopsis    = 'Writes the ladder diagram of the packets as an SVG file or a self-contained HTML page.'
+            Description = @('The same diagram as Show-StackLadder, drawn as SVG (colour and dash by what a segment is, a legend, recorded states in solid boxes and inferred ones dashed) or as one HTML page that needs no network access: hovering a segment shows its decoded fields. The format follows the file''s extension (.svg, .html) unless -Format says.')
+            Parameters  = @{
+                InputObject = 'Packets to draw, from Get-StackPacket or Read-StackCapture (by pipeline).'
+                CaptureFile = 'A pcap or pcapng file to draw (tcpdump, Wireshark or Start-Stack -CaptureFile wrote it); states are then inferred from the segments.'
+                Socket      = 'Only this socket''s connection: the socket object, a Get-StackConnection row, or its Id (with -Stack).'
+                Protocol    = 'Only frames of these protocols (TCP, UDP, DNS, ICMP, ARP...); wildcards allowed.'
+                Path        = 'The file to write (.svg or .html).'
+                Format      = 'Svg or Html, when the file''s extension does not say.'
+                PassThru    = 'Write the file''s FileInfo to the pipeline.'
+            }
+            Examples    = @(
+                @{ Code = 'Get-StackPacket -Protocol TCP | Export-StackLadder ladder.svg'; Remarks = 'Writes the ladder of the TCP segments to ladder.svg.' }
+                @{ Code = 'Export-StackLadder ladder.html -CaptureFile trace.pcap -PassThru'; Remarks = 'Writes the ladder of a capture file as an HTML page and outputs the file.' }
+            )
+            Links       = @('Show-StackLadder', 'Export-StackSequenceGraph')
+        }
+
+        'Export-StackSequenceGraph' = @{
+            Synopsis    = 'Writes a time-sequence graph (tcptrace style) of one direction of a TCP connection as SVG or HTML.'
+            Description = @('Sequence number (relative, bytes) against time (ms): each data segment of the sender as a bar over the bytes it carried, the receiver''s cumulative ACK and its window''s right edge as step lines, its SACK blocks, retransmissions in red with an R and window probes or keep-alives as diamonds, with a legend and labelled axes. The sender is the side that sent the most data unless -Sender names it. Works on a stack''s log, Get-StackPacket output or a capture file (the kernel''s side too). The HTML page shows a segment''s or an ACK''s decoded fields on hover.')
+            Parameters  = @{
+                InputObject = 'Packets to draw, from Get-StackPacket or Read-StackCapture (by pipeline).'
+                CaptureFile = 'A pcap or pcapng file to draw (tcpdump, Wireshark or Start-Stack -CaptureFile wrote it); states are then inferred from the segments.'
+                Socket      = 'Only this socket''s connection: the socket object, a Get-StackConnection row, or its Id (with -Stack).'
+                Protocol    = 'Only frames of these protocols (TCP, UDP, DNS, ICMP, ARP...); wildcards allowed.'
+                Path        = 'The file to write (.svg or .html).'
+                Format      = 'Svg or Html, when the file''s extension does not say.'
+                Sender      = 'The data sender to draw, as an address or address:port (default: the side that sent the most data).'
+                PassThru    = 'Write the file''s FileInfo to the pipeline.'
+            }
+            Examples    = @(
+                @{ Code = 'Export-StackSequenceGraph transfer.svg -Socket $c'; Remarks = 'Draws the data the busier side of the connection of $c sent.' }
+                @{ Code = 'Read-StackCapture trace.pcap | Export-StackSequenceGraph graph.html -Sender 192.0.2.1'; Remarks = 'Draws what 192.0.2.1 sent in a capture, as an HTML page.' }
+            )
+            Links       = @('Export-StackLadder', 'Get-StackStatistics')
+        }
+
         'Get-StackConnection'   = @{
             Synopsis    = 'Gets every TCP connection and UDP endpoint of the stack: the netstat view.'
             Description = @('Outputs one row per socket: Proto, Local Address, Foreign Address, State, Recv-Q, Send-Q and Id (its descriptor). TCP internals (SndUna, RcvNxt, Srtt, Rto, Cwnd...) are properties and show in Format-List. The rows pipe into the socket cmdlets by their Id.')

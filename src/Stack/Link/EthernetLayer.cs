@@ -1,3 +1,5 @@
+using NetStack.Diagnostics;
+
 namespace NetStack.Link;
 
 public sealed class EthernetCounters : LayerCounters

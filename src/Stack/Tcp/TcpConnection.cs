@@ -148,6 +148,7 @@ internal sealed partial class TcpConnection
         State = next;
         _stateSince = now;
         Socket.PublishState(next);
+        Layer.StateLog.Record(new(now, Context.Config.Address, Key.LocalPort, Remote, Key.RemotePort, prev, next, Iss, Irs, RcvWndShift, SndWndShift)); // ladders, relative Seq/Ack
         if (next is TcpState.Established or TcpState.TimeWait or TcpState.Closed || Context.TraceEnabled)
             Context.Trace("Tcp", $"{Describe()} {prev} -> {next}");
         switch (next)

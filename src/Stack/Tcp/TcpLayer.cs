@@ -96,6 +96,8 @@ internal sealed class TcpLayer : IIpProtocolHandler
     }
 
     public TcpCounters Counters { get; } = new();
+    /// <summary>Every connection's state transitions with its ISNs (Diagnostics: ladders, relative Seq/Ack).</summary>
+    public Diagnostics.TcpStateLog StateLog { get; } = new();
     /// <summary>Configuration, trace and random source, shared with the connections.</summary>
     public LayerContext Context => _context;
     /// <summary>Where segments are built (the payload buffer) and sent.</summary>

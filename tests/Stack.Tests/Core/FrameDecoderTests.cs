@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using NetStack;
 using NetStack.Arp;
+using NetStack.Diagnostics;
 using Stack.Tests.Support;
 using Xunit;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
+using NetStack.Diagnostics;
 using NetStack.Link;
 using NetStack.Sockets;
 using NetStack.Tcp;

@@ -1,3 +1,4 @@
+using NetStack.Diagnostics;
 using NetStack;
 using NetStack.Link;
 using Stack.Tests.Support;

@@ -1,7 +1,7 @@
-namespace NetStack;
+namespace NetStack.Diagnostics;
 
-/// <summary>Direction of a logged frame.</summary>
-public enum FrameDirection { In, Out }
+/// <summary>Direction of a logged frame: received or sent by the stack; Unknown for a frame read from a capture file.</summary>
+public enum FrameDirection { In, Out, Unknown }
 
 /// <summary>A frame from the packet log: its first bytes (headers) and its real length.</summary>
 public sealed record LoggedFrame(long Number, TimeSpan Time, FrameDirection Direction, byte[] Bytes, int Length);

@@ -1,10 +1,9 @@
 using System.Buffers.Binary;
-using System.Text;
 using NetStack.Arp;
 using NetStack.IPv4;
 using NetStack.Link;
 
-namespace NetStack;
+namespace NetStack.Diagnostics;
 
 /// <summary>
 /// One logged frame decoded for people (Get-StackPacket): who sent it to whom, the top protocol, and a one-line
@@ -13,19 +12,18 @@ namespace NetStack;
 public sealed record FrameSummary(
     long Number, TimeSpan Time, FrameDirection Direction, int Length,
     string Source, string Destination, string Protocol, string Info,
-    Ipv4Address? SourceAddress, Ipv4Address? DestinationAddress, ushort SourcePort, ushort DestinationPort);
+    Ipv4Address? SourceAddress, Ipv4Address? DestinationAddress, ushort SourcePort, ushort DestinationPort,
+    TcpSegmentInfo? Tcp = null);
 
 /// <summary>
 /// Decodes packet-log frames in order. Stateful like tshark: TCP sequence and acknowledgement numbers are shown
-/// relative to the first sequence number seen from each side of a connection, so feed frames oldest first.
+/// relative to each side's initial sequence number — the one the stack recorded (<see cref="AddKnownIsn"/>), else
+/// the SYN or the first segment seen — so feed frames oldest first. TCP decoding is in FrameDecoder.Tcp.cs.
 /// Works on the log's truncated copies (first 128 bytes): it reads headers only and never throws on bad input.
 /// Not on the per-packet path (runs in the PowerShell layer on a snapshot), so it may allocate.
 /// </summary>
-public sealed class FrameDecoder
+public sealed partial class FrameDecoder
 {
-    // Initial sequence number per direction of each connection: (src, sport, dst, dport) -> first seq seen.
-    private readonly Dictionary<(uint, ushort, uint, ushort), uint> _isn = new();
-
     public FrameSummary Decode(LoggedFrame frame)
     {
         var f = frame.Bytes.AsSpan();
@@ -45,8 +43,8 @@ public sealed class FrameDecoder
     }
 
     private static FrameSummary Summary(LoggedFrame frame, string src, string dst, string protocol, string info,
-        Ipv4Address? srcIp = null, Ipv4Address? dstIp = null, ushort sport = 0, ushort dport = 0) =>
-        new(frame.Number, frame.Time, frame.Direction, frame.Length, src, dst, protocol, info, srcIp, dstIp, sport, dport);
+        Ipv4Address? srcIp = null, Ipv4Address? dstIp = null, ushort sport = 0, ushort dport = 0, TcpSegmentInfo? tcp = null) =>
+        new(frame.Number, frame.Time, frame.Direction, frame.Length, src, dst, protocol, info, srcIp, dstIp, sport, dport, tcp);
 
     private static FrameSummary DecodeArp(LoggedFrame frame, ReadOnlySpan<byte> p, string src, string dst)
     {
@@ -121,84 +119,5 @@ public sealed class FrameDecoder
             11 => "Time-to-live exceeded",
             _ => $"ICMP type {type} code {code}",
         };
-    }
-
-    private FrameSummary DecodeTcp(LoggedFrame frame, ReadOnlySpan<byte> t, int segmentLength, Ipv4Address s, Ipv4Address d, string more)
-    {
-        if (t.Length < 20) return Summary(frame, s.ToString(), d.ToString(), "TCP", "Truncated TCP header", s, d);
-        var sport = BinaryPrimitives.ReadUInt16BigEndian(t);
-        var dport = BinaryPrimitives.ReadUInt16BigEndian(t[2..]);
-        var seq = BinaryPrimitives.ReadUInt32BigEndian(t[4..]);
-        var ack = BinaryPrimitives.ReadUInt32BigEndian(t[8..]);
-        var dataOffset = (t[12] >> 4) * 4;
-        var flags = t[13];
-        var win = BinaryPrimitives.ReadUInt16BigEndian(t[14..]);
-        var len = Math.Max(0, segmentLength - dataOffset);
-
-        var key = (s.Value, sport, d.Value, dport);
-        var reverse = (d.Value, dport, s.Value, sport);
-        if ((flags & 0x02) != 0 || !_isn.ContainsKey(key)) _isn[key] = seq; // a SYN starts a new relative numbering
-        var relSeq = seq - _isn[key];
-
-        var sb = new StringBuilder();
-        sb.Append(sport).Append(" → ").Append(dport).Append(" [");
-        AppendFlags(sb, flags);
-        sb.Append("] Seq=").Append(relSeq);
-        if ((flags & 0x10) != 0)
-        {
-            // Relative to the peer's first sequence number, as tshark shows it; raw if we never saw the peer send.
-            sb.Append(" Ack=").Append(_isn.TryGetValue(reverse, out var peerIsn) ? ack - peerIsn : ack);
-        }
-        sb.Append(" Win=").Append(win).Append(" Len=").Append(len);
-        if (dataOffset > 20 && t.Length >= Math.Min(dataOffset, t.Length)) AppendOptions(sb, t[20..Math.Min(dataOffset, t.Length)]);
-        sb.Append(more);
-        return Summary(frame, s.ToString(), d.ToString(), "TCP", sb.ToString(), s, d, sport, dport);
-    }
-
-    private static void AppendFlags(StringBuilder sb, byte flags)
-    {
-        var first = true;
-        void Add(string name)
-        {
-            if (!first) sb.Append(", ");
-            sb.Append(name);
-            first = false;
-        }
-        if ((flags & 0x02) != 0) Add("SYN");
-        if ((flags & 0x01) != 0) Add("FIN");
-        if ((flags & 0x04) != 0) Add("RST");
-        if ((flags & 0x08) != 0) Add("PSH");
-        if ((flags & 0x10) != 0) Add("ACK");
-        if ((flags & 0x20) != 0) Add("URG");
-        if ((flags & 0x40) != 0) Add("ECE");
-        if ((flags & 0x80) != 0) Add("CWR");
-    }
-
-    // RFC 9293 section 3.2 (MSS), RFC 7323 (window scale, timestamps), RFC 2018 (SACK permitted).
-    private static void AppendOptions(StringBuilder sb, ReadOnlySpan<byte> o)
-    {
-        int i = 0;
-        while (i < o.Length)
-        {
-            var kind = o[i];
-            if (kind == 0) break;
-            if (kind == 1) { i++; continue; }
-            if (i + 1 >= o.Length) break;
-            var len = o[i + 1];
-            if (len < 2 || i + len > o.Length) break;
-            var v = o.Slice(i + 2, len - 2);
-            switch (kind)
-            {
-                case 2 when v.Length == 2: sb.Append(" MSS=").Append(BinaryPrimitives.ReadUInt16BigEndian(v)); break;
-                case 3 when v.Length == 1: sb.Append(" WS=").Append(1 << Math.Min((int)v[0], 14)); break;
-                case 4: sb.Append(" SACK_PERM"); break;
-                case 5: sb.Append(" SACK"); break;
-                case 8 when v.Length == 8:
-                    sb.Append(" TSval=").Append(BinaryPrimitives.ReadUInt32BigEndian(v))
-                      .Append(" TSecr=").Append(BinaryPrimitives.ReadUInt32BigEndian(v[4..]));
-                    break;
-            }
-            i += len;
-        }
     }
 }
