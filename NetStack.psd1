@@ -1,6 +1,8 @@
 # Module manifest for NetStack: a user-space TCP/IP stack as PowerShell cmdlets.
 # The binary module is laid out by `./build.ps1 -Task Build` under out/NetStack; import this file from the
 # repository root:  Import-Module ./NetStack.psd1
+# This is the one manifest: the build writes out/NetStack/NetStack.psd1 from it with the 'out/NetStack/' prefixes
+# dropped, the copy that -Task Install and -Task Package ship. Paths into the module folder start 'out/NetStack/'.
 # The DLL is a nested module rather than the RootModule: Get-Help looks for a cmdlet's help file
 # (en-US/NetStack.PowerShell.dll-Help.xml) in the manifest's folder and in a nested module's folder, not in a
 # RootModule's, so this keeps the generated help beside the DLL in out/NetStack.
@@ -14,6 +16,7 @@
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('out/NetStack/NetStack.Format.ps1xml', 'out/NetStack/NetStack.Lab.Format.ps1xml')
+    TypesToProcess       = @('out/NetStack/NetStack.Types.ps1xml')
     CmdletsToExport      = @(
         'Get-StackAdapter'
         'Start-Stack'
@@ -50,8 +53,7 @@
     VariablesToExport    = @()
     PrivateData          = @{
         PSData = @{
-            Tags       = @('TCP', 'IP', 'Network', 'Stack', 'pcap', 'Linux')
-            ProjectUri = ''
+            Tags = @('TCP', 'IP', 'Network', 'Stack', 'pcap', 'Linux')
         }
     }
 }

@@ -31,7 +31,11 @@ public abstract class NetStackTransformationAttribute : ArgumentTransformationAt
     protected abstract object? TransformOne(object? value);
 }
 
-/// <summary>'192.0.2.2/24' (or '192.0.2.2', taken as /24) to an <see cref="Ipv4Prefix"/>.</summary>
+/// <summary>
+/// '192.0.2.2/24' to an <see cref="Ipv4Prefix"/>. An address without a prefix length is refused, with the fix: a guessed
+/// length is wrong on any network that is not a /24 and shows up much later as "network unreachable" or as hosts that
+/// never answer, far from its cause.
+/// </summary>
 public sealed class Ipv4PrefixTransformationAttribute : NetStackTransformationAttribute
 {
     protected override object? TransformOne(object? value)
@@ -40,19 +44,25 @@ public sealed class Ipv4PrefixTransformationAttribute : NetStackTransformationAt
         {
             case null: return null;
             case Ipv4Prefix p: return p;
-            case Ipv4Address a: return new Ipv4Prefix(a, 24);
-            case System.Net.IPAddress ip: return new Ipv4Prefix(Ipv4AddressTransformationAttribute.FromIPAddress(ip), 24);
+            case Ipv4Address a: throw NoPrefix(a.ToString());
+            case System.Net.IPAddress ip: throw NoPrefix(Ipv4AddressTransformationAttribute.FromIPAddress(ip).ToString());
         }
         var text = value.ToString()!.Trim();
         var slash = text.IndexOf('/');
         var addressText = slash < 0 ? text : text[..slash];
-        var prefix = 24;
-        if (!Ipv4Address.TryParse(addressText, out var address)
-            || (slash >= 0 && (!int.TryParse(text[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out prefix) || prefix is < 1 or > 30)))
+        if (!Ipv4Address.TryParse(addressText, out var address))
             throw new ArgumentTransformationMetadataException(
-                $"'{text}' is not an IPv4 address with a prefix length. Write it as address/prefix, e.g. '192.0.2.2/24' (prefix 1 to 30; without one, /24 is assumed).");
+                $"'{text}' is not an IPv4 address with a prefix length. Write it as address/prefix, e.g. '192.0.2.2/24' (prefix 1 to 30).");
+        if (slash < 0) throw NoPrefix(addressText);
+        if (!int.TryParse(text[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var prefix) || prefix is < 1 or > 30)
+            throw new ArgumentTransformationMetadataException(
+                $"'{text}' has no valid prefix length. Write it as address/prefix with a prefix from 1 to 30, e.g. '{addressText}/24'.");
         return new Ipv4Prefix(address, prefix);
     }
+
+    private static ArgumentTransformationMetadataException NoPrefix(string address) => new(
+        $"'{address}' has no prefix length, so the stack cannot tell which addresses are on its link. Add your network's: " +
+        $"'{address}/24' for a 255.255.255.0 mask ('ip -4 addr' on the host shows it).");
 }
 
 /// <summary>'192.0.2.1' or an [ipaddress] to a NetStack <see cref="Ipv4Address"/>.</summary>
@@ -61,7 +71,7 @@ public sealed class Ipv4AddressTransformationAttribute : NetStackTransformationA
     internal static Ipv4Address FromIPAddress(System.Net.IPAddress ip)
     {
         try { return Ipv4Address.FromIPAddress(ip); }
-        catch (ArgumentException e) { throw new ArgumentTransformationMetadataException(e.Message, e); }
+        catch (ArgumentException e) { throw new ArgumentTransformationMetadataException(NetStackCmdlet.PlainMessage(e), e); }
     }
 
     protected override object? TransformOne(object? value)
@@ -112,8 +122,10 @@ public sealed class StackTransformationAttribute : ArgumentTransformationAttribu
         {
             null => null,
             StackInstance s => s,
-            NetworkStack ns => ModuleState.All().FirstOrDefault(s => ReferenceEquals(s.NetworkStack, ns)) ?? StackInstance.Missing(ns.Name),
-            _ => ModuleState.Find(value.ToString()!) ?? StackInstance.Missing(value.ToString()!),
+            // A socket's Stack property: its stack, or (once stopped) StackStopped rather than StackNotFound.
+            NetworkStack ns => ModuleState.All().FirstOrDefault(s => ReferenceEquals(s.NetworkStack, ns))
+                ?? (ns.IsRunning ? StackInstance.Missing(ns.Name) : StackInstance.Stopped(ns.Name, 0)),
+            _ => ModuleState.Lookup(value.ToString()!),
         };
     }
 }
@@ -147,89 +159,3 @@ public sealed class SocketReference
     public override string ToString() => Id.ToString(CultureInfo.InvariantCulture);
 }
 
-// ---------------- tab completion ----------------
-
-internal static class Completion
-{
-    public static IEnumerable<CompletionResult> Matching(IEnumerable<(string Text, string Tip)> items, string wordToComplete)
-    {
-        var word = (wordToComplete ?? "").Trim('\'', '"');
-        foreach (var (text, tip) in items)
-        {
-            if (!text.StartsWith(word, StringComparison.OrdinalIgnoreCase)) continue;
-            var quoted = text.IndexOfAny(new[] { ' ', '$', '\'', '"', '`', ';', '(', ')', '{', '}', ',', '@', '#' }) >= 0 ? $"'{text.Replace("'", "''")}'" : text;
-            yield return new CompletionResult(quoted, text, CompletionResultType.ParameterValue, tip);
-        }
-    }
-
-    public static StackInstance? StackFrom(IDictionary fakeBoundParameters)
-    {
-        var value = fakeBoundParameters.Contains("Stack") ? fakeBoundParameters["Stack"] : null;
-        if (value is PSObject p) value = p.BaseObject;
-        return value switch
-        {
-            StackInstance s => s,
-            string name => ModuleState.Find(name),
-            _ => ModuleState.Latest(),
-        };
-    }
-}
-
-/// <summary>Completes -Stack with the names of running stacks.</summary>
-public sealed class StackNameCompleter : IArgumentCompleter
-{
-    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters) =>
-        Completion.Matching(ModuleState.All().Select(s => (s.Name, $"{s.Name}  {s.Address}  {s.Link}")), wordToComplete);
-}
-
-/// <summary>Completes -Adapter with the names of the adapters libpcap lists.</summary>
-public sealed class AdapterNameCompleter : IArgumentCompleter
-{
-    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
-    {
-        IReadOnlyList<AdapterInfo> adapters;
-        var ns = fakeBoundParameters.Contains("NetworkNamespace") ? fakeBoundParameters["NetworkNamespace"]?.ToString() : null;
-        try { adapters = LinkFactory.ListAdapters(ns); }
-        catch (Exception) { return Array.Empty<CompletionResult>(); } // no libpcap, no such namespace, no rights: nothing to offer
-        return Completion.Matching(adapters.Select(a => (a.Name, string.IsNullOrEmpty(a.Description) ? a.Name : a.Description!)), wordToComplete);
-    }
-}
-
-/// <summary>Completes -VirtualNetwork with the networks that exist in this process.</summary>
-public sealed class VirtualNetworkCompleter : IArgumentCompleter
-{
-    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters) =>
-        Completion.Matching(ModuleState.AllNetworks().Select(n => (n.Name, $"{n.Name} ({n.PortCount} stacks)")), wordToComplete);
-}
-
-/// <summary>Completes -Socket with the descriptors of the stack's sockets.</summary>
-public sealed class SocketIdCompleter : IArgumentCompleter
-{
-    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
-    {
-        var stack = Completion.StackFrom(fakeBoundParameters);
-        if (stack is null || stack.IsMissing || stack.IsStopped) return Array.Empty<CompletionResult>();
-        IReadOnlyList<Sockets.ConnectionInfo> rows;
-        try
-        {
-            var task = stack.Core.GetConnectionsAsync();
-            if (!task.Wait(TimeSpan.FromSeconds(2))) return Array.Empty<CompletionResult>();
-            rows = task.Result;
-        }
-        catch (Exception) { return Array.Empty<CompletionResult>(); }
-        return Completion.Matching(rows.Select(r => (r.Id.ToString(CultureInfo.InvariantCulture),
-            $"{r.Protocol} {r.LocalAddress}:{r.LocalPort} -> {r.RemoteAddress}:{r.RemotePort} {r.State}")), wordToComplete);
-    }
-}
-
-/// <summary>Completes -NetworkNamespace with the named namespaces (ip netns list).</summary>
-public sealed class NetworkNamespaceCompleter : IArgumentCompleter
-{
-    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
-    {
-        string[] names;
-        try { names = Directory.Exists("/var/run/netns") ? Directory.GetFiles("/var/run/netns").Select(Path.GetFileName).OfType<string>().Order().ToArray() : Array.Empty<string>(); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { names = Array.Empty<string>(); }
-        return Completion.Matching(names.Select(n => (n, n)), wordToComplete);
-    }
-}

@@ -3,30 +3,6 @@ using NetStack.Arp;
 
 namespace NetStack.PowerShell;
 
-/// <summary>Base of cmdlets that act on one stack: the -Stack parameter (object or name, by property name).</summary>
-public abstract class StackScopedCmdlet : NetStackCmdlet
-{
-    /// <summary>The stack to act on (object or name); the most recently started one if omitted.</summary>
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [StackTransformation]
-    [ArgumentCompleter(typeof(StackNameCompleter))]
-    public StackInstance? Stack { get; set; }
-
-    /// <summary>The resolved stack (set at the start of each record).</summary>
-    protected StackInstance Target { get; private set; } = null!;
-
-    protected override void ProcessRecord()
-    {
-        Target = ResolveStack(Stack ?? ImpliedStack());
-        ProcessStack(Target);
-    }
-
-    /// <summary>The stack the input itself points to when -Stack is not given (a socket knows its stack).</summary>
-    protected virtual StackInstance? ImpliedStack() => null;
-
-    protected abstract void ProcessStack(StackInstance stack);
-}
-
 /// <summary>Get-StackArpCache: the neighbour cache, like Get-NetNeighbor.</summary>
 [Cmdlet(VerbsCommon.Get, "StackArpCache")]
 [OutputType(typeof(StackArpEntry))]
@@ -38,6 +14,8 @@ public sealed class GetStackArpCacheCommand : StackScopedCmdlet
 
     [Parameter]
     public ArpState[]? State { get; set; }
+
+    protected override bool ShowsEveryStack => true;
 
     protected override void ProcessStack(StackInstance stack)
     {

@@ -157,7 +157,10 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
     }
 }
 
-/// <summary>Get-StackStatistics: every counter of every layer, read in one consistent snapshot.</summary>
+/// <summary>
+/// Get-StackStatistics: the counters of every layer, read in one consistent snapshot; those that moved unless -All.
+/// Without -Stack, every running stack's.
+/// </summary>
 [Cmdlet(VerbsCommon.Get, "StackStatistics")]
 [OutputType(typeof(StackStatistic))]
 public sealed class GetStackStatisticsCommand : StackScopedCmdlet
@@ -169,33 +172,30 @@ public sealed class GetStackStatisticsCommand : StackScopedCmdlet
 
     [Parameter]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(CounterNameCompleter))]
     public string[]? Name { get; set; }
 
-    /// <summary>Only counters that are not zero.</summary>
+    /// <summary>Counters that are zero too (by default only those that moved).</summary>
     [Parameter]
-    public SwitchParameter NonZero { get; set; }
+    public SwitchParameter All { get; set; }
+
+    protected override bool ShowsEveryStack => true;
 
     protected override void ProcessStack(StackInstance stack)
     {
         var counters = OrTerminate(() => Await(stack, () => stack.Core.GetStatisticsAsync()), stack);
         var layers = Layer?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
         var names = Name?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
+        // A counter asked for by its exact name shows even at zero ("did anything drop?" has the answer 0).
+        var exact = Name is { } n && n.All(p => !WildcardPattern.ContainsWildcardCharacters(p));
         foreach (var c in counters)
         {
-            if (NonZero && c.Value == 0) continue;
+            if (!All && !exact && c.Value == 0) continue;
             if (layers != null && !layers.Any(p => p.IsMatch(c.Layer))) continue;
             if (names != null && !names.Any(p => p.IsMatch(c.Name))) continue;
             WriteObject(new StackStatistic { Layer = c.Layer, Name = c.Name, Value = c.Value, Stack = stack.Name });
         }
     }
-}
-
-/// <summary>Completes -Layer with the layers of the stack's counters.</summary>
-public sealed class LayerCompleter : IArgumentCompleter
-{
-    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
-        System.Management.Automation.Language.CommandAst commandAst, System.Collections.IDictionary fakeBoundParameters) =>
-        Completion.Matching(new[] { "Link", "Ethernet", "Arp", "Ipv4", "Icmp", "Udp", "Tcp", "Dns", "Stack" }.Select(l => (l, l)), wordToComplete);
 }
 
 /// <summary>
@@ -263,26 +263,23 @@ public sealed class GetStackPacketCommand : StackScopedCmdlet
     }
 }
 
-/// <summary>Completes -Protocol of Get-StackPacket.</summary>
-public sealed class PacketProtocolCompleter : IArgumentCompleter
-{
-    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
-        System.Management.Automation.Language.CommandAst commandAst, System.Collections.IDictionary fakeBoundParameters) =>
-        Completion.Matching(new[] { "ARP", "ICMP", "UDP", "DNS", "TCP", "IPv4", "IPv6", "Ethernet" }.Select(l => (l, l)), wordToComplete);
-}
-
 /// <summary>Get-StackConnection: the netstat view of every TCP connection and UDP endpoint.</summary>
 [Cmdlet(VerbsCommon.Get, "StackConnection")]
 [OutputType(typeof(StackConnection))]
 public sealed class GetStackConnectionCommand : StackScopedCmdlet
 {
+    /// <summary>Only these sockets (their descriptors, as the Id column shows them).</summary>
+    [Parameter(Position = 0)]
+    [ArgumentCompleter(typeof(SocketIdCompleter))]
+    public int[]? Id { get; set; }
+
     [Parameter]
     public SocketProtocol[]? Protocol { get; set; }
 
     /// <summary>State names as Get-NetTCPConnection gives them (Listen, Established, TimeWait...); UDP endpoints are Bound.</summary>
     [Parameter]
     [SupportsWildcards]
-    [ArgumentCompleter(typeof(TcpStateCompleter))]
+    [ArgumentCompleter(typeof(ConnectionStateCompleter))]
     public string[]? State { get; set; }
 
     [Parameter]
@@ -297,6 +294,8 @@ public sealed class GetStackConnectionCommand : StackScopedCmdlet
     [ValidateRange(0, 65535)]
     public int[]? RemotePort { get; set; }
 
+    protected override bool ShowsEveryStack => true;
+
     protected override void ProcessStack(StackInstance stack)
     {
         var rows = OrTerminate(() => Await(stack, () => stack.Core.GetConnectionsAsync()), stack);
@@ -304,6 +303,7 @@ public sealed class GetStackConnectionCommand : StackScopedCmdlet
         var remotes = RemoteAddress?.Select(p => new WildcardPattern(p, WildcardOptions.IgnoreCase)).ToArray();
         foreach (var r in rows)
         {
+            if (Id != null && !Id.Contains(r.Id)) continue;
             if (Protocol != null && !Protocol.Contains(r.Protocol)) continue;
             if (states != null && !states.Any(p => p.IsMatch(r.State))) continue;
             if (LocalPort != null && !LocalPort.Contains(r.LocalPort)) continue;
@@ -314,16 +314,3 @@ public sealed class GetStackConnectionCommand : StackScopedCmdlet
     }
 }
 
-/// <summary>Completes TCP state names (Get-NetTCPConnection's) and Bound.</summary>
-public sealed class TcpStateCompleter : IArgumentCompleter
-{
-    internal static readonly string[] States =
-    {
-        "Closed", "Listen", "SynSent", "SynReceived", "Established", "FinWait1", "FinWait2", "CloseWait", "Closing",
-        "LastAck", "TimeWait", "Bound",
-    };
-
-    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
-        System.Management.Automation.Language.CommandAst commandAst, System.Collections.IDictionary fakeBoundParameters) =>
-        Completion.Matching(States.Select(s => (s, s)), wordToComplete);
-}

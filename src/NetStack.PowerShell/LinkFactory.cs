@@ -27,13 +27,13 @@ internal static class LinkFactory
         }
         catch (ArgumentException e) when (e.ParamName == "interfaceName")
         {
-            cmdlet.ThrowTerminatingError(new ErrorRecord(new ItemNotFoundException(e.Message + " List them with Get-StackAdapter.", e),
+            cmdlet.ThrowTerminatingError(new ErrorRecord(new ItemNotFoundException(NetStackCmdlet.PlainMessage(e) + " List them with Get-StackAdapter.", e),
                 "AdapterNotFound", ErrorCategory.ObjectNotFound, adapter));
             throw;
         }
         catch (ArgumentException e) when (e.ParamName == "networkNamespace")
         {
-            cmdlet.ThrowTerminatingError(new ErrorRecord(new ItemNotFoundException(e.Message, e), "NetworkNamespaceNotFound", ErrorCategory.ObjectNotFound, networkNamespace));
+            cmdlet.ThrowTerminatingError(new ErrorRecord(new ItemNotFoundException(NetStackCmdlet.PlainMessage(e), e), "NetworkNamespaceNotFound", ErrorCategory.ObjectNotFound, networkNamespace));
             throw;
         }
         catch (Exception e) when (e is InvalidOperationException or PcapException)

@@ -34,6 +34,10 @@ internal static class ModuleState
     private static readonly object Gate = new();
     private static readonly List<StackInstance> Stacks = new();
     private static readonly Dictionary<string, VirtualNetwork> Networks = new(StringComparer.OrdinalIgnoreCase);
+    // Names of stacks stopped lately (until a new stack takes the name), so a stopped stack's name says StackStopped,
+    // not StackNotFound, and Stop-Stack by name is idempotent as by object. Bounded: the oldest are forgotten.
+    private static readonly Dictionary<string, StackInstance> StoppedByName = new(StringComparer.OrdinalIgnoreCase);
+    private const int StoppedNamesKept = 256;
     // Runspaces that imported the module, held weakly: a runspace that closes without Remove-Module (ForEach-Object
     // -Parallel, a disposed PowerShell) must not keep the last real Remove-Module from stopping everything.
     private static readonly Dictionary<Guid, WeakReference<Runspace>> ImportedBy = new();
@@ -73,7 +77,11 @@ internal static class ModuleState
         foreach (var s in stop) Stop(s);
         lock (Gate)
         {
-            if (ImportedBy.Count == 0) Networks.Clear();
+            if (ImportedBy.Count == 0)
+            {
+                Networks.Clear();
+                StoppedByName.Clear();
+            }
         }
     }
 
@@ -90,6 +98,7 @@ internal static class ModuleState
         lock (Gate)
         {
             if (Stacks.Any(s => string.Equals(s.Name, instance.Name, StringComparison.OrdinalIgnoreCase))) return false;
+            StoppedByName.Remove(instance.Name);
             instance.Order = ++_order;
             Stacks.Add(instance);
             return true;
@@ -105,7 +114,15 @@ internal static class ModuleState
     public static void Stop(StackInstance instance)
     {
         EmbeddedLab.BeforeStop(instance); // a service host's services end before its stack
-        lock (Gate) Stacks.Remove(instance);
+        lock (Gate)
+        {
+            if (Stacks.Remove(instance))
+            {
+                if (StoppedByName.Count >= StoppedNamesKept)
+                    StoppedByName.Remove(StoppedByName.MinBy(kv => kv.Value.Order).Key);
+                StoppedByName[instance.Name] = StackInstance.Stopped(instance.Name, instance.Order);
+            }
+        }
         instance.Shutdown();
         if (instance.VirtualNetwork is { } net)
         {
@@ -120,6 +137,15 @@ internal static class ModuleState
     public static StackInstance? Find(string name)
     {
         lock (Gate) return Stacks.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>The stack of that name: running, else stopped lately (StackStopped), else a placeholder for StackNotFound.</summary>
+    public static StackInstance Lookup(string name) => Find(name) ?? FindStopped(name) ?? StackInstance.Missing(name);
+
+    /// <summary>A placeholder for a stack of that name that was stopped lately (and not started again), or null.</summary>
+    public static StackInstance? FindStopped(string name)
+    {
+        lock (Gate) return StoppedByName.GetValueOrDefault(name);
     }
 
     /// <summary>The most recently started stack that is still running.</summary>

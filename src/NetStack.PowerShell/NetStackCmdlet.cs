@@ -142,9 +142,13 @@ public abstract class NetStackCmdlet : PSCmdlet
     /// OperationTimeout when the limit passes). The token given to <paramref name="start"/> fires on the timeout and on
     /// Ctrl+C, so the stack itself abandons the operation (a receive keeps its data for the next one).
     /// </summary>
-    protected internal bool TryAwaitTimed<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what, out T result)
+    /// <remarks>
+    /// <paramref name="limit"/> is the limit the user gave, for the message, when <paramref name="timeout"/> is what is
+    /// left of it (a receive that loops): "timed out after 2 s", not after the 1.995 s this wait had.
+    /// </remarks>
+    protected internal bool TryAwaitTimed<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what, out T result, TimeSpan? limit = null)
     {
-        var error = AwaitTimed(stack, start, timeout, target, what, out result);
+        var error = AwaitTimed(stack, start, timeout, target, what, out result, limit);
         if (error is null) return true;
         WriteError(error);
         return false;
@@ -154,7 +158,7 @@ public abstract class NetStackCmdlet : PSCmdlet
     protected internal ErrorRecord? TryAwaitTimedQuiet<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what) =>
         AwaitTimed(stack, start, timeout, target, what, out _);
 
-    private ErrorRecord? AwaitTimed<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what, out T result)
+    private ErrorRecord? AwaitTimed<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what, out T result, TimeSpan? limit = null)
     {
         result = default!;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
@@ -162,7 +166,7 @@ public abstract class NetStackCmdlet : PSCmdlet
         cts.CancelAfter(timeout > MinimumWait ? timeout : MinimumWait);
         try
         {
-            result = Await(stack, () => start(cts.Token), what, timeout);
+            result = Await(stack, () => start(cts.Token), what, limit ?? timeout);
             return null;
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { throw new PipelineStoppedException(); }
@@ -176,7 +180,7 @@ public abstract class NetStackCmdlet : PSCmdlet
         }
         catch (OperationCanceledException)
         {
-            return new ErrorRecord(new TimeoutException($"{what} timed out after {timeout.TotalSeconds:0.###} s."), "TimedOut", ErrorCategory.OperationTimeout, target);
+            return new ErrorRecord(new TimeoutException($"{what} timed out after {(limit ?? timeout).TotalSeconds:0.###} s."), "TimedOut", ErrorCategory.OperationTimeout, target);
         }
         catch (Exception e) when (e is StackException or ArgumentException or ObjectDisposedException or InvalidOperationException)
         {
@@ -206,13 +210,17 @@ public abstract class NetStackCmdlet : PSCmdlet
         {
             StackException se => new ErrorRecord(se, se.Error.ToString(), CategoryOf(se.Error), target),
             StackConfigurationException ce => new ErrorRecord(ce, "InvalidConfiguration", ErrorCategory.InvalidArgument, target),
-            ArgumentException ae => new ErrorRecord(ae, "InvalidArgument", ErrorCategory.InvalidArgument, target),
+            ArgumentException ae => new ErrorRecord(ae.ParamName is null ? ae : new ArgumentException(PlainMessage(ae), ae), "InvalidArgument", ErrorCategory.InvalidArgument, target),
             TimeoutException te => new ErrorRecord(te, "TimedOut", ErrorCategory.OperationTimeout, target),
             ObjectDisposedException de => new ErrorRecord(de, "StackStopped", ErrorCategory.InvalidOperation, target),
             UnauthorizedAccessException ue => new ErrorRecord(ue, "PermissionDenied", ErrorCategory.PermissionDenied, target),
             _ => new ErrorRecord(e, "StackFailure", ErrorCategory.NotSpecified, target),
         };
     }
+
+    /// <summary>An ArgumentException's message without the " (Parameter 'name')" that .NET adds: the name is the code's, not the user's.</summary>
+    internal static string PlainMessage(ArgumentException e) =>
+        e.ParamName is { } p ? e.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal) : e.Message;
 
     internal static ErrorCategory CategoryOf(StackError error) => error switch
     {

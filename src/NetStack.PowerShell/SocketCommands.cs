@@ -13,7 +13,7 @@ public abstract class SocketCmdletBase : StackScopedCmdlet
 
     protected override void ProcessStack(StackInstance stack)
     {
-        if (ClosedIsDone && SocketArgument.Socket is { } given && ReferenceEquals(given.Stack, stack.Core) && SocketState.IsClosed(given))
+        if (ClosedIsDone && SocketArgument.Socket is { } given && ReferenceEquals(given.Stack, stack.Core) && SocketState.IsClosed(given, !TakesUserClosed))
         {
             WriteVerbose($"Socket {given.Id} is already closed.");
             return;
@@ -23,6 +23,9 @@ public abstract class SocketCmdletBase : StackScopedCmdlet
 
     /// <summary>True for cmdlets whose goal a closed socket already meets (Close-StackSocket), which then do nothing.</summary>
     protected virtual bool ClosedIsDone => false;
+
+    /// <summary>True for a cmdlet that still acts on a socket the user closed while its connection lingers (Close -Abort).</summary>
+    protected virtual bool TakesUserClosed => false;
 
     /// <summary>A socket object (or a row naming its stack) says which stack it is on, so -Stack may be left out.</summary>
     protected override StackInstance? ImpliedStack()
@@ -36,7 +39,7 @@ public abstract class SocketCmdletBase : StackScopedCmdlet
                     "StackStopped", ErrorCategory.InvalidOperation, s.Id));
             return owner;
         }
-        return SocketArgument?.StackName is { } name ? ModuleState.Find(name) ?? StackInstance.Missing(name) : null;
+        return SocketArgument?.StackName is { } name ? ModuleState.Lookup(name) : null;
     }
 
     protected abstract void ProcessSocket(StackInstance stack, StackSocket socket);
@@ -50,7 +53,7 @@ public abstract class SocketCmdletBase : StackScopedCmdlet
                 new ArgumentException($"Socket {reference.Id} belongs to stack '{socket.Stack.Name}', not '{stack.Name}'. Leave out -Stack, or name the socket's own stack."),
                 "SocketStackMismatch", ErrorCategory.InvalidArgument, reference.Id));
         socket ??= stack.Core.FindSocket(reference.Id);
-        if (socket is null || SocketState.IsClosed(socket))
+        if (socket is null || SocketState.IsClosed(socket, !TakesUserClosed))
         {
             if (reference.Socket != null)
                 ThrowTerminatingError(new ErrorRecord(
@@ -77,8 +80,17 @@ public abstract class SocketCmdlet : SocketCmdletBase
 /// <summary>What the module knows about any socket kind without the cmdlets needing to.</summary>
 internal static class SocketState
 {
-    /// <summary>Closed sockets give their descriptor back, so the stack no longer finds them by Id.</summary>
-    public static bool IsClosed(StackSocket s) => s is UdpSocket { IsClosed: true } || !ReferenceEquals(s.Stack.FindSocket(s.Id), s);
+    /// <summary>Sockets the user closed whose connection still finishes in the background (FIN, TimeWait).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<StackSocket, object> ClosedByUser = new();
+
+    /// <summary>
+    /// Closed sockets give their descriptor back, so the stack no longer finds them by Id; one the user closed counts
+    /// as closed at once, as a closed descriptor does, so receive and send both refuse it.
+    /// </summary>
+    public static bool IsClosed(StackSocket s, bool userClosedCounts = true) =>
+        s is UdpSocket { IsClosed: true } || (userClosedCounts && ClosedByUser.TryGetValue(s, out _)) || !ReferenceEquals(s.Stack.FindSocket(s.Id), s);
+
+    public static void MarkClosed(StackSocket s) => ClosedByUser.AddOrUpdate(s, true);
 }
 
 /// <summary>New-StackSocket: opens a socket; its Id is its descriptor in the stack.</summary>
@@ -396,9 +408,13 @@ public sealed class CloseStackSocketCommand : SocketCmdlet
     /// <summary>Closing is idempotent for a socket object: one already closed (by us or by the peer's reset) is left as is.</summary>
     protected override bool ClosedIsDone => true;
 
+    /// <summary>-Abort resets a connection still finishing after a close (FinWait, TimeWait).</summary>
+    protected override bool TakesUserClosed => Abort;
+
     protected override void ProcessSocket(StackInstance stack, StackSocket socket)
     {
         if (!ShouldProcess($"socket {socket.Id} ({socket.Protocol}) on stack {stack.Name}", Abort ? "Abort" : "Close")) return;
+        SocketState.MarkClosed(socket);
         if (socket is UdpSocket udp)
         {
             udp.Close();
@@ -411,22 +427,23 @@ public sealed class CloseStackSocketCommand : SocketCmdlet
 /// <summary>Turns Send-StackData's input into bytes and names encodings.</summary>
 internal static class DataCodec
 {
+    /// <summary>The short encoding names, also what -Encoding completes; any other .NET encoding name works too.</summary>
+    internal static readonly IReadOnlyDictionary<string, Func<Encoding>> Named = new Dictionary<string, Func<Encoding>>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["utf8"] = () => new UTF8Encoding(false),
+        ["ascii"] = () => System.Text.Encoding.ASCII,
+        ["latin1"] = () => System.Text.Encoding.Latin1,
+        ["unicode"] = () => System.Text.Encoding.Unicode,
+    };
+
     public static Encoding GetEncoding(PSCmdlet cmdlet, string name)
     {
-        try
-        {
-            return name.ToLowerInvariant() switch
-            {
-                "utf8" or "utf-8" => new UTF8Encoding(false),
-                "ascii" => System.Text.Encoding.ASCII,
-                "latin1" => System.Text.Encoding.Latin1,
-                "unicode" => System.Text.Encoding.Unicode,
-                _ => System.Text.Encoding.GetEncoding(name),
-            };
-        }
+        if (Named.TryGetValue(name, out var make)) return make();
+        if (string.Equals(name, "utf-8", StringComparison.OrdinalIgnoreCase)) return Named["utf8"]();
+        try { return System.Text.Encoding.GetEncoding(name); }
         catch (ArgumentException e)
         {
-            cmdlet.ThrowTerminatingError(new ErrorRecord(new ArgumentException($"Unknown encoding '{name}'; use utf8, ascii, latin1 or unicode.", e),
+            cmdlet.ThrowTerminatingError(new ErrorRecord(new ArgumentException($"Unknown encoding '{name}'; use {string.Join(", ", Named.Keys)} or a .NET encoding name.", e),
                 "UnknownEncoding", ErrorCategory.InvalidArgument, name));
             throw;
         }
@@ -491,12 +508,4 @@ public sealed class WaitStackConnectionCommand : SocketCmdletBase
     {
         if (TcpSupport.Accept(this, stack, socket, TimeSpan.FromSeconds(TimeoutSec)) is { } accepted) WriteObject(accepted);
     }
-}
-
-/// <summary>Completes -Encoding with the names DataCodec knows.</summary>
-public sealed class EncodingCompleter : IArgumentCompleter
-{
-    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
-        System.Management.Automation.Language.CommandAst commandAst, System.Collections.IDictionary fakeBoundParameters) =>
-        Completion.Matching(new[] { "utf8", "ascii", "latin1", "unicode" }.Select(e => (e, e)), wordToComplete);
 }

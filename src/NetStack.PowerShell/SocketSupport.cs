@@ -78,7 +78,7 @@ internal static class TcpSupport
             cmdlet.WriteProgress(new ProgressRecord(2, "Send-StackData", $"Socket {socket.Id}: {offset:N0} of {data.Length:N0} bytes queued")
             { PercentComplete = (int)(offset * 100L / data.Length) });
             var chunk = data.AsMemory(offset, Math.Min(ChunkSize, data.Length - offset));
-            if (!cmdlet.TryAwaitTimed(stack, ct => Done(tcp.SendAsync(chunk, ct)), Remaining(deadline), socket.Id, $"Sending {data.Length} bytes on socket {socket.Id}", out _))
+            if (!cmdlet.TryAwaitTimed(stack, ct => Done(tcp.SendAsync(chunk, ct)), Remaining(deadline), socket.Id, $"Sending {data.Length} bytes on socket {socket.Id}", out _, timeout))
                 return false;
         }
         cmdlet.WriteProgress(new ProgressRecord(2, "Send-StackData", "Done") { RecordType = ProgressRecordType.Completed });
@@ -118,7 +118,7 @@ internal static class TcpSupport
             if (count is null && until is null && !toEnd && received.Length > 0) return received.ToArray();
 
             var want = count is { } n ? (int)Math.Min(buffer.Length, n - received.Length) : buffer.Length;
-            if (!cmdlet.TryAwaitTimed(stack, ct => tcp.ReceiveAsync(buffer.AsMemory(0, want), ct), Remaining(deadline), socket.Id, what, out var got))
+            if (!cmdlet.TryAwaitTimed(stack, ct => tcp.ReceiveAsync(buffer.AsMemory(0, want), ct), Remaining(deadline), socket.Id, what, out var got, timeout))
             {
                 // Keep what was read for the next receive: a timeout leaves the socket usable and loses nothing.
                 if (received.Length > 0) Leftovers.AddOrUpdate(tcp, received.ToArray());

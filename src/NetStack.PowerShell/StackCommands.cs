@@ -30,7 +30,7 @@ public sealed class GetStackAdapterCommand : PSCmdlet
         }
         catch (ArgumentException e) when (NetworkNamespace != null)
         {
-            ThrowTerminatingError(new ErrorRecord(new ItemNotFoundException(e.Message, e), "NetworkNamespaceNotFound", ErrorCategory.ObjectNotFound, NetworkNamespace));
+            ThrowTerminatingError(new ErrorRecord(new ItemNotFoundException(NetStackCmdlet.PlainMessage(e), e), "NetworkNamespaceNotFound", ErrorCategory.ObjectNotFound, NetworkNamespace));
             return;
         }
         catch (Exception e) when (e is DllNotFoundException or PcapUnavailableException or TypeInitializationException { InnerException: DllNotFoundException })

@@ -42,6 +42,9 @@ public sealed class StackInstance
 
     internal static StackInstance Missing(string name) => new(name);
 
+    /// <summary>What is left of a stopped stack once the module let go of it: its name, reported as StackStopped.</summary>
+    internal static StackInstance Stopped(string name, long order) => new(name) { IsMissing = false, Order = order };
+
     public string Name { get; }
     public string IPAddress { get; }
     public int PrefixLength { get; }
@@ -57,12 +60,12 @@ public sealed class StackInstance
     public int PacketLogSize { get; }
     public DateTimeOffset StartedAt { get; }
     /// <summary>How long the stack has run (until it stopped, for a stopped one).</summary>
-    public TimeSpan Uptime => IsMissing ? TimeSpan.Zero : (StoppedAt ?? DateTimeOffset.Now) - StartedAt;
+    public TimeSpan Uptime => _stack is null ? TimeSpan.Zero : (StoppedAt ?? DateTimeOffset.Now) - StartedAt;
     public DateTimeOffset? StoppedAt { get; private set; }
     public bool IsRunning { get { lock (_gate) return !_stopped && _stack is { IsRunning: true }; } }
     /// <summary>Where the stack is attached, for tables: the adapter name or "virtual:&lt;network&gt;".</summary>
     public string Link => Adapter ?? (VirtualNetwork is { } v ? "virtual:" + v : "");
-    public string Address => IsMissing ? "" : $"{IPAddress}/{PrefixLength}";
+    public string Address => _stack is null ? "" : $"{IPAddress}/{PrefixLength}";
 
     /// <summary>Why the adapter stopped working (it vanished, went down...), or null while it works.</summary>
     public string? LinkFault => _stack is null ? null : LinkFactory.PcapOf(_stack.Device)?.Fault;
@@ -70,7 +73,7 @@ public sealed class StackInstance
     /// <summary>The stack itself, for scripts that go below the cmdlets.</summary>
     public NetworkStack? NetworkStack => _stack;
 
-    internal bool IsMissing { get; }
+    internal bool IsMissing { get; private init; }
     internal Guid OwnerRunspace { get; }
     internal long Order { get; set; }
 

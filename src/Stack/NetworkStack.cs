@@ -408,14 +408,36 @@ public sealed class NetworkStack : IDisposable
         return new TcpListener(this, port, b);
     }
 
-    /// <summary>Stops the loop, fails every pending operation with StackStopped, and releases the device.</summary>
+    /// <summary>
+    /// With the loop ended (this thread owns its state now): RST to the peer of every connection still open, put on
+    /// the link (and in the capture) before the device is released. A link that fails here is past caring.
+    /// </summary>
+    private void ResetPeers()
+    {
+        try
+        {
+            var now = Clock.Now;
+            Tcp.ResetOpenConnections(now);
+            Device.Flush(now);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _context.Trace("Stack", $"resets on stop failed: {e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Stops the loop, resets the connections still open (as an exiting process's kernel does), fails every pending
+    /// operation with StackStopped, and releases the device.
+    /// </summary>
     public void Dispose()
     {
         if (_disposed) return;
         _stopping = true;
         Device.Wake();
-        if (_thread is { } t && t != Thread.CurrentThread) t.Join(TimeSpan.FromSeconds(10));
+        var loopEnded = _thread is not { } t || t == Thread.CurrentThread || t.Join(TimeSpan.FromSeconds(10));
         _disposed = true;
+        if (loopEnded) ResetPeers();
         CancelPosted();
         Dns.Dispose();
         Tcp.Dispose();

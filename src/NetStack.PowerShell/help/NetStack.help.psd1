@@ -9,7 +9,7 @@
 @{
     Shared   = @{
         Parameters = @{
-            Stack   = 'The stack to act on: a stack object (from Start-Stack or Get-Stack) or its name. Binds by property name from any object with a Stack property (every NetStack output object has one). Omitted, the most recently started stack that is still running; a socket given to the cmdlet already knows its stack.'
+            Stack   = 'The stack to act on: a stack object (from Start-Stack or Get-Stack) or its name. Binds by property name from any object with a Stack property (every NetStack output object has one). Omitted, the most recently started stack that is still running (the default stack; -Verbose names it when several run); a socket given to the cmdlet already knows its stack. The views Get-StackConnection, Get-StackArpCache and Get-StackStatistics show every running stack instead. A stack stopped lately gives StackStopped, a name that never was one StackNotFound.'
             WhatIf  = 'Shows what would happen if the cmdlet ran; the cmdlet does not run.'
             Confirm = 'Asks for confirmation before running the cmdlet.'
         }
@@ -44,7 +44,7 @@
                 Adapter          = 'The pcap adapter to open (see Get-StackAdapter).'
                 NetworkNamespace = 'Open the adapter inside this network namespace (a name under /var/run/netns, or a path). The stack''s thread stays where it is; the capture socket lives there.'
                 VirtualNetwork   = 'The in-process virtual network to attach to; created on first use and dropped when its last stack stops. Omitted (and no -Adapter): the embedded lab, "lab".'
-                IPAddress        = 'The stack''s address with its prefix length, e.g. 192.0.2.2/24. Required with -Adapter; on a virtual network, omitted means the next free address of the network''s subnet (192.0.2.2, .3, ... on the lab).'
+                IPAddress        = 'The stack''s address with its prefix length, e.g. 192.0.2.2/24: an address without one is refused (no length is guessed: a wrong one makes hosts on the link look unreachable; ip -4 addr on the host shows the network''s). Required with -Adapter; on a virtual network, omitted means the next free address of the network''s subnet (192.0.2.2, .3, ... on the lab).'
                 Gateway          = 'The default gateway; it must be on the stack''s subnet. On a network with a service host, that host by default.'
                 MacAddress       = 'The stack''s MAC address (02-00-5E-10-00-01, 02:00:5e:10:00:01 or 0200.5e10.0001). Default: the adapter''s, or for a virtual stack one derived from its address.'
                 DnsServer        = 'DNS servers used by Resolve-StackDnsName and by cmdlets that accept host names. On a network with a service host, that host by default.'
@@ -78,7 +78,7 @@
 
         'Stop-Stack'            = @{
             Synopsis    = 'Stops a stack: closes its sockets, releases its adapter, completes its capture file.'
-            Description = @('Stops the stack given (or the most recently started one): every socket is closed, the adapter is released and the capture file completed. A stack already stopped is left as is. Supports -WhatIf and -Confirm.')
+            Description = @('Stops the stack given (or the most recently started one): every TCP connection still open is reset (RST to the peer, as the kernel does for a process that exits, so no peer stays half-open), every socket is closed, the adapter is released and the capture file completed. A stack already stopped is left as is, named or given as an object. Supports -WhatIf and -Confirm.')
             Parameters  = @{
                 Stack = 'The stack to stop: a stack object from the pipeline, or its name. Omitted, the most recently started stack that is still running.'
             }
@@ -183,23 +183,26 @@
         }
 
         'Get-StackStatistics'   = @{
-            Synopsis    = 'Gets every counter of every layer of the stack, in one snapshot.'
-            Description = @('Outputs one object per counter (Layer, Name, Value), all read in one consistent snapshot on the stack''s loop; the table groups them by layer. Counters include what each layer dropped and why.')
+            Synopsis    = 'Gets the counters of every layer of the stack, in one snapshot: those that moved, or all with -All.'
+            Description = @(
+                'Outputs one object per counter (Layer, Name, Value, Stack), all of a stack read in one consistent snapshot on its loop; the table groups them by layer and names the stack. By default only counters that are not zero; -All shows every counter, and a counter asked for by its exact -Name shows even at zero. Counters include what each layer dropped and why.'
+                'Without -Stack, the counters of every running stack.'
+            )
             Parameters  = @{
-                Layer   = 'Only counters of these layers (Link, Ethernet, Arp, Ipv4, Icmp, Udp, Tcp, Dns, Stack); wildcards allowed.'
-                Name    = 'Only counters whose name matches one of these patterns (wildcards allowed).'
-                NonZero = 'Only counters that are not zero.'
+                Layer = 'Only counters of these layers (Link, Ethernet, Arp, Ipv4, Icmp, Udp, Tcp, Dns, Stack; Tab completes them); wildcards allowed.'
+                Name  = 'Only counters whose name matches one of these patterns (wildcards allowed; Tab completes the names).'
+                All   = 'Counters that are zero too.'
             }
             Examples    = @(
-                @{ Code = 'Get-StackStatistics -NonZero'; Remarks = 'Shows every counter that has moved.' }
-                @{ Code = 'Get-StackStatistics Tcp -Name *Retrans*'; Remarks = 'Shows the TCP retransmission counters.' }
+                @{ Code = 'Get-StackStatistics'; Remarks = 'Shows every counter that has moved, of every running stack, grouped by layer.' }
+                @{ Code = 'Get-StackStatistics Tcp -Name *Retrans* -All'; Remarks = 'Shows the TCP retransmission counters, zero or not.' }
             )
             Links       = @('Get-StackPacket', 'Get-StackConnection')
         }
 
         'Get-StackPacket'       = @{
             Synopsis    = 'Gets the recent frames in and out from the stack''s packet log, decoded like tshark.'
-            Description = @('Decodes the packet log (the first 128 bytes and the real length of the last -PacketLogSize frames) one line each: for TCP the flags, relative Seq and Ack, Win, Len and options. Decoding happens in the cmdlet on a snapshot, never on the stack''s loop.')
+            Description = @('Decodes the packet log (the first 128 bytes and the real length of the last -PacketLogSize frames) one line each: for TCP the flags, relative Seq and Ack, Win, Len and options. Decoding happens in the cmdlet on a snapshot, never on the stack''s loop. The table''s headers are property names too (Format-Table No, Dir, Info).')
             Parameters  = @{
                 Socket    = 'Only frames of this socket''s connection (its local port, and its peer once connected): the socket object, a row with its Id, or the Id.'
                 Protocol  = 'Only frames of these protocols (ARP, ICMP, UDP, DNS, TCP, IPv4, IPv6, Ethernet); wildcards allowed.'
@@ -292,8 +295,9 @@
 
         'Get-StackConnection'   = @{
             Synopsis    = 'Gets every TCP connection and UDP endpoint of the stack: the netstat view.'
-            Description = @('Outputs one row per socket: Proto, Local Address, Foreign Address, State, Recv-Q, Send-Q and Id (its descriptor). TCP internals (SndUna, RcvNxt, Srtt, Rto, Cwnd...) are properties and show in Format-List. The rows pipe into the socket cmdlets by their Id.')
+            Description = @('Outputs one row per socket: Proto, Local Address, Foreign Address, State, Recv-Q, Send-Q, Id (its descriptor) and Stack; without -Stack, the rows of every running stack. The headers are property names too (Format-Table Proto, ''Local Address'', ''Recv-Q''). TCP internals (SndUna, RcvNxt, Srtt, Rto, Cwnd...) are properties and show in Format-List. The rows pipe into the socket cmdlets by their Id.')
             Parameters  = @{
+                Id            = 'Only these sockets, by descriptor (the Id column).'
                 Protocol      = 'Only these protocols: Tcp, Udp.'
                 State         = 'Only these states, named as Get-NetTCPConnection names them (Listen, SynSent, Established, TimeWait...); UDP endpoints are Bound. Wildcards allowed.'
                 LocalPort     = 'Only sockets on these local ports.'
@@ -302,6 +306,7 @@
             }
             Examples    = @(
                 @{ Code = 'Get-StackConnection -Stack client'; Remarks = 'Lists the connections of the stack client.' }
+                @{ Code = 'Get-StackConnection 3 -Stack client | Format-List'; Remarks = 'Shows socket 3 of the stack client with its TCP internals.' }
                 @{ Code = 'Get-StackConnection -State TimeWait | Close-StackSocket -Abort'; Remarks = 'Aborts every connection in TimeWait.' }
             )
             Links       = @('Get-StackPacket', 'Close-StackSocket')
@@ -420,7 +425,7 @@
 
         'Close-StackSocket'     = @{
             Synopsis    = 'Closes a socket (TCP: FIN, or RST with -Abort) and frees its descriptor.'
-            Description = @('UDP: releases the port. TCP: sends FIN and finishes the close in the background, as a kernel close does; with -Abort sends RST instead (no TimeWait). A listener stops listening. A socket object already closed (a reset got there first) is left as is. Supports -WhatIf and -Confirm.')
+            Description = @('UDP: releases the port. TCP: sends FIN and finishes the close in the background, as a kernel close does; with -Abort sends RST instead (no TimeWait). A listener stops listening. Once closed, the socket is closed to the cmdlets at once, as a closed descriptor is: Receive-StackData and Send-StackData both fail with SocketClosed (given the socket object) or SocketNotFound (given its Id), while the connection finishes in the background; -Abort still resets it. A socket object already closed (a reset got there first) is left as is. Supports -WhatIf and -Confirm.')
             Parameters  = @{
                 Socket = 'The socket: its object, anything carrying its descriptor Id (a Get-StackConnection row), or the Id.'
                 Abort  = 'TCP: resets the connection instead of closing it gracefully (no TimeWait).'

@@ -630,7 +630,7 @@ internal sealed partial class TcpConnection
             // RFC 1122 4.2.3.9: port/protocol unreachable abort an opening connection; so does a failed ARP here.
             Counters.AttemptFails++;
             var err = error.IsHard ? StackError.ConnectionRefused : error.Error;
-            Fail(err, $"Connecting to {Remote}:{Key.RemotePort} failed: {error.Error} reported by {error.Reporter}.", now);
+            Fail(err, $"Connecting to {Remote}:{Key.RemotePort} failed: {IPv4.IpErrorText.Describe(error)}.", now);
             return;
         }
         SoftError = error.Error; // soft: remembered and reported if the connection later times out

@@ -509,8 +509,7 @@ internal sealed partial class TcpConnection
     public void Abort(TimeSpan now)
     {
         UserClosed = true;
-        if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
-            Layer.SendControl(Remote, Key.LocalPort, Key.RemotePort, SndMax, 0, TcpFlags.Rst, now);
+        SendAbortReset(now);
         if (State == TcpState.Closed)
         {
             RcvBuf.Release();
@@ -518,6 +517,13 @@ internal sealed partial class TcpConnection
             return;
         }
         Fail(StackError.ConnectionAborted, "The connection was aborted by the user.", now);
+    }
+
+    /// <summary>The RST of an abort (RFC 9293 3.10.5), in the states where the peer holds the connection open.</summary>
+    internal void SendAbortReset(TimeSpan now)
+    {
+        if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
+            Layer.SendControl(Remote, Key.LocalPort, Key.RemotePort, SndMax, 0, TcpFlags.Rst, now);
     }
 
     private void ThrowIfFailed()

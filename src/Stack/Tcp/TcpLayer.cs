@@ -324,6 +324,15 @@ internal sealed class TcpLayer : IIpProtocolHandler
         return _timers.TryPeek(out _, out var next) ? next : null;
     }
 
+    /// <summary>
+    /// The stack is stopping: every connection its peer still holds open gets the RST of an abort, as the kernel
+    /// resets an exiting process's connections, so no peer is left half-open. Pending operations fail in Dispose.
+    /// </summary>
+    internal void ResetOpenConnections(TimeSpan now)
+    {
+        foreach (var c in _connections.Values) c.SendAbortReset(now);
+    }
+
     public void Dispose()
     {
         foreach (var c in _connections.Values.ToArray()) c.Shutdown(new StackException(StackError.StackStopped, "The stack stopped."));
