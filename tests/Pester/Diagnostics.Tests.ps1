@@ -95,20 +95,25 @@ Describe 'Test-StackConnection (ICMP echo)' {
 }
 
 Describe 'Get-StackStatistics' {
-    It 'gives counters per layer, filtered by layer, name and -NonZero' {
+    It 'gives counters per layer, filtered by layer and name; those that moved unless -All' {
         $null = Test-StackConnection 192.0.2.1 -Count 1 -Stack $b
-        $all = Get-StackStatistics -Stack $b
+        $all = Get-StackStatistics -Stack $b -All
         $all | Should -BeOfType NetStack.PowerShell.StackStatistic
         $all.Layer | Select-Object -Unique | Should -Contain 'Icmp'
         $icmp = Get-StackStatistics Icmp -Name EchoRe* -Stack $b
         $icmp.Name | Should -Contain 'EchoRepliesReceived'
         ($icmp | Where-Object Name -eq 'EchoRepliesReceived').Value | Should -BeGreaterThan 0
-        Get-StackStatistics -NonZero -Stack $b | ForEach-Object { $_.Value | Should -Not -Be 0 }
+        $moved = @(Get-StackStatistics -Stack $b)
+        $moved | ForEach-Object { $_.Value | Should -Not -Be 0 }
+        $moved.Count | Should -BeLessThan @($all).Count
+        @($all | Where-Object Value -eq 0).Count | Should -BeGreaterThan 0
+        # Asked for by its exact name, a counter shows at zero too.
+        (Get-StackStatistics -Stack $b -Layer Tcp -Name DroppedBadChecksum).Value | Should -Be 0
     }
 
-    It 'renders a table grouped by layer' {
+    It 'renders a table grouped by layer, naming the stack' {
         $text = Get-StackStatistics Icmp -Stack $b | Out-String
-        $text | Should -Match 'Layer: Icmp'
+        $text | Should -Match "Layer: Icmp  \(stack $([regex]::Escape($b.Name))\)"
         $text | Should -Match 'Name\s+Value'
     }
 

@@ -117,10 +117,15 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
     It 'defaults -Stack to the most recently started stack' {
         $latest = New-TestName 'latest'
         $null = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.14/24 -Name $latest
-        (Get-StackStatistics -Layer Link)[0].Stack | Should -Be $latest
+        $u = New-StackSocket Udp -Verbose 4>&1
+        $verbose, $socket = @($u | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }), @($u | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] })
+        $socket[0].Stack.Name | Should -Be $latest
+        ($verbose -join "`n") | Should -Match "Using stack '$latest', the most recently started"
+        $socket | Close-StackSocket
         Stop-Stack -Confirm:$false
         Get-Stack -Name $latest -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
-        (Get-StackStatistics -Layer Link)[0].Stack | Should -Not -Be $latest
+        ($u = New-StackSocket Udp).Stack.Name | Should -Not -Be $latest
+        $u | Close-StackSocket
     }
 
     It 'stops stacks from the pipeline, and a stopped stack object is refused' {
