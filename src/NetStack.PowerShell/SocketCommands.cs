@@ -13,12 +13,8 @@ public abstract class SocketCmdletBase : StackScopedCmdlet
 
     protected override void ProcessStack(StackInstance stack)
     {
-        if (ClosedIsDone && SocketArgument.Socket is { } given && ReferenceEquals(given.Stack, stack.Core) && SocketState.IsClosed(given, !TakesUserClosed))
-        {
-            WriteVerbose($"Socket {given.Id} is already closed.");
-            return;
-        }
-        ProcessSocket(stack, ResolveSocket(stack, SocketArgument));
+        if (ResolveSocket(stack, SocketArgument) is { } socket) ProcessSocket(stack, socket);
+        else WriteVerbose($"Socket {SocketArgument.Id} is already closed.");
     }
 
     /// <summary>True for cmdlets whose goal a closed socket already meets (Close-StackSocket), which then do nothing.</summary>
@@ -44,8 +40,12 @@ public abstract class SocketCmdletBase : StackScopedCmdlet
 
     protected abstract void ProcessSocket(StackInstance stack, StackSocket socket);
 
-    /// <summary>The live socket for a reference, or a terminating SocketNotFound / SocketClosed error.</summary>
-    protected StackSocket ResolveSocket(StackInstance stack, SocketReference reference)
+    /// <summary>
+    /// The live socket for a reference, or a terminating SocketNotFound / SocketClosed error; null for a socket object
+    /// already closed when the cmdlet's goal is met by that (<see cref="ClosedIsDone"/>). One check, so a reset that
+    /// arrives meanwhile cannot make it say both.
+    /// </summary>
+    private StackSocket? ResolveSocket(StackInstance stack, SocketReference reference)
     {
         var socket = reference.Socket;
         if (socket != null && !ReferenceEquals(socket.Stack, stack.Core))
@@ -55,6 +55,7 @@ public abstract class SocketCmdletBase : StackScopedCmdlet
         socket ??= stack.Core.FindSocket(reference.Id);
         if (socket is null || SocketState.IsClosed(socket, !TakesUserClosed))
         {
+            if (reference.Socket != null && ClosedIsDone) return null;
             if (reference.Socket != null)
                 ThrowTerminatingError(new ErrorRecord(
                     new StackException(StackError.SocketClosed, $"Socket {reference.Id} on stack '{stack.Name}' is closed; open a new one with New-StackSocket."),

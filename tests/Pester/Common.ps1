@@ -46,3 +46,23 @@ function Assert-StopsPromptly {
     $handle.IsCompleted | Should -BeTrue
     $PowerShell.InvocationStateInfo.State | Should -Be 'Stopped'
 }
+
+# The TCP frames of a pcap file (Ethernet, IPv4): direction-free source/destination ports and flag letters, read
+# byte by byte (the file format: a 24-byte header, then per frame a 16-byte record header and the frame).
+function Read-PcapTcpSegments([string] $Path) {
+    $b = [IO.File]::ReadAllBytes($Path)
+    $at = 24
+    while ($at + 16 -le $b.Length) {
+        $len = [BitConverter]::ToInt32($b, $at + 8)
+        $f = $at + 16
+        $at = $f + $len
+        if ($len -lt 54 -or $b[$f + 12] -ne 0x08 -or $b[$f + 13] -ne 0x00 -or $b[$f + 23] -ne 6) { continue }
+        $ip = $f + 14; $tcp = $ip + 4 * ($b[$ip] -band 0x0F)
+        $flags = $b[$tcp + 13]
+        [pscustomobject]@{
+            SourcePort = $b[$tcp] * 256 + $b[$tcp + 1]
+            DestinationPort = $b[$tcp + 2] * 256 + $b[$tcp + 3]
+            Flags = -join @(foreach ($p in @(@(2, 'S'), @(16, 'A'), @(1, 'F'), @(4, 'R'), @(8, 'P'))) { if ($flags -band $p[0]) { $p[1] } })
+        }
+    }
+}

@@ -5,7 +5,9 @@
 # tests/Pester/Help.Tests.ps1 fails when a cmdlet or parameter lacks text here, or when this file names a
 # parameter the cmdlet does not have (a rename).
 # Shape: Shared.Parameters gives text for parameters many cmdlets share (a cmdlet's own Parameters entry wins);
-# Commands.<name> has Synopsis, Description (paragraphs), Parameters, Examples (Code, Remarks), Links.
+# Commands.<name> has Synopsis, Description (paragraphs), Parameters, Examples (Code, Remarks, and Needs for an example
+# that cannot run on the embedded network: 'libpcap', or what else it needs, e.g. root; tests/Pester/HelpExamples.Tests.ps1
+# runs every other example and skips these with the reason), Links.
 @{
     Shared   = @{
         Parameters = @{
@@ -27,8 +29,8 @@
                 NetworkNamespace = 'List the adapters inside this network namespace (a name under /var/run/netns, or a path); needs root.'
             }
             Examples    = @(
-                @{ Code = 'Get-StackAdapter'; Remarks = 'Lists every adapter of the current network namespace.' }
-                @{ Code = 'Get-StackAdapter veth* -NetworkNamespace U'; Remarks = 'Lists the veth adapters inside the network namespace U (as root).' }
+                @{ Code = 'Get-StackAdapter'; Needs = 'libpcap'; Remarks = 'Lists every adapter of the current network namespace.' }
+                @{ Code = 'Get-StackAdapter veth* -NetworkNamespace U'; Needs = 'root and a network namespace U'; Remarks = 'Lists the veth adapters inside the network namespace U (as root).' }
             )
             Links       = @('Start-Stack')
         }
@@ -58,7 +60,7 @@
                 @{ Code = 'Start-Stack'; Remarks = 'Joins the embedded lab with the next free address (192.0.2.2 for the first stack); the service host at 192.0.2.1 starts with it and is its gateway and DNS server.' }
                 @{ Code = 'Start-Stack -Simulate @{ Loss = 0.05; DelayMs = 20 }'; Remarks = 'Joins the embedded lab and makes it lossy (5% of frames lost) and slow (20 ms one way), to watch retransmissions in Get-StackConnection and Get-StackPacket.' }
                 @{ Code = 'Start-Stack -VirtualNetwork bench -IPAddress 198.51.100.1/24 -Name server'; Remarks = 'Starts a stack named server on the in-process network bench with a chosen address; no adapter or root needed.' }
-                @{ Code = 'Start-Stack -Adapter u0 -NetworkNamespace U -IPAddress 192.0.2.2/24 -Gateway 192.0.2.1 -CaptureFile ./u0.pcap'; Remarks = 'Starts a stack on the adapter u0 inside the network namespace U (as root) and records its frames to u0.pcap.' }
+                @{ Code = 'Start-Stack -Adapter u0 -NetworkNamespace U -IPAddress 192.0.2.2/24 -Gateway 192.0.2.1 -CaptureFile ./u0.pcap'; Needs = 'root and a network namespace U with the adapter u0'; Remarks = 'Starts a stack on the adapter u0 inside the network namespace U (as root) and records its frames to u0.pcap.' }
             )
             Links       = @('Get-Stack', 'Stop-Stack', 'Get-StackAdapter', 'Start-StackServiceHost', 'Set-StackNetwork')
         }

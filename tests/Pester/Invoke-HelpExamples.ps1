@@ -1,0 +1,98 @@
+<#
+.SYNOPSIS
+    Runs every example of the help source on the embedded network, each in a fresh runspace with a small world, and
+    writes one result per example as JSON (called by HelpExamples.Tests.ps1 in its own pwsh).
+.DESCRIPTION
+    The world an example runs in, on the virtual network 'lab' (the names the help examples use):
+      server 192.0.2.1  listening on TCP 80 ($listener), a UDP socket on port 9
+      client 192.0.2.2  (started last: the default stack) with DNS server 192.0.2.53; $c connected to server:80 and
+                        $s its accepted socket with "hello`n" waiting to be read; one more connection waiting in the
+                        listener's accept queue; $u a UDP socket with a datagram waiting; a static ARP entry 192.0.2.9
+      dns   192.0.2.53  answers every name with 192.0.2.80 (only for examples that resolve names)
+    An example that starts stacks itself (Start-Stack ...) runs with no world; one that starts the listener itself
+    (Start-StackListener ...) runs without $listener, with the client connecting to server:80 until it gets in.
+    An example with Needs is skipped with that reason, except Needs = 'libpcap' where libpcap is installed.
+#>
+param(
+    [Parameter(Mandatory)] [string] $HelpSourcePath,
+    [Parameter(Mandatory)] [string] $ResultPath
+)
+$ErrorActionPreference = 'Stop'
+. $PSScriptRoot/Common.ps1   # the module, New-ModulePowerShell, Start-TestDnsServer
+
+$world = {
+    param([string] $Code)
+    $ErrorActionPreference = 'Stop'
+    if ($Code -match '^\s*Start-Stack\b') { return }
+    if ($Code -match 'Resolve-StackDnsName') { $null = Start-Stack -VirtualNetwork lab -IPAddress 192.0.2.53/24 -Name dns }
+    $global:server = Start-Stack -VirtualNetwork lab -IPAddress 192.0.2.1/24 -Name server
+    $global:client = Start-Stack -VirtualNetwork lab -IPAddress 192.0.2.2/24 -Name client -DnsServer 192.0.2.53
+    $null = Add-StackArpEntry 192.0.2.9 02-00-5E-10-00-09 -Stack client
+    $discard = New-StackSocket Udp -LocalPort 9 -Stack server
+    if ($Code -notmatch 'Start-StackListener') {
+        $global:listener = Start-StackListener 80 -Stack server
+        $global:c = Connect-StackSocket 192.0.2.1 80 -Stack client
+        $global:s = $listener | Wait-StackConnection
+        $c | Send-StackData "hello`n"
+        $null = Connect-StackSocket 192.0.2.1 80 -Stack client   # left in the accept queue
+    }
+    $global:u = New-StackSocket Udp -Stack client
+    Send-StackData 'datagram' -Socket $discard -RemoteAddress 192.0.2.2 -RemotePort $u.LocalEndPoint.Port
+}
+
+# Connects the client to server:80 until a listener there takes it (for an example that starts the listener).
+$connector = {
+    for ($i = 0; $i -lt 300; $i++) {
+        try { $null = Connect-StackSocket 192.0.2.1 80 -Stack client -TimeoutSec 5 -ErrorAction Stop; return }
+        catch { Start-Sleep -Milliseconds 100 }
+    }
+}
+
+$source = Import-PowerShellDataFile $HelpSourcePath
+$hasPcap = [bool](Get-ChildItem /usr/lib/*/libpcap.so.* -ErrorAction Ignore)
+$results = foreach ($command in $source.Commands.Keys | Sort-Object) {
+    $n = 0
+    foreach ($example in @($source.Commands[$command].Examples)) {
+        $n++
+        $result = [ordered]@{ Command = $command; Number = $n; Code = $example.Code; Status = 'Passed'; Message = '' }
+        $needs = $example['Needs']
+        if ($needs -and -not ($needs -eq 'libpcap' -and $hasPcap)) {
+            $result.Status = 'Skipped'; $result.Message = "needs $needs"
+            [pscustomobject]$result
+            continue
+        }
+        $ps = New-ModulePowerShell
+        $helpers = @()
+        try {
+            $null = $ps.AddScript($world).AddArgument($example.Code).Invoke()
+            if ($ps.HadErrors) { throw "the world: $($ps.Streams.Error[0])" }
+            $ps.Commands.Clear()
+            if ($example.Code -match 'Resolve-StackDnsName') {
+                $dnsSocket = New-StackSocket Udp -LocalPort 53 -Stack dns
+                $helpers += Start-TestDnsServer 'dns' $dnsSocket.Id -Domain ''
+            }
+            if ($example.Code -match 'Start-StackListener' -and (Get-Stack -Name client -ErrorAction Ignore)) {
+                $h = New-ModulePowerShell
+                $null = $h.AddScript($connector).BeginInvoke()
+                $helpers += $h
+            }
+            $null = $ps.AddScript("`$ErrorActionPreference = 'Stop'`n" + $example.Code)
+            $run = $ps.BeginInvoke()
+            if (-not $run.AsyncWaitHandle.WaitOne([TimeSpan]::FromSeconds(90))) { $ps.Stop(); throw 'it did not finish within 90 s' }
+            $output = $ps.EndInvoke($run)
+            if ($ps.HadErrors -and $ps.Streams.Error.Count) { throw "it wrote an error: $($ps.Streams.Error[0])" }
+            $null = $output | Out-String   # its output formats too
+        }
+        catch {
+            $result.Status = 'Failed'
+            $result.Message = "$($_.Exception.Message)"
+        }
+        finally {
+            foreach ($h in $helpers) { $h.Stop(); $h.Dispose() }
+            $ps.Dispose()
+            Get-Stack | Stop-Stack -Confirm:$false
+        }
+        [pscustomobject]$result
+    }
+}
+$results | ConvertTo-Json | Set-Content -Path $ResultPath
