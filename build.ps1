@@ -58,8 +58,8 @@ function Invoke-Native {
 function Test-IsRoot { (& id -u) -eq '0' }
 
 # Debian packages the interop tests use: libpcap for capture, iproute2/ethtool for the lab, real peers, rsvg-convert
-# (librsvg2-bin) that renders our SVG pictures in the tests.
-$script:AptPackages = @('libpcap0.8', 'iproute2', 'ethtool', 'socat', 'dnsmasq-base', 'iputils-ping', 'netcat-openbsd', 'python3', 'nftables', 'curl', 'openssl', 'bind9-dnsutils', 'librsvg2-bin', 'tcpdump')
+# (librsvg2-bin) that renders our SVG pictures in the tests, capsh (libcap2-bin) for the test without capture rights.
+$script:AptPackages = @('libpcap0.8', 'iproute2', 'ethtool', 'socat', 'dnsmasq-base', 'iputils-ping', 'netcat-openbsd', 'python3', 'nftables', 'curl', 'openssl', 'bind9-dnsutils', 'librsvg2-bin', 'tcpdump', 'libcap2-bin')
 
 function Test-AptPackage([string] $Name) {
     if (-not (Get-Command dpkg-query -ErrorAction Ignore)) { return $false }
