@@ -176,3 +176,12 @@ Describe 'Tab completion from the code''s own lists' {
         $r.CompletionMatches.CompletionText | Should -Be @('utf8', 'ascii', 'latin1', 'unicode')
     }
 }
+
+Describe 'Get-Help about_NetStack' {
+    It 'explains the concepts after Import-Module' {
+        $text = Get-Help about_NetStack | Out-String
+        foreach ($section in 'STACKS', 'THE EMBEDDED LAB', 'THE DEFAULT STACK', 'SOCKETS AND RECV\(\) SEMANTICS', 'CAPTURE', 'ERRORS') {
+            $text | Should -Match "(?m)^\s*$section\s*$"
+        }
+    }
+}
