@@ -23,6 +23,9 @@ public abstract class SocketCmdletBase : StackScopedCmdlet
     /// <summary>True for a cmdlet that still acts on a socket the user closed while its connection lingers (Close -Abort).</summary>
     protected virtual bool TakesUserClosed => false;
 
+    /// <summary>True for data cmdlets: on a TCP socket whose connection the peer or the network ended, they run and report its error.</summary>
+    protected virtual bool SurfacesConnectionError => false;
+
     /// <summary>A socket object (or a row naming its stack) says which stack it is on, so -Stack may be left out.</summary>
     protected override StackInstance? ImpliedStack()
     {
@@ -56,6 +59,9 @@ public abstract class SocketCmdletBase : StackScopedCmdlet
         if (socket is null || SocketState.IsClosed(socket, !TakesUserClosed))
         {
             if (reference.Socket != null && ClosedIsDone) return null;
+            // A connection the peer or the network ended (a reset, a timeout), not the user: the operation itself
+            // reports why (ConnectionReset...), as recv() gives ECONNRESET, rather than "closed".
+            if (SurfacesConnectionError && reference.Socket is Tcp.TcpSocket && !SocketState.ClosedByUserOf(socket!)) return socket;
             if (reference.Socket != null)
                 ThrowTerminatingError(new ErrorRecord(
                     new StackException(StackError.SocketClosed, $"Socket {reference.Id} on stack '{stack.Name}' is closed; open a new one with New-StackSocket."),
@@ -92,6 +98,8 @@ internal static class SocketState
         s is UdpSocket { IsClosed: true } || (userClosedCounts && ClosedByUser.TryGetValue(s, out _)) || !ReferenceEquals(s.Stack.FindSocket(s.Id), s);
 
     public static void MarkClosed(StackSocket s) => ClosedByUser.AddOrUpdate(s, true);
+
+    public static bool ClosedByUserOf(StackSocket s) => ClosedByUser.TryGetValue(s, out _);
 }
 
 /// <summary>New-StackSocket: opens a socket; its Id is its descriptor in the stack.</summary>
@@ -232,6 +240,8 @@ public sealed class SendStackDataCommand : SocketCmdletBase
 
     protected override SocketReference SocketArgument => Socket;
 
+    protected override bool SurfacesConnectionError => true;
+
     /// <summary>Bytes (a byte[]), or a string (encoded with -Encoding).</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Data")]
     [AllowEmptyString]
@@ -329,6 +339,8 @@ public sealed class StackDatagram
 [OutputType(typeof(StackDatagram), ParameterSetName = new[] { "Datagram" })]
 public sealed class ReceiveStackDataCommand : SocketCmdlet
 {
+    protected override bool SurfacesConnectionError => true;
+
     /// <summary>TCP: wait for exactly this many bytes. UDP: receive this many datagrams.</summary>
     [Parameter]
     [ValidateRange(1, int.MaxValue)]

@@ -28,6 +28,9 @@ Describe 'Stop-Stack and the peers of its connections' {
         (Get-StackStatistics -Stack $srv -Layer Tcp -Name ResetsReceived).Value | Should -BeGreaterOrEqual 1
         Get-StackPacket -Stack $srv -Protocol TCP -Direction In | Where-Object { $_.SourcePort -eq $port -and $_.Info -match '\[RST' } |
             Should -Not -BeNullOrEmpty
+        # The peer's user learns it as from recv(): ConnectionReset, not "closed" (they closed nothing).
+        $err = { $s | Receive-StackData -TimeoutSec 5 -ErrorAction Stop } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'ConnectionReset,*'
         $rst = @(Read-PcapTcpSegments $capture | Where-Object { $_.SourcePort -eq $port -and $_.Flags -match 'R' })
         $rst.Count | Should -Be 1 -Because 'the stopping stack wrote its RST to its capture before closing it'
     }
