@@ -18,9 +18,10 @@ BeforeAll {
 
 Describe 'The table of <Type>' -ForEach $views {
     It 'has headers that are members of the objects it shows' {
-        $t = $Type -as [type]
+        # A view for 'Name#Detailed' shows objects of Name with that extra type name.
+        $t = ($Type -replace '#.*$') -as [type]
         $t | Should -Not -BeNullOrEmpty -Because "$Type is a type of the module"
-        $members = @($t.GetProperties().Name) + @((Get-TypeData $Type).Members.Keys)
+        $members = @($t.GetProperties().Name) + @((Get-TypeData $t.FullName).Members.Keys) + @((Get-TypeData $Type).Members.Keys)
         foreach ($label in $Labels) { $members | Should -Contain $label -Because "Format-Table $label should pick the column the header names" }
     }
 }

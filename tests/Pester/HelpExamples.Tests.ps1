@@ -16,7 +16,7 @@ BeforeAll {
     Push-Location $RepoRoot   # where the pinned pwsh is known
     try {
         $log = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $PSScriptRoot 'Invoke-HelpExamples.ps1') `
-            -HelpSourcePath (Join-Path $RepoRoot 'src/NetStack.PowerShell/help/NetStack.help.psd1') -ResultPath $resultPath 2>&1 | ForEach-Object ToString
+            -HelpSourcePath (Join-Path $RepoRoot 'src/NetStack.PowerShell/help/NetStack.help.psd1') -ResultPath $resultPath -WorkingFolder $TestDrive 2>&1 | ForEach-Object ToString
     }
     finally { Pop-Location }
     $results = if (Test-Path $resultPath) { @(Get-Content -Raw $resultPath | ConvertFrom-Json) } else { @() }

@@ -8,28 +8,36 @@
       client 192.0.2.2  (started last: the default stack) with DNS server 192.0.2.53; $c connected to server:80 and
                         $s its accepted socket with "hello`n" waiting to be read; one more connection waiting in the
                         listener's accept queue; $u a UDP socket with a datagram waiting; a static ARP entry 192.0.2.9
-      dns   192.0.2.53  answers every name with 192.0.2.80 (only for examples that resolve names)
+      dns   192.0.2.53  answers every name (web.lab, echo.lab, www.example...) with 192.0.2.1
+      and on server the test web server (TestServers.ps1) on port 8080, and for web requests on port 80 too (in
+      place of $listener)
     An example that starts stacks itself (Start-Stack ...) runs with no world; one that starts the listener itself
     (Start-StackListener ...) runs without $listener, with the client connecting to server:80 until it gets in.
+    Examples run in a scratch folder (-WorkingFolder): what they write (-OutFile) lands there.
     An example with Needs is skipped with that reason, except Needs = 'libpcap' where libpcap is installed.
 #>
 param(
     [Parameter(Mandatory)] [string] $HelpSourcePath,
-    [Parameter(Mandatory)] [string] $ResultPath
+    [Parameter(Mandatory)] [string] $ResultPath,
+    [Parameter(Mandatory)] [string] $WorkingFolder
 )
 $ErrorActionPreference = 'Stop'
-. $PSScriptRoot/Common.ps1   # the module, New-ModulePowerShell, Start-TestDnsServer
+. $PSScriptRoot/Common.ps1        # the module, New-ModulePowerShell
+. $PSScriptRoot/TestServers.ps1   # Start-TestDnsServer, Start-TestWebServer
+Set-Location -LiteralPath $WorkingFolder
+[Environment]::CurrentDirectory = $WorkingFolder   # new runspaces start here
 
 $world = {
-    param([string] $Code)
+    param([string] $Code, [string] $Folder)
     $ErrorActionPreference = 'Stop'
+    Set-Location -LiteralPath $Folder
     if ($Code -match '^\s*Start-Stack\b') { return }
-    if ($Code -match 'Resolve-StackDnsName') { $null = Start-Stack -VirtualNetwork lab -IPAddress 192.0.2.53/24 -Name dns }
+    $null = Start-Stack -VirtualNetwork lab -IPAddress 192.0.2.53/24 -Name dns
     $global:server = Start-Stack -VirtualNetwork lab -IPAddress 192.0.2.1/24 -Name server
     $global:client = Start-Stack -VirtualNetwork lab -IPAddress 192.0.2.2/24 -Name client -DnsServer 192.0.2.53
     $null = Add-StackArpEntry 192.0.2.9 02-00-5E-10-00-09 -Stack client
     $discard = New-StackSocket Udp -LocalPort 9 -Stack server
-    if ($Code -notmatch 'Start-StackListener') {
+    if ($Code -notmatch 'Start-StackListener|Invoke-StackWebRequest') {
         $global:listener = Start-StackListener 80 -Stack server
         $global:c = Connect-StackSocket 192.0.2.1 80 -Stack client
         $global:s = $listener | Wait-StackConnection
@@ -64,12 +72,16 @@ $results = foreach ($command in $source.Commands.Keys | Sort-Object) {
         $ps = New-ModulePowerShell
         $helpers = @()
         try {
-            $null = $ps.AddScript($world).AddArgument($example.Code).Invoke()
+            $null = $ps.AddScript($world).AddArgument($example.Code).AddArgument($WorkingFolder).Invoke()
             if ($ps.HadErrors) { throw "the world: $($ps.Streams.Error[0])" }
             $ps.Commands.Clear()
-            if ($example.Code -match 'Resolve-StackDnsName') {
-                $dnsSocket = New-StackSocket Udp -LocalPort 53 -Stack dns
-                $helpers += Start-TestDnsServer 'dns' $dnsSocket.Id -Domain ''
+            # The DNS and web servers only where an example names a host or speaks HTTP (each costs a runspace).
+            $servers = $example.Code -match '\w\.(lab|example)\b|Resolve-StackDnsName|Invoke-StackWebRequest|\b8080\b'
+            if ($servers -and ($dns = Get-Stack -Name dns -ErrorAction Ignore)) {
+                $helpers += Start-TestDnsServer $dns -Address 192.0.2.1 -Domain ''
+                $server = Get-Stack -Name server
+                $helpers += Start-TestWebServer $server -Port 8080
+                if ($example.Code -match 'Invoke-StackWebRequest') { $helpers += Start-TestWebServer $server -Port 80 }
             }
             if ($example.Code -match 'Start-StackListener' -and (Get-Stack -Name client -ErrorAction Ignore)) {
                 $h = New-ModulePowerShell

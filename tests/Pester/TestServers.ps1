@@ -1,25 +1,25 @@
 # Peers written with the module's own cmdlets, each in a runspace of its own (New-ModulePowerShell, Common.ps1), for
 # tests on a virtual network: no root, no kernel. Each returns the [powershell] running it; Stop-TestServer ends it.
 
-# A tiny DNS server on UDP port 53 of -Stack: every name in .test resolves to -Address with TTL 300, anything else is
-# NXDOMAIN.
-function Start-TestDnsServer([NetStack.PowerShell.StackInstance] $Stack, [string] $Address = '192.0.2.80') {
+# A tiny DNS server on UDP port 53 of -Stack: every name in .test (in -Domain; '' for every name) resolves to -Address
+# with TTL 300, anything else is NXDOMAIN.
+function Start-TestDnsServer([NetStack.PowerShell.StackInstance] $Stack, [string] $Address = '192.0.2.80', [string] $Domain = 'test') {
     $socket = New-StackSocket Udp -LocalPort 53 -Stack $Stack
     $server = New-ModulePowerShell
     $null = $server.AddScript({
-        param($StackName, $SocketId, [byte[]] $AddressBytes)
+        param($StackName, $SocketId, [byte[]] $AddressBytes, [string] $Domain)
         while ($true) {
             $d = Receive-StackData -Socket $SocketId -Stack $StackName -AsDatagram -TimeoutSec 60 -ErrorAction Stop
             $q = $d.Data
             $labels = @(); $i = 12
             while ($q[$i] -ne 0) { $labels += [Text.Encoding]::ASCII.GetString($q, $i + 1, $q[$i]); $i += $q[$i] + 1 }
             $question = $q[12..($i + 4)]
-            $known = $labels[-1] -eq 'test'
+            $known = $Domain -eq '' -or $labels[-1] -eq $Domain
             $header = @($q[0], $q[1], 0x81, $(if ($known) { 0x80 } else { 0x83 }), 0, 1, 0, $(if ($known) { 1 } else { 0 }), 0, 0, 0, 0)
             $answer = if ($known) { @(0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4) + $AddressBytes } else { @() }
             Send-StackData ([byte[]]($header + $question + $answer)) -Socket $SocketId -Stack $StackName -RemoteAddress $d.RemoteAddress -RemotePort $d.RemotePort
         }
-    }).AddArgument($Stack.Name).AddArgument($socket.Id).AddArgument([byte[]]([ipaddress]$Address).GetAddressBytes())
+    }).AddArgument($Stack.Name).AddArgument($socket.Id).AddArgument([byte[]]([ipaddress]$Address).GetAddressBytes()).AddArgument($Domain)
     $null = $server.BeginInvoke()
     $server
 }
@@ -27,7 +27,8 @@ function Start-TestDnsServer([NetStack.PowerShell.StackInstance] $Stack, [string
 # A small HTTP/1.1 server on TCP -Port of -Stack, one connection at a time, closing a connection idle for 2 s (as a
 # server's keep-alive timeout does). Routes: /hello (text), /status/<n>, /redirect/<n> (302 to /redirect/<n-1>, 200 at
 # 0), /echo (the request body and Content-Type back), /bytes/<n> (n bytes), /peer (the client's address:port),
-# /stall (announces 10 MB, sends 2 MiB, then waits for the client to go).
+# /stall (announces 10 MB, sends 2 MiB, then waits for the client to go); for the help examples also / (a page),
+# /api (a JSON answer) and /<name>.iso (64 KiB).
 function Start-TestWebServer([NetStack.PowerShell.StackInstance] $Stack, [int] $Port = 80) {
     $listener = Start-StackListener $Port -Stack $Stack
     $server = New-ModulePowerShell
@@ -64,6 +65,9 @@ function Start-TestWebServer([NetStack.PowerShell.StackInstance] $Stack, [int] $
                             while (Receive-StackData -Socket $s -TimeoutSec 60 -ErrorAction SilentlyContinue) { }
                             break
                         }
+                        '^/$' { Reply $s '200 OK' ($ascii.GetBytes('<html><body>the test web server</body></html>')) 'text/html' }
+                        '^/api' { Reply $s '200 OK' ($ascii.GetBytes('{"ok":true}')) 'application/json' }
+                        '^/[^/]+\.iso$' { Reply $s '200 OK' ([byte[]]::new(64KB)) 'application/octet-stream' }
                         default { Reply $s '404 Not Found' ($ascii.GetBytes('no such page')) }
                     }
                 }

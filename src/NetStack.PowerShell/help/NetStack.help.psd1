@@ -477,7 +477,7 @@
             }
             Examples    = @(
                 @{ Code = 'Invoke-StackWebRequest http://web.lab:8080/ -Stack client'; Remarks = 'Resolves web.lab through the stack''s DNS, fetches the page over the stack''s TCP and shows status, content, headers, the connection (local and remote endpoint, new or reused, retransmissions) and the timing.' }
-                @{ Code = '(Invoke-StackWebRequest https://192.0.2.1:8443/ -SkipCertificateCheck).Timing'; Remarks = 'Fetches a page from a lab server with a self-signed certificate and shows where the time went: name lookup, ARP, TCP handshake, TLS, first byte, download, total.' }
+                @{ Code = '(Invoke-StackWebRequest https://192.0.2.1:8443/ -SkipCertificateCheck).Timing'; Needs = 'root: an HTTPS server, which only the kernel lab has (openssl)'; Remarks = 'Fetches a page from a lab server with a self-signed certificate and shows where the time went: name lookup, ARP, TCP handshake, TLS, first byte, download, total.' }
                 @{ Code = 'Invoke-StackWebRequest http://192.0.2.1/big.iso -OutFile big.iso -PassThru | Select-Object RawContentLength, Retransmits, Timing'; Remarks = 'Downloads a large file to big.iso with progress, and shows its size, the retransmissions of the connection and the timing.' }
                 @{ Code = 'Invoke-StackWebRequest 192.0.2.1/api -Method Post -Body ''{"a":1}'' -ContentType application/json -SessionVariable s; Invoke-StackWebRequest 192.0.2.1/api -WebSession $s'; Remarks = 'Posts JSON, keeping the connection in the session $s; the second request reuses it (ConnectionReused is true).' }
             )
