@@ -61,7 +61,7 @@ public abstract class SocketCmdletBase : StackScopedCmdlet
             if (reference.Socket != null && ClosedIsDone) return null;
             // A connection the peer or the network ended (a reset, a timeout), not the user: the operation itself
             // reports why (ConnectionReset...), as recv() gives ECONNRESET, rather than "closed".
-            if (SurfacesConnectionError && reference.Socket is Tcp.TcpSocket && !SocketState.ClosedByUserOf(socket!)) return socket;
+            if (SurfacesConnectionError && reference.Socket is TcpSocket && !SocketState.ClosedByUserOf(socket!)) return socket;
             if (reference.Socket != null)
                 ThrowTerminatingError(new ErrorRecord(
                     new StackException(StackError.SocketClosed, $"Socket {reference.Id} on stack '{stack.Name}' is closed; open a new one with New-StackSocket."),

@@ -1,10 +1,10 @@
-# The default tables keep their netstat/tshark headers (No., Dir, Recv-Q, Local Address), and every header is also a
+# The default tables (every *.Format.ps1xml) keep their netstat/tshark headers (No., Dir, Recv-Q, Local Address), and every header is also a
 # member of the objects it shows (a property, or an alias in NetStack.Types.ps1xml), so Format-Table No,Dir,
 # Select-Object 'Recv-Q' and Sort-Object 'Local Address' work as the headers read.
 BeforeDiscovery {
     $repo = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
-    [xml] $format = Get-Content -Raw (Join-Path $repo 'src/NetStack.PowerShell/NetStack.Format.ps1xml')
-    $views = foreach ($view in $format.Configuration.ViewDefinitions.View) {
+    $formats = Get-ChildItem (Join-Path $repo 'src/NetStack.PowerShell') -Filter '*.Format.ps1xml' | ForEach-Object { [xml](Get-Content -Raw $_.FullName) }
+    $views = foreach ($view in $formats.Configuration.ViewDefinitions.View) {
         if (-not $view.TableControl) { continue }
         foreach ($type in @($view.ViewSelectedBy.TypeName)) {
             @{ View = $view.Name; Type = $type; Labels = @($view.TableControl.TableHeaders.TableColumnHeader.Label) }
