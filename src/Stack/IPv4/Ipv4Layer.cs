@@ -31,6 +31,8 @@ public sealed class Ipv4Counters : LayerCounters
     public long ReassemblyOverlaps;
     public long ReassemblyMalformed;
     public long ReassemblyMemoryExceeded;
+    /// <summary>Incomplete datagrams forgotten to make room for a newer one when the table or its memory budget was full.</summary>
+    public long ReassemblyEvictions;
     public long FragmentsSent;
     public long DatagramsFragmented;
 }

@@ -23,6 +23,10 @@ namespace NetStack.IPv4;
 /// were created: they sit on a list in that order, and <see cref="Poll"/> only looks at its head.
 /// </para>
 /// <para>
+/// Under pressure (the table or the memory budget full) the oldest incomplete datagram is evicted to make room
+/// (<see cref="EvictOldest"/>): newcomers are never refused, so junk fragments cannot lock legitimate datagrams out.
+/// </para>
+/// <para>
 /// It calls nothing outside itself: <see cref="OnFragment"/> returns the datagram a fragment completed, and
 /// <see cref="TryExpire"/> returns what an ICMP error about an expired one would quote; IPv4 does the rest.
 /// </para>
@@ -116,7 +120,8 @@ internal sealed class Reassembler
 
         if (d is null)
         {
-            if (_datagrams.Count >= Settings.MaxReassemblies) { _counters.ReassemblyMemoryExceeded++; return false; }
+            // Under pressure the oldest incomplete datagram makes room (see EvictOldest): a flood cannot lock newcomers out.
+            if (_datagrams.Count >= Settings.MaxReassemblies) EvictOldest(except: null);
             d = Create(key, now);
         }
 
@@ -216,7 +221,8 @@ internal sealed class Reassembler
         // With the length known, take exactly that; otherwise double, so a train in order copies O(n) in all.
         var capacity = d.TotalLength >= 0 ? d.TotalLength : Math.Min(limit, Math.Max(end, Math.Max(2 * d.Capacity, 2048)));
         if (capacity < end) capacity = end;
-        if (_memory - d.Capacity + capacity > Settings.ReassemblyMemoryLimit) return false;
+        while (_memory - d.Capacity + capacity > Settings.ReassemblyMemoryLimit)
+            if (!EvictOldest(except: d)) return false;
         var buffer = ArrayPool<byte>.Shared.Rent(HeaderRoom + capacity);
         if (d.Buffer is { } old)
         {
@@ -253,6 +259,27 @@ internal sealed class Reassembler
         // The buffer now belongs to the caller, who returns it (ReassembledDatagram.Release) once delivered.
         d.Buffer = null;
         Release(d);
+        return true;
+    }
+
+    /// <summary>
+    /// Makes room under pressure (the table or the memory budget is full) by forgetting the oldest incomplete datagram
+    /// other than <paramref name="except"/>, without an ICMP error (it did not time out, and a flood must not draw
+    /// errors). Oldest first, as Linux's LRU evictor did between ipfrag_high_thresh and ipfrag_low_thresh before 4.17
+    /// (since then Linux refuses newcomers, which is how a flood locks legitimate datagrams out for a whole timeout):
+    /// a datagram survives a flood if its fragments arrive within the time the flood takes to turn the table over
+    /// (64 entries at 5,000 junk fragments/s: 13 ms; a LAN's fragment train takes microseconds). It is the head of the
+    /// expiry list, so O(1), and unlike "least progress" it cannot be gamed by junk that sends two fragments per datagram.
+    /// Returns false when nothing but <paramref name="except"/> is held.
+    /// </summary>
+    private bool EvictOldest(Datagram? except)
+    {
+        var victim = _oldest;
+        if (victim == except) victim = victim?.Newer;
+        if (victim is null) return false;
+        _counters.ReassemblyEvictions++;
+        _context.Trace("IPv4", $"reassembly of datagram {victim.Key.Id} from {new Ipv4Address(victim.Key.Source)} evicted to make room");
+        Release(victim);
         return true;
     }
 

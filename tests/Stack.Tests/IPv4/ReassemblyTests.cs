@@ -277,32 +277,36 @@ public class ReassemblyTests
     }
 
     [Fact]
-    public void Datagrams_beyond_max_reassemblies_are_dropped_and_counted()
+    public void A_datagram_beyond_max_reassemblies_evicts_the_oldest()
     {
         using var h = HarnessWithPeer(c => c with { Ip = new Ipv4Settings { MaxReassemblies = 2 } });
         for (ushort id = 1; id <= 3; id++) h.Feed(Fragment(Request, 0, 8, true, id));
         Assert.Equal(2, h.Stack.Ip.Reassembly.Count);
-        Assert.Equal(1, h.Stack.Ip.Counters.ReassemblyMemoryExceeded);
-        // The two admitted ones still complete.
-        AssertEchoReplied(FeedAll(h, Train(Request, 1480, id: 1).Skip(0)));
+        Assert.Equal(1, h.Stack.Ip.Counters.ReassemblyEvictions);
+        Assert.Equal(0, h.Stack.Ip.Counters.ReassemblyMemoryExceeded);
+        // The newcomer and the younger of the two others still complete; the evicted one sent no ICMP error.
+        AssertEchoReplied(FeedAll(h, Train(Request, 1480, id: 3)));
+        AssertEchoReplied(FeedAll(h, Train(Request, 1480, id: 2)));
+        Assert.Equal(0, h.Stack.Icmp.Counters.TimeExceededSent);
     }
 
     [Fact]
     public void Memory_limit_bounds_all_incomplete_datagrams_together()
     {
         using var h = HarnessWithPeer(c => c with { Ip = new Ipv4Settings { MaxDatagramSize = 4000, ReassemblyMemoryLimit = 6000 } });
-        // Two last fragments fix 3000 bytes each: 6000 fits, a third does not.
+        // Two last fragments fix 3000 bytes each: 6000 fits; a third makes room by evicting the oldest.
         h.Feed(Fragment(Request, 1480, 1520, false, id: 1));
         h.Feed(Fragment(Request, 1480, 1520, false, id: 2));
         h.Feed(Fragment(Request, 1480, 1520, false, id: 3));
-        Assert.Equal(1, h.Stack.Ip.Counters.ReassemblyMemoryExceeded);
+        Assert.Equal(1, h.Stack.Ip.Counters.ReassemblyEvictions);
         Assert.Equal(6000, h.Stack.Ip.Reassembly.MemoryInUse);
         Assert.Equal(2, h.Stack.Ip.Reassembly.Count);
-        // Bigger than MaxDatagramSize: refused outright.
+        // Bigger than MaxDatagramSize: refused outright, nothing evicted for it.
         h.Feed(Fragment(Pattern(5000), 4000, 8, false, id: 4));
-        Assert.Equal(2, h.Stack.Ip.Counters.ReassemblyMemoryExceeded);
+        Assert.Equal(1, h.Stack.Ip.Counters.ReassemblyMemoryExceeded);
+        Assert.Equal(1, h.Stack.Ip.Counters.ReassemblyEvictions);
         // Completing one frees its share.
-        AssertEchoReplied(h.Feed(Fragment(Request, 0, 1480, true, id: 1)));
+        AssertEchoReplied(h.Feed(Fragment(Request, 0, 1480, true, id: 2)));
         Assert.Equal(3000, h.Stack.Ip.Reassembly.MemoryInUse);
     }
 
