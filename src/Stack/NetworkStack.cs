@@ -245,13 +245,25 @@ public sealed class NetworkStack : IDisposable
 
     // ---------------- public API (any thread) ----------------
 
-    /// <summary>Sends one ICMP echo request and waits for the reply (or TimedOut).</summary>
-    public Task<PingReply> PingAsync(Ipv4Address destination, int payloadSize = 56, TimeSpan? timeout = null, byte ttl = 0, CancellationToken cancellationToken = default)
+    /// <summary>Sends one ICMP echo request (DF set if <paramref name="dontFragment"/>) and waits for the reply (or TimedOut).</summary>
+    public Task<PingReply> PingAsync(Ipv4Address destination, int payloadSize = 56, TimeSpan? timeout = null, byte ttl = 0, bool dontFragment = false,
+        CancellationToken cancellationToken = default)
     {
         var t = timeout ?? TimeSpan.FromSeconds(4);
-        var task = InvokeAsync(now => Icmp.Ping(destination, payloadSize, t, ttl, now));
+        var task = InvokeAsync(now => Icmp.Ping(destination, payloadSize, t, ttl, now, dontFragment));
         return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
     }
+
+    /// <summary>Traceroute with echo requests of rising TTL (<see cref="Traceroute"/>): one result per probe, as it comes.</summary>
+    public IAsyncEnumerable<TraceProbe> TraceRouteAsync(Ipv4Address destination, TraceRouteOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var o = (options ?? new TraceRouteOptions()).Validated();
+        return Traceroute.RunAsync(destination, o, (ttl, ct) => PingAsync(destination, o.PayloadSize, o.Timeout, ttl, cancellationToken: ct), cancellationToken);
+    }
+
+    /// <summary>Path-MTU discovery with DF echo requests (<see cref="PathMtuDiscovery"/>), each waiting up to <paramref name="timeout"/>.</summary>
+    public Task<PathMtuResult> DiscoverPathMtuAsync(Ipv4Address destination, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        PathMtuDiscovery.RunAsync(destination, Mtu, (payload, ct) => PingAsync(destination, payload, timeout, dontFragment: true, cancellationToken: ct), cancellationToken);
 
     public Task<IReadOnlyList<ArpEntryInfo>> GetArpCacheAsync() => InvokeAsync<IReadOnlyList<ArpEntryInfo>>(now => Arp.Snapshot(now));
 

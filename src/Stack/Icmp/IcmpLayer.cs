@@ -154,7 +154,11 @@ internal sealed class IcmpLayer : IIpProtocolHandler, IIcmpErrorSink
         _ => $"ICMP type {type} code {code}",
     };
 
-    /// <summary>Errors about our own echo requests end the ping they concern.</summary>
+    /// <summary>
+    /// Errors about our own echo requests end the ping they concern (RFC 792, RFC 1122 3.2.2): the quote must be an
+    /// echo request with our identifier, a sequence number in flight, and the destination that ping was sent to.
+    /// Time exceeded is a hop's answer to traceroute; fragmentation needed carries the next-hop MTU (RFC 1191).
+    /// </summary>
     public void OnError(in IpErrorInfo error, ReadOnlySpan<byte> original, TimeSpan now)
     {
         var ihl = Ipv4Header.HeaderLength(original);
@@ -162,14 +166,18 @@ internal sealed class IcmpLayer : IIpProtocolHandler, IIcmpErrorSink
         if (icmp.Length < 8 || icmp[0] != IcmpCodes.TypeEchoRequest) return;
         if (BinaryPrimitives.ReadUInt16BigEndian(icmp[4..]) != _identifier) return;
         var seq = BinaryPrimitives.ReadUInt16BigEndian(icmp[6..]);
-        if (!_pings.Remove(seq, out var p)) return;
+        if (!_pings.TryGetValue(seq, out var p) || Ipv4Header.Destination(original) != p.Destination) return;
+        _pings.Remove(seq);
         var status = error.IcmpType == IcmpCodes.TypeTimeExceeded ? PingStatus.TtlExpired : error.Error switch
         {
             StackError.HostUnreachable => PingStatus.HostUnreachable,
             StackError.NetworkUnreachable => PingStatus.NetworkUnreachable,
+            StackError.MessageTooLong => PingStatus.PacketTooBig,
             _ => PingStatus.DestinationUnreachable,
         };
-        p.Completion.TrySetResult(new PingReply(p.Destination, status, now - p.SentAt, 0, p.Bytes, seq, error.Reporter));
+        _context.Trace("Icmp", $"echo {seq} to {p.Destination}: {status} from {error.Reporter}");
+        p.Completion.TrySetResult(new PingReply(p.Destination, status, now - p.SentAt, 0, p.Bytes, seq,
+            error.IsLocal ? (Ipv4Address?)null : error.Reporter, error.NextHopMtu));
     }
 
     private void OnEchoReply(in IpDatagramInfo info, ReadOnlySpan<byte> msg, TimeSpan now)
@@ -186,8 +194,11 @@ internal sealed class IcmpLayer : IIpProtocolHandler, IIcmpErrorSink
         p.Completion.TrySetResult(new PingReply(info.Source, PingStatus.Success, now - p.SentAt, info.Ttl, msg.Length - 8, seq));
     }
 
-    /// <summary>Sends one echo request; the task ends with the reply, an error, or TimedOut after <paramref name="timeout"/>.</summary>
-    public Task<PingReply> Ping(Ipv4Address destination, int payloadSize, TimeSpan timeout, byte ttl, TimeSpan now)
+    /// <summary>
+    /// Sends one echo request (with DF set when <paramref name="dontFragment"/>); the task ends with the reply, an error,
+    /// or TimedOut after <paramref name="timeout"/>.
+    /// </summary>
+    public Task<PingReply> Ping(Ipv4Address destination, int payloadSize, TimeSpan timeout, byte ttl, TimeSpan now, bool dontFragment = false)
     {
         if (payloadSize < 0 || payloadSize > Ipv4Layer.MaxPayload - 8)
             throw new StackException(StackError.InvalidArgument, $"Ping payload size {payloadSize} is out of range; use 0 to {Ipv4Layer.MaxPayload - 8} bytes.");
@@ -203,7 +214,14 @@ internal sealed class IcmpLayer : IIpProtocolHandler, IIcmpErrorSink
         BinaryPrimitives.WriteUInt16BigEndian(msg[2..], Checksum.Compute(msg));
         var p = new PendingPing { Completion = tcs, Destination = destination, SentAt = now, Deadline = now + timeout, Bytes = payloadSize };
         _pings[seq] = p;
-        var r = _ip.Send(destination, IpProtocol.Icmp, msg.Length, now, ttl);
+        var r = _ip.Send(destination, IpProtocol.Icmp, msg.Length, now, ttl, dontFragment);
+        if (r == StackError.MessageTooLong && dontFragment)
+        {
+            // Too big for our own link with DF: the answer a first-hop router would give, found here (RFC 1191).
+            _pings.Remove(seq);
+            tcs.SetResult(new PingReply(destination, PingStatus.PacketTooBig, TimeSpan.Zero, 0, payloadSize, seq, NextHopMtu: _ip.Mtu));
+            return tcs.Task;
+        }
         if (r != StackError.None)
         {
             _pings.Remove(seq);

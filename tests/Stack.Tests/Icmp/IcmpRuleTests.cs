@@ -204,6 +204,65 @@ public class IcmpRuleTests
     }
 
     [Fact]
+    public void Time_exceeded_quoting_our_echo_reaches_the_ping_with_the_router_and_round_trip()
+    {
+        using var h = HarnessWithRouter();
+        var (ping, request) = StartPing(h);
+        h.Clock.Advance(TimeSpan.FromMilliseconds(3));
+        // Linux routers quote as much as fits in 576 bytes: the whole 44-byte request here.
+        h.Feed(Frames.Ipv4(PeerMac, OurMac, Router, OurIp, 1, IcmpError(IcmpCodes.TypeTimeExceeded, IcmpCodes.TtlExceededInTransit, request)));
+        var reply = h.Run(ping);
+        Assert.Equal(PingStatus.TtlExpired, reply.Status);
+        Assert.Equal(Router, reply.ReportedBy);
+        Assert.Equal(TimeSpan.FromMilliseconds(3), reply.RoundTripTime);
+        Assert.Equal(1, h.Stack.Icmp.Counters.TimeExceededReceived);
+    }
+
+    [Fact]
+    public void Time_exceeded_quoting_an_echo_to_another_destination_is_ignored()
+    {
+        using var h = HarnessWithRouter();
+        var (ping, request) = StartPing(h);
+        var other = (byte[])request.Clone();
+        Ipv4Address.Parse("198.51.100.8").Write(other.AsSpan(16)); // same id and sequence, another destination
+        h.Feed(Frames.Ipv4(PeerMac, OurMac, Router, OurIp, 1, IcmpError(IcmpCodes.TypeTimeExceeded, 0, other.AsSpan(0, 28))));
+        Assert.False(ping.IsCompleted);
+        h.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(PingStatus.TimedOut, h.Run(ping).Status);
+    }
+
+    [Fact]
+    public void Fragmentation_needed_about_our_echo_is_packet_too_big_with_the_next_hop_mtu_rfc1191()
+    {
+        using var h = HarnessWithRouter();
+        var ping = h.Stack.PingAsync(Ipv4Address.Parse("198.51.100.7"), payloadSize: 1472, dontFragment: true);
+        h.Poll();
+        var request = Assert.Single(h.Device.Sent)[Ip..];
+        Assert.True(Ipv4Header.DontFragment(request));
+        Assert.Equal(1500, Ipv4Header.TotalLength(request));
+        var error = IcmpError(IcmpCodes.TypeDestinationUnreachable, IcmpCodes.FragmentationNeeded, request.AsSpan(0, 28));
+        BinaryPrimitives.WriteUInt16BigEndian(error.AsSpan(6), 1400); // the next-hop MTU (RFC 1191)
+        error[2] = error[3] = 0;
+        BinaryPrimitives.WriteUInt16BigEndian(error.AsSpan(2), Checksum.Compute(error));
+        h.Feed(Frames.Ipv4(PeerMac, OurMac, Router, OurIp, 1, error));
+        var reply = h.Run(ping);
+        Assert.Equal(PingStatus.PacketTooBig, reply.Status);
+        Assert.Equal(1400, reply.NextHopMtu);
+        Assert.Equal(Router, reply.ReportedBy);
+    }
+
+    [Fact]
+    public void Dont_fragment_echo_too_big_for_our_own_link_is_packet_too_big_at_once()
+    {
+        using var h = HarnessWithRouter();
+        var reply = h.Run(h.Stack.PingAsync(Ipv4Address.Parse("198.51.100.7"), payloadSize: 1473, dontFragment: true));
+        Assert.Equal(PingStatus.PacketTooBig, reply.Status);
+        Assert.Equal(1500, reply.NextHopMtu);
+        Assert.Null(reply.ReportedBy);
+        Assert.Empty(h.Device.Sent);
+    }
+
+    [Fact]
     public void Echo_reply_completes_the_ping_with_ttl_and_size()
     {
         using var h = HarnessWithRouter();
