@@ -76,6 +76,9 @@ public sealed partial class KernelLab : IDisposable
         }
     }
 
+    /// <summary>A fresh name for a further namespace of this process (a crashed run's are deleted like the lab's own).</summary>
+    internal static string NewKernelNamespaceName() => $"nsk-{Environment.ProcessId}-{Interlocked.Increment(ref _counter)}";
+
     private static readonly Lazy<string?> NoNetem = new(ProbeNetem);
 
     /// <summary>Why netem cannot be used here, or null if it can (probed once, in a namespace of our own).</summary>
