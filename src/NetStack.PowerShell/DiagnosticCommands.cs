@@ -8,18 +8,25 @@ namespace NetStack.PowerShell;
 /// <summary>
 /// Test-StackConnection: ICMP echo (ping) from the stack, one reply object per echo as it arrives, or with -Quiet
 /// a single true/false per target. Failed echoes are non-terminating errors (TimedOut, HostUnreachable...).
-/// -TcpPort and -UdpPort probe ports instead, one result per port (<see cref="PortProbe"/>).
+/// -TcpPort and -UdpPort probe ports instead, one result per port (<see cref="PortProbe"/>); -Traceroute and -MtuSize
+/// trace the path and find its MTU (<see cref="PathProbe"/>).
 /// </summary>
 [Cmdlet(VerbsDiagnostic.Test, "StackConnection", DefaultParameterSetName = PingSet)]
 [OutputType(typeof(StackPingReply), ParameterSetName = new[] { PingSet })]
 [OutputType(typeof(bool), ParameterSetName = new[] { PingSet, TcpSet, UdpSet })]
 [OutputType(typeof(StackTcpTestResult), ParameterSetName = new[] { TcpSet })]
 [OutputType(typeof(StackUdpTestResult), ParameterSetName = new[] { UdpSet })]
+[OutputType(typeof(StackTraceHop), typeof(bool), ParameterSetName = new[] { TraceSet })]
+[OutputType(typeof(StackMtuResult), typeof(int), ParameterSetName = new[] { MtuSet })]
 public sealed class TestStackConnectionCommand : StackScopedCmdlet
 {
     internal const string PingSet = "Ping";
     internal const string TcpSet = "Tcp";
     internal const string UdpSet = "Udp";
+    internal const string TraceSet = "Traceroute";
+    internal const string MtuSet = "MtuSize";
+    /// <summary>-MaxHops of a traceroute when not given (traceroute's and tracert's default).</summary>
+    internal const int DefaultTraceHops = 30;
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("IPAddress", "RemoteAddress")]
@@ -40,10 +47,24 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
     [ValidateRange(0, 65500)]
     public int BufferSize { get; set; } = 32;
 
-    /// <summary>The echo request's TTL.</summary>
+    /// <summary>The echo request's TTL; with -Traceroute, the highest TTL tried (default 30).</summary>
     [Parameter(ParameterSetName = PingSet)]
+    [Parameter(ParameterSetName = TraceSet)]
     [ValidateRange(1, 255)]
     public int MaxHops { get; set; } = 64;
+
+    /// <summary>Set DF on the echo requests: too big for a link on the way is PacketTooBig, not fragmented.</summary>
+    [Parameter(ParameterSetName = PingSet)]
+    public SwitchParameter DontFragment { get; set; }
+
+    /// <summary>Trace the route: echo requests with TTL 1, 2, 3..., three per hop, one result per probe as it comes.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = TraceSet)]
+    public SwitchParameter Traceroute { get; set; }
+
+    /// <summary>Find the path MTU with DF echo requests (RFC 1191).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = MtuSet)]
+    [Alias("MtuSizeDetect")]
+    public SwitchParameter MtuSize { get; set; }
 
     [Parameter]
     [ValidateRange(1, 600)]
@@ -72,11 +93,19 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
         {
             if (DnsResolution.ResolveTarget(this, stack, name, quiet: Quiet) is not { } address)
             {
-                if (Quiet) foreach (var _ in Ports) WriteObject(false);
+                if (Quiet) foreach (var _ in Ports) WriteObject(ParameterSetName == MtuSet ? 0 : false);
                 continue;
             }
-            if (ParameterSetName == PingSet) Ping(stack, name, address);
-            else TestPorts(stack, name, address);
+            var timeout = TimeSpan.FromSeconds(TimeoutSeconds);
+            switch (ParameterSetName)
+            {
+                case PingSet: Ping(stack, name, address); break;
+                case TraceSet:
+                    PathProbe.Trace(this, stack, name, address, MyInvocation.BoundParameters.ContainsKey(nameof(MaxHops)) ? MaxHops : DefaultTraceHops, timeout, Quiet);
+                    break;
+                case MtuSet: PathProbe.Mtu(this, stack, name, address, timeout, Quiet); break;
+                default: TestPorts(stack, name, address); break;
+            }
         }
     }
 
@@ -93,7 +122,7 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
                 WriteProgress(new ProgressRecord(progressId, $"Test-StackConnection {name}", $"Echo {seq} of {Count}")
                 { PercentComplete = (seq - 1) * 100 / Count });
             PingReply? reply = null;
-            var ok = TryStack(() => reply = Await(stack, () => stack.Core.PingAsync(address, BufferSize, TimeSpan.FromSeconds(TimeoutSeconds), (byte)MaxHops, StopToken)), name);
+            var ok = TryStack(() => reply = Await(stack, () => stack.Core.PingAsync(address, BufferSize, TimeSpan.FromSeconds(TimeoutSeconds), (byte)MaxHops, DontFragment, StopToken)), name);
             if (ok && reply is { } r)
             {
                 if (r.Status == PingStatus.Success)
@@ -127,12 +156,15 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
             PingStatus.HostUnreachable => ("HostUnreachable", ErrorCategory.ConnectionError, "host unreachable (no ARP reply)" + via),
             PingStatus.NetworkUnreachable => ("NetworkUnreachable", ErrorCategory.ConnectionError, "network unreachable (no route; set -Gateway on Start-Stack)" + via),
             PingStatus.TtlExpired => ("TtlExpired", ErrorCategory.ConnectionError, "TTL expired in transit" + via),
+            PingStatus.PacketTooBig => ("PacketTooBig", ErrorCategory.ConnectionError,
+                $"packet too big to pass with DF set: fragmentation needed, next-hop MTU {r.NextHopMtu}{via}; use a -BufferSize up to {Math.Max(0, r.NextHopMtu - 28)}, or drop -DontFragment"),
             _ => ("DestinationUnreachable", ErrorCategory.ConnectionError, "destination unreachable" + via),
         };
         return new ErrorRecord(new StackException(r.Status switch
             {
                 PingStatus.TimedOut => StackError.TimedOut,
                 PingStatus.NetworkUnreachable => StackError.NetworkUnreachable,
+                PingStatus.PacketTooBig => StackError.MessageTooLong,
                 _ => StackError.HostUnreachable,
             }, $"Ping {name} ({r.Address}) seq {seq}: {text}."), id, category, name);
     }

@@ -157,29 +157,39 @@
         }
 
         'Test-StackConnection'  = @{
-            Synopsis    = 'Pings a host from the stack (ICMP echo), or tests a TCP connect to a port.'
+            Synopsis    = 'Pings a host from the stack (ICMP echo), traces the route to it, finds the path MTU, or tests TCP and UDP ports.'
             Description = @(
                 'Sends ICMP echo requests from the stack and outputs one reply object per echo as it arrives (Latency in ms, Ttl). A failed echo is a non-terminating error (TimedOut, HostUnreachable, NetworkUnreachable, TtlExpired, DestinationUnreachable). With -Quiet the cmdlet outputs one true or false per target.'
                 'With -TcpPort (one port or several) it tries a TCP connect to each instead and outputs one result per port: Destination, the Address tested, TcpPort, Status (Open; Closed: refused; Filtered: no answer within -TimeoutSeconds; Unreachable: no ARP answer or no route) and Latency. With -UdpPort it sends one empty datagram to each port and waits: an answer is Open, ICMP port unreachable is Closed, silence is OpenOrFiltered (nmap''s open|filtered). -Detailed adds our source endpoint and the error to the table; -Quiet outputs one bool per port (true only for Open).'
-                'Host names are resolved through the stack''s DNS servers; the results show the name as Destination and what it resolved to as Address.'
+                'With -Traceroute it sends echo requests with TTL 1, 2, 3... (three per hop, up to -MaxHops, default 30, each waiting -TimeoutSeconds) and outputs one object per probe as it comes, shaped like Test-Connection -Traceroute''s: Hop, Hostname (the address that answered; no reverse lookup), Ping (1 to 3), Latency (the probe''s own round trip in ms), Status (TtlExpired from a router on the way, Success from the target, TimedOut for a hop that did not answer: the trace goes on), Source, Target and TargetAddress. The trace ends at the hop where the target answered, where a router said it is unreachable, or at -MaxHops. Ctrl+C stops it. -Quiet outputs one bool per target: whether the target answered.'
+                'With -MtuSize it finds the path MTU with echo requests that carry DF (RFC 1191), as Test-Connection -MtuSize does: it starts at the stack''s MTU; a router''s "fragmentation needed" names the MTU of its next hop, which is tried next; without one (or when a probe meets silence) it searches between the largest size that got through and the smallest that did not. The result shows MtuSize (the largest datagram, IP header included, that got an answer), Latency, ReportedBy (the router that said "fragmentation needed") and Probes (every size tried and its outcome). -Quiet outputs just the size (0 when nothing got through); a target that answers no probe at all is a non-terminating error.'
+                'Host names are resolved through the stack''s DNS servers; the results show the name as Destination (Target for a trace) and what it resolved to as Address (TargetAddress).'
             )
             Parameters  = @{
                 ComputerName   = 'The targets: IPv4 addresses or names resolved through the stack''s DNS. From the pipeline by value or by property name (aliases IPAddress, RemoteAddress).'
                 Count          = 'Echo requests to send to each target (default 4).'
                 Delay          = 'Seconds between echoes (default 1; 0 sends the next as soon as the reply arrives).'
                 BufferSize     = 'Bytes of echo payload (default 32).'
-                MaxHops        = 'The echo request''s TTL (default 64).'
-                TimeoutSeconds = 'Seconds to wait for each reply, for each TCP connect, or for an answer to each UDP probe (default 4).'
+                MaxHops        = 'The echo request''s TTL (default 64); with -Traceroute, the highest TTL tried (default 30).'
+                DontFragment   = 'Sets DF on the echo requests: one too big for a link on the way fails with PacketTooBig (naming the next-hop MTU a router reported) instead of travelling in fragments.'
+                Traceroute     = 'Traces the route: echo requests with rising TTL, three per hop, one result per probe as it comes (Hop, Hostname, Ping, Latency, Status).'
+                MtuSize        = 'Finds the path MTU to each target with DF echo requests (RFC 1191) and outputs it (alias MtuSizeDetect).'
+                TimeoutSeconds = 'Seconds to wait for each reply (each traceroute or MTU probe too), for each TCP connect, or for an answer to each UDP probe (default 4).'
                 TcpPort        = 'Test a TCP connect to these ports instead of pinging, one result per port.'
                 UdpPort        = 'Probe these UDP ports instead of pinging: one empty datagram each, then an answer (Open), ICMP port unreachable (Closed) or silence (OpenOrFiltered).'
                 Detailed       = 'Port probes: shows the detailed table, with our source endpoint and the error of each probe.'
-                Quiet          = 'Outputs only true or false: per target whether any echo was answered; per port whether it is Open.'
+                Quiet          = 'Outputs only true or false: per target whether any echo was answered (with -Traceroute: whether the target answered); per port whether it is Open. With -MtuSize, the path MTU as a number (0 when nothing got through).'
             }
             Examples    = @(
                 @{ Code = 'Test-StackConnection 192.0.2.1 -Count 2 -Stack client'; Remarks = 'Pings 192.0.2.1 twice from the stack client.' }
                 @{ Code = 'Test-StackConnection 192.0.2.1 -TcpPort 80 -Quiet'; Remarks = 'Returns true when a TCP connection to port 80 can be made.' }
                 @{ Code = 'Test-StackConnection web.lab -TcpPort 22,80,443 -Detailed'; Remarks = 'Resolves web.lab through the stack''s DNS and tests three TCP ports: Open, Closed (refused) or Filtered (timed out) each, with latency, source endpoint and error.' }
                 @{ Code = 'Test-StackConnection 192.0.2.1 -UdpPort 53,9999 -TimeoutSeconds 2'; Remarks = 'Probes two UDP ports: an answering DNS server is Open, a port the host refuses with ICMP is Closed, silence is OpenOrFiltered.' }
+                @{ Code = 'Test-StackConnection 198.51.100.2 -Traceroute -Stack client'; Remarks = 'Traces the route to 198.51.100.2 through the stack''s gateway: three rows per hop as they come, the gateway (TtlExpired) first, the target (Success) last; a router that does not answer shows as TimedOut rows with * for its name and latency.' }
+                @{ Code = 'Test-StackConnection 198.51.100.2 -Traceroute -MaxHops 5 -TimeoutSeconds 1 | Where-Object Ping -eq 1 | Select-Object Hop, HopAddress, Latency'; Remarks = 'Traces at most five hops, waiting a second per probe, and lists one address and round trip per hop.' }
+                @{ Code = 'Test-StackConnection 198.51.100.2 -MtuSize'; Remarks = 'Finds the largest datagram that reaches 198.51.100.2 unfragmented, e.g. 1400 when a router on the way has a 1400-byte link and says so with "fragmentation needed"; Probes shows each size tried.' }
+                @{ Code = '$mtu = Test-StackConnection 198.51.100.2 -MtuSize -Quiet; Send-StackData -Socket $u -Data ([byte[]]::new($mtu - 28)) -RemoteAddress 198.51.100.2 -RemotePort 9'; Remarks = 'Stores the path MTU as a number and sends, from the UDP socket in $u, the largest datagram that crosses the path in one piece (28 bytes of IP and UDP header).' }
+                @{ Code = 'Test-StackConnection 192.0.2.1 -BufferSize 1472 -DontFragment -Count 1'; Remarks = 'Sends one echo of a full 1500-byte datagram with DF set: Success when every link carries 1500 bytes, otherwise a PacketTooBig error naming the next-hop MTU.' }
             )
             Links       = @('Resolve-StackDnsName', 'Get-StackPacket')
         }
