@@ -4,9 +4,6 @@ using NetStack.Dns;
 
 namespace NetStack.Services;
 
-/// <summary>The record types the lab's DNS service serves (RFC 1035 3.2.2).</summary>
-public enum DnsRecordType : ushort { A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, MX = 15, TXT = 16, AAAA = 28, ANY = 255 }
-
 /// <summary>One resource record: owner name (normalized), type, TTL, its RDATA in wire form (names uncompressed) and as text.</summary>
 public sealed record DnsRecord(string Name, DnsRecordType Type, uint Ttl, byte[] Data, string Text)
 {
@@ -124,13 +121,6 @@ public sealed class DnsZone
         lock (_gate) return _records.FirstOrDefault(r => r.Name == origin && r.Type == DnsRecordType.SOA);
     }
 
-    /// <summary>The reverse-lookup name of an address: 1.2.0.192.in-addr.arpa for 192.0.2.1 (RFC 1035 3.5).</summary>
-    public static string ReverseName(Ipv4Address a)
-    {
-        var v = a.Value;
-        return $"{v & 0xFF}.{(v >> 8) & 0xFF}.{(v >> 16) & 0xFF}.{v >> 24}.in-addr.arpa";
-    }
-
     /// <summary>
     /// The embedded lab's names, around the service host at <paramref name="host"/>: <paramref name="domain"/> (A, MX,
     /// TXT, NS, SOA), host., ns. and mail. (A), www. (CNAME to host.), alias. (CNAME to www., a chain of two), and the
@@ -152,9 +142,9 @@ public sealed class DnsZone
         zone.Add(DnsRecord.Cname("alias." + domain, "www." + domain));
 
         var octets = Math.Clamp(prefixLength / 8, 1, 3);
-        var reverse = string.Join('.', ReverseName(host).Split('.').Skip(4 - octets));
+        var reverse = string.Join('.', DnsName.ReverseName(host).Split('.').Skip(4 - octets));
         zone.AddZone(reverse, "ns." + domain);
-        zone.Add(DnsRecord.Ptr(ReverseName(host), hostName));
+        zone.Add(DnsRecord.Ptr(DnsName.ReverseName(host), hostName));
         return zone;
     }
 }
