@@ -18,6 +18,8 @@ internal sealed class DnsResolver
     private sealed class Resolution : IUdpReceiver
     {
         public required DnsResolver Resolver;
+        /// <summary>The name as the user gave it (normalized), and the names to ask for it (<see cref="DnsSearchList"/>).</summary>
+        public required string Asked;
         public required IReadOnlyList<string> Candidates;
         public required DnsRecordType Type;
         public required Ipv4Address[] Servers;
@@ -134,7 +136,7 @@ internal sealed class DnsResolver
         }
         var r = new Resolution
         {
-            Resolver = this, Candidates = candidates, Type = type, Servers = servers, Cacheable = server is null, ReadCache = server is null && !noCache,
+            Resolver = this, Asked = DnsName.Normalize(name), Candidates = candidates, Type = type, Servers = servers, Cacheable = server is null, ReadCache = server is null && !noCache,
         };
         _active.Add(r);
         StartCandidate(r, now);
@@ -353,7 +355,7 @@ internal sealed class DnsResolver
 
     private void FailNotFound(Resolution r, TimeSpan now)
     {
-        var message = r.NotFound.Count == 1 ? r.NotFound[0] + "." : $"'{r.Candidates[0]}' was not found: {string.Join("; ", r.NotFound)}.";
+        var message = r.NotFound.Count == 1 ? r.NotFound[0] + "." : $"'{r.Asked}' was not found: {string.Join("; ", r.NotFound)}.";
         Finish(r, new StackException(StackError.NameNotFound, message), now);
     }
 
