@@ -176,6 +176,7 @@ public class DnsRecordTests
         string[] search = ["lab.test", "corp.test"];
         Assert.Equal(new[] { "www.lab.test", "www.corp.test", "www" }, DnsSearchList.Candidates("www", search));      // no dot: suffixes first
         Assert.Equal(new[] { "a.b", "a.b.lab.test", "a.b.corp.test" }, DnsSearchList.Candidates("A.b", search));    // dotted: as it is first
+        Assert.Equal(new[] { "a.lab.test", "a.lab.test.corp.test" }, DnsSearchList.Candidates("a.lab.test", search)); // not a.lab.test.lab.test
         Assert.Equal(new[] { "www" }, DnsSearchList.Candidates("www.", search));                                     // absolute: never searched
         Assert.Equal(new[] { "www" }, DnsSearchList.Candidates("www", []));
         Assert.Equal("DnsSearch", Assert.Throws<StackConfigurationException>(() => DnsSearchList.Validate(["ok.test", "bad..test"])).Field);
