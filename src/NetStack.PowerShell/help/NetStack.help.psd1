@@ -470,7 +470,7 @@
                 @{ Code = 'Resolve-StackDnsName www.example -Server 192.0.2.53'; Remarks = 'Asks 192.0.2.53 for the A records of www.example, past the cache.' }
                 @{ Code = 'Resolve-StackDnsName lab.test -Type MX'; Remarks = 'The mail exchangers of lab.test: NameExchange and Preference.' }
                 @{ Code = 'Resolve-StackDnsName big.lab.test -Type TXT | Format-Table Name, Type, OverTcp, Strings'; Remarks = 'Thirty TXT records, too many for one UDP answer: the stack asks again over TCP (OverTcp is True).' }
-                @{ Code = 'Resolve-StackDnsName 192.0.2.1'; Remarks = 'A reverse lookup: asks PTR for 1.2.0.192.in-addr.arpa.' }
+                @{ Code = 'Resolve-StackDnsName 192.0.2.1    # on the embedded lab: host.lab.test'; Remarks = 'A reverse lookup: asks PTR for 1.2.0.192.in-addr.arpa.' }
                 @{ Code = 'Resolve-StackDnsName mail.lab.test -NoCache'; Remarks = 'Asks the DNS server again even though the cache still holds the answer (FromCache is False), and caches the fresh one.' }
                 @{ Code = 'Resolve-StackDnsName www.lab.test -NoCache | Format-List *'; Remarks = 'Every field of every record of a fresh answer, with the server that gave it.' }
             )
