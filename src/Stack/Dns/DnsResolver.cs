@@ -265,13 +265,19 @@ internal sealed class DnsResolver
             return;
         }
         // Over TCP the connection is ours alone: a wrong answer there will not be followed by the right one.
-        OnTcpFailure(r, exchange, message is null ? "sent a malformed answer over TCP" : "sent an answer to another question over TCP", now);
+        TcpFailed(r, message is null ? "sent a malformed answer over TCP" : "sent an answer to another question over TCP", now);
     }
 
     private void OnTcpFailure(Resolution r, DnsTcpExchange exchange, string why, TimeSpan now)
     {
-        if ((exchange != r.Tcp && r.Tcp is not null) || r.Done) return;
+        if (exchange != r.Tcp || r.Done) return; // an exchange given up already
         r.Tcp = null;
+        TcpFailed(r, why, now);
+    }
+
+    /// <summary>The TCP exchange with the current server gave no answer: the next server, asked over UDP again.</summary>
+    private void TcpFailed(Resolution r, string why, TimeSpan now)
+    {
         Counters.TcpFailures++;
         r.AnyServerFailure = true;
         r.Outcomes.Add($"{r.Server} {why}");
@@ -381,7 +387,8 @@ internal sealed class DnsResolver
                 if (r.Tcp is { } tcp)
                 {
                     tcp.Abort(now);
-                    OnTcpFailure(r, tcp, $"did not answer over TCP within {Settings.TcpTimeout.TotalSeconds:0.###} s", now);
+                    r.Tcp = null;
+                    TcpFailed(r, $"did not answer over TCP within {Settings.TcpTimeout.TotalSeconds:0.###} s", now);
                 }
                 else if (r.Attempt >= Settings.Attempts)
                 {

@@ -89,6 +89,23 @@ public class DnsResolverRuleTests
     }
 
     [Fact]
+    public void Tcp_server_that_never_answers_is_given_up_after_the_tcp_timeout()
+    {
+        using var d = new DnsSim(31);
+        d.Dns1!.Txt["big.example.com"] = (ManyStrings(), 300);
+        d.Dns1.SilentTcp = true;
+        d.Dns2.Txt["big.example.com"] = (ManyStrings(), 300);
+        var start = d.Sim.Now;
+        var answer = d.Run(d.Client.QueryDnsAsync("big.example.com", DnsRecordType.TXT));
+        Assert.Equal(DnsSim.Server2, answer.Server);
+        Assert.Equal(new[] { false, true }, d.Dns1.Queries.Select(q => q.OverTcp)); // the TCP query came, and no answer
+        // Dns.TcpTimeout (5 s) counts from the truncated answer (1 ms after the UDP query), the next server 1 ms on.
+        Assert.InRange(d.Dns2.Queries[0].At - d.Dns1.Queries[0].At, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5.01));
+        Assert.Equal((1, 1), (Counter(d, "TcpFailures"), Counter(d, "Timeouts")));
+        Assert.True(d.Sim.Now - start < TimeSpan.FromSeconds(6));
+    }
+
+    [Fact]
     public void Nxdomain_is_cached_for_the_soa_minimum_for_every_type()
     {
         using var d = new DnsSim(25);

@@ -68,6 +68,8 @@ internal sealed class TestDnsServer
     public bool StopAtCname { get; set; }
     /// <summary>Over TCP, reset the connection instead of answering.</summary>
     public bool ResetTcp { get; set; }
+    /// <summary>Over TCP, take the query and never answer (the connection stays open).</summary>
+    public bool SilentTcp { get; set; }
 
     public bool HasQuery => _receive.IsCompleted || (_accept?.IsCompleted ?? false) || _connections.Any(c => c.Receive.IsCompleted);
 
@@ -102,6 +104,12 @@ internal sealed class TestDnsServer
                 var query = c.Buffer.AsSpan(2, length).ToArray();
                 c.Count = 0;
                 var remote = c.Socket.RemoteEndPoint;
+                if (SilentTcp)
+                {
+                    Queries.Add(new Query(BinaryPrimitives.ReadUInt16BigEndian(query), "", 0, remote.Address, remote.Port, _now(), OverTcp: true));
+                    c.Receive = c.Socket.ReceiveAsync(c.Buffer.AsMemory(c.Count));
+                    continue;
+                }
                 if (ResetTcp)
                 {
                     Queries.Add(new Query(BinaryPrimitives.ReadUInt16BigEndian(query), "", 0, remote.Address, remote.Port, _now(), OverTcp: true));
