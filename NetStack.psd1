@@ -15,7 +15,7 @@
     Description          = 'A user-space TCP/IP stack: start it on a pcap adapter or an in-process virtual network, then ping, resolve, open sockets and look inside (ARP cache, connections, counters, packets).'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
-    FormatsToProcess     = @('out/NetStack/NetStack.Format.ps1xml', 'out/NetStack/NetStack.Lab.Format.ps1xml')
+    FormatsToProcess     = @('out/NetStack/NetStack.Format.ps1xml', 'out/NetStack/NetStack.Lab.Format.ps1xml', 'out/NetStack/NetStack.Dns.Format.ps1xml')
     TypesToProcess       = @('out/NetStack/NetStack.Types.ps1xml')
     CmdletsToExport      = @(
         'Get-StackAdapter'

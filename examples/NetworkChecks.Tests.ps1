@@ -54,7 +54,7 @@ Describe 'Endpoint <Name>' -ForEach $Endpoints {
     }
 
     It '<HostName> resolves' {
-        $script:Address = (Resolve-StackDnsName $HostName -Stack $Stack -ErrorAction Stop | Select-Object -First 1).IPAddress
+        $script:Address = (Resolve-StackDnsName $HostName -Stack $Stack -ErrorAction Stop | Where-Object Type -eq A | Select-Object -First 1).IPAddress
         $script:Address | Should -Match '^\d+\.\d+\.\d+\.\d+$'
     }
 

@@ -23,7 +23,7 @@ Step 'Test-StackConnection 192.0.2.1 -Count 2    # ARP, then ICMP echo to the se
 Test-StackConnection 192.0.2.1 -Count 2 | Format-Table Ping, Address, Latency, Ttl, Status | Out-Host
 
 Step 'Resolve-StackDnsName www.lab.test    # a CNAME to host.lab.test, answered by the service host'
-Resolve-StackDnsName www.lab.test | Format-Table Name, Type, TTL, IPAddress, Server | Out-Host
+Resolve-StackDnsName www.lab.test | Out-Host
 
 Step '$c = Connect-StackSocket 192.0.2.1 7    # TCP to the echo service; send a line, read it back, close'
 $c = Connect-StackSocket 192.0.2.1 7

@@ -3,19 +3,14 @@ using NetStack.Dns;
 
 namespace NetStack.PowerShell;
 
-/// <summary>One resolved address (Resolve-StackDnsName), shaped like Resolve-DnsName's A record.</summary>
-public sealed class StackDnsRecord
-{
-    public string Name { get; init; } = "";
-    public string Type { get; init; } = "A";
-    public int TTL { get; init; }
-    public string IPAddress { get; init; } = "";
-    public string? Server { get; init; }
-    public bool FromCache { get; init; }
-    public string Stack { get; init; } = "";
-}
+/// <summary>The record types Resolve-StackDnsName asks for (-Type).</summary>
+public enum StackDnsType { A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, MX = 15, TXT = 16, AAAA = 28, SRV = 33, ANY = 255 }
 
-/// <summary>Resolve-StackDnsName: A records over the stack's own UDP, from -Server or the stack's DNS servers.</summary>
+/// <summary>
+/// Resolve-StackDnsName: records of any type over the stack's own UDP (TCP when the answer is truncated), from -Server or
+/// the stack's DNS servers; the CNAME records followed come first, as Resolve-DnsName shows them. An address asks PTR
+/// for its reverse name.
+/// </summary>
 [Cmdlet(VerbsDiagnostic.Resolve, "StackDnsName")]
 [OutputType(typeof(StackDnsRecord))]
 public sealed class ResolveStackDnsNameCommand : StackScopedCmdlet
@@ -24,23 +19,37 @@ public sealed class ResolveStackDnsNameCommand : StackScopedCmdlet
     [ValidateNotNullOrEmpty]
     public string[] Name { get; set; } = Array.Empty<string>();
 
-    /// <summary>Ask this server instead of the stack's -DnsServer list.</summary>
+    /// <summary>The record type asked for; A by default, PTR for an address.</summary>
+    [Parameter(Position = 1)]
+    public StackDnsType Type { get; set; } = StackDnsType.A;
+
+    /// <summary>Ask this server instead of the stack's -DnsServer list (the cache is neither read nor filled).</summary>
     [Parameter]
     [Ipv4AddressTransformation]
     public Ipv4Address? Server { get; set; }
 
+    /// <summary>Ask the server even when the cache holds an answer (which the new answer then replaces).</summary>
+    [Parameter]
+    public SwitchParameter NoCache { get; set; }
+
     protected override void ProcessStack(StackInstance stack)
     {
+        var typeGiven = MyInvocation.BoundParameters.ContainsKey(nameof(Type));
         foreach (var n in Name)
         {
-            var result = DnsResolution.Resolve(this, stack, n, Server);
-            if (result is null) continue;
-            foreach (var a in result.Addresses)
-                WriteObject(new StackDnsRecord
-                {
-                    Name = result.Name, TTL = result.Ttl, IPAddress = a.ToString(), Server = result.Server?.ToString(),
-                    FromCache = result.FromCache, Stack = stack.Name,
-                });
+            // Resolve-DnsName 192.0.2.1 asks for 1.2.0.192.in-addr.arpa (RFC 1035 3.5), PTR unless told otherwise.
+            var isAddress = Ipv4Address.TryParse(n.Trim(), out var address);
+            var name = isAddress ? DnsName.ReverseName(address) : n;
+            var type = isAddress && !typeGiven ? DnsRecordType.PTR : (DnsRecordType)Type;
+            if (Server is null && DnsResolution.NoDnsServer(stack, name) is { } noServer)
+            {
+                WriteError(noServer);
+                continue;
+            }
+            DnsAnswer? answer = null;
+            if (!TryStack(() => answer = Await(stack, () => stack.Core.QueryDnsAsync(name, type, Server, NoCache, StopToken)), n) || answer is null)
+                continue;
+            foreach (var r in answer.Records) WriteObject(StackDnsRecord.From(r, answer, stack.Name));
         }
     }
 }

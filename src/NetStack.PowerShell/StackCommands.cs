@@ -116,6 +116,11 @@ public sealed class StartStackCommand : NetStackCmdlet
     [Ipv4AddressTransformation]
     public Ipv4Address[]? DnsServer { get; set; }
 
+    /// <summary>Search domains for short names, tried in order (e.g. lab.test: "www" is asked as www.lab.test first).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? DnsSearch { get; set; }
+
     [Parameter]
     [ValidateRange(576, 9000)]
     public int? Mtu { get; set; }
@@ -157,6 +162,7 @@ public sealed class StartStackCommand : NetStackCmdlet
             MacAddress = MacAddress,
             Mtu = Mtu,
             DnsServers = DnsServer ?? lab?.DnsServers ?? Array.Empty<Ipv4Address>(),
+            DnsSearch = DnsSearch ?? Array.Empty<string>(),
             PacketLogCapacity = PacketLogSize,
         };
         try { config.Validate(Mtu ?? 9000); }

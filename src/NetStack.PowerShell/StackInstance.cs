@@ -23,6 +23,7 @@ public sealed class StackInstance
         PrefixLength = c.PrefixLength;
         Gateway = c.Gateway?.ToString();
         DnsServer = c.DnsServers.Select(d => d.ToString()).ToArray();
+        DnsSearch = c.DnsSearch.ToArray();
         MacAddress = stack.MacAddress.ToString();
         Mtu = stack.Mtu;
         PacketLogSize = c.PacketLogCapacity;
@@ -35,6 +36,7 @@ public sealed class StackInstance
         Name = missingName;
         IPAddress = "";
         DnsServer = Array.Empty<string>();
+        DnsSearch = Array.Empty<string>();
         MacAddress = "";
         IsMissing = true;
         _stopped = true;
@@ -50,6 +52,8 @@ public sealed class StackInstance
     public int PrefixLength { get; }
     public string? Gateway { get; }
     public string[] DnsServer { get; }
+    /// <summary>Search domains tried for short names (Start-Stack -DnsSearch).</summary>
+    public string[] DnsSearch { get; }
     public string MacAddress { get; }
     public int Mtu { get; }
     /// <summary>The pcap adapter the stack is bound to (null on a virtual network).</summary>

@@ -63,7 +63,7 @@ public sealed class NetworkStack : IDisposable
         Ip = new Ipv4Layer(_context, Ethernet, Arp);
         Icmp = new IcmpLayer(_context, Ip, Ip);
         Udp = new UdpLayer(_context, Ip, ports);
-        Dns = new DnsResolver(_context, new Sockets.UdpSocketPorts(this));
+        Dns = new DnsResolver(_context, new Sockets.UdpSocketPorts(this), new Sockets.TcpSocketClientPorts(this));
         Tcp = new TcpLayer(_context, Ip, ports);
 
         // Upcalls: each layer registers with the one below.
@@ -362,14 +362,28 @@ public sealed class NetworkStack : IDisposable
 
     /// <summary>
     /// Resolves <paramref name="name"/> to IPv4 addresses (A records, following CNAMEs) by asking
-    /// <paramref name="server"/>, or else StackConfig.DnsServers in order, over UDP; answers are cached for their
-    /// TTL. A literal address resolves to itself. Fails with NameNotFound (NXDOMAIN or no A record), TimedOut
-    /// (no server answered) or ServerFailure (SERVFAIL, REFUSED...).
+    /// <paramref name="server"/>, or else StackConfig.DnsServers in order; names without a trailing dot are tried along
+    /// StackConfig.DnsSearch; answers are cached for their TTL. A literal address resolves to itself. Fails with
+    /// NameNotFound (NXDOMAIN or no A record), TimedOut (no server answered) or ServerFailure (SERVFAIL, REFUSED...).
     /// </summary>
     public Task<DnsResult> ResolveAsync(string name, Ipv4Address? server = null, CancellationToken cancellationToken = default)
     {
-        var normalized = DnsName.Normalize(name);
-        var task = InvokeAsync(now => Dns.Resolve(normalized, server, now));
+        DnsName.Normalize(name); // a name that cannot be one fails here, on the caller's thread
+        var task = InvokeAsync(now => Dns.Resolve(name, server, now));
+        return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
+    }
+
+    /// <summary>
+    /// Asks for the <paramref name="type"/> records of <paramref name="name"/> (any type: A, AAAA, MX, TXT, PTR, SRV...,
+    /// ANY), as <see cref="ResolveAsync"/> does: CNAMEs followed, the search list, UDP with EDNS, TCP when the answer is
+    /// truncated. The answer holds every record of the response with its section. An explicit <paramref name="server"/>
+    /// bypasses the cache; <paramref name="noCache"/> asks the server even when the cache knows (and refreshes it).
+    /// </summary>
+    public Task<DnsAnswer> QueryDnsAsync(string name, DnsRecordType type, Ipv4Address? server = null, bool noCache = false,
+        CancellationToken cancellationToken = default)
+    {
+        DnsName.Normalize(name);
+        var task = InvokeAsync(now => Dns.Query(name, type, server, noCache, now));
         return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
     }
 

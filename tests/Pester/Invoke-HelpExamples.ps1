@@ -11,7 +11,8 @@
       dns   192.0.2.53  answers every name (web.lab, echo.lab, www.example...) with 192.0.2.1
       and on server the test web server (TestServers.ps1) on port 8080, and for web requests on port 80 too (in
       place of $listener)
-    An example about the embedded lab (Start-Stack alone or with -Simulate, *-StackNetwork, Start-StackServiceHost)
+    An example about the embedded lab (Start-Stack alone or with -Simulate, *-StackNetwork, Start-StackServiceHost,
+    the service host's names under lab.test)
     runs on the lab instead: 'client' joined it, so its service host runs at 192.0.2.1 (and a service host on
     'bench' for Set-StackNetwork bench). Another example that starts stacks itself (Start-Stack ...) runs with no
     world; one that starts the listener itself
@@ -35,7 +36,7 @@ $world = {
     param([string] $Code, [string] $Folder)
     $ErrorActionPreference = 'Stop'
     Set-Location -LiteralPath $Folder
-    if ($Code -match '^\s*Start-Stack(\s*$|\s+-Simulate)|StackNetwork|StackServiceHost') {
+    if ($Code -match '^\s*Start-Stack(\s*$|\s+-Simulate)|StackNetwork|StackServiceHost|\blab\.test\b') {
         $global:client = Start-Stack -Name client   # the embedded lab, with its service host
         if ($Code -match 'Set-StackNetwork bench') { $null = Start-StackServiceHost -VirtualNetwork bench }
         return

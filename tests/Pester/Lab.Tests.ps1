@@ -79,12 +79,12 @@ Describe 'The service host' {
         $n.ServiceHost | Should -Be "$net-services"
         $n.ServiceDomain | Should -Be 'lab.test'
         $n.Stacks | Should -Be @("$net-services", $me.Name)
-        Get-StackConnection -Stack $svc -State Listen | ForEach-Object LocalPort | Sort-Object | Should -Be @(7, 9, 13, 19, 80)
+        Get-StackConnection -Stack $svc -State Listen | ForEach-Object LocalPort | Sort-Object | Should -Be @(7, 9, 13, 19, 53, 80)
     }
 
     It 'answers ping, and DNS with the lab names' {
         (Test-StackConnection host.lab.test -Count 1 -Stack $me).Status | Should -Be 'Success'
-        (Resolve-StackDnsName alias.lab.test -Stack $me).IPAddress | Should -Be '192.0.2.1'
+        (Resolve-StackDnsName alias.lab.test -Stack $me | Where-Object Type -eq A).IPAddress | Should -Be '192.0.2.1'
         Resolve-StackDnsName nope.lab.test -Stack $me -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $e[0].FullyQualifiedErrorId | Should -BeLike 'NameNotFound,*'
     }
@@ -206,7 +206,7 @@ Describe 'examples/Quickstart.ps1' {
         $text = $out -join "`n"
         $text | Should -Match '192\.0\.2\.2\s+192\.0\.2\.2/24\s+192\.0\.2\.1'        # the stack, with its gateway
         $text | Should -Match '2 192\.0\.2\.1 .* Success'                             # two echo replies
-        $text | Should -Match 'www\.lab\.test A\s+60 192\.0\.2\.1'                     # the name
+        $text | Should -Match 'host\.lab\.test\s+A\s+60 Answer\s+192\.0\.2\.1'            # the name, after its CNAME
         $text | Should -Match 'echoed: hello, echo'
         $text | Should -Match 'Hello from the NetStack lab service host!'
         $text | Should -Match 'tcp\s+192\.0\.2\.2:\d+\s+192\.0\.2\.1:7\s+TimeWait'

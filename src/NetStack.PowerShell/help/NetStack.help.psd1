@@ -50,6 +50,7 @@
                 Gateway          = 'The default gateway; it must be on the stack''s subnet. On a network with a service host, that host by default.'
                 MacAddress       = 'The stack''s MAC address (02-00-5E-10-00-01, 02:00:5e:10:00:01 or 0200.5e10.0001). Default: the adapter''s, or for a virtual stack one derived from its address.'
                 DnsServer        = 'DNS servers used by Resolve-StackDnsName and by cmdlets that accept host names. On a network with a service host, that host by default.'
+                DnsSearch        = 'Search domains for names without a trailing dot, tried in order as resolv.conf does (ndots 1): a name without a dot is asked with each domain appended, then as it is; a dotted name as it is first, then with each domain it does not already end in. The next name is asked only when the last one does not exist.'
                 Mtu              = 'The link MTU, 576 to 9000 (default 1500).'
                 CaptureFile      = 'Records every frame in and out to this pcap file (tshark and Wireshark read it); completed on Stop-Stack.'
                 Name             = 'The stack''s name (default: its IP address). Names are unique in the process, case-insensitive.'
@@ -59,6 +60,8 @@
             Examples    = @(
                 @{ Code = 'Start-Stack'; Remarks = 'Joins the embedded lab with the next free address (192.0.2.2 for the first stack); the service host at 192.0.2.1 starts with it and is its gateway and DNS server.' }
                 @{ Code = 'Start-Stack -Simulate @{ Loss = 0.05; DelayMs = 20 }'; Remarks = 'Joins the embedded lab and makes it lossy (5% of frames lost) and slow (20 ms one way), to watch retransmissions in Get-StackConnection and Get-StackPacket.' }
+                @{ Code = 'Start-Stack -DnsSearch lab.test; Resolve-StackDnsName host'; Remarks = 'Joins the embedded lab with lab.test as search domain: the short name host is asked as host.lab.test.' }
+                @{ Code = 'Start-Stack -VirtualNetwork office -IPAddress 192.0.2.20/24 -DnsServer 192.0.2.53 -DnsSearch corp.test, example.test'; Remarks = 'Short names such as www are asked as www.corp.test, then www.example.test, then www.' }
                 @{ Code = 'Start-Stack -VirtualNetwork bench -IPAddress 198.51.100.1/24 -Name server'; Remarks = 'Starts a stack named server on the in-process network bench with a chosen address; no adapter or root needed.' }
                 @{ Code = 'Start-Stack -Adapter u0 -NetworkNamespace U -IPAddress 192.0.2.2/24 -Gateway 192.0.2.1 -CaptureFile ./u0.pcap'; Needs = 'root and a network namespace U with the adapter u0'; Remarks = 'Starts a stack on the adapter u0 inside the network namespace U (as root) and records its frames to u0.pcap.' }
             )
@@ -67,7 +70,7 @@
 
         'Get-Stack'             = @{
             Synopsis    = 'Gets the running stacks with their settings and uptime.'
-            Description = @('Outputs the running stacks of this process (every runspace shares them). Format-List adds Gateway, DnsServer, CaptureFile, LinkFault and more. Fails with StackNotFound for a name without wildcards that matches no running stack.')
+            Description = @('Outputs the running stacks of this process (every runspace shares them). Format-List adds Gateway, DnsServer, DnsSearch, CaptureFile, LinkFault and more. Fails with StackNotFound for a name without wildcards that matches no running stack.')
             Parameters  = @{
                 Name = 'Only stacks whose name matches one of these patterns (wildcards allowed); binds by property name.'
             }
@@ -450,16 +453,28 @@
         }
 
         'Resolve-StackDnsName'  = @{
-            Synopsis    = 'Resolves a host name to its A records over the stack''s own UDP.'
-            Description = @('Queries the -Server given or the stack''s DNS servers (Start-Stack -DnsServer) through the stack''s own UDP and outputs the A records: Name, Type, TTL, IPAddress, Server, FromCache. Errors: NameNotFound, NoDnsServer, ServerFailure, TimedOut.')
+            Synopsis    = 'Resolves a name to its DNS records (A, AAAA, CNAME, MX, TXT, PTR, NS, SOA, SRV, ANY) over the stack''s own UDP and TCP, like Resolve-DnsName.'
+            Description = @(
+                'Asks the -Server given, or the stack''s DNS servers (Start-Stack -DnsServer) in order, through the stack''s own UDP, with EDNS (a 1232-byte answer fits; a server that answers FORMERR is asked again without it). A truncated answer is asked again over the stack''s own TCP (RFC 7766). CNAMEs are followed, also when the server left the target to the client; names without a trailing dot are tried along the stack''s -DnsSearch domains. Answers are cached for their TTL, and NXDOMAIN and NODATA for the SOA''s minimum (RFC 2308).'
+                'The output is shaped like Resolve-DnsName''s: the CNAME records followed come first, then the records of the response in their sections (Answer, Authority, Additional). Every record has Name, Type, TTL, Section, Data (the value in zone-file form), IPAddress (A and AAAA; otherwise empty), Server, FromCache, OverTcp and Stack, and its type''s own fields: IP4Address (A), IP6Address (AAAA, shown though the stack speaks IPv4 only), NameHost (CNAME, PTR, NS), NameExchange and Preference (MX), Strings (TXT), PrimaryServer, NameAdministrator, SerialNumber, TimeToZoneRefresh, TimeToZoneFailureRetry, TimeToExpiration and DefaultTTL (SOA), NameTarget, Priority, Weight and Port (SRV). The table shows Name, Type, TTL, Section and Data; Format-List * shows the rest.'
+                'Errors: NameNotFound (ObjectNotFound: NXDOMAIN, or no record of the type), NoDnsServer, ServerFailure (SERVFAIL, REFUSED, a CNAME loop, TCP refused), TimedOut, InvalidArgument (a name that cannot be one).'
+            )
             Parameters  = @{
-                Name   = 'The host names to resolve; from the pipeline by value or by property name.'
-                Server = 'Ask this DNS server instead of the stack''s -DnsServer list.'
+                Name    = 'The names to resolve; from the pipeline by value or by property name. An IPv4 address asks for its reverse name (192.0.2.1: 1.2.0.192.in-addr.arpa), PTR unless -Type says otherwise. A trailing dot makes a name absolute (no search domains).'
+                Type    = 'The record type to ask for: A (the default), AAAA, CNAME, MX, TXT, PTR, NS, SOA, SRV or ANY (whatever the server holds for the name; many servers answer it briefly, RFC 8482).'
+                Server  = 'Ask this DNS server instead of the stack''s -DnsServer list. Such a question neither reads nor fills the stack''s cache.'
+                NoCache = 'Ask the server even when the stack''s cache holds an answer (or a negative answer); the new answer replaces the cached one.'
             }
             Examples    = @(
-                @{ Code = 'Resolve-StackDnsName www.example -Server 192.0.2.53'; Remarks = 'Asks 192.0.2.53 for the A records of www.example.' }
+                @{ Code = 'Resolve-StackDnsName www.lab.test'; Remarks = 'On the embedded lab: the CNAME www.lab.test -> host.lab.test, then host.lab.test''s A record, answered by the service host.' }
+                @{ Code = 'Resolve-StackDnsName www.example -Server 192.0.2.53'; Remarks = 'Asks 192.0.2.53 for the A records of www.example, past the cache.' }
+                @{ Code = 'Resolve-StackDnsName lab.test -Type MX'; Remarks = 'The mail exchangers of lab.test: NameExchange and Preference.' }
+                @{ Code = 'Resolve-StackDnsName big.lab.test -Type TXT | Format-Table Name, Type, OverTcp, Strings'; Remarks = 'Thirty TXT records, too many for one UDP answer: the stack asks again over TCP (OverTcp is True).' }
+                @{ Code = 'Resolve-StackDnsName 192.0.2.1    # on the embedded lab: host.lab.test'; Remarks = 'A reverse lookup: asks PTR for 1.2.0.192.in-addr.arpa.' }
+                @{ Code = 'Resolve-StackDnsName mail.lab.test -NoCache'; Remarks = 'Asks the DNS server again even though the cache still holds the answer (FromCache is False), and caches the fresh one.' }
+                @{ Code = 'Resolve-StackDnsName www.lab.test -NoCache | Format-List *'; Remarks = 'Every field of every record of a fresh answer, with the server that gave it.' }
             )
-            Links       = @('Test-StackConnection', 'Start-Stack')
+            Links       = @('Test-StackConnection', 'Start-Stack', 'Get-StackStatistics')
         }
 
         'Invoke-StackWebRequest' = @{

@@ -13,6 +13,8 @@ public sealed record StackConfig
     /// <summary>IP MTU; null takes the adapter's. Must not exceed the adapter's.</summary>
     public int? Mtu { get; init; }
     public IReadOnlyList<Ipv4Address> DnsServers { get; init; } = Array.Empty<Ipv4Address>();
+    /// <summary>Search domains for names without a trailing dot, tried in order (RFC 1123 6.1.4.3; see Dns.DnsSearchList).</summary>
+    public IReadOnlyList<string> DnsSearch { get; init; } = Array.Empty<string>();
     /// <summary>Ephemeral port range for active opens and unbound UDP sends (RFC 6056); IANA's by default.</summary>
     public int EphemeralPortFirst { get; init; } = 49152;
     public int EphemeralPortLast { get; init; } = 65535;
@@ -154,6 +156,12 @@ public sealed record DnsSettings
     public int CacheSize { get; init; } = 512;
     /// <summary>Answers are cached for their TTL but never longer than this.</summary>
     public TimeSpan MaxCacheTtl { get; init; } = TimeSpan.FromDays(1);
+    /// <summary>NXDOMAIN and NODATA answers are cached for their SOA's TTL but never longer than this (RFC 2308 5 suggests 1 to 3 hours).</summary>
+    public TimeSpan MaxNegativeCacheTtl { get; init; } = TimeSpan.FromHours(1);
+    /// <summary>UDP answer size advertised with EDNS (RFC 6891); 0 sends no OPT record. 1232 fits any path unfragmented.</summary>
+    public int EdnsPayloadSize { get; init; } = 1232;
+    /// <summary>How long a query over TCP (after a truncated UDP answer, RFC 7766) may take, connection included.</summary>
+    public TimeSpan TcpTimeout { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>Resolutions in flight at once; more fail with NoBufferSpace (counted).</summary>
     public int MaxOutstandingQueries { get; init; } = 64;
 
@@ -164,6 +172,10 @@ public sealed record DnsSettings
         if (ServerPort == 0) throw new StackConfigurationException("Dns.ServerPort", "Dns.ServerPort cannot be 0; DNS servers listen on 53.");
         if (CacheSize < 0) throw new StackConfigurationException("Dns.CacheSize", "Dns.CacheSize cannot be negative (0 turns the cache off).");
         if (MaxCacheTtl < TimeSpan.Zero) throw new StackConfigurationException("Dns.MaxCacheTtl", "Dns.MaxCacheTtl cannot be negative.");
+        if (MaxNegativeCacheTtl < TimeSpan.Zero) throw new StackConfigurationException("Dns.MaxNegativeCacheTtl", "Dns.MaxNegativeCacheTtl cannot be negative (0 turns negative caching off).");
+        if (EdnsPayloadSize != 0 && EdnsPayloadSize is < 512 or > 65535)
+            throw new StackConfigurationException("Dns.EdnsPayloadSize", "Dns.EdnsPayloadSize must be 0 (no EDNS) or between 512 and 65535 (1232 is the usual choice).");
+        if (TcpTimeout <= TimeSpan.Zero) throw new StackConfigurationException("Dns.TcpTimeout", "Dns.TcpTimeout must be positive (e.g. 5 seconds).");
         if (MaxOutstandingQueries < 1) throw new StackConfigurationException("Dns.MaxOutstandingQueries", "Dns.MaxOutstandingQueries must be at least 1.");
     }
 }

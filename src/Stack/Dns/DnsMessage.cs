@@ -10,6 +10,7 @@ public static class DnsConstants
     public const ushort TypeCname = 5;
     public const ushort ClassIn = 1;
     public const ushort FlagResponse = 0x8000;
+    public const ushort FlagAuthoritative = 0x0400;
     public const ushort FlagTruncated = 0x0200;
     public const ushort FlagRecursionDesired = 0x0100;
     public const ushort FlagRecursionAvailable = 0x0080;
@@ -21,7 +22,9 @@ public static class DnsConstants
     public const int RcodeNameError = 3;
     public const int RcodeNotImplemented = 4;
     public const int RcodeRefused = 5;
-    /// <summary>CNAME links followed within one answer before giving up (a loop or an absurd chain).</summary>
+    /// <summary>The largest UDP message a server may send to a client that did not say otherwise (RFC 1035 4.2.1).</summary>
+    public const int MaxUdpMessage = 512;
+    /// <summary>CNAME links followed for one question before giving up (a loop or an absurd chain).</summary>
     public const int MaxCnameChain = 8;
 
     public static string RcodeName(int rcode) => rcode switch
@@ -32,32 +35,22 @@ public static class DnsConstants
         RcodeNameError => "NXDOMAIN",
         RcodeNotImplemented => "NOTIMP",
         RcodeRefused => "REFUSED",
+        16 => "BADVERS",
         _ => $"RCODE {rcode}",
     };
 }
 
-/// <summary>How a response to our query reads.</summary>
-internal enum DnsResponseKind
+/// <summary>Writes queries (RFC 1035 4.1.1, 4.1.2): one question, RD set, and an EDNS OPT record when asked for.</summary>
+internal static class DnsQuery
 {
-    /// <summary>Malformed: cannot be parsed safely.</summary>
-    Malformed,
-    /// <summary>Well formed but not the answer to our question (id, question, or a query rather than a response).</summary>
-    Mismatched,
-    /// <summary>Addresses found (CNAMEs followed).</summary>
-    Answer,
-    /// <summary>The name exists but has no A record (NOERROR with none, RFC 2308 "NODATA").</summary>
-    NoData,
-    /// <summary>NXDOMAIN.</summary>
-    NameError,
-    /// <summary>SERVFAIL, REFUSED, FORMERR, NOTIMP, or a truncated answer without addresses.</summary>
-    ServerFailure,
-}
+    /// <summary>The longest query we write: header, the longest name, type and class, an OPT record.</summary>
+    public const int MaxLength = DnsConstants.HeaderLength + DnsName.MaxWireLength + 4 + Edns.OptLength;
 
-/// <summary>Builds A queries and reads their responses (RFC 1035 4.1), in place, without trusting any field.</summary>
-internal static class DnsMessage
-{
-    /// <summary>Writes a recursive A/IN query for <paramref name="qname"/> (wire form) into <paramref name="buffer"/>; returns its length.</summary>
-    public static int WriteQuery(Span<byte> buffer, ushort id, ReadOnlySpan<byte> qname)
+    /// <summary>
+    /// Writes a recursive query for <paramref name="qname"/> (wire form) of <paramref name="qtype"/>/IN into
+    /// <paramref name="buffer"/>, with an OPT record advertising <paramref name="ednsPayloadSize"/> unless it is 0; returns its length.
+    /// </summary>
+    public static int Write(Span<byte> buffer, ushort id, ReadOnlySpan<byte> qname, ushort qtype, int ednsPayloadSize = 0)
     {
         BinaryPrimitives.WriteUInt16BigEndian(buffer, id);
         BinaryPrimitives.WriteUInt16BigEndian(buffer[2..], DnsConstants.FlagRecursionDesired); // RFC 1123 6.1.3.1: stubs ask for recursion
@@ -65,96 +58,95 @@ internal static class DnsMessage
         buffer.Slice(6, 6).Clear(); // ANCOUNT, NSCOUNT, ARCOUNT
         qname.CopyTo(buffer[DnsConstants.HeaderLength..]);
         var pos = DnsConstants.HeaderLength + qname.Length;
-        BinaryPrimitives.WriteUInt16BigEndian(buffer[pos..], DnsConstants.TypeA);
+        BinaryPrimitives.WriteUInt16BigEndian(buffer[pos..], qtype);
         BinaryPrimitives.WriteUInt16BigEndian(buffer[(pos + 2)..], DnsConstants.ClassIn);
-        return pos + 4;
+        pos += 4;
+        if (ednsPayloadSize > 0)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(buffer[10..], 1); // ARCOUNT: the OPT record
+            pos += Edns.WriteOpt(buffer[pos..], ednsPayloadSize);
+        }
+        return pos;
+    }
+}
+
+/// <summary>
+/// A response read whole (RFC 1035 4.1): header, question, and every record of the three sections with its RDATA
+/// decoded; the OPT pseudo-record (RFC 6891) is taken out of the additional section into <see cref="EdnsPayloadSize"/>
+/// and the extended RCODE. Nothing is trusted: <see cref="Parse"/> gives null for anything out of bounds.
+/// </summary>
+internal sealed class DnsMessage
+{
+    public ushort Id { get; private init; }
+    public ushort Flags { get; private init; }
+    /// <summary>The RCODE, with the OPT record's upper bits when there is one (RFC 6891 6.1.3).</summary>
+    public int Rcode { get; private set; }
+    public int QuestionCount { get; private init; }
+    /// <summary>The question's name in lower-case wire form (empty without a question).</summary>
+    public byte[] QuestionName { get; private init; } = Array.Empty<byte>();
+    public ushort QuestionType { get; private init; }
+    public ushort QuestionClass { get; private init; }
+    /// <summary>Answer, authority and additional records in message order, each with its <see cref="DnsResourceRecord.Section"/>.</summary>
+    public List<DnsResourceRecord> Records { get; } = new();
+    /// <summary>The UDP payload size the server's OPT record advertises; null when it sent none (no EDNS).</summary>
+    public int? EdnsPayloadSize { get; private set; }
+
+    public bool IsResponse => (Flags & DnsConstants.FlagResponse) != 0;
+    public bool Truncated => (Flags & DnsConstants.FlagTruncated) != 0;
+    public bool Authoritative => (Flags & DnsConstants.FlagAuthoritative) != 0;
+    public int Opcode => (Flags & DnsConstants.OpcodeMask) >> 11;
+
+    public IEnumerable<DnsResourceRecord> Section(DnsSection section) => Records.Where(r => r.Section == section);
+
+    /// <summary>The message read, or null when it is malformed (too short, counts that lie, a bad name or RDATA, two OPT records).</summary>
+    public static DnsMessage? Parse(ReadOnlySpan<byte> msg)
+    {
+        if (msg.Length < DnsConstants.HeaderLength) return null;
+        var flags = BinaryPrimitives.ReadUInt16BigEndian(msg[2..]);
+        var qdcount = BinaryPrimitives.ReadUInt16BigEndian(msg[4..]);
+        if (qdcount > 1) return null; // RFC 9619: a query has one question, so does its response
+        var pos = DnsConstants.HeaderLength;
+        var qname = Array.Empty<byte>();
+        ushort qtype = 0, qclass = 0;
+        if (qdcount == 1)
+        {
+            Span<byte> wire = stackalloc byte[DnsName.MaxWireLength];
+            if (!DnsName.TryRead(msg, pos, wire, out var length, out pos) || pos + 4 > msg.Length) return null;
+            qname = wire[..length].ToArray();
+            qtype = BinaryPrimitives.ReadUInt16BigEndian(msg[pos..]);
+            qclass = BinaryPrimitives.ReadUInt16BigEndian(msg[(pos + 2)..]);
+            pos += 4;
+        }
+        var response = new DnsMessage
+        {
+            Id = BinaryPrimitives.ReadUInt16BigEndian(msg), Flags = flags, Rcode = flags & DnsConstants.RcodeMask,
+            QuestionCount = qdcount, QuestionName = qname, QuestionType = qtype, QuestionClass = qclass,
+        };
+        var counts = new[] { (DnsSection.Answer, 6), (DnsSection.Authority, 8), (DnsSection.Additional, 10) };
+        foreach (var (section, at) in counts)
+        {
+            var count = BinaryPrimitives.ReadUInt16BigEndian(msg[at..]);
+            for (int i = 0; i < count; i++)
+            {
+                if (DnsResourceRecord.Read(msg, ref pos, section) is not { } record) return null;
+                if (record.Type != DnsRecordType.OPT) { response.Records.Add(record); continue; }
+                if (section != DnsSection.Additional || response.EdnsPayloadSize is not null || record.Name.Length != 0) return null; // RFC 6891 6.1.1
+                response.EdnsPayloadSize = Edns.PayloadSize(record);
+                response.Rcode |= Edns.ExtendedRcode(record) << 4;
+            }
+        }
+        return response;
     }
 
     /// <summary>
-    /// Reads a response to query <paramref name="id"/> for <paramref name="qname"/>. For an Answer, adds the
-    /// addresses to <paramref name="addresses"/> and gives the smallest TTL along the chain (seconds); for
-    /// the failures, <paramref name="rcode"/> says which.
+    /// RFC 5452 9.1: whether this is the response to our query <paramref name="id"/> for <paramref name="qname"/> (wire form,
+    /// lower-case) of <paramref name="qtype"/>/IN: a response, opcode QUERY, the id, and the question repeated. A FORMERR may
+    /// come without the question (a server that could not read ours, as EDNS-unaware ones do, RFC 6891 7): it is taken on the id.
     /// </summary>
-    public static DnsResponseKind Parse(ReadOnlySpan<byte> msg, ushort id, ReadOnlySpan<byte> qname, List<Ipv4Address> addresses,
-        out uint ttl, out int rcode)
+    public bool Answers(ushort id, ReadOnlySpan<byte> qname, ushort qtype)
     {
-        ttl = 0;
-        rcode = 0;
-        if (msg.Length < DnsConstants.HeaderLength) return DnsResponseKind.Malformed;
-        var flags = BinaryPrimitives.ReadUInt16BigEndian(msg[2..]);
-        if (BinaryPrimitives.ReadUInt16BigEndian(msg) != id || (flags & DnsConstants.FlagResponse) == 0 || (flags & DnsConstants.OpcodeMask) != 0)
-            return DnsResponseKind.Mismatched;
-        rcode = flags & DnsConstants.RcodeMask;
-        var qdcount = BinaryPrimitives.ReadUInt16BigEndian(msg[4..]);
-        var ancount = BinaryPrimitives.ReadUInt16BigEndian(msg[6..]);
-        // The response must repeat our question (RFC 5452 9.1: id, question and source all have to match).
-        if (qdcount != 1) return DnsResponseKind.Mismatched;
-        Span<byte> name = stackalloc byte[DnsName.MaxWireLength];
-        if (!DnsName.TryRead(msg, DnsConstants.HeaderLength, name, out var nameLength, out var pos) || pos + 4 > msg.Length)
-            return DnsResponseKind.Malformed;
-        if (!name[..nameLength].SequenceEqual(qname)
-            || BinaryPrimitives.ReadUInt16BigEndian(msg[pos..]) != DnsConstants.TypeA
-            || BinaryPrimitives.ReadUInt16BigEndian(msg[(pos + 2)..]) != DnsConstants.ClassIn)
-            return DnsResponseKind.Mismatched;
-        var answersAt = pos + 4;
-
-        // One pass checks every answer record is in bounds, so the chain walk below can trust offsets.
-        pos = answersAt;
-        for (int i = 0; i < ancount; i++)
-        {
-            pos = DnsName.Skip(msg, pos);
-            if (pos < 0 || pos + 10 > msg.Length) return DnsResponseKind.Malformed;
-            var rdlength = BinaryPrimitives.ReadUInt16BigEndian(msg[(pos + 8)..]);
-            pos += 10 + rdlength;
-            if (pos > msg.Length) return DnsResponseKind.Malformed;
-        }
-
-        if (rcode == DnsConstants.RcodeNameError) return DnsResponseKind.NameError;
-        if (rcode != DnsConstants.RcodeNoError) return DnsResponseKind.ServerFailure;
-
-        // Follow the CNAME chain from the question within the answer section (RFC 1034 3.6.2).
-        Span<byte> current = stackalloc byte[DnsName.MaxWireLength];
-        qname.CopyTo(current);
-        var currentLength = qname.Length;
-        var minTtl = uint.MaxValue;
-        for (int hop = 0; hop <= DnsConstants.MaxCnameChain; hop++)
-        {
-            var cnameAt = -1;
-            uint cnameTtl = 0;
-            pos = answersAt;
-            for (int i = 0; i < ancount; i++)
-            {
-                DnsName.TryRead(msg, pos, name, out nameLength, out pos);
-                var type = BinaryPrimitives.ReadUInt16BigEndian(msg[pos..]);
-                var cls = BinaryPrimitives.ReadUInt16BigEndian(msg[(pos + 2)..]);
-                var rrTtl = BinaryPrimitives.ReadUInt32BigEndian(msg[(pos + 4)..]);
-                if (rrTtl > int.MaxValue) rrTtl = 0; // RFC 2181 8: a TTL with the top bit set is treated as zero
-                var rdlength = BinaryPrimitives.ReadUInt16BigEndian(msg[(pos + 8)..]);
-                var rdata = pos + 10;
-                pos = rdata + rdlength;
-                if (cls != DnsConstants.ClassIn || !name[..nameLength].SequenceEqual(current[..currentLength])) continue;
-                if (type == DnsConstants.TypeA)
-                {
-                    if (rdlength != 4) return DnsResponseKind.Malformed;
-                    addresses.Add(Ipv4Address.Read(msg[rdata..]));
-                    if (rrTtl < minTtl) minTtl = rrTtl;
-                }
-                else if (type == DnsConstants.TypeCname && cnameAt < 0)
-                {
-                    cnameAt = rdata;
-                    cnameTtl = rrTtl;
-                }
-            }
-            if (addresses.Count > 0)
-            {
-                ttl = minTtl;
-                return DnsResponseKind.Answer;
-            }
-            if (cnameAt < 0) break;
-            if (!DnsName.TryRead(msg, cnameAt, current, out currentLength, out _)) return DnsResponseKind.Malformed;
-            if (cnameTtl < minTtl) minTtl = cnameTtl;
-        }
-        // A truncated response (TC) without our addresses needs TCP, which this resolver does not speak.
-        return (flags & DnsConstants.FlagTruncated) != 0 ? DnsResponseKind.ServerFailure : DnsResponseKind.NoData;
+        if (!IsResponse || Opcode != 0 || Id != id) return false;
+        if (QuestionCount == 0) return (Rcode & DnsConstants.RcodeMask) == DnsConstants.RcodeFormatError;
+        return QuestionName.AsSpan().SequenceEqual(qname) && QuestionType == qtype && QuestionClass == DnsConstants.ClassIn;
     }
 }

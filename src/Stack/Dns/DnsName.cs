@@ -42,6 +42,13 @@ public static class DnsName
         return n.ToLowerInvariant();
     }
 
+    /// <summary>The reverse-lookup name of an address: 1.2.0.192.in-addr.arpa for 192.0.2.1 (RFC 1035 3.5).</summary>
+    public static string ReverseName(Ipv4Address a)
+    {
+        var v = a.Value;
+        return $"{v & 0xFF}.{(v >> 8) & 0xFF}.{(v >> 16) & 0xFF}.{v >> 24}.in-addr.arpa";
+    }
+
     /// <summary>The wire form of a name already passed through <see cref="Normalize"/>.</summary>
     public static byte[] Encode(string normalized)
     {

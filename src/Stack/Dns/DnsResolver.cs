@@ -1,74 +1,55 @@
+using NetStack.Tcp;
 using NetStack.Udp;
 
 namespace NetStack.Dns;
 
 /// <summary>
-/// The outcome of a name resolution: <see cref="Addresses"/> of <see cref="Name"/>, valid for <see cref="Ttl"/>
-/// seconds (the remaining time when <see cref="FromCache"/>), as answered by <see cref="Server"/> (null for a
-/// literal address, which resolves to itself).
-/// </summary>
-public sealed record DnsResult(string Name, Ipv4Address[] Addresses, int Ttl, Ipv4Address? Server, bool FromCache);
-
-public sealed class DnsCounters : LayerCounters
-{
-    public override string Layer => "Dns";
-    /// <summary>Resolutions asked for (literal addresses and cache hits included).</summary>
-    public long Resolutions;
-    public long QueriesSent;
-    /// <summary>Queries sent again (same or next server) after a timeout.</summary>
-    public long Retransmissions;
-    public long ResponsesReceived;
-    public long ResponsesAccepted;
-    /// <summary>Responses with a wrong id, question or source (RFC 5452), ignored while the query waits on.</summary>
-    public long DroppedMismatched;
-    public long DroppedMalformed;
-    public long NameErrors;
-    public long NoData;
-    public long ServerFailures;
-    public long Timeouts;
-    public long CacheHits;
-    public long CacheMisses;
-    public long CacheEvictions;
-    public long DroppedTooManyQueries;
-}
-
-/// <summary>
-/// A DNS stub resolver (RFC 1035, RFC 1123 6.1.3) for A records over our own UDP: each query goes out from a
-/// random port with a random id (RFC 5452), waits <see cref="DnsSettings.Timeout"/>, is sent
-/// <see cref="DnsSettings.Attempts"/> times per server, and servers are tried in order. Responses must match
-/// server, port, id and question; others are counted and ignored. Positive answers are cached for their TTL
-/// in a bounded cache. Loop-thread only.
+/// A DNS stub resolver (RFC 1035, RFC 1123 6.1.3) over our own UDP and TCP. Each query goes out from a random port with
+/// a random id (RFC 5452 9.2), with an EDNS OPT record (RFC 6891; asked again without it when a server answers FORMERR),
+/// waits <see cref="DnsSettings.Timeout"/>, is sent <see cref="DnsSettings.Attempts"/> times per server, and servers are
+/// tried in order. Responses must come from the server and port asked and match id and question (RFC 5452 9.1); others
+/// are counted and ignored. A truncated answer is asked again over TCP (RFC 7766, <see cref="DnsTcpExchange"/>). CNAMEs
+/// the server did not follow are asked for (<see cref="DnsChain"/>); names are tried along the search list
+/// (<see cref="DnsSearchList"/>); answers and negative answers are cached (<see cref="DnsCache"/>). Loop-thread only.
 /// </summary>
 internal sealed class DnsResolver
 {
-    private sealed class CacheEntry
-    {
-        public required Ipv4Address[] Addresses;
-        public required TimeSpan Expires;
-        public required Ipv4Address Server;
-    }
-
-    /// <summary>One resolution in flight: the current attempt's socket, id and deadline.</summary>
+    /// <summary>One resolution in flight: the candidate name, the current attempt's socket or TCP exchange, id and deadline.</summary>
     private sealed class Resolution : IUdpReceiver
     {
         public required DnsResolver Resolver;
-        public required string Name;
-        public required byte[] QName;
+        /// <summary>The name as the user gave it (normalized), and the names to ask for it (<see cref="DnsSearchList"/>).</summary>
+        public required string Asked;
+        public required IReadOnlyList<string> Candidates;
+        public required DnsRecordType Type;
         public required Ipv4Address[] Servers;
+        /// <summary>No explicit server: the shared cache answers and learns.</summary>
         public required bool Cacheable;
-        public readonly TaskCompletionSource<DnsResult> Completion = new(); // loop-side: see NetworkStack.InvokeAsync
+        public required bool ReadCache;
+        public readonly TaskCompletionSource<DnsAnswer> Completion = new(); // loop-side: see NetworkStack.InvokeAsync
         public readonly List<string> Outcomes = new(); // per server, for the final error message
+        public readonly List<string> NotFound = new(); // per candidate name
+        /// <summary>CNAME records followed in earlier responses (the server did not follow them itself).</summary>
+        public readonly List<DnsResourceRecord> Aliases = new();
+        public int CandidateIndex;
+        public string QueryName = "";
+        public byte[] QName = Array.Empty<byte>();
         public int ServerIndex;
         public int Attempt;
+        public bool Edns;
+        public bool SentOpt;
         public IUdpPort? Socket;
+        public DnsTcpExchange? Tcp;
         public ushort Id;
         public TimeSpan Deadline;
         public bool AnyServerFailure;
 
+        public string Name => Candidates[CandidateIndex];
         public Ipv4Address Server => Servers[ServerIndex];
+        public bool Done => Completion.Task.IsCompleted;
 
         public void OnUdpDatagram(IUdpPort port, Ipv4Address source, ushort sourcePort, ReadOnlySpan<byte> data, TimeSpan now) =>
-            Resolver.OnResponse(this, port, source, sourcePort, data, now);
+            Resolver.OnUdpResponse(this, port, source, sourcePort, data, now);
 
         public bool OnUdpError(IUdpPort port, StackError error, Ipv4Address destination, ushort destinationPort, TimeSpan now) =>
             Resolver.OnSendError(this, port, error, destination, destinationPort, now);
@@ -76,91 +57,148 @@ internal sealed class DnsResolver
 
     private readonly LayerContext _context;
     private readonly IUdpPorts _udp;
-    private readonly Dictionary<string, CacheEntry> _cache = new();
+    private readonly ITcpClientPorts _tcp;
+    private readonly DnsCache _cache;
+    private readonly IReadOnlyList<string> _search;
     private readonly List<Resolution> _active = new();
-    private readonly List<Ipv4Address> _addresses = new(); // scratch for parsing
-    private readonly byte[] _query = new byte[DnsConstants.HeaderLength + DnsName.MaxWireLength + 4];
+    private readonly byte[] _query = new byte[DnsQuery.MaxLength];
     private TimeSpan _nextDeadline = TimeSpan.MaxValue;
 
-    public DnsResolver(LayerContext context, IUdpPorts udp)
+    public DnsResolver(LayerContext context, IUdpPorts udp, ITcpClientPorts tcp)
     {
         _context = context;
         _udp = udp;
+        _tcp = tcp;
+        _search = DnsSearchList.Validate(context.Config.DnsSearch);
+        _cache = new DnsCache(context.Config.Dns, Counters);
     }
 
     public DnsCounters Counters { get; } = new();
 
     private DnsSettings Settings => _context.Config.Dns;
 
-    /// <summary>Starts resolving <paramref name="name"/> (already normalized, see <see cref="DnsName.Normalize"/>).</summary>
+    /// <summary>
+    /// The addresses of <paramref name="name"/> (as the user gave it; a trailing dot makes it absolute): an A question
+    /// with its CNAME chain followed. A literal address resolves to itself.
+    /// </summary>
     public Task<DnsResult> Resolve(string name, Ipv4Address? server, TimeSpan now)
     {
-        Counters.Resolutions++;
-        if (Ipv4Address.TryParse(name, out var literal))
-            return Task.FromResult(new DnsResult(name, new[] { literal }, 0, null, false));
-
-        // An explicit server is a question to that server: the shared cache neither answers nor learns from it.
-        var cacheable = server is null;
-        if (cacheable && Settings.CacheSize > 0)
+        if (Ipv4Address.TryParse(name.Trim(), out var literal))
         {
-            if (_cache.TryGetValue(name, out var hit))
-            {
-                if (hit.Expires > now)
-                {
-                    Counters.CacheHits++;
-                    return Task.FromResult(new DnsResult(name, (Ipv4Address[])hit.Addresses.Clone(),
-                        (int)Math.Ceiling((hit.Expires - now).TotalSeconds), hit.Server, true));
-                }
-                _cache.Remove(name);
-            }
-            Counters.CacheMisses++;
+            Counters.Resolutions++;
+            return Task.FromResult(new DnsResult(literal.ToString(), new[] { literal }, 0, null, false));
         }
+        return ToResult(Query(name, DnsRecordType.A, server, noCache: false, now));
+    }
 
+    /// <summary>The addresses at the end of the answer's CNAME chain; completes on the loop, in the turn the answer came.</summary>
+    private Task<DnsResult> ToResult(Task<DnsAnswer> query)
+    {
+        var result = new TaskCompletionSource<DnsResult>(); // loop-side: see NetworkStack.InvokeAsync
+        query.ContinueWith(t =>
+        {
+            if (!t.IsCompletedSuccessfully)
+            {
+                result.TrySetException(t.Exception!.InnerExceptions);
+                return;
+            }
+            var answer = t.Result;
+            var chain = DnsChain.Follow(answer.Records, answer.Name, DnsRecordType.A);
+            var ttl = chain.Aliases.Concat(chain.Data).Min(r => r.Ttl);
+            var seconds = (int)Math.Min(ttl, (uint)Math.Min(int.MaxValue, Settings.MaxCacheTtl.TotalSeconds));
+            result.TrySetResult(new DnsResult(answer.Name, chain.Data.Select(r => r.Address!.Value).ToArray(), seconds, answer.Server, answer.FromCache));
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return result.Task;
+    }
+
+    /// <summary>
+    /// Asks for the <paramref name="type"/> records of <paramref name="name"/> (as the user gave it), from
+    /// <paramref name="server"/> or else StackConfig.DnsServers. An explicit server neither reads nor fills the cache;
+    /// <paramref name="noCache"/> skips reading it (the answer still refreshes it).
+    /// </summary>
+    public Task<DnsAnswer> Query(string name, DnsRecordType type, Ipv4Address? server, bool noCache, TimeSpan now)
+    {
+        Counters.Resolutions++;
+        var candidates = DnsSearchList.Candidates(name, _search);
         var servers = server is { } s ? new[] { s } : _context.Config.DnsServers.ToArray();
         if (servers.Length == 0)
             throw new StackException(StackError.InvalidArgument,
-                $"No DNS server to ask for '{name}': give one (-Server / the server argument) or set StackConfig.DnsServers.");
+                $"No DNS server to ask for '{candidates[0]}': give one (-Server / the server argument) or set StackConfig.DnsServers.");
         foreach (var sv in servers)
             if (!_context.Config.IsUnicastHost(sv))
                 throw new ArgumentException($"DNS server {sv} is not a unicast address; give the server's own address.", nameof(server));
+        if (type == DnsRecordType.OPT) throw new ArgumentException("OPT is a pseudo-record of EDNS, not a type to ask for.", nameof(type));
         if (_active.Count >= Settings.MaxOutstandingQueries)
         {
             Counters.DroppedTooManyQueries++;
             throw new StackException(StackError.NoBufferSpace,
                 $"{_active.Count} DNS resolutions are already in flight (Dns.MaxOutstandingQueries); wait for some to finish.");
         }
-
-        var r = new Resolution { Resolver = this, Name = name, QName = DnsName.Encode(name), Servers = servers, Cacheable = cacheable };
+        var r = new Resolution
+        {
+            Resolver = this, Asked = DnsName.Normalize(name), Candidates = candidates, Type = type, Servers = servers, Cacheable = server is null, ReadCache = server is null && !noCache,
+        };
         _active.Add(r);
-        SendQuery(r, now);
+        StartCandidate(r, now);
         return r.Completion.Task;
     }
 
-    /// <summary>Sends the current attempt: a fresh socket on a random port and a fresh random id.</summary>
+    /// <summary>Asks for the current candidate name: from the cache when it knows, else from the first server.</summary>
+    private void StartCandidate(Resolution r, TimeSpan now)
+    {
+        for (; r.CandidateIndex < r.Candidates.Count; r.CandidateIndex++)
+        {
+            if (r.CandidateIndex > 0) Counters.SearchNamesTried++;
+            r.QueryName = r.Name;
+            r.QName = DnsName.Encode(r.Name);
+            r.Aliases.Clear();
+            if (r.ReadCache && _cache.Lookup(r.Name, r.Type, now) is { } hit)
+            {
+                if (!hit.Negative)
+                {
+                    Finish(r, new DnsAnswer(r.Name, r.Type, hit.Records, hit.Server, true, false), now);
+                    return;
+                }
+                r.NotFound.Add(hit.NameError
+                    ? $"'{r.Name}' does not exist (NXDOMAIN, cached from {hit.Server} for {hit.RemainingSeconds} s more)"
+                    : $"'{r.Name}' has no {r.Type} record (cached from {hit.Server} for {hit.RemainingSeconds} s more)");
+                continue;
+            }
+            r.ServerIndex = 0;
+            r.Attempt = 0;
+            r.Edns = Settings.EdnsPayloadSize > 0;
+            SendQuery(r, now);
+            return;
+        }
+        FailNotFound(r, now);
+    }
+
+    /// <summary>Sends the current attempt over UDP: a fresh socket on a random port and a fresh random id.</summary>
     private void SendQuery(Resolution r, TimeSpan now)
     {
         while (true)
         {
-            CloseSocket(r);
+            CloseTransport(r, now);
             if (r.Attempt > 0) Counters.Retransmissions++;
             r.Attempt++;
             var socket = _udp.OpenRandom(r, now);
             if (socket is null)
             {
                 Finish(r, new StackException(StackError.NoEphemeralPorts,
-                    $"No free UDP port to send the DNS query for '{r.Name}' from; close sockets or widen the ephemeral range."));
+                    $"No free UDP port to send the DNS query for '{r.QueryName}' from; close sockets or widen the ephemeral range."), now);
                 return;
             }
             r.Socket = socket;
             r.Id = (ushort)_context.Random.Next(65536);
-            var length = DnsMessage.WriteQuery(_query, r.Id, r.QName);
+            r.SentOpt = r.Edns;
+            var length = DnsQuery.Write(_query, r.Id, r.QName, (ushort)r.Type, r.Edns ? Settings.EdnsPayloadSize : 0);
             var result = socket.Send(r.Server, Settings.ServerPort, _query.AsSpan(0, length), now);
             if (result == StackError.None)
             {
                 Counters.QueriesSent++;
-                r.Deadline = now + Settings.Timeout;
-                if (r.Deadline < _nextDeadline) _nextDeadline = r.Deadline;
-                _context.Trace("Dns", $"query {r.Id:x4} for {r.Name} A to {r.Server} (attempt {r.Attempt})");
+                if (r.SentOpt) Counters.EdnsQueries++;
+                SetDeadline(r, now + Settings.Timeout);
+                _context.Trace("Dns", $"query {r.Id:x4} for {r.QueryName} {r.Type} to {r.Server} (attempt {r.Attempt}{(r.SentOpt ? ", EDNS" : "")})");
                 return;
             }
             // Unreachable at once (no route, ARP failed): no point in retrying this server.
@@ -169,68 +207,168 @@ internal sealed class DnsResolver
         }
     }
 
+    /// <summary>RFC 7766 5: the UDP answer was truncated; ask the same server again over TCP.</summary>
+    private void SendOverTcp(Resolution r, TimeSpan now)
+    {
+        CloseTransport(r, now);
+        Counters.TcpQueries++;
+        r.Id = (ushort)_context.Random.Next(65536);
+        r.SentOpt = false; // TCP has room for any answer: no payload size to advertise
+        var length = DnsQuery.Write(_query, r.Id, r.QName, (ushort)r.Type);
+        var exchange = new DnsTcpExchange(_query.AsSpan(0, length), (x, m, n) => OnTcpResponse(r, x, m.Span, n), (x, why, n) => OnTcpFailure(r, x, why, n));
+        r.Tcp = exchange;
+        SetDeadline(r, now + Settings.TcpTimeout);
+        _context.Trace("Dns", $"query {r.Id:x4} for {r.QueryName} {r.Type} to {r.Server} over TCP (the UDP answer was truncated)");
+        exchange.Start(_tcp, r.Server, Settings.ServerPort, now);
+    }
+
+    private void SetDeadline(Resolution r, TimeSpan deadline)
+    {
+        r.Deadline = deadline;
+        if (deadline < _nextDeadline) _nextDeadline = deadline;
+    }
+
     /// <summary>Moves to the next server; false (and the resolution failed) when none is left.</summary>
     private bool NextServer(Resolution r, TimeSpan now)
     {
         r.ServerIndex++;
         r.Attempt = 0;
+        r.Edns = Settings.EdnsPayloadSize > 0;
         if (r.ServerIndex < r.Servers.Length) return true;
         var tried = string.Join(", ", r.Outcomes);
         Finish(r, r.AnyServerFailure
-            ? new StackException(StackError.ServerFailure, $"No DNS server could resolve '{r.Name}': {tried}.")
-            : new StackException(StackError.TimedOut, $"No DNS server answered for '{r.Name}': {tried}."));
+            ? new StackException(StackError.ServerFailure, $"No DNS server could resolve '{r.QueryName}': {tried}.")
+            : new StackException(StackError.TimedOut, $"No DNS server answered for '{r.QueryName}': {tried}."), now);
         return false;
     }
 
-    private void OnResponse(Resolution r, IUdpPort socket, Ipv4Address source, ushort sourcePort, ReadOnlySpan<byte> data, TimeSpan now)
+    private void OnUdpResponse(Resolution r, IUdpPort socket, Ipv4Address source, ushort sourcePort, ReadOnlySpan<byte> data, TimeSpan now)
     {
         Counters.ResponsesReceived++;
-        if (socket != r.Socket || r.Completion.Task.IsCompleted) { Counters.DroppedMismatched++; return; }
-        if (source != r.Server || sourcePort != Settings.ServerPort) { Counters.DroppedMismatched++; return; }
-        _addresses.Clear();
-        var kind = DnsMessage.Parse(data, r.Id, r.QName, _addresses, out var ttl, out var rcode);
-        switch (kind)
+        if (socket != r.Socket || r.Done || source != r.Server || sourcePort != Settings.ServerPort) { Counters.DroppedMismatched++; return; }
+        if (DnsMessage.Parse(data) is not { } message) { Counters.DroppedMalformed++; return; }
+        if (!message.Answers(r.Id, r.QName, (ushort)r.Type)) { Counters.DroppedMismatched++; return; }
+        Accept(r, message, overTcp: false, now);
+    }
+
+    private void OnTcpResponse(Resolution r, DnsTcpExchange exchange, ReadOnlySpan<byte> data, TimeSpan now)
+    {
+        if (exchange != r.Tcp || r.Done) return;
+        Counters.ResponsesReceived++;
+        r.Tcp = null;
+        var message = DnsMessage.Parse(data);
+        if (message is null) Counters.DroppedMalformed++;
+        else if (!message.Answers(r.Id, r.QName, (ushort)r.Type)) Counters.DroppedMismatched++;
+        else
         {
-            case DnsResponseKind.Malformed:
-                Counters.DroppedMalformed++;
-                return;
-            case DnsResponseKind.Mismatched:
-                Counters.DroppedMismatched++;
-                return;
+            Accept(r, message, overTcp: true, now);
+            return;
         }
+        // Over TCP the connection is ours alone: a wrong answer there will not be followed by the right one.
+        TcpFailed(r, message is null ? "sent a malformed answer over TCP" : "sent an answer to another question over TCP", now);
+    }
+
+    private void OnTcpFailure(Resolution r, DnsTcpExchange exchange, string why, TimeSpan now)
+    {
+        if (exchange != r.Tcp || r.Done) return; // an exchange given up already
+        r.Tcp = null;
+        TcpFailed(r, why, now);
+    }
+
+    /// <summary>The TCP exchange with the current server gave no answer: the next server, asked over UDP again.</summary>
+    private void TcpFailed(Resolution r, string why, TimeSpan now)
+    {
+        Counters.TcpFailures++;
+        r.AnyServerFailure = true;
+        r.Outcomes.Add($"{r.Server} {why}");
+        if (NextServer(r, now)) SendQuery(r, now);
+    }
+
+    /// <summary>A response that answers our question: what it says decides what comes next.</summary>
+    private void Accept(Resolution r, DnsMessage m, bool overTcp, TimeSpan now)
+    {
         Counters.ResponsesAccepted++;
         var server = r.Server;
-        switch (kind)
+        if (Edns.RejectedByServer(m, r.SentOpt))
         {
-            case DnsResponseKind.Answer:
-                var addresses = _addresses.ToArray();
-                var seconds = (int)Math.Min(ttl, (uint)Math.Min(int.MaxValue, Settings.MaxCacheTtl.TotalSeconds));
-                if (r.Cacheable) Store(r.Name, (Ipv4Address[])addresses.Clone(), seconds, server, now); // the caller may write to its array
-                Finish(r, new DnsResult(r.Name, addresses, seconds, server, false));
-                return;
-            case DnsResponseKind.NameError:
+            Counters.EdnsFallbacks++;
+            _context.Trace("Dns", $"{server} answered {DnsConstants.RcodeName(m.Rcode)} to EDNS: asking again without it");
+            r.Edns = false;
+            r.Attempt = 0;
+            SendQuery(r, now);
+            return;
+        }
+        if (m.Truncated && !overTcp)
+        {
+            Counters.TruncatedAnswers++;
+            SendOverTcp(r, now);
+            return;
+        }
+        var chain = DnsChain.Follow(m.Records, r.QueryName, r.Type);
+        var alias = chain.Aliases.Count > 0 || r.Aliases.Count > 0 ? $" (via CNAME {chain.FinalName})" : "";
+        switch (m.Rcode)
+        {
+            case DnsConstants.RcodeNameError:
                 Counters.NameErrors++;
-                Finish(r, new StackException(StackError.NameNotFound, $"'{r.Name}' does not exist (NXDOMAIN) according to {server}."));
+                if (r.Cacheable && r.Aliases.Count == 0 && chain.Aliases.Count == 0) _cache.StoreNegative(r.Name, r.Type, true, m, server, now);
+                CandidateNotFound(r, $"'{r.Name}'{alias} does not exist (NXDOMAIN) according to {server}", now);
                 return;
-            case DnsResponseKind.NoData:
+            case DnsConstants.RcodeNoError when chain.Looped || r.Aliases.Count + chain.Aliases.Count > DnsConstants.MaxCnameChain:
+                ServerFailed(r, "a CNAME loop or a chain too long", now);
+                return;
+            case DnsConstants.RcodeNoError when chain.Data.Count > 0:
+                var records = r.Aliases.Concat(m.Records).ToArray();
+                if (r.Cacheable)
+                    _cache.StoreAnswer(r.Name, r.Type, records, server, r.Aliases.Concat(chain.Aliases).Concat(chain.Data).Min(x => x.Ttl), now);
+                Finish(r, new DnsAnswer(r.Name, r.Type, records, server, false, overTcp), now);
+                return;
+            case DnsConstants.RcodeNoError when chain.Aliases.Count > 0 && DnsCache.NegativeTtl(m) is null:
+                // The chain ends at a name the server did not answer for (and no SOA says it has nothing): ask for it.
+                Counters.CnameQueries++;
+                r.Aliases.AddRange(chain.Aliases);
+                r.QueryName = chain.FinalName;
+                r.QName = DnsName.Encode(chain.FinalName);
+                r.Attempt = 0;
+                SendQuery(r, now);
+                return;
+            case DnsConstants.RcodeNoError:
                 Counters.NoData++;
-                Finish(r, new StackException(StackError.NameNotFound, $"'{r.Name}' has no IPv4 address (no A record) according to {server}."));
+                if (r.Cacheable && r.Aliases.Count == 0 && chain.Aliases.Count == 0) _cache.StoreNegative(r.Name, r.Type, false, m, server, now);
+                CandidateNotFound(r, $"'{r.Name}'{alias} has no {r.Type} record according to {server}", now);
                 return;
             default:
                 // SERVFAIL, REFUSED and the like speak for this server only: ask the next one (RFC 1034 5.3.3).
-                Counters.ServerFailures++;
-                r.AnyServerFailure = true;
-                var what = rcode == DnsConstants.RcodeNoError ? "a truncated answer" : DnsConstants.RcodeName(rcode);
-                r.Outcomes.Add($"{server} answered {what}");
-                if (NextServer(r, now)) SendQuery(r, now);
+                ServerFailed(r, $"answered {DnsConstants.RcodeName(m.Rcode)}", now);
                 return;
         }
+    }
+
+    private void ServerFailed(Resolution r, string what, TimeSpan now)
+    {
+        Counters.ServerFailures++;
+        r.AnyServerFailure = true;
+        r.Outcomes.Add($"{r.Server} {what}");
+        if (NextServer(r, now)) SendQuery(r, now);
+    }
+
+    /// <summary>The candidate name does not exist (or has no such record): the next one on the search list, or NameNotFound.</summary>
+    private void CandidateNotFound(Resolution r, string why, TimeSpan now)
+    {
+        r.NotFound.Add(why);
+        r.CandidateIndex++;
+        StartCandidate(r, now);
+    }
+
+    private void FailNotFound(Resolution r, TimeSpan now)
+    {
+        var message = r.NotFound.Count == 1 ? r.NotFound[0] + "." : $"'{r.Asked}' was not found: {string.Join("; ", r.NotFound)}.";
+        Finish(r, new StackException(StackError.NameNotFound, message), now);
     }
 
     /// <summary>ICMP port/host unreachable about our query: the server is not there, so move on at once.</summary>
     private bool OnSendError(Resolution r, IUdpPort socket, StackError error, Ipv4Address destination, ushort destinationPort, TimeSpan now)
     {
-        if (socket != r.Socket || r.Completion.Task.IsCompleted || destination != r.Server || destinationPort != Settings.ServerPort) return false;
+        if (socket != r.Socket || r.Done || destination != r.Server || destinationPort != Settings.ServerPort) return false;
         r.Outcomes.Add($"{r.Server} unreachable ({error})");
         if (NextServer(r, now)) SendQuery(r, now);
         return true;
@@ -246,13 +384,19 @@ internal sealed class DnsResolver
             if (now >= r.Deadline)
             {
                 Counters.Timeouts++;
-                if (r.Attempt >= Settings.Attempts)
+                if (r.Tcp is { } tcp)
+                {
+                    tcp.Abort(now);
+                    r.Tcp = null;
+                    TcpFailed(r, $"did not answer over TCP within {Settings.TcpTimeout.TotalSeconds:0.###} s", now);
+                }
+                else if (r.Attempt >= Settings.Attempts)
                 {
                     r.Outcomes.Add($"{r.Server} did not answer ({r.Attempt} x {Settings.Timeout.TotalSeconds:0.###} s)");
                     if (NextServer(r, now)) SendQuery(r, now);
                 }
                 else SendQuery(r, now);
-                if (r.Completion.Task.IsCompleted) { i--; continue; } // Finish removed it
+                if (r.Done) { i--; continue; } // Finish removed it
             }
             if (r.Deadline < next) next = r.Deadline;
         }
@@ -260,72 +404,39 @@ internal sealed class DnsResolver
         return next == TimeSpan.MaxValue ? null : next;
     }
 
-    private void Finish(Resolution r, DnsResult result)
+    private void Finish(Resolution r, DnsAnswer answer, TimeSpan now)
     {
-        End(r);
-        r.Completion.TrySetResult(result);
+        End(r, now);
+        r.Completion.TrySetResult(answer);
     }
 
-    private void Finish(Resolution r, StackException error)
+    private void Finish(Resolution r, StackException error, TimeSpan now)
     {
-        End(r);
+        End(r, now);
         r.Completion.TrySetException(error);
     }
 
-    private void End(Resolution r)
+    private void End(Resolution r, TimeSpan now)
     {
-        CloseSocket(r);
+        CloseTransport(r, now);
         _active.Remove(r);
     }
 
-    private static void CloseSocket(Resolution r)
+    private static void CloseTransport(Resolution r, TimeSpan now)
     {
         r.Socket?.Release();
         r.Socket = null;
+        r.Tcp?.Abort(now);
+        r.Tcp = null;
     }
 
-    private void Store(string name, Ipv4Address[] addresses, int ttlSeconds, Ipv4Address server, TimeSpan now)
-    {
-        if (ttlSeconds <= 0 || Settings.CacheSize == 0) return; // TTL 0: use once, never cache (RFC 1035 3.2.1)
-        if (!_cache.ContainsKey(name) && _cache.Count >= Settings.CacheSize) Evict(now);
-        _cache[name] = new CacheEntry { Addresses = addresses, Expires = now + TimeSpan.FromSeconds(ttlSeconds), Server = server };
-    }
-
-    /// <summary>Makes room: drops expired entries, or else the one closest to expiry.</summary>
-    private void Evict(TimeSpan now)
-    {
-        string? soonest = null;
-        var soonestAt = TimeSpan.MaxValue;
-        List<string>? expired = null;
-        foreach (var (key, e) in _cache)
-        {
-            if (e.Expires <= now) (expired ??= new()).Add(key);
-            else if (e.Expires < soonestAt) { soonest = key; soonestAt = e.Expires; }
-        }
-        if (expired is not null)
-        {
-            foreach (var k in expired) _cache.Remove(k);
-            return;
-        }
-        if (soonest is not null)
-        {
-            _cache.Remove(soonest);
-            Counters.CacheEvictions++;
-        }
-    }
-
-    public int ClearCache()
-    {
-        var n = _cache.Count;
-        _cache.Clear();
-        return n;
-    }
+    public int ClearCache() => _cache.Clear();
 
     /// <summary>The stack stopped: every resolution in flight fails with StackStopped.</summary>
     public void Dispose()
     {
         foreach (var r in _active.ToArray())
-            r.Completion.TrySetException(new StackException(StackError.StackStopped, $"The stack stopped while resolving '{r.Name}'."));
+            r.Completion.TrySetException(new StackException(StackError.StackStopped, $"The stack stopped while resolving '{r.QueryName}'."));
         _active.Clear();
     }
 }

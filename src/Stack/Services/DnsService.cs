@@ -6,30 +6,67 @@ using NetStack.Udp;
 namespace NetStack.Services;
 
 /// <summary>
-/// An authoritative DNS server over UDP port 53 (RFC 1034 4.3.2, RFC 1035 4.1) for the names of a <see cref="DnsZone"/>:
-/// answers with AA set, follows CNAMEs within the zone, gives NXDOMAIN for a name that does not exist and NOERROR with
-/// no answer (NODATA) for a type it lacks — both with the zone's SOA for negative caching (RFC 2308 3) — and REFUSED
-/// for names outside its zones (it does not recurse; RA is clear). Queries that cannot be read are answered FORMERR
-/// when their header can be, else dropped; opcodes other than QUERY get NOTIMP. No EDNS: answers over 512 bytes are
-/// truncated (TC), and there is no TCP service.
+/// An authoritative DNS server over UDP and TCP port 53 (RFC 1034 4.3.2, RFC 1035 4.1, RFC 7766) for the names of a
+/// <see cref="DnsZone"/>: answers with AA set, follows CNAMEs within the zone, gives NXDOMAIN for a name that does not
+/// exist and NOERROR with no answer (NODATA) for a type it lacks — both with the zone's SOA for negative caching
+/// (RFC 2308 3) — and REFUSED for names outside its zones (it does not recurse; RA is clear). Queries that cannot be
+/// read are answered FORMERR when their header can be, else dropped; opcodes other than QUERY get NOTIMP. A UDP answer
+/// larger than 512 bytes, or than the size the query's EDNS OPT record advertises (up to 1232, RFC 6891), goes out
+/// truncated (TC) so the client asks again over TCP, where answers come whole.
 /// </summary>
 internal sealed class DnsService(DnsZone zone, ServiceCounters counters)
 {
     public const ushort Port = 53;
-    public const int MaxUdpAnswer = 512; // RFC 1035 4.2.1, without EDNS
-    private const ushort FlagAuthoritative = 0x0400;
+    /// <summary>The largest UDP answer this server sends to an EDNS query; also the size its OPT record advertises.</summary>
+    public const int MaxEdnsUdpAnswer = Edns.DefaultPayloadSize;
+    /// <summary>A TCP connection with no query for this long is closed (RFC 7766 6.2.3 suggests seconds, not minutes).</summary>
+    public static readonly TimeSpan TcpIdleTimeout = TimeSpan.FromSeconds(10);
 
-    public byte[]? Answer(UdpDatagram datagram)
+    public byte[]? Answer(UdpDatagram datagram) => Count(Respond(datagram.Data, overTcp: false));
+
+    private byte[]? Count(byte[]? reply)
     {
         Interlocked.Increment(ref counters.DnsQueries);
-        var reply = Respond(datagram.Data);
         if (reply is null || (BinaryPrimitives.ReadUInt16BigEndian(reply.AsSpan(2)) & DnsConstants.RcodeMask) == DnsConstants.RcodeFormatError)
             Interlocked.Increment(ref counters.DnsMalformed);
         return reply;
     }
 
+    /// <summary>DNS over TCP (RFC 7766 8): length-prefixed queries answered in turn until the client closes or stays idle.</summary>
+    public async Task ServeAsync(TcpSocket socket, CancellationToken token)
+    {
+        var length = new byte[2];
+        while (true)
+        {
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(token);
+            idle.CancelAfter(TcpIdleTimeout);
+            try
+            {
+                if (!await ReadExactlyAsync(socket, length, idle.Token).ConfigureAwait(false)) break;
+                var query = new byte[BinaryPrimitives.ReadUInt16BigEndian(length)];
+                if (!await ReadExactlyAsync(socket, query, idle.Token).ConfigureAwait(false)) break;
+                if (Count(Respond(query, overTcp: true)) is not { } reply) break; // nothing to say to that: end the connection
+                await socket.SendAsync(DnsTcpExchange.Frame(reply), token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!token.IsCancellationRequested) { break; } // idle
+        }
+        await socket.CloseAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Fills <paramref name="buffer"/>; false when the client closed first.</summary>
+    private static async Task<bool> ReadExactlyAsync(TcpSocket socket, Memory<byte> buffer, CancellationToken token)
+    {
+        for (int have = 0; have < buffer.Length;)
+        {
+            var n = await socket.ReceiveAsync(buffer[have..], token).ConfigureAwait(false);
+            if (n == 0) return false;
+            have += n;
+        }
+        return true;
+    }
+
     /// <summary>The response to one query message, or null to send nothing (too short to answer, or itself a response).</summary>
-    internal byte[]? Respond(ReadOnlySpan<byte> query)
+    internal byte[]? Respond(ReadOnlySpan<byte> query, bool overTcp = false)
     {
         if (query.Length < DnsConstants.HeaderLength) return null;
         var id = BinaryPrimitives.ReadUInt16BigEndian(query);
@@ -48,8 +85,11 @@ internal sealed class DnsService(DnsZone zone, ServiceCounters counters)
         // The question goes back as it came (the client's letter case included: RFC 4343, and 0x20 randomisation).
         var question = query[DnsConstants.HeaderLength..(pos + 4)];
         var name = DnsName.ToText(qname[..qnameLength]);
+        // The whole query read (its OPT record with it); one that does not parse, or has two OPT records, is FORMERR (RFC 6891 6.1.1).
+        if (DnsMessage.Parse(query) is not { } parsed) return HeaderOnly(id, rd, DnsConstants.RcodeFormatError);
+        var limit = overTcp ? ushort.MaxValue : Edns.UdpAnswerLimit(parsed.EdnsPayloadSize, MaxEdnsUdpAnswer);
 
-        var w = new Writer(id, question);
+        var w = new Writer(id, question, limit, withOpt: parsed.EdnsPayloadSize is not null);
         var origin = qclass is DnsConstants.ClassIn or 255 ? zone.ZoneOf(name) : null;
         if (origin is null) return w.Finish((ushort)rd, DnsConstants.RcodeRefused);
 
@@ -71,12 +111,12 @@ internal sealed class DnsService(DnsZone zone, ServiceCounters counters)
             if (!zone.Exists(current))
             {
                 AddSoa(w, zone.ZoneOf(current) ?? origin);
-                return w.Finish((ushort)(rd | FlagAuthoritative), DnsConstants.RcodeNameError);
+                return w.Finish((ushort)(rd | DnsConstants.FlagAuthoritative), DnsConstants.RcodeNameError);
             }
             break;
         }
         if (w.AnswerCount == 0) AddSoa(w, origin); // NODATA (RFC 2308 2.2)
-        return w.Finish((ushort)(rd | FlagAuthoritative), DnsConstants.RcodeNoError);
+        return w.Finish((ushort)(rd | DnsConstants.FlagAuthoritative), DnsConstants.RcodeNoError);
     }
 
     /// <summary>RFC 2308 3: the SOA in the authority section, its TTL the smaller of its own and its minimum field.</summary>
@@ -95,18 +135,26 @@ internal sealed class DnsService(DnsZone zone, ServiceCounters counters)
         return m;
     }
 
-    /// <summary>Builds a response: header, the question as received, answers, then authority records.</summary>
+    /// <summary>
+    /// Builds a response: header, the question as received, answers, authority records, and an OPT record when the query
+    /// had one (RFC 6891 6.1.1); over <c>limit</c> bytes it is truncated.
+    /// </summary>
     private sealed class Writer
     {
         private readonly ushort _id;
         private readonly byte[] _question;
+        private readonly int _limit;
+        private readonly byte[] _opt;
         private readonly List<byte[]> _answers = new();
         private readonly List<byte[]> _authority = new();
 
-        public Writer(ushort id, ReadOnlySpan<byte> question)
+        public Writer(ushort id, ReadOnlySpan<byte> question, int limit, bool withOpt)
         {
             _id = id;
             _question = question.ToArray();
+            _limit = limit;
+            _opt = new byte[withOpt ? Edns.OptLength : 0];
+            if (withOpt) Edns.WriteOpt(_opt, MaxEdnsUdpAnswer);
         }
 
         public int AnswerCount => _answers.Count;
@@ -131,15 +179,14 @@ internal sealed class DnsService(DnsZone zone, ServiceCounters counters)
 
         public byte[] Finish(ushort flags, int rcode)
         {
-            var length = DnsConstants.HeaderLength + _question.Length + _answers.Sum(a => a.Length) + _authority.Sum(a => a.Length);
-            var truncated = length > MaxUdpAnswer;
-            if (truncated)
+            var length = DnsConstants.HeaderLength + _question.Length + _answers.Sum(a => a.Length) + _authority.Sum(a => a.Length) + _opt.Length;
+            if (length > _limit)
             {
                 // RFC 2181 9: a truncated answer carries what fits, flagged TC; here simply none of the records.
                 _answers.Clear();
                 _authority.Clear();
                 flags |= DnsConstants.FlagTruncated;
-                length = DnsConstants.HeaderLength + _question.Length;
+                length = DnsConstants.HeaderLength + _question.Length + _opt.Length;
             }
             var m = new byte[length];
             BinaryPrimitives.WriteUInt16BigEndian(m, _id);
@@ -147,10 +194,11 @@ internal sealed class DnsService(DnsZone zone, ServiceCounters counters)
             BinaryPrimitives.WriteUInt16BigEndian(m.AsSpan(4), 1);
             BinaryPrimitives.WriteUInt16BigEndian(m.AsSpan(6), (ushort)_answers.Count);
             BinaryPrimitives.WriteUInt16BigEndian(m.AsSpan(8), (ushort)_authority.Count);
+            BinaryPrimitives.WriteUInt16BigEndian(m.AsSpan(10), (ushort)(_opt.Length > 0 ? 1 : 0));
             var p = DnsConstants.HeaderLength;
             _question.CopyTo(m, p);
             p += _question.Length;
-            foreach (var rr in _answers.Concat(_authority))
+            foreach (var rr in _answers.Concat(_authority).Append(_opt))
             {
                 rr.CopyTo(m, p);
                 p += rr.Length;

@@ -4,9 +4,6 @@ using NetStack.Dns;
 
 namespace NetStack.Services;
 
-/// <summary>The record types the lab's DNS service serves (RFC 1035 3.2.2).</summary>
-public enum DnsRecordType : ushort { A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, MX = 15, TXT = 16, AAAA = 28, ANY = 255 }
-
 /// <summary>One resource record: owner name (normalized), type, TTL, its RDATA in wire form (names uncompressed) and as text.</summary>
 public sealed record DnsRecord(string Name, DnsRecordType Type, uint Ttl, byte[] Data, string Text)
 {
@@ -18,6 +15,25 @@ public sealed record DnsRecord(string Name, DnsRecordType Type, uint Ttl, byte[]
         var data = new byte[4];
         address.Write(data);
         return new(DnsName.Normalize(name), DnsRecordType.A, ttl, data, address.ToString());
+    }
+
+    /// <summary>RFC 3596 2.2: an IPv6 address (served and resolved; the stack itself speaks IPv4 only).</summary>
+    public static DnsRecord Aaaa(string name, System.Net.IPAddress address, uint ttl = DnsZone.DefaultTtl)
+    {
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6) throw new ArgumentException($"{address} is not an IPv6 address.", nameof(address));
+        return new(DnsName.Normalize(name), DnsRecordType.AAAA, ttl, address.GetAddressBytes(), address.ToString());
+    }
+
+    /// <summary>RFC 2782: priority, weight, port, then the target's name (never compressed).</summary>
+    public static DnsRecord Srv(string name, ushort priority, ushort weight, ushort port, string target, uint ttl = DnsZone.DefaultTtl)
+    {
+        var t = NameData(target);
+        var data = new byte[6 + t.Length];
+        BinaryPrimitives.WriteUInt16BigEndian(data, priority);
+        BinaryPrimitives.WriteUInt16BigEndian(data.AsSpan(2), weight);
+        BinaryPrimitives.WriteUInt16BigEndian(data.AsSpan(4), port);
+        t.CopyTo(data, 6);
+        return new(DnsName.Normalize(name), DnsRecordType.SRV, ttl, data, $"{priority} {weight} {port} {DnsName.Normalize(target)}");
     }
 
     public static DnsRecord Cname(string name, string target, uint ttl = DnsZone.DefaultTtl) =>
@@ -124,16 +140,11 @@ public sealed class DnsZone
         lock (_gate) return _records.FirstOrDefault(r => r.Name == origin && r.Type == DnsRecordType.SOA);
     }
 
-    /// <summary>The reverse-lookup name of an address: 1.2.0.192.in-addr.arpa for 192.0.2.1 (RFC 1035 3.5).</summary>
-    public static string ReverseName(Ipv4Address a)
-    {
-        var v = a.Value;
-        return $"{v & 0xFF}.{(v >> 8) & 0xFF}.{(v >> 16) & 0xFF}.{v >> 24}.in-addr.arpa";
-    }
-
     /// <summary>
     /// The embedded lab's names, around the service host at <paramref name="host"/>: <paramref name="domain"/> (A, MX,
-    /// TXT, NS, SOA), host., ns. and mail. (A), www. (CNAME to host.), alias. (CNAME to www., a chain of two), and the
+    /// TXT, NS, SOA), host. (A, and an AAAA from the documentation prefix), ns. and mail. (A), www. (CNAME to host.),
+    /// alias. (CNAME to www., a chain of two), _http._tcp. (SRV), many. (40 A records in 198.51.100.0/24: about 670
+    /// bytes, over 512, so it needs EDNS), big. (30 TXT records, about 2 KB: truncated over UDP, whole over TCP), and the
     /// reverse zone of the host's subnet (on octet boundaries) with a PTR for the host.
     /// </summary>
     public static DnsZone ForLab(Ipv4Address host, int prefixLength, string domain = "lab.test")
@@ -146,15 +157,19 @@ public sealed class DnsZone
         zone.Add(DnsRecord.Mx(domain, 10, "mail." + domain));
         zone.Add(DnsRecord.Txt(domain, "NetStack embedded lab: echo 7, discard 9, daytime 13, chargen 19, http 80, dns 53 on " + hostName));
         zone.Add(DnsRecord.A(hostName, host));
+        zone.Add(DnsRecord.Aaaa(hostName, System.Net.IPAddress.Parse("2001:db8::" + (host.Value & 0xFF).ToString("x"))));
+        zone.Add(DnsRecord.Srv("_http._tcp." + domain, 0, 0, 80, hostName));
+        for (int i = 0; i < 40; i++) zone.Add(DnsRecord.A("many." + domain, new Ipv4Address(198, 51, 100, (byte)(100 + i))));
+        for (int i = 0; i < 30; i++) zone.Add(DnsRecord.Txt("big." + domain, $"{i:D2} a long answer: TXT records that together need more than one UDP datagram"));
         zone.Add(DnsRecord.A("ns." + domain, host));
         zone.Add(DnsRecord.A("mail." + domain, host));
         zone.Add(DnsRecord.Cname("www." + domain, hostName));
         zone.Add(DnsRecord.Cname("alias." + domain, "www." + domain));
 
         var octets = Math.Clamp(prefixLength / 8, 1, 3);
-        var reverse = string.Join('.', ReverseName(host).Split('.').Skip(4 - octets));
+        var reverse = string.Join('.', DnsName.ReverseName(host).Split('.').Skip(4 - octets));
         zone.AddZone(reverse, "ns." + domain);
-        zone.Add(DnsRecord.Ptr(ReverseName(host), hostName));
+        zone.Add(DnsRecord.Ptr(DnsName.ReverseName(host), hostName));
         return zone;
     }
 }

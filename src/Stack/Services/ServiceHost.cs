@@ -52,7 +52,7 @@ public sealed class ServiceCounters
 /// <summary>
 /// The lab's service host: an application on a <see cref="NetworkStack"/>, written only with the stack's public socket
 /// API, that serves echo (TCP and UDP 7, RFC 862), discard (9, RFC 863), daytime (13, RFC 867), chargen (19, RFC 864),
-/// HTTP/1.1 (TCP 80, see <see cref="HttpService"/>) and DNS (UDP 53, authoritative for <see cref="Zone"/>). The stack
+/// HTTP/1.1 (TCP 80, see <see cref="HttpService"/>) and DNS (UDP and TCP 53, authoritative for <see cref="Zone"/>). The stack
 /// itself answers ARP and ping. The stack must be running (real time); <see cref="Dispose"/> stops every service and
 /// resets open connections, and leaves the stack running.
 /// </summary>
@@ -105,7 +105,8 @@ public sealed class ServiceHost : IDisposable
             await host.ServeTcpAsync(ChargenService.Port, "chargen", $"sends the RFC 864 character pattern until the client closes or {options.ChargenLimit} bytes have gone", chargen.ServeAsync).ConfigureAwait(false);
             await host.ServeUdpAsync(ChargenService.Port, "chargen", "answers any datagram with 512 pattern characters (RFC 864)", chargen.Answer).ConfigureAwait(false);
             await host.ServeTcpAsync(HttpService.Port, "http", "HTTP/1.1: / (index), /hello, /bytes/N, /download, /chunked, /slow, /redirect, POST /echo", http.ServeAsync).ConfigureAwait(false);
-            await host.ServeUdpAsync(DnsService.Port, "dns", $"authoritative DNS for {options.Domain} and its reverse zone", dns.Answer).ConfigureAwait(false);
+            await host.ServeUdpAsync(DnsService.Port, "dns", $"authoritative DNS for {options.Domain} and its reverse zone (EDNS; over 1232 bytes: truncated)", dns.Answer).ConfigureAwait(false);
+            await host.ServeTcpAsync(DnsService.Port, "dns", $"authoritative DNS over TCP (RFC 7766), for answers too large for UDP", dns.ServeAsync).ConfigureAwait(false);
         }
         catch
         {

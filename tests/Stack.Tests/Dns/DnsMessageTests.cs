@@ -73,27 +73,28 @@ public class DnsMessageTests
         byte[] header = [0, 7, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
         byte[] answer = [0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1];
         byte[] msg = [.. header, .. qname, 0, 1, 0, 1, .. answer];
-        var list = new List<Ipv4Address>();
-        Assert.Equal(DnsResponseKind.Malformed, DnsMessage.Parse(msg, 7, qname, list, out _, out _));
+        Assert.Null(DnsMessage.Parse(msg));
 
         msg[7] = 1; // now honest
-        Assert.Equal(DnsResponseKind.Answer, DnsMessage.Parse(msg, 7, qname, list, out var ttl, out _));
-        Assert.Equal(Ipv4Address.Parse("192.0.2.1"), Assert.Single(list));
-        Assert.Equal(60u, ttl);
+        var m = DnsMessage.Parse(msg)!;
+        Assert.True(m.Answers(7, qname, 1));
+        var a = Assert.Single(m.Records);
+        Assert.Equal((DnsSection.Answer, "a.example", 60u, Ipv4Address.Parse("192.0.2.1")), (a.Section, a.Name, a.Ttl, a.Address));
 
         msg[^5] = 5; // an A record with 5 bytes of data, running past the end
-        list.Clear();
-        Assert.Equal(DnsResponseKind.Malformed, DnsMessage.Parse(msg, 7, qname, list, out _, out _));
-        Assert.Equal(DnsResponseKind.Malformed, DnsMessage.Parse(msg.AsSpan(0, 11), 7, qname, list, out _, out _));
+        Assert.Null(DnsMessage.Parse(msg));
+        Assert.Null(DnsMessage.Parse(msg.AsSpan(0, 11)));
     }
 
     [Fact]
-    public void Query_is_a_recursive_a_question()
+    public void Query_is_a_recursive_question_of_the_type_asked()
     {
-        var buffer = new byte[300];
-        var n = DnsMessage.WriteQuery(buffer, 0xBEEF, DnsName.Encode("www.example.com"));
+        var buffer = new byte[DnsQuery.MaxLength];
+        var n = DnsQuery.Write(buffer, 0xBEEF, DnsName.Encode("www.example.com"), 1);
         byte[] expected = [0xBE, 0xEF, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
             3, .. "www"u8, 7, .. "example"u8, 3, .. "com"u8, 0, 0, 1, 0, 1];
         Assert.Equal(expected, buffer.AsSpan(0, n).ToArray());
+        n = DnsQuery.Write(buffer, 0xBEEF, DnsName.Encode("example.com"), 15);
+        Assert.Equal(new byte[] { 0, 15, 0, 1 }, buffer.AsSpan(n - 4, 4).ToArray()); // MX/IN
     }
 }

@@ -89,10 +89,20 @@ public sealed class KernelServiceHostTests(ITestOutputHelper output)
         Assert.Contains("status: NXDOMAIN", nx);
         Assert.Matches(@"flags: qr aa rd;", nx);                          // authoritative, no recursion available
         Assert.Matches(@"(?m)^lab\.test\.\s+60\s+IN\s+SOA\s+ns\.lab\.test\. hostmaster\.ns\.lab\.test\. 1 ", nx);
-        var nodata = Dig("host.lab.test AAAA");
+        var nodata = Dig("host.lab.test MX");
         Assert.Contains("status: NOERROR", nodata);
         Assert.Contains("ANSWER: 0, AUTHORITY: 1", nodata);
         Assert.Contains("status: REFUSED", Dig("example.com A"));
+
+        // EDNS and TCP, as dig speaks them: an OPT record comes back; 30 TXT records (about 2.7 KB) come truncated over
+        // UDP, with or without EDNS, and whole over TCP, which dig falls back to by itself.
+        Assert.Matches(@"(?m)^; EDNS: version: 0, flags:; udp: 1232$", Dig("host.lab.test A"));
+        Assert.Equal("2001:db8::2\n", Dig("+short host.lab.test AAAA"));
+        Assert.Matches(@"flags: qr aa tc rd;", Dig("+ignore +notcp big.lab.test TXT"));
+        Assert.Matches(@"flags: qr aa tc rd;", Dig("+ignore +notcp +noedns big.lab.test TXT"));
+        Assert.Equal(30, Dig("+short big.lab.test TXT").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal(40, Dig("+short many.lab.test A").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // fits with EDNS
+        Assert.Equal("0 0 80 host.lab.test.\n", Dig("+tcp +short _http._tcp.lab.test SRV"));
     }
 
     [KernelFact]

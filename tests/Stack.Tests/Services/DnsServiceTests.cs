@@ -156,7 +156,7 @@ public class DnsServiceTests
         Assert.Equal(("lab.test", (ushort)6, "ns.lab.test"), (soa.Name, soa.Type, soa.Text));
         Assert.Equal(DnsZone.DefaultTtl, soa.Ttl);
 
-        var nodata = await QueryAsync(lab, "host.lab.test", 28); // AAAA: the name exists, the type does not
+        var nodata = await QueryAsync(lab, "host.lab.test", 15); // MX: the name exists, the type does not
         Assert.Equal(0, nodata.Rcode);
         Assert.Empty(nodata.Answers);
         Assert.Equal(6, Assert.Single(nodata.Authority).Type);
@@ -186,6 +186,70 @@ public class DnsServiceTests
         Assert.Equal(new byte[] { 0, 1 }, formerr[..2]);
         var notimp = service.Respond(new byte[] { 0, 2, 0x10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1 }); // opcode 2 (STATUS)
         Assert.Equal(DnsConstants.RcodeNotImplemented, notimp![3] & 0xF);
+    }
+
+    [Fact]
+    public async Task Aaaa_srv_and_reverse_names_through_the_stack_resolver()
+    {
+        using var lab = new LabRig();
+        var aaaa = Assert.Single((await lab.Client.QueryDnsAsync("host.lab.test", DnsRecordType.AAAA, cancellationToken: lab.Token)).Data);
+        Assert.Equal(System.Net.IPAddress.Parse("2001:db8::1"), aaaa.Address6);
+        var srv = Assert.Single((await lab.Client.QueryDnsAsync("_http._tcp.lab.test", DnsRecordType.SRV, cancellationToken: lab.Token)).Data);
+        Assert.Equal((80, "host.lab.test"), (srv.Port, srv.Target));
+        var ptr = await lab.Client.QueryDnsAsync(DnsName.ReverseName(LabRig.HostAddress), DnsRecordType.PTR, cancellationToken: lab.Token);
+        Assert.Equal("host.lab.test", Assert.Single(ptr.Data).Target);
+        var soa = Assert.Single((await lab.Client.QueryDnsAsync("lab.test", DnsRecordType.SOA, cancellationToken: lab.Token)).Data);
+        Assert.Equal(("ns.lab.test", "hostmaster.ns.lab.test", DnsZone.DefaultTtl), (soa.Target, soa.Mailbox, soa.Minimum));
+    }
+
+    [Fact]
+    public async Task Answer_over_512_bytes_comes_over_udp_with_edns_and_is_truncated_without()
+    {
+        using var lab = new LabRig();
+        var many = await lab.Client.ResolveAsync("many.lab.test", cancellationToken: lab.Token);
+        Assert.Equal(40, many.Addresses.Length);
+        Assert.Equal(0, lab.Client.Dns.Counters.TruncatedAnswers); // EDNS (1232) let it through in one datagram
+        Assert.Equal(0, lab.Host.Counters.TcpConnections);
+
+        var plain = await QueryAsync(lab, "many.lab.test", 1); // the test's own query: no OPT record, so 512 bytes at most
+        Assert.Equal(DnsConstants.FlagTruncated, plain.Flags & DnsConstants.FlagTruncated);
+        Assert.Empty(plain.Answers);
+    }
+
+    [Fact]
+    public async Task Answer_too_large_for_udp_is_truncated_and_the_resolver_takes_it_over_tcp()
+    {
+        using var lab = new LabRig();
+        var big = await lab.Client.QueryDnsAsync("big.lab.test", DnsRecordType.TXT, cancellationToken: lab.Token);
+        Assert.True(big.OverTcp);
+        Assert.Equal(30, big.Data.Count);
+        Assert.StartsWith("00 a long answer", Assert.Single(big.Data[0].Strings!));
+        Assert.Equal(1, lab.Client.Dns.Counters.TruncatedAnswers);
+        Assert.Equal(1, lab.Host.Counters.TcpConnections);
+    }
+
+    [Fact]
+    public async Task Tcp_connection_answers_queries_in_turn_and_edns_queries_get_an_opt_record()
+    {
+        using var lab = new LabRig();
+        using var socket = await lab.ConnectAsync(53);
+        var buffer = new byte[DnsQuery.MaxLength];
+        var framed = new List<byte>();
+        foreach (var (id, name) in new[] { ((ushort)1, "host.lab.test"), ((ushort)2, "big.lab.test") })
+        {
+            var n = DnsQuery.Write(buffer, id, DnsName.Encode(name), id == 1 ? (ushort)1 : (ushort)16, ednsPayloadSize: 4096);
+            framed.AddRange(DnsTcpExchange.Frame(buffer.AsSpan(0, n)));
+        }
+        await socket.SendAsync(framed.ToArray(), lab.Token); // both queries in one write: RFC 7766 6.2.1.1 pipelining
+        foreach (var id in new ushort[] { 1, 2 })
+        {
+            var length = BinaryPrimitives.ReadUInt16BigEndian(await lab.ReadExactlyAsync(socket, 2));
+            var m = DnsMessage.Parse(await lab.ReadExactlyAsync(socket, length))!;
+            Assert.Equal(id, m.Id);
+            Assert.False(m.Truncated);
+            Assert.Equal(DnsService.MaxEdnsUdpAnswer, m.EdnsPayloadSize);
+            Assert.Equal(id == 1 ? 1 : 30, m.Section(DnsSection.Answer).Count());
+        }
     }
 
     [Fact]
