@@ -65,11 +65,11 @@ internal sealed partial class TcpConnection
             MaxSndWnd = SndWnd;
             SndWl1 = seg.Seq;
             SndWl2 = seg.Ack;
-            if (Retries == 0) SampleRtt(now - _synSentAt); // Karn: only an unretransmitted SYN gives a sample
-            else if (TsEnabled && seg.Options.TsEcr != 0) SampleRtt(TimeSpan.FromMilliseconds(TsNow(now) - seg.Options.TsEcr));
+            if (Retries == 0) Rtt.Sample(now - _synSentAt); // Karn: only an unretransmitted SYN gives a sample
+            else if (TsEnabled && seg.Options.TsEcr != 0) Rtt.Sample(TimeSpan.FromMilliseconds(TsNow(now) - seg.Options.TsEcr));
             RtoAt = Never;
             Retries = 0;
-            Backoff = 0;
+            Rtt.Backoff = 0;
             EnterEstablished(now);
             _ackNow = true;
             return;
@@ -195,9 +195,9 @@ internal sealed partial class TcpConnection
             MaxSndWnd = Math.Max(MaxSndWnd, SndWnd);
             SndWl1 = seg.Seq;
             SndWl2 = seg.Ack;
-            if (Retries == 0) SampleRtt(now - _synSentAt);
+            if (Retries == 0) Rtt.Sample(now - _synSentAt);
             Retries = 0;
-            Backoff = 0;
+            Rtt.Backoff = 0;
             EnterEstablished(now);
         }
         if (!ProcessAck(ref seg, now)) return;
@@ -306,7 +306,7 @@ internal sealed partial class TcpConnection
             // Reneging (RFC 2018 8): the peer lacks the segment at SND.UNA it had SACKed, so send it now; anything
             // else it dropped is found by later SACKs or, at worst, by the retransmission timer.
             Context.Trace("Tcp", $"{Describe()} peer reneged on SACKed data at {SndUna}: scoreboard cleared");
-            _rttTiming = false; // Karn
+            Rtt.StopTiming(); // Karn
             var sent = RetransmitFirst(now);
             // After a timeout go-back-N may have skipped the reneged data: continue it from here.
             if (!InRecovery && Seq.Lt(SndUna, Recover)) SndNxt = SndUna + (uint)sent;
@@ -319,14 +319,10 @@ internal sealed partial class TcpConnection
         // update TS.Recent from segments below RCV.NXT), which would inflate SRTT (Karn's rule, applied to TSecr).
         if (TsEnabled && opts.HasTimestamp && opts.TsEcr != 0)
         {
-            if (Retries == 0) SampleRtt(TimeSpan.FromMilliseconds((int)(TsNow(now) - opts.TsEcr)));
+            if (Retries == 0) Rtt.Sample(TimeSpan.FromMilliseconds((int)(TsNow(now) - opts.TsEcr)));
         }
-        else if (_rttTiming && Seq.Ge(ack, _rttSeq))
-        {
-            _rttTiming = false;
-            SampleRtt(now - _rttStart);
-        }
-        Backoff = 0;
+        else Rtt.OnAck(ack, now);
+        Rtt.Backoff = 0;
         Retries = 0;
 
         // Congestion control.
@@ -356,7 +352,7 @@ internal sealed partial class TcpConnection
             // burst it all the first time more data or a slower path appears.
             if (!synAcked && dataAcked > 0)
             {
-                if (flightBefore >= Cwnd / 2) Cwnd = Cc.OnAck(Cwnd, Ssthresh, (uint)dataAcked, mss, now, Srtt);
+                if (flightBefore >= Cwnd / 2) Cwnd = Cc.OnAck(Cwnd, Ssthresh, (uint)dataAcked, mss, now, Rtt.Srtt);
                 else Cc.OnNotCwndLimited(now);
             }
             // Keep Recover just below SND.UNA once passed, so the RFC 6582 comparison never spans 2^31 bytes.
@@ -365,7 +361,7 @@ internal sealed partial class TcpConnection
 
         // RTO (RFC 6298 5.2/5.3): stop when all is acknowledged, else restart.
         _persisting = false;
-        RtoAt = SndMax == SndUna ? Never : now + Rto;
+        RtoAt = SndMax == SndUna ? Never : now + Rtt.Rto;
         UpdateWindow(ref seg, window, now);
         if (dataAcked > 0) BytesSent += dataAcked;
         PumpSendWaiter();
@@ -402,8 +398,8 @@ internal sealed partial class TcpConnection
             if (window > 0 && _persisting)
             {
                 _persisting = false;
-                RtoAt = SndMax == SndUna ? Never : now + Rto;
-                Backoff = 0;
+                RtoAt = SndMax == SndUna ? Never : now + Rtt.Rto;
+                Rtt.Backoff = 0;
             }
         }
     }
@@ -434,7 +430,7 @@ internal sealed partial class TcpConnection
         Recover = SndMax;
         InRecovery = true;
         Counters.FastRetransmits++;
-        _rttTiming = false; // Karn
+        Rtt.StopTiming(); // Karn
         Context.Trace("Tcp", $"{Describe()} fast retransmit of {SndUna} after {DupAcks} duplicate ACKs, ssthresh {Ssthresh}");
         var sent = RetransmitFirst(now);
         if (SackEnabled)
@@ -444,30 +440,6 @@ internal sealed partial class TcpConnection
             Cwnd = Ssthresh;
         }
         else Cwnd = Ssthresh + 3 * mss;
-    }
-
-    /// <summary>Updates SRTT, RTTVAR and RTO from one measurement (RFC 6298 2.2, 2.3).</summary>
-    private void SampleRtt(TimeSpan r)
-    {
-        if (r < TimeSpan.Zero) return;
-        if (!HasRtt)
-        {
-            Srtt = r;
-            RttVar = r / 2;
-            HasRtt = true;
-        }
-        else
-        {
-            var delta = Srtt - r;
-            if (delta < TimeSpan.Zero) delta = -delta;
-            RttVar = (3 * RttVar + delta) / 4;
-            Srtt = (7 * Srtt + r) / 8;
-        }
-        var k = 4 * RttVar;
-        if (k < TimeSpan.FromMilliseconds(1)) k = TimeSpan.FromMilliseconds(1); // G, the clock granularity
-        var rto = Srtt + k;
-        var s = Settings;
-        Rto = rto < s.MinRto ? s.MinRto : rto > s.MaxRto ? s.MaxRto : rto;
     }
 
     // ---------------- receiving data ----------------

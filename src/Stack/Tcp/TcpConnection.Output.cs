@@ -43,7 +43,7 @@ internal sealed partial class TcpConnection
         if (SndMax == SndUna && SndBuf.Count > 0 && RtoAt == Never && !(FinQueued && FinAcked))
         {
             _persisting = true;
-            RtoAt = now + BackedOff(Rto);
+            RtoAt = now + Rtt.BackedOff;
         }
     }
 
@@ -128,12 +128,7 @@ internal sealed partial class TcpConnection
         Transmit(SndNxt, flags, (int)(SndNxt - SndUna), len, now);
         if (isNew)
         {
-            if (!_rttTiming && !TsEnabled && len > 0)
-            {
-                _rttTiming = true;
-                _rttSeq = SndNxt + (uint)len;
-                _rttStart = now;
-            }
+            if (!TsEnabled && len > 0) Rtt.StartTiming(SndNxt + (uint)len, now);
         }
         else CountRetransmit(len);
         var used = len + (fin ? 1 : 0);
@@ -142,7 +137,7 @@ internal sealed partial class TcpConnection
         if (RtoAt == Never || _persisting)
         {
             _persisting = false;
-            RtoAt = now + Rto;
+            RtoAt = now + Rtt.Rto;
         }
         if (fin && isNew) Context.Trace("Tcp", $"{Describe()} FIN sent, seq {SndNxt - 1}");
         return used;
@@ -172,7 +167,7 @@ internal sealed partial class TcpConnection
         if (Scoreboard is { Count: > 0 } sb && Seq.Lt(sb.SkipSacked(SndUna, SndMax, out var limit), SndMax) && limit - SndUna < maxLen)
             maxLen = limit - SndUna;
         var n = RetransmitAt(SndUna, maxLen, now);
-        if (n > 0) RtoAt = now + Rto;
+        if (n > 0) RtoAt = now + Rtt.Rto;
         return n;
     }
 
@@ -181,13 +176,6 @@ internal sealed partial class TcpConnection
         Retransmits++;
         Counters.SegmentsRetransmitted++;
         Counters.BytesRetransmitted += len;
-    }
-
-    private TimeSpan BackedOff(TimeSpan rto)
-    {
-        var t = rto;
-        for (int i = 0; i < Backoff && t < Settings.MaxRto; i++) t += t;
-        return t > Settings.MaxRto ? Settings.MaxRto : t;
     }
 
     // ---------------- timers ----------------
@@ -238,7 +226,7 @@ internal sealed partial class TcpConnection
             _swsOverride = true;
             Output(now);
             _swsOverride = false;
-            if (RtoAt == Never) { _persisting = true; RtoAt = now + BackedOff(Rto); }
+            if (RtoAt == Never) { _persisting = true; RtoAt = now + Rtt.BackedOff; }
             return;
         }
         if (_persisting)
@@ -246,8 +234,8 @@ internal sealed partial class TcpConnection
             // Zero-window probe: a segment just below the window draws an ACK with the current window.
             Counters.ZeroWindowProbes++;
             SendProbe(now);
-            if (Backoff < 16) Backoff++;
-            RtoAt = now + BackedOff(Rto);
+            if (Rtt.Backoff < 16) Rtt.Backoff++;
+            RtoAt = now + Rtt.BackedOff;
             return;
         }
         switch (State)
@@ -264,13 +252,13 @@ internal sealed partial class TcpConnection
                     return;
                 }
                 Retries++;
-                Backoff++;
+                Rtt.Backoff++;
                 Counters.Timeouts++;
                 Retransmits++;
                 Counters.SegmentsRetransmitted++;
                 Context.Trace("Tcp", $"{Describe()} retransmission {Retries} of {(State == TcpState.SynSent ? "SYN" : "SYN-ACK")}");
                 SendSyn(now);
-                RtoAt = now + BackedOff(Rto);
+                RtoAt = now + Rtt.BackedOff;
                 return;
         }
         if (SndMax == SndUna) return; // nothing outstanding
@@ -283,7 +271,7 @@ internal sealed partial class TcpConnection
             return;
         }
         Retries++;
-        Backoff++;
+        Rtt.Backoff++;
         Counters.Timeouts++;
         var mss = (uint)SndMss;
         var flight = SndMax - SndUna;
@@ -292,14 +280,14 @@ internal sealed partial class TcpConnection
         InRecovery = false;
         Recover = SndMax; // RFC 6582 3.2: no fast retransmit for ACKs below what was sent before the timeout
         DupAcks = 0;
-        _rttTiming = false; // Karn
+        Rtt.StopTiming(); // Karn
         // RFC 6675 5.1 (and RFC 2018 errata 1610): the scoreboard is kept, so go-back-N from SND.UNA skips what the
         // peer SACKed; a cumulative ACK that stops at a SACKed range (reneging) clears it (SackScoreboard.Advance).
         if (Scoreboard != null) Scoreboard.HighRxt = SndUna;
         SndNxt = SndUna;    // go back N from the first unacknowledged byte
-        Context.Trace("Tcp", $"{Describe()} retransmission {Retries} of {SndUna} (RTO {BackedOff(Rto).TotalMilliseconds} ms)");
+        Context.Trace("Tcp", $"{Describe()} retransmission {Retries} of {SndUna} (RTO {Rtt.BackedOff.TotalMilliseconds} ms)");
         Output(now);
-        RtoAt = now + BackedOff(Rto);
+        RtoAt = now + Rtt.BackedOff;
     }
 
     private void OnKeepalive(TimeSpan now)

@@ -21,7 +21,7 @@ internal sealed partial class TcpConnection
         var s = layer.Settings;
         SndBuf = new ByteRing(s.SendBufferSize);
         RcvBuf = new ByteRing(s.ReceiveBufferSize);
-        Rto = s.InitialRto;
+        Rtt = new RttEstimator(s.InitialRto, s.MinRto, s.MaxRto);
     }
 
     public readonly TcpLayer Layer;
@@ -73,13 +73,9 @@ internal sealed partial class TcpConnection
     public bool UserClosed;  // CloseAsync: the user will not read any more
 
     // ---- RTT and retransmission (RFC 6298) ----
-    public TimeSpan Srtt, RttVar, Rto;
-    public bool HasRtt;
-    public int Backoff;
+    /// <summary>SRTT, RTTVAR, RTO and its backoff; a struct used in place.</summary>
+    public RttEstimator Rtt;
     public int Retries;
-    private bool _rttTiming;
-    private uint _rttSeq;
-    private TimeSpan _rttStart;
     private bool _persisting;
 
     // ---- congestion control (RFC 5681, 6582, 6675, 9438) ----
@@ -264,7 +260,7 @@ internal sealed partial class TcpConnection
         _synSentAt = now;
         SendSyn(now);
         Context.Trace("Tcp", $"{Describe()} SYN sent, ISN {Iss}");
-        RtoAt = now + Rto;
+        RtoAt = now + Rtt.Rto;
         Layer.Schedule(this);
         return _connectTcs.Task;
     }
@@ -290,7 +286,7 @@ internal sealed partial class TcpConnection
         SetState(TcpState.SynReceived, now);
         _synSentAt = now;
         SendSyn(now);
-        RtoAt = now + Rto;
+        RtoAt = now + Rtt.Rto;
         Layer.Schedule(this);
         return true;
     }
@@ -559,9 +555,9 @@ internal sealed partial class TcpConnection
                 RcvWnd = Seq.Gt(RcvAdvEdge, RcvNxt) ? RcvAdvEdge - RcvNxt : 0,
                 Cwnd = Cwnd,
                 Ssthresh = Ssthresh,
-                Srtt = Srtt,
-                RttVar = RttVar,
-                Rto = Rto,
+                Srtt = Rtt.Srtt,
+                RttVar = Rtt.RttVar,
+                Rto = Rtt.Rto,
                 Mss = SndMss,
                 SndWindowScale = WsEnabled ? SndWndShift : -1,
                 RcvWindowScale = WsEnabled ? RcvWndShift : -1,

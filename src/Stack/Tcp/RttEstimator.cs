@@ -1,0 +1,83 @@
+namespace NetStack.Tcp;
+
+/// <summary>
+/// The retransmission timer's estimator (RFC 6298): SRTT, RTTVAR and RTO from round-trip samples, the
+/// exponential backoff of 5.5, and the timing of one segment at a time when timestamps give no samples (Karn's
+/// rule: a retransmitted segment is never timed). A struct held in place by the sender; loop only.
+/// </summary>
+internal struct RttEstimator
+{
+    private readonly TimeSpan _min, _max;
+    private bool _timing;
+    private uint _timedSeq;
+    private TimeSpan _timedAt;
+
+    public RttEstimator(TimeSpan initialRto, TimeSpan minRto, TimeSpan maxRto)
+    {
+        Rto = initialRto; // RFC 6298 2.1
+        _min = minRto;
+        _max = maxRto;
+    }
+
+    public TimeSpan Srtt { get; private set; }
+    public TimeSpan RttVar { get; private set; }
+    /// <summary>The RTO before backoff.</summary>
+    public TimeSpan Rto { get; private set; }
+    public bool HasSample { get; private set; }
+    /// <summary>Timeouts (or zero-window probes) since the last ACK of new data: the RTO doubles per step (RFC 6298 5.5).</summary>
+    public int Backoff;
+
+    /// <summary>The RTO with the current backoff applied, at most the maximum.</summary>
+    public readonly TimeSpan BackedOff
+    {
+        get
+        {
+            var t = Rto;
+            for (int i = 0; i < Backoff && t < _max; i++) t += t;
+            return t > _max ? _max : t;
+        }
+    }
+
+    /// <summary>Updates SRTT, RTTVAR and RTO from one measurement (RFC 6298 2.2, 2.3).</summary>
+    public void Sample(TimeSpan r)
+    {
+        if (r < TimeSpan.Zero) return;
+        if (!HasSample)
+        {
+            Srtt = r;
+            RttVar = r / 2;
+            HasSample = true;
+        }
+        else
+        {
+            var delta = Srtt - r;
+            if (delta < TimeSpan.Zero) delta = -delta;
+            RttVar = (3 * RttVar + delta) / 4;
+            Srtt = (7 * Srtt + r) / 8;
+        }
+        var k = 4 * RttVar;
+        if (k < TimeSpan.FromMilliseconds(1)) k = TimeSpan.FromMilliseconds(1); // G, the clock granularity
+        var rto = Srtt + k;
+        Rto = rto < _min ? _min : rto > _max ? _max : rto;
+    }
+
+    /// <summary>Times the new segment ending at <paramref name="end"/> unless one is being timed already.</summary>
+    public void StartTiming(uint end, TimeSpan now)
+    {
+        if (_timing) return;
+        _timing = true;
+        _timedSeq = end;
+        _timedAt = now;
+    }
+
+    /// <summary>Karn's rule: a retransmission makes the timed segment's sample ambiguous.</summary>
+    public void StopTiming() => _timing = false;
+
+    /// <summary>An ACK up to <paramref name="ack"/>: a sample when it covers the timed segment.</summary>
+    public void OnAck(uint ack, TimeSpan now)
+    {
+        if (!_timing || !Seq.Ge(ack, _timedSeq)) return;
+        _timing = false;
+        Sample(now - _timedAt);
+    }
+}
