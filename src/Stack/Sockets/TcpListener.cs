@@ -58,8 +58,9 @@ public sealed class TcpListener : StackSocket, IDisposable
 
     internal void OnHalfOpenGone() => _synQueue--;
 
-    internal void OnEstablished(TcpSocket socket)
+    internal void OnEstablished(TcpConnection connection)
     {
+        var socket = (TcpSocket)connection.User!;
         _synQueue--;
         if (_closed)
         {

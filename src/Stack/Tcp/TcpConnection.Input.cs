@@ -364,7 +364,7 @@ internal sealed partial class TcpConnection
         RtoAt = SndMax == SndUna ? Never : now + Rtt.Rto;
         UpdateWindow(ref seg, window, now);
         if (dataAcked > 0) BytesSent += dataAcked;
-        PumpSendWaiter();
+        _pending.PumpSend(SndBuf);
 
         if (finAcked)
         {
@@ -372,7 +372,7 @@ internal sealed partial class TcpConnection
             {
                 case TcpState.FinWait1:
                     SetState(TcpState.FinWait2, now);
-                    CompleteClose();
+                    _pending.CompleteClose();
                     if (UserClosed) StateAt = now + Settings.FinWait2Timeout;
                     break;
                 case TcpState.Closing:
@@ -477,10 +477,9 @@ internal sealed partial class TcpConnection
                 else _ackAtBatchEnd = true;
             }
             else _ackPending = true;
-            if (_recvTcs != null)
+            if (_pending.HasReceive)
             {
-                var n = RcvBuf.Read(_recvMem.Span);
-                CompleteReceive(n);
+                _pending.CompleteReceive(RcvBuf);
                 if (RcvBuf.Count == 0 && _oooCount == 0) RcvBuf.ReleaseIfEmpty();
             }
             return;
@@ -554,7 +553,7 @@ internal sealed partial class TcpConnection
         PeerFin = true;
         _ackNow = true;
         Context.Trace("Tcp", $"{Describe()} FIN received");
-        if (_recvTcs != null && RcvBuf.Count == 0) CompleteReceive(0);
+        if (_pending.HasReceive && RcvBuf.Count == 0) _pending.CompleteReceive(0);
         switch (State)
         {
             case TcpState.SynReceived:

@@ -14,10 +14,11 @@ internal sealed partial class TcpConnection
 {
     private static readonly TimeSpan Never = TimeSpan.MaxValue;
 
-    public TcpConnection(TcpLayer layer, TcpSocket socket)
+    /// <param name="user">Who holds the connection for the user (a TcpSocket), told of state changes; null for a bare connection.</param>
+    public TcpConnection(TcpLayer layer, IConnectionUser? user = null)
     {
         Layer = layer;
-        Socket = socket;
+        User = user;
         var s = layer.Settings;
         SndBuf = new ByteRing(s.SendBufferSize);
         RcvBuf = new ByteRing(s.ReceiveBufferSize);
@@ -25,7 +26,7 @@ internal sealed partial class TcpConnection
     }
 
     public readonly TcpLayer Layer;
-    public readonly TcpSocket Socket;
+    public readonly IConnectionUser? User;
     public ConnKey Key;
     public Ipv4Address Remote => new(Key.RemoteAddress);
     public TcpState State { get; private set; }
@@ -119,13 +120,8 @@ internal sealed partial class TcpConnection
     public StackError Error;
     private string? _errorMessage;
     public StackError SoftError;
-    private TaskCompletionSource<bool>? _connectTcs;
-    private TaskCompletionSource<bool>? _closeTcs;
-    private TaskCompletionSource<int>? _recvTcs;
-    private Memory<byte> _recvMem;
-    private TaskCompletionSource<bool>? _sendTcs;
-    private ReadOnlyMemory<byte> _sendMem;
-    private static readonly Task<bool> s_true = Task.FromResult(true);
+    /// <summary>The user's waiting connect, send, receive and close.</summary>
+    private readonly PendingOperations _pending = new();
 
     // ---- statistics ----
     public long BytesSent, BytesReceived, SegmentsOut, SegmentsIn, Retransmits;
@@ -143,7 +139,7 @@ internal sealed partial class TcpConnection
         var prev = State;
         State = next;
         _stateSince = now;
-        Socket.PublishState(next);
+        User?.OnStateChanged(next);
         Layer.StateLog.Record(new(now, Context.Config.Address, Key.LocalPort, Remote, Key.RemotePort, prev, next, Iss, Irs, RcvWndShift, SndWndShift)); // ladders, relative Seq/Ack
         if (next is TcpState.Established or TcpState.TimeWait or TcpState.Closed || Context.TraceEnabled)
             Context.Trace("Tcp", $"{Describe()} {prev} -> {next}");
@@ -154,7 +150,7 @@ internal sealed partial class TcpConnection
                 RtoAt = DelAckAt = KeepAt = Never;
                 StateAt = now + 2 * Settings.Msl;
                 SndBuf.Release();
-                CompleteClose();
+                _pending.CompleteClose();
                 break;
             case TcpState.Closed:
                 RtoAt = DelAckAt = KeepAt = StateAt = Never;
@@ -162,9 +158,9 @@ internal sealed partial class TcpConnection
                 SndBuf.Release();
                 if (UserClosed || Error != StackError.None) RcvBuf.Release();
                 _ooo = null; _oooCount = 0; Scoreboard = null;
-                CompleteClose();
-                if (_recvTcs != null && Error == StackError.None) CompleteReceive(0);
-                Socket.OnClosed();
+                _pending.CompleteClose();
+                if (_pending.HasReceive && Error == StackError.None) _pending.CompleteReceive(0);
+                User?.OnClosed();
                 break;
         }
     }
@@ -185,11 +181,7 @@ internal sealed partial class TcpConnection
     {
         if (State == TcpState.Closed && Error != StackError.None) return;
         if (Error == StackError.None) { Error = error; _errorMessage = message; }
-        var ex = MakeError();
-        _connectTcs?.TrySetException(ex); _connectTcs = null;
-        _recvTcs?.TrySetException(MakeError()); _recvTcs = null;
-        _sendTcs?.TrySetException(MakeError()); _sendTcs = null;
-        _closeTcs?.TrySetResult(true); _closeTcs = null;
+        _pending.FailAll(MakeError());
         if (Listener != null && State == TcpState.SynReceived) { Listener.OnHalfOpenGone(); Listener = null; }
         Context.Trace("Tcp", $"{Describe()} failed: {error}: {message}");
         SetState(TcpState.Closed, now);
@@ -202,13 +194,9 @@ internal sealed partial class TcpConnection
     {
         Error = ex.Error;
         _errorMessage = ex.Message;
-        _connectTcs?.TrySetException(ex);
-        _recvTcs?.TrySetException(ex);
-        _sendTcs?.TrySetException(ex);
-        _closeTcs?.TrySetResult(true);
-        _connectTcs = null; _recvTcs = null; _sendTcs = null; _closeTcs = null;
+        _pending.FailAll(ex);
         State = TcpState.Closed;
-        Socket.PublishState(TcpState.Closed);
+        User?.OnStateChanged(TcpState.Closed);
         SndBuf.Release();
         RcvBuf.Release();
     }
@@ -256,13 +244,13 @@ internal sealed partial class TcpConnection
         Recover = Iss;
         Counters.ActiveOpens++;
         SetState(TcpState.SynSent, now);
-        _connectTcs = new TaskCompletionSource<bool>(); // loop-side: see NetworkStack.InvokeAsync
+        var connected = _pending.WaitConnect();
         _synSentAt = now;
         SendSyn(now);
         Context.Trace("Tcp", $"{Describe()} SYN sent, ISN {Iss}");
         RtoAt = now + Rtt.Rto;
         Layer.Schedule(this);
-        return _connectTcs.Task;
+        return connected;
     }
 
     /// <summary>Passive open: a listener's SYN becomes a SYN-RECEIVED connection and gets a SYN-ACK (RFC 9293 3.10.7.2).</summary>
@@ -327,204 +315,10 @@ internal sealed partial class TcpConnection
         if (Listener is { } l)
         {
             Listener = null;
-            l.OnEstablished(Socket);
+            l.OnEstablished(this);
         }
-        _connectTcs?.TrySetResult(true);
-        _connectTcs = null;
+        _pending.CompleteConnect();
         if (FinQueued) SetState(TcpState.FinWait1, now); // shut down before the handshake finished
-    }
-
-    // ---------------- user operations (loop side) ----------------
-
-    /// <param name="waiter">The caller's own completion source when the call can be cancelled (see CancelSend), else null.</param>
-    public Task<bool> Send(ReadOnlyMemory<byte> data, TimeSpan now, TaskCompletionSource<bool>? waiter = null)
-    {
-        ThrowIfFailed();
-        if (FinQueued) throw new StackException(StackError.Shutdown, "Sending was shut down on this socket (ShutdownSend or Close); no more data can be sent.");
-        if (State is TcpState.Closed or TcpState.Listen) throw new StackException(StackError.NotConnected, "The socket is not connected; call ConnectAsync first.");
-        if (_sendTcs != null) throw new InvalidOperationException("A SendAsync is already pending on this socket; await it before sending more.");
-        var n = SndBuf.Write(data.Span);
-        if (n == data.Length)
-        {
-            Kick(now);
-            return s_true;
-        }
-        _sendMem = data[n..];
-        _sendTcs = waiter ?? new TaskCompletionSource<bool>(); // loop-side
-        Kick(now);
-        return _sendTcs.Task;
-    }
-
-    /// <summary>ACKs freed send-buffer space: take more of a waiting SendAsync.</summary>
-    private void PumpSendWaiter()
-    {
-        if (_sendTcs is null || SndBuf.Free == 0) return;
-        var n = SndBuf.Write(_sendMem.Span);
-        _sendMem = _sendMem[n..];
-        if (_sendMem.Length > 0) return;
-        var t = _sendTcs;
-        _sendTcs = null;
-        _sendMem = default;
-        t.TrySetResult(true);
-    }
-
-    /// <param name="waiter">The caller's own completion source when the call can be cancelled (see CancelReceive), else null.</param>
-    public Task<int> Receive(Memory<byte> buffer, TimeSpan now, TaskCompletionSource<int>? waiter = null)
-    {
-        if (_recvTcs != null) throw new InvalidOperationException("A ReceiveAsync is already pending on this socket; await it before receiving again.");
-        if (RcvBuf.Count > 0)
-        {
-            var n = RcvBuf.Read(buffer.Span);
-            BytesRead(now);
-            return Task.FromResult(n);
-        }
-        if (Error != StackError.None) throw MakeError();
-        if (PeerFin || (State == TcpState.Closed && Key.LocalPort != 0)) return Task.FromResult(0);
-        if (State is TcpState.Closed) throw new StackException(StackError.NotConnected, "The socket is not connected; call ConnectAsync first.");
-        if (buffer.Length == 0) return Task.FromResult(0);
-        _recvMem = buffer;
-        _recvTcs = waiter ?? new TaskCompletionSource<int>(); // loop-side
-        return _recvTcs.Task;
-    }
-
-    /// <summary>Cancels the pending receive if it is <paramref name="which"/> (any when null).</summary>
-    public void CancelReceive(TaskCompletionSource<int>? which = null)
-    {
-        var t = _recvTcs;
-        if (t is null || (which != null && t != which)) return;
-        _recvTcs = null;
-        _recvMem = default;
-        t.TrySetCanceled();
-    }
-
-    /// <summary>Cancels the pending send if it is <paramref name="which"/>; bytes already queued stay queued, as with a kernel socket.</summary>
-    public void CancelSend(TaskCompletionSource<bool>? which = null)
-    {
-        var t = _sendTcs;
-        if (t is null || (which != null && t != which)) return;
-        _sendTcs = null;
-        _sendMem = default;
-        t.TrySetCanceled();
-    }
-
-    private void CompleteReceive(int n)
-    {
-        var t = _recvTcs!;
-        _recvTcs = null;
-        _recvMem = default;
-        t.TrySetResult(n);
-    }
-
-    /// <summary>The user took data: give the array back when empty and open the window if that is worth a segment.</summary>
-    private void BytesRead(TimeSpan now)
-    {
-        if (RcvBuf.Count == 0 && _oooCount == 0) RcvBuf.ReleaseIfEmpty();
-        if (!Synchronized || PeerFin) return;
-        // Window update (RFC 1122 4.2.3.3 with Linux's test): when the offered window has fallen to half
-        // or less and reading at least doubles it, tell the peer now rather than at the next ACK.
-        var cur = Seq.Gt(RcvAdvEdge, RcvNxt) ? RcvAdvEdge - RcvNxt : 0;
-        var free = (uint)RcvBuf.Free;
-        if (free >= 2 * cur && free - cur >= (uint)Math.Min(RcvBuf.Limit / 2, PathMss))
-        {
-            SendAck(now);
-            Layer.Schedule(this);
-        }
-    }
-
-    public void ShutdownSend(TimeSpan now)
-    {
-        if (FinQueued) return;
-        switch (State)
-        {
-            case TcpState.Closed:
-            case TcpState.Listen:
-                if (Error != StackError.None) return;
-                throw new StackException(StackError.NotConnected, "The socket is not connected.");
-            case TcpState.SynSent:
-            case TcpState.SynReceived:
-                FinQueued = true; // sent once established
-                return;
-            case TcpState.Established:
-                FinQueued = true;
-                SetState(TcpState.FinWait1, now);
-                break;
-            case TcpState.CloseWait:
-                FinQueued = true;
-                SetState(TcpState.LastAck, now);
-                break;
-            default:
-                return;
-        }
-        _sendTcs?.TrySetException(new StackException(StackError.Shutdown, "Sending was shut down while this send waited for buffer space."));
-        _sendTcs = null;
-        Kick(now);
-    }
-
-    /// <summary>Orderly close (RFC 9293 3.10.4): FIN after the queued data; the task ends when our FIN is acknowledged.</summary>
-    public Task<bool> Close(TimeSpan now)
-    {
-        UserClosed = true;
-        CancelReceive();
-        switch (State)
-        {
-            case TcpState.Closed:
-                RcvBuf.Release();
-                Socket.OnClosed();
-                return s_true;
-            case TcpState.SynSent:
-                Fail(StackError.ConnectionAborted, "The connection attempt was closed by the user.", now);
-                return s_true;
-            case TcpState.TimeWait:
-            case TcpState.FinWait2:
-                if (State == TcpState.FinWait2) StateAt = now + Settings.FinWait2Timeout;
-                Layer.Schedule(this);
-                RcvBuf.Release();
-                return s_true;
-        }
-        if (RcvBuf.Count > 0)
-        {
-            // RFC 2525 2.17 / RFC 1122 4.2.2.13: closing with unread data resets, so the peer knows it was lost.
-            Abort(now);
-            return s_true;
-        }
-        RcvBuf.Release();
-        ShutdownSend(now);
-        if (State is TcpState.FinWait2 or TcpState.TimeWait or TcpState.Closed) return s_true;
-        _closeTcs ??= new TaskCompletionSource<bool>(); // loop-side
-        return _closeTcs.Task;
-    }
-
-    private void CompleteClose()
-    {
-        var t = _closeTcs;
-        _closeTcs = null;
-        t?.TrySetResult(true);
-    }
-
-    /// <summary>Abort (RFC 9293 3.10.5): RST to the peer, everything pending fails with ConnectionAborted.</summary>
-    public void Abort(TimeSpan now)
-    {
-        UserClosed = true;
-        SendAbortReset(now);
-        if (State == TcpState.Closed)
-        {
-            RcvBuf.Release();
-            Socket.OnClosed();
-            return;
-        }
-        Fail(StackError.ConnectionAborted, "The connection was aborted by the user.", now);
-    }
-
-    /// <summary>The RST of an abort (RFC 9293 3.10.5), in the states where the peer holds the connection open.</summary>
-    internal void SendAbortReset(TimeSpan now)
-    {
-        if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
-            Layer.SendControl(Remote, Key.LocalPort, Key.RemotePort, SndMax, 0, TcpFlags.Rst, now);
-    }
-
-    private void ThrowIfFailed()
-    {
-        if (Error != StackError.None) throw MakeError();
     }
 
     // ---------------- snapshot ----------------
@@ -534,7 +328,7 @@ internal sealed partial class TcpConnection
         var sendQ = State is TcpState.Closed ? 0 : (long)SndBuf.Count;
         return new ConnectionInfo
         {
-            Id = Socket.Id,
+            Id = User?.Id ?? 0,
             Protocol = SocketProtocol.Tcp,
             LocalAddress = Key.LocalPort == 0 ? Ipv4Address.Any : Context.Config.Address,
             LocalPort = Key.LocalPort,

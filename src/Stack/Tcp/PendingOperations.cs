@@ -1,0 +1,129 @@
+namespace NetStack.Tcp;
+
+/// <summary>
+/// The user's operations waiting on one connection: a connect, one send (the part of its data not yet in the
+/// send buffer), one receive (its buffer) and a close. Each is a plain completion source the loop completes, so
+/// a simulation completes them deterministically in the same turn. <see cref="FailAll"/> is the one way they end
+/// with an error (a failed connection, an abort, the stack stopping). Loop only.
+/// </summary>
+internal sealed class PendingOperations
+{
+    private static readonly Task<bool> s_true = Task.FromResult(true);
+    private TaskCompletionSource<bool>? _connect, _send, _close;
+    private TaskCompletionSource<int>? _receive;
+    private ReadOnlyMemory<byte> _sendRest;
+    private Memory<byte> _receiveBuffer;
+
+    /// <summary>An already completed operation.</summary>
+    public static Task<bool> Done => s_true;
+
+    public bool HasSend => _send != null;
+    public bool HasReceive => _receive != null;
+
+    public Task<bool> WaitConnect() => (_connect = new TaskCompletionSource<bool>()).Task; // loop-side: see NetworkStack.InvokeAsync
+
+    public void CompleteConnect()
+    {
+        var t = _connect;
+        _connect = null;
+        t?.TrySetResult(true);
+    }
+
+    /// <summary>Parks the rest of a send that did not fit the buffer; <paramref name="waiter"/> is the caller's when it can cancel.</summary>
+    public Task<bool> WaitSend(ReadOnlyMemory<byte> rest, TaskCompletionSource<bool>? waiter)
+    {
+        _sendRest = rest;
+        _send = waiter ?? new TaskCompletionSource<bool>(); // loop-side
+        return _send.Task;
+    }
+
+    /// <summary>Buffer space was freed: takes more of the waiting send, which completes once all of it is queued.</summary>
+    public void PumpSend(ByteRing buffer)
+    {
+        if (_send is null || buffer.Free == 0) return;
+        var n = buffer.Write(_sendRest.Span);
+        _sendRest = _sendRest[n..];
+        if (_sendRest.Length > 0) return;
+        var t = _send;
+        _send = null;
+        _sendRest = default;
+        t.TrySetResult(true);
+    }
+
+    /// <summary>Cancels the pending send if it is <paramref name="which"/> (any when null); what was queued stays queued.</summary>
+    public void CancelSend(TaskCompletionSource<bool>? which)
+    {
+        var t = _send;
+        if (t is null || (which != null && t != which)) return;
+        _send = null;
+        _sendRest = default;
+        t.TrySetCanceled();
+    }
+
+    /// <summary>Ends a waiting send with <paramref name="error"/> (sending was shut down while it waited).</summary>
+    public void FailSend(StackException error)
+    {
+        var t = _send;
+        _send = null;
+        _sendRest = default;
+        t?.TrySetException(error);
+    }
+
+    public Task<int> WaitReceive(Memory<byte> buffer, TaskCompletionSource<int>? waiter)
+    {
+        _receiveBuffer = buffer;
+        _receive = waiter ?? new TaskCompletionSource<int>(); // loop-side
+        return _receive.Task;
+    }
+
+    /// <summary>Fills the waiting receive from <paramref name="data"/> and completes it with the byte count.</summary>
+    public void CompleteReceive(ByteRing data) => CompleteReceive(data.Read(_receiveBuffer.Span));
+
+    /// <summary>Completes the waiting receive with <paramref name="n"/> (0: end of stream).</summary>
+    public void CompleteReceive(int n)
+    {
+        var t = _receive!;
+        _receive = null;
+        _receiveBuffer = default;
+        t.TrySetResult(n);
+    }
+
+    /// <summary>Cancels the pending receive if it is <paramref name="which"/> (any when null).</summary>
+    public void CancelReceive(TaskCompletionSource<int>? which)
+    {
+        var t = _receive;
+        if (t is null || (which != null && t != which)) return;
+        _receive = null;
+        _receiveBuffer = default;
+        t.TrySetCanceled();
+    }
+
+    public Task<bool> WaitClose() => (_close ??= new TaskCompletionSource<bool>()).Task; // loop-side
+
+    public void CompleteClose()
+    {
+        var t = _close;
+        _close = null;
+        t?.TrySetResult(true);
+    }
+
+    /// <summary>
+    /// The connection ended with <paramref name="error"/>: a waiting connect, send and receive fail with it, a
+    /// waiting close completes (the connection is gone either way).
+    /// </summary>
+    public void FailAll(StackException error)
+    {
+        var connect = _connect;
+        _connect = null;
+        connect?.TrySetException(error);
+        var receive = _receive;
+        _receive = null;
+        _receiveBuffer = default;
+        receive?.TrySetException(error);
+        var send = _send;
+        _send = null;
+        _sendRest = default;
+        send?.TrySetException(error);
+        CompleteClose();
+    }
+}

@@ -1,0 +1,151 @@
+namespace NetStack.Tcp;
+
+/// <summary>The user's operations on a connection, loop side (RFC 9293 3.10: SEND, RECEIVE, CLOSE, ABORT); the socket API posts them here.</summary>
+internal sealed partial class TcpConnection
+{
+    // ---------------- user operations (loop side) ----------------
+
+    /// <param name="waiter">The caller's own completion source when the call can be cancelled (see CancelSend), else null.</param>
+    public Task<bool> Send(ReadOnlyMemory<byte> data, TimeSpan now, TaskCompletionSource<bool>? waiter = null)
+    {
+        ThrowIfFailed();
+        if (FinQueued) throw new StackException(StackError.Shutdown, "Sending was shut down on this socket (ShutdownSend or Close); no more data can be sent.");
+        if (State is TcpState.Closed or TcpState.Listen) throw new StackException(StackError.NotConnected, "The socket is not connected; call ConnectAsync first.");
+        if (_pending.HasSend) throw new InvalidOperationException("A SendAsync is already pending on this socket; await it before sending more.");
+        var n = SndBuf.Write(data.Span);
+        if (n == data.Length)
+        {
+            Kick(now);
+            return PendingOperations.Done;
+        }
+        var queued = _pending.WaitSend(data[n..], waiter);
+        Kick(now);
+        return queued;
+    }
+
+    /// <param name="waiter">The caller's own completion source when the call can be cancelled (see CancelReceive), else null.</param>
+    public Task<int> Receive(Memory<byte> buffer, TimeSpan now, TaskCompletionSource<int>? waiter = null)
+    {
+        if (_pending.HasReceive) throw new InvalidOperationException("A ReceiveAsync is already pending on this socket; await it before receiving again.");
+        if (RcvBuf.Count > 0)
+        {
+            var n = RcvBuf.Read(buffer.Span);
+            BytesRead(now);
+            return Task.FromResult(n);
+        }
+        if (Error != StackError.None) throw MakeError();
+        if (PeerFin || (State == TcpState.Closed && Key.LocalPort != 0)) return Task.FromResult(0);
+        if (State is TcpState.Closed) throw new StackException(StackError.NotConnected, "The socket is not connected; call ConnectAsync first.");
+        if (buffer.Length == 0) return Task.FromResult(0);
+        return _pending.WaitReceive(buffer, waiter);
+    }
+
+    /// <summary>Cancels the pending receive if it is <paramref name="which"/> (any when null).</summary>
+    public void CancelReceive(TaskCompletionSource<int>? which = null) => _pending.CancelReceive(which);
+
+    /// <summary>Cancels the pending send if it is <paramref name="which"/>; bytes already queued stay queued, as with a kernel socket.</summary>
+    public void CancelSend(TaskCompletionSource<bool>? which = null) => _pending.CancelSend(which);
+
+    /// <summary>The user took data: give the array back when empty and open the window if that is worth a segment.</summary>
+    private void BytesRead(TimeSpan now)
+    {
+        if (RcvBuf.Count == 0 && _oooCount == 0) RcvBuf.ReleaseIfEmpty();
+        if (!Synchronized || PeerFin) return;
+        // Window update (RFC 1122 4.2.3.3 with Linux's test): when the offered window has fallen to half
+        // or less and reading at least doubles it, tell the peer now rather than at the next ACK.
+        var cur = Seq.Gt(RcvAdvEdge, RcvNxt) ? RcvAdvEdge - RcvNxt : 0;
+        var free = (uint)RcvBuf.Free;
+        if (free >= 2 * cur && free - cur >= (uint)Math.Min(RcvBuf.Limit / 2, PathMss))
+        {
+            SendAck(now);
+            Layer.Schedule(this);
+        }
+    }
+
+    public void ShutdownSend(TimeSpan now)
+    {
+        if (FinQueued) return;
+        switch (State)
+        {
+            case TcpState.Closed:
+            case TcpState.Listen:
+                if (Error != StackError.None) return;
+                throw new StackException(StackError.NotConnected, "The socket is not connected.");
+            case TcpState.SynSent:
+            case TcpState.SynReceived:
+                FinQueued = true; // sent once established
+                return;
+            case TcpState.Established:
+                FinQueued = true;
+                SetState(TcpState.FinWait1, now);
+                break;
+            case TcpState.CloseWait:
+                FinQueued = true;
+                SetState(TcpState.LastAck, now);
+                break;
+            default:
+                return;
+        }
+        _pending.FailSend(new StackException(StackError.Shutdown, "Sending was shut down while this send waited for buffer space."));
+        Kick(now);
+    }
+
+    /// <summary>Orderly close (RFC 9293 3.10.4): FIN after the queued data; the task ends when our FIN is acknowledged.</summary>
+    public Task<bool> Close(TimeSpan now)
+    {
+        UserClosed = true;
+        CancelReceive();
+        switch (State)
+        {
+            case TcpState.Closed:
+                RcvBuf.Release();
+                User?.OnClosed();
+                return PendingOperations.Done;
+            case TcpState.SynSent:
+                Fail(StackError.ConnectionAborted, "The connection attempt was closed by the user.", now);
+                return PendingOperations.Done;
+            case TcpState.TimeWait:
+            case TcpState.FinWait2:
+                if (State == TcpState.FinWait2) StateAt = now + Settings.FinWait2Timeout;
+                Layer.Schedule(this);
+                RcvBuf.Release();
+                return PendingOperations.Done;
+        }
+        if (RcvBuf.Count > 0)
+        {
+            // RFC 2525 2.17 / RFC 1122 4.2.2.13: closing with unread data resets, so the peer knows it was lost.
+            Abort(now);
+            return PendingOperations.Done;
+        }
+        RcvBuf.Release();
+        ShutdownSend(now);
+        if (State is TcpState.FinWait2 or TcpState.TimeWait or TcpState.Closed) return PendingOperations.Done;
+        return _pending.WaitClose();
+    }
+
+    /// <summary>Abort (RFC 9293 3.10.5): RST to the peer, everything pending fails with ConnectionAborted.</summary>
+    public void Abort(TimeSpan now)
+    {
+        UserClosed = true;
+        SendAbortReset(now);
+        if (State == TcpState.Closed)
+        {
+            RcvBuf.Release();
+            User?.OnClosed();
+            return;
+        }
+        Fail(StackError.ConnectionAborted, "The connection was aborted by the user.", now);
+    }
+
+    private void ThrowIfFailed()
+    {
+        if (Error != StackError.None) throw MakeError();
+    }
+
+    /// <summary>The RST of an abort (RFC 9293 3.10.5), in the states where the peer holds the connection open.</summary>
+    internal void SendAbortReset(TimeSpan now)
+    {
+        if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
+            Layer.SendControl(Remote, Key.LocalPort, Key.RemotePort, SndMax, 0, TcpFlags.Rst, now);
+    }
+}
