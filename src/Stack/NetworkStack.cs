@@ -64,7 +64,7 @@ public sealed class NetworkStack : IDisposable
         Icmp = new IcmpLayer(_context, Ip, Ip);
         Udp = new UdpLayer(_context, Ip, ports);
         Dns = new DnsResolver(_context, new Sockets.UdpSocketPorts(this), new Sockets.TcpSocketClientPorts(this));
-        Tcp = new TcpLayer(_context, Ip, ports);
+        Tcp = new TcpLayer(_context, new IpSegmentOutput(_context, Ip), ports);
 
         // Upcalls: each layer registers with the one below.
         Ethernet.Register(Link.Ethernet.TypeIpv4, Ip);

@@ -60,6 +60,19 @@ internal sealed class ByteRing
         if (first < destination.Length) buf.AsSpan(0, destination.Length - first).CopyTo(destination[first..]);
     }
 
+    /// <summary>The committed bytes [offset, offset + length) as one span, or two when they wrap around the array.</summary>
+    public void Slice(int offset, int length, out ReadOnlySpan<byte> first, out ReadOnlySpan<byte> second)
+    {
+        second = default;
+        if (length == 0) { first = default; return; }
+        var buf = _buffer!;
+        var pos = _head + offset;
+        if (pos >= buf.Length) pos -= buf.Length;
+        var n = Math.Min(length, buf.Length - pos);
+        first = buf.AsSpan(pos, n);
+        if (n < length) second = buf.AsSpan(0, length - n);
+    }
+
     /// <summary>Takes up to destination.Length committed bytes from the head.</summary>
     public int Read(Span<byte> destination)
     {

@@ -1,5 +1,3 @@
-using NetStack.IPv4;
-
 namespace NetStack.Tcp;
 
 internal sealed partial class TcpConnection
@@ -336,44 +334,47 @@ internal sealed partial class TcpConnection
     }
 
     /// <summary>
-    /// Builds one segment in place in the IP layer's payload buffer (header, options, then the data copied once
-    /// from the send ring) and sends it. Every segment but the first SYN carries ACK = RCV.NXT and our window.
+    /// Hands one segment to the output: header fields, options, and the data as spans of the send ring (copied once,
+    /// by the output). Every segment but the first SYN carries ACK = RCV.NXT and our window.
     /// </summary>
     private void Transmit(uint seq, TcpFlags flags, int dataOffset, int len, TimeSpan now)
     {
-        var buf = Ip.PayloadBuffer;
-        var opts = buf[TcpHeader.MinLength..TcpHeader.MaxLength];
         var syn = (flags & TcpFlags.Syn) != 0;
-        int optLen;
+        var seg = new OutgoingSegment { LocalPort = Key.LocalPort, RemotePort = Key.RemotePort, Seq = seq, Flags = flags, DontFragment = true };
         if (syn)
         {
             var s = Settings;
             var active = State == TcpState.SynSent;
             // In a SYN-ACK we echo only what the peer's SYN offered (RFC 7323 2.2/3.2, RFC 2018 2).
-            var ts = active ? s.Timestamps : TsEnabled;
-            var sack = active ? s.Sack : SackEnabled;
-            var ws = active ? (s.WindowScaling ? RcvWndShift : -1) : (WsEnabled ? RcvWndShift : -1);
-            optLen = TcpHeader.WriteSynOptions(opts, (ushort)Math.Min(PathMss, 65535), sack, ts, TsNow(now), active ? 0 : TsRecent, ws);
+            seg.Options.Mss = (ushort)Math.Min(PathMss, 65535);
+            seg.Options.SackPermitted = active ? s.Sack : SackEnabled;
+            seg.Options.HasTimestamp = active ? s.Timestamps : TsEnabled;
+            seg.Options.TsVal = TsNow(now);
+            seg.Options.TsEcr = active ? 0 : TsRecent;
+            seg.Options.WindowScale = active ? (s.WindowScaling ? RcvWndShift : -1) : (WsEnabled ? RcvWndShift : -1);
         }
         else
         {
-            optLen = 0;
-            if (TsEnabled) optLen += TcpHeader.WriteTimestamp(opts, TsNow(now), TsRecent);
+            var optLen = 0;
+            if (TsEnabled)
+            {
+                seg.Options.HasTimestamp = true;
+                seg.Options.TsVal = TsNow(now);
+                seg.Options.TsEcr = TsRecent;
+                optLen = TcpHeader.TimestampOptionLength;
+            }
             if (SackEnabled && _oooCount > 0 && (flags & TcpFlags.Ack) != 0)
             {
                 // SACK blocks go only where they fit: within 40 option bytes and within the path MTU beside the data.
                 var room = Math.Min(40 - optLen, PathMss - optLen - len);
-                if (room >= 12) optLen += TcpHeader.WriteSack(opts[optLen..], SackBlocksToSend((room - 4) / 8));
+                if (room >= 12) seg.Options.Sack = SackBlocksToSend((room - 4) / 8);
             }
         }
-        var hlen = TcpHeader.MinLength + optLen;
         var ackFlag = (flags & TcpFlags.Ack) != 0;
-        TcpHeader.Write(buf, Key.LocalPort, Key.RemotePort, seq, ackFlag ? RcvNxt : 0, flags, WindowField(syn), hlen);
-        if (len > 0) SndBuf.CopyTo(dataOffset, buf.Slice(hlen, len));
-        var total = hlen + len;
-        var segment = buf[..total];
-        TcpHeader.SetChecksum(segment, Context.Config.Address, Remote);
-        var r = Ip.Send(Remote, IpProtocol.Tcp, total, now, dontFragment: true);
+        seg.Ack = ackFlag ? RcvNxt : 0;
+        seg.Window = WindowField(syn);
+        SndBuf.Slice(dataOffset, len, out seg.Data, out seg.DataWrapped);
+        var r = Layer.Output.Send(Remote, in seg, now);
         if (r == StackError.HostUnreachable && State == TcpState.SynSent)
         {
             // The neighbour is known to be unreachable right now: an active open fails like Linux's EHOSTUNREACH.

@@ -128,7 +128,6 @@ internal sealed partial class TcpConnection
 
     private TcpCounters Counters => Layer.Counters;
     private LayerContext Context => Layer.Context;
-    private IIpOutput Ip => Layer.Ip;
     private TcpSettings Settings => Layer.Settings;
 
     // ---------------- state ----------------
@@ -207,7 +206,7 @@ internal sealed partial class TcpConnection
     {
         var s = Settings;
         Cc = s.CongestionControl == "newreno" ? new NewRenoCongestionControl() : new CubicCongestionControl();
-        PathMss = Ip.Mtu - Ipv4Header.MinLength - TcpHeader.MinLength;
+        PathMss = Layer.Output.PathMss;
         // Our window scale: the smallest shift that lets the receive buffer be advertised (RFC 7323 2.2).
         int shift = 0;
         while (shift < 14 && (RcvBuf.Limit >> shift) > 65535) shift++;

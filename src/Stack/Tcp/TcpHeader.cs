@@ -195,6 +195,20 @@ public static class TcpHeader
         return 10;
     }
 
+    /// <summary>Length of the timestamp option as <see cref="WriteTimestamp"/> writes it.</summary>
+    internal const int TimestampOptionLength = 12;
+
+    /// <summary>Writes an outgoing segment's options: the SYN form when it offers an MSS, else timestamps then SACK blocks; returns the bytes written.</summary>
+    internal static int WriteOptions(Span<byte> o, in SegmentOptions options)
+    {
+        if (options.Mss != 0)
+            return WriteSynOptions(o, options.Mss, options.SackPermitted, options.HasTimestamp, options.TsVal, options.TsEcr, options.WindowScale);
+        var n = 0;
+        if (options.HasTimestamp) n += WriteTimestamp(o, options.TsVal, options.TsEcr);
+        if (options.Sack.Length > 0) n += WriteSack(o[n..], options.Sack);
+        return n;
+    }
+
     /// <summary>NOP NOP TS (12 bytes), the form every Linux segment carries.</summary>
     internal static int WriteTimestamp(Span<byte> o, uint tsVal, uint tsEcr)
     {

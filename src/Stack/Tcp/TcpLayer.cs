@@ -59,13 +59,13 @@ internal readonly record struct ConnKey(uint RemoteAddress, ushort RemotePort, u
 /// <summary>
 /// TCP (RFC 9293): demultiplexes segments to connections (a dictionary keyed by a struct four-tuple) and
 /// listeners, answers segments that reach no socket with RST (3.10.7.1), and runs every connection's timers
-/// from one min-heap of deadlines, so nothing is scanned per packet. Segments leave through the IP layer's
-/// <see cref="IIpOutput"/>. Loop only.
+/// from one min-heap of deadlines, so nothing is scanned per packet. Segments leave through an
+/// <see cref="ISegmentOutput"/> (IPv4's <see cref="IIpOutput"/> in a stack). Loop only.
 /// </summary>
 internal sealed class TcpLayer : IIpProtocolHandler
 {
     private readonly LayerContext _context;
-    private readonly IIpOutput _ip;
+    private readonly ISegmentOutput _output;
     private readonly EphemeralPorts _ports;
     private readonly Dictionary<ConnKey, TcpConnection> _connections = new();
     private readonly Dictionary<ushort, TcpListener> _listeners = new();
@@ -83,10 +83,11 @@ internal sealed class TcpLayer : IIpProtocolHandler
     /// </summary>
     internal const int MaxAckStretchBytes = 64 * 1024;
 
-    public TcpLayer(LayerContext context, IIpOutput ip, EphemeralPorts ports)
+    /// <param name="output">Where segments leave: <see cref="IpSegmentOutput"/> in a stack, a recorder in rule tests.</param>
+    public TcpLayer(LayerContext context, ISegmentOutput output, EphemeralPorts ports)
     {
         _context = context;
-        _ip = ip;
+        _output = output;
         _ports = ports;
         Span<byte> key = stackalloc byte[16];
         context.Random.NextBytes(key);
@@ -100,8 +101,8 @@ internal sealed class TcpLayer : IIpProtocolHandler
     public Diagnostics.TcpStateLog StateLog { get; } = new();
     /// <summary>Configuration, trace and random source, shared with the connections.</summary>
     public LayerContext Context => _context;
-    /// <summary>Where segments are built (the payload buffer) and sent.</summary>
-    public IIpOutput Ip => _ip;
+    /// <summary>Where every segment leaves.</summary>
+    public ISegmentOutput Output => _output;
     public TcpSettings Settings => _context.Config.Tcp;
     public int ConnectionCount => _connections.Count;
 
@@ -136,9 +137,16 @@ internal sealed class TcpLayer : IIpProtocolHandler
         };
         if (offset > TcpHeader.MinLength && !TcpOptions.TryParse(payload[TcpHeader.MinLength..offset], out seg.Options)) { c.DroppedBadOptions++; return; }
         if (offset == TcpHeader.MinLength) seg.Options.WindowScale = -1;
+        Deliver(info.Source, ref seg, now);
+    }
+
+    /// <summary>Hands a parsed segment from <paramref name="remote"/> to its connection or listener, or answers it with RST.</summary>
+    internal void Deliver(Ipv4Address remote, ref TcpSegment seg, TimeSpan now)
+    {
+        var c = Counters;
         if (seg.SourcePort == 0 || seg.DestinationPort == 0) { c.DroppedNoSocket++; return; }
 
-        var key = new ConnKey(info.Source.Value, seg.SourcePort, seg.DestinationPort);
+        var key = new ConnKey(remote.Value, seg.SourcePort, seg.DestinationPort);
         if (_connections.TryGetValue(key, out var conn))
         {
             // RFC 1122 4.2.2.13 / RFC 6191: a new SYN beyond the old connection's sequence space may reopen a
@@ -147,7 +155,7 @@ internal sealed class TcpLayer : IIpProtocolHandler
                 && _listeners.TryGetValue(seg.DestinationPort, out var reopen))
             {
                 conn.EndTimeWait(now);
-                reopen.OnSegment(info.Source, ref seg, now);
+                reopen.OnSegment(remote, ref seg, now);
                 return;
             }
             conn.OnSegment(ref seg, now);
@@ -155,11 +163,11 @@ internal sealed class TcpLayer : IIpProtocolHandler
         }
         if (_listeners.TryGetValue(seg.DestinationPort, out var listener))
         {
-            listener.OnSegment(info.Source, ref seg, now);
+            listener.OnSegment(remote, ref seg, now);
             return;
         }
         c.DroppedNoSocket++;
-        ResetFor(info.Source, ref seg, now);
+        ResetFor(remote, ref seg, now);
     }
 
     /// <summary>RFC 9293 3.10.7.1: a segment for no connection gets a RST that the sender will accept (never a RST for a RST).</summary>
@@ -173,10 +181,8 @@ internal sealed class TcpLayer : IIpProtocolHandler
     /// <summary>Sends a bare control segment (RST) with no options and a zero window.</summary>
     internal void SendControl(Ipv4Address remote, ushort localPort, ushort remotePort, uint seq, uint ack, TcpFlags flags, TimeSpan now)
     {
-        var seg = _ip.PayloadBuffer[..TcpHeader.MinLength];
-        TcpHeader.Write(seg, localPort, remotePort, seq, ack, flags, 0, TcpHeader.MinLength);
-        TcpHeader.SetChecksum(seg, _context.Config.Address, remote);
-        if (_ip.Send(remote, IpProtocol.Tcp, seg.Length, now) == StackError.None)
+        var seg = new OutgoingSegment { LocalPort = localPort, RemotePort = remotePort, Seq = seq, Ack = ack, Flags = flags };
+        if (_output.Send(remote, in seg, now) == StackError.None)
         {
             Counters.SegmentsSent++;
             if ((flags & TcpFlags.Rst) != 0) Counters.ResetsSent++;
