@@ -12,8 +12,8 @@ namespace NetStack.Tcp;
 /// </summary>
 internal sealed class SackScoreboard
 {
-    /// <summary>RFC 6675 2: DupThresh.</summary>
-    public const int DupThresh = 3;
+    /// <summary>RFC 6675 2: DupThresh (the loss recoveries' constant).</summary>
+    public const int DupThresh = LossRecovery.DupThresh;
     public const int DefaultCapacity = 32;
 
     private readonly SackBlock[] _ranges;

@@ -3,16 +3,14 @@ namespace NetStack.Tcp;
 /// <summary>The user's operations on a connection, loop side (RFC 9293 3.10: SEND, RECEIVE, CLOSE, ABORT); the socket API posts them here.</summary>
 internal sealed partial class TcpConnection
 {
-    // ---------------- user operations (loop side) ----------------
-
     /// <param name="waiter">The caller's own completion source when the call can be cancelled (see CancelSend), else null.</param>
     public Task<bool> Send(ReadOnlyMemory<byte> data, TimeSpan now, TaskCompletionSource<bool>? waiter = null)
     {
         ThrowIfFailed();
-        if (FinQueued) throw new StackException(StackError.Shutdown, "Sending was shut down on this socket (ShutdownSend or Close); no more data can be sent.");
+        if (Snd.FinQueued) throw new StackException(StackError.Shutdown, "Sending was shut down on this socket (ShutdownSend or Close); no more data can be sent.");
         if (State is TcpState.Closed or TcpState.Listen) throw new StackException(StackError.NotConnected, "The socket is not connected; call ConnectAsync first.");
         if (_pending.HasSend) throw new InvalidOperationException("A SendAsync is already pending on this socket; await it before sending more.");
-        var n = SndBuf.Write(data.Span);
+        var n = Snd.Buffer.Write(data.Span);
         if (n == data.Length)
         {
             Kick(now);
@@ -27,14 +25,14 @@ internal sealed partial class TcpConnection
     public Task<int> Receive(Memory<byte> buffer, TimeSpan now, TaskCompletionSource<int>? waiter = null)
     {
         if (_pending.HasReceive) throw new InvalidOperationException("A ReceiveAsync is already pending on this socket; await it before receiving again.");
-        if (RcvBuf.Count > 0)
+        if (Rcv.Buffer.Count > 0)
         {
-            var n = RcvBuf.Read(buffer.Span);
+            var n = Rcv.Buffer.Read(buffer.Span);
             BytesRead(now);
             return Task.FromResult(n);
         }
         if (Error != StackError.None) throw MakeError();
-        if (PeerFin || (State == TcpState.Closed && Key.LocalPort != 0)) return Task.FromResult(0);
+        if (Rcv.PeerFin || (State == TcpState.Closed && Key.LocalPort != 0)) return Task.FromResult(0);
         if (State is TcpState.Closed) throw new StackException(StackError.NotConnected, "The socket is not connected; call ConnectAsync first.");
         if (buffer.Length == 0) return Task.FromResult(0);
         return _pending.WaitReceive(buffer, waiter);
@@ -49,13 +47,9 @@ internal sealed partial class TcpConnection
     /// <summary>The user took data: give the array back when empty and open the window if that is worth a segment.</summary>
     private void BytesRead(TimeSpan now)
     {
-        if (RcvBuf.Count == 0 && _oooCount == 0) RcvBuf.ReleaseIfEmpty();
-        if (!Synchronized || PeerFin) return;
-        // Window update (RFC 1122 4.2.3.3 with Linux's test): when the offered window has fallen to half
-        // or less and reading at least doubles it, tell the peer now rather than at the next ACK.
-        var cur = Seq.Gt(RcvAdvEdge, RcvNxt) ? RcvAdvEdge - RcvNxt : 0;
-        var free = (uint)RcvBuf.Free;
-        if (free >= 2 * cur && free - cur >= (uint)Math.Min(RcvBuf.Limit / 2, PathMss))
+        Rcv.ReleaseIfDrained();
+        if (!Synchronized || Rcv.PeerFin) return;
+        if (Rcv.WindowUpdateDue())
         {
             SendAck(now);
             Layer.Schedule(this);
@@ -64,7 +58,7 @@ internal sealed partial class TcpConnection
 
     public void ShutdownSend(TimeSpan now)
     {
-        if (FinQueued) return;
+        if (Snd.FinQueued) return;
         switch (State)
         {
             case TcpState.Closed:
@@ -73,14 +67,14 @@ internal sealed partial class TcpConnection
                 throw new StackException(StackError.NotConnected, "The socket is not connected.");
             case TcpState.SynSent:
             case TcpState.SynReceived:
-                FinQueued = true; // sent once established
+                Snd.FinQueued = true; // sent once established
                 return;
             case TcpState.Established:
-                FinQueued = true;
+                Snd.FinQueued = true;
                 SetState(TcpState.FinWait1, now);
                 break;
             case TcpState.CloseWait:
-                FinQueued = true;
+                Snd.FinQueued = true;
                 SetState(TcpState.LastAck, now);
                 break;
             default:
@@ -98,7 +92,7 @@ internal sealed partial class TcpConnection
         switch (State)
         {
             case TcpState.Closed:
-                RcvBuf.Release();
+                Rcv.Buffer.Release();
                 User?.OnClosed();
                 return PendingOperations.Done;
             case TcpState.SynSent:
@@ -108,16 +102,16 @@ internal sealed partial class TcpConnection
             case TcpState.FinWait2:
                 if (State == TcpState.FinWait2) StateAt = now + Settings.FinWait2Timeout;
                 Layer.Schedule(this);
-                RcvBuf.Release();
+                Rcv.Buffer.Release();
                 return PendingOperations.Done;
         }
-        if (RcvBuf.Count > 0)
+        if (Rcv.Buffer.Count > 0)
         {
             // RFC 2525 2.17 / RFC 1122 4.2.2.13: closing with unread data resets, so the peer knows it was lost.
             Abort(now);
             return PendingOperations.Done;
         }
-        RcvBuf.Release();
+        Rcv.Buffer.Release();
         ShutdownSend(now);
         if (State is TcpState.FinWait2 or TcpState.TimeWait or TcpState.Closed) return PendingOperations.Done;
         return _pending.WaitClose();
@@ -130,7 +124,7 @@ internal sealed partial class TcpConnection
         SendAbortReset(now);
         if (State == TcpState.Closed)
         {
-            RcvBuf.Release();
+            Rcv.Buffer.Release();
             User?.OnClosed();
             return;
         }
@@ -146,6 +140,6 @@ internal sealed partial class TcpConnection
     internal void SendAbortReset(TimeSpan now)
     {
         if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
-            Layer.SendControl(Remote, Key.LocalPort, Key.RemotePort, SndMax, 0, TcpFlags.Rst, now);
+            SendReset(Snd.Max, now);
     }
 }

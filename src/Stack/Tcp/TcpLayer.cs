@@ -151,7 +151,7 @@ internal sealed class TcpLayer : IIpProtocolHandler
         {
             // RFC 1122 4.2.2.13 / RFC 6191: a new SYN beyond the old connection's sequence space may reopen a
             // pair held in TIME-WAIT by our listener, instead of waiting out the 2 MSL.
-            if (conn.State == TcpState.TimeWait && seg.IsBareSyn && Seq.Gt(seg.Seq, conn.RcvNxt)
+            if (conn.State == TcpState.TimeWait && seg.IsBareSyn && Seq.Gt(seg.Seq, conn.Rcv.Nxt)
                 && _listeners.TryGetValue(seg.DestinationPort, out var reopen))
             {
                 conn.EndTimeWait(now);

@@ -57,7 +57,7 @@ public class SackRecoveryRuleTests
         Assert.Empty(resent);
         Feed(AckWithSack(rig, S(3), (S(7), S(8)), (S(4), S(6))));      // 7: duplicate 3, 3000 bytes above segment 3
         Assert.Equal(new[] { S(3) }, resent);                          // fast retransmit of 3; 6 is not lost yet
-        Assert.True(s.Tcb.InRecovery);
+        Assert.True(s.Tcb.Snd.Recovery.InRecovery);
         Feed(AckWithSack(rig, S(3), (S(7), S(9)), (S(4), S(6))));      // 8: only 2000 bytes above segment 6
         Assert.Equal(new[] { S(3) }, resent);
         Feed(AckWithSack(rig, S(3), (S(7), S(10)), (S(4), S(6))));     // 9: segment 6 is lost now (IsLost)
@@ -65,7 +65,7 @@ public class SackRecoveryRuleTests
         Feed(AckWithSack(rig, S(6), (S(7), S(10))));                   // the retransmitted 3 arrives: partial ACK
         Feed(AckWithSack(rig, S(10)));                                 // the retransmitted 6: all acknowledged
         Assert.Equal(new[] { S(3), S(6) }, resent);
-        Assert.False(s.Tcb.InRecovery);
+        Assert.False(s.Tcb.Snd.Recovery.InRecovery);
         Assert.Equal(2, rig.Counter("SegmentsRetransmitted"));
         Assert.Equal(2 * Mss, rig.Counter("BytesRetransmitted"));
         Assert.Equal(1, rig.Counter("FastRetransmits"));
@@ -80,8 +80,8 @@ public class SackRecoveryRuleTests
         var rx = Assert.Single(r);
         Assert.Equal(S(0), rx.Seq);
         Assert.Equal(Mss, rx.Payload.Length);
-        Assert.True(s.Tcb.InRecovery);
-        Assert.Equal(1, s.Tcb.DupAcks);
+        Assert.True(s.Tcb.Snd.Recovery.InRecovery);
+        Assert.Equal(1, s.Tcb.Snd.Recovery.DupAcks);
     }
 
     [Fact]
@@ -97,7 +97,7 @@ public class SackRecoveryRuleTests
         Assert.Equal(Mss, rescue.Payload.Length);
         rig.FeedNone(AckWithSack(rig, S(9)));                          // one rescue per recovery
         rig.FeedNone(rig.From(P, S(10), Ack));
-        Assert.False(s.Tcb.InRecovery);
+        Assert.False(s.Tcb.Snd.Recovery.InRecovery);
         Assert.Equal(2, rig.Counter("SegmentsRetransmitted"));
     }
 

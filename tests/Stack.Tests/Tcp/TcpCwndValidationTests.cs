@@ -17,7 +17,7 @@ public class TcpCwndValidationTests
         using var _ = sim;
         var (c, s) = TcpSim.Connect(sim, a, b);
         c.NoDelay = true;
-        var initial = c.Tcb.Cwnd;
+        var initial = c.Tcb.Snd.Cwnd;
         var buf = new byte[1000];
         for (int i = 0; i < 300; i++)
         {
@@ -25,9 +25,9 @@ public class TcpCwndValidationTests
             Assert.Equal(200, sim.Run(s.ReceiveAsync(buf)));
             sim.Advance(TimeSpan.FromMilliseconds(10));
         }
-        Assert.Equal(60_000, c.Tcb.BytesSent);
+        Assert.Equal(60_000, c.Tcb.Snd.BytesSent);
         // 300 ACKs of 200 bytes each would have added 60,000 bytes in slow start without validation.
-        Assert.Equal(initial, c.Tcb.Cwnd);
+        Assert.Equal(initial, c.Tcb.Snd.Cwnd);
     }
 
     [Theory]
@@ -38,11 +38,11 @@ public class TcpCwndValidationTests
         var (sim, a, b) = TcpSim.Pair(42, new WireFaults { Delay = TimeSpan.FromMilliseconds(1) }, t => t with { CongestionControl = cc, ReceiveBufferSize = 64 * 1024 });
         using var _ = sim;
         var (c, s) = TcpSim.Connect(sim, a, b);
-        var initial = c.Tcb.Cwnd;
+        var initial = c.Tcb.Snd.Cwnd;
         var up = new Flow(c, s, TcpSim.Data(4 << 20, 7));
         Assert.True(TcpSim.Drive(sim, up.Pump, () => up.Done, TimeSpan.FromMinutes(2)), $"transfer stalled at {up.Received}");
         Assert.Equal(up.ExpectedHash, up.ReceivedHash);
-        var cwnd = c.Tcb.Cwnd;
+        var cwnd = c.Tcb.Snd.Cwnd;
         var rcvBuf = (uint)s.ReceiveBufferSize;
         Assert.True(cwnd > 4 * initial, $"cwnd {cwnd} did not grow from {initial}");
         // The flight never exceeds the peer's 64 KiB window, so a validated cwnd stays below twice that plus the

@@ -91,8 +91,8 @@ public class TcpEchoSimulationTests
             if (reader.Got == size) break;
             var next = sim.Step();
             // The windows each side last offered, between steps.
-            relayLeast = Math.Min(relayLeast, c.Tcb.SndWnd);
-            ourLeast = Math.Min(ourLeast, s.Tcb.SndWnd);
+            relayLeast = Math.Min(relayLeast, c.Tcb.Snd.Wnd);
+            ourLeast = Math.Min(ourLeast, s.Tcb.Snd.Wnd);
             if (issued) continue;
             var target = next ?? end;
             if (reader.WantsTime && reader.ReadAt < target) target = reader.ReadAt;

@@ -70,7 +70,7 @@ public static class TcpSim
             {
                 sb.AppendLine($"{st.Name}: {r.LocalPort}->{r.RemotePort} {r.State} recvq {r.RecvQ} sendq {r.SendQ} {r.Tcp}");
                 if (st.FindSocket(r.Id) is TcpSocket ts)
-                    sb.AppendLine($"   rtoAt {ts.Tcb.RtoAt} heapAt {ts.Tcb.HeapAt} delack {ts.Tcb.DelAckAt} retries {ts.Tcb.Retries} recovery {ts.Tcb.InRecovery} sndmax {ts.Tcb.SndMax} fin {ts.Tcb.FinQueued} err {ts.Tcb.Error}");
+                    sb.AppendLine($"   rtoAt {ts.Tcb.RtoAt} heapAt {ts.Tcb.HeapAt} delack {ts.Tcb.DelAckAt} retries {ts.Tcb.Snd.Retries} recovery {ts.Tcb.Snd.Recovery?.InRecovery} sndmax {ts.Tcb.Snd.Max} fin {ts.Tcb.Snd.FinQueued} err {ts.Tcb.Error}");
             }
         return sb.ToString();
     }

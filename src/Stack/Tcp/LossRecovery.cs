@@ -1,0 +1,199 @@
+namespace NetStack.Tcp;
+
+/// <summary>
+/// What one acceptable ACK told the sender (RFC 9293 3.10.7.4, fifth check), as loss recovery sees it. The sender
+/// fills it as it processes the ACK; recovery algorithms read it (and <see cref="ILossRecovery.OnAckArrived"/>
+/// reports what the SACK blocks added).
+/// </summary>
+internal ref struct AckEvent
+{
+    /// <summary>SEG.ACK.</summary>
+    public uint Ack;
+    /// <summary>The segment's SACK blocks as received (RFC 2018), unvalidated; empty when it carried none.</summary>
+    public ReadOnlySpan<SackBlock> Sack;
+    public bool HasTimestamp;
+    public uint TsEcr;
+    /// <summary>Set by the recovery: the blocks SACKed data not SACKed before.</summary>
+    public bool NewlySacked;
+    /// <summary>Data bytes the cumulative ACK newly acknowledged (0 for a duplicate).</summary>
+    public uint DataAcked;
+}
+
+/// <summary>What the transmission loop should send next (<see cref="ILossRecovery.NextToSend"/>).</summary>
+internal enum NextSend
+{
+    Nothing,
+    /// <summary>New data (or, after a timeout, go-back-N from SND.NXT), as the windows, SWS avoidance and Nagle allow.</summary>
+    NewData,
+    /// <summary>The range the query returned, sent again.</summary>
+    Retransmission,
+}
+
+/// <summary>
+/// Loss detection and recovery: which data is lost, what is resent and when, and the congestion window's
+/// response during recovery. The sender tells it of every ACK (in the order below) and every retransmission
+/// timeout, and asks it what to send next. NewReno (RFC 6582) and SACK recovery (RFC 6675) implement it;
+/// RACK-TLP, PRR and undo plug in here. One instance per connection, chosen when SACK is negotiated. Loop only.
+/// </summary>
+internal interface ILossRecovery
+{
+    /// <summary>Between entering fast recovery and the ACK of <see cref="RecoveryPoint"/> (or a timeout).</summary>
+    bool InRecovery { get; }
+    /// <summary>RFC 6582 "recover": the highest sequence number sent when the last recovery or timeout began.</summary>
+    uint RecoveryPoint { get; }
+    /// <summary>Duplicate ACKs since SND.UNA last advanced.</summary>
+    int DupAcks { get; }
+
+    /// <summary>1. Every acceptable ACK, first: take its SACK blocks (RFC 6675 Update()); set <see cref="AckEvent.NewlySacked"/>.</summary>
+    void OnAckArrived(ref AckEvent ack);
+
+    /// <summary>2a. The ACK was a duplicate (RFC 5681 2, RFC 6675 2): may start recovery with a fast retransmit.</summary>
+    void OnDuplicateAck(ref AckEvent ack, TimeSpan now);
+
+    /// <summary>2b. The ACK moved SND.UNA (the send ring has let the data go), before its RTT sample.</summary>
+    void OnSndUnaAdvanced(ref AckEvent ack, TimeSpan now);
+
+    /// <summary>3. After the RTT sample: the window's response in recovery (leave it on a full ACK, partial ACKs).</summary>
+    void OnNewAck(ref AckEvent ack, TimeSpan now);
+
+    /// <summary>The retransmission timer expired (RFC 6298 5.4-5.7); the sender has set ssthresh and cwnd.</summary>
+    void OnRetransmitTimeout(TimeSpan now);
+
+    /// <summary>The data in flight, as this algorithm counts it (RFC 6675 SetPipe() in SACK recovery).</summary>
+    long Pipe();
+
+    /// <summary>
+    /// What the transmission loop sends next with <paramref name="room"/> = cwnd - pipe bytes free; with
+    /// <paramref name="newDataBlocked"/> when new data could not go on this round. <see cref="NextSend.Retransmission"/>
+    /// names the range in <paramref name="seq"/> and <paramref name="len"/>.
+    /// </summary>
+    NextSend NextToSend(long room, bool newDataBlocked, out uint seq, out uint len);
+
+    /// <summary>The loop resent <paramref name="sent"/> bytes of sequence space from <paramref name="seq"/> as asked.</summary>
+    void OnRetransmitted(uint seq, int sent);
+
+    /// <summary>
+    /// The first byte at or after <paramref name="from"/> the peer has not SACKed, and where the next SACKed range
+    /// starts (or SND.MAX); false when nothing is SACKed.
+    /// </summary>
+    bool SkipSacked(uint from, out uint unsacked, out uint limit);
+
+    /// <summary>The connection closed: let go of any state.</summary>
+    void OnClosed();
+}
+
+/// <summary>
+/// What NewReno and SACK recovery share: fast retransmit on DupThresh duplicates (RFC 5681 3.2) only beyond the
+/// last recovery point (RFC 6582 3.2 step 2), leaving recovery on a full ACK with cwnd = min(ssthresh,
+/// FlightSize + SMSS) (RFC 6582 3.2 step 3), and a timeout's RecoveryPoint = SND.MAX.
+/// </summary>
+internal abstract class LossRecovery : ILossRecovery
+{
+    /// <summary>RFC 5681 2 / RFC 6675 2: DupThresh.</summary>
+    public const int DupThresh = 3;
+
+    protected readonly TcpConnection C;
+    protected readonly TcpSender Snd;
+
+    protected LossRecovery(TcpConnection connection)
+    {
+        C = connection;
+        Snd = connection.Snd;
+        RecoveryPoint = Snd.Una;
+    }
+
+    public bool InRecovery { get; private set; }
+    public uint RecoveryPoint { get; private set; }
+    public int DupAcks { get; private set; }
+
+    public virtual void OnAckArrived(ref AckEvent ack) { }
+
+    public void OnDuplicateAck(ref AckEvent ack, TimeSpan now)
+    {
+        DupAcks++;
+        if (InRecovery)
+        {
+            OnDuplicateInRecovery();
+            return;
+        }
+        // RFC 5681 3.2 / RFC 6675 5 (2), (3): DupThresh duplicates, or the algorithm's own evidence that SND.UNA is lost.
+        var lost = DupAcks >= DupThresh || IsLost(Snd.Una);
+        if (!lost || !Seq.Gt(Snd.Una, RecoveryPoint)) return; // not before the last recovery's end
+        EnterRecovery(now);
+    }
+
+    public virtual void OnSndUnaAdvanced(ref AckEvent ack, TimeSpan now) => DupAcks = 0;
+
+    public void OnNewAck(ref AckEvent ack, TimeSpan now)
+    {
+        if (InRecovery)
+        {
+            if (Seq.Ge(ack.Ack, RecoveryPoint))
+            {
+                // Full ACK (RFC 6582 3.2 step 3): leave recovery with cwnd = min(ssthresh, FlightSize + MSS).
+                InRecovery = false;
+                var mss = (uint)C.SndMss;
+                var flight = Snd.Max - Snd.Una;
+                Snd.Cwnd = Math.Min(Snd.Ssthresh, Math.Max(flight, mss) + mss);
+            }
+            else OnPartialAck(ref ack, now);
+            return;
+        }
+        // Keep the recovery point just below SND.UNA once passed, so the RFC 6582 comparison never spans 2^31 bytes.
+        if (Seq.Gt(Snd.Una, RecoveryPoint)) RecoveryPoint = Snd.Una - 1;
+    }
+
+    public virtual void OnRetransmitTimeout(TimeSpan now)
+    {
+        InRecovery = false;
+        RecoveryPoint = Snd.Max; // RFC 6582 3.2: no fast retransmit for ACKs below what was sent before the timeout
+        DupAcks = 0;
+    }
+
+    public virtual long Pipe() => Snd.Nxt - Snd.Una;
+
+    public virtual NextSend NextToSend(long room, bool newDataBlocked, out uint seq, out uint len)
+    {
+        seq = len = 0;
+        return newDataBlocked ? NextSend.Nothing : NextSend.NewData;
+    }
+
+    public virtual void OnRetransmitted(uint seq, int sent) { }
+
+    public virtual bool SkipSacked(uint from, out uint unsacked, out uint limit)
+    {
+        unsacked = from;
+        limit = Snd.Max;
+        return false;
+    }
+
+    public virtual void OnClosed() { }
+
+    /// <summary>Evidence beyond DupThresh duplicates that <paramref name="seq"/> was lost.</summary>
+    protected virtual bool IsLost(uint seq) => false;
+
+    /// <summary>A further duplicate ACK during recovery.</summary>
+    protected virtual void OnDuplicateInRecovery() { }
+
+    /// <summary>An ACK in recovery below the recovery point.</summary>
+    protected virtual void OnPartialAck(ref AckEvent ack, TimeSpan now) { }
+
+    /// <summary>Recovery began with the retransmission of <paramref name="sent"/> bytes at SND.UNA; sets cwnd.</summary>
+    protected abstract void OnRecoveryStarted(int sent);
+
+    /// <summary>
+    /// Fast retransmit and the start of loss recovery: ssthresh from the congestion control, RecoveryPoint =
+    /// SND.MAX, SND.UNA's segment resent (RFC 5681 3.2, RFC 6582 3.2 step 2, RFC 6675 5 (1)-(3)).
+    /// </summary>
+    private void EnterRecovery(TimeSpan now)
+    {
+        var flight = Snd.Max - Snd.Una;
+        Snd.Ssthresh = Snd.Cc.OnLoss(Snd.Cwnd, flight, (uint)C.SndMss, now);
+        RecoveryPoint = Snd.Max;
+        InRecovery = true;
+        C.Layer.Counters.FastRetransmits++;
+        Snd.Rtt.StopTiming(); // Karn
+        C.Layer.Context.Trace("Tcp", $"{C.Describe()} fast retransmit of {Snd.Una} after {DupAcks} duplicate ACKs, ssthresh {Snd.Ssthresh}");
+        OnRecoveryStarted(Snd.RetransmitFirst(now));
+    }
+}

@@ -1,0 +1,259 @@
+namespace NetStack.Tcp;
+
+/// <summary>
+/// The receiving half of a connection: the receive sequence space (RFC 9293 3.3.1), the acceptability test and
+/// trimming of arriving segments (3.10.7.4), in-order and out-of-order data in the receive ring, the window we
+/// advertise (computed here only), and the ACK policy: at once, at the end of the receive batch, or on the
+/// delayed-ACK timer. Loop only.
+/// </summary>
+internal sealed class TcpReceiver
+{
+    private readonly TcpConnection _c;
+    private readonly OutOfOrderRanges _outOfOrder;
+    private bool _ackPending;           // an ACK is owed, on the delayed-ACK timer
+    private bool _ackAtBatchEnd;        // an ACK is owed, sent once when the receive batch ends (TcpLayer.FlushPendingAcks)
+    private int _unackedSegments;
+    private bool _finPending;           // a FIN came out of order, at _finSeq
+    private uint _finSeq;
+
+    public TcpReceiver(TcpConnection connection, TcpSettings settings)
+    {
+        _c = connection;
+        Buffer = new ByteRing(settings.ReceiveBufferSize);
+        _outOfOrder = new OutOfOrderRanges(settings.MaxOutOfOrderRanges);
+    }
+
+    /// <summary>Data in order and unread at [0, Count); out-of-order data beyond, at its offset from RCV.NXT.</summary>
+    public readonly ByteRing Buffer;
+    /// <summary>RCV.NXT.</summary>
+    public uint Nxt;
+    /// <summary>RCV.NXT + RCV.WND as last advertised; never moved left (RFC 9293 3.8.6: do not shrink the window).</summary>
+    public uint AdvertisedEdge;
+    /// <summary>The ACK number of the last segment we sent (RFC 7323 4.3 takes TS.Recent from segments covering it).</summary>
+    public uint LastAckSent;
+    /// <summary>The peer's FIN has arrived, in order.</summary>
+    public bool PeerFin;
+    /// <summary>An ACK must go at once (set by the receive rules; cleared by any segment carrying an ACK).</summary>
+    public bool AckNow;
+    public long BytesReceived;
+
+    /// <summary>RCV.WND: what the window we last advertised still offers beyond RCV.NXT.</summary>
+    public uint Window => Seq.Gt(AdvertisedEdge, Nxt) ? AdvertisedEdge - Nxt : 0;
+
+    public bool HasOutOfOrder => _outOfOrder.Count > 0;
+
+    private TcpCounters Counters => _c.Layer.Counters;
+
+    /// <summary>The peer's SYN: RCV.NXT follows its sequence number.</summary>
+    public void OnSyn(uint irs) => Nxt = irs + 1;
+
+    /// <summary>After the options are negotiated: the window in our SYN was unscaled; the right edge we promised starts from it.</summary>
+    public void OnNegotiated()
+    {
+        AdvertisedEdge = Nxt + (uint)Math.Min(Buffer.Free, 65535);
+        LastAckSent = Nxt;
+    }
+
+    // ---------------- acceptability (RFC 9293 3.10.7.4, first check) ----------------
+
+    /// <summary>The four cases of the acceptability test.</summary>
+    public bool IsAcceptable(ref TcpSegment seg)
+    {
+        var wnd = Window;
+        var len = seg.Len;
+        if (len == 0) return wnd == 0 ? seg.Seq == Nxt : Seq.Le(Nxt, seg.Seq) && Seq.Lt(seg.Seq, Nxt + wnd);
+        if (wnd == 0) return seg.Seq == Nxt && !seg.Has(TcpFlags.Syn); // let ACK/RST through a closed window; text is trimmed below
+        return (Seq.Le(Nxt, seg.Seq) && Seq.Lt(seg.Seq, Nxt + wnd))
+               || (Seq.Le(Nxt, seg.Seq + len - 1) && Seq.Lt(seg.Seq + len - 1, Nxt + wnd));
+    }
+
+    /// <summary>Trims an acceptable segment to the window: drops what was already received (a SYN included) and what lies beyond the edge.</summary>
+    public void Trim(ref TcpSegment seg)
+    {
+        if (Seq.Lt(seg.Seq, Nxt))
+        {
+            var skip = Nxt - seg.Seq;
+            if (seg.Has(TcpFlags.Syn)) { seg.Flags &= ~TcpFlags.Syn; seg.Seq++; skip--; }
+            var data = (int)Math.Min(skip, (uint)seg.Payload.Length);
+            seg.Payload = seg.Payload[data..];
+            seg.Seq += (uint)data;
+            if (data > 0) Counters.DuplicateSegments++;
+        }
+        var edge = Nxt + Window;
+        if (Seq.Gt(seg.Seq + (uint)seg.Payload.Length, edge))
+        {
+            var keep = Seq.Gt(edge, seg.Seq) ? (int)(edge - seg.Seq) : 0;
+            seg.Payload = seg.Payload[..keep];
+            seg.Flags &= ~TcpFlags.Fin;
+            AckNow = true; // tell the sender where the window ends (a zero-window probe carrying data gets its answer)
+        }
+    }
+
+    // ---------------- segment text (seventh step) ----------------
+
+    /// <summary>Takes the segment's data: in order into the ring (waking a waiting receive), out of order at its place.</summary>
+    public void OnText(ref TcpSegment seg, PendingOperations pending)
+    {
+        var data = seg.Payload;
+        var offset = seg.Seq - Nxt;
+        if (_c.UserClosed)
+        {
+            // Nobody will read it: acknowledge in-order data and drop it, so the peer can finish its close.
+            Counters.DroppedAfterClose++;
+            if (offset == 0) Nxt += (uint)data.Length;
+            AckNow = true;
+            return;
+        }
+        if (offset == 0)
+        {
+            Buffer.WriteAt(Buffer.Count, data);
+            Buffer.Commit(data.Length);
+            Nxt += (uint)data.Length;
+            BytesReceived += data.Length;
+            if (_outOfOrder.Count > 0)
+            {
+                var nxt = _outOfOrder.TakeInOrder(Nxt);
+                var n = (int)(nxt - Nxt);
+                Buffer.Commit(n);
+                BytesReceived += n;
+                Nxt = nxt;
+                AckNow = true; // RFC 5681 4.2: ACK at once when a segment fills a hole
+            }
+            else if (++_unackedSegments >= 2)
+            {
+                // RFC 1122 4.2.3.2 (an ACK for at least every second full segment) is owed, and sent when this receive
+                // batch ends: one cumulative ACK for all the batch's segments (what Linux's GRO does in effect), so
+                // a busy receiver does not send an ACK per two frames. The stretch is bounded so the sender's window
+                // keeps moving within a long batch.
+                if (Nxt - LastAckSent >= (uint)Math.Min(TcpLayer.MaxAckStretchBytes, Buffer.Limit / 4)) AckNow = true;
+                else _ackAtBatchEnd = true;
+            }
+            else _ackPending = true;
+            if (pending.HasReceive)
+            {
+                pending.CompleteReceive(Buffer);
+                ReleaseIfDrained();
+            }
+            return;
+        }
+        // Out of order: keep it at its place in the window; ACK at once so the sender sees the hole (RFC 5681 4.2).
+        Counters.OutOfOrderSegments++;
+        AckNow = true;
+        if (!_outOfOrder.Add(seg.Seq, seg.Seq + (uint)data.Length)) { Counters.DroppedOutOfOrderFull++; return; }
+        Buffer.WriteAt(Buffer.Count + (int)offset, data);
+    }
+
+    // ---------------- FIN (eighth step) ----------------
+
+    /// <summary>
+    /// Whether the peer's FIN is now in order: in this segment right after its data, or remembered from an earlier
+    /// segment that came out of order and reached now that the hole before it has filled.
+    /// </summary>
+    public bool FinReached(ref TcpSegment seg)
+    {
+        if (seg.Has(TcpFlags.Fin))
+        {
+            var finSeq = seg.Seq + (uint)seg.Payload.Length;
+            if (finSeq == Nxt) return true;
+            if (seg.Payload.Length > 0 && _outOfOrder.Count > 0 && _outOfOrder.Holds(finSeq)) { _finPending = true; _finSeq = finSeq; }
+        }
+        return _finPending && Nxt == _finSeq;
+    }
+
+    /// <summary>The FIN takes its sequence number; it is acknowledged at once.</summary>
+    public void TakeFin()
+    {
+        Nxt++;
+        PeerFin = true;
+        AckNow = true;
+    }
+
+    // ---------------- the window we advertise ----------------
+
+    /// <summary>The least worthwhile step of the right edge (receiver SWS avoidance, RFC 9293 3.8.6.2.2): min(buffer/2, MSS).</summary>
+    private uint WindowStep => (uint)Math.Min(Buffer.Limit / 2, _c.PathMss);
+
+    /// <summary>
+    /// The window field for the next segment: the free receive buffer, advanced only in steps worth a segment,
+    /// never shrinking the right edge already offered. Moves the advertised edge.
+    /// </summary>
+    public ushort WindowField(bool syn)
+    {
+        var free = (uint)Buffer.Free;
+        if (syn) return (ushort)Math.Min(free, 65535);
+        var cur = Window;
+        var adv = cur;
+        if (free > cur && free - cur >= WindowStep) adv = free;
+        var field = Math.Min(adv >> _c.RcvWndShift, 65535u);
+        var edge = Nxt + (field << _c.RcvWndShift);
+        if (Seq.Gt(edge, AdvertisedEdge)) AdvertisedEdge = edge;
+        return (ushort)field;
+    }
+
+    /// <summary>
+    /// The user read data: whether a window update should go now (RFC 1122 4.2.3.3 with Linux's test): the offered
+    /// window has fallen to half or less and reading at least doubles it, by a worthwhile step.
+    /// </summary>
+    public bool WindowUpdateDue()
+    {
+        var cur = Window;
+        var free = (uint)Buffer.Free;
+        return free >= 2 * cur && free - cur >= WindowStep;
+    }
+
+    /// <summary>Gives the ring's array back once nothing is held, in order or out of order.</summary>
+    public void ReleaseIfDrained()
+    {
+        if (Buffer.Count == 0 && _outOfOrder.Count == 0) Buffer.ReleaseIfEmpty();
+    }
+
+    /// <summary>The connection closed: out-of-order data goes, and the buffer too when nobody will read it.</summary>
+    public void OnClosed(bool releaseBuffer)
+    {
+        if (releaseBuffer) Buffer.Release();
+        _outOfOrder.Clear();
+    }
+
+    /// <summary>SACK blocks for a segment with room for <paramref name="max"/> of them.</summary>
+    public ReadOnlySpan<SackBlock> SackBlocks(int max) => _outOfOrder.SackBlocks(max);
+
+    // ---------------- ACK policy ----------------
+
+    /// <summary>
+    /// After input: the ACK owed goes at once, at the end of the receive batch (one for all its segments), or on
+    /// the delayed-ACK timer (RFC 1122 4.2.3.2; RFC 5681 4.2 for what must go at once).
+    /// </summary>
+    public void ScheduleAck(TimeSpan now)
+    {
+        if (AckNow) _c.SendAck(now);
+        else if (_ackAtBatchEnd) _c.Layer.AckAtBatchEnd(_c);
+        else if (_ackPending && _c.DelAckAt == TcpConnection.Never) _c.DelAckAt = now + _c.Layer.Settings.DelayedAckTimeout;
+    }
+
+    /// <summary>The delayed-ACK timer fired: the owed ACK goes.</summary>
+    public void OnDelayedAckTimer(TimeSpan now)
+    {
+        if (!_ackPending) return;
+        Counters.DelayedAcks++;
+        _c.SendAck(now);
+    }
+
+    /// <summary>The receive batch ended: one ACK for all its segments, unless one already went (piggybacked on data).</summary>
+    public void OnBatchEnd(TimeSpan now)
+    {
+        if (!_ackAtBatchEnd || _c.State == TcpState.Closed) return;
+        Counters.BatchAcks++;
+        _c.SendAck(now);
+    }
+
+    /// <summary>A segment carrying ACK = RCV.NXT left: every owed ACK is paid.</summary>
+    public void OnAckSent()
+    {
+        LastAckSent = Nxt;
+        AckNow = false;
+        _ackPending = false;
+        _ackAtBatchEnd = false;
+        _unackedSegments = 0;
+        _c.DelAckAt = TcpConnection.Never;
+    }
+}

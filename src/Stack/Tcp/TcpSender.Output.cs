@@ -1,0 +1,187 @@
+namespace NetStack.Tcp;
+
+internal sealed partial class TcpSender
+{
+    /// <summary>The persist timer runs in place of the retransmission timer (RFC 9293 3.8.6.1).</summary>
+    public bool Persisting;
+    private bool _swsOverride;
+
+    /// <summary>
+    /// Sends as far as cwnd and the peer's window allow: the recovery names what goes next (RFC 6675 NextSeg
+    /// during SACK recovery, otherwise new data), new data obeys sender SWS avoidance and Nagle (see
+    /// <see cref="SendNext"/>); then arms the persist timer when a zero window holds data back.
+    /// </summary>
+    public void Output(TimeSpan now)
+    {
+        if (_c.State is not (TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)) return;
+        long pipe = Recovery.Pipe();
+        var newDataBlocked = false;
+        while (true)
+        {
+            var room = Cwnd - pipe;
+            int n;
+            var next = Recovery.NextToSend(room, newDataBlocked, out var seq, out var len);
+            if (next == NextSend.NewData)
+            {
+                n = SendNext(room, now);
+                if (n < 0) { newDataBlocked = true; continue; }
+            }
+            else if (next == NextSend.Retransmission)
+            {
+                n = RetransmitAt(seq, len, now);
+                if (n == 0) break;
+                Recovery.OnRetransmitted(seq, n);
+            }
+            else break;
+            pipe += n; // RFC 6675 5 (C.4)
+            newDataBlocked = false;
+        }
+        // Persist timer (RFC 9293 3.8.6.1): data waits behind a zero (or too small) window and nothing is in
+        // flight to bring an update.
+        if (Max == Una && Buffer.Count > 0 && _c.RtoAt == TcpConnection.Never && !(FinQueued && FinAcked))
+        {
+            Persisting = true;
+            _c.RtoAt = now + Rtt.BackedOff;
+        }
+    }
+
+    /// <summary>
+    /// Sends one segment at SND.NXT if cwnd room, the peer's window, SWS avoidance and Nagle allow; returns the
+    /// sequence space it used (data plus FIN), or -1 when nothing may go. After a timeout SND.NXT is below SND.MAX
+    /// and the segment is a retransmission: SACKed ranges are skipped and never resent (RFC 6675 5.1).
+    /// </summary>
+    private int SendNext(long cwndRoom, TimeSpan now)
+    {
+        var mss = _c.SndMss;
+        var sackLimit = false;
+        var limit = 0u;
+        if (Seq.Lt(Nxt, Max) && Recovery.SkipSacked(Nxt, out var unsacked, out limit))
+        {
+            Nxt = unsacked;
+            sackLimit = Seq.Lt(limit, Max);
+        }
+        var dataEnd = Una + (uint)Buffer.Count;
+        var unsent = Seq.Lt(Nxt, dataEnd) ? (int)(dataEnd - Nxt) : 0;
+        var finToSend = FinQueued && !FinAcked && Nxt == dataEnd;
+        if (unsent == 0 && !finToSend) return -1;
+        long sndRoom = (long)(Una + Wnd - Nxt);
+        if ((int)(Una + Wnd - Nxt) < 0) sndRoom = 0;
+        var room = Math.Min(cwndRoom, sndRoom);
+        var len = (int)Math.Max(0, Math.Min(Math.Min(unsent, mss), room));
+        var hole = false;
+        if (sackLimit && len >= (int)(limit - Nxt))
+        {
+            len = (int)(limit - Nxt); // a hole below a SACKed range: resend just the hole
+            hole = true;
+        }
+        var fin = finToSend || (FinQueued && !FinAcked && len == unsent && len > 0);
+        if (len == 0 && !(fin && unsent == 0 && cwndRoom > 0)) return -1;
+        if (hole) fin = false;
+        else if (len < mss && len < unsent)
+        {
+            // Window-limited runt: only if it is at least half the largest window the peer offered, or when
+            // the persist timer's override fires (RFC 9293 3.8.6.2.1), so a small window cannot stall us.
+            if (len == 0 || (len < MaxWnd / 2 && !_swsOverride)) return -1;
+            fin = false;
+        }
+        else if (len < mss && !fin && !_c.NoDelay && Nxt != Una)
+        {
+            return -1; // Nagle (RFC 896): one small segment in flight at a time
+        }
+        var isNew = Nxt == Max;
+        var flags = TcpFlags.Ack | (len > 0 && len == unsent ? TcpFlags.Psh : 0) | (fin ? TcpFlags.Fin : 0);
+        _c.Transmit(Nxt, flags, (int)(Nxt - Una), len, now);
+        if (isNew)
+        {
+            if (!_c.TsEnabled && len > 0) Rtt.StartTiming(Nxt + (uint)len, now);
+        }
+        else CountRetransmit(len);
+        var used = len + (fin ? 1 : 0);
+        Nxt += (uint)used;
+        if (Seq.Gt(Nxt, Max)) Max = Nxt;
+        if (_c.RtoAt == TcpConnection.Never || Persisting)
+        {
+            Persisting = false;
+            _c.RtoAt = now + Rtt.Rto;
+        }
+        if (fin && isNew) _c.Layer.Context.Trace("Tcp", $"{_c.Describe()} FIN sent, seq {Nxt - 1}");
+        return used;
+    }
+
+    /// <summary>
+    /// Resends up to <paramref name="maxLen"/> bytes from <paramref name="seq"/>, never beyond what was sent
+    /// before (a small Nagle segment may be all that is outstanding while more data waits), with the FIN when
+    /// the segment reaches a FIN already sent. Returns the sequence space used, 0 when nothing was sent.
+    /// </summary>
+    public int RetransmitAt(uint seq, uint maxLen, TimeSpan now)
+    {
+        var dataEnd = Una + (uint)Buffer.Count;
+        var sentEnd = Seq.Min(dataEnd, Max);
+        var len = Seq.Lt(seq, sentEnd) ? (int)Math.Min(Math.Min(maxLen, sentEnd - seq), (uint)_c.SndMss) : 0;
+        var fin = FinQueued && !FinAcked && Seq.Gt(Max, dataEnd) && seq + (uint)len == dataEnd;
+        if (len == 0 && !fin) return 0;
+        _c.Transmit(seq, TcpFlags.Ack | (fin ? TcpFlags.Fin : 0), (int)(seq - Una), len, now);
+        CountRetransmit(len);
+        return len + (fin ? 1 : 0);
+    }
+
+    /// <summary>Resends the segment at SND.UNA (fast retransmit, NewReno partial ACK, reneging), up to the first SACKed range.</summary>
+    public int RetransmitFirst(TimeSpan now)
+    {
+        var maxLen = (uint)_c.SndMss;
+        if (Recovery.SkipSacked(Una, out var unsacked, out var limit) && Seq.Lt(unsacked, Max) && limit - Una < maxLen)
+            maxLen = limit - Una;
+        var n = RetransmitAt(Una, maxLen, now);
+        if (n > 0) _c.RtoAt = now + Rtt.Rto;
+        return n;
+    }
+
+    private void CountRetransmit(int len)
+    {
+        Retransmits++;
+        Counters.SegmentsRetransmitted++;
+        Counters.BytesRetransmitted += len;
+    }
+
+    /// <summary>
+    /// The timer fired while persisting: send into a window too small for SWS avoidance, or probe a zero window
+    /// (a segment just below the window draws an ACK with the current window) and back off. False when not persisting.
+    /// </summary>
+    public bool OnPersistTimer(TimeSpan now)
+    {
+        if (!Persisting) return false;
+        if (Wnd > 0)
+        {
+            // The window is open but was too small to send into without silly-window syndrome: send anyway now.
+            Persisting = false;
+            _swsOverride = true;
+            Output(now);
+            _swsOverride = false;
+            if (_c.RtoAt == TcpConnection.Never) { Persisting = true; _c.RtoAt = now + Rtt.BackedOff; }
+            return true;
+        }
+        Counters.ZeroWindowProbes++;
+        _c.SendProbe(now);
+        if (Rtt.Backoff < 16) Rtt.Backoff++;
+        _c.RtoAt = now + Rtt.BackedOff;
+        return true;
+    }
+
+    /// <summary>RFC 6298 5.4-5.7: retransmit the earliest unacknowledged segment, back off, collapse cwnd (RFC 5681 3.1).</summary>
+    public void OnRetransmitTimeout(TimeSpan now)
+    {
+        Retries++;
+        Rtt.Backoff++;
+        Counters.Timeouts++;
+        var mss = (uint)_c.SndMss;
+        var flight = Max - Una;
+        if (Retries == 1 || !Recovery.InRecovery) Ssthresh = Cc.OnTimeout(Cwnd, flight, mss, now);
+        Cwnd = mss; // loss window, one segment
+        Recovery.OnRetransmitTimeout(now);
+        Rtt.StopTiming(); // Karn
+        Nxt = Una;    // go back N from the first unacknowledged byte
+        _c.Layer.Context.Trace("Tcp", $"{_c.Describe()} retransmission {Retries} of {Una} (RTO {Rtt.BackedOff.TotalMilliseconds} ms)");
+        Output(now);
+        _c.RtoAt = now + Rtt.BackedOff;
+    }
+}

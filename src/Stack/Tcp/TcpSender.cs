@@ -1,0 +1,196 @@
+namespace NetStack.Tcp;
+
+/// <summary>
+/// The sending half of a connection: the send sequence space (RFC 9293 3.3.1), the send ring, the congestion
+/// window and its algorithm, loss recovery behind <see cref="ILossRecovery"/>, the RTT estimator, and ACK
+/// processing (3.10.7.4, fifth check). Output, Nagle, SWS avoidance, persist and the retransmission timer are in
+/// TcpSender.Output.cs. Loop only.
+/// </summary>
+internal sealed partial class TcpSender
+{
+    private readonly TcpConnection _c;
+
+    public TcpSender(TcpConnection connection, TcpSettings settings)
+    {
+        _c = connection;
+        Buffer = new ByteRing(settings.SendBufferSize);
+        Rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto);
+    }
+
+    /// <summary>Data bytes from SND.UNA: sent-unacknowledged, then unsent.</summary>
+    public readonly ByteRing Buffer;
+    /// <summary>SND.UNA, SND.NXT, SND.WND, SND.WL1, SND.WL2.</summary>
+    public uint Una, Nxt, Wnd, Wl1, Wl2;
+    /// <summary>Highest sequence number sent; SND.NXT falls back to SND.UNA after a timeout (go-back-N).</summary>
+    public uint Max;
+    /// <summary>Largest window the peer has offered (RFC 5961 5.2, sender SWS avoidance).</summary>
+    public uint MaxWnd;
+
+    // ---- congestion control (RFC 5681, RFC 9438) and loss recovery (RFC 6582, RFC 6675) ----
+    public uint Cwnd, Ssthresh = uint.MaxValue;
+    public ICongestionControl Cc = null!;
+    /// <summary>Chosen when the options are negotiated: SACK recovery when both ends allow SACK, else NewReno.</summary>
+    public ILossRecovery Recovery = null!;
+
+    // ---- retransmission (RFC 6298) ----
+    /// <summary>SRTT, RTTVAR, RTO and its backoff; a struct used in place.</summary>
+    public RttEstimator Rtt;
+    /// <summary>Retransmissions (of the SYN, or of data) since the last ACK of something new.</summary>
+    public int Retries;
+
+    // ---- SYN and FIN ----
+    /// <summary>The user shut down sending: a FIN follows the queued data.</summary>
+    public bool FinQueued;
+    public bool FinAcked;
+    public bool SynAcked;
+
+    // ---- statistics ----
+    public long BytesSent, Retransmits;
+
+    private TcpCounters Counters => _c.Layer.Counters;
+
+    /// <summary>Our SYN takes <paramref name="iss"/>: SND.UNA = ISS, SND.NXT = ISS + 1.</summary>
+    public void Start(uint iss)
+    {
+        Una = iss;
+        Nxt = Max = iss + 1;
+    }
+
+    /// <summary>The peer's SYN offers its window, never scaled in a SYN (RFC 7323 2.2).</summary>
+    public void OnPeerSyn(ref TcpSegment syn)
+    {
+        Wnd = syn.Window;
+        MaxWnd = Wnd;
+        Wl1 = syn.Seq;
+    }
+
+    /// <summary>SYN-SENT: the SYN-ACK acknowledges our SYN and offers its window (unscaled).</summary>
+    public void OnSynAck(ref TcpSegment synAck)
+    {
+        Una = synAck.Ack;
+        SynAcked = true;
+        OnPeerSyn(ref synAck);
+        Wl2 = synAck.Ack;
+    }
+
+    /// <summary>SYN-RECEIVED: the handshake's ACK gives the first scaled window.</summary>
+    public void OnHandshakeAck(ref TcpSegment seg)
+    {
+        Wnd = (uint)seg.Window << _c.SndWndShift;
+        MaxWnd = Math.Max(MaxWnd, Wnd);
+        Wl1 = seg.Seq;
+        Wl2 = seg.Ack;
+    }
+
+    /// <summary>The MSS is known: the initial window (RFC 6928: IW = min(10*MSS, max(2*MSS, 14600)) for 10 segments).</summary>
+    public void SetInitialWindow(int mss, int segments)
+    {
+        if (Cwnd != 0) return;
+        Cwnd = (uint)(segments >= 10 ? Math.Min(segments * mss, Math.Max(2 * mss, 14600 * segments / 10)) : segments * mss);
+    }
+
+    /// <summary>
+    /// The fifth check's ACK processing (RFC 9293 3.10.7.4; RFC 5681, RFC 6582, RFC 6675 through the recovery;
+    /// RFC 6298 and RFC 7323 4.1 for RTT samples). The segment's ACK is within the send window.
+    /// </summary>
+    public AckResult OnAck(ref TcpSegment seg, TimeSpan now)
+    {
+        var ack = seg.Ack;
+        ref readonly var opts = ref seg.Options;
+        var e = new AckEvent { Ack = ack, Sack = opts.Sack[..opts.SackCount], HasTimestamp = opts.HasTimestamp, TsEcr = opts.TsEcr };
+        Recovery.OnAckArrived(ref e);
+
+        var window = (uint)seg.Window << _c.SndWndShift;
+        if (Seq.Le(ack, Una))
+        {
+            // RFC 5681 2: a duplicate ACK carries no data, no SYN/FIN, the same window, while data is outstanding.
+            // RFC 6675 2: with SACK, one that SACKs new data is a duplicate whatever its window (Linux opens its
+            // window as it reads, so its duplicates rarely repeat the window).
+            if (ack == Una && seg.Payload.Length == 0 && !seg.Has(TcpFlags.Fin) && (window == Wnd || e.NewlySacked) && Max != Una)
+                Recovery.OnDuplicateAck(ref e, now);
+            UpdateWindow(ref seg, window, now);
+            return AckResult.NothingNew;
+        }
+
+        // New data acknowledged.
+        var acked = ack - Una;
+        // Our SYN still unacknowledged? A flag, not SND.UNA <= ISS: that comparison wraps after 2^31 bytes.
+        var synAcked = !SynAcked;
+        if (synAcked) { acked--; SynAcked = true; }
+        var dataAcked = (int)Math.Min(acked, (uint)Buffer.Count);
+        var flightBefore = Nxt - Una; // in flight when this ACK arrived: our estimate of RFC 7661's pipeACK
+        Buffer.Discard(dataAcked);
+        var finAcked = FinQueued && !FinAcked && acked > (uint)dataAcked;
+        if (finAcked) FinAcked = true;
+        Una = ack;
+        if (Seq.Lt(Nxt, Una)) Nxt = Una;
+        e.DataAcked = (uint)dataAcked;
+        Recovery.OnSndUnaAdvanced(ref e, now);
+        if (Buffer.Count == 0) Buffer.ReleaseIfEmpty();
+
+        // RTT (RFC 6298 / RFC 7323 4.1): from the echoed timestamp, else from the one timed segment (Karn).
+        // Not after a timeout: the echoed TS.Recent may then be that of a much older segment (the peer does not
+        // update TS.Recent from segments below RCV.NXT), which would inflate SRTT (Karn's rule, applied to TSecr).
+        if (_c.TsEnabled && opts.HasTimestamp && opts.TsEcr != 0)
+        {
+            if (Retries == 0) Rtt.Sample(TimeSpan.FromMilliseconds((int)(_c.TsNow(now) - opts.TsEcr)));
+        }
+        else Rtt.OnAck(ack, now);
+        Rtt.Backoff = 0;
+        Retries = 0;
+
+        // The window's response: recovery's first (leaving it, partial ACKs), else growth.
+        var wasInRecovery = Recovery.InRecovery;
+        Recovery.OnNewAck(ref e, now);
+        if (!wasInRecovery && !synAcked && dataAcked > 0)
+        {
+            // RFC 7661 4.3: grow cwnd only while it is validated, i.e. the flight uses at least half of it. An
+            // application- or receive-window-limited sender would otherwise inflate cwnd without bound and then
+            // burst it all the first time more data or a slower path appears.
+            if (flightBefore >= Cwnd / 2) Cwnd = Cc.OnAck(Cwnd, Ssthresh, (uint)dataAcked, (uint)_c.SndMss, now, Rtt.Srtt);
+            else Cc.OnNotCwndLimited(now);
+        }
+
+        // RTO (RFC 6298 5.2/5.3): stop when all is acknowledged, else restart.
+        Persisting = false;
+        _c.RtoAt = Max == Una ? TcpConnection.Never : now + Rtt.Rto;
+        UpdateWindow(ref seg, window, now);
+        if (dataAcked > 0) BytesSent += dataAcked;
+        return finAcked ? AckResult.AckedFin : AckResult.AckedData;
+    }
+
+    /// <summary>SND.WND follows segments that are not older than the last update (RFC 9293 3.10.7.4, SND.WL1/WL2).</summary>
+    private void UpdateWindow(ref TcpSegment seg, uint window, TimeSpan now)
+    {
+        if (Seq.Lt(Wl1, seg.Seq) || (Wl1 == seg.Seq && Seq.Le(Wl2, seg.Ack)))
+        {
+            Wnd = window;
+            Wl1 = seg.Seq;
+            Wl2 = seg.Ack;
+            if (window > MaxWnd) MaxWnd = window;
+            if (window > 0 && Persisting)
+            {
+                Persisting = false;
+                _c.RtoAt = Max == Una ? TcpConnection.Never : now + Rtt.Rto;
+                Rtt.Backoff = 0;
+            }
+        }
+    }
+
+    /// <summary>The connection closed: the send ring and the recovery's state go.</summary>
+    public void OnClosed()
+    {
+        Buffer.Release();
+        Recovery?.OnClosed();
+    }
+}
+
+/// <summary>What an ACK acknowledged.</summary>
+internal enum AckResult
+{
+    /// <summary>Nothing new (a duplicate or an old ACK; the window may have moved).</summary>
+    NothingNew,
+    AckedData,
+    /// <summary>New data and our FIN.</summary>
+    AckedFin,
+}
