@@ -2,75 +2,49 @@ using NetStack.Tcp;
 
 namespace NetStack.Sockets;
 
-/// <summary>A passive TCP endpoint: SYNs to its port become connections, which <see cref="AcceptAsync"/> hands out.</summary>
-public sealed class TcpListener : StackSocket, IDisposable
+/// <summary>
+/// A passive TCP endpoint: SYNs to its port become connections, which <see cref="AcceptAsync"/> hands out. The
+/// LISTEN state and its queues are TCP's (<see cref="ListenEndpoint"/>); this is the API over them.
+/// </summary>
+public sealed class TcpListener : StackSocket, IDisposable, IListenerOwner
 {
-    private readonly Queue<TcpSocket> _acceptQueue = new();
+    private readonly ListenEndpoint _endpoint;
     private readonly Queue<TaskCompletionSource<TcpSocket>> _waiters = new();
-    private bool _closed;
-    private int _synQueue;
     private TimeSpan _since;
 
     internal TcpListener(NetworkStack stack, ushort port, int backlog) : base(stack, SocketProtocol.Tcp)
     {
-        Port = port;
-        Backlog = backlog;
+        _endpoint = new ListenEndpoint(stack.Tcp, port, backlog, this);
     }
 
-    public ushort Port { get; }
+    public ushort Port => _endpoint.Port;
     /// <summary>Bound on both the half-open (SYN) queue and the queue of established connections not yet accepted.</summary>
-    public int Backlog { get; }
+    public int Backlog => _endpoint.Backlog;
     public IpEndPoint LocalEndPoint => new(Stack.Config.Address, Port);
-
-    internal bool HasAcceptRoom => _acceptQueue.Count < Backlog;
 
     internal void Start(TimeSpan now)
     {
-        try { Stack.Tcp.AddListener(this); }
+        try { _endpoint.Start(); }
         catch { ReleaseDescriptor(); throw; }
         _since = now;
-        Stack.Context.Trace("Tcp", $"listening on port {Port}, backlog {Backlog}");
     }
 
-    /// <summary>RFC 9293 3.10.7.2: the LISTEN state.</summary>
-    internal void OnSegment(Ipv4Address remote, ref TcpSegment seg, TimeSpan now)
-    {
-        var layer = Stack.Tcp;
-        if (seg.Has(TcpFlags.Rst)) return;
-        if (seg.Has(TcpFlags.Ack))
-        {
-            layer.Counters.DroppedNoSocket++;
-            layer.ResetFor(remote, ref seg, now);
-            return;
-        }
-        if (!seg.Has(TcpFlags.Syn)) { layer.Counters.DroppedNotAcceptable++; return; }
-        if (_synQueue >= Backlog) { layer.Counters.ListenSynQueueFull++; return; }          // the client retries its SYN
-        if (_acceptQueue.Count >= Backlog) { layer.Counters.ListenAcceptQueueFull++; return; }
-        var socket = new TcpSocket(Stack);
-        if (!socket.Tcb.OpenPassive(this, remote, ref seg, now))
-        {
-            socket.OnClosed();
-            return;
-        }
-        _synQueue++;
-        Stack.Context.Trace("Tcp", $"{socket.Tcb.Describe()} SYN received on listener, SYN-ACK sent, ISN {socket.Tcb.Iss}");
-    }
+    TcpConnection IListenerOwner.CreateConnection() => new TcpSocket(Stack).Tcb;
 
-    internal void OnHalfOpenGone() => _synQueue--;
-
-    internal void OnEstablished(TcpConnection connection)
+    bool IListenerOwner.TryHandOff(TcpConnection connection)
     {
         var socket = (TcpSocket)connection.User!;
-        _synQueue--;
-        if (_closed)
-        {
-            // The listener went away during the handshake: nobody can accept this one.
-            Stack.Post(now => socket.Tcb.Abort(now));
-            return;
-        }
         while (_waiters.TryDequeue(out var w))
-            if (w.TrySetResult(socket)) return;
-        _acceptQueue.Enqueue(socket);
+            if (w.TrySetResult(socket)) return true;
+        return false;
+    }
+
+    void IListenerOwner.Defer(Action<TimeSpan> work) => Stack.Post(work);
+
+    void IListenerOwner.OnClosed()
+    {
+        while (_waiters.TryDequeue(out var w)) w.TrySetException(new StackException(StackError.SocketClosed, $"The listener on port {Port} was closed."));
+        ReleaseDescriptor();
     }
 
     /// <summary>Waits for the next established connection.</summary>
@@ -85,9 +59,9 @@ public sealed class TcpListener : StackSocket, IDisposable
 
     private Task<TcpSocket> Accept(TaskCompletionSource<TcpSocket> waiter)
     {
-        if (_closed) throw new StackException(StackError.SocketClosed, $"The listener on port {Port} is closed.");
+        if (_endpoint.IsClosed) throw new StackException(StackError.SocketClosed, $"The listener on port {Port} is closed.");
         if (waiter.Task.IsCompleted) return waiter.Task; // cancelled before the loop got to it
-        if (_acceptQueue.TryDequeue(out var s)) return Task.FromResult(s);
+        if (_endpoint.TryAccept(out var c)) return Task.FromResult((TcpSocket)c.User!);
         _waiters.Enqueue(waiter);
         return waiter.Task;
     }
@@ -101,15 +75,7 @@ public sealed class TcpListener : StackSocket, IDisposable
         catch (StackException) { }
     }
 
-    internal void CloseOnLoop(TimeSpan now = default)
-    {
-        if (_closed) return;
-        _closed = true;
-        Stack.Tcp.RemoveListener(this);
-        while (_acceptQueue.TryDequeue(out var s)) s.Tcb.Abort(now);
-        while (_waiters.TryDequeue(out var w)) w.TrySetException(new StackException(StackError.SocketClosed, $"The listener on port {Port} was closed."));
-        ReleaseDescriptor();
-    }
+    internal void CloseOnLoop(TimeSpan now = default) => _endpoint.Close(now);
 
     internal override ConnectionInfo Snapshot(TimeSpan now) => new()
     {
@@ -120,7 +86,7 @@ public sealed class TcpListener : StackSocket, IDisposable
         RemoteAddress = Ipv4Address.Any,
         RemotePort = 0,
         State = nameof(TcpState.Listen),
-        RecvQ = _acceptQueue.Count, // as ss shows for a listener: the accept queue and its bound
+        RecvQ = _endpoint.AcceptQueueCount, // as ss shows for a listener: the accept queue and its bound
         SendQ = Backlog,
         TimeInState = now - _since,
     };

@@ -1,5 +1,3 @@
-using NetStack.Sockets;
-
 namespace NetStack.Tcp;
 
 /// <summary>Opening a connection: active open (RFC 9293 3.10.1), passive open from a listener's SYN, option negotiation.</summary>
@@ -53,7 +51,7 @@ internal sealed partial class TcpConnection
     }
 
     /// <summary>Passive open: a listener's SYN becomes a SYN-RECEIVED connection and gets a SYN-ACK (RFC 9293 3.10.7.2).</summary>
-    public bool OpenPassive(TcpListener listener, Ipv4Address remote, ref TcpSegment syn, TimeSpan now)
+    public bool OpenPassive(ListenEndpoint listener, Ipv4Address remote, ref TcpSegment syn, TimeSpan now)
     {
         Key = new ConnKey(remote.Value, syn.SourcePort, syn.DestinationPort);
         if (!Layer.TryAdd(this)) return false;

@@ -32,7 +32,7 @@ internal sealed partial class TcpConnection
     public TcpState State { get; private set; }
     private TimeSpan _stateSince;
     /// <summary>Set for connections born from a listener's SYN until the user accepts them.</summary>
-    public TcpListener? Listener;
+    public ListenEndpoint? Listener;
     /// <summary>The local port asked for with Bind (0: pick an ephemeral one at connect).</summary>
     public ushort BoundPort;
 

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using NetStack.IPv4;
-using NetStack.Sockets;
 
 namespace NetStack.Tcp;
 
@@ -68,7 +67,7 @@ internal sealed class TcpLayer : IIpProtocolHandler
     private readonly ISegmentOutput _output;
     private readonly EphemeralPorts _ports;
     private readonly Dictionary<ConnKey, TcpConnection> _connections = new();
-    private readonly Dictionary<ushort, TcpListener> _listeners = new();
+    private readonly Dictionary<ushort, ListenEndpoint> _listeners = new();
     // Deadline heap with lazy deletion: an entry is live only if it matches the connection's HeapAt.
     private readonly PriorityQueue<TcpConnection, TimeSpan> _timers = new();
     private readonly ulong _isnKey0, _isnKey1;
@@ -216,13 +215,13 @@ internal sealed class TcpLayer : IIpProtocolHandler
 
     internal bool IsListening(ushort port) => _listeners.ContainsKey(port);
 
-    internal void AddListener(TcpListener listener)
+    internal void AddListener(ListenEndpoint listener)
     {
         if (!_listeners.TryAdd(listener.Port, listener))
             throw new StackException(StackError.AddressInUse, $"TCP port {listener.Port} already has a listener on stack '{_context.Name}'.");
     }
 
-    internal void RemoveListener(TcpListener listener)
+    internal void RemoveListener(ListenEndpoint listener)
     {
         if (_listeners.TryGetValue(listener.Port, out var l) && l == listener) _listeners.Remove(listener.Port);
     }
@@ -342,7 +341,7 @@ internal sealed class TcpLayer : IIpProtocolHandler
     public void Dispose()
     {
         foreach (var c in _connections.Values.ToArray()) c.Shutdown(new StackException(StackError.StackStopped, "The stack stopped."));
-        foreach (var l in _listeners.Values.ToArray()) l.CloseOnLoop();
+        foreach (var l in _listeners.Values.ToArray()) l.Close(default);
         _connections.Clear();
         _listeners.Clear();
     }

@@ -212,4 +212,58 @@ public class BareConnectionRuleTests
         Assert.Equal(TcpState.Closed, c.State);
         Assert.Equal(TcpState.Closed, closing.State);
     }
+
+    // ---------------- the listener's TCP side ----------------
+
+    [Fact]
+    public void A_listening_port_answers_a_syn_with_a_syn_ack_and_queues_the_connection_when_the_handshake_ends()
+    {
+        var t = new BareTcp();
+        var (listen, owner) = t.Listen(80);
+        var synAck = Assert.Single(t.Feed(BareTcp.From(80, BareTcp.PeerIss, 0, Syn, options: SegCodec.MssOption(1000))));
+        Assert.Equal(Syn | Ack, synAck.Flags);
+        Assert.Equal(P, synAck.Ack);
+        Assert.Equal(1460, synAck.Mss);
+        Assert.Equal(1, listen.SynQueueCount);
+        var c = Assert.Single(owner.Created);
+        Assert.Equal(TcpState.SynReceived, c.State);
+
+        Assert.Empty(t.Feed(BareTcp.From(80, P, synAck.Seq + 1, Ack)));
+        Assert.Equal(TcpState.Established, c.State);
+        Assert.Equal(new[] { c }, owner.Offered);     // offered to a waiting accept first; none took it
+        Assert.Equal(0, listen.SynQueueCount);
+        Assert.Equal(1, listen.AcceptQueueCount);
+        Assert.True(listen.TryAccept(out var accepted));
+        Assert.Same(c, accepted);
+    }
+
+    [Fact]
+    public void The_syn_queue_is_bounded_by_the_backlog_and_an_ack_to_a_listening_port_gets_rst()
+    {
+        var t = new BareTcp();
+        var (listen, _) = t.Listen(80, backlog: 1);
+        Assert.Single(t.Feed(BareTcp.From(80, BareTcp.PeerIss, 0, Syn, peerPort: 40001)));
+        Assert.Empty(t.Feed(BareTcp.From(80, BareTcp.PeerIss, 0, Syn, peerPort: 40002))); // dropped: the client will retry
+        Assert.Equal(1, t.Layer.Counters.ListenSynQueueFull);
+        // RFC 9293 3.10.7.2: an ACK in LISTEN gets <SEQ=SEG.ACK><CTL=RST>.
+        var rst = Assert.Single(t.Feed(BareTcp.From(80, 5000, 7777, Ack, peerPort: 40003)));
+        Assert.Equal(Rst, rst.Flags);
+        Assert.Equal(7777u, rst.Seq);
+        Assert.Equal(1, listen.SynQueueCount);
+    }
+
+    [Fact]
+    public void Closing_a_listener_resets_the_connections_nobody_accepted()
+    {
+        var t = new BareTcp();
+        var (listen, owner) = t.Listen(80);
+        var synAck = Assert.Single(t.Feed(BareTcp.From(80, BareTcp.PeerIss, 0, Syn)));
+        t.Feed(BareTcp.From(80, P, synAck.Seq + 1, Ack));
+        var rst = Assert.Single(t.Do(now => listen.Close(now)));
+        Assert.Equal(Rst, rst.Flags);
+        Assert.Equal(synAck.Seq + 1, rst.Seq);
+        Assert.True(owner.Closed);
+        Assert.Equal(TcpState.Closed, owner.Created[0].State);
+        Assert.Single(t.Feed(BareTcp.From(80, BareTcp.PeerIss + 100, 0, Syn, peerPort: 40001))); // the port is free again: RST
+    }
 }

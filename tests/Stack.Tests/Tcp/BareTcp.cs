@@ -72,6 +72,15 @@ internal sealed class BareTcp : ISegmentOutput
         return (c, connected, Assert.Single(Take()));
     }
 
+    /// <summary>A listening port (the TCP side only) whose owner records what it is handed.</summary>
+    public (ListenEndpoint Endpoint, Owner Owner) Listen(ushort port, int backlog = 4)
+    {
+        var owner = new Owner(this);
+        var endpoint = new ListenEndpoint(Layer, port, backlog, owner);
+        endpoint.Start();
+        return (endpoint, owner);
+    }
+
     /// <summary>Runs <paramref name="op"/> on the connection "on the loop" at the current time and returns what it sent.</summary>
     public List<Seg> Do(Action<TimeSpan> op)
     {
@@ -82,9 +91,9 @@ internal sealed class BareTcp : ISegmentOutput
     }
 
     /// <summary>A segment from the peer to <paramref name="localPort"/>.</summary>
-    public static Seg From(ushort localPort, uint seq, uint ack, TcpFlags flags, byte[]? payload = null, ushort window = 65535, byte[]? options = null) => new()
+    public static Seg From(ushort localPort, uint seq, uint ack, TcpFlags flags, byte[]? payload = null, ushort window = 65535, byte[]? options = null, ushort peerPort = PeerPort) => new()
     {
-        SrcPort = PeerPort, DstPort = localPort, Seq = seq, Ack = ack, Flags = flags, Window = window,
+        SrcPort = peerPort, DstPort = localPort, Seq = seq, Ack = ack, Flags = flags, Window = window,
         Payload = payload ?? Array.Empty<byte>(), Options = options ?? Array.Empty<byte>(),
     };
 
@@ -118,6 +127,25 @@ internal sealed class BareTcp : ISegmentOutput
         var r = _sent.ToList();
         _sent.Clear();
         return r;
+    }
+
+    /// <summary>Stands in for the socket API's listener: makes bare connections, takes none by hand-off (so they queue).</summary>
+    public sealed class Owner : IListenerOwner
+    {
+        private readonly BareTcp _t;
+        public Owner(BareTcp t) => _t = t;
+        public List<TcpConnection> Created { get; } = new();
+        public List<TcpConnection> Offered { get; } = new();
+        public bool Closed { get; private set; }
+        public TcpConnection CreateConnection()
+        {
+            var c = _t.NewConnection();
+            Created.Add(c);
+            return c;
+        }
+        public bool TryHandOff(TcpConnection connection) { Offered.Add(connection); return false; }
+        public void Defer(Action<TimeSpan> work) => work(_t.Now);
+        public void OnClosed() => Closed = true;
     }
 
     /// <summary>Stands in for the socket: records the states the connection publishes and its end.</summary>
