@@ -180,6 +180,15 @@ public sealed record DnsSettings
     }
 }
 
+/// <summary>The congestion-control algorithms a TCP connection can use (<see cref="TcpSettings.Congestion"/>).</summary>
+public enum CongestionAlgorithm
+{
+    /// <summary>CUBIC (RFC 9438), the default.</summary>
+    Cubic,
+    /// <summary>NewReno window arithmetic (RFC 5681, with RFC 3465 byte counting).</summary>
+    NewReno,
+}
+
 /// <summary>TCP settings (RFC 9293 and friends); defaults follow Linux where the RFCs leave a choice.</summary>
 public sealed record TcpSettings
 {
@@ -206,8 +215,41 @@ public sealed record TcpSettings
     public TimeSpan DelayedAckTimeout { get; init; } = TimeSpan.FromMilliseconds(40);
     /// <summary>Initial congestion window in segments (RFC 6928).</summary>
     public int InitialWindowSegments { get; init; } = 10;
-    /// <summary>"cubic" (RFC 9438, default) or "newreno" (RFC 5681/6582).</summary>
-    public string CongestionControl { get; init; } = "cubic";
+    /// <summary>The congestion-control algorithm: CUBIC (RFC 9438, default) or NewReno (RFC 5681).</summary>
+    public CongestionAlgorithm Congestion { get; init; } = CongestionAlgorithm.Cubic;
+    /// <summary>
+    /// <see cref="Congestion"/> by name, "cubic" or "newreno" (as Linux's tcp_congestion_control and earlier versions
+    /// of these settings spell it). An unknown name is kept so that validation can refuse it, naming this field.
+    /// </summary>
+    public string CongestionControl
+    {
+        get => _unknownCongestionControl ?? NameOf(Congestion);
+        init
+        {
+            if (TryParseCongestion(value, out var algorithm)) { Congestion = algorithm; _unknownCongestionControl = null; }
+            else _unknownCongestionControl = value;
+        }
+    }
+    private readonly string? _unknownCongestionControl;
+
+    /// <summary>An algorithm's name as Linux's tcp_congestion_control spells it ("cubic", "newreno"); also the snapshots' CongestionControl.</summary>
+    public static string NameOf(CongestionAlgorithm algorithm) => algorithm switch
+    {
+        CongestionAlgorithm.NewReno => "newreno",
+        _ => "cubic",
+    };
+
+    private static bool TryParseCongestion(string? name, out CongestionAlgorithm algorithm)
+    {
+        foreach (var a in Enum.GetValues<CongestionAlgorithm>())
+        {
+            if (NameOf(a) != name) continue;
+            algorithm = a;
+            return true;
+        }
+        algorithm = default;
+        return false;
+    }
     public bool WindowScaling { get; init; } = true;
     public bool Sack { get; init; } = true;
     public bool Timestamps { get; init; } = true;
@@ -235,7 +277,7 @@ public sealed record TcpSettings
         if (Msl < TimeSpan.Zero) throw new StackConfigurationException("Tcp.Msl", "Tcp.Msl cannot be negative.");
         if (DelayedAckTimeout < TimeSpan.Zero || DelayedAckTimeout > TimeSpan.FromMilliseconds(500)) throw new StackConfigurationException("Tcp.DelayedAckTimeout", "Tcp.DelayedAckTimeout must be between 0 and 500 ms (RFC 1122 4.2.3.2).");
         if (InitialWindowSegments is < 1 or > 100) throw new StackConfigurationException("Tcp.InitialWindowSegments", "Tcp.InitialWindowSegments must be between 1 and 100.");
-        if (CongestionControl is not ("cubic" or "newreno")) throw new StackConfigurationException("Tcp.CongestionControl", $"Tcp.CongestionControl '{CongestionControl}' is unknown; use 'cubic' or 'newreno'.");
+        if (_unknownCongestionControl != null || !Enum.IsDefined(Congestion)) throw new StackConfigurationException("Tcp.CongestionControl", $"Tcp.CongestionControl '{CongestionControl}' is unknown; use 'cubic' or 'newreno'.");
         if (DefaultBacklog is < 1 or > 65535) throw new StackConfigurationException("Tcp.DefaultBacklog", "Tcp.DefaultBacklog must be between 1 and 65535.");
         if (MaxOutOfOrderRanges is < 1 or > 256) throw new StackConfigurationException("Tcp.MaxOutOfOrderRanges", "Tcp.MaxOutOfOrderRanges must be between 1 and 256.");
         if (KeepaliveIdle <= TimeSpan.Zero || KeepaliveInterval <= TimeSpan.Zero || KeepaliveProbes < 1) throw new StackConfigurationException("Tcp.KeepaliveIdle", "Keepalive idle time and interval must be positive and probes at least 1.");

@@ -1,9 +1,21 @@
 namespace NetStack.Tcp;
 
+/// <summary>Makes a connection's congestion control from the <see cref="CongestionAlgorithm"/> its settings choose.</summary>
+public static class CongestionControls
+{
+    /// <summary>A new instance (one per connection) of <paramref name="algorithm"/>.</summary>
+    public static ICongestionControl Create(CongestionAlgorithm algorithm) => algorithm switch
+    {
+        CongestionAlgorithm.NewReno => new NewRenoCongestionControl(),
+        _ => new CubicCongestionControl(),
+    };
+}
+
 /// <summary>
 /// A congestion-control algorithm: how the congestion window grows on ACKs and how far it falls on loss.
-/// Loss detection and recovery (fast retransmit, NewReno partial ACKs, SACK, RTO) stay in the connection;
-/// the algorithm only decides window sizes. One instance per connection. Windows are in bytes.
+/// Loss detection and recovery (fast retransmit, NewReno partial ACKs, SACK, RTO) are the sender's and its
+/// <see cref="ILossRecovery"/>'s; the algorithm only decides window sizes. One instance per connection, made by
+/// <see cref="CongestionControls.Create"/> from the settings. Windows are in bytes.
 /// </summary>
 public interface ICongestionControl
 {
@@ -43,7 +55,7 @@ public sealed class NewRenoCongestionControl : ICongestionControl
 {
     private uint _bytesAcked;
 
-    public string Name => "newreno";
+    public string Name => TcpSettings.NameOf(CongestionAlgorithm.NewReno);
 
     public uint OnAck(uint cwnd, uint ssthresh, uint acked, uint mss, TimeSpan now, TimeSpan srtt)
     {
@@ -86,7 +98,7 @@ public sealed class CubicCongestionControl : ICongestionControl
     private double _cwndAcc;   // fractional growth carried between ACKs, in bytes
     private TimeSpan _appLimitedSince = TimeSpan.MinValue;
 
-    public string Name => "cubic";
+    public string Name => TcpSettings.NameOf(CongestionAlgorithm.Cubic);
 
     public uint OnAck(uint cwnd, uint ssthresh, uint acked, uint mss, TimeSpan now, TimeSpan srtt)
     {

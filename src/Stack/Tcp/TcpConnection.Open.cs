@@ -5,7 +5,7 @@ internal sealed partial class TcpConnection
 {
     private void InitCommon(TimeSpan now)
     {
-        Snd.Cc = Settings.CongestionControl == "newreno" ? new NewRenoCongestionControl() : new CubicCongestionControl();
+        Snd.Cc = CongestionControls.Create(Settings.Congestion);
         PathMss = Layer.Output.PathMss;
         // Our window scale: the smallest shift that lets the receive buffer be advertised (RFC 7323 2.2).
         int shift = 0;

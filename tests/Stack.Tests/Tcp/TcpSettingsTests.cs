@@ -34,4 +34,17 @@ public class TcpSettingsTests
         Assert.Equal(10, t.InitialWindowSegments);
         new StackConfig { Address = StackHarness.OurIp }.Validate(1500);
     }
+
+    [Fact]
+    public void The_congestion_algorithm_is_chosen_by_type_and_still_by_its_name()
+    {
+        Assert.Equal(CongestionAlgorithm.Cubic, new TcpSettings().Congestion);
+        Assert.Equal(CongestionAlgorithm.NewReno, new TcpSettings { CongestionControl = "newreno" }.Congestion);
+        Assert.Equal("newreno", new TcpSettings { Congestion = CongestionAlgorithm.NewReno }.CongestionControl);
+        Assert.Equal("cubic", (new TcpSettings { CongestionControl = "newreno" } with { Congestion = CongestionAlgorithm.Cubic }).CongestionControl);
+        Assert.IsType<NetStack.Tcp.NewRenoCongestionControl>(NetStack.Tcp.CongestionControls.Create(CongestionAlgorithm.NewReno));
+        Assert.IsType<NetStack.Tcp.CubicCongestionControl>(NetStack.Tcp.CongestionControls.Create(CongestionAlgorithm.Cubic));
+        var unknown = new StackConfig { Address = StackHarness.OurIp, Tcp = new TcpSettings { Congestion = (CongestionAlgorithm)99 } };
+        Assert.Equal("Tcp.CongestionControl", Assert.Throws<StackConfigurationException>(() => unknown.Validate(1500)).Field);
+    }
 }
