@@ -59,8 +59,7 @@ internal sealed partial class TcpConnection
                 Snd.Retries++;
                 Snd.Rtt.Backoff++;
                 Counters.Timeouts++;
-                Snd.Retransmits++;
-                Counters.SegmentsRetransmitted++;
+                Snd.CountRetransmit(0);
                 Context.Trace("Tcp", $"{Describe()} retransmission {Snd.Retries} of {(State == TcpState.SynSent ? "SYN" : "SYN-ACK")}");
                 SendSyn(now);
                 RtoAt = now + Snd.Rtt.BackedOff;

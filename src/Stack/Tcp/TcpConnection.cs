@@ -27,12 +27,12 @@ internal sealed partial class TcpConnection
 
     public readonly TcpLayer Layer;
     public readonly IConnectionUser? User;
-    public ConnKey Key;
+    public ConnKey Key { get; private set; }
     public Ipv4Address Remote => new(Key.RemoteAddress);
     public TcpState State { get; private set; }
     private TimeSpan _stateSince;
     /// <summary>Set for connections born from a listener's SYN until the user accepts them.</summary>
-    public ListenEndpoint? Listener;
+    public ListenEndpoint? Listener { get; private set; }
     /// <summary>The local port asked for with Bind (0: pick an ephemeral one at connect).</summary>
     public ushort BoundPort;
 
@@ -43,20 +43,26 @@ internal sealed partial class TcpConnection
     private readonly PendingOperations _pending = new();
 
     // ---- sequence numbers of the SYNs ----
-    public uint Iss, Irs;
+    /// <summary>ISS (settable for tests that place it near a wrap) and IRS.</summary>
+    public uint Iss;
+    public uint Irs { get; private set; }
 
     // ---- negotiated (RFC 9293 3.7.1, RFC 7323, RFC 2018) ----
     /// <summary>Data bytes per segment: min(peer's MSS, path MSS) less the options every segment carries.</summary>
-    public int SndMss = 536;
-    public int PeerMss = 536;
-    public int PathMss;
-    public bool TsEnabled, SackEnabled, WsEnabled;
-    public byte SndWndShift, RcvWndShift;
+    public int SndMss { get; private set; } = 536;
+    public int PeerMss { get; private set; } = 536;
+    public int PathMss { get; private set; }
+    public bool TsEnabled { get; private set; }
+    public bool SackEnabled { get; private set; }
+    public bool WsEnabled { get; private set; }
+    public byte SndWndShift { get; private set; }
+    public byte RcvWndShift { get; private set; }
     private uint _tsOffset;
-    public uint TsRecent;
+    /// <summary>TS.Recent (RFC 7323 4.3): the timestamp we echo.</summary>
+    public uint TsRecent { get; private set; }
 
     /// <summary>CloseAsync: the user will not read any more.</summary>
-    public bool UserClosed;
+    public bool UserClosed { get; private set; }
 
     // ---- timers (absolute deadlines; Never when off) ----
     public TimeSpan RtoAt = Never, DelAckAt = Never, KeepAt = Never, StateAt = Never;
@@ -83,12 +89,14 @@ internal sealed partial class TcpConnection
     // ---- user options, errors ----
     public bool NoDelay;
     public bool Keepalive;
-    public StackError Error;
+    public StackError Error { get; private set; }
     private string? _errorMessage;
-    public StackError SoftError;
+    /// <summary>The last soft ICMP error (or unreachable neighbour), reported if the connection later times out.</summary>
+    public StackError SoftError { get; private set; }
 
     // ---- statistics ----
-    public long SegmentsOut, SegmentsIn;
+    public long SegmentsOut { get; private set; }
+    public long SegmentsIn { get; private set; }
 
     /// <summary>The send ring (its Limit is the socket's send buffer size).</summary>
     public ByteRing SndBuf => Snd.Buffer;

@@ -26,16 +26,16 @@ internal sealed class TcpReceiver
     /// <summary>Data in order and unread at [0, Count); out-of-order data beyond, at its offset from RCV.NXT.</summary>
     public readonly ByteRing Buffer;
     /// <summary>RCV.NXT.</summary>
-    public uint Nxt;
+    public uint Nxt { get; private set; }
     /// <summary>RCV.NXT + RCV.WND as last advertised; never moved left (RFC 9293 3.8.6: do not shrink the window).</summary>
-    public uint AdvertisedEdge;
+    public uint AdvertisedEdge { get; private set; }
     /// <summary>The ACK number of the last segment we sent (RFC 7323 4.3 takes TS.Recent from segments covering it).</summary>
-    public uint LastAckSent;
+    public uint LastAckSent { get; private set; }
     /// <summary>The peer's FIN has arrived, in order.</summary>
-    public bool PeerFin;
+    public bool PeerFin { get; private set; }
     /// <summary>An ACK must go at once (set by the receive rules; cleared by any segment carrying an ACK).</summary>
     public bool AckNow;
-    public long BytesReceived;
+    public long BytesReceived { get; private set; }
 
     /// <summary>RCV.WND: what the window we last advertised still offers beyond RCV.NXT.</summary>
     public uint Window => Seq.Gt(AdvertisedEdge, Nxt) ? AdvertisedEdge - Nxt : 0;

@@ -3,7 +3,7 @@ namespace NetStack.Tcp;
 internal sealed partial class TcpSender
 {
     /// <summary>The persist timer runs in place of the retransmission timer (RFC 9293 3.8.6.1).</summary>
-    public bool Persisting;
+    public bool Persisting { get; private set; }
     private bool _swsOverride;
 
     /// <summary>
@@ -136,7 +136,8 @@ internal sealed partial class TcpSender
         return n;
     }
 
-    private void CountRetransmit(int len)
+    /// <summary>Counts a segment sent again with <paramref name="len"/> data bytes (a SYN carries none).</summary>
+    public void CountRetransmit(int len)
     {
         Retransmits++;
         Counters.SegmentsRetransmitted++;

@@ -20,11 +20,16 @@ internal sealed partial class TcpSender
     /// <summary>Data bytes from SND.UNA: sent-unacknowledged, then unsent.</summary>
     public readonly ByteRing Buffer;
     /// <summary>SND.UNA, SND.NXT, SND.WND, SND.WL1, SND.WL2.</summary>
-    public uint Una, Nxt, Wnd, Wl1, Wl2;
+    public uint Una { get; private set; }
+    /// <summary>SND.NXT; loss recovery and path MTU discovery move it back (go-back-N).</summary>
+    public uint Nxt;
+    public uint Wnd { get; private set; }
+    public uint Wl1 { get; private set; }
+    public uint Wl2 { get; private set; }
     /// <summary>Highest sequence number sent; SND.NXT falls back to SND.UNA after a timeout (go-back-N).</summary>
-    public uint Max;
+    public uint Max { get; private set; }
     /// <summary>Largest window the peer has offered (RFC 5961 5.2, sender SWS avoidance).</summary>
-    public uint MaxWnd;
+    public uint MaxWnd { get; private set; }
 
     // ---- congestion control (RFC 5681, RFC 9438) and loss recovery (RFC 6582, RFC 6675) ----
     public uint Cwnd, Ssthresh = uint.MaxValue;
@@ -41,11 +46,12 @@ internal sealed partial class TcpSender
     // ---- SYN and FIN ----
     /// <summary>The user shut down sending: a FIN follows the queued data.</summary>
     public bool FinQueued;
-    public bool FinAcked;
-    public bool SynAcked;
+    public bool FinAcked { get; private set; }
+    public bool SynAcked { get; private set; }
 
     // ---- statistics ----
-    public long BytesSent, Retransmits;
+    public long BytesSent { get; private set; }
+    public long Retransmits { get; private set; }
 
     private TcpCounters Counters => _c.Layer.Counters;
 
