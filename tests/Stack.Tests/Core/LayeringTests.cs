@@ -60,6 +60,20 @@ public class LayeringTests
     }
 
     [Fact]
+    public void Tcp_holds_its_sockets_only_through_its_own_interfaces()
+    {
+        // The socket API sits above TCP: a connection knows its TcpSocket as an IConnectionUser, a listening port its
+        // TcpListener as an IListenerOwner, so a connection can run bare (tests/Stack.Tests/Tcp/BareTcp.cs).
+        var socketTypes = new[] { typeof(NetStack.Sockets.TcpSocket), typeof(NetStack.Sockets.TcpListener), typeof(NetStack.Sockets.TcpStream) };
+        var types = typeof(NetworkStack).Assembly.GetTypes().Where(t => t.Namespace == "NetStack.Tcp").ToList();
+        Assert.Contains(types, t => t.Name == "ListenEndpoint");
+        var offences = types
+            .SelectMany(t => Mentions(t).Where(m => socketTypes.Any(s => Names(m.Type, s))).Select(m => $"{t.FullName}: {m.Where} ({m.Type.Name})"))
+            .ToList();
+        Assert.True(offences.Count == 0, "TCP must not name the socket API's types:\n" + string.Join("\n", offences));
+    }
+
+    [Fact]
     public void The_check_would_see_a_layer_holding_the_stack()
     {
         // The rule test above is only worth something if it can fail: a type shaped like the old layers trips it.
