@@ -14,12 +14,14 @@ public sealed class TcpListener : StackSocket, IDisposable, IListenerOwner
 
     internal TcpListener(NetworkStack stack, ushort port, int backlog) : base(stack, SocketProtocol.Tcp)
     {
+        Port = port;
+        Backlog = backlog;
         _endpoint = new ListenEndpoint(stack.Tcp, port, backlog, this);
     }
 
-    public ushort Port => _endpoint.Port;
+    public ushort Port { get; }
     /// <summary>Bound on both the half-open (SYN) queue and the queue of established connections not yet accepted.</summary>
-    public int Backlog => _endpoint.Backlog;
+    public int Backlog { get; }
     public IpEndPoint LocalEndPoint => new(Stack.Config.Address, Port);
 
     internal void Start(TimeSpan now)

@@ -6,7 +6,7 @@ namespace NetStack.Sockets;
 /// A TCP connection endpoint. Methods may be called from any thread; they run on the stack's loop and return
 /// tasks. One SendAsync and one ReceiveAsync may be pending at a time (as with a stream).
 /// </summary>
-public sealed class TcpSocket : StackSocket, IDisposable, IConnectionUser
+public sealed partial class TcpSocket : StackSocket, IDisposable
 {
     private volatile int _state;
     private int _closedPublished;
@@ -24,9 +24,7 @@ public sealed class TcpSocket : StackSocket, IDisposable, IConnectionUser
     public IpEndPoint LocalEndPoint => new(Tcb.Key.LocalPort == 0 ? Ipv4Address.Any : Stack.Config.Address, Tcb.Key.LocalPort);
     public IpEndPoint RemoteEndPoint => new(Tcb.Remote, Tcb.Key.RemotePort);
 
-    void IConnectionUser.OnStateChanged(TcpState s) => _state = (int)s;
-
-    void IConnectionUser.OnClosed() => OnClosed();
+    internal void PublishState(TcpState s) => _state = (int)s;
 
     internal void OnClosed()
     {
