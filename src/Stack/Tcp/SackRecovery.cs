@@ -14,9 +14,6 @@ internal sealed class SackRecovery : LossRecovery
 
     public SackRecovery(TcpConnection connection) : base(connection) { }
 
-    /// <summary>The scoreboard, for tests and snapshots; null until the first SACK block.</summary>
-    internal SackScoreboard? Scoreboard => _scoreboard;
-
     private SackScoreboard Board => _scoreboard ??= new SackScoreboard(SackScoreboard.DefaultCapacity, C.Layer.Counters);
 
     public override void OnAckArrived(ref AckEvent ack)
