@@ -147,6 +147,9 @@ public sealed unsafe partial class PcapDevice
             var mtu = Native.ReadMtu(fd, interfaceName) ?? ReadSysfsMtu(interfaceName) ?? 1500;
             result = new PcapDevice(device, options, mac, mtu, config.Snaplen, warnings);
             result.ApplyFilter();
+            // Last: a failure above leaves no rule behind. This thread is in the adapter's namespace; nft runs there too.
+            if (options.HostIngressDrop is { } address)
+                result.HostIngressDrop = HostIngressDropRule.InstallHere(interfaceName, address, options.NetworkNamespace);
             return result;
         }
         catch
@@ -156,6 +159,9 @@ public sealed unsafe partial class PcapDevice
             throw;
         }
     }
+
+    /// <summary>The host ingress drop installed for this device (<see cref="PcapDeviceOptions.HostIngressDrop"/>), removed on Dispose; null if none.</summary>
+    public HostIngressDropRule? HostIngressDrop { get; private set; }
 
     private static int? ReadSysfsMtu(string name)
     {

@@ -432,6 +432,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
             Native.close(_eventFd);
         }
         _device.Close();
+        HostIngressDrop?.Dispose();
         if (_dispatchHandle.IsAllocated) _dispatchHandle.Free();
         if (_txBuffer != null) NativeMemory.AlignedFree(_txBuffer);
         if (_txIov != null) NativeMemory.Free(_txIov);
