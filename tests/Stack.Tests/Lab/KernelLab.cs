@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
+using NetStack.LabSetup;
 using NetStack.Link;
 
 namespace NetStack.Tests.Lab;
@@ -14,12 +15,12 @@ namespace NetStack.Tests.Lab;
 /// </summary>
 public sealed partial class KernelLab : IDisposable
 {
-    public const string KernelInterface = "k0";
-    public const string StackInterface = "u0";
-    public static readonly Ipv4Address KernelAddress = new(192, 0, 2, 1);
-    public static readonly Ipv4Address StackAddress = new(192, 0, 2, 2);
+    public const string KernelInterface = VethLab.KernelInterface;
+    public const string StackInterface = VethLab.StackInterface;
+    public static readonly Ipv4Address KernelAddress = VethLab.KernelAddress;
+    public static readonly Ipv4Address StackAddress = VethLab.StackAddress;
     public static readonly Ipv4Address UnownedAddress = new(192, 0, 2, 99);
-    public const int PrefixLength = 24;
+    public const int PrefixLength = VethLab.PrefixLength;
 
     private static int _counter;
     private static readonly object LiveGate = new();
@@ -53,19 +54,7 @@ public sealed partial class KernelLab : IDisposable
         {
             var k = KernelNamespace;
             var u = StackNamespace;
-            Ip("netns", "add", k);
-            Ip("netns", "add", u);
-            // Create the pair straight inside the namespaces: the host's own interface names are never touched.
-            Ip("link", "add", KernelInterface, "netns", k, "type", "veth", "peer", "name", StackInterface, "netns", u);
-            foreach (var (ns, dev) in new[] { (k, KernelInterface), (u, StackInterface) })
-            {
-                Exec(ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1", $"net.ipv6.conf.{dev}.disable_ipv6=1");
-                Ip("-n", ns, "link", "set", "lo", "up");
-            }
-            Ip("-n", k, "addr", "add", $"{KernelAddress}/{PrefixLength}", "dev", KernelInterface);
-            Ip("-n", k, "link", "set", KernelInterface, "up");
-            Ip("-n", u, "link", "set", StackInterface, "up");
-            Exec(k, "ethtool", "-K", KernelInterface, "tx", "off");
+            VethLab.Create(k, u, (file, args) => LabProcess.Run(file, args).EnsureSuccess());
             KernelMac = ReadMac(k, KernelInterface);
             StackMac = ReadMac(u, StackInterface);
         }
@@ -146,12 +135,7 @@ public sealed partial class KernelLab : IDisposable
         return $"the test needs {string.Join(", ", missing)} (apt-get install {string.Join(' ', packages)}).";
     }
 
-    public static string? FindProgram(string name)
-    {
-        var dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"]);
-        return dirs.Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
-    }
+    public static string? FindProgram(string name) => VethLab.FindProgram(name);
 
     /// <summary>Opens our stack's pcap device on u0, from inside namespace U.</summary>
     public PcapDevice OpenStackDevice(PcapDeviceOptions? options = null) =>
@@ -218,10 +202,6 @@ public sealed partial class KernelLab : IDisposable
     private static MacAddress ReadMac(string ns, string dev) =>
         MacAddress.Parse(LabProcess.Run("ip", ["netns", "exec", ns, "cat", $"/sys/class/net/{dev}/address"]).EnsureSuccess().Output.Trim());
 
-    private static void Ip(params string[] args) => LabProcess.Run("ip", args).EnsureSuccess();
-
-    private static void Exec(string ns, params string[] args) => LabProcess.Run("ip", ["netns", "exec", ns, .. args]).EnsureSuccess();
-
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
@@ -251,23 +231,8 @@ public sealed partial class KernelLab : IDisposable
     private static partial Regex OurNamespace();
 
     /// <summary>Deletes namespaces named like ours whose owning test process no longer exists (a crashed run).</summary>
-    public static IReadOnlyList<string> DeleteLeftovers()
-    {
-        var deleted = new List<string>();
-        if (!Directory.Exists("/var/run/netns")) return deleted;
-        foreach (var path in Directory.GetFiles("/var/run/netns"))
-        {
-            var name = Path.GetFileName(path);
-            var m = OurNamespace().Match(name);
-            if (!m.Success || Directory.Exists($"/proc/{m.Groups[1].Value}")) continue;
-            try
-            {
-                if (LabProcess.Run("ip", ["netns", "del", name], TimeSpan.FromSeconds(30)).ExitCode == 0) deleted.Add(name);
-            }
-            catch (Exception) { }
-        }
-        return deleted;
-    }
+    public static IReadOnlyList<string> DeleteLeftovers() =>
+        VethLab.DeleteLeftovers(OurNamespace(), name => LabProcess.Run("ip", ["netns", "del", name], TimeSpan.FromSeconds(30)).ExitCode == 0);
 
     /// <summary>Our namespaces (this process's) that still exist.</summary>
     public static IReadOnlyList<string> NamespacesOfThisProcess() =>
