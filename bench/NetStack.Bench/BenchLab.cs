@@ -1,25 +1,33 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using NetStack.LabSetup;
+using NetStack.Link;
 
 namespace NetStack.Bench;
 
 /// <summary>
-/// The lab of LAB.md, kept small for the benchmark (tests/Stack.Tests/Lab/KernelLab.cs is the full one; this
-/// duplicates its set-up steps so the bench does not depend on the xunit project): namespace K with
-/// k0 = 192.0.2.1/24, namespace U with u0 (no address while our stack runs; 192.0.2.2/24 for the kernel
-/// baseline), IPv6 off, TX offload off on both ends so every frame on the wire is MTU-sized in both runs.
+/// The lab of LAB.md for the benchmark, built by the set-up steps the tests use too (tests/lab/VethLab.cs, a linked
+/// file): namespace K with k0 = 192.0.2.1/24 (and, for the 100,000-connection figures, secondary addresses), namespace
+/// U with u0 (no address while our stack runs; 192.0.2.2/24 for the kernel baseline), IPv6 off, TX offload off on both
+/// ends so every frame on the wire is MTU-sized in both runs. Plus what the scenarios need of K and U: random loss on
+/// K's side (nftables), the namespaces' protocol counters (nstat's sources), programs run inside them.
 /// </summary>
 internal sealed partial class BenchLab : IDisposable
 {
-    public const string KernelInterface = "k0";
-    public const string StackInterface = "u0";
-    public static readonly Ipv4Address KernelAddress = new(192, 0, 2, 1);
-    public static readonly Ipv4Address StackAddress = new(192, 0, 2, 2);
+    public const string KernelInterface = VethLab.KernelInterface;
+    public const string StackInterface = VethLab.StackInterface;
+    public static readonly Ipv4Address KernelAddress = VethLab.KernelAddress;
+    public static readonly Ipv4Address StackAddress = VethLab.StackAddress;
+    /// <summary>Further addresses of K (on k0) for the 100,000-connection figures: each gives our stack 64,512 ports.</summary>
+    public static readonly Ipv4Address[] KernelSecondaryAddresses = [new(192, 0, 2, 11), new(192, 0, 2, 12), new(192, 0, 2, 13), new(192, 0, 2, 14)];
+    private const string LossTable = "netstack_bench_loss";
 
     private readonly List<Process> _started = new();
     private readonly object _disposeGate = new();
     private bool _disposed;
+    private bool _secondaryAddresses;
 
     public string KernelNamespace { get; }
     public string StackNamespace { get; }
@@ -30,27 +38,17 @@ internal sealed partial class BenchLab : IDisposable
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("The benchmark needs Linux network namespaces.");
         if (Environment.UserName != "root" && Run("id", "-u").Output.Trim() != "0")
             throw new UnauthorizedAccessException("The benchmark needs root (network namespaces and packet capture): run it with sudo, or through 'dotnet pwsh ./build.ps1 -Task Bench' as root.");
-        DeleteLeftovers();
+        VethLab.DeleteLeftovers(OurNamespace(), name => Run(TimeSpan.FromSeconds(30), "ip", ["netns", "del", name]).ExitCode == 0);
         var pid = Environment.ProcessId;
         KernelNamespace = $"nsbk-{pid}";
         StackNamespace = $"nsbu-{pid}";
         try
         {
-            Ip("netns", "add", KernelNamespace);
-            Ip("netns", "add", StackNamespace);
-            Ip("link", "add", KernelInterface, "netns", KernelNamespace, "type", "veth", "peer", "name", StackInterface, "netns", StackNamespace);
-            foreach (var (ns, dev) in new[] { (KernelNamespace, KernelInterface), (StackNamespace, StackInterface) })
-            {
-                Exec(ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1", $"net.ipv6.conf.{dev}.disable_ipv6=1");
-                Ip("-n", ns, "link", "set", "lo", "up");
-                Ip("-n", ns, "link", "set", dev, "up");
-                // Unfinished checksums would be dropped by a correct stack; this also turns TSO off: MTU-sized frames.
-                Exec(ns, "ethtool", "-K", dev, "tx", "off");
-            }
-            Ip("-n", KernelNamespace, "addr", "add", $"{KernelAddress}/24", "dev", KernelInterface);
+            VethLab.Create(KernelNamespace, StackNamespace, (file, args) => Run(file, args).EnsureSuccess(), txOffOnStackSide: true);
             // The kernel baseline client reuses TIME-WAIT ports like a busy client would (per-namespace sysctl).
             Exec(StackNamespace, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65535");
-            Exec(KernelNamespace, "sysctl", "-q", "-w", "net.core.somaxconn=16384", "net.ipv4.tcp_max_syn_backlog=16384");
+            // Room in K's accept queues for the 100,000 idle connections (held unaccepted: no descriptors needed).
+            Exec(KernelNamespace, "sysctl", "-q", "-w", "net.core.somaxconn=262144", "net.ipv4.tcp_max_syn_backlog=16384", "net.ipv4.ip_local_port_range=1024 65535");
         }
         catch
         {
@@ -63,46 +61,76 @@ internal sealed partial class BenchLab : IDisposable
     public void KernelTakesStackAddress(bool kernel)
     {
         if (kernel == KernelOwnsStackAddress) return;
-        if (kernel) SetHostIngressDrop(false);
         Ip("-n", StackNamespace, "addr", kernel ? "add" : "del", $"{StackAddress}/24", "dev", StackInterface);
         // The kernel in K keeps its neighbour entry: same MAC either way (our stack uses u0's own MAC).
         KernelOwnsStackAddress = kernel;
     }
 
-    private bool _hostDrop;
-    private bool _warnedNoNft;
-
-    /// <summary>Whether the host-drop rule is in place now (reported with the results).</summary>
-    public bool HostIngressDrop => _hostDrop;
-
-    private static string? FindProgram(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-            .Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+    /// <summary>Adds <see cref="KernelSecondaryAddresses"/> to k0 (once).</summary>
+    public void EnsureSecondaryAddresses()
+    {
+        if (_secondaryAddresses) return;
+        foreach (var a in KernelSecondaryAddresses) Ip("-n", KernelNamespace, "addr", "add", $"{a}/24", "dev", KernelInterface);
+        _secondaryAddresses = true;
+    }
 
     /// <summary>
-    /// An nftables netdev-ingress rule in U that drops IPv4 arriving on u0 after the capture tap has copied it to
-    /// our stack (AF_PACKET taps run before the ingress hook): without it the kernel in U routes every frame meant
-    /// for our stack, finds no address and drops it (ip_route_input_slow, ip_error, dst_alloc/destroy: ~10% of the
-    /// loop thread's CPU in bulk receive, measured). Off while the kernel itself owns 192.0.2.2.
+    /// Random loss on K's side for TCP <paramref name="ports"/>, each way: nftables in K drops <paramref name="percent"/>%
+    /// of the segments arriving for those ports (input) and of those leaving from them (output), independently
+    /// (<c>numgen random mod 100 &lt; N drop</c>). 0 removes it. This kernel has no sch_netem, so nothing else is applied.
     /// </summary>
-    public void SetHostIngressDrop(bool on)
+    public void SetKernelLoss(int percent, params int[] ports)
     {
-        if (on == _hostDrop) return;
-        if (on && FindProgram("nft") is null)
-        {
-            if (!_warnedNoNft) Console.WriteLine("  (nft not found: the kernel in U also routes and drops every frame meant for our stack; apt-get install nftables)");
-            _warnedNoNft = true;
-            return;
-        }
-        if (on)
-        {
-            Exec(StackNamespace, "nft", "add", "table", "netdev", "netstack_bench");
-            Exec(StackNamespace, "nft", "add", "chain", "netdev", "netstack_bench", "ingress", $"{{ type filter hook ingress device {StackInterface} priority 0; }}");
-            Exec(StackNamespace, "nft", "add", "rule", "netdev", "netstack_bench", "ingress", "meta", "protocol", "ip", "drop");
-        }
-        else Exec(StackNamespace, "nft", "delete", "table", "netdev", "netstack_bench");
-        _hostDrop = on;
+        Run(TimeSpan.FromSeconds(30), "ip", ["netns", "exec", KernelNamespace, "nft", "delete", "table", "inet", LossTable]);
+        if (percent <= 0) return;
+        var set = string.Join(", ", ports);
+        var script = $$"""
+            table inet {{LossTable}} {
+              chain input { type filter hook input priority 0; policy accept; tcp dport { {{set}} } numgen random mod 100 < {{percent}} counter drop; }
+              chain output { type filter hook output priority 0; policy accept; tcp sport { {{set}} } numgen random mod 100 < {{percent}} counter drop; }
+            }
+            """;
+        RunWithInput(["netns", "exec", KernelNamespace, "nft", "-f", "-"], script).EnsureSuccess();
     }
+
+    /// <summary>Segments the loss rule dropped so far, each way (input: towards K, output: from K).</summary>
+    public (long ToKernel, long FromKernel) KernelLossDrops()
+    {
+        var r = Run(TimeSpan.FromSeconds(30), "ip", ["netns", "exec", KernelNamespace, "nft", "list", "table", "inet", LossTable]);
+        var counts = LossCounter().Matches(r.Output).Select(m => long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToArray();
+        return counts.Length == 2 ? (counts[0], counts[1]) : (0, 0);
+    }
+
+    /// <summary>
+    /// The protocol counters of a namespace (what nstat reads: /proc/net/snmp and /proc/net/netstat), as
+    /// "Tcp.RetransSegs", "TcpExt.TCPLossProbes", "Ip.InReceives"...
+    /// </summary>
+    public Dictionary<string, long> Counters(string ns)
+    {
+        var text = Run(TimeSpan.FromSeconds(30), "ip", ["netns", "exec", ns, "cat", "/proc/net/snmp", "/proc/net/netstat"]).EnsureSuccess().Output;
+        var result = new Dictionary<string, long>();
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        for (int i = 0; i + 1 < lines.Length; i++)
+        {
+            var names = lines[i].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var values = lines[i + 1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (names.Length < 2 || names[0] != values[0] || !long.TryParse(values[1], CultureInfo.InvariantCulture, out _)) continue;
+            var prefix = names[0].TrimEnd(':');
+            for (int k = 1; k < Math.Min(names.Length, values.Length); k++)
+                if (long.TryParse(values[k], CultureInfo.InvariantCulture, out var v)) result[$"{prefix}.{names[k]}"] = v;
+            i++;
+        }
+        return result;
+    }
+
+    /// <summary>The congestion controls the kernel offers (tcp_available_congestion_control, read in U).</summary>
+    public IReadOnlyList<string> KernelCongestionControls() =>
+        Run(TimeSpan.FromSeconds(30), "ip", ["netns", "exec", StackNamespace, "cat", "/proc/sys/net/ipv4/tcp_available_congestion_control"])
+            .Output.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>The kernel's default congestion control in U (tcp_congestion_control).</summary>
+    public string KernelDefaultCongestionControl() =>
+        Run(TimeSpan.FromSeconds(30), "ip", ["netns", "exec", StackNamespace, "cat", "/proc/sys/net/ipv4/tcp_congestion_control"]).Output.Trim();
 
     /// <summary>Starts a program in K; killed on Dispose.</summary>
     public Process StartInKernel(string file, params string[] args)
@@ -117,6 +145,12 @@ internal sealed partial class BenchLab : IDisposable
 
     public ProcessResult RunInKernelNamespace(TimeSpan timeout, string file, params string[] args) =>
         Run(timeout, "ip", ["netns", "exec", KernelNamespace, file, .. args]);
+
+    /// <summary>Runs <paramref name="work"/> on a thread in K: sockets it creates are K's (the kernel's peer side).</summary>
+    public T InKernel<T>(Func<T> work) => PcapDevice.RunInNetworkNamespace(KernelNamespace, work);
+
+    /// <summary>Runs <paramref name="work"/> on a thread in U: sockets it creates are the kernel's in our stack's position.</summary>
+    public T InStackNamespace<T>(Func<T> work) => PcapDevice.RunInNetworkNamespace(StackNamespace, work);
 
     /// <summary>Stops what the lab started and deletes the namespaces. A second caller (a signal during teardown) waits for the first.</summary>
     public void Dispose()
@@ -147,26 +181,22 @@ internal sealed partial class BenchLab : IDisposable
     [GeneratedRegex(@"^nsb[ku]-(\d+)$")]
     private static partial Regex OurNamespace();
 
-    /// <summary>Deletes bench namespaces left by a run that crashed (their PID is gone).</summary>
-    private static void DeleteLeftovers()
-    {
-        if (!Directory.Exists("/var/run/netns")) return;
-        foreach (var path in Directory.GetFiles("/var/run/netns"))
-        {
-            var m = OurNamespace().Match(Path.GetFileName(path));
-            if (m.Success && !Directory.Exists($"/proc/{m.Groups[1].Value}"))
-                try { Run(TimeSpan.FromSeconds(30), "ip", ["netns", "del", Path.GetFileName(path)]); } catch (Exception) { }
-        }
-    }
+    [GeneratedRegex(@"counter packets (\d+)")]
+    private static partial Regex LossCounter();
 
     private static void Ip(params string[] args) => Run("ip", args).EnsureSuccess();
     private static void Exec(string ns, params string[] args) => Run("ip", ["netns", "exec", ns, .. args]).EnsureSuccess();
 
     public static ProcessResult Run(string file, params string[] args) => Run(TimeSpan.FromSeconds(30), file, args);
 
-    public static ProcessResult Run(TimeSpan timeout, string file, string[] args)
+    public static ProcessResult Run(TimeSpan timeout, string file, string[] args) => RunWithInput(file, args, null, timeout);
+
+    private static ProcessResult RunWithInput(string[] ipArgs, string input) => RunWithInput("ip", ipArgs, input, TimeSpan.FromSeconds(30));
+
+    private static ProcessResult RunWithInput(string file, string[] args, string? input, TimeSpan timeout)
     {
         using var p = StartProcess(file, args);
+        if (input is not null) p.StandardInput.Write(input);
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

@@ -14,16 +14,22 @@ internal static class Peer
     public const int ClosePort = 5003;   // accepts, waits for the client's FIN, closes
     public const int EchoPort = 5004;    // echoes every byte (request/response)
     public const int HoldPort = 5005;    // accepts and holds idle connections until the client resets them
+    public const int LossySinkPort = 5006;   // reads until the client's FIN, then answers with the byte count (8 bytes) and closes
+    public const int LossySourcePort = 5007; // reads a byte count (8 bytes), sends that many bytes and closes
+    /// <summary>Not served by the peer: the scale figures' listener, created by the harness in K per run and never accepted from.</summary>
+    public const int ScaleHoldPort = 5008;
     public const int ChunkSize = 128 * 1024;
 
     public static int Serve()
     {
-        var listeners = new[] { SourcePort, SinkPort, ClosePort, EchoPort, HoldPort }.Select(Listen).ToArray();
+        var listeners = new[] { SourcePort, SinkPort, ClosePort, EchoPort, HoldPort, LossySinkPort, LossySourcePort }.Select(Listen).ToArray();
         ServeThreads(listeners[0], Source);
         ServeThreads(listeners[1], Sink);
         ServeAsync(listeners[2], WaitForEnd);
         ServeThreads(listeners[3], Echo);
         ServeAsync(listeners[4], WaitForEnd);
+        ServeThreads(listeners[5], CountingSink);
+        ServeThreads(listeners[6], SizedSource);
         Console.WriteLine("ready");
         Console.Out.Flush();
         // Ends when the harness closes our standard input (or kills us).
@@ -89,6 +95,34 @@ internal static class Peer
         var buffer = new byte[4096];
         int n;
         while ((n = c.Receive(buffer)) > 0) c.Send(buffer.AsSpan(0, n));
+    }
+
+    private static void CountingSink(Socket c)
+    {
+        var buffer = new byte[ChunkSize];
+        long total = 0;
+        int n;
+        while ((n = c.Receive(buffer)) > 0) total += n;
+        BitConverter.TryWriteBytes(buffer, total);
+        c.Send(buffer.AsSpan(0, 8));
+        c.Shutdown(SocketShutdown.Send);
+    }
+
+    private static void SizedSource(Socket c)
+    {
+        var size = new byte[8];
+        for (int got = 0; got < 8;)
+        {
+            var n = c.Receive(size.AsSpan(got));
+            if (n == 0) return;
+            got += n;
+        }
+        var left = BitConverter.ToInt64(size);
+        var data = new byte[ChunkSize];
+        new Random(3).NextBytes(data);
+        while (left > 0) left -= c.Send(data.AsSpan(0, (int)Math.Min(left, data.Length)));
+        c.Shutdown(SocketShutdown.Send);
+        while (c.Receive(data) > 0) { } // until the client closes
     }
 
     private static async Task WaitForEnd(Socket c)

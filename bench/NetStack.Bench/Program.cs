@@ -1,42 +1,22 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using System.Text;
 using System.Text.Json;
 
 namespace NetStack.Bench;
 
 /// <summary>
 /// NetStack.Bench: our stack against the Linux kernel in its place, on one veth pair (docs/benchmarks.md).
-///   NetStack.Bench [--quick] [--runs N] [--duration S] [--scenarios recv,send,connect,rr,ping,idle] [--side ours|kernel|both] [--chunk KIB] [--no-host-drop] [--default-tiering] [--out DIR]
+///   NetStack.Bench [--quick] [--full] [--runs N] [--duration S] [--scenarios ID,...] [--side ours|kernel|both] [--chunk KIB] [--no-host-drop] [--default-tiering] [--out DIR] [--list]
 ///   NetStack.Bench peer      (internal: the kernel's peer, started inside K by the suite)
 /// </summary>
 internal static class Program
 {
-    private sealed record Scenario(string Id, string Title, string Unit, bool HigherIsBetter, string Target,
-        Func<BenchLab, BenchOptions, Task<Measurement>> Ours, Func<BenchLab, BenchOptions, Measurement>? Kernel,
-        Func<double, double, bool> Pass);
-
-    private static readonly Scenario[] All =
-    [
-        new("recv", "Bulk receive", "Gbit/s", true, ">= 0.5x kernel",
-            (l, o) => Scenarios.OursBulk(l, o, receive: true), (l, o) => Scenarios.KernelBulk(l, o, receive: true), (ours, k) => ours >= 0.5 * k),
-        new("send", "Bulk send", "Gbit/s", true, ">= 0.5x kernel",
-            (l, o) => Scenarios.OursBulk(l, o, receive: false), (l, o) => Scenarios.KernelBulk(l, o, receive: false), (ours, k) => ours >= 0.5 * k),
-        new("connect", "Connect+close", "conn/s", true, ">= 0.7x kernel",
-            Scenarios.OursConnect, Scenarios.KernelConnectRate, (ours, k) => ours >= 0.7 * k),
-        new("rr", "1-byte request/response", "µs/round trip", false, "<= 1.3x kernel",
-            Scenarios.OursRequestResponse, Scenarios.KernelRequestResponse, (ours, k) => ours <= 1.3 * k),
-        new("ping", "ICMP echo RTT (back to back)", "µs", false, "(no target; report)",
-            Scenarios.OursPing, Scenarios.KernelPing, (_, _) => true),
-        new("idle", "Memory per idle connection (10,000)", "bytes", false, "< 16 KiB (16384 B)",
-            Scenarios.OursIdle, null, (ours, _) => ours < 16384),
-    ];
-
     public static int Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "peer") return Peer.Serve();
-        if (Environment.GetEnvironmentVariable(TieringKnob) is null && !args.Contains("--default-tiering")) return RerunWithPromptTiering(args);
+        if (Environment.GetEnvironmentVariable(TieringKnob) is null && !args.Contains("--default-tiering") && !args.Contains("--list") && !args.Contains("--help"))
+            return RerunWithPromptTiering(args);
         try { return Run(args).GetAwaiter().GetResult(); }
         catch (ArgumentException e) { Console.Error.WriteLine(e.Message); return 2; }
     }
@@ -70,25 +50,31 @@ internal static class Program
         return child.ExitCode;
     }
 
+    private static string Usage() =>
+        "NetStack.Bench [--quick] [--full] [--runs N] [--duration SECONDS] [--scenarios ID,...] [--side ours|kernel|both] [--chunk KIB] [--no-host-drop] [--default-tiering] [--out DIR] [--list]\n" +
+        "  no --scenarios: the default set (a few minutes); --full: every scenario, the long ones too; --list: the scenarios.\n" +
+        "  --scenarios takes ids, groups or id prefixes: e.g. lossy, lossy-send, lossy-send-cubic, scale, idle-100k.";
+
     private static async Task<int> Run(string[] args)
     {
         var o = new BenchOptions();
-        var selected = All.Select(s => s.Id).ToList();
+        var all = Catalog.All(o);
+        List<string>? selected = null;
+        bool full = false, quick = false;
         string? outDir = null;
         for (int i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
             switch (args[i])
             {
-                case "--quick":
-                    o = o with { Runs = 1, BulkDuration = TimeSpan.FromSeconds(1), BulkWarmup = TimeSpan.FromSeconds(0.3), Connects = 1000, RoundTrips = 5000, Pings = 1000 };
-                    break;
+                case "--quick": quick = true; break;
+                case "--full": full = true; break;
                 case "--runs": o = o with { Runs = int.Parse(Value(), CultureInfo.InvariantCulture) }; break;
                 case "--duration": o = o with { BulkDuration = TimeSpan.FromSeconds(double.Parse(Value(), CultureInfo.InvariantCulture)) }; break;
                 case "--scenarios":
                     selected = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
                     foreach (var s in selected)
-                        if (All.All(x => x.Id != s)) throw new ArgumentException($"Unknown scenario '{s}'. Known: {string.Join(", ", All.Select(x => x.Id))}.");
+                        if (!all.Any(x => x.Matches(s))) throw new ArgumentException($"Unknown scenario '{s}'. Known (--list for all): {string.Join(", ", all.Select(x => x.Group).Distinct())}.");
                     break;
                 case "--out": outDir = Value(); break;
                 case "--no-host-drop": o = o with { HostDrop = false }; break;
@@ -99,13 +85,20 @@ internal static class Program
                     if (side is not ("ours" or "kernel" or "both")) throw new ArgumentException("--side takes ours, kernel or both.");
                     o = o with { Side = side };
                     break;
+                case "--list":
+                    foreach (var sc in all)
+                        Console.WriteLine($"{sc.Id,-28} {(sc.Long ? "long   " : "default")} {string.Join("; ", sc.Figures.Select(f => f.Title))}");
+                    return 0;
                 case "-h" or "--help":
-                    Console.WriteLine("NetStack.Bench [--quick] [--runs N] [--duration SECONDS] [--scenarios " + string.Join(',', All.Select(x => x.Id)) + "] [--side ours|kernel|both] [--chunk KIB] [--no-host-drop] [--default-tiering] [--out DIR]");
+                    Console.WriteLine(Usage());
                     return 0;
                 default: throw new ArgumentException($"Unknown argument '{args[i]}' (try --help).");
             }
         }
+        if (quick) o = o.Quick();
+        all = Catalog.All(o); // targets and titles follow the options (host drop, transfer size)
         outDir ??= Path.Combine(FindRepositoryRoot() ?? Directory.GetCurrentDirectory(), "out", "bench");
+        var chosen = all.Where(s => selected is not null ? selected.Any(s.Matches) : full || !s.Long).ToList();
 
         using var lab = new BenchLab();
         // Ctrl+C or kill: delete the namespaces and stop the peer before leaving (ProcessExit alone did not get
@@ -122,56 +115,65 @@ internal static class Program
         AppDomain.CurrentDomain.ProcessExit += (_, _) => lab.Dispose();
         var peer = StartPeer(lab);
         CpuProbe.PeerPid = FindPeerPid(peer.Id);
-        Console.WriteLine($"lab: {lab.KernelNamespace} (k0 {BenchLab.KernelAddress}) <-> {lab.StackNamespace} (u0); peer pid {peer.Id}; {o.Runs} run(s) per side, interleaved");
+        Console.WriteLine($"lab: {lab.KernelNamespace} (k0 {BenchLab.KernelAddress}) <-> {lab.StackNamespace} (u0); peer pid {peer.Id}; {o.Runs} run(s) per side, interleaved; {chosen.Count} scenario(s)");
+        var clock = Stopwatch.StartNew();
 
-        var results = new List<ScenarioResult>();
-        foreach (var sc in All.Where(s => selected.Contains(s.Id)))
+        var results = new List<FigureResult>();
+        foreach (var sc in chosen)
         {
-            var r = new ScenarioResult(sc.Id, sc.Title, sc.Unit, sc.Target);
+            var figures = sc.Figures.Select(f => new FigureResult(f)).ToList();
+            var so = sc.HostDrop is { } hd ? o with { HostDrop = hd && o.HostDrop } : o;
+            var timeout = sc.Timeout ?? o.RunTimeout;
+            var started = clock.Elapsed;
             for (int run = 0; run < o.Runs; run++)
             {
                 if (sc.Kernel is { } kernel && o.Side != "ours")
                 {
                     lab.KernelTakesStackAddress(true);
-                    await Attempt(r.Kernel, r.Errors, $"{sc.Id} kernel run {run + 1}", () => Task.Run(() => kernel(lab, o)), o.RunTimeout);
+                    await Attempt(figures, "kernel", $"{sc.Id} kernel run {run + 1}", () => Task.Run(() => kernel(lab, so)), timeout);
                     lab.KernelTakesStackAddress(false);
                 }
                 if (o.Side != "kernel")
                 {
                     lab.KernelTakesStackAddress(false);
-                    lab.SetHostIngressDrop(o.HostDrop);
-                    await Attempt(r.Ours, r.Errors, $"{sc.Id} ours run {run + 1}", () => sc.Ours(lab, o), o.RunTimeout);
+                    await Attempt(figures, "ours", $"{sc.Id} ours run {run + 1}", () => sc.Ours(lab, so), timeout);
                 }
             }
-            r.Complete(sc.HigherIsBetter, sc.Pass, sc.Kernel is not null);
-            results.Add(r);
+            foreach (var f in figures)
+            {
+                f.Seconds = (clock.Elapsed - started).TotalSeconds;
+                f.Complete();
+            }
+            results.AddRange(figures);
         }
         peer.StandardInput.Close();
         if (!peer.WaitForExit(5000)) peer.Kill(entireProcessTree: true);
 
-        var md = Report.Markdown(results, o);
+        var md = Report.Markdown(results, o, clock.Elapsed, quick);
         Console.WriteLine();
         Console.WriteLine(md);
         Directory.CreateDirectory(outDir);
         File.WriteAllText(Path.Combine(outDir, "results.md"), md);
         File.WriteAllText(Path.Combine(outDir, "results.json"), JsonSerializer.Serialize(new { Environment = Report.Environment(), Options = o, Results = results },
-            new JsonSerializerOptions { WriteIndented = true }));
-        Console.WriteLine($"written: {Path.Combine(outDir, "results.md")} and results.json");
+            new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+        Console.WriteLine($"written: {Path.Combine(outDir, "results.md")} and results.json ({clock.Elapsed.TotalMinutes:0.0} min)");
         return results.Any(r => r.Errors.Count > 0) ? 1 : 0;
     }
 
-    private static async Task Attempt(List<Measurement> into, List<string> errors, string what, Func<Task<Measurement>> run, TimeSpan timeout)
+    /// <summary>One run of one side: its measurements go to the figures they name; a failure is noted on every figure of the scenario.</summary>
+    private static async Task Attempt(List<FigureResult> figures, string side, string what, Func<Task<Dictionary<string, Measurement>>> run, TimeSpan timeout)
     {
         Console.Write($"  {what}... ");
         try
         {
-            var m = await run().WaitAsync(timeout);
-            into.Add(m);
-            Console.WriteLine(m.Value.ToString("0.###", CultureInfo.InvariantCulture));
+            var ms = await run().WaitAsync(timeout);
+            foreach (var f in figures)
+                if (ms.TryGetValue(f.Id, out var m)) (side == "kernel" ? f.Kernel : f.Ours).Add(m);
+            Console.WriteLine(string.Join(", ", ms.Select(kv => $"{kv.Key} {kv.Value.Value.ToString("0.###", CultureInfo.InvariantCulture)}")));
         }
         catch (Exception e)
         {
-            errors.Add($"{what}: {e.GetType().Name}: {e.Message}");
+            foreach (var f in figures) f.Errors.Add($"{what}: {e.GetType().Name}: {e.Message}");
             Console.WriteLine($"FAILED: {e.GetType().Name}: {e.Message}");
         }
     }
@@ -200,99 +202,5 @@ internal static class Program
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
             if (File.Exists(Path.Combine(d.FullName, "NetStack.slnx"))) return d.FullName;
         return null;
-    }
-}
-
-internal sealed class ScenarioResult(string id, string title, string unit, string target)
-{
-    public string Id { get; } = id;
-    public string Title { get; } = title;
-    public string Unit { get; } = unit;
-    public string Target { get; } = target;
-    public List<Measurement> Ours { get; } = new();
-    public List<Measurement> Kernel { get; } = new();
-    public List<string> Errors { get; } = new();
-    public double? OursMedian { get; private set; }
-    public double? KernelMedian { get; private set; }
-    /// <summary>ours / kernel.</summary>
-    public double? Ratio { get; private set; }
-    public bool? Pass { get; private set; }
-    public Dictionary<string, double> OursDetails { get; private set; } = new();
-    public Dictionary<string, double> KernelDetails { get; private set; } = new();
-
-    public void Complete(bool higherIsBetter, Func<double, double, bool> pass, bool hasKernel)
-    {
-        OursMedian = Median(Ours.Select(m => m.Value));
-        KernelMedian = Median(Kernel.Select(m => m.Value));
-        OursDetails = MedianDetails(Ours);
-        KernelDetails = MedianDetails(Kernel);
-        if (OursMedian is { } o && KernelMedian is { } k && k > 0) Ratio = o / k;
-        if (OursMedian is { } ours && (!hasKernel || KernelMedian is not null)) Pass = pass(ours, KernelMedian ?? 0);
-    }
-
-    private static double? Median(IEnumerable<double> values)
-    {
-        var v = values.OrderBy(x => x).ToArray();
-        return v.Length == 0 ? null : v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
-    }
-
-    private static Dictionary<string, double> MedianDetails(List<Measurement> runs) =>
-        runs.SelectMany(m => m.Details.Keys).Distinct().ToDictionary(k => k, k => Median(runs.Where(m => m.Details.ContainsKey(k)).Select(m => m.Details[k])) ?? 0);
-}
-
-internal static class Report
-{
-    public static Dictionary<string, string> Environment() => new()
-    {
-        ["date_utc"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture),
-        ["kernel"] = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "?",
-        ["cpus"] = System.Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture),
-        ["load_average"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "?",
-        ["runtime"] = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
-    };
-
-    private static string F(double? v) => v is not { } x ? "—" : Math.Abs(x) >= 100 ? x.ToString("N0", CultureInfo.InvariantCulture) : x.ToString("0.##", CultureInfo.InvariantCulture);
-
-    public static string Markdown(List<ScenarioResult> results, BenchOptions o)
-    {
-        var sb = new StringBuilder();
-        var env = Environment();
-        sb.AppendLine("# NetStack benchmark results");
-        sb.AppendLine();
-        sb.AppendLine($"{env["date_utc"]} UTC, Linux {env["kernel"]}, {env["cpus"]} CPUs, load average at the end {env["load_average"]}, {env["runtime"]}.");
-        sb.AppendLine($"Median of {o.Runs} run(s) per side, kernel and ours interleaved, on one veth pair (MTU 1500, TX offload off on both ends).");
-        sb.AppendLine("The machine's 2 cores are shared with other work: figures are noisy (spreads of 30% seen); the per-frame CPU figures are steadier than the rates.");
-        sb.AppendLine(System.Environment.GetEnvironmentVariable("DOTNET_TC_CallCountingDelayMs") == "0"
-            ? "Tier-up not delayed (DOTNET_TC_CallCountingDelayMs=0): the stack's hot code is optimized during the timed windows."
-            : "Default tiering (--default-tiering): part of the stack's code may still run at tier 0 during the windows.");
-        sb.AppendLine(o.HostDrop
-            ? "While our stack runs, an nftables netdev-ingress rule in U drops IPv4 for the host kernel after the capture tap (docs/benchmarks.md); `--no-host-drop` measures without it."
-            : "Run with `--no-host-drop`: the kernel in U also routes and drops every frame meant for our stack.");
-        sb.AppendLine();
-        sb.AppendLine("| scenario | unit | ours | kernel | ratio (ours/kernel) | target | result |");
-        sb.AppendLine("|---|---|---|---|---|---|---|");
-        foreach (var r in results)
-            sb.AppendLine($"| {r.Title} | {r.Unit} | {F(r.OursMedian)} | {F(r.KernelMedian)} | {(r.Ratio is { } x ? x.ToString("0.00", CultureInfo.InvariantCulture) + "x" : "—")} | {r.Target} | {(r.Errors.Count > 0 && r.Pass is null ? "error" : r.Pass switch { true => "pass", false => "MISS", null => "—" })} |");
-        // Allocation per frame is read from the bulk runs.
-        foreach (var r in results.Where(r => r.Id is "recv" or "send"))
-        {
-            if (!r.OursDetails.TryGetValue("loop_alloc_bytes_per_frame_excluding_api", out var perFrame)) continue;
-            r.OursDetails.TryGetValue("loop_alloc_bytes_per_frame", out var withApi);
-            sb.AppendLine($"| Allocation per frame on the loop, {r.Title.ToLowerInvariant()} (API calls' own objects excluded; with them: {withApi:0.##}) | bytes/frame | {perFrame:0.##} | — | — | 0 (< 0.5) | {(Math.Abs(perFrame) < 0.5 ? "pass" : "MISS")} |");
-        }
-        sb.AppendLine();
-        sb.AppendLine("## Details (medians)");
-        foreach (var r in results)
-        {
-            sb.AppendLine();
-            sb.AppendLine($"**{r.Title}** — ours runs: {string.Join(", ", r.Ours.Select(m => F(m.Value)))}; kernel runs: {string.Join(", ", r.Kernel.Select(m => F(m.Value)))}" +
-                (r.Ours.Count == r.Kernel.Count && r.Kernel.Count > 0
-                    ? $"; ratio of each interleaved pair: {string.Join(", ", r.Ours.Zip(r.Kernel, (a, b) => (a.Value / b.Value).ToString("0.00", CultureInfo.InvariantCulture) + "x"))}"
-                    : ""));
-            if (r.OursDetails.Count > 0) sb.AppendLine($"- ours: {string.Join(", ", r.OursDetails.Select(kv => $"{kv.Key} {F(kv.Value)}"))}");
-            if (r.KernelDetails.Count > 0) sb.AppendLine($"- kernel: {string.Join(", ", r.KernelDetails.Select(kv => $"{kv.Key} {F(kv.Value)}"))}");
-            foreach (var e in r.Errors) sb.AppendLine($"- error: {e}");
-        }
-        return sb.ToString();
     }
 }

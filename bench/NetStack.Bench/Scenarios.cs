@@ -10,28 +10,6 @@ using NetStack.Tcp;
 
 namespace NetStack.Bench;
 
-/// <summary>Knobs of one suite run.</summary>
-internal sealed record BenchOptions
-{
-    public int Runs { get; init; } = 3;
-    public TimeSpan BulkDuration { get; init; } = TimeSpan.FromSeconds(3);
-    public TimeSpan BulkWarmup { get; init; } = TimeSpan.FromSeconds(0.5);
-    /// <summary>Bytes per send/receive call in the bulk scenarios, both sides.</summary>
-    public int BulkChunk { get; init; } = 128 * 1024;
-    public int Connects { get; init; } = 5000;
-    public int RoundTrips { get; init; } = 20_000;
-    public int Pings { get; init; } = 5000;
-    public int IdleConnections { get; init; } = 10_000;
-    public TimeSpan RunTimeout { get; init; } = TimeSpan.FromSeconds(120);
-    /// <summary>Which side to run: both (the suite), or one of them alone (for profiling).</summary>
-    public string Side { get; init; } = "both";
-    /// <summary>Drop IPv4 for the kernel in U after capture while our stack runs (see BenchLab.SetHostIngressDrop).</summary>
-    public bool HostDrop { get; init; } = true;
-}
-
-/// <summary>One side's figure for one run, with what explains it (CPU, allocations, drops...).</summary>
-internal sealed record Measurement(double Value, Dictionary<string, double> Details);
-
 /// <summary>
 /// The clients: the same work done by our stack on u0 and by the kernel in U (sockets created on a thread that
 /// entered U, so they live there). The peer in K is the same for both.
@@ -39,14 +17,28 @@ internal sealed record Measurement(double Value, Dictionary<string, double> Deta
 internal static class Scenarios
 {
     private static readonly Ipv4Address Kernel = BenchLab.KernelAddress;
-    private static readonly IPEndPoint KernelEp = new(IPAddress.Parse("192.0.2.1"), 0);
 
     // ---------------- our stack ----------------
 
-    private static async Task<NetworkStack> StartStack(BenchLab lab)
+    private static bool _warnedNoNft;
+
+    /// <summary>
+    /// Our stack on u0 (default StackConfig unless <paramref name="config"/> changes it), with the host ingress drop
+    /// unless the options turn it off, its ARP for K resolved before timing starts.
+    /// </summary>
+    internal static async Task<NetworkStack> StartStack(BenchLab lab, BenchOptions o, Func<StackConfig, StackConfig>? config = null)
     {
-        var device = PcapDevice.Open(BenchLab.StackInterface, new PcapDeviceOptions { NetworkNamespace = lab.StackNamespace });
-        var stack = new NetworkStack(device, new StackConfig { Address = BenchLab.StackAddress, PrefixLength = 24 }, name: "bench");
+        var options = new PcapDeviceOptions { NetworkNamespace = lab.StackNamespace, HostIngressDrop = o.HostDrop ? BenchLab.StackAddress : (Ipv4Address?)null };
+        PcapDevice device;
+        try { device = PcapDevice.Open(BenchLab.StackInterface, options); }
+        catch (NftablesUnavailableException e)
+        {
+            if (!_warnedNoNft) Console.WriteLine($"  ({e.Message} Measuring without it.)");
+            _warnedNoNft = true;
+            device = PcapDevice.Open(BenchLab.StackInterface, options with { HostIngressDrop = null });
+        }
+        var c = new StackConfig { Address = BenchLab.StackAddress, PrefixLength = 24 };
+        var stack = new NetworkStack(device, config is null ? c : config(c), name: "bench");
         stack.Start();
         var reply = await stack.PingAsync(Kernel, timeout: TimeSpan.FromSeconds(5)); // ARP resolved before timing starts
         if (reply.Status != PingStatus.Success) throw new InvalidOperationException($"the kernel in K does not answer our ping: {reply.Status}");
@@ -54,9 +46,9 @@ internal static class Scenarios
     }
 
     /// <summary>What the loop thread has allocated and spent, read on the loop itself.</summary>
-    private sealed record LoopSnapshot(long Allocated, TimeSpan Cpu, long FramesIn, long FramesOut, long ProcessAllocated, TimeSpan ProcessCpu, TimeSpan At, int Gen0, long RunQueueWaitNs);
+    internal sealed record LoopSnapshot(long Allocated, TimeSpan Cpu, long FramesIn, long FramesOut, long ProcessAllocated, TimeSpan ProcessCpu, TimeSpan At, int Gen0, long RunQueueWaitNs);
 
-    private static Task<LoopSnapshot> Snapshot(NetworkStack stack, Stopwatch clock) => stack.InvokeAsync(_ => new LoopSnapshot(
+    internal static Task<LoopSnapshot> Snapshot(NetworkStack stack, Stopwatch clock) => stack.InvokeAsync(_ => new LoopSnapshot(
         GC.GetAllocatedBytesForCurrentThread(), Native.ThreadCpuTime(), stack.EthernetCounters.FramesReceived, stack.EthernetCounters.FramesSent,
         GC.GetTotalAllocatedBytes(precise: true), Process.GetCurrentProcess().TotalProcessorTime, clock.Elapsed, GC.CollectionCount(0), RunQueueWait()));
 
@@ -67,7 +59,7 @@ internal static class Scenarios
         catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException) { return 0; }
     }
 
-    private static async Task<Dictionary<string, double>> LoopDetails(NetworkStack stack, LoopSnapshot a, LoopSnapshot b, long calls)
+    internal static async Task<Dictionary<string, double>> LoopDetails(NetworkStack stack, LoopSnapshot a, LoopSnapshot b, long calls)
     {
         var frames = Math.Max(1, (b.FramesIn - a.FramesIn) + (b.FramesOut - a.FramesOut));
         var counters = await stack.GetStatisticsAsync();
@@ -96,7 +88,12 @@ internal static class Scenarios
 
     public static async Task<Measurement> OursBulk(BenchLab lab, BenchOptions o, bool receive)
     {
-        using var stack = await StartStack(lab);
+        using var stack = await StartStack(lab, o);
+        return await BulkOn(stack, o, receive);
+    }
+
+    internal static async Task<Measurement> BulkOn(NetworkStack stack, BenchOptions o, bool receive, bool sampleWindows = true)
+    {
         var s = await stack.ConnectTcpAsync(Kernel, receive ? (ushort)Peer.SourcePort : (ushort)Peer.SinkPort);
         var buffer = new byte[o.BulkChunk];
         new Random(2).NextBytes(buffer);
@@ -121,7 +118,7 @@ internal static class Scenarios
                 bytes += buffer.Length;
             }
             calls++;
-            if (start is not null && (calls & 255) == 0) await SampleWindow(s, tcp);
+            if (sampleWindows && start is not null && (calls & 255) == 0) await SampleWindow(s, tcp);
         }
         var end = await Snapshot(stack, clock);
         var details = await LoopDetails(stack, start!, end, calls);
@@ -205,7 +202,12 @@ internal static class Scenarios
 
     public static async Task<Measurement> OursConnect(BenchLab lab, BenchOptions o)
     {
-        using var stack = await StartStack(lab);
+        using var stack = await StartStack(lab, o);
+        return await ConnectOn(stack, o);
+    }
+
+    internal static async Task<Measurement> ConnectOn(NetworkStack stack, BenchOptions o)
+    {
         for (int i = 0; i < 100; i++) (await stack.ConnectTcpAsync(Kernel, Peer.ClosePort)).Dispose(); // warm-up (JIT, pools)
         var clock = Stopwatch.StartNew();
         var start = await Snapshot(stack, clock);
@@ -227,12 +229,12 @@ internal static class Scenarios
     /// connection cut off in FIN-WAIT leaves the kernel's end in LAST-ACK, and the next run's SYN from the same port
     /// would meet it and stall a second on the retransmission timer (seen once as 3,900 connections/s).
     /// </summary>
-    private static async Task<int> SettleCloses(NetworkStack stack)
+    internal static async Task<int> SettleCloses(NetworkStack stack)
     {
         var deadline = Stopwatch.StartNew();
         while (true)
         {
-            var closing = (await stack.GetConnectionsAsync()).Count(c => c.State is not ("TimeWait" or "Closed" or "Listen"));
+            var closing = (await stack.GetConnectionsAsync()).Count(c => c.RemotePort == Peer.ClosePort && c.State is not ("TimeWait" or "Closed" or "Listen"));
             if (closing == 0 || deadline.Elapsed > TimeSpan.FromSeconds(1)) return closing;
             await Task.Delay(20);
         }
@@ -240,7 +242,12 @@ internal static class Scenarios
 
     public static async Task<Measurement> OursRequestResponse(BenchLab lab, BenchOptions o)
     {
-        using var stack = await StartStack(lab);
+        using var stack = await StartStack(lab, o);
+        return await RequestResponseOn(stack, o);
+    }
+
+    internal static async Task<Measurement> RequestResponseOn(NetworkStack stack, BenchOptions o)
+    {
         var s = stack.CreateTcpSocket();
         s.NoDelay = true;
         await s.ConnectAsync(Kernel, Peer.EchoPort);
@@ -275,7 +282,7 @@ internal static class Scenarios
 
     public static async Task<Measurement> OursPing(BenchLab lab, BenchOptions o)
     {
-        using var stack = await StartStack(lab);
+        using var stack = await StartStack(lab, o);
         for (int i = 0; i < 100; i++) await stack.PingAsync(Kernel);
         var wall = new double[o.Pings];
         var stackRtt = new double[o.Pings];
@@ -301,11 +308,11 @@ internal static class Scenarios
 
     public static async Task<Measurement> OursIdle(BenchLab lab, BenchOptions o)
     {
-        using var stack = await StartStack(lab);
+        using var stack = await StartStack(lab, o);
         var sockets = new TcpSocket[o.IdleConnections];
         (await stack.ConnectTcpAsync(Kernel, Peer.HoldPort)).Abort(); // warm-up: code paths and pools exist before "before"
         await Task.Delay(100);
-        var (heap0, gcHeap0, rss0) = Memory();
+        var (heap0, gcHeap0, rss0) = Scale.Memory();
         var next = -1;
         async Task Worker()
         {
@@ -318,7 +325,7 @@ internal static class Scenarios
         var connectTime = clock.Elapsed;
         await Task.Delay(300); // let the last ACKs and timers settle: the connections are idle
         var open = sockets.Count(s => s.State == TcpState.Established);
-        var (heap1, gcHeap1, rss1) = Memory();
+        var (heap1, gcHeap1, rss1) = Scale.Memory();
         foreach (var s in sockets) s.Abort(); // RST: the peer drops its side too
         await stack.InvokeAsync(_ => { });
         await Task.Delay(200);
@@ -331,151 +338,5 @@ internal static class Scenarios
             ["rss_bytes_per_connection"] = (rss1 - rss0) / n,
             ["connects_per_second_64_parallel"] = n / connectTime.TotalSeconds,
         });
-
-        static (long Heap, long GcHeap, long Rss) Memory()
-        {
-            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-            GC.WaitForPendingFinalizers();
-            var heap = GC.GetTotalMemory(forceFullCollection: true);
-            var info = GC.GetGCMemoryInfo(GCKind.Any);
-            var statm = File.ReadAllText("/proc/self/statm").Split(' ');
-            var rss = long.Parse(statm[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize;
-            return (heap, info.HeapSizeBytes, rss);
-        }
-    }
-
-    // ---------------- the kernel in the stack's position ----------------
-
-    private static T InU<T>(BenchLab lab, Func<T> work) => PcapDevice.RunInNetworkNamespace(lab.StackNamespace, work);
-
-    private static Socket KernelConnect(int port, bool noDelay = false)
-    {
-        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = noDelay, ReceiveTimeout = 10_000, SendTimeout = 10_000 };
-        s.Connect(new IPEndPoint(KernelEp.Address, port));
-        return s;
-    }
-
-    public static Measurement KernelBulk(BenchLab lab, BenchOptions o, bool receive) => InU(lab, () =>
-    {
-        using var s = KernelConnect(receive ? Peer.SourcePort : Peer.SinkPort);
-        var buffer = new byte[o.BulkChunk];
-        new Random(2).NextBytes(buffer);
-        var clock = Stopwatch.StartNew();
-        long bytes = 0;
-        TimeSpan? start = null;
-        var cpu0 = TimeSpan.Zero;
-        var probe = default(CpuProbe);
-        while (true)
-        {
-            if (start is null && clock.Elapsed >= o.BulkWarmup) { start = clock.Elapsed; bytes = 0; cpu0 = Native.ThreadCpuTime(); probe = CpuProbe.Take(); }
-            if (start is { } st && clock.Elapsed - st >= o.BulkDuration) break;
-            if (receive)
-            {
-                var n = s.Receive(buffer);
-                if (n == 0) throw new InvalidOperationException("the peer closed the bulk connection early");
-                bytes += n;
-            }
-            else bytes += s.Send(buffer);
-        }
-        var elapsed = clock.Elapsed - start!.Value;
-        var cpu = Native.ThreadCpuTime() - cpu0;
-        var probeEnd = CpuProbe.Take();
-        s.LingerState = new LingerOption(true, 0); // RST: stops the peer's sender at once
-        var details = new Dictionary<string, double>
-        {
-            ["bytes"] = bytes,
-            ["client_thread_cpu_share"] = cpu / elapsed,
-        };
-        CpuProbe.Describe(probe, probeEnd, details);
-        return new Measurement(bytes * 8 / elapsed.TotalSeconds / 1e9, details);
-    });
-
-    public static Measurement KernelConnectRate(BenchLab lab, BenchOptions o) => InU(lab, () =>
-    {
-        for (int i = 0; i < 100; i++) KernelConnect(Peer.ClosePort).Dispose();
-        var clock = Stopwatch.StartNew();
-        var cpu0 = Native.ThreadCpuTime();
-        for (int i = 0; i < o.Connects; i++) KernelConnect(Peer.ClosePort).Dispose();
-        var elapsed = clock.Elapsed;
-        return new Measurement(o.Connects / elapsed.TotalSeconds, new Dictionary<string, double>
-        {
-            ["client_thread_cpu_us_per_connection"] = (Native.ThreadCpuTime() - cpu0).TotalMicroseconds / o.Connects,
-        });
-    });
-
-    public static Measurement KernelRequestResponse(BenchLab lab, BenchOptions o) => InU(lab, () =>
-    {
-        using var s = KernelConnect(Peer.EchoPort, noDelay: true);
-        var one = new byte[1] { 42 };
-        var back = new byte[1];
-        void Exchange()
-        {
-            s.Send(one);
-            if (s.Receive(back) != 1) throw new InvalidOperationException("the echo peer closed");
-        }
-        for (int i = 0; i < 1000; i++) Exchange();
-        var clock = Stopwatch.StartNew();
-        var cpu0 = Native.ThreadCpuTime();
-        for (int i = 0; i < o.RoundTrips; i++) Exchange();
-        var elapsed = clock.Elapsed;
-        return new Measurement(elapsed.TotalMicroseconds / o.RoundTrips, new Dictionary<string, double>
-        {
-            ["client_thread_cpu_us_per_round_trip"] = (Native.ThreadCpuTime() - cpu0).TotalMicroseconds / o.RoundTrips,
-        });
-    });
-
-    /// <summary>iputils ping in flood mode from U (the next echo as soon as the reply is in): rtt avg.</summary>
-    public static Measurement KernelPing(BenchLab lab, BenchOptions o)
-    {
-        var r = lab.RunInStackNamespace(TimeSpan.FromSeconds(60), "ping", "-f", "-q", "-c", o.Pings.ToString(CultureInfo.InvariantCulture), "-s", "56", Kernel.ToString()!).EnsureSuccess();
-        // rtt min/avg/max/mdev = 0.004/0.006/0.080/0.002 ms
-        var line = r.Output.Split('\n').FirstOrDefault(l => l.Contains("min/avg/max", StringComparison.Ordinal))
-                   ?? throw new InvalidOperationException("ping printed no rtt line: " + r.Output);
-        var v = line.Split('=')[1].Trim().Split(' ')[0].Split('/').Select(x => double.Parse(x, CultureInfo.InvariantCulture) * 1000).ToArray();
-        return new Measurement(v[1], new Dictionary<string, double> { ["rtt_min_us"] = v[0], ["rtt_max_us"] = v[2], ["rtt_mdev_us"] = v[3] });
-    }
-}
-
-/// <summary>CPU use of the peer process and of the whole machine over a window (from /proc), to show who was the limit.</summary>
-internal readonly record struct CpuProbe(long PeerTicks, long BusyTicks, long TotalTicks, long At)
-{
-    public static int PeerPid { get; set; }
-
-    public static CpuProbe Take()
-    {
-        long peer = 0;
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{PeerPid}/stat");
-            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            peer = long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture); // utime, stime
-        }
-        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException) { }
-        var cpu = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(x => long.Parse(x, CultureInfo.InvariantCulture)).ToArray();
-        var total = cpu.Take(8).Sum();
-        var idle = cpu[3] + cpu[4];
-        return new CpuProbe(peer, total - idle, total, Stopwatch.GetTimestamp());
-    }
-
-    /// <summary>Adds peer_cpu_cores (cores' worth the peer used) and machine_busy_share (all CPUs, everyone's work).</summary>
-    public static void Describe(CpuProbe a, CpuProbe b, Dictionary<string, double> into)
-    {
-        var seconds = Stopwatch.GetElapsedTime(a.At, b.At).TotalSeconds;
-        if (PeerPid != 0 && seconds > 0) into["peer_cpu_cores"] = (b.PeerTicks - a.PeerTicks) / 100.0 / seconds; // USER_HZ = 100
-        if (b.TotalTicks > a.TotalTicks) into["machine_busy_share"] = (double)(b.BusyTicks - a.BusyTicks) / (b.TotalTicks - a.TotalTicks);
-    }
-}
-
-internal static class Native
-{
-    [DllImport("libc")] private static extern unsafe int clock_gettime(int clock, long* timespec);
-    [DllImport("libc")] public static extern int kill(int pid, int signal);
-
-    /// <summary>CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID).</summary>
-    public static unsafe TimeSpan ThreadCpuTime()
-    {
-        long* ts = stackalloc long[2];
-        clock_gettime(3, ts);
-        return TimeSpan.FromTicks(ts[0] * TimeSpan.TicksPerSecond + ts[1] / 100);
     }
 }

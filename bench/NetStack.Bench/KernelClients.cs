@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using NetStack.Link;
+
+namespace NetStack.Bench;
+
+/// <summary>
+/// The kernel in our stack's position: the same client work as <see cref="Scenarios"/>, with kernel sockets created on a
+/// thread that entered U (so they live there), blocking calls. The peer in K is the same for both.
+/// </summary>
+internal static class KernelClients
+{
+    private static readonly Ipv4Address Kernel = BenchLab.KernelAddress;
+    private static readonly IPEndPoint KernelEp = new(IPAddress.Parse("192.0.2.1"), 0);
+
+    internal static T InU<T>(BenchLab lab, Func<T> work) => PcapDevice.RunInNetworkNamespace(lab.StackNamespace, work);
+
+    internal static Socket KernelConnect(int port, bool noDelay = false)
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = noDelay, ReceiveTimeout = 10_000, SendTimeout = 10_000 };
+        s.Connect(new IPEndPoint(KernelEp.Address, port));
+        return s;
+    }
+
+    public static Measurement Bulk(BenchLab lab, BenchOptions o, bool receive) => InU(lab, () =>
+    {
+        using var s = KernelConnect(receive ? Peer.SourcePort : Peer.SinkPort);
+        var buffer = new byte[o.BulkChunk];
+        new Random(2).NextBytes(buffer);
+        var clock = Stopwatch.StartNew();
+        long bytes = 0;
+        TimeSpan? start = null;
+        var cpu0 = TimeSpan.Zero;
+        var probe = default(CpuProbe);
+        while (true)
+        {
+            if (start is null && clock.Elapsed >= o.BulkWarmup) { start = clock.Elapsed; bytes = 0; cpu0 = Native.ThreadCpuTime(); probe = CpuProbe.Take(); }
+            if (start is { } st && clock.Elapsed - st >= o.BulkDuration) break;
+            if (receive)
+            {
+                var n = s.Receive(buffer);
+                if (n == 0) throw new InvalidOperationException("the peer closed the bulk connection early");
+                bytes += n;
+            }
+            else bytes += s.Send(buffer);
+        }
+        var elapsed = clock.Elapsed - start!.Value;
+        var cpu = Native.ThreadCpuTime() - cpu0;
+        var probeEnd = CpuProbe.Take();
+        s.LingerState = new LingerOption(true, 0); // RST: stops the peer's sender at once
+        var details = new Dictionary<string, double>
+        {
+            ["bytes"] = bytes,
+            ["client_thread_cpu_share"] = cpu / elapsed,
+        };
+        CpuProbe.Describe(probe, probeEnd, details);
+        return new Measurement(bytes * 8 / elapsed.TotalSeconds / 1e9, details);
+    });
+
+    public static Measurement ConnectRate(BenchLab lab, BenchOptions o) => InU(lab, () =>
+    {
+        for (int i = 0; i < 100; i++) KernelConnect(Peer.ClosePort).Dispose();
+        var clock = Stopwatch.StartNew();
+        var cpu0 = Native.ThreadCpuTime();
+        for (int i = 0; i < o.Connects; i++) KernelConnect(Peer.ClosePort).Dispose();
+        var elapsed = clock.Elapsed;
+        return new Measurement(o.Connects / elapsed.TotalSeconds, new Dictionary<string, double>
+        {
+            ["client_thread_cpu_us_per_connection"] = (Native.ThreadCpuTime() - cpu0).TotalMicroseconds / o.Connects,
+        });
+    });
+
+    public static Measurement RequestResponse(BenchLab lab, BenchOptions o) => InU(lab, () =>
+    {
+        using var s = KernelConnect(Peer.EchoPort, noDelay: true);
+        var one = new byte[1] { 42 };
+        var back = new byte[1];
+        void Exchange()
+        {
+            s.Send(one);
+            if (s.Receive(back) != 1) throw new InvalidOperationException("the echo peer closed");
+        }
+        for (int i = 0; i < 1000; i++) Exchange();
+        var clock = Stopwatch.StartNew();
+        var cpu0 = Native.ThreadCpuTime();
+        for (int i = 0; i < o.RoundTrips; i++) Exchange();
+        var elapsed = clock.Elapsed;
+        return new Measurement(elapsed.TotalMicroseconds / o.RoundTrips, new Dictionary<string, double>
+        {
+            ["client_thread_cpu_us_per_round_trip"] = (Native.ThreadCpuTime() - cpu0).TotalMicroseconds / o.RoundTrips,
+        });
+    });
+
+    /// <summary>iputils ping in flood mode from U (the next echo as soon as the reply is in): rtt avg.</summary>
+    public static Measurement Ping(BenchLab lab, BenchOptions o)
+    {
+        var r = lab.RunInStackNamespace(TimeSpan.FromSeconds(60), "ping", "-f", "-q", "-c", o.Pings.ToString(CultureInfo.InvariantCulture), "-s", "56", Kernel.ToString()!).EnsureSuccess();
+        // rtt min/avg/max/mdev = 0.004/0.006/0.080/0.002 ms
+        var line = r.Output.Split('\n').FirstOrDefault(l => l.Contains("min/avg/max", StringComparison.Ordinal))
+                   ?? throw new InvalidOperationException("ping printed no rtt line: " + r.Output);
+        var v = line.Split('=')[1].Trim().Split(' ')[0].Split('/').Select(x => double.Parse(x, CultureInfo.InvariantCulture) * 1000).ToArray();
+        return new Measurement(v[1], new Dictionary<string, double> { ["rtt_min_us"] = v[0], ["rtt_max_us"] = v[2], ["rtt_mdev_us"] = v[3] });
+    }
+}
+

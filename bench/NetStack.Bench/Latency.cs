@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace NetStack.Bench;
+
+/// <summary>
+/// Issue 18's latency figures taken by the kernel's side, as an independent harness would: the kernel in K pings us
+/// (iputils ping) and sends 1-byte requests to an echo server on our side (a kernel socket in this process, on a
+/// thread in K), either back to back or <see cref="BenchOptions.PacedInterval"/> (2 ms) apart, idle in between as an
+/// admin's ping is. Against the kernel in U answering the same pings and requests.
+/// </summary>
+internal static class Latency
+{
+    private const ushort RequestPort = 7000;
+    private static readonly IPAddress Target = IPAddress.Parse("192.0.2.2");
+
+    public static async Task<Measurement> OursPingedByKernel(BenchLab lab, BenchOptions o, bool paced)
+    {
+        using var stack = await Scenarios.StartStack(lab, o);
+        var clock = Stopwatch.StartNew();
+        var a = await Scenarios.Snapshot(stack, clock);
+        var m = KernelPings(lab, o, paced);
+        var b = await Scenarios.Snapshot(stack, clock);
+        m.Details["loop_cpu_us_per_echo"] = (b.Cpu - a.Cpu).TotalMicroseconds / Math.Max(1, m.Details["echoes"]);
+        m.Details["loop_cpu_share"] = (b.Cpu - a.Cpu) / (b.At - a.At);
+        return m;
+    }
+
+    public static Measurement KernelPingedByKernel(BenchLab lab, BenchOptions o, bool paced) => KernelPings(lab, o, paced);
+
+    /// <summary>ping in K towards 192.0.2.2 (whoever answers there): a warm-up of 20, then the timed ones; rtt avg in µs.</summary>
+    private static Measurement KernelPings(BenchLab lab, BenchOptions o, bool paced)
+    {
+        lab.RunInKernelNamespace(TimeSpan.FromSeconds(30), "ping", "-q", "-c", "20", "-i", "0.01", "-W", "2", Target.ToString()).EnsureSuccess();
+        var count = (paced ? o.PacedSamples : o.Pings).ToString(CultureInfo.InvariantCulture);
+        var interval = (paced ? o.PacedInterval.TotalSeconds : 0).ToString("0.###", CultureInfo.InvariantCulture);
+        string[] args = paced ? ["-q", "-c", count, "-i", interval, "-W", "2", Target.ToString()] : ["-q", "-f", "-c", count, "-W", "2", Target.ToString()];
+        var r = lab.RunInKernelNamespace(TimeSpan.FromMinutes(5), "ping", args).EnsureSuccess();
+        // rtt min/avg/max/mdev = 0.004/0.006/0.080/0.002 ms
+        var line = r.Output.Split('\n').FirstOrDefault(l => l.Contains("min/avg/max", StringComparison.Ordinal))
+                   ?? throw new InvalidOperationException("ping printed no rtt line: " + r.Output);
+        var v = line.Split('=')[1].Trim().Split(' ')[0].Split('/').Select(x => double.Parse(x, CultureInfo.InvariantCulture) * 1000).ToArray();
+        return new Measurement(v[1], new Dictionary<string, double>
+        {
+            ["rtt_min_us"] = v[0], ["rtt_max_us"] = v[2], ["rtt_mdev_us"] = v[3], ["echoes"] = double.Parse(count, CultureInfo.InvariantCulture),
+        });
+    }
+
+    /// <summary>Our stack serves 1-byte echoes on port 7000; the kernel in K requests.</summary>
+    public static async Task<Measurement> OursServesRequests(BenchLab lab, BenchOptions o, bool paced)
+    {
+        using var stack = await Scenarios.StartStack(lab, o);
+        var listener = stack.Listen(RequestPort);
+        var server = Task.Run(async () =>
+        {
+            using var s = await listener.AcceptAsync();
+            s.NoDelay = true;
+            var b = new byte[1];
+            while (await s.ReceiveAsync(b) == 1) await s.SendAsync(b);
+        });
+        var clock = Stopwatch.StartNew();
+        var a = await Scenarios.Snapshot(stack, clock);
+        var m = RequestsFromKernel(lab, o, paced);
+        var z = await Scenarios.Snapshot(stack, clock);
+        await server.WaitAsync(TimeSpan.FromSeconds(10));
+        await listener.StopAsync();
+        m.Details["loop_cpu_us_per_round_trip"] = (z.Cpu - a.Cpu).TotalMicroseconds / m.Details["round_trips"];
+        m.Details["process_cpu_us_per_round_trip"] = (z.ProcessCpu - a.ProcessCpu).TotalMicroseconds / m.Details["round_trips"];
+        return m;
+    }
+
+    /// <summary>The kernel in U serves the same echoes (a blocking socket on a thread of this process).</summary>
+    public static Measurement KernelServesRequests(BenchLab lab, BenchOptions o, bool paced)
+    {
+        using var listener = KernelClients.InU(lab, () =>
+        {
+            var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            l.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            l.Bind(new IPEndPoint(Target, RequestPort));
+            l.Listen(16);
+            return l;
+        });
+        var server = new Thread(() =>
+        {
+            try
+            {
+                using var s = listener.Accept();
+                s.NoDelay = true;
+                var b = new byte[1];
+                while (s.Receive(b) == 1) s.Send(b);
+            }
+            catch (SocketException) { }
+        }) { IsBackground = true, Name = "kernel echo server" };
+        server.Start();
+        var m = RequestsFromKernel(lab, o, paced);
+        server.Join(TimeSpan.FromSeconds(10));
+        return m;
+    }
+
+    /// <summary>
+    /// The client in K: a warm-up of 200 exchanges, then the timed ones (each timed alone), back to back or one per
+    /// interval with the thread asleep in between. Mean round trip in µs; median and 99th percentile as details.
+    /// </summary>
+    private static Measurement RequestsFromKernel(BenchLab lab, BenchOptions o, bool paced)
+    {
+        using var s = lab.InKernel(() =>
+        {
+            var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 10_000, SendTimeout = 10_000 };
+            c.Connect(new IPEndPoint(Target, RequestPort));
+            return c;
+        });
+        var one = new byte[1] { 42 };
+        var back = new byte[1];
+        void Exchange()
+        {
+            s.Send(one);
+            if (s.Receive(back) != 1) throw new InvalidOperationException("the echo server closed");
+        }
+        for (int i = 0; i < 200; i++) Exchange();
+        var n = paced ? o.PacedSamples : o.RoundTrips;
+        var rtt = new double[n];
+        var clock = Stopwatch.StartNew();
+        var next = clock.Elapsed;
+        for (int i = 0; i < n; i++)
+        {
+            if (paced)
+            {
+                next += o.PacedInterval;
+                var wait = next - clock.Elapsed;
+                if (wait > TimeSpan.Zero) Thread.Sleep(wait);
+            }
+            var t0 = clock.Elapsed;
+            Exchange();
+            rtt[i] = (clock.Elapsed - t0).TotalMicroseconds;
+        }
+        s.Shutdown(SocketShutdown.Both);
+        Array.Sort(rtt);
+        return new Measurement(rtt.Average(), new Dictionary<string, double>
+        {
+            ["round_trips"] = n,
+            ["rtt_median_us"] = rtt[n / 2],
+            ["rtt_p99_us"] = rtt[Math.Min(n - 1, (int)(n * 0.99))],
+            ["rtt_min_us"] = rtt[0],
+        });
+    }
+}

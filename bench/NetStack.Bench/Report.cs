@@ -1,0 +1,137 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Serialization;
+
+namespace NetStack.Bench;
+
+/// <summary>One figure's runs on both sides, and what they come to: medians, spreads, ratio, target met or missed.</summary>
+internal sealed class FigureResult(Figure figure)
+{
+    [JsonIgnore] public Figure Figure { get; } = figure;
+    public string Id => Figure.Id;
+    public string Title => Figure.Title;
+    public string Unit => Figure.Unit;
+    public string Target => Figure.Target;
+    /// <summary>What the reference column holds: the kernel's figure, or (for scale figures) ours in another position.</summary>
+    public string Reference => Figure.Reference;
+    public List<Measurement> Ours { get; } = new();
+    public List<Measurement> Kernel { get; } = new();
+    public List<string> Errors { get; } = new();
+    public double? OursMedian { get; private set; }
+    public Spread? OursRange { get; private set; }
+    public double? ReferenceMedian { get; private set; }
+    public Spread? ReferenceRange { get; private set; }
+    /// <summary>ours / reference.</summary>
+    public double? Ratio { get; private set; }
+    /// <summary>Whether the target is met; null when there is no target or too little to judge.</summary>
+    public bool? Met { get; private set; }
+    public Dictionary<string, double> OursDetails { get; private set; } = new();
+    public Dictionary<string, double> KernelDetails { get; private set; } = new();
+    /// <summary>Wall time of the whole scenario (both sides, every run).</summary>
+    public double Seconds { get; set; }
+
+    /// <summary>The reference values, run by run: the kernel's, or those ours measured alongside (Measurement.Reference).</summary>
+    private List<double> ReferenceValues() =>
+        Figure.Reference == "kernel" ? Kernel.Select(m => m.Value).ToList() : Ours.Where(m => m.Reference is not null).Select(m => m.Reference!.Value).ToList();
+
+    public void Complete()
+    {
+        var ours = Ours.Select(m => m.Value).ToList();
+        var reference = ReferenceValues();
+        OursMedian = Median(ours);
+        ReferenceMedian = Median(reference);
+        OursRange = ours.Count == 0 ? null : new Spread(ours.Min(), ours.Max());
+        ReferenceRange = reference.Count == 0 ? null : new Spread(reference.Min(), reference.Max());
+        OursDetails = MedianDetails(Ours);
+        KernelDetails = MedianDetails(Kernel);
+        if (OursMedian is { } o && ReferenceMedian is { } r && r != 0) Ratio = o / r;
+        if (Figure.Pass is { } pass && OursMedian is { } om && (!Figure.NeedsReference || ReferenceMedian is not null))
+            Met = pass(om, ReferenceMedian);
+    }
+
+    /// <summary>The ratio of each run's pair (ours / its reference), in run order.</summary>
+    public IEnumerable<double> PairRatios()
+    {
+        var reference = ReferenceValues();
+        return Ours.Select(m => m.Value).Zip(reference, (a, b) => b == 0 ? double.NaN : a / b);
+    }
+
+    public static double? Median(IReadOnlyCollection<double> values)
+    {
+        var v = values.Where(x => !double.IsNaN(x)).OrderBy(x => x).ToArray();
+        return v.Length == 0 ? null : v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+    }
+
+    private static Dictionary<string, double> MedianDetails(List<Measurement> runs) =>
+        runs.SelectMany(m => m.Details.Keys).Distinct().ToDictionary(k => k, k => Median(runs.Where(m => m.Details.ContainsKey(k)).Select(m => m.Details[k]).ToList()) ?? double.NaN);
+}
+
+/// <summary>The lowest and highest run.</summary>
+internal sealed record Spread(double Min, double Max);
+
+internal static class Report
+{
+    public static Dictionary<string, string> Environment() => new()
+    {
+        ["date_utc"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture),
+        ["kernel"] = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "?",
+        ["cpus"] = System.Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture),
+        ["load_average"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "?",
+        ["runtime"] = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
+    };
+
+    public static string F(double? v) => v is not { } x ? "—" : double.IsNaN(x) ? "n/a" : Math.Abs(x) >= 100 ? x.ToString("N0", CultureInfo.InvariantCulture) : x.ToString("0.##", CultureInfo.InvariantCulture);
+
+    private static string Range(Spread? r) => r is { } x ? (x.Min == x.Max ? F(x.Min) : $"{F(x.Min)}–{F(x.Max)}") : "—";
+
+    private static string Result(FigureResult r) =>
+        r.Errors.Count > 0 && r.Met is null ? "error" : r.Met switch { true => "met", false => "MISSED", null => r.Figure.Pass is null ? "—" : "n/a" };
+
+    public static string Markdown(List<FigureResult> results, BenchOptions o, TimeSpan elapsed, bool quick)
+    {
+        var sb = new StringBuilder();
+        var env = Environment();
+        sb.AppendLine("# NetStack benchmark results");
+        sb.AppendLine();
+        sb.AppendLine($"{env["date_utc"]} UTC, Linux {env["kernel"]}, {env["cpus"]} CPUs, load average at the end {env["load_average"]}, {env["runtime"]}; the suite took {elapsed.TotalMinutes:0.0} min.");
+        sb.AppendLine(quick
+            ? "**`--quick`: one short run per side, smaller transfers: a smoke test, not figures to compare.**"
+            : $"Median of {o.Runs} run(s) per side, kernel and ours interleaved, on one veth pair (MTU 1500, TX offload off on both ends); the range is the lowest and highest run.");
+        sb.AppendLine("The machine's 2 cores are shared with other work: figures are noisy (spreads of 30% seen); the per-frame CPU figures are steadier than the rates.");
+        sb.AppendLine(System.Environment.GetEnvironmentVariable("DOTNET_TC_CallCountingDelayMs") == "0"
+            ? "Tier-up not delayed (DOTNET_TC_CallCountingDelayMs=0): the stack's hot code is optimized during the timed windows."
+            : "Default tiering (--default-tiering): part of the stack's code may still run at tier 0 during the windows.");
+        sb.AppendLine(o.HostDrop
+            ? "While our stack runs, the host ingress drop (PcapDeviceOptions.HostIngressDrop: nftables in U drops IPv4 to 192.0.2.2 for the host kernel after the capture) is in place, except in the figures marked \"no host drop\"; `--no-host-drop` measures without it throughout."
+            : "Run with `--no-host-drop`: the kernel in U also routes and drops every frame meant for our stack.");
+        sb.AppendLine();
+        sb.AppendLine("| figure | unit | ours | ours range | kernel / reference | reference range | ratio | target | result |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
+        foreach (var r in results)
+        {
+            var title = r.Reference == "kernel" ? r.Title : $"{r.Title} (reference: {r.Reference})";
+            sb.AppendLine($"| {title} | {r.Unit} | {F(r.OursMedian)} | {Range(r.OursRange)} | {F(r.ReferenceMedian)} | {Range(r.ReferenceRange)} | {(r.Ratio is { } x ? x.ToString("0.00", CultureInfo.InvariantCulture) + "x" : "—")} | {r.Target} | {Result(r)} |");
+        }
+        // Allocation per frame is read from the bulk runs.
+        foreach (var r in results.Where(r => r.Id is "recv" or "send"))
+        {
+            if (!r.OursDetails.TryGetValue("loop_alloc_bytes_per_frame_excluding_api", out var perFrame)) continue;
+            r.OursDetails.TryGetValue("loop_alloc_bytes_per_frame", out var withApi);
+            sb.AppendLine($"| Allocation per frame on the loop, {r.Title.ToLowerInvariant()} (API calls' own objects excluded; with them: {withApi:0.##}) | bytes/frame | {perFrame:0.##} | — | — | — | — | 0 (< 0.5) | {(Math.Abs(perFrame) < 0.5 ? "met" : "MISSED")} |");
+        }
+        sb.AppendLine();
+        sb.AppendLine("## Details (medians)");
+        foreach (var r in results)
+        {
+            sb.AppendLine();
+            var pairs = r.PairRatios().ToList();
+            sb.AppendLine($"**{r.Title}** ({r.Id}, {r.Seconds:0} s) — ours runs: {string.Join(", ", r.Ours.Select(m => F(m.Value)))}; {r.Reference} runs: " +
+                string.Join(", ", (r.Reference == "kernel" ? r.Kernel.Select(m => (double?)m.Value) : r.Ours.Select(m => m.Reference)).Select(F)) +
+                (pairs.Count > 0 ? $"; ratio of each interleaved pair: {string.Join(", ", pairs.Select(x => x.ToString("0.00", CultureInfo.InvariantCulture) + "x"))}" : ""));
+            if (r.OursDetails.Count > 0) sb.AppendLine($"- ours: {string.Join(", ", r.OursDetails.Select(kv => $"{kv.Key} {F(kv.Value)}"))}");
+            if (r.KernelDetails.Count > 0) sb.AppendLine($"- kernel: {string.Join(", ", r.KernelDetails.Select(kv => $"{kv.Key} {F(kv.Value)}"))}");
+            foreach (var e in r.Errors) sb.AppendLine($"- error: {e}");
+        }
+        return sb.ToString();
+    }
+}

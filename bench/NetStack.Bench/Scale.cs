@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using NetStack.Sockets;
+using NetStack.Tcp;
+
+namespace NetStack.Bench;
+
+/// <summary>
+/// Issue 18's figures at scale: process memory (RSS, and the managed heap) per idle connection at 100,000 against the
+/// 10,000 figure, a pending 4 KiB ReceiveAsync on each of 10,000 connections, and bulk/connect/request-response with
+/// 100,000 idle connections open against none. Our stack opens the idle connections to a listener the harness makes in
+/// K per run (port 5008 on k0's primary and secondary addresses, so the 4-tuples suffice: 64,512 ports per address)
+/// and never accepts from: the kernel holds them in its accept queue without a descriptor each (this machine caps a
+/// process at 20,000 descriptors, so the kernel cannot be the one holding 100,000 sockets in one process).
+/// </summary>
+internal static class Scale
+{
+    private static int _flatRuns;
+
+    /// <summary>Enough room in the table and the port range for the scale figures.</summary>
+    private static StackConfig Roomy(StackConfig c, int connections) =>
+        c with { EphemeralPortFirst = 1024, Tcp = c.Tcp with { MaxConnections = connections + 50_000 } };
+
+    /// <summary>The non-accepting listener in K; closing it resets whatever is left in its queue.</summary>
+    private static Socket HoldListener(BenchLab lab)
+    {
+        lab.EnsureSecondaryAddresses();
+        return lab.InKernel(() =>
+        {
+            var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            l.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            l.Bind(new IPEndPoint(IPAddress.Any, Peer.ScaleHoldPort));
+            l.Listen(262_144);
+            return l;
+        });
+    }
+
+    /// <summary>Opens connections <paramref name="from"/>..<paramref name="to"/> (64 at a time), spread over K's addresses.</summary>
+    private static async Task Open(NetworkStack stack, TcpSocket[] sockets, int from, int to)
+    {
+        Ipv4Address[] targets = [BenchLab.KernelAddress, .. BenchLab.KernelSecondaryAddresses];
+        var next = from - 1;
+        async Task Worker()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < to)
+                sockets[i] = await stack.ConnectTcpAsync(targets[i % targets.Length], Peer.ScaleHoldPort);
+        }
+        await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => Task.Run(Worker)));
+        await Task.Delay(300); // the last ACKs and timers settle: the connections are idle
+    }
+
+    private static async Task CloseAll(NetworkStack stack, IEnumerable<TcpSocket?> sockets)
+    {
+        foreach (var s in sockets) s?.Abort(); // RST: K drops its side too
+        await stack.InvokeAsync(_ => { });
+        await Task.Delay(200);
+    }
+
+    /// <summary>
+    /// Managed heap after a full compacting collection, GC heap size and process RSS. The collection is the aggressive
+    /// kind, which also gives free heap memory back to the system: otherwise what earlier scenarios left committed is
+    /// released at some later point and the RSS deltas come out negative.
+    /// </summary>
+    internal static (long Heap, long GcHeap, long Rss) Memory()
+    {
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        var heap = GC.GetTotalMemory(forceFullCollection: true);
+        var info = GC.GetGCMemoryInfo(GCKind.Any);
+        var statm = File.ReadAllText("/proc/self/statm").Split(' ');
+        var rss = long.Parse(statm[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize;
+        return (heap, info.HeapSizeBytes, rss);
+    }
+
+    public static async Task<Measurement> OursIdleAtScale(BenchLab lab, BenchOptions o)
+    {
+        using var listener = HoldListener(lab);
+        using var stack = await Scenarios.StartStack(lab, o, c => Roomy(c, o.ScaleConnections));
+        var sockets = new TcpSocket[o.ScaleConnections];
+        (await stack.ConnectTcpAsync(BenchLab.KernelAddress, Peer.ScaleHoldPort)).Abort(); // warm-up: code paths and pools exist before "before"
+        await Task.Delay(100);
+        var m0 = Memory();
+        var small = Math.Min(o.IdleConnections, sockets.Length);
+        var clock = Stopwatch.StartNew();
+        await Open(stack, sockets, 0, small);
+        var m1 = Memory();
+        await Open(stack, sockets, small, sockets.Length);
+        var connectTime = clock.Elapsed;
+        var m2 = Memory();
+        var open = sockets.Count(s => s.State == TcpState.Established);
+        await CloseAll(stack, sockets);
+        double n1 = small, n2 = sockets.Length;
+        return new Measurement((m2.Rss - m0.Rss) / n2, new Dictionary<string, double>
+        {
+            ["connections"] = n2,
+            ["established"] = open,
+            ["rss_bytes_per_connection_small"] = (m1.Rss - m0.Rss) / n1,
+            ["heap_bytes_per_connection_small"] = (m1.Heap - m0.Heap) / n1,
+            ["heap_bytes_per_connection"] = (m2.Heap - m0.Heap) / n2,
+            ["gc_heap_size_bytes_per_connection"] = (m2.GcHeap - m0.GcHeap) / n2,
+            ["connects_per_second_64_parallel"] = n2 / connectTime.TotalSeconds,
+        }, Reference: (m1.Rss - m0.Rss) / n1);
+    }
+
+    public static async Task<Measurement> OursPendingReceive(BenchLab lab, BenchOptions o)
+    {
+        using var listener = HoldListener(lab);
+        using var stack = await Scenarios.StartStack(lab, o, c => Roomy(c, o.IdleConnections));
+        var sockets = new TcpSocket[o.IdleConnections];
+        (await stack.ConnectTcpAsync(BenchLab.KernelAddress, Peer.ScaleHoldPort)).Abort();
+        await Task.Delay(100);
+        var m0 = Memory();
+        await Open(stack, sockets, 0, sockets.Length);
+        var m1 = Memory();
+        // The application's side: a 4 KiB buffer and a receive waiting on it, per connection.
+        var pending = sockets.Select(s => s.ReceiveAsync(new byte[4096])).ToArray();
+        await stack.InvokeAsync(_ => { });
+        await Task.Delay(300);
+        var m2 = Memory();
+        var stillPending = pending.Count(t => !t.IsCompleted);
+        await CloseAll(stack, sockets);
+        try { await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(30)); } catch (Exception) { /* reset: expected */ }
+        double n = sockets.Length;
+        return new Measurement((m2.Rss - m0.Rss) / n, new Dictionary<string, double>
+        {
+            ["connections"] = n,
+            ["receives_pending"] = stillPending,
+            ["rss_on_top_of_idle_per_connection"] = (m2.Rss - m1.Rss) / n,
+            ["heap_bytes_per_connection_idle"] = (m1.Heap - m0.Heap) / n,
+            ["heap_bytes_per_connection_pending"] = (m2.Heap - m0.Heap) / n,
+            ["heap_on_top_of_idle_and_buffer_per_connection"] = (m2.Heap - m1.Heap) / n - 4096,
+        }, Reference: (m1.Rss - m0.Rss) / n);
+    }
+
+    /// <summary>
+    /// Bulk receive, connect+close and request/response on one stack with none and with 100,000 idle connections open;
+    /// odd runs measure "none" first, even runs the other way round, so warm-up favours neither.
+    /// </summary>
+    public static async Task<Dictionary<string, Measurement>> OursFlatWithScale(BenchLab lab, BenchOptions o)
+    {
+        using var listener = HoldListener(lab);
+        using var stack = await Scenarios.StartStack(lab, o, c => Roomy(c, o.ScaleConnections));
+        var noneFirst = Interlocked.Increment(ref _flatRuns) % 2 == 1;
+        var sockets = new TcpSocket[o.ScaleConnections];
+        var short_ = o with { BulkDuration = TimeSpan.FromSeconds(Math.Max(1, o.BulkDuration.TotalSeconds / 2)) };
+
+        async Task<(Measurement Recv, Measurement Connect, Measurement Rr)> Figures() =>
+            (await Scenarios.BulkOn(stack, short_, receive: true, sampleWindows: false), await Scenarios.ConnectOn(stack, o), await Scenarios.RequestResponseOn(stack, o));
+
+        // Warm-up of the three (JIT, pools), so neither position gets the cold code.
+        await Scenarios.BulkOn(stack, o with { BulkDuration = TimeSpan.FromSeconds(0.5), BulkWarmup = TimeSpan.FromSeconds(0.2) }, receive: true, sampleWindows: false);
+        await Scenarios.ConnectOn(stack, o with { Connects = 200 });
+        await Scenarios.RequestResponseOn(stack, o with { RoundTrips = 1000 });
+        (Measurement Recv, Measurement Connect, Measurement Rr) none, many;
+        int open;
+        if (noneFirst)
+        {
+            none = await Figures();
+            await Open(stack, sockets, 0, sockets.Length);
+            open = sockets.Count(s => s.State == TcpState.Established);
+            many = await Figures();
+            await CloseAll(stack, sockets);
+        }
+        else
+        {
+            await Open(stack, sockets, 0, sockets.Length);
+            open = sockets.Count(s => s.State == TcpState.Established);
+            many = await Figures();
+            await CloseAll(stack, sockets);
+            none = await Figures();
+        }
+        Measurement With(Measurement m, Measurement reference)
+        {
+            var d = new Dictionary<string, double>(m.Details) { ["idle_connections_established"] = open, ["none_first"] = noneFirst ? 1 : 0 };
+            return m with { Details = d, Reference = reference.Value };
+        }
+        return new()
+        {
+            ["scale-recv"] = With(many.Recv, none.Recv),
+            ["scale-connect"] = With(many.Connect, none.Connect),
+            ["scale-rr"] = With(many.Rr, none.Rr),
+        };
+    }
+}

@@ -1,0 +1,226 @@
+using System.Diagnostics;
+using System.Globalization;
+using NetStack.Link;
+using NetStack.Sockets;
+
+namespace NetStack.Bench;
+
+/// <summary>
+/// Issue 18's costs without pcap: two stacks in this process on the in-memory <see cref="VirtualWire"/> (MTU 1500),
+/// each on its own real-time loop thread, one TCP connection between them. The CPU figure is Gbit/s of payload per
+/// core of process CPU actually used (/proc: all threads, GC included); the API figures are bytes allocated and
+/// thread hand-offs per SendAsync / ReceiveAsync call at steady state.
+/// </summary>
+internal static class WireCost
+{
+    private static readonly Ipv4Address A = new(198, 51, 100, 1);
+    private static readonly Ipv4Address B = new(198, 51, 100, 2);
+    private const ushort Port = 9;
+
+    /// <summary>A device that counts what crosses threads: Wake (work posted to the loop from another thread) and the loop's sleeps.</summary>
+    private sealed class CountingDevice(ILinkDevice inner) : ILinkDevice
+    {
+        public long Wakes;
+        public long Waits;
+        public string Name => inner.Name;
+        public MacAddress HardwareAddress => inner.HardwareAddress;
+        public int Mtu => inner.Mtu;
+        public int Receive(IFrameSink sink, TimeSpan now, int max) => inner.Receive(sink, now, max);
+        public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now) => inner.Transmit(frame, now);
+        public void Flush(TimeSpan now) => inner.Flush(now);
+        public TimeSpan? NextArrival => inner.NextArrival;
+        public void WaitForFrames(TimeSpan timeout)
+        {
+            Interlocked.Increment(ref Waits);
+            inner.WaitForFrames(timeout);
+        }
+        public void Wake()
+        {
+            Interlocked.Increment(ref Wakes);
+            inner.Wake();
+        }
+        public LinkStatistics Statistics => inner.Statistics;
+        public void SetStackAddress(MacAddress mac) => inner.SetStackAddress(mac);
+        public void Dispose() => inner.Dispose();
+    }
+
+    private sealed class Pair : IDisposable
+    {
+        public required NetworkStack StackA, StackB;
+        public required CountingDevice DeviceA, DeviceB;
+        public required VirtualWire Wire;
+        public required TcpSocket Client, Server;
+        public void Dispose()
+        {
+            Client.Abort();
+            Server.Abort();
+            StackA.Dispose();
+            StackB.Dispose();
+        }
+    }
+
+    private static async Task<Pair> Connect()
+    {
+        var wire = new VirtualWire(seed: 7);
+        var da = new CountingDevice(wire.CreatePort("a", MacAddress.Parse("02-00-00-00-00-01")));
+        var db = new CountingDevice(wire.CreatePort("b", MacAddress.Parse("02-00-00-00-00-02")));
+        // One clock for both: each stack's own would start at its construction, and the wire would hold A's frames
+        // for B until B's clock caught up (a one-way delay of the gap between the two constructions).
+        var clock = new SystemClock();
+        var a = new NetworkStack(da, new StackConfig { Address = A }, clock, name: "wire-a");
+        var b = new NetworkStack(db, new StackConfig { Address = B }, clock, name: "wire-b");
+        a.Start();
+        b.Start();
+        var listener = b.Listen(Port);
+        var accept = listener.AcceptAsync();
+        var client = await a.ConnectTcpAsync(B, Port);
+        var server = await accept.WaitAsync(TimeSpan.FromSeconds(30));
+        return new Pair { Wire = wire, StackA = a, StackB = b, DeviceA = da, DeviceB = db, Client = client, Server = server };
+    }
+
+    /// <summary>What one side's calls cost, counted on the calling thread: bytes allocated synchronously by the call, calls that returned pending.</summary>
+    private sealed class CallerCost
+    {
+        public long Calls, Allocated, Pending;
+    }
+
+    /// <summary>
+    /// Streams A to B for <paramref name="duration"/> (A sends <paramref name="sendChunk"/> per call, B reads
+    /// <paramref name="readChunk"/> per call); with <paramref name="close"/> A then shuts down and B reads to the end.
+    /// Returns the bytes B read and each side's call costs.
+    /// </summary>
+    private static async Task<(long Bytes, CallerCost Send, CallerCost Receive)> Stream(Pair p, TimeSpan duration, int sendChunk, int readChunk, bool close)
+    {
+        var data = new byte[sendChunk];
+        var buffer = new byte[readChunk];
+        var sendCost = new CallerCost();
+        var receiveCost = new CallerCost();
+        var stop = false;
+        long sent = 0, received = 0;
+        var sender = Task.Run(async () =>
+        {
+            while (!Volatile.Read(ref stop))
+            {
+                var before = GC.GetAllocatedBytesForCurrentThread();
+                var t = p.Client.SendAsync(data);
+                sendCost.Allocated += GC.GetAllocatedBytesForCurrentThread() - before;
+                sendCost.Calls++;
+                if (!t.IsCompleted) sendCost.Pending++;
+                await t;
+                sent += sendChunk;
+            }
+            if (close) p.Client.ShutdownSend();
+        });
+        var receiver = Task.Run(async () =>
+        {
+            while (close || !Volatile.Read(ref stop) || received < Volatile.Read(ref sent))
+            {
+                var before = GC.GetAllocatedBytesForCurrentThread();
+                var t = p.Server.ReceiveAsync(buffer);
+                receiveCost.Allocated += GC.GetAllocatedBytesForCurrentThread() - before;
+                receiveCost.Calls++;
+                if (!t.IsCompleted) receiveCost.Pending++;
+                var n = await t;
+                if (n == 0) break;
+                received += n;
+                if (!close && Volatile.Read(ref stop) && !sender.IsCompleted) await sender;
+            }
+        });
+        await Task.Delay(duration);
+        Volatile.Write(ref stop, true);
+        await Task.WhenAll(sender, receiver).WaitAsync(TimeSpan.FromMinutes(2));
+        return (received, sendCost, receiveCost);
+    }
+
+    public static async Task<Measurement> OursCpuPerCore(BenchLab lab, BenchOptions o)
+    {
+        using var p = await Connect();
+        await Stream(p, TimeSpan.FromSeconds(0.3), 128 * 1024, 256 * 1024, close: false); // warm-up
+        var proc = Process.GetCurrentProcess();
+        proc.Refresh();
+        var cpu0 = proc.TotalProcessorTime;
+        var loopA0 = await p.StackA.InvokeAsync(_ => Native.ThreadCpuTime());
+        var loopB0 = await p.StackB.InvokeAsync(_ => Native.ThreadCpuTime());
+        var clock = Stopwatch.StartNew();
+        var (bytes, _, _) = await Stream(p, o.WireDuration, 128 * 1024, 256 * 1024, close: true);
+        var wall = clock.Elapsed;
+        var loopA = await p.StackA.InvokeAsync(_ => Native.ThreadCpuTime()) - loopA0;
+        var loopB = await p.StackB.InvokeAsync(_ => Native.ThreadCpuTime()) - loopB0;
+        proc.Refresh();
+        var cpu = proc.TotalProcessorTime - cpu0;
+        var stats = await p.StackA.GetStatisticsAsync();
+        return new Measurement(bytes * 8 / cpu.TotalSeconds / 1e9, new Dictionary<string, double>
+        {
+            ["sender_retransmissions"] = stats.FirstOrDefault(c => c.Layer == "Tcp" && c.Name == "SegmentsRetransmitted")?.Value ?? 0,
+            ["sender_timeouts"] = stats.FirstOrDefault(c => c.Layer == "Tcp" && c.Name == "Timeouts")?.Value ?? 0,
+            ["wire_frames_overflowed"] = p.Wire.FramesOverflowed,
+            ["gbit_per_s"] = bytes * 8 / wall.TotalSeconds / 1e9,
+            ["process_cpu_cores"] = cpu / wall,
+            ["sender_loop_cpu_share"] = loopA / wall,
+            ["receiver_loop_cpu_share"] = loopB / wall,
+            ["bytes"] = bytes,
+        });
+    }
+
+    /// <summary>Bytes the loop thread of <paramref name="stack"/> has allocated so far (read on the loop).</summary>
+    private static Task<long> LoopAllocated(NetworkStack stack) => stack.InvokeAsync(_ => GC.GetAllocatedBytesForCurrentThread());
+
+    /// <summary>Voluntary context switches of every thread of this process (each a sleep, so each a wake-up to come).</summary>
+    private static long VoluntaryContextSwitches()
+    {
+        long total = 0;
+        foreach (var task in Directory.GetDirectories("/proc/self/task"))
+        {
+            try
+            {
+                var line = File.ReadLines(Path.Combine(task, "status")).FirstOrDefault(l => l.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal));
+                if (line is not null) total += long.Parse(line.Split(':')[1].Trim(), CultureInfo.InvariantCulture);
+            }
+            catch (IOException) { /* the thread ended */ }
+        }
+        return total;
+    }
+
+    /// <summary>
+    /// A streams 4 KiB SendAsync calls to B's 4 KiB ReceiveAsync calls. Each side's cost per call is counted where it
+    /// arises: bytes the call allocated synchronously on the calling thread, plus bytes that side's loop thread
+    /// allocated, per call (the loop's per-frame share is ~0, its own figure); hand-offs per call = work posted to the
+    /// loop from the caller's thread (the device's Wake) + completions that come back from the loop (calls that
+    /// returned pending: their continuation runs on another thread). The whole process's allocation per call and the
+    /// thread pool's work items are details.
+    /// </summary>
+    public static async Task<Dictionary<string, Measurement>> OursApiCost(BenchOptions o)
+    {
+        using var p = await Connect();
+        await Stream(p, TimeSpan.FromSeconds(0.3), 4096, 4096, close: false); // warm-up
+        var (la0, lb0) = (await LoopAllocated(p.StackA), await LoopAllocated(p.StackB));
+        var (wa0, wb0) = (Interlocked.Read(ref p.DeviceA.Wakes), Interlocked.Read(ref p.DeviceB.Wakes));
+        var (total0, pool0, switches0) = (GC.GetTotalAllocatedBytes(precise: true), ThreadPool.CompletedWorkItemCount, VoluntaryContextSwitches());
+        var (bytes, send, receive) = await Stream(p, o.WireDuration, 4096, 4096, close: false);
+        var (total, pool, switches) = (GC.GetTotalAllocatedBytes(precise: true) - total0, ThreadPool.CompletedWorkItemCount - pool0, VoluntaryContextSwitches() - switches0);
+        var (wa, wb) = (Interlocked.Read(ref p.DeviceA.Wakes) - wa0, Interlocked.Read(ref p.DeviceB.Wakes) - wb0);
+        var (la, lb) = (await LoopAllocated(p.StackA) - la0, await LoopAllocated(p.StackB) - lb0);
+        double calls = send.Calls + receive.Calls;
+        var common = new Dictionary<string, double>
+        {
+            ["bytes_moved"] = bytes, ["send_calls"] = send.Calls, ["receive_calls"] = receive.Calls,
+            ["process_alloc_bytes_per_call"] = total / calls,
+            ["pool_work_items_per_call"] = pool / calls,
+            ["voluntary_context_switches_per_call"] = switches / calls,
+        };
+        Measurement M(double value, params (string, double)[] extra)
+        {
+            var d = new Dictionary<string, double>(common);
+            foreach (var (k, v) in extra) d[k] = v;
+            return new Measurement(value, d);
+        }
+        double Per(double x, CallerCost c) => x / Math.Max(1, c.Calls);
+        return new()
+        {
+            ["api-alloc-send"] = M(Per(send.Allocated + la, send), ("caller_bytes_per_call", Per(send.Allocated, send)), ("loop_bytes_per_call", Per(la, send))),
+            ["api-alloc-recv"] = M(Per(receive.Allocated + lb, receive), ("caller_bytes_per_call", Per(receive.Allocated, receive)), ("loop_bytes_per_call", Per(lb, receive))),
+            ["api-handoffs-send"] = M(Per(wa + send.Pending, send), ("loop_posts_per_call", Per(wa, send)), ("pending_at_return_share", Per(send.Pending, send))),
+            ["api-handoffs-recv"] = M(Per(wb + receive.Pending, receive), ("loop_posts_per_call", Per(wb, receive)), ("pending_at_return_share", Per(receive.Pending, receive))),
+        };
+    }
+}
