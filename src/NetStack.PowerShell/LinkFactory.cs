@@ -7,13 +7,21 @@ namespace NetStack.PowerShell;
 /// <summary>Opens the link a stack runs on, turning the link layer's failures into the module's ErrorRecords.</summary>
 internal static class LinkFactory
 {
-    /// <summary>Opens a pcap adapter (in <paramref name="networkNamespace"/> if given), or terminates with a clear error.</summary>
-    public static ILinkDevice OpenAdapter(PSCmdlet cmdlet, string adapter, string? networkNamespace)
+    /// <summary>
+    /// Opens a pcap adapter (in <paramref name="networkNamespace"/> if given), with the host ingress drop for
+    /// <paramref name="hostIngressDrop"/> if given, or terminates with a clear error.
+    /// </summary>
+    public static ILinkDevice OpenAdapter(PSCmdlet cmdlet, string adapter, string? networkNamespace, Ipv4Address? hostIngressDrop = null)
     {
         PcapDevice device;
         try
         {
-            device = PcapDevice.Open(adapter, new PcapDeviceOptions { NetworkNamespace = networkNamespace });
+            device = PcapDevice.Open(adapter, new PcapDeviceOptions { NetworkNamespace = networkNamespace, HostIngressDrop = hostIngressDrop });
+        }
+        catch (HostIngressDropException e)
+        {
+            cmdlet.ThrowTerminatingError(HostIngressDropError(e, adapter));
+            throw;
         }
         catch (UnauthorizedAccessException e)
         {
@@ -44,6 +52,19 @@ internal static class LinkFactory
         foreach (var w in device.Warnings) cmdlet.WriteWarning($"{adapter}: {w}");
         // The stack tells the device its MAC itself (ILinkDevice.SetStackAddress) when it differs from the adapter's.
         return device;
+    }
+
+    /// <summary>The module's ErrorRecord for a host ingress drop that could not be installed (the message names the fix).</summary>
+    private static ErrorRecord HostIngressDropError(HostIngressDropException e, string adapter)
+    {
+        var (id, category) = e.Reason switch
+        {
+            HostIngressDropFailure.NftMissing => ("NftablesNotInstalled", ErrorCategory.NotInstalled),
+            HostIngressDropFailure.PermissionDenied => ("HostIngressDropDenied", ErrorCategory.PermissionDenied),
+            HostIngressDropFailure.InUse => ("HostIngressDropInUse", ErrorCategory.ResourceExists),
+            _ => ("HostIngressDropFailed", ErrorCategory.InvalidOperation),
+        };
+        return new ErrorRecord(new InvalidOperationException($"-HostIngressDrop on '{adapter}': {e.Message}", e), id, category, adapter);
     }
 
     /// <summary>Wraps <paramref name="inner"/> so every frame in and out is written to a pcap file.</summary>

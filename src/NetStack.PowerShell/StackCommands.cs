@@ -125,6 +125,14 @@ public sealed class StartStackCommand : NetStackCmdlet
     [ValidateRange(576, 9000)]
     public int? Mtu { get; set; }
 
+    /// <summary>
+    /// Keep the host's kernel from also processing the stack's traffic: an nftables rule at the adapter's ingress drops
+    /// IPv4 to the stack's address for the host after the capture has copied it (PcapDeviceOptions.HostIngressDrop).
+    /// Removed by Stop-Stack and at exit; a crashed session's rule is removed by the next start. Needs nft and root.
+    /// </summary>
+    [Parameter(ParameterSetName = AdapterSet)]
+    public SwitchParameter HostIngressDrop { get; set; }
+
     /// <summary>Records every frame in and out to this pcap file (read it with tshark or Wireshark).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -181,7 +189,7 @@ public sealed class StartStackCommand : NetStackCmdlet
         }
         else
         {
-            device = LinkFactory.OpenAdapter(this, Adapter, NetworkNamespace);
+            device = LinkFactory.OpenAdapter(this, Adapter, NetworkNamespace, HostIngressDrop ? IPAddress.Address : (Ipv4Address?)null);
         }
 
         NetworkStack stack;
@@ -207,6 +215,7 @@ public sealed class StartStackCommand : NetStackCmdlet
         }
         stack.Start();
         WriteVerbose($"Stack '{name}' started: {IPAddress} MAC {stack.MacAddress} MTU {stack.Mtu} on {where}.");
+        if (instance.HostIngressDrop is { } table) WriteVerbose($"Host ingress drop: nftables table netdev {table} drops IPv4 to {IPAddress.Address} for the host kernel.");
         if (lab != null) EmbeddedLab.Complete(this, lab, instance);
         WriteObject(instance);
     }

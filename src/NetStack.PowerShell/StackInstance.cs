@@ -72,6 +72,9 @@ public sealed class StackInstance
     public string Address => _stack is null ? "" : $"{IPAddress}/{PrefixLength}";
 
     /// <summary>Why the adapter stopped working (it vanished, went down...), or null while it works.</summary>
+    /// <summary>The nftables table of the host ingress drop (Start-Stack -HostIngressDrop) while the stack runs; null without one.</summary>
+    public string? HostIngressDrop => _stack is null || !IsRunning ? null : LinkFactory.PcapOf(_stack.Device)?.HostIngressDrop?.Table;
+
     public string? LinkFault => _stack is null ? null : LinkFactory.PcapOf(_stack.Device)?.Fault;
 
     /// <summary>The stack itself, for scripts that go below the cmdlets.</summary>

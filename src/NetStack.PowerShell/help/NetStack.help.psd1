@@ -40,7 +40,8 @@
             Description = @(
                 'Starts a user-space TCP/IP stack with its own loop thread and outputs it. With no -Adapter and no -VirtualNetwork it joins the embedded lab: the in-process virtual network "lab", 192.0.2.0/24, where a service host at 192.0.2.1 (started with the first stack) answers ARP and ping and serves echo (TCP and UDP 7), discard (9), daytime (13), chargen (19), HTTP (80) and DNS (53, names under lab.test); the stack gets the next free address (192.0.2.2, .3, ...) and the service host as gateway and DNS server. No adapter and no root are needed.'
                 'With -VirtualNetwork the stack attaches to a named in-process network (created on first use; Start-StackServiceHost gives it a service host too); without -IPAddress it takes the next free address of the network''s subnet. With -Adapter it opens a pcap adapter, which needs root or CAP_NET_RAW and CAP_NET_ADMIN; -NetworkNamespace opens the adapter inside a network namespace while the process stays where it is.'
-                'The MAC address of a virtual stack is derived from its address (192.0.2.2 gives 02-00-C0-00-02-02) unless -MacAddress is given. Errors: StackNameInUse, AddressInUse (the address is taken on that virtual network), InvalidSimulation, InvalidConfiguration, AdapterNotFound, PermissionDenied, PcapNotInstalled, NetworkNamespaceNotFound, AdapterOpenFailed, CaptureFileFailed.'
+                '-HostIngressDrop keeps the host''s own kernel from also processing every frame meant for the stack: on an adapter the host also uses, the kernel takes each frame to the stack''s address, routes it, finds the address is not its own and drops it, which the benchmark measured at 24% of the stack loop''s CPU per frame in bulk receive. The switch installs an nftables rule at the adapter''s ingress (table netdev netstack_<adapter>_<address>, shown in the stack''s HostIngressDrop property) that drops IPv4 to the stack''s address for the host after the capture has copied the frame to the stack; the host keeps its own traffic, ARP and broadcasts. Stop-Stack and the end of the process remove it; a rule left by a killed session (its table names the owning process) is removed by the next Start-Stack -HostIngressDrop in that namespace. Needs nftables (nft) and root.'
+                'The MAC address of a virtual stack is derived from its address (192.0.2.2 gives 02-00-C0-00-02-02) unless -MacAddress is given. Errors: StackNameInUse, AddressInUse (the address is taken on that virtual network), InvalidSimulation, InvalidConfiguration, AdapterNotFound, PermissionDenied, PcapNotInstalled, NetworkNamespaceNotFound, AdapterOpenFailed, CaptureFileFailed; with -HostIngressDrop also NftablesNotInstalled, HostIngressDropDenied (not root), HostIngressDropInUse (another running process holds the rule for that adapter and address) and HostIngressDropFailed.'
             )
             Parameters  = @{
                 Adapter          = 'The pcap adapter to open (see Get-StackAdapter).'
@@ -52,6 +53,7 @@
                 DnsServer        = 'DNS servers used by Resolve-StackDnsName and by cmdlets that accept host names. On a network with a service host, that host by default.'
                 DnsSearch        = 'Search domains for names without a trailing dot, tried in order as resolv.conf does (ndots 1): a name without a dot is asked with each domain appended, then as it is; a dotted name as it is first, then with each domain it does not already end in. The next name is asked only when the last one does not exist.'
                 Mtu              = 'The link MTU, 576 to 9000 (default 1500).'
+                HostIngressDrop  = 'With -Adapter: drop IPv4 to the stack''s address for the host''s kernel at the adapter''s ingress (an nftables rule, after the capture), so the host does not also route and drop every frame meant for the stack. Removed by Stop-Stack and at exit; needs nft and root.'
                 CaptureFile      = 'Records every frame in and out to this pcap file (tshark and Wireshark read it); completed on Stop-Stack.'
                 Name             = 'The stack''s name (default: its IP address). Names are unique in the process, case-insensitive.'
                 PacketLogSize    = 'Frames kept in memory for Get-StackPacket (0 turns the log off).'
@@ -64,19 +66,21 @@
                 @{ Code = 'Start-Stack -VirtualNetwork office -IPAddress 192.0.2.20/24 -DnsServer 192.0.2.53 -DnsSearch corp.test, example.test'; Remarks = 'Short names such as www are asked as www.corp.test, then www.example.test, then www.' }
                 @{ Code = 'Start-Stack -VirtualNetwork bench -IPAddress 198.51.100.1/24 -Name server'; Remarks = 'Starts a stack named server on the in-process network bench with a chosen address; no adapter or root needed.' }
                 @{ Code = 'Start-Stack -Adapter u0 -NetworkNamespace U -IPAddress 192.0.2.2/24 -Gateway 192.0.2.1 -CaptureFile ./u0.pcap'; Needs = 'root and a network namespace U with the adapter u0'; Remarks = 'Starts a stack on the adapter u0 inside the network namespace U (as root) and records its frames to u0.pcap.' }
+                @{ Code = '$s = Start-Stack -Adapter eth1 -IPAddress 192.0.2.2/24 -Gateway 192.0.2.1 -HostIngressDrop; nft list table netdev $s.HostIngressDrop'; Needs = 'root, nftables and an adapter eth1'; Remarks = 'Starts a stack on eth1 and keeps the host''s kernel from also processing the frames sent to 192.0.2.2 (the host''s own addresses on eth1 work as before), then shows the rule: ip daddr 192.0.2.2 counter drop at eth1''s ingress, its counter the frames the host no longer had to process, its comment the owning process. Stop-Stack removes it.' }
             )
             Links       = @('Get-Stack', 'Stop-Stack', 'Get-StackAdapter', 'Start-StackServiceHost', 'Set-StackNetwork')
         }
 
         'Get-Stack'             = @{
             Synopsis    = 'Gets the running stacks with their settings and uptime.'
-            Description = @('Outputs the running stacks of this process (every runspace shares them). Format-List adds Gateway, DnsServer, DnsSearch, CaptureFile, LinkFault and more. Fails with StackNotFound for a name without wildcards that matches no running stack.')
+            Description = @('Outputs the running stacks of this process (every runspace shares them). Format-List adds Gateway, DnsServer, DnsSearch, CaptureFile, HostIngressDrop (the nftables table of Start-Stack -HostIngressDrop), LinkFault and more. Fails with StackNotFound for a name without wildcards that matches no running stack.')
             Parameters  = @{
                 Name = 'Only stacks whose name matches one of these patterns (wildcards allowed); binds by property name.'
             }
             Examples    = @(
                 @{ Code = 'Get-Stack'; Remarks = 'Lists every running stack.' }
                 @{ Code = 'Get-Stack -Name client | Format-List'; Remarks = 'Shows every setting of the stack named client.' }
+                @{ Code = 'Get-Stack | Format-Table Name, Adapter, HostIngressDrop'; Remarks = 'Shows which stacks run on an adapter and which of them keep the host''s kernel out of their traffic (the nftables table of Start-Stack -HostIngressDrop; empty on a virtual network or without the switch).' }
             )
             Links       = @('Start-Stack', 'Stop-Stack')
         }

@@ -111,8 +111,9 @@ public sealed partial class HostIngressDropLabTests(ITestOutputHelper output)
         Assert.DoesNotContain(Table, Tables(lab));
 
         // A rule a live process holds for the same adapter and address is not taken over.
-        var clash = Assert.Throws<InvalidOperationException>(() =>
+        var clash = Assert.Throws<HostIngressDropException>(() =>
             lab.OpenStackDevice(new PcapDeviceOptions { HostIngressDrop = new Ipv4Address(192, 0, 2, 78) }));
+        Assert.Equal(HostIngressDropFailure.InUse, clash.Reason);
         Assert.Contains($"Process {live.Id}", clash.Message);
         Assert.Matches(OwnerComment(), lab.RunInStackNamespace($"nft list table netdev {liveTable}").EnsureSuccess().Output);
     }

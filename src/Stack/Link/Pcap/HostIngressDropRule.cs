@@ -50,9 +50,7 @@ public sealed partial class HostIngressDropRule : IDisposable
     /// Installs the rule for <paramref name="address"/> on <paramref name="adapter"/>, in <paramref name="networkNamespace"/>
     /// if given, after deleting the tables of NetStack processes that no longer run.
     /// </summary>
-    /// <exception cref="NftablesUnavailableException">nft is not installed.</exception>
-    /// <exception cref="UnauthorizedAccessException">nft may not change the rules (needs root or CAP_NET_ADMIN).</exception>
-    /// <exception cref="InvalidOperationException">Another live process holds the rule for this adapter and address, or nft failed.</exception>
+    /// <exception cref="HostIngressDropException">nft is missing or may not change the rules, another live process holds the rule for this adapter and address, or nft failed (<see cref="HostIngressDropException.Reason"/>).</exception>
     public static HostIngressDropRule Install(string adapter, Ipv4Address address, string? networkNamespace = null) =>
         InNamespace(networkNamespace, () => InstallHere(adapter, address, networkNamespace));
 
@@ -64,7 +62,7 @@ public sealed partial class HostIngressDropRule : IDisposable
         var rule = new HostIngressDropRule(adapter, address, networkNamespace);
         RemoveLeftoversHere();
         if (ReadOwner(rule.Table) is { } owner)
-            throw new InvalidOperationException(
+            throw new HostIngressDropException(HostIngressDropFailure.InUse,
                 $"Process {owner.Pid} already drops IPv4 to {address} on '{adapter}' for the host (nftables table netdev {rule.Table}). " +
                 $"Stop the stack that owns it, or remove the table with: nft delete table netdev {rule.Table}");
         var (pid, start) = Self.Value;
@@ -123,7 +121,7 @@ public sealed partial class HostIngressDropRule : IDisposable
                 return 0;
             });
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException or NftablesUnavailableException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException or HostIngressDropException)
         {
             // The namespace (and the rule with it) is gone, or nft is: nothing left to remove here.
         }
@@ -185,21 +183,22 @@ public sealed partial class HostIngressDropRule : IDisposable
     {
         var error = r.Error.Trim();
         if (error.Contains("Operation not permitted", StringComparison.Ordinal) || error.Contains("Permission denied", StringComparison.Ordinal))
-            throw new UnauthorizedAccessException($"nft may not {what}: installing the host ingress drop needs root (CAP_NET_ADMIN for the nft program). nft said: {error}");
-        throw new InvalidOperationException($"nft could not {what} (exit {r.ExitCode}): {error}");
+            throw new HostIngressDropException(HostIngressDropFailure.PermissionDenied,
+                $"nft may not {what}: the host ingress drop needs root (CAP_NET_ADMIN for the nft program). Run as root, or start without the drop. nft said: {error}");
+        throw new HostIngressDropException(HostIngressDropFailure.NftFailed, $"nft could not {what} (exit {r.ExitCode}): {error}");
     }
 
     /// <summary>Runs nft on the calling thread (its child inherits the thread's network namespace).</summary>
     private static (int ExitCode, string Output, string Error) RunNft(string[] arguments, string? input)
     {
-        var nft = FindNft() ?? throw new NftablesUnavailableException(
+        var nft = FindNft() ?? throw new HostIngressDropException(HostIngressDropFailure.NftMissing,
             "The host ingress drop needs nftables' 'nft' program, which is not installed. Install it (apt-get install nftables) or start without the drop.");
         var psi = new ProcessStartInfo(nft)
         {
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         foreach (var a in arguments) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("Could not start nft.");
+        using var p = Process.Start(psi) ?? throw new HostIngressDropException(HostIngressDropFailure.NftFailed, "Could not start nft.");
         if (input is not null) p.StandardInput.Write(input);
         p.StandardInput.Close();
         var output = p.StandardOutput.ReadToEndAsync();
@@ -207,7 +206,7 @@ public sealed partial class HostIngressDropRule : IDisposable
         if (!p.WaitForExit(30_000))
         {
             try { p.Kill(); } catch (InvalidOperationException) { }
-            throw new InvalidOperationException($"nft {string.Join(' ', arguments)} did not finish within 30 s.");
+            throw new HostIngressDropException(HostIngressDropFailure.NftFailed, $"nft {string.Join(' ', arguments)} did not finish within 30 s.");
         }
         return (p.ExitCode, output.Result, error.Result);
     }
@@ -230,8 +229,23 @@ public sealed partial class HostIngressDropRule : IDisposable
     private static partial Regex CounterPackets();
 }
 
-/// <summary>nftables' nft program is not installed (needed for <see cref="PcapDeviceOptions.HostIngressDrop"/>).</summary>
-public sealed class NftablesUnavailableException : Exception
+/// <summary>Why the host ingress drop could not be installed.</summary>
+public enum HostIngressDropFailure
 {
-    public NftablesUnavailableException(string message) : base(message) { }
+    /// <summary>nftables' nft program is not installed.</summary>
+    NftMissing,
+    /// <summary>nft may not change the rules: not root (CAP_NET_ADMIN).</summary>
+    PermissionDenied,
+    /// <summary>Another running process holds the rule for this adapter and address.</summary>
+    InUse,
+    /// <summary>nft failed otherwise (its message says why).</summary>
+    NftFailed,
+}
+
+/// <summary>The host ingress drop (<see cref="PcapDeviceOptions.HostIngressDrop"/>) could not be installed; the message names the fix.</summary>
+public sealed class HostIngressDropException : Exception
+{
+    public HostIngressDropException(HostIngressDropFailure reason, string message) : base(message) => Reason = reason;
+
+    public HostIngressDropFailure Reason { get; }
 }
