@@ -31,7 +31,7 @@ internal static class Scenarios
         var options = new PcapDeviceOptions { NetworkNamespace = lab.StackNamespace, HostIngressDrop = o.HostDrop ? BenchLab.StackAddress : (Ipv4Address?)null };
         PcapDevice device;
         try { device = PcapDevice.Open(BenchLab.StackInterface, options); }
-        catch (NftablesUnavailableException e)
+        catch (HostIngressDropException e) when (e.Reason == HostIngressDropFailure.NftMissing)
         {
             if (!_warnedNoNft) Console.WriteLine($"  ({e.Message} Measuring without it.)");
             _warnedNoNft = true;
