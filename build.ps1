@@ -20,7 +20,8 @@
                   takes (Publish-PSResource -NupkgPath, or any NuGet feed); made by PSResourceGet in a scratch folder.
     -Task Bench   builds the benchmark suite (Release) and runs it as root: our stack against the kernel in its
                   place on a veth pair; table in out/bench/results.md (+ results.json). Not part of -Task Test.
-                  Pass suite options with -BenchArgs, e.g. -BenchArgs '--quick --scenarios recv,rr'.
+                  Pass suite options with -BenchArgs, e.g. -BenchArgs '--quick --scenarios recv,rr'; '--full' adds the long
+                  scenarios (100,000 connections, lossy transfers: 20-25 min).
     -Task Pictures  builds, then regenerates the example pictures in docs/images (build/New-Pictures.ps1): the ladder
                   of a small exchange on a virtual network and the time-sequence graph of a seeded lossy transfer.
     Run it through the pinned pwsh:  dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
@@ -33,7 +34,7 @@ param(
     [string] $Configuration = 'Release',
     # Extra filter for the xunit suite (dotnet test --filter syntax).
     [string] $Filter,
-    # Arguments for the benchmark suite (-Task Bench): --quick, --runs N, --scenarios recv,send,connect,rr,ping,idle.
+    # Arguments for the benchmark suite (-Task Bench): --quick, --full, --list, --runs N, --scenarios recv,rr-in-2ms,lossy,... (docs/benchmarks.md).
     [string] $BenchArgs = '',
     # The Pester the module's suite runs on (-Task Test), restored from NuGet: 5.7.1 (the default) or e.g. 6.2.0.
     # Left out, an installed Pester 5.5 or later is used if there is one.
