@@ -88,13 +88,7 @@ internal static class Lossy
         try
         {
             var clock = Stopwatch.StartNew();
-            using var s = KernelClients.InU(lab, () =>
-            {
-                var k = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 300_000, SendTimeout = 300_000 };
-                if (cc.Kernel is { } n) k.SetRawSocketOption(6, TcpCongestion, Encoding.ASCII.GetBytes(n));
-                k.Connect(new IPEndPoint(IPAddress.Parse(Kernel.ToString()!), Peer.LossySinkPort));
-                return k;
-            });
+            using var s = ConnectFromU(lab, Peer.LossySinkPort, cc.Kernel);
             var used = UsedCongestionControl(s);
             var chunk = new byte[Peer.ChunkSize];
             new Random(4).NextBytes(chunk);
@@ -152,12 +146,7 @@ internal static class Lossy
         try
         {
             var clock = Stopwatch.StartNew();
-            using var s = KernelClients.InU(lab, () =>
-            {
-                var k = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 300_000, SendTimeout = 300_000 };
-                k.Connect(new IPEndPoint(IPAddress.Parse(Kernel.ToString()!), Peer.LossySourcePort));
-                return k;
-            });
+            using var s = ConnectFromU(lab, Peer.LossySourcePort, congestion: null);
             s.Send(BitConverter.GetBytes(o.LossyBytes));
             var buffer = new byte[Peer.ChunkSize];
             long total = 0;
@@ -173,6 +162,15 @@ internal static class Lossy
         }
         finally { lab.SetKernelLoss(0); }
     }
+
+    /// <summary>A kernel socket in U (the kernel in our place) connected to the peer's <paramref name="port"/>, with TCP_CONGESTION if given.</summary>
+    private static Socket ConnectFromU(BenchLab lab, int port, string? congestion) => KernelClients.InU(lab, () =>
+    {
+        var k = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 300_000, SendTimeout = 300_000 };
+        if (congestion is not null) k.SetRawSocketOption(6, TcpCongestion, Encoding.ASCII.GetBytes(congestion));
+        k.Connect(new IPEndPoint(IPAddress.Parse(Kernel.ToString()!), port));
+        return k;
+    });
 
     /// <summary>What the sender in K (the kernel, its default control) did while we or the kernel in U received.</summary>
     private static Dictionary<string, double> ReceiveDetails(BenchLab lab, Dictionary<string, long> k0)
