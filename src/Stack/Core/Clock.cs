@@ -11,11 +11,16 @@ public interface IClock
     TimeSpan Now { get; }
 }
 
-/// <summary>Monotonic wall time, starting at zero when created.</summary>
+/// <summary>
+/// Monotonic wall time since one epoch shared by every SystemClock in the process. Stacks on one
+/// <see cref="Link.VirtualWire"/> stamp frames with the sender's time and take them at the receiver's: clocks with
+/// epochs of their own (each at its construction) made every frame look as far in the future as the stacks were
+/// started apart, an artificial one-way delay of tens of milliseconds on a loaded machine.
+/// </summary>
 public sealed class SystemClock : IClock
 {
-    private readonly long _start = Stopwatch.GetTimestamp();
-    public TimeSpan Now => Stopwatch.GetElapsedTime(_start);
+    private static readonly long s_epoch = Stopwatch.GetTimestamp();
+    public TimeSpan Now => Stopwatch.GetElapsedTime(s_epoch);
 }
 
 /// <summary>Virtual time that only moves when told: for deterministic tests.</summary>
