@@ -101,7 +101,6 @@ internal sealed partial class DhcpClient : IUdpReceiver, IAddressProbeClient
         var m = NewMessage(DhcpMessageType.Release, now);
         m.ClientAddress = address;
         m.ServerId = server;
-        m.ClientId = null; // RFC 2131 table 5: the client identifier MAY go in a RELEASE; it identified us already
         Send(m, server, now);
         Counters.ReleasesSent++;
         _context.Trace("Dhcp", $"DHCPRELEASE of {address} to {server}");

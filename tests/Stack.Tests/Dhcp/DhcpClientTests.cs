@@ -128,7 +128,7 @@ public class DhcpClientTests(ITestOutputHelper output)
         d.Dhcp.Silent = true;
         d.Sim.Advance(TimeSpan.FromSeconds(1));
         // RFC 1122 3.2.1.3: 0.0.0.0 only as the source of the acquisition's broadcasts.
-        var connect = d.Client.ConnectTcpAsync(DhcpSim.ServerAddress, 80);
+        var connect = d.Client.CreateTcpSocket().ConnectAsync(DhcpSim.ServerAddress, 80);
         d.Sim.RunUntil(() => connect.IsCompleted, TimeSpan.FromSeconds(1));
         Assert.False(connect.IsCompletedSuccessfully);
         Assert.True(d.Counter(d.Client, "IPv4", "DroppedNoAddress") >= 1);
@@ -161,7 +161,8 @@ public class DhcpClientTests(ITestOutputHelper output)
         using var d = new DhcpSim(7);
         var lease = d.Bind();
         d.Server.Listen(7);
-        var connection = d.Sim.Run(d.Client.ConnectTcpAsync(DhcpSim.ServerAddress, 7), TimeSpan.FromSeconds(5));
+        var connection = d.Client.CreateTcpSocket();
+        d.Sim.Run(connection.ConnectAsync(DhcpSim.ServerAddress, 7), TimeSpan.FromSeconds(5));
         var receive = connection.ReceiveAsync(new byte[16]);
         d.Dhcp.Silent = true;
         d.Sim.RunUntil(() => d.Lease.State == DhcpState.Selecting, TimeSpan.FromMinutes(3));
@@ -185,7 +186,7 @@ public class DhcpClientTests(ITestOutputHelper output)
         // The connection that used the address fails at once, and no new one can be made without an address.
         Assert.True(receive.IsFaulted);
         Assert.Equal(StackError.AddressNotAvailable, Assert.IsType<StackException>(receive.Exception!.InnerException).Error);
-        var connect = d.Client.ConnectTcpAsync(DhcpSim.ServerAddress, 7);
+        var connect = d.Client.CreateTcpSocket().ConnectAsync(DhcpSim.ServerAddress, 7);
         d.Sim.RunUntil(() => connect.IsCompleted, TimeSpan.FromSeconds(2));
         Assert.False(connect.IsCompletedSuccessfully);
     }

@@ -87,6 +87,8 @@ internal sealed class LoopDhcpServer : IUdpReceiver
     public bool NakRequests { get; set; }
     /// <summary>Send OFFER and ACK to the offered address at the client's MAC instead of broadcasting them.</summary>
     public bool UnicastReplies { get; set; }
+    /// <summary>Datagrams to broadcast to port 68 before each real reply (wrong xid, another client, garbage...).</summary>
+    public Func<DhcpMessage, DhcpMessage, IEnumerable<byte[]>>? SendFirst { get; set; }
 
     public void OnUdpDatagram(IUdpPort port, Ipv4Address source, ushort sourcePort, ReadOnlySpan<byte> data, TimeSpan now)
     {
@@ -105,6 +107,8 @@ internal sealed class LoopDhcpServer : IUdpReceiver
             _stack.Arp.AddStatic(reply.YourAddress, reply.ClientMac, now);
             destination = reply.YourAddress;
         }
+        foreach (var extra in SendFirst?.Invoke(m, reply) ?? [])
+            Assert.Equal(StackError.None, port.Send(Ipv4Address.Broadcast, DhcpMessage.ClientPort, extra, now));
         var length = reply.Write(_buffer);
         Assert.Equal(StackError.None, port.Send(destination, DhcpMessage.ClientPort, _buffer.AsSpan(0, length), now));
     }
@@ -112,6 +116,13 @@ internal sealed class LoopDhcpServer : IUdpReceiver
     public bool OnUdpError(IUdpPort port, StackError error, Ipv4Address destination, ushort destinationPort, TimeSpan now) => true;
 
     public IEnumerable<DhcpMessage> Of(DhcpMessageType type) => Received.Select(r => r.Message).Where(m => m.Type == type);
+
+    /// <summary>A message's bytes as the server would send them.</summary>
+    public static byte[] Bytes(DhcpMessage m)
+    {
+        var b = new byte[DhcpMessage.MaxWrittenLength];
+        return b.AsSpan(0, m.Write(b)).ToArray();
+    }
 }
 
 /// <summary>A server stack at 192.0.2.1/24 serving DHCP from .100-.199, and a client stack with DHCP on, in virtual time.</summary>
