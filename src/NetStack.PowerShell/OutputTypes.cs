@@ -258,3 +258,23 @@ public sealed class StackDhcpLease
     public override string ToString() => Address is null ? State.ToString()
         : $"{State} {Address}/{PrefixLength} from {Server}, lease {LeaseTime?.TotalSeconds:0} s{(ExpiresAt is { } e ? $", expires {e.LocalDateTime:T}" : "")}";
 }
+
+/// <summary>An address of a service host's DHCP pool as its server holds it (Get-StackNetwork's DhcpLeases).</summary>
+public sealed class StackDhcpServerLease
+{
+    internal StackDhcpServerLease(NetStack.Services.DhcpServerLease lease, TimeSpan loopNow)
+    {
+        Address = lease.Address.ToString();
+        ClientMac = lease.ClientMac.ToString();
+        State = lease.State;
+        ExpiresAt = DateTimeOffset.Now + (lease.Expires - loopNow);
+    }
+
+    public string Address { get; }
+    public string ClientMac { get; }
+    /// <summary>Offered, Bound, Released, Declined or Expired.</summary>
+    public string State { get; }
+    public DateTimeOffset ExpiresAt { get; }
+
+    public override string ToString() => $"{Address} {State} {ClientMac}";
+}
