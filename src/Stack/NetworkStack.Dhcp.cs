@@ -39,7 +39,7 @@ public sealed partial class NetworkStack
 
     /// <summary>
     /// The interface as DHCP changes it: the configuration every layer reads is replaced on the loop. The user's own
-    /// gateway, DNS servers and MTU win over the lease's; TCP connections on an address that went away fail.
+    /// gateway, DNS servers, search domains and MTU win over the lease's; TCP connections on an address that went away fail.
     /// </summary>
     private sealed class DhcpInterface(NetworkStack stack, StackConfig given) : IInterfaceConfiguration
     {
@@ -56,11 +56,25 @@ public sealed partial class NetworkStack
                 PrefixLength = lease.PrefixLength,
                 Gateway = gateway,
                 DnsServers = given.DnsServers.Count > 0 ? given.DnsServers : lease.DnsServers,
+                DnsSearch = given.DnsSearch.Count > 0 ? given.DnsSearch : SearchOf(lease),
                 Mtu = lease.Mtu is { } m ? Math.Min(m, given.Mtu ?? m) : given.Mtu,
             };
             stack._context.Reconfigure(next);
             if (!old.Address.IsUnspecified && old.Address != address)
                 FailConnections($"the address {old.Address} was replaced by {address} (DHCP)", now);
+        }
+
+        /// <summary>The lease's search list (option 119), else its domain (option 15, as resolv.conf's "domain"); names that cannot be domain names left out.</summary>
+        private static string[] SearchOf(DhcpLease lease)
+        {
+            var names = lease.SearchList.Count > 0 ? lease.SearchList : lease.DomainName is { } d ? [d] : Array.Empty<string>();
+            var valid = new List<string>();
+            foreach (var n in names)
+            {
+                try { valid.Add(NetStack.Dns.DnsName.Normalize(n)); }
+                catch (ArgumentException) { /* a server's typo: not a name to append */ }
+            }
+            return valid.ToArray();
         }
 
         public void Remove(string why, TimeSpan now)

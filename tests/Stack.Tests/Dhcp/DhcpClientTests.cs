@@ -60,6 +60,7 @@ public class DhcpClientTests(ITestOutputHelper output)
         Assert.Equal(24, cfg.PrefixLength);
         Assert.Equal(DhcpSim.ServerAddress, cfg.Gateway);
         Assert.Equal([DhcpSim.ServerAddress], cfg.DnsServers);
+        Assert.Equal(["lab.test"], cfg.DnsSearch); // the domain (option 15) as the search list
         var ping = d.Sim.Run(d.Client.PingAsync(DhcpSim.ServerAddress));
         Assert.Equal(NetStack.Icmp.PingStatus.Success, ping.Status);
         Assert.Equal(1, d.Counter(d.Client, "Dhcp", "LeasesObtained"));

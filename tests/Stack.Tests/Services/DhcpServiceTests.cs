@@ -37,6 +37,10 @@ public class DhcpServiceTests
             // The leased address works: the lab's names resolve through the leased DNS server, and TCP connects.
             var www = await client.ResolveAsync("www.lab.test", cancellationToken: lab.Token);
             Assert.Equal([LabRig.HostAddress], www.Addresses);
+            // The lease's domain (option 15) is the search list: a short name resolves in it.
+            Assert.Equal(["lab.test"], client.Config.DnsSearch);
+            var shortName = await client.ResolveAsync("mail", cancellationToken: lab.Token);
+            Assert.Equal("mail.lab.test", shortName.Name);
             using var echo = await client.ConnectTcpAsync(LabRig.HostAddress, 7, lab.Token);
             Assert.Equal(lease.Address, echo.LocalEndPoint.Address);
             Assert.Contains(lab.Host.DhcpLeases, l => l.Address == lease.Address && l.State == "Bound" && l.ClientMac == client.MacAddress);
