@@ -69,7 +69,8 @@ internal static class CounterCatalog
     private static IReadOnlyList<StackCounter> Read()
     {
         var wire = new VirtualWire();
-        var config = new StackConfig { Address = new Ipv4Address(0xC000_0263), PrefixLength = 24 }; // 192.0.2.99, never started
+        // With DHCP on, so its counters are listed too; polled once, its DISCOVER goes nowhere (a private wire).
+        var config = new StackConfig { Dhcp = new DhcpSettings { Enabled = true } };
         using var stack = new NetworkStack(wire.CreatePort("catalog", new MacAddress(0x0200_0000_0001UL)), config, name: "counter-catalog");
         var task = stack.GetStatisticsAsync();
         stack.Poll(TimeSpan.Zero); // caller-driven: this thread is the loop for one turn

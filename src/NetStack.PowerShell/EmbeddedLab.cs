@@ -52,8 +52,10 @@ internal static class EmbeddedLab
     /// Plans a stack's place on a virtual network (<paramref name="network"/> empty: the embedded lab): the address
     /// given, or the next free one in the network's subnet; the service host as gateway and DNS server; the faults of
     /// -Simulate merged over the network's. Terminates with an ErrorRecord when the address is taken or a setting is bad.
+    /// With <paramref name="dhcp"/> no address is chosen and no gateway or DNS server given: the lease brings them (the
+    /// service host serves DHCP).
     /// </summary>
-    public static LabPlan Plan(PSCmdlet cmdlet, string network, Ipv4Prefix? address, Hashtable? simulate)
+    public static LabPlan Plan(PSCmdlet cmdlet, string network, Ipv4Prefix? address, Hashtable? simulate, bool dhcp = false)
     {
         if (string.IsNullOrEmpty(network)) network = NetworkName;
         var existing = ModuleState.AllNetworks().FirstOrDefault(n => string.Equals(n.Name, network, StringComparison.OrdinalIgnoreCase));
@@ -63,7 +65,10 @@ internal static class EmbeddedLab
         // The embedded lab's service host comes with its first stack, unless that stack takes the host's address.
         var startHost = stacks.Length == 0 && string.Equals(network, NetworkName, StringComparison.OrdinalIgnoreCase)
             && (address is null || address.Value.Address != HostAddress.Address);
-        var subnet = host is not null ? Parse(host.Address) : stacks.Length > 0 ? Parse(stacks[0].Address) : HostAddress;
+        // A DHCP stack still without its lease has no subnet to offer (0.0.0.0).
+        var numbered = stacks.FirstOrDefault(s => Parse(s.Address).Address.Value != 0);
+        var subnet = host is not null ? Parse(host.Address) : numbered is not null ? Parse(numbered.Address) : HostAddress;
+        if (dhcp) return new LabPlan(network, new Ipv4Prefix(Ipv4Address.Any, subnet.PrefixLength), null, null, startHost, faults);
 
         Ipv4Prefix chosen;
         if (address is { } given)
@@ -128,7 +133,7 @@ internal static class EmbeddedLab
         {
             var host = StartServiceHost(cmdlet, plan.Network, HostAddress, ServiceHostName(plan.Network), null);
             (host.Order, stack.Order) = (stack.Order, host.Order);
-            cmdlet.WriteVerbose($"Service host '{host.Name}' started at {host.Address}: echo 7, discard 9, daytime 13, chargen 19, http 80, dns 53 ({DomainOf(host)}).");
+            cmdlet.WriteVerbose($"Service host '{host.Name}' started at {host.Address}: echo 7, discard 9, daytime 13, chargen 19, http 80, dns 53 ({DomainOf(host)}), dhcp 67 ({ServiceOf(host)?.DhcpPool}).");
         }
         catch (Exception e) when (e is StackException or InvalidOperationException or ArgumentException)
         {
@@ -137,7 +142,7 @@ internal static class EmbeddedLab
     }
 
     /// <summary>Starts a service host stack on <paramref name="network"/>; throws InvalidOperationException with a readable message on failure.</summary>
-    public static StackInstance StartServiceHost(PSCmdlet cmdlet, string network, Ipv4Prefix address, string name, string? domain)
+    public static StackInstance StartServiceHost(PSCmdlet cmdlet, string network, Ipv4Prefix address, string name, string? domain, TimeSpan? dhcpLease = null)
     {
         if (ServiceHostOf(network) is { } running)
             throw new InvalidOperationException($"Virtual network '{network}' already has a service host: '{running.Name}' at {running.Address}.");
@@ -158,7 +163,9 @@ internal static class EmbeddedLab
         stack.Start();
         try
         {
-            var options = domain is null ? new ServiceHostOptions() : new ServiceHostOptions { Domain = domain };
+            var options = new ServiceHostOptions();
+            if (domain != null) options = options with { Domain = domain };
+            if (dhcpLease is { } lease) options = options with { DhcpLeaseTime = lease };
             var host = ServiceHost.StartAsync(stack, options).WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
             lock (Gate) Hosts[instance] = host;
             Domains.AddOrUpdate(instance, options.Domain);

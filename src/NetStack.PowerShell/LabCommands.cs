@@ -5,7 +5,7 @@ using NetStack.Link;
 namespace NetStack.PowerShell;
 
 /// <summary>
-/// Start-StackServiceHost: starts the lab's service host (echo, discard, daytime, chargen, HTTP, DNS) as a stack of its
+/// Start-StackServiceHost: starts the lab's service host (echo, discard, daytime, chargen, HTTP, DNS, DHCP) as a stack of its
 /// own on a virtual network. The embedded network "lab" gets one by itself with its first stack; this starts one on any
 /// network. It stops when the last other stack on its network stops, or with Stop-Stack.
 /// </summary>
@@ -34,6 +34,11 @@ public sealed class StartStackServiceHostCommand : NetStackCmdlet
     [ValidateNotNullOrEmpty]
     public string Domain { get; set; } = "lab.test";
 
+    /// <summary>How long the host's DHCP leases last, in seconds (default 120: renewal is seen after a minute).</summary>
+    [Parameter]
+    [ValidateRange(10, 31_536_000)]
+    public int DhcpLeaseSec { get; set; } = 120;
+
     protected override void ProcessRecord()
     {
         var name = Name ?? EmbeddedLab.ServiceHostName(VirtualNetwork);
@@ -44,13 +49,13 @@ public sealed class StartStackServiceHostCommand : NetStackCmdlet
         }
         if (!ShouldProcess($"{name}: {IPAddress} on virtual network '{VirtualNetwork}'", "Start service host")) return;
         StackInstance host;
-        try { host = EmbeddedLab.StartServiceHost(this, VirtualNetwork, IPAddress, name, Domain); }
+        try { host = EmbeddedLab.StartServiceHost(this, VirtualNetwork, IPAddress, name, Domain, TimeSpan.FromSeconds(DhcpLeaseSec)); }
         catch (InvalidOperationException e)
         {
             ThrowTerminatingError(new ErrorRecord(e, "ServiceHostFailed", ErrorCategory.ResourceUnavailable, VirtualNetwork));
             return;
         }
-        WriteVerbose($"Service host '{name}' at {IPAddress} on '{VirtualNetwork}': echo 7, discard 9, daytime 13, chargen 19, http 80, dns 53 ({Domain}).");
+        WriteVerbose($"Service host '{name}' at {IPAddress} on '{VirtualNetwork}': echo 7, discard 9, daytime 13, chargen 19, http 80, dns 53 ({Domain}), dhcp 67 ({EmbeddedLab.ServiceOf(host)?.DhcpPool}, {DhcpLeaseSec} s leases).");
         WriteObject(host);
     }
 }

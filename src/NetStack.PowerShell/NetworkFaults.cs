@@ -111,6 +111,10 @@ public sealed class StackNetworkInfo
         ServiceHost = host?.Name;
         ServiceHostAddress = host?.IPAddress;
         ServiceDomain = host is null ? null : EmbeddedLab.DomainOf(host);
+        var service = host is null ? null : EmbeddedLab.ServiceOf(host);
+        DhcpPool = service?.DhcpPool;
+        DhcpLeases = service is null || host?.NetworkStack is not { } hostStack ? Array.Empty<StackDhcpServerLease>()
+            : service.DhcpLeases.Select(l => new StackDhcpServerLease(l, hostStack.Clock.Now)).ToArray();
         var f = net.Wire.Faults;
         var s = NetworkFaults.ToSettings(f);
         Loss = s["Loss"]; DelayMs = s["DelayMs"]; JitterMs = s["JitterMs"]; Reorder = s["Reorder"]; ReorderMs = s["ReorderMs"];
@@ -130,6 +134,10 @@ public sealed class StackNetworkInfo
     public string? ServiceHost { get; }
     public string? ServiceHostAddress { get; }
     public string? ServiceDomain { get; }
+    /// <summary>The addresses the service host's DHCP server hands out, e.g. "192.0.2.100-192.0.2.199".</summary>
+    public string? DhcpPool { get; }
+    /// <summary>The addresses of the pool it has offered, leased, released or seen declined.</summary>
+    public StackDhcpServerLease[] DhcpLeases { get; }
     /// <summary>The settings that differ from a clean network, e.g. "Loss 5%, DelayMs 20", or "none".</summary>
     public string Faults { get; }
     public double Loss { get; }

@@ -204,3 +204,77 @@ public sealed class StackConnection
     /// <summary>netstat's "Foreign Address" column ("*:*" when unconnected).</summary>
     public string RemoteEndPoint => RemotePort == 0 && RemoteAddress == "0.0.0.0" ? "*:*" : $"{RemoteAddress}:{RemotePort}";
 }
+
+/// <summary>
+/// A stack's DHCP lease as Get-Stack shows it (the Dhcp property): the state (Selecting, Requesting, Probing, Bound,
+/// Renewing, Rebinding...), the address and the server that leased it, the lease time, and its deadlines as local
+/// times: renewal (T1), rebinding (T2) and expiry (RFC 2131 4.4.5).
+/// </summary>
+public sealed class StackDhcpLease
+{
+    internal StackDhcpLease(NetStack.Dhcp.DhcpLease lease, string stack, TimeSpan loopNow)
+    {
+        var wallNow = DateTimeOffset.Now;
+        DateTimeOffset? Wall(TimeSpan? t) => t is { } v ? wallNow + (v - loopNow) : null;
+        Stack = stack;
+        State = lease.State;
+        Address = lease.Address?.ToString();
+        PrefixLength = lease.Address is null ? null : lease.PrefixLength;
+        Server = lease.Server?.ToString();
+        Router = lease.Router?.ToString();
+        DnsServer = lease.DnsServers.Select(d => d.ToString()).ToArray();
+        Domain = lease.DomainName;
+        SearchList = lease.SearchList.ToArray();
+        Mtu = lease.Mtu;
+        LeaseTime = lease.Address is null ? null : lease.LeaseTime;
+        Obtained = Wall(lease.Obtained);
+        RenewAt = Wall(lease.Renewal);
+        RebindAt = Wall(lease.Rebinding);
+        ExpiresAt = Wall(lease.Expiry);
+        TransactionId = $"0x{lease.TransactionId:x8}";
+    }
+
+    public string Stack { get; }
+    public NetStack.Dhcp.DhcpState State { get; }
+    public string? Address { get; }
+    public int? PrefixLength { get; }
+    public string? Server { get; }
+    public string? Router { get; }
+    public string[] DnsServer { get; }
+    public string? Domain { get; }
+    public string[] SearchList { get; }
+    public int? Mtu { get; }
+    public TimeSpan? LeaseTime { get; }
+    /// <summary>When the lease (or its last renewal) was asked for: the lease runs from here.</summary>
+    public DateTimeOffset? Obtained { get; }
+    /// <summary>T1: when renewal with the leasing server begins.</summary>
+    public DateTimeOffset? RenewAt { get; }
+    /// <summary>T2: when rebinding with any server begins, if renewal got no answer.</summary>
+    public DateTimeOffset? RebindAt { get; }
+    public DateTimeOffset? ExpiresAt { get; }
+    /// <summary>The current exchange's transaction id (xid), as in captures.</summary>
+    public string TransactionId { get; }
+
+    public override string ToString() => Address is null ? State.ToString()
+        : $"{State} {Address}/{PrefixLength} from {Server}, lease {LeaseTime?.TotalSeconds:0} s{(ExpiresAt is { } e ? $", expires {e.LocalDateTime:T}" : "")}";
+}
+
+/// <summary>An address of a service host's DHCP pool as its server holds it (Get-StackNetwork's DhcpLeases).</summary>
+public sealed class StackDhcpServerLease
+{
+    internal StackDhcpServerLease(NetStack.Services.DhcpServerLease lease, TimeSpan loopNow)
+    {
+        Address = lease.Address.ToString();
+        ClientMac = lease.ClientMac.ToString();
+        State = lease.State;
+        ExpiresAt = DateTimeOffset.Now + (lease.Expires - loopNow);
+    }
+
+    public string Address { get; }
+    public string ClientMac { get; }
+    /// <summary>Offered, Bound, Released, Declined or Expired.</summary>
+    public string State { get; }
+    public DateTimeOffset ExpiresAt { get; }
+
+    public override string ToString() => $"{Address} {State} {ClientMac}";
+}

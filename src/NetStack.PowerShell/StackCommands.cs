@@ -68,7 +68,8 @@ public sealed class GetStackAdapterCommand : PSCmdlet
 
 /// <summary>
 /// Start-Stack: starts a stack on a pcap adapter, or on a named in-process virtual network (no adapter, no root),
-/// with its own loop thread. Outputs the stack.
+/// with its own loop thread, at the address given, the next free one (virtual networks), or one leased by DHCP
+/// (-Dhcp: waits for the lease). Outputs the stack.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Start, "Stack", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, DefaultParameterSetName = VirtualSet)]
 [OutputType(typeof(StackInstance))]
@@ -95,10 +96,19 @@ public sealed class StartStackCommand : NetStackCmdlet
     public string VirtualNetwork { get; set; } = "";
 
     /// <summary>Our address with its prefix, e.g. 192.0.2.2/24. On a virtual network it may be left out: the next free one.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = AdapterSet)]
+    [Parameter(ParameterSetName = AdapterSet)]
     [Parameter(ParameterSetName = VirtualSet)]
     [Ipv4PrefixTransformation]
     public Ipv4Prefix IPAddress { get; set; }
+
+    /// <summary>Get the address, prefix, gateway, DNS servers and MTU from a DHCP server (RFC 2131) instead of -IPAddress; waits for the lease.</summary>
+    [Parameter]
+    public SwitchParameter Dhcp { get; set; }
+
+    /// <summary>With -Dhcp: how long to wait for the lease before giving up (the stack is then stopped).</summary>
+    [Parameter]
+    [ValidateRange(1, 3600)]
+    public int TimeoutSec { get; set; } = 30;
 
     /// <summary>Faults of the virtual network, e.g. @{ Loss = 0.05; DelayMs = 20 } (see Set-StackNetwork).</summary>
     [Parameter(ParameterSetName = VirtualSet)]
@@ -150,28 +160,31 @@ public sealed class StartStackCommand : NetStackCmdlet
 
     protected override void ProcessRecord()
     {
+        CheckAddressChoice();
         LabPlan? lab = null;
         if (ParameterSetName == VirtualSet)
         {
-            lab = EmbeddedLab.Plan(this, VirtualNetwork, MyInvocation.BoundParameters.ContainsKey(nameof(IPAddress)) ? IPAddress : null, Simulate);
+            lab = EmbeddedLab.Plan(this, VirtualNetwork, MyInvocation.BoundParameters.ContainsKey(nameof(IPAddress)) ? IPAddress : null, Simulate, Dhcp);
             IPAddress = lab.Address;
             VirtualNetwork = lab.Network;
         }
-        var name = Name ?? IPAddress.Address.ToString();
+        // A DHCP stack has no address to be named after: it is dhcp-N, with a MAC of its own on a virtual network.
+        var (name, dhcpMac) = Dhcp ? DhcpStart.NextIdentity(Name) : (Name ?? IPAddress.Address.ToString(), default);
         var where = ParameterSetName == AdapterSet ? $"adapter '{Adapter}'" : $"virtual network '{VirtualNetwork}'";
-        if (!ShouldProcess($"{name}: {IPAddress} on {where}", "Start stack")) return;
+        if (!ShouldProcess($"{name}: {(Dhcp ? "DHCP" : IPAddress)} on {where}", "Start stack")) return;
         if (ModuleState.IsNameTaken(name)) ThrowTerminatingError(NameInUse(name));
 
         var config = new StackConfig
         {
             Address = IPAddress.Address,
-            PrefixLength = IPAddress.PrefixLength,
+            PrefixLength = Dhcp ? 24 : IPAddress.PrefixLength,
             Gateway = Gateway ?? lab?.Gateway,
             MacAddress = MacAddress,
             Mtu = Mtu,
             DnsServers = DnsServer ?? lab?.DnsServers ?? Array.Empty<Ipv4Address>(),
             DnsSearch = DnsSearch ?? Array.Empty<string>(),
             PacketLogCapacity = PacketLogSize,
+            Dhcp = new DhcpSettings { Enabled = Dhcp, HostName = Dhcp ? DhcpStart.HostName(name) : null },
         };
         try { config.Validate(Mtu ?? 9000); }
         catch (StackConfigurationException e) { ThrowTerminatingError(ErrorFor(e, config)); }
@@ -183,7 +196,7 @@ public sealed class StartStackCommand : NetStackCmdlet
         {
             var net = EmbeddedLab.Join(lab!);
             // A locally administered MAC derived from the address: readable in captures and unique per address.
-            var mac = MacAddress ?? new MacAddress(0x0200_0000_0000UL | IPAddress.Address.Value);
+            var mac = MacAddress ?? (Dhcp ? dhcpMac : new MacAddress(0x0200_0000_0000UL | IPAddress.Address.Value));
             device = net.Wire.CreatePort(name, mac, Mtu ?? 1500); // a virtual link carries whatever MTU the stack asks for
             clock = net.Clock;
         }
@@ -213,11 +226,36 @@ public sealed class StartStackCommand : NetStackCmdlet
             stack.Dispose();
             ThrowTerminatingError(NameInUse(name));
         }
+        if (Dhcp)
+        {
+            WriteVerbose($"Stack '{name}' starting with DHCP: MAC {stack.MacAddress} MTU {stack.Mtu} on {where}.");
+            if (lab != null) EmbeddedLab.Complete(this, lab, instance); // the service host first: it serves the lease
+            DhcpStart.Acquire(this, instance, TimeoutSec, where);
+            WriteVerbose(DhcpStart.Describe(instance));
+            WriteObject(instance);
+            return;
+        }
         stack.Start();
         WriteVerbose($"Stack '{name}' started: {IPAddress} MAC {stack.MacAddress} MTU {stack.Mtu} on {where}.");
         if (instance.HostIngressDrop is { } table) WriteVerbose($"Host ingress drop: nftables table netdev {table} drops IPv4 to {IPAddress.Address} for the host kernel.");
         if (lab != null) EmbeddedLab.Complete(this, lab, instance);
         WriteObject(instance);
+    }
+
+    /// <summary>An adapter needs -IPAddress or -Dhcp, never both; -TimeoutSec belongs to -Dhcp; -HostIngressDrop needs a fixed address.</summary>
+    private void CheckAddressChoice()
+    {
+        var given = MyInvocation.BoundParameters.ContainsKey(nameof(IPAddress));
+        string? problem = null;
+        if (Dhcp && given) problem = "-Dhcp and -IPAddress exclude each other: the DHCP lease brings the address. Give one of them.";
+        else if (!Dhcp && !given && ParameterSetName == AdapterSet)
+            problem = $"Give the stack's address on adapter '{Adapter}' with -IPAddress (e.g. -IPAddress 192.0.2.2/24, an address the host does not use), or -Dhcp to lease one from the link's DHCP server.";
+        else if (!Dhcp && MyInvocation.BoundParameters.ContainsKey(nameof(TimeoutSec)))
+            problem = "-TimeoutSec is how long -Dhcp waits for its lease; add -Dhcp, or leave -TimeoutSec out.";
+        else if (Dhcp && HostIngressDrop)
+            problem = "-HostIngressDrop names the stack's address in its nftables rule, and a DHCP lease can change that address: use -HostIngressDrop with -IPAddress, or add the rule yourself once the lease is bound (see Get-Help Start-Stack).";
+        if (problem != null)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException(problem), "InvalidAddressChoice", ErrorCategory.InvalidArgument, null));
     }
 
     private static ErrorRecord NameInUse(string name) => new(
@@ -271,7 +309,9 @@ public sealed class StopStackCommand : NetStackCmdlet
         }
         var stack = ResolveStack(Stack);
         if (!ShouldProcess($"{stack.Name} ({stack.Address} on {stack.Link})", "Stop stack")) return;
+        var lease = stack.Dhcp is { Address: { } leased, Server: { } server } ? $" DHCP lease on {leased} released to {server}." : "";
         ModuleState.Stop(stack);
+        if (lease.Length > 0) WriteVerbose(lease.Trim());
         WriteVerbose($"Stack '{stack.Name}' stopped after {stack.Uptime:g}.");
     }
 }

@@ -18,15 +18,8 @@ public sealed class StackInstance
         VirtualNetwork = virtualNetwork;
         CaptureFile = captureFile;
         OwnerRunspace = ownerRunspace;
-        var c = stack.Config;
-        IPAddress = c.Address.ToString();
-        PrefixLength = c.PrefixLength;
-        Gateway = c.Gateway?.ToString();
-        DnsServer = c.DnsServers.Select(d => d.ToString()).ToArray();
-        DnsSearch = c.DnsSearch.ToArray();
         MacAddress = stack.MacAddress.ToString();
-        Mtu = stack.Mtu;
-        PacketLogSize = c.PacketLogCapacity;
+        PacketLogSize = stack.Config.PacketLogCapacity;
         StartedAt = stack.StartedAt;
     }
 
@@ -34,9 +27,6 @@ public sealed class StackInstance
     private StackInstance(string missingName)
     {
         Name = missingName;
-        IPAddress = "";
-        DnsServer = Array.Empty<string>();
-        DnsSearch = Array.Empty<string>();
         MacAddress = "";
         IsMissing = true;
         _stopped = true;
@@ -48,14 +38,17 @@ public sealed class StackInstance
     internal static StackInstance Stopped(string name, long order) => new(name) { IsMissing = false, Order = order };
 
     public string Name { get; }
-    public string IPAddress { get; }
-    public int PrefixLength { get; }
-    public string? Gateway { get; }
-    public string[] DnsServer { get; }
-    /// <summary>Search domains tried for short names (Start-Stack -DnsSearch).</summary>
-    public string[] DnsSearch { get; }
+    // Read from the configuration in force, which a DHCP lease changes: 0.0.0.0 until it is bound.
+    public string IPAddress => _stack?.Config.Address.ToString() ?? "";
+    public int PrefixLength => _stack?.Config.PrefixLength ?? 0;
+    public string? Gateway => _stack?.Config.Gateway?.ToString();
+    public string[] DnsServer => _stack?.Config.DnsServers.Select(d => d.ToString()).ToArray() ?? Array.Empty<string>();
+    /// <summary>Search domains tried for short names (Start-Stack -DnsSearch, or a DHCP lease's).</summary>
+    public string[] DnsSearch => _stack?.Config.DnsSearch.ToArray() ?? Array.Empty<string>();
     public string MacAddress { get; }
-    public int Mtu { get; }
+    public int Mtu => _stack?.Mtu ?? 0;
+    /// <summary>The DHCP client's state and lease (Start-Stack -Dhcp), or null for a stack with a fixed address.</summary>
+    public StackDhcpLease? Dhcp => _stack is { DhcpLease: { } lease } s ? new StackDhcpLease(lease, Name, s.Clock.Now) : null;
     /// <summary>The pcap adapter the stack is bound to (null on a virtual network).</summary>
     public string? Adapter { get; }
     /// <summary>The in-process virtual network the stack is attached to (null on an adapter).</summary>

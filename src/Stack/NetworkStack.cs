@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using NetStack.Arp;
+using NetStack.Dhcp;
 using NetStack.Diagnostics;
 using NetStack.Dns;
 using NetStack.IPv4;
@@ -23,7 +24,7 @@ namespace NetStack;
 /// its upcalls. The layers never see the stack (a test enforces it). docs/architecture.md draws the picture.
 /// </para>
 /// </summary>
-public sealed class NetworkStack : IDisposable
+public sealed partial class NetworkStack : IDisposable
 {
     /// <summary>Frames taken from the device per loop turn before timers and API work get their go.</summary>
     public const int ReceiveBatch = 256;
@@ -42,14 +43,13 @@ public sealed class NetworkStack : IDisposable
         ArgumentNullException.ThrowIfNull(config);
         config.Validate(device.Mtu);
         Device = device;
-        Config = config;
         Clock = clock ?? new SystemClock();
         var random = seed is { } s ? new Random(s) : new Random();
         Name = name ?? device.Name;
         _ownsDevice = ownsDevice;
         MacAddress = config.MacAddress ?? device.HardwareAddress;
         if (MacAddress != device.HardwareAddress) device.SetStackAddress(MacAddress);
-        Mtu = config.Mtu ?? device.Mtu;
+        var mtu = config.Mtu ?? device.Mtu;
         _packetLog = new PacketLog(config.PacketLogCapacity);
         StartedAt = DateTimeOffset.Now;
         _context = new LayerContext(Name, config, random);
@@ -58,13 +58,15 @@ public sealed class NetworkStack : IDisposable
         // seeded random source, which a simulation's replay depends on: keep it.
         Sockets = new Sockets.SocketTable();
         var ports = new EphemeralPorts(config, random);
-        Ethernet = new EthernetLayer(device, MacAddress, Mtu, _packetLog);
+        var udpPorts = new Sockets.UdpSocketPorts(this);
+        Ethernet = new EthernetLayer(device, MacAddress, mtu, _packetLog);
         Arp = new ArpLayer(_context, Ethernet);
         Ip = new Ipv4Layer(_context, Ethernet, Arp);
         Icmp = new IcmpLayer(_context, Ip, Ip);
         Udp = new UdpLayer(_context, Ip, ports);
-        Dns = new DnsResolver(_context, new Sockets.UdpSocketPorts(this), new Sockets.TcpSocketClientPorts(this));
+        Dns = new DnsResolver(_context, udpPorts, new Sockets.TcpSocketClientPorts(this));
         Tcp = new TcpLayer(_context, new IpSegmentOutput(_context, Ip), ports);
+        Dhcp = config.Dhcp.Enabled ? new DhcpClient(_context, udpPorts, Arp, new DhcpInterface(this, config), MacAddress) : null;
 
         // Upcalls: each layer registers with the one below.
         Ethernet.Register(Link.Ethernet.TypeIpv4, Ip);
@@ -76,17 +78,19 @@ public sealed class NetworkStack : IDisposable
         Ip.RegisterErrorSink(Icmp);
 
         _context.Now = Clock.Now;
-        if (config.Arp.GratuitousOnStart) Post(now => Arp.SendGratuitous(now));
+        if (Dhcp is { } dhcp) Post(dhcp.Start); // the address comes from the lease, announced when bound (RFC 5227 2.3)
+        else if (config.Arp.GratuitousOnStart) Post(now => Arp.SendGratuitous(now));
     }
 
     public string Name { get; }
-    public StackConfig Config { get; }
+    /// <summary>The configuration in force: the one given, or with DHCP the lease's address, prefix, gateway, DNS servers and MTU.</summary>
+    public StackConfig Config => _context.Config;
     public ILinkDevice Device { get; }
     public IClock Clock { get; }
     /// <summary>The MAC we send from and answer to.</summary>
     public MacAddress MacAddress { get; }
-    /// <summary>The IP MTU in use.</summary>
-    public int Mtu { get; }
+    /// <summary>The IP MTU in use (a DHCP lease's interface MTU may lower it).</summary>
+    public int Mtu => Ip.Mtu;
     public DateTimeOffset StartedAt { get; }
     public bool IsRunning => _thread is { IsAlive: true } && !_stopping;
     /// <summary>Exceptions the loop caught from its own code (a bug if ever non-zero); the last is kept.</summary>
@@ -102,6 +106,8 @@ public sealed class NetworkStack : IDisposable
     internal IcmpLayer Icmp { get; }
     internal UdpLayer Udp { get; }
     internal DnsResolver Dns { get; }
+    /// <summary>The DHCP client, when StackConfig.Dhcp.Enabled.</summary>
+    internal DhcpClient? Dhcp { get; }
 
     internal TcpLayer Tcp { get; }
     internal PacketLog PacketLog => _packetLog;
@@ -128,6 +134,7 @@ public sealed class NetworkStack : IDisposable
         next = Min(next, Udp.Poll(now));
         next = Min(next, Dns.Poll(now));
         next = Min(next, Tcp.Poll(now));
+        if (Dhcp != null) next = Min(next, Dhcp.Poll(now));
         Tcp.FlushPendingAcks(now); // one ACK per connection for the whole receive batch (sending them only clears timers)
         Device.Flush(now);
         next = Min(next, Device.NextArrival);
@@ -306,6 +313,7 @@ public sealed class NetworkStack : IDisposable
         yield return Udp.Counters;
         yield return Dns.Counters;
         yield return Tcp.Counters;
+        if (Dhcp != null) yield return Dhcp.Counters;
     }
 
     /// <summary>The recent frames in and out, oldest first (Get-StackPacket).</summary>
@@ -444,6 +452,7 @@ public sealed class NetworkStack : IDisposable
         {
             var now = Clock.Now;
             Tcp.ResetOpenConnections(now);
+            ReleaseDhcpOnStop(now);
             Device.Flush(now);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -453,18 +462,20 @@ public sealed class NetworkStack : IDisposable
     }
 
     /// <summary>
-    /// Stops the loop, resets the connections still open (as an exiting process's kernel does), fails every pending
-    /// operation with StackStopped, and releases the device.
+    /// Stops the loop, resets the connections still open (as an exiting process's kernel does), gives a DHCP lease back,
+    /// fails every pending operation with StackStopped, and releases the device.
     /// </summary>
     public void Dispose()
     {
         if (_disposed) return;
+        PrepareDhcpRelease();
         _stopping = true;
         Device.Wake();
         var loopEnded = _thread is not { } t || t == Thread.CurrentThread || t.Join(TimeSpan.FromSeconds(10));
         _disposed = true;
         if (loopEnded) ResetPeers();
         CancelPosted();
+        Dhcp?.Stop();
         Dns.Dispose();
         Tcp.Dispose();
         Udp.Dispose();

@@ -35,8 +35,14 @@ public sealed class Simulation : IDisposable
         var mac = new MacAddress(0x0200_0000_0000UL | ip.Value); // locally administered, unique per address
         var config = new StackConfig { Address = ip, PrefixLength = prefix };
         if (configure != null) config = configure(config);
-        var port = Wire.CreatePort(name ?? ip.ToString(), mac);
-        var stack = new NetworkStack(link?.Invoke(port) ?? port, config, Clock, seed: unchecked(Seed * 1_000_003 + _stacks.Count) /* not HashCode: it is seeded per process, and a seed must replay */, name: name ?? ip.ToString());
+        return AddStack(config, mac, name ?? ip.ToString(), link);
+    }
+
+    /// <summary>Adds a stack with <paramref name="config"/> as it is (e.g. DHCP on, no address) and <paramref name="mac"/>.</summary>
+    public NetworkStack AddStack(StackConfig config, MacAddress mac, string name, Func<ILinkDevice, ILinkDevice>? link = null)
+    {
+        var port = Wire.CreatePort(name, mac);
+        var stack = new NetworkStack(link?.Invoke(port) ?? port, config, Clock, seed: unchecked(Seed * 1_000_003 + _stacks.Count) /* not HashCode: it is seeded per process, and a seed must replay */, name: name);
         _stacks.Add(stack);
         return stack;
     }

@@ -167,7 +167,9 @@ Describe 'Tab completion from the code''s own lists' {
         $r = TabExpansion2 -inputScript ($t = 'Get-StackStatistics -Layer Tcp -Name EchoRep') -cursorColumn $t.Length
         $r.CompletionMatches | Should -BeNullOrEmpty
         $r = TabExpansion2 -inputScript ($t = 'Get-StackStatistics -Layer ') -cursorColumn $t.Length
-        $r.CompletionMatches.CompletionText | Should -Be @(Get-StackStatistics -Stack $cli -All | ForEach-Object Layer | Select-Object -Unique)
+        # Every layer a stack counts in, Dhcp included (a stack started with -Dhcp has it), in Get-StackStatistics' order.
+        $layers = @(Get-StackStatistics -Stack $cli -All | ForEach-Object Layer | Select-Object -Unique)
+        $r.CompletionMatches.CompletionText | Should -Be (@($layers | Where-Object { $_ -ne 'Stack' }) + 'Dhcp' + 'Stack')
     }
 
     It 'completes -Protocol with the protocols in the packet log, and -Encoding with the codec''s names' {

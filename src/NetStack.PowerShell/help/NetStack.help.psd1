@@ -41,13 +41,16 @@
                 'Starts a user-space TCP/IP stack with its own loop thread and outputs it. With no -Adapter and no -VirtualNetwork it joins the embedded lab: the in-process virtual network "lab", 192.0.2.0/24, where a service host at 192.0.2.1 (started with the first stack) answers ARP and ping and serves echo (TCP and UDP 7), discard (9), daytime (13), chargen (19), HTTP (80) and DNS (53, names under lab.test); the stack gets the next free address (192.0.2.2, .3, ...) and the service host as gateway and DNS server. No adapter and no root are needed.'
                 'With -VirtualNetwork the stack attaches to a named in-process network (created on first use; Start-StackServiceHost gives it a service host too); without -IPAddress it takes the next free address of the network''s subnet. With -Adapter it opens a pcap adapter, which needs root or CAP_NET_RAW and CAP_NET_ADMIN; -NetworkNamespace opens the adapter inside a network namespace while the process stays where it is.'
                 '-HostIngressDrop keeps the host''s own kernel from also processing every frame meant for the stack: on an adapter the host also uses, the kernel takes each frame to the stack''s address, routes it, finds the address is not its own and drops it, which the benchmark measured at 24% of the stack loop''s CPU per frame in bulk receive. The switch installs an nftables rule at the adapter''s ingress (table netdev netstack_<adapter>_<address>, shown in the stack''s HostIngressDrop property) that drops IPv4 to the stack''s address for the host after the capture has copied the frame to the stack; the host keeps its own traffic, ARP and broadcasts. Stop-Stack and the end of the process remove it; a rule left by a killed session (its table names the owning process) is removed by the next Start-Stack -HostIngressDrop in that namespace. Needs nftables (nft) and root.'
-                'The MAC address of a virtual stack is derived from its address (192.0.2.2 gives 02-00-C0-00-02-02) unless -MacAddress is given. Errors: StackNameInUse, AddressInUse (the address is taken on that virtual network), InvalidSimulation, InvalidConfiguration, AdapterNotFound, PermissionDenied, PcapNotInstalled, NetworkNamespaceNotFound, AdapterOpenFailed, CaptureFileFailed; with -HostIngressDrop also NftablesNotInstalled, HostIngressDropDenied (not root), HostIngressDropInUse (another running process holds the rule for that adapter and address) and HostIngressDropFailed.'
+                'With -Dhcp the stack leases its address, prefix, gateway, DNS servers and MTU from the link''s DHCP server (RFC 2131: DISCOVER, OFFER, REQUEST, ACK, then three ARP probes of the address, RFC 5227, before it is used; an address that answers is declined) and Start-Stack returns once the lease is bound, or fails after -TimeoutSec with DhcpTimedOut, the stack stopped. On the embedded lab the service host serves DHCP (192.0.2.100 to .199, 2-minute leases). The stack renews at T1, rebinds at T2, loses the address when the lease expires, and gives it back (DHCPRELEASE) on Stop-Stack; Get-Stack shows the lease (the Dhcp property). A DHCP stack is named dhcp-1, dhcp-2... and on a virtual network gets the MAC 02-00-DC-00-00-01, -02...; -Gateway, -DnsServer and -Mtu, when given, win over the lease''s.'
+                'The MAC address of a virtual stack is derived from its address (192.0.2.2 gives 02-00-C0-00-02-02) unless -MacAddress is given. Errors: StackNameInUse, AddressInUse (the address is taken on that virtual network), InvalidAddressChoice (-Dhcp with -IPAddress, an adapter with neither, -TimeoutSec without -Dhcp, -Dhcp with -HostIngressDrop), DhcpTimedOut, InvalidSimulation, InvalidConfiguration, AdapterNotFound, PermissionDenied, PcapNotInstalled, NetworkNamespaceNotFound, AdapterOpenFailed, CaptureFileFailed; with -HostIngressDrop also NftablesNotInstalled, HostIngressDropDenied (not root), HostIngressDropInUse (another running process holds the rule for that adapter and address) and HostIngressDropFailed.'
             )
             Parameters  = @{
                 Adapter          = 'The pcap adapter to open (see Get-StackAdapter).'
                 NetworkNamespace = 'Open the adapter inside this network namespace (a name under /var/run/netns, or a path). The stack''s thread stays where it is; the capture socket lives there.'
                 VirtualNetwork   = 'The in-process virtual network to attach to; created on first use and dropped when its last stack stops. Omitted (and no -Adapter): the embedded lab, "lab".'
-                IPAddress        = 'The stack''s address with its prefix length, e.g. 192.0.2.2/24: an address without one is refused (no length is guessed: a wrong one makes hosts on the link look unreachable; ip -4 addr on the host shows the network''s). Required with -Adapter; on a virtual network, omitted means the next free address of the network''s subnet (192.0.2.2, .3, ... on the lab).'
+                IPAddress        = 'The stack''s address with its prefix length, e.g. 192.0.2.2/24: an address without one is refused (no length is guessed: a wrong one makes hosts on the link look unreachable; ip -4 addr on the host shows the network''s). With -Adapter, give it or -Dhcp; on a virtual network, omitted means the next free address of the network''s subnet (192.0.2.2, .3, ... on the lab).'
+                Dhcp             = 'Lease the address, prefix, gateway, DNS servers and MTU from a DHCP server on the link instead of giving -IPAddress; Start-Stack waits for the lease (-Verbose narrates the exchange).'
+                TimeoutSec       = 'With -Dhcp: how long to wait for the lease, in seconds (default 30). When it passes, the stack is stopped and the command fails with DhcpTimedOut.'
                 Gateway          = 'The default gateway; it must be on the stack''s subnet. On a network with a service host, that host by default.'
                 MacAddress       = 'The stack''s MAC address (02-00-5E-10-00-01, 02:00:5e:10:00:01 or 0200.5e10.0001). Default: the adapter''s, or for a virtual stack one derived from its address.'
                 DnsServer        = 'DNS servers used by Resolve-StackDnsName and by cmdlets that accept host names. On a network with a service host, that host by default.'
@@ -55,7 +58,7 @@
                 Mtu              = 'The link MTU, 576 to 9000 (default 1500).'
                 HostIngressDrop  = 'With -Adapter: drop IPv4 to the stack''s address for the host''s kernel at the adapter''s ingress (an nftables rule, after the capture), so the host does not also route and drop every frame meant for the stack. Removed by Stop-Stack and at exit; needs nft and root.'
                 CaptureFile      = 'Records every frame in and out to this pcap file (tshark and Wireshark read it); completed on Stop-Stack.'
-                Name             = 'The stack''s name (default: its IP address). Names are unique in the process, case-insensitive.'
+                Name             = 'The stack''s name (default: its IP address, or dhcp-1, dhcp-2... with -Dhcp). Names are unique in the process, case-insensitive.'
                 PacketLogSize    = 'Frames kept in memory for Get-StackPacket (0 turns the log off).'
                 Simulate         = 'Faults of the virtual network the stack joins, as a hashtable: Loss, Duplicate, Corrupt, Reorder (probabilities 0 to 1), DelayMs, JitterMs, ReorderMs (milliseconds), RateMbps. They apply to every frame on that network and merge over its current settings; change them later with Set-StackNetwork.'
             }
@@ -67,13 +70,15 @@
                 @{ Code = 'Start-Stack -VirtualNetwork bench -IPAddress 198.51.100.1/24 -Name server'; Remarks = 'Starts a stack named server on the in-process network bench with a chosen address; no adapter or root needed.' }
                 @{ Code = 'Start-Stack -Adapter u0 -NetworkNamespace U -IPAddress 192.0.2.2/24 -Gateway 192.0.2.1 -CaptureFile ./u0.pcap'; Needs = 'root and a network namespace U with the adapter u0'; Remarks = 'Starts a stack on the adapter u0 inside the network namespace U (as root) and records its frames to u0.pcap.' }
                 @{ Code = '$s = Start-Stack -Adapter eth1 -IPAddress 192.0.2.2/24 -Gateway 192.0.2.1 -HostIngressDrop; nft list table netdev $s.HostIngressDrop'; Needs = 'root, nftables and an adapter eth1'; Remarks = 'Starts a stack on eth1 and keeps the host''s kernel from also processing the frames sent to 192.0.2.2 (the host''s own addresses on eth1 work as before), then shows the rule: ip daddr 192.0.2.2 counter drop at eth1''s ingress, its counter the frames the host no longer had to process, its comment the owning process. Stop-Stack removes it.' }
+                @{ Code = 'Start-Stack -Dhcp -Verbose | Select-Object -ExpandProperty Dhcp'; Remarks = 'Joins the embedded lab and leases an address from its service host (192.0.2.100 for the first such stack); -Verbose narrates DISCOVER, OFFER, REQUEST, ACK and the ARP probes, and the lease shows its server, lease time and renewal (T1), rebinding (T2) and expiry times.' }
+                @{ Code = 'Start-Stack -Dhcp -TimeoutSec 10 -CaptureFile ./dhcp.pcap; Stop-Stack'; Remarks = 'Leases an address on the embedded lab, waiting at most 10 seconds, then gives it back: dhcp.pcap holds the whole story (DISCOVER, OFFER, REQUEST, ACK, the ARP probes and announcement, the RELEASE) for Wireshark or Read-StackCapture. On a real link the same is Start-Stack -Adapter eth0 -Dhcp, as root.' }
             )
             Links       = @('Get-Stack', 'Stop-Stack', 'Get-StackAdapter', 'Start-StackServiceHost', 'Set-StackNetwork')
         }
 
         'Get-Stack'             = @{
             Synopsis    = 'Gets the running stacks with their settings and uptime.'
-            Description = @('Outputs the running stacks of this process (every runspace shares them). Format-List adds Gateway, DnsServer, DnsSearch, CaptureFile, HostIngressDrop (the nftables table of Start-Stack -HostIngressDrop), LinkFault and more. Fails with StackNotFound for a name without wildcards that matches no running stack.')
+            Description = @('Outputs the running stacks of this process (every runspace shares them). Format-List adds Gateway, DnsServer, DnsSearch, CaptureFile, HostIngressDrop (the nftables table of Start-Stack -HostIngressDrop), LinkFault, Dhcp and more; address, gateway, DNS servers, search domains and MTU are those in force (a DHCP lease sets them). Dhcp, for a stack started with -Dhcp, is its lease: State (Selecting, Requesting, Probing, Bound, Renewing, Rebinding, Released), Address, Server, Router, DnsServer, Domain, Mtu, LeaseTime and the deadlines RenewAt (T1), RebindAt (T2) and ExpiresAt as local times. Fails with StackNotFound for a name without wildcards that matches no running stack.')
             Parameters  = @{
                 Name = 'Only stacks whose name matches one of these patterns (wildcards allowed); binds by property name.'
             }
@@ -81,13 +86,14 @@
                 @{ Code = 'Get-Stack'; Remarks = 'Lists every running stack.' }
                 @{ Code = 'Get-Stack -Name client | Format-List'; Remarks = 'Shows every setting of the stack named client.' }
                 @{ Code = 'Get-Stack | Format-Table Name, Adapter, HostIngressDrop'; Remarks = 'Shows which stacks run on an adapter and which of them keep the host''s kernel out of their traffic (the nftables table of Start-Stack -HostIngressDrop; empty on a virtual network or without the switch).' }
+                @{ Code = 'Start-Stack -Dhcp | Out-Null; (Get-Stack -Name dhcp-*).Dhcp | Format-Table Stack, State, Address, Server, LeaseTime, RenewAt, ExpiresAt'; Remarks = 'Leases an address on the embedded lab, then shows the lease of every DHCP stack.' }
             )
             Links       = @('Start-Stack', 'Stop-Stack')
         }
 
         'Stop-Stack'            = @{
             Synopsis    = 'Stops a stack: closes its sockets, releases its adapter, completes its capture file.'
-            Description = @('Stops the stack given (or the most recently started one): every TCP connection still open is reset (RST to the peer, as the kernel does for a process that exits, so no peer stays half-open), every socket is closed, the adapter is released and the capture file completed. A stack already stopped is left as is, named or given as an object. Supports -WhatIf and -Confirm.')
+            Description = @('Stops the stack given (or the most recently started one): every TCP connection still open is reset (RST to the peer, as the kernel does for a process that exits, so no peer stays half-open), a DHCP lease is given back (DHCPRELEASE to the server), every socket is closed, the adapter is released and the capture file completed. A stack already stopped is left as is, named or given as an object. Supports -WhatIf and -Confirm.')
             Parameters  = @{
                 Stack = 'The stack to stop: a stack object from the pipeline, or its name. Omitted, the most recently started stack that is still running.'
             }
@@ -514,9 +520,9 @@
         }
 
         'Start-StackServiceHost' = @{
-            Synopsis    = 'Starts the lab''s service host (echo, discard, daytime, chargen, HTTP, DNS) on a virtual network.'
+            Synopsis    = 'Starts the lab''s service host (echo, discard, daytime, chargen, HTTP, DNS, DHCP) on a virtual network.'
             Description = @(
-                'Starts a service host: a stack of its own (named <network>-services, default address 192.0.2.1/24) that answers ARP and ping and serves echo (TCP and UDP 7, RFC 862), discard (9), daytime (13), chargen (19; TCP sends the pattern until the client closes or 1 MiB has gone), an HTTP/1.1 server on 80 (/ index, /hello, /bytes/N, /download 4 MiB, /chunked, /slow and /slow/N, /redirect, POST /echo; keep-alive) and authoritative DNS on UDP 53 for -Domain (A, CNAME, MX, TXT, NS, PTR; NXDOMAIN for unknown names, REFUSED outside the domain). It is written with the stack''s public socket API, like any application.'
+                'Starts a service host: a stack of its own (named <network>-services, default address 192.0.2.1/24) that answers ARP and ping and serves echo (TCP and UDP 7, RFC 862), discard (9), daytime (13), chargen (19; TCP sends the pattern until the client closes or 1 MiB has gone), an HTTP/1.1 server on 80 (/ index, /hello, /bytes/N, /download 4 MiB, /chunked, /slow and /slow/N, /redirect, POST /echo; keep-alive) and authoritative DNS on UDP 53 for -Domain (A, CNAME, MX, TXT, NS, PTR; NXDOMAIN for unknown names, REFUSED outside the domain), and DHCP on UDP 67 (RFC 2131): addresses .100 to .199 of its /24 (the upper half of a smaller subnet), leases of -DhcpLeaseSec, itself as router and DNS server, -Domain as the domain name, so that Start-Stack -Dhcp works on its network. It is written with the stack''s public socket API, like any application.'
                 'The embedded lab starts one by itself with its first stack; this cmdlet gives any virtual network one. Stacks that join a network with a service host take it as gateway and DNS server. It stops when the last other stack on its network stops, or with Stop-Stack. Outputs the host''s stack. Errors: ServiceHostFailed (the network has one already, the name or address is taken).'
             )
             Parameters  = @{
@@ -524,10 +530,12 @@
                 IPAddress      = 'The host''s address with its prefix (default 192.0.2.1/24).'
                 Name           = 'The host''s stack name (default: <network>-services).'
                 Domain         = 'The DNS domain the host answers for (default lab.test; .test is reserved by RFC 2606, so lab names never leak).'
+                DhcpLeaseSec   = 'How long the host''s DHCP leases last, in seconds (default 120, so a client renews after a minute; 10 to a year).'
             }
             Examples    = @(
                 @{ Code = 'Start-StackServiceHost -VirtualNetwork bench; Start-Stack -VirtualNetwork bench'; Remarks = 'Gives the network bench a service host at 192.0.2.1, then starts a stack there at 192.0.2.2 with that host as gateway and DNS server.' }
                 @{ Code = 'Start-StackServiceHost -VirtualNetwork corp -IPAddress 198.51.100.1/24 -Domain corp.test'; Remarks = 'Starts a service host at 198.51.100.1 answering DNS for corp.test.' }
+                @{ Code = 'Start-StackServiceHost -VirtualNetwork office -DhcpLeaseSec 30; Start-Stack -VirtualNetwork office -Dhcp'; Remarks = 'Gives the network office a service host whose DHCP leases last 30 seconds, then starts a stack there that leases 192.0.2.100 and renews it every 15 seconds (Get-Stack shows the times).' }
             )
             Links       = @('Start-Stack', 'Get-StackNetwork', 'Stop-Stack')
         }

@@ -36,6 +36,9 @@ public sealed class ArpCounters : LayerCounters
     public long DroppedCacheFull;
     public long DroppedPendingOverflow;
     public long PendingFlushed;
+    /// <summary>RFC 5227 probes sent for an address being acquired (DHCP), and conflicts they found.</summary>
+    public long ProbesSent;
+    public long Conflicts;
 }
 
 /// <summary>
@@ -150,8 +153,15 @@ internal sealed partial class ArpLayer : ILinkProtocolHandler, INeighbourResolve
             return;
         }
         if (op == ArpPacket.OpRequest) Counters.RequestsReceived++; else Counters.RepliesReceived++;
+        WatchForConflict(op, sha, spa, tpa, now);
 
         var us = _context.Config.Address;
+        if (us.IsUnspecified)
+        {
+            // No address yet (DHCP at work): nothing is for us, and nothing is learned (RFC 5227 2.1.1 probes only listen).
+            Counters.DroppedNotForUs++;
+            return;
+        }
         if (spa == us)
         {
             // Someone else claims our address (or our own gratuitous ARP came back); never learn it.
@@ -250,7 +260,7 @@ internal sealed partial class ArpLayer : ILinkProtocolHandler, INeighbourResolve
     public TimeSpan? Poll(TimeSpan now)
     {
         if (now < _nextDeadline) return _nextDeadline == TimeSpan.MaxValue ? null : _nextDeadline;
-        var next = TimeSpan.MaxValue;
+        var next = PollConflictDetection(now);
         List<Ipv4Address>? remove = null;
         foreach (var e in _entries.Values)
         {
@@ -336,10 +346,13 @@ internal sealed partial class ArpLayer : ILinkProtocolHandler, INeighbourResolve
         _context.Trace("Arp", $"gratuitous ARP: {_context.Config.Address} is-at {_link.Address}");
     }
 
-    private void Send(ushort op, MacAddress frameDestination, MacAddress targetMac, Ipv4Address targetIp, TimeSpan now)
+    private void Send(ushort op, MacAddress frameDestination, MacAddress targetMac, Ipv4Address targetIp, TimeSpan now) =>
+        Send(op, frameDestination, targetMac, targetIp, now, _context.Config.Address);
+
+    private void Send(ushort op, MacAddress frameDestination, MacAddress targetMac, Ipv4Address targetIp, TimeSpan now, Ipv4Address senderIp)
     {
         var f = _frame.AsSpan();
-        ArpPacket.Write(f[Ethernet.HeaderLength..], op, _link.Address, _context.Config.Address, targetMac, targetIp);
+        ArpPacket.Write(f[Ethernet.HeaderLength..], op, _link.Address, senderIp, targetMac, targetIp);
         _link.Send(f, frameDestination, Ethernet.TypeArp, now);
     }
 

@@ -13,17 +13,26 @@ internal sealed class LayerContext
     private readonly object _gate = new();
     private Action<StackEvent>? _event;
 
+    private volatile StackConfig _config;
+
     public LayerContext(string name, StackConfig config, Random random)
     {
         Name = name;
-        Config = config;
+        _config = config;
         Random = random;
     }
 
     /// <summary>The stack's name (for messages).</summary>
     public string Name { get; }
 
-    public StackConfig Config { get; }
+    /// <summary>
+    /// The stack's current configuration, read per packet. Replaced whole, on the loop, when a DHCP lease brings or
+    /// takes away the address (<see cref="Reconfigure"/>); readers on other threads see the old or the new one, never a mix.
+    /// </summary>
+    public StackConfig Config => _config;
+
+    /// <summary>Makes <paramref name="next"/> the configuration every layer reads from the next packet on. Loop only.</summary>
+    public void Reconfigure(StackConfig next) => _config = next;
 
     /// <summary>The stack's one random source: seeded in simulations, so a run (ISNs, ports, ids) replays exactly.</summary>
     public Random Random { get; }

@@ -1,9 +1,13 @@
 namespace NetStack;
 
-/// <summary>How a stack is set up. Immutable; <see cref="Validate"/> refuses what cannot work, naming the field.</summary>
+/// <summary>
+/// How a stack is set up. Immutable; <see cref="Validate"/> refuses what cannot work, naming the field. A stack's current
+/// configuration is one of these: a DHCP lease replaces it on the loop with one carrying the lease's address, prefix,
+/// gateway, DNS servers and MTU (<c>LayerContext.Reconfigure</c>), and every layer reads it per packet.
+/// </summary>
 public sealed record StackConfig
 {
-    /// <summary>Our IPv4 address (required).</summary>
+    /// <summary>Our IPv4 address (required; 0.0.0.0 with <see cref="DhcpSettings.Enabled"/>, until a lease brings one).</summary>
     public Ipv4Address Address { get; init; }
     public int PrefixLength { get; init; } = 24;
     /// <summary>Next hop for destinations off our subnet; none means only on-link destinations are reachable.</summary>
@@ -27,6 +31,7 @@ public sealed record StackConfig
     public UdpSettings Udp { get; init; } = new();
     public DnsSettings Dns { get; init; } = new();
     public TcpSettings Tcp { get; init; } = new();
+    public DhcpSettings Dhcp { get; init; } = new();
 
     public Ipv4Address SubnetBroadcast => new(Address.Value | ~Ipv4Address.MaskOf(PrefixLength));
 
@@ -40,19 +45,13 @@ public sealed record StackConfig
     /// <summary>Throws <see cref="StackConfigurationException"/> naming the first field that cannot work.</summary>
     public void Validate(int deviceMtu)
     {
-        if (!Address.IsUnicast)
-            throw new StackConfigurationException(nameof(Address), $"Address {Address} cannot be a host's address; give a unicast IPv4 address such as 192.0.2.2.");
-        if (PrefixLength is < 1 or > 30)
-            throw new StackConfigurationException(nameof(PrefixLength), $"PrefixLength {PrefixLength} is out of range; use 1 to 30 (e.g. 24 for 192.0.2.2/24).");
-        if (Address == SubnetBroadcast || (Address.Value & ~Ipv4Address.MaskOf(PrefixLength)) == 0)
-            throw new StackConfigurationException(nameof(Address), $"Address {Address}/{PrefixLength} is the subnet's network or broadcast address; pick a host address inside the subnet.");
-        if (Gateway is { } gw)
+        Dhcp.Validate();
+        if (Dhcp.Enabled)
         {
-            if (!gw.IsInSubnet(Address, PrefixLength))
-                throw new StackConfigurationException(nameof(Gateway), $"Gateway {gw} is not on the subnet {new Ipv4Address(Address.Value & Ipv4Address.MaskOf(PrefixLength))}/{PrefixLength}; a gateway must be reachable on-link.");
-            if (gw == Address)
-                throw new StackConfigurationException(nameof(Gateway), $"Gateway {gw} is our own address.");
+            if (!Address.IsUnspecified)
+                throw new StackConfigurationException(nameof(Address), $"Address {Address} was given with DHCP on; leave the address out (0.0.0.0): the lease brings it.");
         }
+        else ValidateAddress();
         if (MacAddress is { } mac && !mac.IsUnicast)
             throw new StackConfigurationException(nameof(MacAddress), $"MacAddress {mac} is a group or zero address; use a unicast MAC (first octet even), e.g. 02-00-5E-10-00-01.");
         if (Mtu is { } mtu && (mtu < 576 || mtu > deviceMtu))
@@ -71,6 +70,24 @@ public sealed record StackConfig
         Udp.Validate();
         Dns.Validate();
         Tcp.Validate();
+    }
+
+    /// <summary>The address, prefix and gateway: a host address inside its subnet, a gateway on it.</summary>
+    private void ValidateAddress()
+    {
+        if (!Address.IsUnicast)
+            throw new StackConfigurationException(nameof(Address), $"Address {Address} cannot be a host's address; give a unicast IPv4 address such as 192.0.2.2.");
+        if (PrefixLength is < 1 or > 30)
+            throw new StackConfigurationException(nameof(PrefixLength), $"PrefixLength {PrefixLength} is out of range; use 1 to 30 (e.g. 24 for 192.0.2.2/24).");
+        if (Address == SubnetBroadcast || (Address.Value & ~Ipv4Address.MaskOf(PrefixLength)) == 0)
+            throw new StackConfigurationException(nameof(Address), $"Address {Address}/{PrefixLength} is the subnet's network or broadcast address; pick a host address inside the subnet.");
+        if (Gateway is { } gw)
+        {
+            if (!gw.IsInSubnet(Address, PrefixLength))
+                throw new StackConfigurationException(nameof(Gateway), $"Gateway {gw} is not on the subnet {new Ipv4Address(Address.Value & Ipv4Address.MaskOf(PrefixLength))}/{PrefixLength}; a gateway must be reachable on-link.");
+            if (gw == Address)
+                throw new StackConfigurationException(nameof(Gateway), $"Gateway {gw} is our own address.");
+        }
     }
 }
 
@@ -283,5 +300,30 @@ public sealed record TcpSettings
         if (KeepaliveIdle <= TimeSpan.Zero || KeepaliveInterval <= TimeSpan.Zero || KeepaliveProbes < 1) throw new StackConfigurationException("Tcp.KeepaliveIdle", "Keepalive idle time and interval must be positive and probes at least 1.");
         if (ChallengeAcksPerSecond < 1) throw new StackConfigurationException("Tcp.ChallengeAcksPerSecond", "Tcp.ChallengeAcksPerSecond must be at least 1.");
         if (MaxConnections < 1) throw new StackConfigurationException("Tcp.MaxConnections", "Tcp.MaxConnections must be at least 1.");
+    }
+}
+
+/// <summary>The DHCP client (RFC 2131; see NetStack.Dhcp.DhcpClient and docs/dhcp.md).</summary>
+public sealed record DhcpSettings
+{
+    /// <summary>Acquire the address, prefix, gateway, DNS servers and MTU by DHCP (StackConfig.Address must then be 0.0.0.0).</summary>
+    public bool Enabled { get; init; }
+    /// <summary>Host name sent to the server (option 12), which many servers register in their DNS; none by default.</summary>
+    public string? HostName { get; init; }
+    /// <summary>
+    /// ARP probes for the offered address before it is used (RFC 5227 PROBE_NUM is 3; RFC 2131 2.2 asks a client to
+    /// check); an answer means the address is taken and is declined. 0 skips the check.
+    /// </summary>
+    public int ConflictProbes { get; init; } = 3;
+    /// <summary>Ask the server to broadcast its replies (RFC 2131 4.1 BROADCAST flag). Not needed: the stack takes unicast replies before it has an address.</summary>
+    public bool BroadcastFlag { get; init; }
+    /// <summary>Give the lease back (DHCPRELEASE) when the stack stops.</summary>
+    public bool ReleaseOnStop { get; init; } = true;
+
+    internal void Validate()
+    {
+        if (ConflictProbes is < 0 or > 10) throw new StackConfigurationException("Dhcp.ConflictProbes", "Dhcp.ConflictProbes must be between 0 and 10 (RFC 5227 sends 3).");
+        if (HostName is { } h && (h.Length is 0 or > 63 || !h.All(c => char.IsAsciiLetterOrDigit(c) || c == '-')))
+            throw new StackConfigurationException("Dhcp.HostName", $"Dhcp.HostName '{h}' must be 1 to 63 letters, digits or hyphens (one DNS label).");
     }
 }

@@ -59,17 +59,29 @@ internal sealed class DnsResolver
     private readonly IUdpPorts _udp;
     private readonly ITcpClientPorts _tcp;
     private readonly DnsCache _cache;
-    private readonly IReadOnlyList<string> _search;
+    private IReadOnlyList<string> _search;
+    private IReadOnlyList<string> _searchFrom; // the configuration's list _search was made from (a DHCP lease may bring another)
     private readonly List<Resolution> _active = new();
     private readonly byte[] _query = new byte[DnsQuery.MaxLength];
     private TimeSpan _nextDeadline = TimeSpan.MaxValue;
+
+    /// <summary>The search domains in force, normalized again only when the configuration's list changed.</summary>
+    private IReadOnlyList<string> SearchList
+    {
+        get
+        {
+            var current = _context.Config.DnsSearch;
+            if (!ReferenceEquals(current, _searchFrom)) _search = DnsSearchList.Validate(_searchFrom = current);
+            return _search;
+        }
+    }
 
     public DnsResolver(LayerContext context, IUdpPorts udp, ITcpClientPorts tcp)
     {
         _context = context;
         _udp = udp;
         _tcp = tcp;
-        _search = DnsSearchList.Validate(context.Config.DnsSearch);
+        _search = DnsSearchList.Validate(_searchFrom = context.Config.DnsSearch);
         _cache = new DnsCache(context.Config.Dns, Counters);
     }
 
@@ -119,7 +131,7 @@ internal sealed class DnsResolver
     public Task<DnsAnswer> Query(string name, DnsRecordType type, Ipv4Address? server, bool noCache, TimeSpan now)
     {
         Counters.Resolutions++;
-        var candidates = DnsSearchList.Candidates(name, _search);
+        var candidates = DnsSearchList.Candidates(name, SearchList);
         var servers = server is { } s ? new[] { s } : _context.Config.DnsServers.ToArray();
         if (servers.Length == 0)
             throw new StackException(StackError.InvalidArgument,

@@ -22,6 +22,8 @@ public sealed class Ipv4Counters : LayerCounters
     public long DroppedNotForUs;
     public long DroppedUnknownProtocol;
     public long DroppedNoRoute;
+    /// <summary>Sends refused while the stack has no address yet (only DHCP's broadcasts may leave: RFC 1122 3.2.1.3).</summary>
+    public long DroppedNoAddress;
     public long DroppedHostUnreachable;
     public long DroppedTooBig;
     public long DroppedArpQueueFull;
@@ -80,7 +82,8 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
     /// <summary>Largest payload that leaves in a single unfragmented datagram.</summary>
     public int MaxUnfragmentedPayload => Mtu - Ipv4Header.MinLength;
 
-    public int Mtu => _link.Mtu;
+    /// <summary>The link's MTU, or a smaller one the configuration sets at run time (DHCP's interface MTU option).</summary>
+    public int Mtu => Math.Min(_link.Mtu, _context.Config.Mtu ?? int.MaxValue);
 
     public void Register(IpProtocol protocol, IIpProtocolHandler handler) => _handlers[(byte)protocol] = handler;
 
@@ -121,12 +124,13 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
         var cfg = _context.Config;
         // RFC 1122 3.2.1.3: no datagram comes from a broadcast, multicast, loopback or our own address; 0.0.0.0
         // only from a host still learning its address, which can only broadcast.
-        if (src == cfg.Address || (src.IsUnspecified ? dst == cfg.Address : !cfg.IsUnicastHost(src)))
+        if (src.IsUnspecified ? dst == cfg.Address : src == cfg.Address || !cfg.IsUnicastHost(src))
         {
             c.DroppedBadSource++;
             return;
         }
-        if (dst != cfg.Address && !dst.IsBroadcast && dst != cfg.SubnetBroadcast && !IsMember(dst))
+        if (dst != cfg.Address && !dst.IsBroadcast && dst != cfg.SubnetBroadcast && !IsMember(dst)
+            && !AddressAcquisition.TakesUnicastWhileUnconfigured(cfg, packet, ihl))
         {
             c.DroppedNotForUs++;
             return;
@@ -222,6 +226,7 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
         if (dontFragment && total > Mtu) { Counters.DroppedTooBig++; return StackError.MessageTooLong; }
         var frame = _tx.AsSpan(0, Ethernet.HeaderLength + total);
         var cfg = _context.Config;
+        if (!AddressAcquisition.MaySend(cfg, destination)) { Counters.DroppedNoAddress++; return StackError.AddressNotAvailable; }
         Ipv4Header.Write(frame[Ethernet.HeaderLength..], total, _nextId++, dontFragment ? Ipv4Header.FlagDontFragment : (ushort)0,
             ttl == 0 ? cfg.DefaultTtl : ttl, (byte)protocol, cfg.Address, destination, tos);
         return Route(destination, frame, now);

@@ -21,6 +21,13 @@ public sealed record ServiceHostOptions
     public TimeSpan HttpIdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>TCP connections served at once over all services; further ones are reset.</summary>
     public int MaxConnections { get; init; } = 256;
+    /// <summary>Serve DHCP (UDP 67) on the host's subnet, with the host as router and DNS server.</summary>
+    public bool Dhcp { get; init; } = true;
+    /// <summary>First and last address of the DHCP pool; by default .100 to .199 of a /24 (the upper half of a smaller subnet).</summary>
+    public Ipv4Address? DhcpPoolFirst { get; init; }
+    public Ipv4Address? DhcpPoolLast { get; init; }
+    /// <summary>How long a DHCP lease lasts: short, so that renewal (at half of it) is seen within minutes.</summary>
+    public TimeSpan DhcpLeaseTime { get; init; } = TimeSpan.FromMinutes(2);
 
     internal void Validate()
     {
@@ -28,6 +35,8 @@ public sealed record ServiceHostOptions
         if (ChargenLimit < 0) throw new ArgumentOutOfRangeException(nameof(ChargenLimit), "ChargenLimit cannot be negative.");
         if (HttpMaxBytes < 0) throw new ArgumentOutOfRangeException(nameof(HttpMaxBytes), "HttpMaxBytes cannot be negative.");
         if (MaxConnections < 1) throw new ArgumentOutOfRangeException(nameof(MaxConnections), "MaxConnections must be at least 1.");
+        if (DhcpLeaseTime < TimeSpan.FromSeconds(10) || DhcpLeaseTime > TimeSpan.FromDays(365))
+            throw new ArgumentOutOfRangeException(nameof(DhcpLeaseTime), "DhcpLeaseTime must be between 10 seconds and a year.");
     }
 }
 
@@ -45,6 +54,9 @@ public sealed class ServiceCounters
     public long DnsQueries;
     /// <summary>DNS queries dropped or answered FORMERR because they could not be read.</summary>
     public long DnsMalformed;
+    public long DhcpMessages;
+    /// <summary>DHCP messages that could not be read.</summary>
+    public long DhcpMalformed;
     /// <summary>Connections that ended with an error (reset by the peer, the stack stopped...).</summary>
     public long ConnectionErrors;
 }
@@ -52,7 +64,8 @@ public sealed class ServiceCounters
 /// <summary>
 /// The lab's service host: an application on a <see cref="NetworkStack"/>, written only with the stack's public socket
 /// API, that serves echo (TCP and UDP 7, RFC 862), discard (9, RFC 863), daytime (13, RFC 867), chargen (19, RFC 864),
-/// HTTP/1.1 (TCP 80, see <see cref="HttpService"/>) and DNS (UDP and TCP 53, authoritative for <see cref="Zone"/>). The stack
+/// HTTP/1.1 (TCP 80, see <see cref="HttpService"/>), DNS (UDP and TCP 53, authoritative for <see cref="Zone"/>) and DHCP
+/// (UDP 67, see <see cref="DhcpServer"/>; <see cref="ServiceHostOptions.Dhcp"/>). The stack
 /// itself answers ARP and ping. The stack must be running (real time); <see cref="Dispose"/> stops every service and
 /// resets open connections, and leaves the stack running.
 /// </summary>
@@ -65,6 +78,7 @@ public sealed class ServiceHost : IDisposable
     private readonly List<Task> _loops = new();
     private readonly List<ServiceInfo> _services = new();
     private int _disposed;
+    private DhcpServer? _dhcp;
 
     private ServiceHost(NetworkStack stack, ServiceHostOptions options)
     {
@@ -80,6 +94,12 @@ public sealed class ServiceHost : IDisposable
     public ServiceCounters Counters { get; } = new();
     public IReadOnlyList<ServiceInfo> Services => _services;
     public Ipv4Address Address => Stack.Config.Address;
+
+    /// <summary>The DHCP pool's addresses in use or remembered (empty when the host does not serve DHCP).</summary>
+    public IReadOnlyList<DhcpServerLease> DhcpLeases => _dhcp?.Leases(Stack.Clock.Now) ?? Array.Empty<DhcpServerLease>();
+
+    /// <summary>The DHCP pool, e.g. "192.0.2.100-192.0.2.199", or null.</summary>
+    public string? DhcpPool => _dhcp is { } d ? $"{d.Settings.PoolFirst}-{d.Settings.PoolLast}" : null;
 
     /// <summary>Opens every service's port on <paramref name="stack"/>. Fails with AddressInUse if one is taken (nothing is left open).</summary>
     public static async Task<ServiceHost> StartAsync(NetworkStack stack, ServiceHostOptions? options = null)
@@ -107,6 +127,7 @@ public sealed class ServiceHost : IDisposable
             await host.ServeTcpAsync(HttpService.Port, "http", "HTTP/1.1: / (index), /hello, /bytes/N, /download, /chunked, /slow, /redirect, POST /echo", http.ServeAsync).ConfigureAwait(false);
             await host.ServeUdpAsync(DnsService.Port, "dns", $"authoritative DNS for {options.Domain} and its reverse zone (EDNS; over 1232 bytes: truncated)", dns.Answer).ConfigureAwait(false);
             await host.ServeTcpAsync(DnsService.Port, "dns", $"authoritative DNS over TCP (RFC 7766), for answers too large for UDP", dns.ServeAsync).ConfigureAwait(false);
+            if (options.Dhcp) await host.ServeDhcpAsync(options).ConfigureAwait(false);
         }
         catch
         {
@@ -130,6 +151,18 @@ public sealed class ServiceHost : IDisposable
         lock (_udpSockets) _udpSockets.Add(socket);
         _services.Add(new ServiceInfo(name, Sockets.SocketProtocol.Udp, port, description));
         lock (_loops) _loops.Add(Task.Run(() => DatagramLoopAsync(socket, answer)));
+    }
+
+    private async Task ServeDhcpAsync(ServiceHostOptions options)
+    {
+        var server = new DhcpServer(DhcpService.SettingsFor(Stack, options));
+        var socket = await Stack.CreateUdpSocketAsync(DhcpService.Port).ConfigureAwait(false);
+        lock (_udpSockets) _udpSockets.Add(socket);
+        _dhcp = server;
+        var s = server.Settings;
+        _services.Add(new ServiceInfo("dhcp", Sockets.SocketProtocol.Udp, DhcpService.Port, $"DHCP: {s.PoolFirst}-{s.PoolLast}, {s.LeaseTime.TotalSeconds:0} s leases (RFC 2131)"));
+        var service = new DhcpService(server, Stack, Counters);
+        lock (_loops) _loops.Add(Task.Run(() => service.RunAsync(socket, _stop.Token)));
     }
 
     private async Task AcceptLoopAsync(TcpListener listener, Func<TcpSocket, CancellationToken, Task> serve)

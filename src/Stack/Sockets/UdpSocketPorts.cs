@@ -3,8 +3,8 @@ using NetStack.Udp;
 namespace NetStack.Sockets;
 
 /// <summary>
-/// How the DNS resolver gets its UDP ports: as sockets of the stack (with descriptors), so a query in flight
-/// shows in Get-StackConnection like any other socket. The resolver itself sees only <see cref="IUdpPorts"/>.
+/// How the DNS resolver and the DHCP client get their UDP ports: as sockets of the stack (with descriptors), so a
+/// query in flight, or DHCP's port 68, shows in Get-StackConnection like any other socket. They see only <see cref="IUdpPorts"/>.
 /// </summary>
 internal sealed class UdpSocketPorts : IUdpPorts
 {
@@ -18,6 +18,14 @@ internal sealed class UdpSocketPorts : IUdpPorts
         if (port is null) return null;
         var socket = new UdpSocket(_stack) { Receiver = receiver };
         socket.Bind(port.Value, Ipv4Address.Any, now);
+        return socket;
+    }
+
+    public IUdpPort? Open(ushort port, IUdpReceiver receiver, TimeSpan now)
+    {
+        if (_stack.Udp.IsPortInUse(port)) return null;
+        var socket = new UdpSocket(_stack) { Receiver = receiver };
+        socket.Bind(port, Ipv4Address.Any, now);
         return socket;
     }
 }

@@ -338,6 +338,12 @@ internal sealed class TcpLayer : IIpProtocolHandler
         foreach (var c in _connections.Values) c.SendAbortReset(now);
     }
 
+    /// <summary>The local address went away (a DHCP lease ended): every connection fails with <paramref name="error"/>, sending nothing.</summary>
+    internal void FailAll(StackError error, string message, TimeSpan now)
+    {
+        foreach (var c in _connections.Values.ToArray()) c.Fail(error, message, now);
+    }
+
     public void Dispose()
     {
         foreach (var c in _connections.Values.ToArray()) c.Shutdown(new StackException(StackError.StackStopped, "The stack stopped."));

@@ -19,7 +19,7 @@ internal interface IUdpEndpoint
     void OnStackStopped();
 }
 
-/// <summary>A bound UDP port a protocol above UDP speaks through, loop-side (the DNS resolver's query ports).</summary>
+/// <summary>A bound UDP port a protocol above UDP speaks through, loop-side (the DNS resolver's query ports, DHCP's port 68).</summary>
 internal interface IUdpPort
 {
     /// <summary>Sends one datagram from this port; returns None or why it could not go.</summary>
@@ -37,9 +37,12 @@ internal interface IUdpPorts
     /// whose datagrams and errors go to <paramref name="receiver"/>; null when every port is taken.
     /// </summary>
     IUdpPort? OpenRandom(IUdpReceiver receiver, TimeSpan now);
+
+    /// <summary>Binds the well-known <paramref name="port"/> (DHCP's 68) for <paramref name="receiver"/>; null when it is taken.</summary>
+    IUdpPort? Open(ushort port, IUdpReceiver receiver, TimeSpan now);
 }
 
-/// <summary>Loop-side consumer of a port's datagrams, used instead of a socket's receive queue (the DNS resolver).</summary>
+/// <summary>Loop-side consumer of a port's datagrams, used instead of a socket's receive queue (the DNS resolver, the DHCP client).</summary>
 internal interface IUdpReceiver
 {
     void OnUdpDatagram(IUdpPort port, Ipv4Address source, ushort sourcePort, ReadOnlySpan<byte> data, TimeSpan now);

@@ -15,7 +15,7 @@ namespace Stack.Tests.Core;
 public class LayeringTests
 {
     private static readonly string[] ProtocolNamespaces =
-        ["NetStack.Arp", "NetStack.IPv4", "NetStack.Icmp", "NetStack.Udp", "NetStack.Tcp", "NetStack.Dns"];
+        ["NetStack.Arp", "NetStack.IPv4", "NetStack.Icmp", "NetStack.Udp", "NetStack.Tcp", "NetStack.Dns", "NetStack.Dhcp"];
 
     private const BindingFlags All = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
 

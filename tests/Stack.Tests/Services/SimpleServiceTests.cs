@@ -114,7 +114,7 @@ public class SimpleServiceTests
         Assert.Equal(LabRig.HostAddress, reply.Address);
         var listening = (await lab.HostStack.GetConnectionsAsync()).Select(r => (r.Protocol, (int)r.LocalPort)).ToHashSet();
         foreach (var s in lab.Host.Services) Assert.Contains((s.Protocol, (int)s.Port), listening);
-        Assert.Equal(new[] { 7, 9, 13, 19, 53, 80 }, lab.Host.Services.Select(s => (int)s.Port).Distinct().Order());
+        Assert.Equal(new[] { 7, 9, 13, 19, 53, 67, 80 }, lab.Host.Services.Select(s => (int)s.Port).Distinct().Order());
     }
 
     [Fact]
