@@ -217,6 +217,18 @@ public abstract class NetStackCmdlet : PSCmdlet
         catch (StackException) { /* the stack stopped meanwhile: nothing can be received any more */ }
     }
 
+    /// <summary>
+    /// Data received as the pipeline stops cannot be output (writing throws): <paramref name="giveBack"/> puts it back
+    /// in the socket, in front, for the next receive, and the stop goes on (PipelineStoppedException). Else nothing.
+    /// </summary>
+    protected internal void GiveBackIfStopping(Action giveBack)
+    {
+        if (!Stopping && !_stopping.IsCancellationRequested) return;
+        try { giveBack(); }
+        catch (StackException) { /* the stack stopped: nothing can be received any more */ }
+        throw new PipelineStoppedException();
+    }
+
     /// <summary>Waits up to <paramref name="delay"/>, returning early (with PipelineStoppedException) if the pipeline stops.</summary>
     protected void Sleep(TimeSpan delay)
     {

@@ -402,18 +402,6 @@ public sealed class ReceiveStackDataCommand : SocketCmdlet
         TryAwaitTimed(stack, ct => udp.ReceiveAsync(ct), TimeSpan.FromSeconds(TimeoutSec), udp.Id,
             $"Receiving on socket {udp.Id} (the socket stays usable)", out var d, giveBack: udp.Unread) ? d : null;
 
-    /// <summary>
-    /// Data received as the pipeline stops cannot be output (writing throws): it goes back to the socket, in front,
-    /// for the next receive, and the stop goes on.
-    /// </summary>
-    private void GiveBackIfStopping(Action giveBack)
-    {
-        if (!Stopping && !StopToken.IsCancellationRequested) return;
-        try { giveBack(); }
-        catch (StackException) { /* the stack stopped: nothing can be received any more */ }
-        throw new PipelineStoppedException();
-    }
-
     private void Emit(byte[] data)
     {
         if (AsString) WriteObject(DataCodec.GetEncoding(this, Encoding).GetString(data));
