@@ -104,9 +104,10 @@ public sealed partial class TcpSocket
                 if (delimiter != null && received.IndexOf(delimiter) is var at and >= 0)
                     return Take(received, Math.Min(at + delimiter.Length, maxLength));
                 if (received.Length >= maxLength) return Take(received, maxLength);
-                var n = await ReceiveAsync(received.Reserve(maxLength - received.Length), ct).ConfigureAwait(false);
+                var before = received.Length;
+                var n = await ReceiveIntoAsync(received, maxLength - received.Length, ct).ConfigureAwait(false);
                 if (n == 0) return received.ToArray(); // the peer closed: what came
-                received.Commit(n);
+                if (received.Length == before) received.Commit(n); // it had to wait: the data landed in the room reserved
                 progress?.Report(received.Length);
             }
         }
@@ -115,6 +116,31 @@ public sealed partial class TcpSocket
             GiveBack(received, 0);
             throw;
         }
+    }
+
+    /// <summary>
+    /// One hop to the loop for a bounded receive: everything buffered (given back, then the connection's), up to
+    /// <paramref name="max"/>, copied into the accumulator and committed there on the loop (the receive awaits this hop, so
+    /// nothing else touches the accumulator meanwhile); or, with nothing buffered, a wait for data into one reserved room,
+    /// which the caller commits. Returns the bytes taken (0: the peer closed). Cancellable as <see cref="ReceiveAsync"/>.
+    /// </summary>
+    private Task<int> ReceiveIntoAsync(ReceiveAccumulator received, int max, CancellationToken ct)
+    {
+        if (!ct.CanBeCanceled) return Stack.InvokeAsync(now => ReceiveIntoOnLoop(received, max, now, null));
+        var waiter = new TaskCompletionSource<int>(); // completed on the loop: see NetworkStack.InvokeAsync
+        return WithCancel(Stack.InvokeAsync(now => ReceiveIntoOnLoop(received, max, now, waiter)), ct, _ => Tcb.CancelReceive(waiter));
+    }
+
+    private Task<int> ReceiveIntoOnLoop(ReceiveAccumulator received, int max, TimeSpan now, TaskCompletionSource<int>? waiter)
+    {
+        var total = 0;
+        while (total < max && (_unread is { Count: > 0 } || Tcb.RcvBuf.Count > 0))
+        {
+            var n = ReceiveOnLoop(received.Reserve(max - total), now, null).Result; // data is there: completes at once
+            received.Commit(n);
+            total += n;
+        }
+        return total > 0 ? Task.FromResult(total) : ReceiveOnLoop(received.Reserve(max), now, waiter);
     }
 
     /// <summary>The first <paramref name="count"/> bytes; the rest goes back to the socket.</summary>
