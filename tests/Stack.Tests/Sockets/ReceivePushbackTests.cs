@@ -16,8 +16,17 @@ public class ReceivePushbackTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
 
-    /// <summary>Two running stacks on one virtual wire, and a connection between them.</summary>
-    private static async Task<(NetworkStack A, NetworkStack B, TcpSocket Client, TcpSocket Server)> ConnectedPair(int seed, ushort port = 7)
+    /// <summary>Two running stacks on one virtual wire and a connection between them; disposing stops both stacks.</summary>
+    private sealed record Connected(NetworkStack A, NetworkStack B, TcpSocket Client, TcpSocket Server) : IDisposable
+    {
+        public void Dispose()
+        {
+            A.Dispose();
+            B.Dispose();
+        }
+    }
+
+    private static async Task<Connected> ConnectedPair(int seed, ushort port = 7)
     {
         var wire = new VirtualWire(seed);
         var a = new NetworkStack(wire.CreatePort("a", MacAddress.Parse("02-00-00-00-00-01")), new StackConfig { Address = TcpSim.A });
@@ -28,7 +37,14 @@ public class ReceivePushbackTests
         var accept = listener.AcceptAsync();
         var client = await a.ConnectTcpAsync(TcpSim.B, port).WaitAsync(Generous);
         var server = await accept.WaitAsync(Generous);
-        return (a, b, client, server);
+        return new Connected(a, b, client, server);
+    }
+
+    /// <summary>Sends <paramref name="data"/> from the client and waits until it is all in the server socket's Recv-Q.</summary>
+    private static async Task Deliver(Connected pair, byte[] data)
+    {
+        await pair.Client.SendAsync(data).WaitAsync(Generous);
+        await UntilRecvQ(pair.Server, data.Length);
     }
 
     private static async Task<long> RecvQ(TcpSocket s) => (await s.GetInfoAsync().WaitAsync(Generous)).RecvQ;
@@ -47,9 +63,8 @@ public class ReceivePushbackTests
     [Fact]
     public async Task Until_then_ReceiveAsync_and_the_stream_get_every_byte_once_in_order()
     {
-        var (a, b, c, s) = await ConnectedPair(1);
-        using var _a = a;
-        using var _b = b;
+        using var pair = await ConnectedPair(1);
+        var (c, s) = (pair.Client, pair.Server);
         var body = TcpSim.Data(200_000, 5);
         var sent = Encoding.ASCII.GetBytes("HEAD 1\r\nHEAD 2\r\n\r\n").Concat(body).ToArray();
         await c.SendAsync(sent).WaitAsync(Generous);
@@ -86,12 +101,10 @@ public class ReceivePushbackTests
     [Fact]
     public async Task A_cancelled_or_timed_out_bounded_receive_leaves_every_byte_for_the_next()
     {
-        var (a, b, c, s) = await ConnectedPair(2);
-        using var _a = a;
-        using var _b = b;
+        using var pair = await ConnectedPair(2);
+        var (c, s) = (pair.Client, pair.Server);
         var first = TcpSim.Data(100_000, 6);
-        await c.SendAsync(first).WaitAsync(Generous);
-        await UntilRecvQ(s, first.Length);
+        await Deliver(pair, first);
 
         // Each waits for more than has come, then gives up: nothing is returned, nothing is lost.
         using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100)))
@@ -112,11 +125,9 @@ public class ReceivePushbackTests
     [Fact]
     public async Task A_bounded_receive_ended_by_a_reset_leaves_its_bytes_then_reports_the_reset()
     {
-        var (a, b, c, s) = await ConnectedPair(3);
-        using var _a = a;
-        using var _b = b;
-        await c.SendAsync("partial line"u8.ToArray()).WaitAsync(Generous);
-        await UntilRecvQ(s, 12);
+        using var pair = await ConnectedPair(3);
+        var (c, s) = (pair.Client, pair.Server);
+        await Deliver(pair, "partial line"u8.ToArray());
         var pending = s.ReceiveUntilAsync("\n"u8.ToArray());
         c.Abort();
         var ex = await Assert.ThrowsAsync<StackException>(() => pending).WaitAsync(Generous);
@@ -130,11 +141,9 @@ public class ReceivePushbackTests
     [Fact]
     public async Task Unread_puts_bytes_in_front_and_Recv_Q_counts_them_until_read()
     {
-        var (a, b, c, s) = await ConnectedPair(4);
-        using var _a = a;
-        using var _b = b;
-        await c.SendAsync("world"u8.ToArray()).WaitAsync(Generous);
-        await UntilRecvQ(s, 5);
+        using var pair = await ConnectedPair(4);
+        var (c, s) = (pair.Client, pair.Server);
+        await Deliver(pair, "world"u8.ToArray());
         s.Unread("hello "u8.ToArray());
         Assert.Equal(11, await RecvQ(s));
         Assert.Equal("hello world", Encoding.ASCII.GetString(await s.ReceiveExactlyAsync(11).WaitAsync(Generous)));
@@ -144,11 +153,9 @@ public class ReceivePushbackTests
     [Fact]
     public async Task Closing_with_pushed_back_bytes_unread_resets_like_unread_data()
     {
-        var (a, b, c, s) = await ConnectedPair(5);
-        using var _a = a;
-        using var _b = b;
-        await c.SendAsync("one\ntwo\n"u8.ToArray()).WaitAsync(Generous);
-        await UntilRecvQ(s, 8);
+        using var pair = await ConnectedPair(5);
+        var (c, s) = (pair.Client, pair.Server);
+        await Deliver(pair, "one\ntwo\n"u8.ToArray());
         Assert.Equal("one\n", Encoding.ASCII.GetString(await s.ReceiveUntilAsync("\n"u8.ToArray()).WaitAsync(Generous)));
         await s.CloseAsync().WaitAsync(Generous); // "two\n" was never read: RFC 1122 4.2.2.13
         var ex = await Assert.ThrowsAsync<StackException>(() => c.ReceiveAsync(new byte[8])).WaitAsync(Generous);
@@ -160,9 +167,8 @@ public class ReceivePushbackTests
     {
         // The race the loop settles: a receive whose token fires as data completes it either returns the data
         // or leaves it in the socket, never both and never neither, for plain and bounded receives alike.
-        var (a, b, c, s) = await ConnectedPair(6);
-        using var _a = a;
-        using var _b = b;
+        using var pair = await ConnectedPair(6);
+        var (c, s) = (pair.Client, pair.Server);
         var data = TcpSim.Data(2_000_000, 8);
         var sender = Task.Run(async () =>
         {
