@@ -227,9 +227,9 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
     {
         ThrowIfClosed();
         if (!_bound) throw new StackException(StackError.InvalidState, $"Socket {Id} is not bound, so nothing can arrive; call BindAsync (or send first) before receiving.");
-        ThrowPendingError();
-        // Cancelled before the loop got here (the caller may have gone): take nothing.
+        // Cancelled before the loop got here (the caller may have gone): take nothing, not even a pending error.
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<UdpDatagram>(cancellationToken);
+        ThrowPendingError();
         // A live waiter only exists while the queue is empty (arrivals go to waiters first), so data here is next in line.
         if (_unread is { Count: > 0 } unread)
         {
