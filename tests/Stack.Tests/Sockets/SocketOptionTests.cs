@@ -149,6 +149,8 @@ public class SocketOptionTests
         Assert.False(s.IsClosed);
         Assert.True(sim.RunUntil(() => s.State == TcpState.Closed, TimeSpan.FromSeconds(10)));
         Assert.True(s.IsClosed);
+        Assert.True(c.IsClosedByUser);
+        Assert.False(s.IsClosedByUser); // the peer ended it: its user closed nothing
         Assert.Equal(new IpEndPoint(TcpSim.B, 5000), s.LocalEndPoint); // kept for the record
 
         var l = b.Listen(6000);
