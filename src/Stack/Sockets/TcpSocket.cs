@@ -18,8 +18,6 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
     private volatile int _state;
     private int _closedPublished;
 
-    /// <summary>Orders the posts of option setters, Bind and ConnectAsync with their checks.</summary>
-    private readonly object _gate = new();
     private volatile bool _noDelay;
     private volatile bool _keepalive;
     private volatile int _sendBufferSize;
@@ -37,6 +35,12 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
     }
 
     internal TcpConnection Tcb { get; }
+
+    /// <summary>
+    /// Orders the posts of option setters, Bind and ConnectAsync with their checks: the connection object, which only
+    /// this socket can reach and the loop never locks (no extra object per socket).
+    /// </summary>
+    private object Gate => Tcb;
 
     /// <summary>The connection's state as of the loop's last change (RFC 9293 names).</summary>
     public TcpState State => (TcpState)_state;
@@ -105,7 +109,7 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
     /// <summary>Publishes an option and posts it to the loop; refused once the socket is closed.</summary>
     private void SetOption(string name, Action publish, Action<TimeSpan> apply)
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (IsClosed) throw new StackException(StackError.SocketClosed, $"Socket {Id} is closed; {name} no longer applies. Set options on a new socket.");
             Stack.Post(apply); // StackStopped when the stack has stopped: then nothing is published either
@@ -117,7 +121,7 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
     {
         if (value is < 2048 or > 64 * 1024 * 1024)
             throw new ArgumentOutOfRangeException(send ? nameof(SendBufferSize) : nameof(ReceiveBufferSize), value, "Buffer sizes must be between 2048 bytes and 64 MiB.");
-        lock (_gate)
+        lock (Gate)
         {
             if (!NeverConnected || IsClosed)
                 throw new StackException(StackError.InvalidState, "Buffer sizes can only be changed before the socket connects.");
@@ -137,7 +141,7 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
     public void Bind(ushort localPort)
     {
         if (localPort == 0) throw new ArgumentException("Bind needs a port from 1 to 65535.", nameof(localPort));
-        lock (_gate)
+        lock (Gate)
         {
             if (!NeverConnected || IsClosed) throw new StackException(StackError.InvalidState, "Bind must come before ConnectAsync.");
             Stack.Post(_ => Tcb.BoundPort = localPort);
@@ -149,7 +153,7 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
     public Task ConnectAsync(Ipv4Address remote, ushort port, CancellationToken cancellationToken = default)
     {
         Task<bool> task;
-        lock (_gate)
+        lock (Gate)
         {
             _connectStarted = true; // buffer sizes and Bind no longer apply
             task = Stack.InvokeAsync(now => Tcb.Connect(remote, port, now));
