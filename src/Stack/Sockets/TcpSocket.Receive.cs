@@ -1,3 +1,4 @@
+using System.Buffers;
 using NetStack.Tcp;
 
 namespace NetStack.Sockets;
@@ -134,13 +135,30 @@ public sealed partial class TcpSocket
     private Task<int> ReceiveIntoOnLoop(ReceiveAccumulator received, int max, TimeSpan now, TaskCompletionSource<int>? waiter)
     {
         var total = 0;
-        while (total < max && (_unread is { Count: > 0 } || Tcb.RcvBuf.Count > 0))
+        while (total < max && _unread is { Count: > 0 } unread)
         {
-            var n = ReceiveOnLoop(received.Reserve(max - total), now, null).Result; // data is there: completes at once
+            var n = unread.Read(received.Reserve(max - total).Span);
             received.Commit(n);
             total += n;
         }
-        return total > 0 ? Task.FromResult(total) : ReceiveOnLoop(received.Reserve(max), now, waiter);
+        PublishUnread();
+        var buffered = Math.Min(Tcb.RcvBuf.Count, max - total);
+        if (buffered > 0)
+        {
+            // One read from the connection per turn, so the window opens once, as one recv() would: reading it chunk by
+            // chunk sent a window update per chunk and made a 100 MiB -Count 1.75 times slower. Straight into the
+            // accumulator when the room there holds it, else through a pooled array (one copy more, no garbage).
+            var room = received.Reserve(buffered);
+            if (room.Length >= buffered) received.Commit(Tcb.Receive(room[..buffered], now).Result);
+            else
+            {
+                var scratch = ArrayPool<byte>.Shared.Rent(buffered);
+                try { received.Write(scratch.AsSpan(0, Tcb.Receive(scratch.AsMemory(0, buffered), now).Result)); }
+                finally { ArrayPool<byte>.Shared.Return(scratch); }
+            }
+            total += buffered;
+        }
+        return total > 0 ? Task.FromResult(total) : Tcb.Receive(received.Reserve(max), now, waiter);
     }
 
     /// <summary>The first <paramref name="count"/> bytes; the rest goes back to the socket.</summary>
