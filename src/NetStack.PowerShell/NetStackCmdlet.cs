@@ -142,13 +142,20 @@ public abstract class NetStackCmdlet : PSCmdlet
     /// OperationTimeout when the limit passes). The token given to <paramref name="start"/> fires on the timeout and on
     /// Ctrl+C, so the stack itself abandons the operation (a receive keeps its data for the next one).
     /// </summary>
-    /// <remarks>
-    /// <paramref name="limit"/> is the limit the user gave, for the message, when <paramref name="timeout"/> is what is
-    /// left of it (a receive that loops): "timed out after 2 s", not after the 1.995 s this wait had.
-    /// </remarks>
-    protected internal bool TryAwaitTimed<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what, out T result, TimeSpan? limit = null)
+    /// <param name="limit">
+    /// The limit the user gave, for the message, when <paramref name="timeout"/> is what is left of it (a command that
+    /// waits several times): "timed out after 2 s", not after the 1.995 s this wait had.
+    /// </param>
+    /// <param name="giveBack">
+    /// For operations that take something (a receive): called with what the operation returned when the pipeline
+    /// stopped just as it completed, so the caller can put it back (<c>TcpSocket.Unread</c>); it runs before this
+    /// method throws, so the next command's operation comes after it.
+    /// </param>
+    /// <param name="report">Progress to show while waiting (see <see cref="Await{T}(StackInstance, Func{Task{T}}, Func{ProgressRecord?})"/>).</param>
+    protected internal bool TryAwaitTimed<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what, out T result,
+        TimeSpan? limit = null, Action<T>? giveBack = null, Func<ProgressRecord?>? report = null)
     {
-        var error = AwaitTimed(stack, start, timeout, target, what, out result, limit);
+        var error = AwaitTimed(stack, start, timeout, target, what, out result, limit, giveBack, report);
         if (error is null) return true;
         WriteError(error);
         return false;
@@ -158,15 +165,17 @@ public abstract class NetStackCmdlet : PSCmdlet
     protected internal ErrorRecord? TryAwaitTimedQuiet<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what) =>
         AwaitTimed(stack, start, timeout, target, what, out _);
 
-    private ErrorRecord? AwaitTimed<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what, out T result, TimeSpan? limit = null)
+    private ErrorRecord? AwaitTimed<T>(StackInstance stack, Func<CancellationToken, Task<T>> start, TimeSpan timeout, object? target, string what, out T result,
+        TimeSpan? limit = null, Action<T>? giveBack = null, Func<ProgressRecord?>? report = null)
     {
         result = default!;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         // A zero limit still gives the loop a moment to hand over what is already there.
         cts.CancelAfter(timeout > MinimumWait ? timeout : MinimumWait);
+        Task<T>? started = null;
         try
         {
-            result = Await(stack, () => start(cts.Token), what, limit ?? timeout);
+            result = Await(stack, () => started = start(cts.Token), what, limit ?? timeout, report);
             return null;
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { throw new PipelineStoppedException(); }
@@ -176,6 +185,7 @@ public abstract class NetStackCmdlet : PSCmdlet
             // cancelled first, then runs its callbacks), and disposing the source would then unlink it unfired,
             // leaving the stack-side operation alive: a receive that takes the next datagram for nobody.
             cts.Cancel();
+            GiveBackAfterStop(started, giveBack);
             throw;
         }
         catch (OperationCanceledException)
@@ -189,6 +199,35 @@ public abstract class NetStackCmdlet : PSCmdlet
     }
 
     private static readonly TimeSpan MinimumWait = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>How long a stopped command waits for the loop to answer the cancel of its operation (one turn, normally).</summary>
+    private static readonly TimeSpan SettleLimit = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The pipeline stopped while <paramref name="task"/> ran, and its token is cancelled. The loop settles it at its next
+    /// turn: cancelled, having taken nothing, or completed just before, holding what it took; that is given back, now,
+    /// so the next command's receive finds it first. Nothing is written: the pipeline is stopping.
+    /// </summary>
+    private static void GiveBackAfterStop<T>(Task<T>? task, Action<T>? giveBack)
+    {
+        if (task is null || giveBack is null) return;
+        ((IAsyncResult)task).AsyncWaitHandle.WaitOne(SettleLimit);
+        if (!task.IsCompletedSuccessfully) return;
+        try { giveBack(task.Result); }
+        catch (StackException) { /* the stack stopped meanwhile: nothing can be received any more */ }
+    }
+
+    /// <summary>
+    /// Data received as the pipeline stops cannot be output (writing throws): <paramref name="giveBack"/> puts it back
+    /// in the socket, in front, for the next receive, and the stop goes on (PipelineStoppedException). Else nothing.
+    /// </summary>
+    protected internal void GiveBackIfStopping(Action giveBack)
+    {
+        if (!Stopping && !_stopping.IsCancellationRequested) return;
+        try { giveBack(); }
+        catch (StackException) { /* the stack stopped: nothing can be received any more */ }
+        throw new PipelineStoppedException();
+    }
 
     /// <summary>Waits up to <paramref name="delay"/>, returning early (with PipelineStoppedException) if the pipeline stops.</summary>
     protected void Sleep(TimeSpan delay)

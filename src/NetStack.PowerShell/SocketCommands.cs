@@ -87,19 +87,16 @@ public abstract class SocketCmdlet : SocketCmdletBase
 /// <summary>What the module knows about any socket kind without the cmdlets needing to.</summary>
 internal static class SocketState
 {
-    /// <summary>Sockets the user closed whose connection still finishes in the background (FIN, TimeWait).</summary>
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<StackSocket, object> ClosedByUser = new();
-
     /// <summary>
-    /// Closed sockets give their descriptor back, so the stack no longer finds them by Id; one the user closed counts
-    /// as closed at once, as a closed descriptor does, so receive and send both refuse it.
+    /// Closed: the socket says so (<see cref="StackSocket.IsClosed"/>: its user closed it, or the stack ended it), or its
+    /// descriptor is gone. One the user closed counts as closed at once, so receive and send both refuse it; with
+    /// <paramref name="userClosedCounts"/> false (Close-StackSocket -Abort), a TCP socket the user closed still counts
+    /// as open while its connection finishes (FIN, TimeWait) and holds its descriptor.
     /// </summary>
     public static bool IsClosed(StackSocket s, bool userClosedCounts = true) =>
-        s is UdpSocket { IsClosed: true } || (userClosedCounts && ClosedByUser.TryGetValue(s, out _)) || !ReferenceEquals(s.Stack.FindSocket(s.Id), s);
+        (s.IsClosed && (userClosedCounts || s is not TcpSocket { IsClosedByUser: true })) || !ReferenceEquals(s.Stack.FindSocket(s.Id), s);
 
-    public static void MarkClosed(StackSocket s) => ClosedByUser.AddOrUpdate(s, true);
-
-    public static bool ClosedByUserOf(StackSocket s) => ClosedByUser.TryGetValue(s, out _);
+    public static bool ClosedByUserOf(StackSocket s) => s.IsClosedByUser;
 }
 
 /// <summary>New-StackSocket: opens a socket; its Id is its descriptor in the stack.</summary>
@@ -385,6 +382,7 @@ public sealed class ReceiveStackDataCommand : SocketCmdlet
                 if (n > 1) WriteProgress(new ProgressRecord(1, "Receive-StackData", $"Datagram {i + 1} of {n} on socket {socket.Id}") { PercentComplete = i * 100 / n });
                 var d = ReceiveDatagram(stack, udp);
                 if (d is null) return;
+                GiveBackIfStopping(() => udp.Unread(d));
                 if (AsDatagram) WriteObject(new StackDatagram(d, socket.Id, stack.Name));
                 else Emit(d.Data);
             }
@@ -395,12 +393,14 @@ public sealed class ReceiveStackDataCommand : SocketCmdlet
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-AsDatagram applies to UDP sockets."), "DatagramOptionOnStream", ErrorCategory.InvalidArgument, null));
         var delimiter = Until is null ? null : DataCodec.GetEncoding(this, Encoding).GetBytes(Until);
         var data = TcpSupport.Receive(this, stack, socket, Count, delimiter, ToEnd, TimeSpan.FromSeconds(TimeoutSec));
-        if (data != null) Emit(data);
+        if (data is null) return;
+        GiveBackIfStopping(() => ((TcpSocket)socket).Unread(data));
+        Emit(data);
     }
 
     private UdpDatagram? ReceiveDatagram(StackInstance stack, UdpSocket udp) =>
         TryAwaitTimed(stack, ct => udp.ReceiveAsync(ct), TimeSpan.FromSeconds(TimeoutSec), udp.Id,
-            $"Receiving on socket {udp.Id} (the socket stays usable)", out var d) ? d : null;
+            $"Receiving on socket {udp.Id} (the socket stays usable)", out var d, giveBack: udp.Unread) ? d : null;
 
     private void Emit(byte[] data)
     {
@@ -427,7 +427,6 @@ public sealed class CloseStackSocketCommand : SocketCmdlet
     protected override void ProcessSocket(StackInstance stack, StackSocket socket)
     {
         if (!ShouldProcess($"socket {socket.Id} ({socket.Protocol}) on stack {stack.Name}", Abort ? "Abort" : "Close")) return;
-        SocketState.MarkClosed(socket);
         if (socket is UdpSocket udp)
         {
             udp.Close();

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using System.Runtime.CompilerServices;
 using NetStack.Sockets;
 using NetStack.Tcp;
 
@@ -16,15 +15,12 @@ internal static class SocketErrors
 /// <summary>
 /// The TCP side of the socket cmdlets, in one place so the cmdlets stay protocol-neutral. Waits go through
 /// <see cref="NetStackCmdlet.TryAwaitTimed{T}"/>: a timeout or Ctrl+C cancels the stack-side operation itself
-/// (the connect is aborted, a receive gives back nothing it did not return), so nothing is lost or left behind.
+/// (the connect is aborted, a receive leaves in the socket every byte it did not return), so nothing is lost or left behind.
 /// </summary>
 internal static class TcpSupport
 {
     private const int ChunkSize = 64 * 1024;
     private const long ProgressThreshold = 1024 * 1024;
-
-    /// <summary>Bytes a -Until receive read past its delimiter, handed to the socket's next receive first.</summary>
-    private static readonly ConditionalWeakTable<TcpSocket, byte[]> Leftovers = new();
 
     public static TcpSocket? CreateSocket(NetStackCmdlet cmdlet, StackInstance stack, ushort port, Ipv4Address? localAddress, bool noDelay, int? receiveBuffer, int? sendBuffer)
     {
@@ -87,54 +83,53 @@ internal static class TcpSupport
 
     /// <summary>
     /// recv() by default: waits for at least one byte, returns what is buffered; null once the peer closed and nothing is
-    /// left. -Count: exactly that many bytes (fewer only if the peer closes). -Until: through the delimiter. -ToEnd: until EOF.
+    /// left. -Count: exactly that many bytes (fewer only if the peer closes). -Until: through the delimiter (or -Count
+    /// bytes, if that comes first). -ToEnd: until EOF. The socket's own bounded receives do the work, so bytes read past
+    /// a boundary stay in the socket (ReceiveAsync, GetStream() and Recv-Q see them), and a timeout, an error or Ctrl+C
+    /// leaves every byte not returned there for the next receive.
     /// </summary>
     public static byte[]? Receive(NetStackCmdlet cmdlet, StackInstance stack, StackSocket socket, int? count, byte[]? until, bool toEnd, TimeSpan timeout)
     {
         var tcp = RequireStream(cmdlet, socket, "Receive-StackData");
-        var deadline = DateTime.UtcNow + timeout;
-        var received = new ReceiveAccumulator();
-        if (Leftovers.TryGetValue(tcp, out var left))
-        {
-            Leftovers.Remove(tcp);
-            received.Write(left);
-        }
-        // recv() returns everything buffered, up to the receive buffer's size.
-        var buffer = new byte[Math.Max(ChunkSize, tcp.ReceiveBufferSize)];
         var what = $"Receiving on socket {socket.Id}";
-        while (true)
+        if (count is null && until is null && !toEnd)
         {
-            if (until != null && received.IndexOf(until) is var at and >= 0)
-            {
-                var end = at + until.Length;
-                if (end < received.Length) Leftovers.AddOrUpdate(tcp, received.ToArray(end, received.Length - end));
-                return received.ToArray(0, end);
-            }
-            if (count is { } c && received.Length >= c)
-            {
-                if (received.Length > c) Leftovers.AddOrUpdate(tcp, received.ToArray(c, received.Length - c));
-                return received.ToArray(0, c);
-            }
-            if (count is null && until is null && !toEnd && received.Length > 0) return received.ToArray();
-
-            var want = count is { } n ? (int)Math.Min(buffer.Length, n - received.Length) : buffer.Length;
-            if (!cmdlet.TryAwaitTimed(stack, ct => tcp.ReceiveAsync(buffer.AsMemory(0, want), ct), Remaining(deadline), socket.Id, what, out var got, timeout))
-            {
-                // Keep what was read for the next receive: a timeout leaves the socket usable and loses nothing.
-                if (received.Length > 0) Leftovers.AddOrUpdate(tcp, received.ToArray());
+            // recv() returns everything buffered, up to the receive buffer's size.
+            var buffer = new byte[Math.Max(ChunkSize, tcp.ReceiveBufferSize)];
+            if (!cmdlet.TryAwaitTimed(stack, ct => tcp.ReceiveAsync(buffer, ct), timeout, socket.Id, what, out var n,
+                    giveBack: got => tcp.Unread(buffer.AsMemory(0, got))))
                 return null;
-            }
-            if (got == 0) // the peer closed
-            {
-                if (received.Length == 0) return null;
-                if (count != null || until != null)
-                    cmdlet.WriteWarning($"Socket {socket.Id}: the peer closed after {received.Length} bytes, before {(count != null ? $"{count} bytes" : "the delimiter")} arrived.");
-                return received.ToArray();
-            }
-            received.Write(buffer.AsSpan(0, got));
-            if (received.Length >= ProgressThreshold)
-                cmdlet.WriteProgress(new ProgressRecord(3, "Receive-StackData", $"Socket {socket.Id}: {received.Length:N0} bytes{(count is { } total ? $" of {total:N0}" : "")}")
-                { PercentComplete = count is { } t ? (int)(received.Length * 100L / t) : -1 });
+            return n == 0 ? null : buffer.AsSpan(0, n).ToArray();
+        }
+        var progress = new ReceiveProgress(socket.Id, count);
+        Func<CancellationToken, Task<byte[]>> start =
+            until != null ? ct => tcp.ReceiveUntilAsync(until, count ?? int.MaxValue, ct, progress)
+            : count is { } c ? ct => tcp.ReceiveExactlyAsync(c, ct, progress)
+            : ct => tcp.ReceiveToEndAsync(ct, progress);
+        if (!cmdlet.TryAwaitTimed(stack, start, timeout, socket.Id, what, out var data, giveBack: d => tcp.Unread(d), report: progress.Record))
+            return null;
+        if (data.Length == 0) return null; // the peer closed and nothing was left
+        var complete = until != null
+            ? data.AsSpan().EndsWith(until) || data.Length == count
+            : count is null || data.Length == count;
+        if (!complete)
+            cmdlet.WriteWarning($"Socket {socket.Id}: the peer closed after {data.Length} bytes, before {(until != null ? "the delimiter" : $"{count} bytes")} arrived.");
+        return data;
+    }
+
+    /// <summary>How far a bounded receive has got, for Write-Progress once it passes a mebibyte.</summary>
+    private sealed class ReceiveProgress(int socketId, int? total) : IProgress<long>
+    {
+        private long _received;
+
+        public void Report(long value) => Volatile.Write(ref _received, value);
+
+        public ProgressRecord? Record()
+        {
+            var received = Volatile.Read(ref _received);
+            if (received < ProgressThreshold) return null;
+            return new ProgressRecord(3, "Receive-StackData", $"Socket {socketId}: {received:N0} bytes{(total is { } t ? $" of {t:N0}" : "")}")
+            { PercentComplete = total is { } all ? (int)(received * 100L / all) : -1 };
         }
     }
 

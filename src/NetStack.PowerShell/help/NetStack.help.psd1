@@ -401,13 +401,13 @@
         'Receive-StackData'     = @{
             Synopsis    = 'Receives data from a socket, like recv().'
             Description = @(
-                'Waits up to -TimeoutSec for data and returns what is there as one byte[] (for UDP, one datagram). Returns nothing once the peer has closed and nothing is left. A timeout (TimedOut) or Ctrl+C leaves the data for the next receive; the socket stays usable.'
-                'TCP: -Count waits for exactly that many bytes, -Until reads up to and including a delimiter (bytes after it are kept for the next receive), -ToEnd reads until the peer closes. UDP: one datagram per call, -Count n datagrams; -AsDatagram outputs each with its sender.'
+                'Waits up to -TimeoutSec for data and returns what is there as one byte[] (for UDP, one datagram). Returns nothing once the peer has closed and nothing is left. A timeout (TimedOut), Ctrl+C or an error leaves every byte the command had not output in the socket, in order, for the next receive; the socket stays usable.'
+                'TCP: -Count waits for exactly that many bytes, -Until reads up to and including a delimiter (with -Count too: or that many bytes, if the delimiter has not come within them), -ToEnd reads until the peer closes. Bytes read past the delimiter or count stay in the socket: the next receive of any kind (Receive-StackData, the socket''s ReceiveAsync or GetStream()) gets them first, and Get-StackConnection counts them in Recv-Q. UDP: one datagram per call, -Count n datagrams; -AsDatagram outputs each with its sender.'
             )
             Parameters  = @{
                 Socket     = 'The socket: its object, anything carrying its descriptor Id (a Get-StackConnection row), or the Id.'
                 Count      = 'TCP: wait for exactly this many bytes. UDP: receive this many datagrams.'
-                Until      = 'TCP: read up to and including this text (e.g. "`n"), encoded with -Encoding.'
+                Until      = 'TCP: read up to and including this text (e.g. "`n"), encoded with -Encoding; what follows it stays in the socket.'
                 ToEnd      = 'TCP: read until the peer closes.'
                 TimeoutSec = 'Seconds to wait (default 30).'
                 AsString   = 'Decodes the data as text with -Encoding.'

@@ -76,6 +76,30 @@ public abstract class StackSocket
     public int Id { get; }
     public SocketProtocol Protocol { get; }
 
+    private volatile bool _closed;
+    private volatile bool _closedByUser;
+
+    /// <summary>
+    /// True once the socket is closed: by its user (Close, Abort, Dispose, StopAsync: true as soon as that call
+    /// returns, though the protocol may still finish in the background, as a kernel socket's FIN and TIME-WAIT do)
+    /// or by the stack (published by the loop when the connection ends, by the peer's reset, a timeout, the
+    /// orderly close completing, or the stack stopping). A closed socket takes no more options. Any thread.
+    /// </summary>
+    public bool IsClosed => _closed;
+
+    /// <summary>True once the user closed the socket; false while only the stack ended it (a reset, a timeout). Any thread.</summary>
+    public bool IsClosedByUser => _closedByUser;
+
+    /// <summary>The loop ended the socket (see <see cref="IsClosed"/>); never reopened.</summary>
+    protected void PublishClosed() => _closed = true;
+
+    /// <summary>The user's closing call, on the caller's thread, before it posts the close to the loop.</summary>
+    protected void PublishClosedByUser()
+    {
+        _closedByUser = true;
+        _closed = true;
+    }
+
     /// <summary>Snapshot row for the netstat view. Loop only.</summary>
     internal abstract ConnectionInfo Snapshot(TimeSpan now);
 
@@ -85,8 +109,12 @@ public abstract class StackSocket
     /// </summary>
     public Task<ConnectionInfo> GetInfoAsync() => Stack.InvokeAsync(now => Snapshot(now));
 
-    /// <summary>Releases the descriptor; the socket can no longer be looked up by Id.</summary>
-    protected void ReleaseDescriptor() => Stack.Sockets.Unregister(this);
+    /// <summary>Releases the descriptor (the socket can no longer be looked up by Id) and publishes it closed.</summary>
+    protected void ReleaseDescriptor()
+    {
+        PublishClosed();
+        Stack.Sockets.Unregister(this);
+    }
 }
 
 /// <summary>The stack's descriptor table. Thread-safe: sockets register from any thread, lookups come from any thread.</summary>

@@ -19,6 +19,7 @@ public sealed class TcpListener : StackSocket, IDisposable, IListenerOwner
         _endpoint = new ListenEndpoint(stack.Tcp, port, backlog, this);
     }
 
+    // Port and Backlog are fixed at creation (before the loop sees the listener), so any thread may read them.
     public ushort Port { get; }
     /// <summary>Bound on both the half-open (SYN) queue and the queue of established connections not yet accepted.</summary>
     public int Backlog { get; }
@@ -68,11 +69,19 @@ public sealed class TcpListener : StackSocket, IDisposable, IListenerOwner
         return waiter.Task;
     }
 
-    /// <summary>Stops listening: unaccepted connections are reset, pending accepts fail with SocketClosed.</summary>
-    public Task StopAsync() => Stack.InvokeAsync(now => { CloseOnLoop(now); });
+    /// <summary>
+    /// Stops listening: unaccepted connections are reset, pending accepts fail with SocketClosed.
+    /// <see cref="StackSocket.IsClosed"/> is true at once.
+    /// </summary>
+    public Task StopAsync()
+    {
+        PublishClosedByUser();
+        return Stack.InvokeAsync(now => { CloseOnLoop(now); });
+    }
 
     public void Dispose()
     {
+        PublishClosedByUser();
         try { Stack.Post(now => CloseOnLoop(now)); }
         catch (StackException) { }
     }

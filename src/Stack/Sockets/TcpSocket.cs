@@ -4,47 +4,87 @@ namespace NetStack.Sockets;
 
 /// <summary>
 /// A TCP connection endpoint. Methods may be called from any thread; they run on the stack's loop and return
-/// tasks. One SendAsync and one ReceiveAsync may be pending at a time (as with a stream).
+/// tasks. One SendAsync and one receive may be pending at a time (as with a stream). Receiving is in
+/// TcpSocket.Receive.cs.
 /// </summary>
+/// <remarks>
+/// Threading: the connection (<see cref="Tcb"/>) is the loop's. Every setter here publishes the requested value
+/// at once (so a read right after a set returns it) and posts its application to the loop, in the order the
+/// setters were called (one lock orders the posts of setters, Bind and ConnectAsync); a setter that can no
+/// longer apply is refused. Every getter reads a value published either by such a setter or by the loop.
+/// </remarks>
 public sealed partial class TcpSocket : StackSocket, IDisposable
 {
     private volatile int _state;
     private int _closedPublished;
 
+    private volatile bool _noDelay;
+    private volatile bool _keepalive;
+    private volatile int _sendBufferSize;
+    private volatile int _receiveBufferSize;
+    private volatile int _boundPort;
+    private volatile bool _connectStarted;
+    private PublishedEndPoint _localPublished;
+    private PublishedEndPoint _remotePublished;
+
     internal TcpSocket(NetworkStack stack) : base(stack, SocketProtocol.Tcp)
     {
         Tcb = new TcpConnection(stack.Tcp, this);
+        _sendBufferSize = Tcb.SndBuf.Limit;
+        _receiveBufferSize = Tcb.RcvBuf.Limit;
     }
 
     internal TcpConnection Tcb { get; }
 
+    /// <summary>
+    /// Orders the posts of option setters, Bind and ConnectAsync with their checks: the connection object, which only
+    /// this socket can reach and the loop never locks (no extra object per socket).
+    /// </summary>
+    private object Gate => Tcb;
+
     /// <summary>The connection's state as of the loop's last change (RFC 9293 names).</summary>
     public TcpState State => (TcpState)_state;
 
-    public IpEndPoint LocalEndPoint => new(Tcb.Key.LocalPort == 0 ? Ipv4Address.Any : Stack.Config.Address, Tcb.Key.LocalPort);
-    public IpEndPoint RemoteEndPoint => new(Tcb.Remote, Tcb.Key.RemotePort);
+    /// <summary>Our address and port once connected (published by the loop); before, 0.0.0.0 and the port given to Bind (or 0).</summary>
+    public IpEndPoint LocalEndPoint => _localPublished.Read() ?? new IpEndPoint(Ipv4Address.Any, (ushort)_boundPort);
+    /// <summary>The peer once a connection is under way (published by the loop); before, 0.0.0.0:0.</summary>
+    public IpEndPoint RemoteEndPoint => _remotePublished.Read() ?? new IpEndPoint(Ipv4Address.Any, 0);
 
-    internal void PublishState(TcpState s) => _state = (int)s;
+    /// <summary>The loop publishes each state change, with the endpoints the connection has by then. Loop only.</summary>
+    internal void PublishState(TcpState s)
+    {
+        var key = Tcb.Key;
+        if (key.LocalPort != 0 && _localPublished.Read() is null)
+        {
+            _localPublished.Publish(Stack.Config.Address, key.LocalPort);
+            _remotePublished.Publish(Tcb.Remote, key.RemotePort);
+        }
+        _state = (int)s;
+        if (s == TcpState.Closed) PublishClosed(); // only reached from another state: the connection ended
+    }
 
     internal void OnClosed()
     {
         if (Interlocked.Exchange(ref _closedPublished, 1) == 0) ReleaseDescriptor();
     }
 
+    /// <summary>No ConnectAsync yet, and not a connection a listener made.</summary>
+    private bool NeverConnected => !_connectStarted && _localPublished.Read() is null && State == TcpState.Closed;
+
     // ---------------- options ----------------
 
     /// <summary>Disables Nagle's algorithm (RFC 896): small segments go at once even with data in flight.</summary>
     public bool NoDelay
     {
-        get => Tcb.NoDelay;
-        set => Stack.Post(now => { Tcb.NoDelay = value; });
+        get => _noDelay;
+        set => SetOption(nameof(NoDelay), () => _noDelay = value, _ => Tcb.NoDelay = value);
     }
 
     /// <summary>Sends keepalive probes after Tcp.KeepaliveIdle of silence (RFC 1122 4.2.3.6); off by default.</summary>
     public bool Keepalive
     {
-        get => Tcb.Keepalive;
-        set => Stack.Post(now =>
+        get => _keepalive;
+        set => SetOption(nameof(Keepalive), () => _keepalive = value, now =>
         {
             Tcb.Keepalive = value;
             Tcb.KeepAt = value && Tcb.State is TcpState.Established or TcpState.CloseWait ? now + Stack.Config.Tcp.KeepaliveIdle : TimeSpan.MaxValue;
@@ -55,25 +95,44 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
     /// <summary>Send buffer size in bytes; settable before ConnectAsync only.</summary>
     public int SendBufferSize
     {
-        get => Tcb.SndBuf.Limit;
+        get => _sendBufferSize;
         set => SetBufferSize(value, send: true);
     }
 
     /// <summary>Receive buffer size in bytes (bounds the window); settable before ConnectAsync only, since the window scale is fixed by the SYN.</summary>
     public int ReceiveBufferSize
     {
-        get => Tcb.RcvBuf.Limit;
+        get => _receiveBufferSize;
         set => SetBufferSize(value, send: false);
+    }
+
+    /// <summary>Publishes an option and posts it to the loop; refused once the socket is closed.</summary>
+    private void SetOption(string name, Action publish, Action<TimeSpan> apply)
+    {
+        lock (Gate)
+        {
+            if (IsClosed) throw new StackException(StackError.SocketClosed, $"Socket {Id} is closed; {name} no longer applies. Set options on a new socket.");
+            Stack.Post(apply); // StackStopped when the stack has stopped: then nothing is published either
+            publish();
+        }
     }
 
     private void SetBufferSize(int value, bool send)
     {
         if (value is < 2048 or > 64 * 1024 * 1024)
             throw new ArgumentOutOfRangeException(send ? nameof(SendBufferSize) : nameof(ReceiveBufferSize), value, "Buffer sizes must be between 2048 bytes and 64 MiB.");
-        if (State != TcpState.Closed || Tcb.Key.LocalPort != 0)
-            throw new StackException(StackError.InvalidState, "Buffer sizes can only be changed before the socket connects.");
-        if (send) Tcb.SndBuf.Limit = value;
-        else Tcb.RcvBuf.Limit = value;
+        lock (Gate)
+        {
+            if (!NeverConnected || IsClosed)
+                throw new StackException(StackError.InvalidState, "Buffer sizes can only be changed before the socket connects.");
+            Stack.Post(_ =>
+            {
+                if (send) Tcb.SndBuf.Limit = value;
+                else Tcb.RcvBuf.Limit = value;
+            });
+            if (send) _sendBufferSize = value;
+            else _receiveBufferSize = value;
+        }
     }
 
     // ---------------- operations ----------------
@@ -82,14 +141,23 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
     public void Bind(ushort localPort)
     {
         if (localPort == 0) throw new ArgumentException("Bind needs a port from 1 to 65535.", nameof(localPort));
-        if (State != TcpState.Closed || Tcb.Key.LocalPort != 0) throw new StackException(StackError.InvalidState, "Bind must come before ConnectAsync.");
-        Tcb.BoundPort = localPort;
+        lock (Gate)
+        {
+            if (!NeverConnected || IsClosed) throw new StackException(StackError.InvalidState, "Bind must come before ConnectAsync.");
+            Stack.Post(_ => Tcb.BoundPort = localPort);
+            _boundPort = localPort;
+        }
     }
 
     /// <summary>Active open. Fails with ConnectionRefused (RST), TimedOut (no answer), HostUnreachable or NetworkUnreachable.</summary>
     public Task ConnectAsync(Ipv4Address remote, ushort port, CancellationToken cancellationToken = default)
     {
-        var task = Stack.InvokeAsync(now => Tcb.Connect(remote, port, now));
+        Task<bool> task;
+        lock (Gate)
+        {
+            _connectStarted = true; // buffer sizes and Bind no longer apply
+            task = Stack.InvokeAsync(now => Tcb.Connect(remote, port, now));
+        }
         return cancellationToken.CanBeCanceled ? WithCancel(task, cancellationToken, now => Tcb.Abort(now)) : task;
     }
 
@@ -102,18 +170,10 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
         return WithCancel(Stack.InvokeAsync(now => Tcb.Send(data, now, waiter)), cancellationToken, _ => Tcb.CancelSend(waiter));
     }
 
-    /// <summary>Receives up to buffer.Length bytes; waits for at least one. Returns 0 once the peer has closed and everything was read.</summary>
-    public Task<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        if (!cancellationToken.CanBeCanceled) return Stack.InvokeAsync(now => Tcb.Receive(buffer, now));
-        var waiter = new TaskCompletionSource<int>(); // completed on the loop: see NetworkStack.InvokeAsync
-        return WithCancel(Stack.InvokeAsync(now => Tcb.Receive(buffer, now, waiter)), cancellationToken, _ => Tcb.CancelReceive(waiter));
-    }
-
     /// <summary>Half-close: a FIN follows the queued data; receiving continues.</summary>
     public void ShutdownSend()
     {
-        if (State == TcpState.Closed && Tcb.Key.LocalPort == 0)
+        if (NeverConnected)
             throw new StackException(StackError.NotConnected, "The socket is not connected; there is nothing to shut down.");
         // Posted work must not throw on the loop: a race with the connection ending is simply nothing to do.
         Stack.Post(now =>
@@ -123,13 +183,28 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
         });
     }
 
-    /// <summary>Orderly close: FIN after the queued data; completes when the peer has acknowledged it. Unread data makes it a reset.</summary>
-    public Task CloseAsync() => Stack.InvokeAsync(now => Tcb.Close(now));
+    /// <summary>
+    /// Orderly close: FIN after the queued data; completes when the peer has acknowledged it. Unread data (in the
+    /// connection or given back to the socket) makes it a reset. <see cref="StackSocket.IsClosed"/> is true at once.
+    /// </summary>
+    public Task CloseAsync()
+    {
+        PublishClosedByUser();
+        return Stack.InvokeAsync(now => CloseOnLoop(now));
+    }
 
     /// <summary>Abortive close: RST at once; pending operations fail with ConnectionAborted.</summary>
     public void Abort()
     {
-        try { Stack.Post(now => Tcb.Abort(now)); }
+        PublishClosedByUser();
+        try
+        {
+            Stack.Post(now =>
+            {
+                DropUnread();
+                Tcb.Abort(now);
+            });
+        }
         catch (StackException) { /* the stack stopped: nothing left to abort */ }
     }
 
@@ -144,11 +219,20 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
         catch (StackException) { }
     }
 
-    internal override ConnectionInfo Snapshot(TimeSpan now) => Tcb.Snapshot(now);
+    internal override ConnectionInfo Snapshot(TimeSpan now)
+    {
+        var row = Tcb.Snapshot(now);
+        return UnreadBytes > 0 ? row with { RecvQ = row.RecvQ + UnreadBytes } : row;
+    }
 
     private Task<T> WithCancel<T>(Task<T> task, CancellationToken ct, Action<TimeSpan> cancel) => CancelOnLoop(Stack, task, ct, cancel);
 
     /// <summary>Awaits a loop operation; cancellation runs <paramref name="cancel"/> on the loop, which ends it.</summary>
+    /// <remarks>
+    /// The loop runs either the operation's completion or the cancel first, never both halves: an operation the
+    /// loop completed as the token fired returns its result (a receive returns its data); one the cancel reached
+    /// first throws OperationCanceledException and has taken nothing.
+    /// </remarks>
     internal static async Task<T> CancelOnLoop<T>(NetworkStack stack, Task<T> task, CancellationToken ct, Action<TimeSpan> cancel)
     {
         using (ct.Register(() =>

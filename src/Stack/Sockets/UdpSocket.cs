@@ -33,13 +33,18 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
     private StackError _pendingError;
     private string? _pendingErrorMessage;
     private volatile bool _bound;
-    private volatile bool _connected;
-    private volatile bool _closed;
+    private bool _connected;
+    private bool _closed; // the loop's own view; IsClosed is what readers see
     private Ipv4Address _localAddress;
     private ushort _localPort;
     private Ipv4Address _remoteAddress;
     private ushort _remotePort;
     private TimeSpan _boundAt;
+    private PublishedEndPoint _localPublished;
+    private PublishedEndPoint _remotePublished;
+    /// <summary>Datagrams given back with <see cref="Unread"/>, next first; received before the queue.</summary>
+    private Stack<UdpDatagram>? _unread;
+    private long _unreadBytes;
 
     /// <summary>A new unbound socket; see also <see cref="NetworkStack.CreateUdpSocketAsync"/>.</summary>
     public UdpSocket(NetworkStack stack) : base(stack, SocketProtocol.Udp)
@@ -48,16 +53,18 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
         _queue = new DatagramQueue(stack.Config.Udp.ReceiveBufferSize);
     }
 
+    // Readers on any thread see what the loop published: the endpoints as one word each (never an address
+    // from one connect with the port of another), the bound flag once the port is taken.
+
     /// <summary>The local port (0 until bound).</summary>
-    public ushort LocalPort => _localPort;
+    public ushort LocalPort => _localPublished.Read()?.Port ?? 0;
     /// <summary>The local address bound: <see cref="Ipv4Address.Any"/> (every address of the stack) or the stack's own.</summary>
-    public Ipv4Address LocalAddress => _localAddress;
+    public Ipv4Address LocalAddress => _localPublished.Read()?.Address ?? Ipv4Address.Any;
     public bool IsBound => _bound;
-    public bool IsConnected => _connected;
-    public bool IsClosed => _closed;
+    public bool IsConnected => _remotePublished.Read() is not null;
     /// <summary>The connected peer, or null.</summary>
-    public IpEndPoint? RemoteEndPoint => _connected ? new IpEndPoint(_remoteAddress, _remotePort) : null;
-    public IpEndPoint LocalEndPoint => new(_localAddress, _localPort);
+    public IpEndPoint? RemoteEndPoint => _remotePublished.Read();
+    public IpEndPoint LocalEndPoint => _localPublished.Read() ?? new IpEndPoint(Ipv4Address.Any, 0);
 
     /// <summary>Loop-side consumer that takes datagrams instead of the queue (the DNS resolver). Loop only.</summary>
     internal IUdpReceiver? Receiver { get; set; }
@@ -102,6 +109,8 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
     /// <summary>
     /// Waits for the next datagram. Fails with the pending error if an ICMP error arrived for a connected socket,
     /// SocketClosed once closed, StackStopped when the stack is disposed; <paramref name="cancellationToken"/> cancels the wait.
+    /// A cancelled receive takes no datagram: one that arrives as it is cancelled either completes this receive
+    /// (awaiting it returns the datagram) or stays for the next.
     /// </summary>
     public Task<UdpDatagram> ReceiveAsync(CancellationToken cancellationToken = default)
     {
@@ -109,10 +118,22 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
         return Stack.InvokeAsync(now => Receive(cancellationToken, now));
     }
 
+    /// <summary>
+    /// Gives a received datagram back: the next receive returns it, before anything queued (for a caller that took
+    /// a datagram it cannot use now, e.g. a receive stopped just as it completed). It is counted in Recv-Q and may
+    /// exceed the receive buffer's bound. Any thread; takes effect on the loop in order with later receives.
+    /// </summary>
+    public void Unread(UdpDatagram datagram)
+    {
+        ArgumentNullException.ThrowIfNull(datagram);
+        Stack.Post(_ => UnreadOnLoop(datagram));
+    }
+
     /// <summary>Releases the port and descriptor; waiting receives fail with SocketClosed. Any thread; idempotent.</summary>
     public void Close()
     {
-        if (_closed) return;
+        if (IsClosed) return;
+        PublishClosedByUser();
         try { Stack.Post(_ => CloseOnLoop()); }
         catch (StackException) { _closed = true; } // the stack is stopped: nothing left to release on the loop
     }
@@ -135,6 +156,7 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
             throw new StackException(StackError.AddressInUse, $"UDP port {port} is already in use on stack '{Stack.Name}'; close the socket that holds it (see Get-StackConnection) or bind to another port (0 picks a free one).");
         _localPort = port;
         _localAddress = localAddress;
+        _localPublished.Publish(localAddress, port);
         _boundAt = now;
         _udp.Add(this);
         _bound = true;
@@ -153,6 +175,7 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
         _remoteAddress = remoteAddress;
         _remotePort = remotePort;
         _connected = true;
+        _remotePublished.Publish(remoteAddress, remotePort);
         ClearPendingError(); // errors about the old peer no longer apply
     }
 
@@ -204,8 +227,16 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
     {
         ThrowIfClosed();
         if (!_bound) throw new StackException(StackError.InvalidState, $"Socket {Id} is not bound, so nothing can arrive; call BindAsync (or send first) before receiving.");
+        // Cancelled before the loop got here (the caller may have gone): take nothing, not even a pending error.
+        if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<UdpDatagram>(cancellationToken);
         ThrowPendingError();
         // A live waiter only exists while the queue is empty (arrivals go to waiters first), so data here is next in line.
+        if (_unread is { Count: > 0 } unread)
+        {
+            var d = unread.Pop();
+            _unreadBytes -= d.Data.Length;
+            return Task.FromResult(d);
+        }
         if (_queue.Count > 0) return Task.FromResult(_queue.Dequeue());
         if (_waiters.Count >= WaiterSweepThreshold) SweepWaiters();
         var w = new Waiter();
@@ -214,6 +245,20 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
             w.Registration = cancellationToken.Register(static (state, token) =>
                 ((Waiter)state!).Completion.TrySetCanceled(token), w);
         return w.Completion.Task;
+    }
+
+    private void UnreadOnLoop(UdpDatagram d)
+    {
+        if (_closed) return;
+        // A receive already waiting means nothing else is queued: the datagram is its.
+        while (_waiters.TryDequeue(out var w))
+        {
+            if (!w.Completion.TrySetResult(d)) continue; // cancelled meanwhile
+            w.Registration.Dispose();
+            return;
+        }
+        (_unread ??= new Stack<UdpDatagram>()).Push(d);
+        _unreadBytes += d.Data.Length;
     }
 
     private void SweepWaiters()
@@ -312,6 +357,7 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
     {
         if (_closed) return;
         _closed = true;
+        PublishClosed();
         if (_bound) _udp.Remove(this);
         FailWaiters(new StackException(StackError.SocketClosed, $"UDP socket {Id} was closed while a receive waited."));
         ReleaseQueue();
@@ -322,6 +368,7 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
     internal void OnStackStopped()
     {
         _closed = true;
+        PublishClosed();
         FailWaiters(new StackException(StackError.StackStopped, $"Stack '{Stack.Name}' was stopped while a receive waited on UDP socket {Id}."));
         ReleaseQueue();
     }
@@ -332,7 +379,12 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
             if (w.Completion.TrySetException(e)) w.Registration.Dispose();
     }
 
-    private void ReleaseQueue() => _queue.Clear();
+    private void ReleaseQueue()
+    {
+        _queue.Clear();
+        _unread = null;
+        _unreadBytes = 0;
+    }
 
     internal override ConnectionInfo Snapshot(TimeSpan now) => new()
     {
@@ -343,7 +395,7 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
         RemoteAddress = _connected ? _remoteAddress : Ipv4Address.Any,
         RemotePort = _connected ? _remotePort : (ushort)0,
         State = _bound ? "Bound" : "Unbound",
-        RecvQ = _queue.Bytes,
+        RecvQ = _queue.Bytes + _unreadBytes,
         SendQ = 0,
         TimeInState = _bound ? now - _boundAt : TimeSpan.Zero,
     };
