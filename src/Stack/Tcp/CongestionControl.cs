@@ -35,6 +35,13 @@ public interface ICongestionControl
 
     /// <summary>The retransmission timer expired; returns the new ssthresh (cwnd falls to one segment).</summary>
     uint OnTimeout(uint cwnd, uint flightSize, uint mss, TimeSpan now);
+
+    /// <summary>
+    /// The delivery-rate sample of an ACK that delivered (or found lost) data, after loss detection and before the
+    /// window's growth (<see cref="OnAck"/>): what a model-based algorithm (BBR) estimates bandwidth and round trips
+    /// from. Every ACK's, in order; window-based algorithms ignore it.
+    /// </summary>
+    void OnRateSample(in RateSample sample, TimeSpan now) { }
 }
 
 /// <summary>Slow start's growth, shared by the algorithms.</summary>

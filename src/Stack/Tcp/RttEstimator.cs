@@ -11,6 +11,10 @@ internal struct RttEstimator
     private bool _timing;
     private uint _timedSeq;
     private TimeSpan _timedAt;
+    private WindowedMin _minRtt;
+
+    /// <summary>How long a minimum RTT sample stands (Linux's tcp_min_rtt_wlen, 300 s).</summary>
+    public static readonly TimeSpan MinRttWindow = TimeSpan.FromMinutes(5);
 
     public RttEstimator(TimeSpan initialRto, TimeSpan minRto, TimeSpan maxRto)
     {
@@ -36,6 +40,15 @@ internal struct RttEstimator
             for (int i = 0; i < Backoff && t < _max; i++) t += t;
             return t > _max ? _max : t;
         }
+    }
+
+    /// <summary>The least RTT sampled over the last <see cref="MinRttWindow"/> (RFC 8985 6.1 RACK.min_RTT); zero before any sample.</summary>
+    public readonly TimeSpan MinRtt => _minRtt.Value;
+
+    /// <summary>Feeds the windowed minimum RTT (per ACK, from the transmit records).</summary>
+    public void SampleMinRtt(TimeSpan r, TimeSpan now)
+    {
+        if (r >= TimeSpan.Zero) _minRtt.Update(r, now, MinRttWindow);
     }
 
     /// <summary>Updates SRTT, RTTVAR and RTO from one measurement (RFC 6298 2.2, 2.3).</summary>
