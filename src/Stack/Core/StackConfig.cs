@@ -206,6 +206,15 @@ public enum CongestionAlgorithm
     NewReno,
 }
 
+/// <summary>How a TCP sender with SACK finds lost segments (<see cref="TcpSettings.LossDetection"/>).</summary>
+public enum LossDetection
+{
+    /// <summary>RACK-TLP (RFC 8985): time-based detection and tail loss probes, with PRR (RFC 6937) and undo of spurious reductions. The default, as in Linux.</summary>
+    Rack,
+    /// <summary>Duplicate ACKs and the SACK scoreboard (RFC 6675), cwnd = ssthresh in recovery, no probes or undo: the earlier behaviour, for comparison.</summary>
+    DupAck,
+}
+
 /// <summary>TCP settings (RFC 9293 and friends); defaults follow Linux where the RFCs leave a choice.</summary>
 public sealed record TcpSettings
 {
@@ -267,6 +276,8 @@ public sealed record TcpSettings
         algorithm = default;
         return false;
     }
+    /// <summary>Loss detection when SACK is negotiated: RACK-TLP (default) or duplicate ACKs (RFC 6675). Peers without SACK get NewReno (RFC 6582).</summary>
+    public LossDetection LossDetection { get; init; } = LossDetection.Rack;
     public bool WindowScaling { get; init; } = true;
     public bool Sack { get; init; } = true;
     public bool Timestamps { get; init; } = true;
@@ -295,6 +306,7 @@ public sealed record TcpSettings
         if (DelayedAckTimeout < TimeSpan.Zero || DelayedAckTimeout > TimeSpan.FromMilliseconds(500)) throw new StackConfigurationException("Tcp.DelayedAckTimeout", "Tcp.DelayedAckTimeout must be between 0 and 500 ms (RFC 1122 4.2.3.2).");
         if (InitialWindowSegments is < 1 or > 100) throw new StackConfigurationException("Tcp.InitialWindowSegments", "Tcp.InitialWindowSegments must be between 1 and 100.");
         if (_unknownCongestionControl != null || !Enum.IsDefined(Congestion)) throw new StackConfigurationException("Tcp.CongestionControl", $"Tcp.CongestionControl '{CongestionControl}' is unknown; use 'cubic' or 'newreno'.");
+        if (!Enum.IsDefined(LossDetection)) throw new StackConfigurationException("Tcp.LossDetection", $"Tcp.LossDetection '{LossDetection}' is unknown; use Rack or DupAck.");
         if (DefaultBacklog is < 1 or > 65535) throw new StackConfigurationException("Tcp.DefaultBacklog", "Tcp.DefaultBacklog must be between 1 and 65535.");
         if (MaxOutOfOrderRanges is < 1 or > 256) throw new StackConfigurationException("Tcp.MaxOutOfOrderRanges", "Tcp.MaxOutOfOrderRanges must be between 1 and 256.");
         if (KeepaliveIdle <= TimeSpan.Zero || KeepaliveInterval <= TimeSpan.Zero || KeepaliveProbes < 1) throw new StackConfigurationException("Tcp.KeepaliveIdle", "Keepalive idle time and interval must be positive and probes at least 1.");

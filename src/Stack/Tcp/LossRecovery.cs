@@ -17,7 +17,17 @@ internal ref struct AckEvent
     public bool NewlySacked;
     /// <summary>Data bytes the cumulative ACK newly acknowledged (0 for a duplicate).</summary>
     public uint DataAcked;
+    /// <summary>The first block was a D-SACK (RFC 2883 4: below SEG.ACK, or inside the second block): the peer got [DsackLeft, DsackRight) twice.</summary>
+    public bool Dsack;
+    public uint DsackLeft, DsackRight;
+    /// <summary>Sequence space newly delivered by this ACK, cumulatively or by SACK, not counting what was SACKed before (RFC 6937 DeliveredData).</summary>
+    public uint Delivered;
+    /// <summary>SND.UNA before this ACK.</summary>
+    public uint PriorUna;
 }
+
+/// <summary>A connection's loss-recovery figures, for its snapshot.</summary>
+internal readonly record struct LossRecoveryStats(string Name, string Phase, TimeSpan ReorderWindow, long TlpProbes, long RackLosses, long SpuriousRetransmits, long Undos);
 
 /// <summary>What the transmission loop should send next (<see cref="ILossRecovery.NextToSend"/>).</summary>
 internal enum NextSend
@@ -32,8 +42,9 @@ internal enum NextSend
 /// <summary>
 /// Loss detection and recovery: which data is lost, what is resent and when, and the congestion window's
 /// response during recovery. The sender tells it of every ACK (in the order below) and every retransmission
-/// timeout, and asks it what to send next. NewReno (RFC 6582) and SACK recovery (RFC 6675) implement it;
-/// RACK-TLP, PRR and undo plug in here. One instance per connection, chosen when SACK is negotiated. Loop only.
+/// timeout, and asks it what to send next. NewReno (RFC 6582), SACK recovery (RFC 6675) and RACK-TLP with PRR and
+/// undo (RFC 8985, RFC 6937, RFC 2883/3708/3522: <see cref="RackRecovery"/>) implement it. One instance per
+/// connection, chosen when the options are negotiated (<see cref="TcpSettings.LossDetection"/>). Loop only.
 /// </summary>
 internal interface ILossRecovery
 {
@@ -56,8 +67,32 @@ internal interface ILossRecovery
     /// <summary>3. After the RTT sample: the window's response in recovery (leave it on a full ACK, partial ACKs).</summary>
     void OnNewAck(ref AckEvent ack, TimeSpan now);
 
-    /// <summary>The retransmission timer expired (RFC 6298 5.4-5.7); the sender has set ssthresh and cwnd.</summary>
-    void OnRetransmitTimeout(TimeSpan now);
+    /// <summary>4. Every acceptable ACK, last, before the window grows: time-based loss detection, recovery's window (PRR), undo.</summary>
+    void OnAckDone(ref AckEvent ack, TimeSpan now);
+
+    /// <summary>A sent segment was delivered (cumulatively acknowledged or SACKed), told while the ACK is processed.</summary>
+    void OnSegmentDelivered(in SentSegment segment, TimeSpan now);
+
+    /// <summary>Any data (or FIN) transmission of <paramref name="len"/> bytes of sequence space at <paramref name="seq"/>.</summary>
+    void OnTransmitted(uint seq, int len, bool retransmission, TimeSpan now);
+
+    /// <summary>
+    /// The retransmission timer expired (RFC 6298 5.4-5.7); the sender has set ssthresh and cwnd, which were
+    /// <paramref name="priorCwnd"/> and <paramref name="priorSsthresh"/> before.
+    /// </summary>
+    void OnRetransmitTimeout(TimeSpan now, uint priorCwnd, uint priorSsthresh);
+
+    /// <summary>After a timeout the sender goes back N from SND.UNA (true), or the recovery resends what it marked lost.</summary>
+    bool GoBackN { get; }
+
+    /// <summary>The transmission loop has sent what it could: arm the recovery's own timer (a tail loss probe).</summary>
+    void AfterOutput(TimeSpan now);
+
+    /// <summary>The recovery's own timer (the connection's LossAt) fell due; the sender runs its output afterwards.</summary>
+    void OnTimer(TimeSpan now);
+
+    /// <summary>The figures a snapshot shows.</summary>
+    LossRecoveryStats Stats { get; }
 
     /// <summary>The data in flight, as this algorithm counts it (RFC 6675 SetPipe() in SACK recovery).</summary>
     long Pipe();
@@ -143,7 +178,17 @@ internal abstract class LossRecovery : ILossRecovery
         if (Seq.Gt(Snd.Una, RecoveryPoint)) RecoveryPoint = Snd.Una - 1;
     }
 
-    public virtual void OnRetransmitTimeout(TimeSpan now)
+    public virtual void OnAckDone(ref AckEvent ack, TimeSpan now) { }
+    public virtual void OnSegmentDelivered(in SentSegment segment, TimeSpan now) { }
+    public virtual void OnTransmitted(uint seq, int len, bool retransmission, TimeSpan now) { }
+    public bool GoBackN => true;
+    public void AfterOutput(TimeSpan now) { }
+    public void OnTimer(TimeSpan now) { }
+    public LossRecoveryStats Stats => new(Name, InRecovery ? "Recovery" : "Open", TimeSpan.Zero, 0, 0, 0, 0);
+    /// <summary>The recovery's name in snapshots.</summary>
+    protected abstract string Name { get; }
+
+    public virtual void OnRetransmitTimeout(TimeSpan now, uint priorCwnd, uint priorSsthresh)
     {
         InRecovery = false;
         RecoveryPoint = Snd.Max; // RFC 6582 3.2: no fast retransmit for ACKs below what was sent before the timeout

@@ -9,6 +9,8 @@ internal sealed class NewRenoRecovery : LossRecovery
 {
     public NewRenoRecovery(TcpConnection connection) : base(connection) { }
 
+    protected override string Name => "newreno";
+
     // RFC 6582 3.2 step 2: cwnd = ssthresh + 3 * SMSS, for the three segments the duplicates say have left.
     protected override void OnRecoveryStarted(int sent) => Snd.Cwnd = Snd.Ssthresh + 3 * (uint)C.SndMss;
 

@@ -14,6 +14,8 @@ internal sealed class SackRecovery : LossRecovery
 
     public SackRecovery(TcpConnection connection) : base(connection) { }
 
+    protected override string Name => "sack";
+
     private SackScoreboard Board => _scoreboard ??= new SackScoreboard(SackScoreboard.DefaultCapacity, C.Layer.Counters);
 
     public override void OnAckArrived(ref AckEvent ack)
@@ -49,9 +51,9 @@ internal sealed class SackRecovery : LossRecovery
         base.OnSndUnaAdvanced(ref ack, now);
     }
 
-    public override void OnRetransmitTimeout(TimeSpan now)
+    public override void OnRetransmitTimeout(TimeSpan now, uint priorCwnd, uint priorSsthresh)
     {
-        base.OnRetransmitTimeout(now);
+        base.OnRetransmitTimeout(now, priorCwnd, priorSsthresh);
         // RFC 6675 5.1 (and RFC 2018 errata 1610): the scoreboard is kept, so go-back-N from SND.UNA skips what the
         // peer SACKed; a cumulative ACK that stops at a SACKed range (reneging) clears it (SackScoreboard.Advance).
         if (_scoreboard != null) _scoreboard.HighRxt = Snd.Una;

@@ -74,7 +74,8 @@ internal sealed partial class TcpConnection
 
     /// <summary>
     /// Takes the peer's SYN options: MSS (RFC 9293 3.7.1, 536 when absent), window scale, SACK, timestamps; then
-    /// chooses loss recovery: SACK (RFC 6675) when both ends allow it, else NewReno (RFC 6582).
+    /// chooses loss recovery: with SACK, RACK-TLP (RFC 8985) or, when Tcp.LossDetection is DupAck, SACK recovery
+    /// (RFC 6675); without SACK, NewReno (RFC 6582).
     /// </summary>
     private void Negotiate(ref TcpSegment syn)
     {
@@ -89,7 +90,8 @@ internal sealed partial class TcpConnection
         if (TsEnabled) TsRecent = o.TsVal;
         UpdateSndMss();
         Rcv.OnNegotiated();
-        Snd.Recovery = SackEnabled ? new SackRecovery(this) : new NewRenoRecovery(this);
+        Snd.Recovery = !SackEnabled ? new NewRenoRecovery(this)
+            : s.LossDetection == LossDetection.Rack ? new RackRecovery(this) : new SackRecovery(this);
     }
 
     private void UpdateSndMss()

@@ -2,8 +2,8 @@ namespace NetStack.Tcp;
 
 /// <summary>
 /// A connection's timers, run by the layer's heap when a deadline falls due: TIME-WAIT and FIN-WAIT-2 (StateAt),
-/// retransmission or persist (RtoAt: the SYN's here, data's and the persist timer's in the sender), the delayed
-/// ACK (the receiver's) and keepalive (RFC 1122 4.2.3.6).
+/// retransmission or persist (RtoAt: the SYN's here, data's and the persist timer's in the sender), the loss
+/// recovery's reorder timer or tail loss probe (LossAt), the delayed ACK (the receiver's) and keepalive (RFC 1122 4.2.3.6).
 /// </summary>
 internal sealed partial class TcpConnection
 {
@@ -29,6 +29,11 @@ internal sealed partial class TcpConnection
             RtoAt = Never;
             OnRetransmitTimer(now);
             if (State == TcpState.Closed) return;
+        }
+        if (LossAt <= now)
+        {
+            LossAt = Never;
+            Snd.OnLossTimer(now);
         }
         if (DelAckAt <= now)
         {

@@ -66,6 +66,8 @@ internal sealed partial class TcpConnection
 
     // ---- timers (absolute deadlines; Never when off) ----
     public TimeSpan RtoAt = Never, DelAckAt = Never, KeepAt = Never, StateAt = Never;
+    /// <summary>The loss recovery's own timer: RACK's reorder timer or the tail loss probe (RFC 8985 6.3, 7.2).</summary>
+    public TimeSpan LossAt = Never;
     /// <summary>The deadline of this connection's live entry in the layer's heap.</summary>
     public TimeSpan HeapAt = Never;
     public TimeSpan NextDeadline
@@ -76,6 +78,7 @@ internal sealed partial class TcpConnection
             if (DelAckAt < d) d = DelAckAt;
             if (KeepAt < d) d = KeepAt;
             if (StateAt < d) d = StateAt;
+            if (LossAt < d) d = LossAt;
             return d;
         }
     }
@@ -123,13 +126,13 @@ internal sealed partial class TcpConnection
         {
             case TcpState.TimeWait:
                 // RFC 9293 3.10.7.4: TIME-WAIT holds the pair for 2 MSL so old duplicates die out.
-                RtoAt = DelAckAt = KeepAt = Never;
+                RtoAt = DelAckAt = KeepAt = LossAt = Never;
                 StateAt = now + 2 * Settings.Msl;
                 Snd.Buffer.Release();
                 _pending.CompleteClose();
                 break;
             case TcpState.Closed:
-                RtoAt = DelAckAt = KeepAt = StateAt = Never;
+                RtoAt = DelAckAt = KeepAt = StateAt = LossAt = Never;
                 Layer.Remove(this);
                 Snd.OnClosed();
                 Rcv.OnClosed(releaseBuffer: UserClosed || Error != StackError.None);
@@ -181,6 +184,7 @@ internal sealed partial class TcpConnection
     public ConnectionInfo Snapshot(TimeSpan now)
     {
         var sendQ = State is TcpState.Closed ? 0 : (long)Snd.Buffer.Count;
+        var loss = Snd.Recovery?.Stats ?? default;
         return new ConnectionInfo
         {
             Id = User?.Id ?? 0,
@@ -218,6 +222,15 @@ internal sealed partial class TcpConnection
                 SegmentsSent = SegmentsOut,
                 SegmentsReceived = SegmentsIn,
                 CongestionControl = Snd.Cc?.Name ?? "",
+                LossRecovery = loss.Name ?? "",
+                RecoveryState = loss.Phase ?? "",
+                MinRtt = Snd.Rtt.MinRtt,
+                ReorderWindow = loss.ReorderWindow,
+                TlpProbes = loss.TlpProbes,
+                RackLosses = loss.RackLosses,
+                SpuriousRetransmits = loss.SpuriousRetransmits,
+                Undos = loss.Undos,
+                DeliveryRate = Snd.LastRateSample.DeliveryRate,
             },
         };
     }

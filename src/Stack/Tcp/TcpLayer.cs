@@ -17,6 +17,20 @@ public sealed class TcpCounters : LayerCounters
     public long SackRangesDropped;
     /// <summary>The peer discarded data it had SACKed (a cumulative ACK stopped at a SACKed range): scoreboard cleared.</summary>
     public long SackReneging;
+    /// <summary>D-SACK blocks received (RFC 2883: the peer got a segment twice) and sent (we did).</summary>
+    public long DsacksReceived;
+    public long DsacksSent;
+    /// <summary>Retransmissions shown spurious by a D-SACK within their loss episode (RFC 3708).</summary>
+    public long SpuriousRetransmits;
+    /// <summary>Window reductions undone because their retransmissions proved spurious (D-SACK, or timestamps: RFC 3522).</summary>
+    public long Undos;
+    /// <summary>Segments RACK deemed lost (RFC 8985 6.2), lost retransmissions included.</summary>
+    public long RackLosses;
+    /// <summary>Tail loss probes sent (RFC 8985 7.3), and those whose acknowledgement showed they repaired a loss.</summary>
+    public long TlpProbes;
+    public long TlpRecoveries;
+    /// <summary>Fast recoveries whose window followed Proportional Rate Reduction (RFC 6937).</summary>
+    public long PrrRecoveries;
     public long ActiveOpens;
     public long PassiveOpens;
     public long AttemptFails;

@@ -43,6 +43,44 @@ internal sealed partial class TcpSender
             Persisting = true;
             _c.RtoAt = now + Rtt.BackedOff;
         }
+        // The rate sampler's CheckIfApplicationLimited: all data is out, cwnd has room, nothing lost waits to go again.
+        if (Una + (uint)Buffer.Count == Max && pipe < Cwnd && Sent.LostBytes <= Sent.RetransmittedBytes) Rate.MarkAppLimited(pipe);
+        Recovery.AfterOutput(now);
+    }
+
+    /// <summary>
+    /// A tail loss probe (RFC 8985 7.3): one new segment if the peer's window allows (cwnd aside), else the last
+    /// segment sent, again. Returns the sequence space sent; <paramref name="retransmission"/> says which it was.
+    /// </summary>
+    public int SendProbeSegment(TimeSpan now, out bool retransmission)
+    {
+        retransmission = false;
+        var n = SendNext(_c.SndMss, now);
+        if (n > 0) return n;
+        retransmission = true;
+        var mss = (uint)_c.SndMss;
+        var seq = Max - Una > mss ? Max - mss : Una;
+        if (Sent.Count > 0 && Seq.Lt(Sent[Sent.Count - 1].Start, Max) && Seq.Ge(Sent[Sent.Count - 1].Start, seq)) seq = Sent[Sent.Count - 1].Start;
+        return RetransmitAt(seq, Max - seq, now);
+    }
+
+    /// <summary>The recovery's own timer (RACK's reorder timer or the tail loss probe) fell due.</summary>
+    public void OnLossTimer(TimeSpan now)
+    {
+        if (_c.State is not (TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)) return;
+        Recovery.OnTimer(now);
+        Output(now);
+    }
+
+    /// <summary>Records a transmission of <paramref name="used"/> bytes of sequence space at <paramref name="seq"/> (before SND.MAX moves).</summary>
+    private void Record(uint seq, int used, TimeSpan now)
+    {
+        if (used <= 0) return;
+        if (Sent.Count == 0) Sent.SetCapacity(Math.Min(Buffer.Limit / Math.Max(_c.SndMss, 536) + 4, 1 << 16));
+        var retransmission = Seq.Lt(seq, Max);
+        var stamp = Rate.OnSend(now, Max == Una);
+        Sent.OnTransmit(seq, (uint)used, Max, now, ref stamp);
+        Recovery.OnTransmitted(seq, used, retransmission, now);
     }
 
     /// <summary>
@@ -91,6 +129,7 @@ internal sealed partial class TcpSender
         var isNew = Nxt == Max;
         var flags = TcpFlags.Ack | (len > 0 && len == unsent ? TcpFlags.Psh : 0) | (fin ? TcpFlags.Fin : 0);
         _c.Transmit(Nxt, flags, (int)(Nxt - Una), len, now);
+        Record(Nxt, len + (fin ? 1 : 0), now);
         if (isNew)
         {
             if (!_c.TsEnabled && len > 0) Rtt.StartTiming(Nxt + (uint)len, now);
@@ -121,6 +160,7 @@ internal sealed partial class TcpSender
         var fin = FinQueued && !FinAcked && Seq.Gt(Max, dataEnd) && seq + (uint)len == dataEnd;
         if (len == 0 && !fin) return 0;
         _c.Transmit(seq, TcpFlags.Ack | (fin ? TcpFlags.Fin : 0), (int)(seq - Una), len, now);
+        Record(seq, len + (fin ? 1 : 0), now);
         CountRetransmit(len);
         return len + (fin ? 1 : 0);
     }
@@ -176,11 +216,13 @@ internal sealed partial class TcpSender
         Counters.Timeouts++;
         var mss = (uint)_c.SndMss;
         var flight = Max - Una;
+        var priorCwnd = Cwnd;
+        var priorSsthresh = Ssthresh;
         if (Retries == 1 || !Recovery.InRecovery) Ssthresh = Cc.OnTimeout(Cwnd, flight, mss, now);
         Cwnd = mss; // loss window, one segment
-        Recovery.OnRetransmitTimeout(now);
+        Recovery.OnRetransmitTimeout(now, priorCwnd, priorSsthresh);
         Rtt.StopTiming(); // Karn
-        Nxt = Una;    // go back N from the first unacknowledged byte
+        if (Recovery.GoBackN) Nxt = Una; // go back N from the first unacknowledged byte (else the recovery resends what it marked lost)
         _c.Layer.Context.Trace("Tcp", $"{_c.Describe()} retransmission {Retries} of {Una} (RTO {Rtt.BackedOff.TotalMilliseconds} ms)");
         Output(now);
         _c.RtoAt = now + Rtt.BackedOff;

@@ -6,15 +6,17 @@ namespace NetStack.Tcp;
 /// processing (3.10.7.4, fifth check). Output, Nagle, SWS avoidance, persist and the retransmission timer are in
 /// TcpSender.Output.cs. Loop only.
 /// </summary>
-internal sealed partial class TcpSender
+internal sealed partial class TcpSender : ISentSegmentObserver
 {
     private readonly TcpConnection _c;
+    private TimeSpan _ackNow;
 
     public TcpSender(TcpConnection connection, TcpSettings settings)
     {
         _c = connection;
         Buffer = new ByteRing(settings.SendBufferSize);
         Rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto);
+        Sent = new SentSegments(this);
     }
 
     /// <summary>Data bytes from SND.UNA: sent-unacknowledged, then unsent.</summary>
@@ -36,6 +38,14 @@ internal sealed partial class TcpSender
     public ICongestionControl Cc = null!;
     /// <summary>Chosen when the options are negotiated: SACK recovery when both ends allow SACK, else NewReno.</summary>
     public ILossRecovery Recovery = null!;
+
+    // ---- transmit records and delivery rate ----
+    /// <summary>One record per sent segment in [SND.UNA, SND.MAX): send times, SACK/lost state, rate-sample fields.</summary>
+    public readonly SentSegments Sent;
+    /// <summary>The delivery rate estimator (draft-cheng-iccrg-delivery-rate-estimation); a struct used in place.</summary>
+    public DeliveryRateSampler Rate;
+    /// <summary>The sample the last ACK that delivered data gave (also handed to the congestion control).</summary>
+    public RateSample LastRateSample { get; private set; }
 
     // ---- retransmission (RFC 6298) ----
     /// <summary>SRTT, RTTVAR, RTO and its backoff; a struct used in place.</summary>
@@ -103,8 +113,13 @@ internal sealed partial class TcpSender
     {
         var ack = seg.Ack;
         ref readonly var opts = ref seg.Options;
-        var e = new AckEvent { Ack = ack, Sack = opts.Sack[..opts.SackCount], HasTimestamp = opts.HasTimestamp, TsEcr = opts.TsEcr };
+        _ackNow = now;
+        var priorInFlight = Recovery.Pipe();
+        var e = new AckEvent { Ack = ack, Sack = opts.Sack[..opts.SackCount], HasTimestamp = opts.HasTimestamp, TsEcr = opts.TsEcr, PriorUna = Una };
+        FindDsack(ref e);
+        (Recovery as RackRecovery)?.BeginAck(opts.HasTimestamp, opts.TsEcr);
         Recovery.OnAckArrived(ref e);
+        e.Delivered = MarkSacked(ref e);
 
         var window = (uint)seg.Window << _c.SndWndShift;
         if (Seq.Le(ack, Una))
@@ -115,6 +130,9 @@ internal sealed partial class TcpSender
             if (ack == Una && seg.Payload.Length == 0 && !seg.Has(TcpFlags.Fin) && (window == Wnd || e.NewlySacked) && Max != Una)
                 Recovery.OnDuplicateAck(ref e, now);
             UpdateWindow(ref seg, window, now);
+            SampleRtt(now);
+            Recovery.OnAckDone(ref e, now);
+            TakeRateSample(priorInFlight, now);
             return AckResult.NothingNew;
         }
 
@@ -131,24 +149,31 @@ internal sealed partial class TcpSender
         Una = ack;
         if (Seq.Lt(Nxt, Una)) Nxt = Una;
         e.DataAcked = (uint)dataAcked;
+        e.Delivered += Sent.OnCumulativeAck(ack);
         Recovery.OnSndUnaAdvanced(ref e, now);
         if (Buffer.Count == 0) Buffer.ReleaseIfEmpty();
 
-        // RTT (RFC 6298 / RFC 7323 4.1): from the echoed timestamp, else from the one timed segment (Karn).
-        // Not after a timeout: the echoed TS.Recent may then be that of a much older segment (the peer does not
-        // update TS.Recent from segments below RCV.NXT), which would inflate SRTT (Karn's rule, applied to TSecr).
-        if (_c.TsEnabled && opts.HasTimestamp && opts.TsEcr != 0)
+        // RTT (RFC 6298): from the transmit records (the latest segment delivered that was sent once: Karn), else the
+        // echoed timestamp (RFC 7323 4.1), else the one timed segment. Not from TSecr after a timeout: the echoed
+        // TS.Recent may then be that of a much older segment (the peer does not update TS.Recent from segments below
+        // RCV.NXT), which would inflate SRTT (Karn's rule, applied to TSecr).
+        if (!SampleRtt(now))
         {
-            if (Retries == 0) Rtt.Sample(TimeSpan.FromMilliseconds((int)(_c.TsNow(now) - opts.TsEcr)));
+            if (_c.TsEnabled && opts.HasTimestamp && opts.TsEcr != 0)
+            {
+                if (Retries == 0) Rtt.Sample(TimeSpan.FromMilliseconds((int)(_c.TsNow(now) - opts.TsEcr)));
+            }
+            else Rtt.OnAck(ack, now);
         }
-        else Rtt.OnAck(ack, now);
         Rtt.Backoff = 0;
         Retries = 0;
 
-        // The window's response: recovery's first (leaving it, partial ACKs), else growth.
+        // The window's response: recovery's first (leaving it, partial ACKs, loss detection), else growth.
         var wasInRecovery = Recovery.InRecovery;
         Recovery.OnNewAck(ref e, now);
-        if (!wasInRecovery && !synAcked && dataAcked > 0)
+        Recovery.OnAckDone(ref e, now);
+        TakeRateSample(priorInFlight, now);
+        if (!wasInRecovery && !Recovery.InRecovery && !synAcked && dataAcked > 0)
         {
             // RFC 7661 4.3: grow cwnd only while it is validated, i.e. the flight uses at least half of it. An
             // application- or receive-window-limited sender would otherwise inflate cwnd without bound and then
@@ -163,6 +188,63 @@ internal sealed partial class TcpSender
         UpdateWindow(ref seg, window, now);
         if (dataAcked > 0) BytesSent += dataAcked;
         return finAcked ? AckResult.AckedFin : AckResult.AckedData;
+    }
+
+    /// <summary>
+    /// RFC 2883 4: the first SACK block reports a duplicate when it lies below SEG.ACK, or within the second block.
+    /// Counted; the block is not SACK information.
+    /// </summary>
+    private void FindDsack(ref AckEvent e)
+    {
+        if (e.Sack.Length == 0) return;
+        var b = e.Sack[0];
+        if (!Seq.Lt(b.Left, b.Right)) return;
+        var dsack = Seq.Le(b.Right, e.Ack)
+            || (e.Sack.Length > 1 && Seq.Ge(b.Left, e.Sack[1].Left) && Seq.Le(b.Right, e.Sack[1].Right));
+        if (!dsack) return;
+        e.Dsack = true;
+        e.DsackLeft = b.Left;
+        e.DsackRight = b.Right;
+        Counters.DsacksReceived++;
+    }
+
+    /// <summary>Marks the transmit records the ACK's SACK blocks cover (valid ones: above SEG.ACK and SND.UNA, up to SND.MAX); returns the bytes newly SACKed.</summary>
+    private uint MarkSacked(ref AckEvent e)
+    {
+        uint added = 0;
+        for (int i = e.Dsack ? 1 : 0; i < e.Sack.Length; i++)
+        {
+            var b = e.Sack[i];
+            var left = Seq.Max(b.Left, Seq.Max(Una, e.Ack));
+            if (!Seq.Lt(left, b.Right) || Seq.Gt(b.Right, Max)) continue;
+            added += Sent.MarkSacked(left, b.Right);
+        }
+        return added;
+    }
+
+    /// <summary>An RTT sample from the records this ACK delivered (RFC 6298 2, Karn: only segments sent once); false when none.</summary>
+    private bool SampleRtt(TimeSpan now)
+    {
+        if (!Rate.HasRtt) return false;
+        Rtt.Sample(Rate.CurrentRtt);
+        Rtt.SampleMinRtt(Rate.CurrentRtt, now);
+        return true;
+    }
+
+    /// <summary>The ACK's delivery-rate sample, handed to the congestion control (BBR builds its model from these).</summary>
+    private void TakeRateSample(long priorInFlight, TimeSpan now)
+    {
+        var rs = Rate.OnAckDone(Rtt.MinRtt, priorInFlight);
+        if (rs.NewlyDelivered == 0 && rs.NewlyLost == 0) return;
+        LastRateSample = rs;
+        Cc.OnRateSample(in rs, now);
+    }
+
+    /// <summary>A record's data reached the peer (cumulatively acknowledged or SACKed) during the current ACK.</summary>
+    void ISentSegmentObserver.OnDelivered(in SentSegment segment, uint bytes)
+    {
+        Rate.OnDelivered(in segment, bytes, _ackNow);
+        Recovery.OnSegmentDelivered(in segment, _ackNow);
     }
 
     /// <summary>SND.WND follows segments that are not older than the last update (RFC 9293 3.10.7.4, SND.WL1/WL2).</summary>
@@ -183,10 +265,11 @@ internal sealed partial class TcpSender
         }
     }
 
-    /// <summary>The connection closed: the send ring and the recovery's state go.</summary>
+    /// <summary>The connection closed: the send ring, the transmit records and the recovery's state go.</summary>
     public void OnClosed()
     {
         Buffer.Release();
+        Sent.Clear();
         Recovery?.OnClosed();
     }
 }
