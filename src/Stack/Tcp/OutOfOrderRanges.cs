@@ -78,12 +78,24 @@ internal sealed class OutOfOrderRanges
         return false;
     }
 
-    /// <summary>RFC 2018 4: the block holding the latest arrival first, then the others from the lowest, at most <paramref name="max"/>.</summary>
-    public ReadOnlySpan<SackBlock> SackBlocks(int max)
+    /// <summary>True when [left, right) lies within one range held: a duplicate of data already here.</summary>
+    public bool Contains(uint left, uint right)
+    {
+        for (int i = 0; i < _count; i++)
+            if (Seq.Le(_ranges![i].Left, left) && Seq.Le(right, _ranges[i].Right)) return true;
+        return false;
+    }
+
+    /// <summary>
+    /// RFC 2018 4: the block holding the latest arrival first, then the others from the lowest, at most
+    /// <paramref name="max"/>; with <paramref name="dsack"/>, that D-SACK block goes before them all (RFC 2883 4).
+    /// </summary>
+    public ReadOnlySpan<SackBlock> SackBlocks(int max, SackBlock? dsack = null)
     {
         _sackOut ??= new SackBlock[4];
         int n = 0;
-        if (_latest >= 0 && _latest < _count) _sackOut[n++] = _ranges![_latest];
+        if (dsack is { } d && max > 0) _sackOut[n++] = d;
+        if (_latest >= 0 && _latest < _count && n < max) _sackOut[n++] = _ranges![_latest];
         for (int i = 0; i < _count && n < max; i++)
             if (i != _latest) _sackOut[n++] = _ranges![i];
         return _sackOut.AsSpan(0, Math.Min(n, max));

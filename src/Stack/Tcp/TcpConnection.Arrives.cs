@@ -106,6 +106,7 @@ internal sealed partial class TcpConnection
         {
             if (rst) { Counters.DroppedNotAcceptable++; return; }
             Counters.DuplicateSegments++;
+            Rcv.OnUnacceptable(ref seg); // a duplicate is reported with D-SACK (RFC 2883)
             Rcv.AckNow = true; // RFC 9293: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, then drop
             // TIME-WAIT: a retransmitted FIN (already below RCV.NXT) is acknowledged and restarts 2 MSL.
             if (State == TcpState.TimeWait && seg.Has(TcpFlags.Fin)) StateAt = now + 2 * Settings.Msl;

@@ -71,7 +71,7 @@ internal sealed partial class TcpConnection
                 seg.Options.TsEcr = TsRecent;
                 optLen = TcpHeader.TimestampOptionLength;
             }
-            if (SackEnabled && Rcv.HasOutOfOrder && (flags & TcpFlags.Ack) != 0)
+            if (SackEnabled && Rcv.HasSackBlocks && (flags & TcpFlags.Ack) != 0)
             {
                 // SACK blocks go only where they fit: within 40 option bytes and within the path MTU beside the data.
                 var room = Math.Min(40 - optLen, PathMss - optLen - len);

@@ -15,6 +15,7 @@ internal sealed class TcpReceiver
     private int _unackedSegments;
     private bool _finPending;           // a FIN came out of order, at _finSeq
     private uint _finSeq;
+    private SackBlock? _dsack;          // a duplicate to report in the next ACK's first SACK block (RFC 2883)
 
     public TcpReceiver(TcpConnection connection, TcpSettings settings)
     {
@@ -41,6 +42,8 @@ internal sealed class TcpReceiver
     public uint Window => Seq.Gt(AdvertisedEdge, Nxt) ? AdvertisedEdge - Nxt : 0;
 
     public bool HasOutOfOrder => _outOfOrder.Count > 0;
+    /// <summary>The next ACK has SACK blocks to carry: out-of-order data, or a duplicate to report (D-SACK).</summary>
+    public bool HasSackBlocks => _outOfOrder.Count > 0 || _dsack.HasValue;
 
     private TcpCounters Counters => _c.Layer.Counters;
 
@@ -75,6 +78,7 @@ internal sealed class TcpReceiver
             var skip = Nxt - seg.Seq;
             if (seg.Has(TcpFlags.Syn)) { seg.Flags &= ~TcpFlags.Syn; seg.Seq++; skip--; }
             var data = (int)Math.Min(skip, (uint)seg.Payload.Length);
+            if (data > 0) ReportDuplicate(seg.Seq, seg.Seq + (uint)data);
             seg.Payload = seg.Payload[data..];
             seg.Seq += (uint)data;
             if (data > 0) Counters.DuplicateSegments++;
@@ -139,6 +143,7 @@ internal sealed class TcpReceiver
         // Out of order: keep it at its place in the window; ACK at once so the sender sees the hole (RFC 5681 4.2).
         Counters.OutOfOrderSegments++;
         AckNow = true;
+        if (_outOfOrder.Contains(seg.Seq, seg.Seq + (uint)data.Length)) ReportDuplicate(seg.Seq, seg.Seq + (uint)data.Length);
         if (!_outOfOrder.Add(seg.Seq, seg.Seq + (uint)data.Length)) { Counters.DroppedOutOfOrderFull++; return; }
         Buffer.WriteAt(Buffer.Count + (int)offset, data);
     }
@@ -214,8 +219,31 @@ internal sealed class TcpReceiver
         _outOfOrder.Clear();
     }
 
-    /// <summary>SACK blocks for a segment with room for <paramref name="max"/> of them.</summary>
-    public ReadOnlySpan<SackBlock> SackBlocks(int max) => _outOfOrder.SackBlocks(max);
+    /// <summary>SACK blocks for a segment with room for <paramref name="max"/> of them, a pending D-SACK first (counted as sent).</summary>
+    public ReadOnlySpan<SackBlock> SackBlocks(int max)
+    {
+        if (_dsack.HasValue && max > 0) Counters.DsacksSent++;
+        var blocks = _outOfOrder.SackBlocks(max, _dsack);
+        _dsack = null;
+        return blocks;
+    }
+
+    /// <summary>
+    /// RFC 2883: data that had arrived before ([left, right), all below RCV.NXT or within a range held out of
+    /// order) is reported in the first SACK block of the ACK it draws, so the sender can tell a spurious
+    /// retransmission. Only with SACK; the latest duplicate wins.
+    /// </summary>
+    public void ReportDuplicate(uint left, uint right)
+    {
+        if (_c.SackEnabled && Seq.Lt(left, right)) _dsack = new SackBlock(left, right);
+    }
+
+    /// <summary>An unacceptable segment (3.10.7.4): one with data wholly below RCV.NXT is a duplicate to report.</summary>
+    public void OnUnacceptable(ref TcpSegment seg)
+    {
+        var len = (uint)seg.Payload.Length;
+        if (len > 0 && Seq.Le(seg.Seq + len, Nxt) && Seq.Lt(Nxt - (seg.Seq + len), 1u << 30)) ReportDuplicate(seg.Seq, seg.Seq + len);
+    }
 
     // ---------------- ACK policy ----------------
 
