@@ -160,6 +160,8 @@ public sealed class StackConnection
             SndWindowScale = t.SndWindowScale; RcvWindowScale = t.RcvWindowScale; SackPermitted = t.SackPermitted;
             Timestamps = t.Timestamps; Retransmits = t.Retransmits; BytesSent = t.BytesSent; BytesReceived = t.BytesReceived;
             SegmentsSent = t.SegmentsSent; SegmentsReceived = t.SegmentsReceived; CongestionControl = t.CongestionControl;
+            LossRecovery = t.LossRecovery; RecoveryState = t.RecoveryState; MinRtt = t.MinRtt; ReorderWindow = t.ReorderWindow;
+            TlpProbes = t.TlpProbes; RackLosses = t.RackLosses; SpuriousRetransmits = t.SpuriousRetransmits; Undos = t.Undos; DeliveryRate = t.DeliveryRate;
         }
     }
 
@@ -198,6 +200,19 @@ public sealed class StackConnection
     public long? SegmentsSent { get; }
     public long? SegmentsReceived { get; }
     public string? CongestionControl { get; }
+    /// <summary>"rack" (RACK-TLP, RFC 8985), "sack" (RFC 6675) or "newreno" (RFC 6582).</summary>
+    public string? LossRecovery { get; }
+    /// <summary>Open, Recovery (fast recovery) or Loss (after a retransmission timeout).</summary>
+    public string? RecoveryState { get; }
+    public TimeSpan? MinRtt { get; }
+    /// <summary>RACK's reordering window (RFC 8985 6.2).</summary>
+    public TimeSpan? ReorderWindow { get; }
+    public long? TlpProbes { get; }
+    public long? RackLosses { get; }
+    public long? SpuriousRetransmits { get; }
+    public long? Undos { get; }
+    /// <summary>The last delivery-rate sample in bytes per second.</summary>
+    public double? DeliveryRate { get; }
 
     /// <summary>netstat's "Local Address" column.</summary>
     public string LocalEndPoint => $"{LocalAddress}:{LocalPort}";

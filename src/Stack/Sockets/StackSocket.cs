@@ -57,6 +57,20 @@ public sealed record TcpInternals
     public long SegmentsSent { get; init; }
     public long SegmentsReceived { get; init; }
     public string CongestionControl { get; init; } = "";
+    /// <summary>Loss recovery: "rack" (RACK-TLP with PRR and undo), "sack" (RFC 6675, duplicate ACKs) or "newreno".</summary>
+    public string LossRecovery { get; init; } = "";
+    /// <summary>"Open", "Recovery" (fast recovery) or "Loss" (after a retransmission timeout).</summary>
+    public string RecoveryState { get; init; } = "";
+    /// <summary>The windowed minimum RTT and RACK's current reordering window (RFC 8985).</summary>
+    public TimeSpan MinRtt { get; init; }
+    public TimeSpan ReorderWindow { get; init; }
+    /// <summary>This connection's tail loss probes, segments RACK deemed lost, retransmissions shown spurious (D-SACK) and window reductions undone.</summary>
+    public long TlpProbes { get; init; }
+    public long RackLosses { get; init; }
+    public long SpuriousRetransmits { get; init; }
+    public long Undos { get; init; }
+    /// <summary>The last delivery-rate sample, bytes per second (0 before one).</summary>
+    public double DeliveryRate { get; init; }
 }
 
 /// <summary>

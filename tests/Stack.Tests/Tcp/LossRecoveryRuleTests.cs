@@ -40,13 +40,18 @@ public class LossRecoveryRuleTests
         Assert.Equal(2000u, c.Snd.Cwnd);                                     // min(ssthresh, max(FlightSize, SMSS) + SMSS)
     }
 
-    [Fact]
-    public void Sack_recovery_is_chosen_when_both_ends_allow_sack()
+    [Theory]
+    [InlineData(LossDetection.Rack, typeof(RackRecovery))]
+    [InlineData(LossDetection.DupAck, typeof(SackRecovery))]
+    public void With_sack_the_setting_chooses_rack_or_sack_recovery(LossDetection detection, Type expected)
     {
-        var t = new BareTcp(s => s with { Sack = true });
+        var t = new BareTcp(s => s with { Sack = true, LossDetection = detection });
         var (c, _, syn) = t.Connect();
         Assert.True(syn.SackPermitted);
         t.Feed(BareTcp.From(syn.SrcPort, BareTcp.PeerIss, syn.Seq + 1, Syn | Ack, options: SegCodec.MssOption(Mss).Concat(new byte[] { 1, 1, 4, 2 }).ToArray()));
-        Assert.IsType<SackRecovery>(c.Snd.Recovery);
+        Assert.IsType(expected, c.Snd.Recovery);
     }
+
+    [Fact]
+    public void Rack_is_the_default_loss_detection() => Assert.Equal(LossDetection.Rack, new TcpSettings().LossDetection);
 }

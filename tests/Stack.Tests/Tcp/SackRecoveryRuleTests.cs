@@ -1,3 +1,4 @@
+using NetStack;
 using NetStack.Sockets;
 using NetStack.Tcp;
 using static NetStack.Tcp.TcpFlags;
@@ -5,9 +6,9 @@ using static NetStack.Tcp.TcpFlags;
 namespace Stack.Tests.Tcp;
 
 /// <summary>
-/// SACK loss recovery (RFC 6675) on the wire: ten 1000-byte segments from our stack, crafted ACKs with SACK
-/// blocks from the peer, and exactly the retransmissions that must follow. NewReno window arithmetic, so
-/// ssthresh = cwnd = FlightSize / 2 = 5000 on entering recovery.
+/// SACK loss recovery (RFC 6675, Tcp.LossDetection = DupAck) on the wire: ten 1000-byte segments from our stack,
+/// crafted ACKs with SACK blocks from the peer, and exactly the retransmissions that must follow. NewReno window
+/// arithmetic, so ssthresh = cwnd = FlightSize / 2 = 5000 on entering recovery.
 /// </summary>
 public class SackRecoveryRuleTests
 {
@@ -29,7 +30,7 @@ public class SackRecoveryRuleTests
     /// <summary>An accepted SACK connection that has sent ten full segments (the initial window); returns segment i's start.</summary>
     private static (TcpRig Rig, TcpSocket Socket, Func<int, uint> S) TenSegmentsInFlight()
     {
-        var rig = new TcpRig(t => t with { Sack = true, CongestionControl = "newreno" });
+        var rig = new TcpRig(t => t with { Sack = true, CongestionControl = "newreno", LossDetection = LossDetection.DupAck });
         var s = rig.AcceptOne(synOptions: SegCodec.MssOption(Mss).Concat(new byte[] { 1, 1, 4, 2 }).ToArray());
         var us = rig.OurIss + 1;
         rig.H.Device.Sent.Clear();

@@ -78,16 +78,24 @@ public static class TcpSim
     /// <summary>Retransmission figures of both stacks: segments and bytes sent again, and duplicate segments received.</summary>
     public static string RetransmitSummary(Simulation sim)
     {
-        long segs = 0, bytes = 0, dups = 0;
+        var t = RetransmitTotals(sim);
+        return $"retransmitted {t.Segments} segments / {t.Bytes} bytes, timeouts {t.Timeouts}, duplicates received {t.Duplicates}";
+    }
+
+    /// <summary>Both stacks' totals: segments and bytes sent again, retransmission timeouts, duplicate segments received.</summary>
+    public static (long Segments, long Bytes, long Timeouts, long Duplicates) RetransmitTotals(Simulation sim)
+    {
+        long segs = 0, bytes = 0, timeouts = 0, dups = 0;
         foreach (var st in sim.Stacks)
             foreach (var c in sim.Run(st.GetStatisticsAsync()))
             {
                 if (c.Layer != "Tcp") continue;
                 if (c.Name == "SegmentsRetransmitted") segs += c.Value;
                 else if (c.Name == "BytesRetransmitted") bytes += c.Value;
+                else if (c.Name == "Timeouts") timeouts += c.Value;
                 else if (c.Name == "DuplicateSegments") dups += c.Value;
             }
-        return $"retransmitted {segs} segments / {bytes} bytes, duplicates received {dups}";
+        return (segs, bytes, timeouts, dups);
     }
 
     public static byte[] Data(int size, int seed)
