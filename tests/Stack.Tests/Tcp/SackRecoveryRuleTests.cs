@@ -15,18 +15,6 @@ public class SackRecoveryRuleTests
     private const uint P = TcpRig.PeerIss + 1;
     private const int Mss = 1000;
 
-    private static byte[] SackOption(params (uint Left, uint Right)[] blocks)
-    {
-        var o = new byte[4 + 8 * blocks.Length];
-        o[0] = 1; o[1] = 1; o[2] = 5; o[3] = (byte)(2 + 8 * blocks.Length);
-        for (int i = 0; i < blocks.Length; i++)
-        {
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(o.AsSpan(4 + 8 * i), blocks[i].Left);
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(o.AsSpan(8 + 8 * i), blocks[i].Right);
-        }
-        return o;
-    }
-
     /// <summary>An accepted SACK connection that has sent ten full segments (the initial window); returns segment i's start.</summary>
     private static (TcpRig Rig, TcpSocket Socket, Func<int, uint> S) TenSegmentsInFlight()
     {
@@ -42,7 +30,7 @@ public class SackRecoveryRuleTests
     }
 
     private static Seg AckWithSack(TcpRig rig, uint ack, params (uint, uint)[] blocks) =>
-        rig.From(P, ack, Ack, options: blocks.Length > 0 ? SackOption(blocks) : null);
+        rig.From(P, ack, Ack, options: blocks.Length > 0 ? SegCodec.SackOption(blocks) : null);
 
     [Fact]
     public void Segments_three_and_six_lost_are_each_retransmitted_exactly_once()

@@ -56,6 +56,19 @@ public static class SegCodec
 
     public static byte[] MssOption(ushort mss) => new byte[] { 2, 4, (byte)(mss >> 8), (byte)mss };
 
+    /// <summary>NOP NOP SACK with the given blocks (RFC 2018 3), in order.</summary>
+    public static byte[] SackOption(params (uint Left, uint Right)[] blocks)
+    {
+        var o = new byte[4 + 8 * blocks.Length];
+        o[0] = 1; o[1] = 1; o[2] = 5; o[3] = (byte)(2 + 8 * blocks.Length);
+        for (int i = 0; i < blocks.Length; i++)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(o.AsSpan(4 + 8 * i), blocks[i].Left);
+            BinaryPrimitives.WriteUInt32BigEndian(o.AsSpan(8 + 8 * i), blocks[i].Right);
+        }
+        return o;
+    }
+
     public static byte[] TimestampOption(uint val, uint ecr)
     {
         var o = new byte[12];
