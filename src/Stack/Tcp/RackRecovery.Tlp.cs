@@ -93,7 +93,14 @@ internal sealed partial class RackRecovery
     private void OnTlpAck(ref AckEvent ack, TimeSpan now)
     {
         _tlpJustAcked = false;
-        if (!_tlpOutstanding || Seq.Lt(ack.Ack, _tlpEndSeq)) return;
+        if (!_tlpOutstanding) return;
+        if (Seq.Lt(ack.Ack, _tlpEndSeq))
+        {
+            // SACKed: the probe arrived and a hole remains below it, which RACK now judges (and a recovery it starts
+            // on this ACK is the probe's).
+            if (Seq.Ge(Sent.HighestDelivered, _tlpEndSeq)) { _tlpOutstanding = false; _tlpJustAcked = true; }
+            return;
+        }
         if (!_tlpIsRetrans)
         {
             _tlpOutstanding = false;

@@ -72,6 +72,21 @@ internal sealed class BareTcp : ISegmentOutput
         return (c, connected, Assert.Single(Take()));
     }
 
+    /// <summary>
+    /// Active open completed by the peer's SYN-ACK after <paramref name="rtt"/>: MSS <paramref name="mss"/>, and
+    /// SACK-permitted and timestamps when asked (the settings must allow them). Returns the connection and its first data sequence number.
+    /// </summary>
+    public (TcpConnection Connection, uint Us) Established(ushort mss, TimeSpan rtt, bool sack = false, bool timestamps = false)
+    {
+        var (c, _, syn) = Connect();
+        Advance(rtt);
+        var options = SegCodec.MssOption(mss).AsEnumerable();
+        if (sack) options = options.Concat(new byte[] { 1, 1, 4, 2 });
+        if (timestamps) options = options.Concat(SegCodec.TimestampOption(1, syn.TsVal!.Value));
+        Feed(From(syn.SrcPort, PeerIss, syn.Seq + 1, TcpFlags.Syn | TcpFlags.Ack, options: options.ToArray()));
+        return (c, syn.Seq + 1);
+    }
+
     /// <summary>A listening port (the TCP side only) whose owner records what it is handed.</summary>
     public (ListenEndpoint Endpoint, Owner Owner) Listen(ushort port, int backlog = 4)
     {

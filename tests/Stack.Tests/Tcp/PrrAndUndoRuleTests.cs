@@ -14,17 +14,11 @@ public class PrrAndUndoRuleTests
     private const uint P = BareTcp.PeerIss + 1;
     private const int Mss = 1000;
     private static readonly TimeSpan Ms = TimeSpan.FromMilliseconds(1);
-    private static readonly byte[] SackPermitted = { 1, 1, 4, 2 };
 
     private static (BareTcp T, TcpConnection C, Func<int, uint> S) Sending(int window, int segments, bool timestamps = false)
     {
         var t = new BareTcp(s => s with { Sack = true, Timestamps = timestamps, Congestion = CongestionAlgorithm.NewReno, InitialWindowSegments = window });
-        var (c, _, syn) = t.Connect();
-        t.Advance(10 * Ms);
-        var options = SegCodec.MssOption(Mss).Concat(SackPermitted);
-        if (timestamps) options = options.Concat(SegCodec.TimestampOption(1, syn.TsVal!.Value));
-        t.Feed(BareTcp.From(syn.SrcPort, BareTcp.PeerIss, syn.Seq + 1, Syn | Ack, options: options.ToArray()));
-        var us = syn.Seq + 1;
+        var (c, us) = t.Established(Mss, 10 * Ms, sack: true, timestamps: timestamps);
         Assert.Equal(window, t.Do(now => c.Send(new byte[segments * c.SndMss], now)).Count);
         t.Advance(10 * Ms);
         var mss = c.SndMss; // 988 with timestamps
@@ -111,10 +105,8 @@ public class PrrAndUndoRuleTests
     public void Duplicate_data_is_reported_with_a_dsack_block_first()
     {
         var t = new BareTcp(s => s with { Sack = true });
-        var (c, _, syn) = t.Connect();
-        t.Feed(BareTcp.From(syn.SrcPort, BareTcp.PeerIss, syn.Seq + 1, Syn | Ack, options: SegCodec.MssOption(Mss).Concat(SackPermitted).ToArray()));
+        var (c, us) = t.Established(Mss, TimeSpan.Zero, sack: true);
         var port = c.Key.LocalPort;
-        var us = syn.Seq + 1;
         Seg Data(uint from, int len) => BareTcp.From(port, from, us, Ack | Psh, new byte[len]);
 
         t.Feed(Data(P, 100));

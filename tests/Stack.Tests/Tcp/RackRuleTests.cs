@@ -34,10 +34,8 @@ public class RackRuleTests
     private static Sender Start(int segments = 10)
     {
         var t = new BareTcp(s => s with { Sack = true, Congestion = CongestionAlgorithm.NewReno });
-        var (c, _, syn) = t.Connect();
-        t.Advance(Rtt);
-        t.Feed(BareTcp.From(syn.SrcPort, BareTcp.PeerIss, syn.Seq + 1, Syn | Ack, options: SegCodec.MssOption(Mss).Concat(new byte[] { 1, 1, 4, 2 }).ToArray()));
-        var s = new Sender { T = t, C = c, Us = syn.Seq + 1 };
+        var (c, us) = t.Established(Mss, Rtt, sack: true);
+        var s = new Sender { T = t, C = c, Us = us };
         var sent = t.Do(now => c.Send(new byte[segments * Mss], now));
         Assert.Equal(Enumerable.Range(0, Math.Min(segments, 10)).Select(s.S), sent.Select(x => x.Seq));
         return s;
@@ -124,10 +122,7 @@ public class TailLossProbeRuleTests
     private static (BareTcp T, TcpConnection C, Func<int, uint> S) TwoOfSegmentsAcked(int segments)
     {
         var t = new BareTcp(s => s with { Sack = true, Congestion = CongestionAlgorithm.NewReno });
-        var (c, _, syn) = t.Connect();
-        t.Advance(10 * Ms);
-        t.Feed(BareTcp.From(syn.SrcPort, BareTcp.PeerIss, syn.Seq + 1, Syn | Ack, options: SegCodec.MssOption(Mss).Concat(new byte[] { 1, 1, 4, 2 }).ToArray()));
-        var us = syn.Seq + 1;
+        var (c, us) = t.Established(Mss, 10 * Ms, sack: true);
         uint S(int i) => us + (uint)(i * Mss);
         t.Do(now => c.Send(new byte[segments * Mss], now));
         t.Advance(10 * Ms);
