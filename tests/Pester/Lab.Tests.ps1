@@ -160,6 +160,10 @@ Describe 'Network faults: -Simulate, Set-StackNetwork, Get-StackNetwork' {
         Wait-Until { Get-StackConnection -Stack $me -State TimeWait | Where-Object Id -eq $c.Id } -TimeoutMs 120000 -Because 'the connection to close through TimeWait'
         (Get-StackNetwork $net).FramesLost | Should -BeGreaterThan 0
         $row.SackPermitted | Should -BeTrue
+        # RACK-TLP found the losses (RFC 8985); the connection's internals and the counters say so.
+        $row.LossRecovery | Should -Be 'rack'
+        ($row | Format-List | Out-String) | Should -Match 'LossRecovery\s+: rack'
+        (Get-StackStatistics -Stack $me -Layer Tcp -Name RackLosses).Value | Should -BeGreaterThan 0
     }
 
     It 'changes only the settings given, -Clear removes them, -PassThru shows the result' {

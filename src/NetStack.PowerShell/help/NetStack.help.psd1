@@ -320,7 +320,7 @@
 
         'Get-StackConnection'   = @{
             Synopsis    = 'Gets every TCP connection and UDP endpoint of the stack: the netstat view.'
-            Description = @('Outputs one row per socket: Proto, Local Address, Foreign Address, State, Recv-Q, Send-Q, Id (its descriptor) and Stack; without -Stack, the rows of every running stack. The headers are property names too (Format-Table Proto, ''Local Address'', ''Recv-Q''). TCP internals (SndUna, RcvNxt, Srtt, Rto, Cwnd...) are properties and show in Format-List. The rows pipe into the socket cmdlets by their Id.')
+            Description = @('Outputs one row per socket: Proto, Local Address, Foreign Address, State, Recv-Q, Send-Q, Id (its descriptor) and Stack; without -Stack, the rows of every running stack. The headers are property names too (Format-Table Proto, ''Local Address'', ''Recv-Q''). TCP internals (SndUna, RcvNxt, Srtt, Rto, Cwnd..., and the loss recovery: LossRecovery, RecoveryState, MinRtt, ReorderWindow, TlpProbes, RackLosses, SpuriousRetransmits, Undos, DeliveryRate) are properties and show in Format-List. The rows pipe into the socket cmdlets by their Id.')
             Parameters  = @{
                 Id            = 'Only these sockets, by descriptor (the Id column).'
                 Protocol      = 'Only these protocols: Tcp, Udp.'
