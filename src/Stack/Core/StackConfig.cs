@@ -279,6 +279,11 @@ public sealed record TcpSettings
     public int KeepaliveProbes { get; init; } = 9;
     /// <summary>RFC 5961 7: challenge ACKs sent per second across the stack (Linux tcp_challenge_ack_limit).</summary>
     public int ChallengeAcksPerSecond { get; init; } = 1000;
+    /// <summary>
+    /// A connection sends at most one ACK per this interval for segments it refuses without data (out of the window,
+    /// old by PAWS) and for challenge ACKs (RFC 5961 7; Linux tcp_invalid_ratelimit, 500 ms). Zero: no limit.
+    /// </summary>
+    public TimeSpan InvalidAckInterval { get; init; } = TimeSpan.FromMilliseconds(500);
     /// <summary>Most TCP connections (all states) the stack holds; more SYNs are dropped and counted.</summary>
     public int MaxConnections { get; init; } = 65536;
 
@@ -299,6 +304,7 @@ public sealed record TcpSettings
         if (MaxOutOfOrderRanges is < 1 or > 256) throw new StackConfigurationException("Tcp.MaxOutOfOrderRanges", "Tcp.MaxOutOfOrderRanges must be between 1 and 256.");
         if (KeepaliveIdle <= TimeSpan.Zero || KeepaliveInterval <= TimeSpan.Zero || KeepaliveProbes < 1) throw new StackConfigurationException("Tcp.KeepaliveIdle", "Keepalive idle time and interval must be positive and probes at least 1.");
         if (ChallengeAcksPerSecond < 1) throw new StackConfigurationException("Tcp.ChallengeAcksPerSecond", "Tcp.ChallengeAcksPerSecond must be at least 1.");
+        if (InvalidAckInterval < TimeSpan.Zero || InvalidAckInterval > TimeSpan.FromSeconds(10)) throw new StackConfigurationException("Tcp.InvalidAckInterval", "Tcp.InvalidAckInterval must be between 0 and 10 s.");
         if (MaxConnections < 1) throw new StackConfigurationException("Tcp.MaxConnections", "Tcp.MaxConnections must be at least 1.");
     }
 }

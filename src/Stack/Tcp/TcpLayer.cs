@@ -46,7 +46,10 @@ public sealed class TcpCounters : LayerCounters
     public long ZeroWindowProbes;
     public long KeepalivesSent;
     public long ChallengeAcksSent;
+    /// <summary>Challenge ACKs not sent: the connection's limit (Tcp.InvalidAckInterval) or the stack's (Tcp.ChallengeAcksPerSecond).</summary>
     public long ChallengeAcksSuppressed;
+    /// <summary>ACKs not sent for refused segments without data (out of the window, old by PAWS): the connection's limit.</summary>
+    public long InvalidAcksSuppressed;
     public long PawsRejected;
     public long IcmpErrors;
     public long PathMtuUpdates;
