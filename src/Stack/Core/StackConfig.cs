@@ -206,6 +206,17 @@ public enum CongestionAlgorithm
     NewReno,
 }
 
+/// <summary>How a listener uses SYN cookies (<see cref="TcpSettings.SynCookies"/>).</summary>
+public enum SynCookieMode
+{
+    /// <summary>When the SYN queue is full (the default, as Linux's tcp_syncookies = 1).</summary>
+    Auto,
+    /// <summary>For every SYN: no half-open state at all (Linux's tcp_syncookies = 2).</summary>
+    Always,
+    /// <summary>Never: SYNs beyond the backlog are dropped.</summary>
+    Never,
+}
+
 /// <summary>TCP settings (RFC 9293 and friends); defaults follow Linux where the RFCs leave a choice.</summary>
 public sealed record TcpSettings
 {
@@ -270,6 +281,11 @@ public sealed record TcpSettings
     public bool WindowScaling { get; init; } = true;
     public bool Sack { get; init; } = true;
     public bool Timestamps { get; init; } = true;
+    /// <summary>
+    /// SYN cookies (RFC 4987): Auto answers SYNs beyond a full SYN queue with a cookie SYN-ACK that keeps no state (the
+    /// default, as Linux), Always answers every SYN so, Never drops SYNs beyond the backlog.
+    /// </summary>
+    public SynCookieMode SynCookies { get; init; } = SynCookieMode.Auto;
     /// <summary>Listen backlog when none is given.</summary>
     public int DefaultBacklog { get; init; } = 128;
     /// <summary>Separate out-of-order ranges a connection keeps; segments that would need more are dropped and counted.</summary>
@@ -305,6 +321,7 @@ public sealed record TcpSettings
         if (KeepaliveIdle <= TimeSpan.Zero || KeepaliveInterval <= TimeSpan.Zero || KeepaliveProbes < 1) throw new StackConfigurationException("Tcp.KeepaliveIdle", "Keepalive idle time and interval must be positive and probes at least 1.");
         if (ChallengeAcksPerSecond < 1) throw new StackConfigurationException("Tcp.ChallengeAcksPerSecond", "Tcp.ChallengeAcksPerSecond must be at least 1.");
         if (InvalidAckInterval < TimeSpan.Zero || InvalidAckInterval > TimeSpan.FromSeconds(10)) throw new StackConfigurationException("Tcp.InvalidAckInterval", "Tcp.InvalidAckInterval must be between 0 and 10 s.");
+        if (!Enum.IsDefined(SynCookies)) throw new StackConfigurationException("Tcp.SynCookies", "Tcp.SynCookies must be Auto, Always or Never.");
         if (MaxConnections < 1) throw new StackConfigurationException("Tcp.MaxConnections", "Tcp.MaxConnections must be at least 1.");
     }
 }

@@ -170,6 +170,14 @@ internal sealed class TcpReceiver
 
     // ---------------- the window we advertise ----------------
 
+    /// <summary>Our window scale: the smallest shift that lets <paramref name="bytes"/> of buffer be advertised (RFC 7323 2.2).</summary>
+    public static byte WindowShiftFor(int bytes)
+    {
+        byte shift = 0;
+        while (shift < 14 && (bytes >> shift) > 65535) shift++;
+        return shift;
+    }
+
     /// <summary>The least worthwhile step of the right edge (receiver SWS avoidance, RFC 9293 3.8.6.2.2): min(buffer/2, MSS).</summary>
     private uint WindowStep => (uint)Math.Min(Buffer.Limit / 2, _c.PathMss);
 
