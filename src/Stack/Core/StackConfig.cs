@@ -224,6 +224,18 @@ public sealed record TcpSettings
     public int SendBufferSize { get; init; } = 256 * 1024;
     /// <summary>Default per-socket receive buffer; it bounds the advertised window and the out-of-order data kept.</summary>
     public int ReceiveBufferSize { get; init; } = 256 * 1024;
+    /// <summary>
+    /// Receive-buffer auto-tuning (dynamic right-sizing, as Linux's tcp_rmem[2]): a connection's receive buffer grows from
+    /// <see cref="ReceiveBufferSize"/> up to this with what the application reads per round trip. A socket whose
+    /// ReceiveBufferSize the user set keeps that size; at or below ReceiveBufferSize there is no tuning.
+    /// </summary>
+    public int ReceiveBufferMax { get; init; } = 6 * 1024 * 1024;
+    /// <summary>
+    /// Send-buffer auto-tuning (as Linux's tcp_wmem[2]): a connection's send buffer grows from <see cref="SendBufferSize"/>
+    /// up to this, to twice what the congestion and peer's windows allow in flight. A socket whose SendBufferSize the
+    /// user set keeps that size.
+    /// </summary>
+    public int SendBufferMax { get; init; } = 4 * 1024 * 1024;
     /// <summary>RTO before any RTT sample (RFC 6298 2.1: 1 s).</summary>
     public TimeSpan InitialRto { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Lower bound of the RTO (RFC 6298 says 1 s; Linux uses 200 ms).</summary>
@@ -307,6 +319,8 @@ public sealed record TcpSettings
     {
         if (SendBufferSize is < 2048 or > 64 * 1024 * 1024) throw new StackConfigurationException("Tcp.SendBufferSize", "Tcp.SendBufferSize must be between 2048 and 64 MiB.");
         if (ReceiveBufferSize is < 2048 or > 64 * 1024 * 1024) throw new StackConfigurationException("Tcp.ReceiveBufferSize", "Tcp.ReceiveBufferSize must be between 2048 and 64 MiB.");
+        if (ReceiveBufferMax is < 2048 or > 64 * 1024 * 1024) throw new StackConfigurationException("Tcp.ReceiveBufferMax", "Tcp.ReceiveBufferMax must be between 2048 and 64 MiB.");
+        if (SendBufferMax is < 2048 or > 64 * 1024 * 1024) throw new StackConfigurationException("Tcp.SendBufferMax", "Tcp.SendBufferMax must be between 2048 and 64 MiB.");
         if (MinRto <= TimeSpan.Zero || MinRto > MaxRto) throw new StackConfigurationException("Tcp.MinRto", "Tcp.MinRto must be positive and not above Tcp.MaxRto.");
         if (InitialRto < MinRto || InitialRto > MaxRto) throw new StackConfigurationException("Tcp.InitialRto", "Tcp.InitialRto must lie between Tcp.MinRto and Tcp.MaxRto.");
         if (SynRetries is < 0 or > 20) throw new StackConfigurationException("Tcp.SynRetries", "Tcp.SynRetries must be between 0 and 20.");

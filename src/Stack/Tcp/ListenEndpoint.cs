@@ -126,7 +126,7 @@ internal sealed class ListenEndpoint
         };
         seg.Options.Mss = (ushort)Math.Min(_layer.Output.PathMss, 65535);
         seg.Options.SackPermitted = sack;
-        seg.Options.WindowScale = peerScale >= 0 ? TcpReceiver.WindowShiftFor(s.ReceiveBufferSize) : -1;
+        seg.Options.WindowScale = peerScale >= 0 ? TcpReceiver.WindowShiftFor(TcpReceiver.DefaultBufferCeiling(s)) : -1;
         seg.Options.HasTimestamp = ts;
         if (ts)
         {

@@ -180,7 +180,7 @@ internal sealed partial class TcpConnection
         // Seventh: segment text.
         if (seg.Payload.Length > 0)
         {
-            if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2) Rcv.OnText(ref seg, _pending);
+            if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2) Rcv.OnText(ref seg, _pending, now);
             else Counters.DroppedAfterClose++;
         }
 
@@ -212,6 +212,7 @@ internal sealed partial class TcpConnection
     {
         var result = Snd.OnAck(ref seg, now);
         if (result == AckResult.NothingNew) return true;
+        if (!SendBufferFixed) Snd.Buffer.Limit = SendBufferTuning.Size(Snd.Buffer.Limit, Snd.Cwnd, Snd.MaxWnd, Settings.SendBufferMax);
         _pending.PumpSend(Snd.Buffer);
         if (result != AckResult.AckedFin) return true;
         switch (State)

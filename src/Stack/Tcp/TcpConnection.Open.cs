@@ -7,7 +7,7 @@ internal sealed partial class TcpConnection
     {
         Snd.Cc = CongestionControls.Create(Settings.Congestion);
         PathMss = Layer.Output.PathMss;
-        RcvWndShift = TcpReceiver.WindowShiftFor(Rcv.Buffer.Limit);
+        RcvWndShift = TcpReceiver.WindowShiftFor(Rcv.BufferCeiling); // room for what auto-tuning may grow it to
         _tsOffset = Layer.TimestampOffset(Key);
         _stateSince = now;
     }

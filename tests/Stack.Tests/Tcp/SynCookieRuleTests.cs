@@ -90,7 +90,7 @@ public class SynCookieRuleTests
         Assert.Equal(0, listen.SynQueueCount);
         Assert.Equal(1460, synAck.Mss);
         Assert.Equal(sack, synAck.SackPermitted);
-        Assert.Equal(3, synAck.WindowScale);        // ours: 256 KiB needs a shift of 3
+        Assert.Equal(7, synAck.WindowScale);        // ours: room for Tcp.ReceiveBufferMax (6 MiB) needs a shift of 7
         Assert.Equal(5000u, synAck.TsEcr);
         // Linux's layout: the low 6 bits of TSval are the peer's shift (bits 0-3) and SACK-permitted (bit 4), never ahead of the clock.
         var expected = (tsNow & ~0x3fu) | peerScale | (sack ? 0x10u : 0);
@@ -103,18 +103,18 @@ public class SynCookieRuleTests
         Assert.Equal(TcpState.Established, c.State);
         Assert.True(c.WsEnabled);
         Assert.Equal(peerScale, c.SndWndShift);
-        Assert.Equal(3, c.RcvWndShift);
+        Assert.Equal(7, c.RcvWndShift);
         Assert.Equal(1000u << peerScale, c.Snd.Wnd);
         Assert.Equal(sack, c.SackEnabled);
         Assert.True(c.TsEnabled);
         Assert.Equal(5001u, c.TsRecent);
         Assert.Equal(1460 - 12, c.SndMss);
 
-        // Our segments carry the timestamp clock the cookie used, echo the peer's, and advertise a window scaled by 3.
+        // Our segments carry the timestamp clock the cookie used, echo the peer's, and advertise a window scaled by 7.
         var data = Assert.Single(t.Do(now => c.Send(new byte[500], now)));
         Assert.Equal(5001u, data.TsEcr);
         Assert.True(data.TsVal >= synAck.TsVal);
-        Assert.Equal(256 * 1024 >> 3, data.Window);
+        Assert.Equal(256 * 1024 >> 7, data.Window);
     }
 
     [Fact]
