@@ -80,38 +80,22 @@ public sealed partial class KernelSynCookieTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// argv: RATE SECONDS PORT. Sends RATE SYNs per second (MSS 1460, random ISN and port, a random source in
-    /// 198.51.100.0/24 or 203.0.113.0/24) to 192.0.2.2:PORT for SECONDS, paced in 1 ms steps; prints "ready", then
-    /// "sent N in S s". IP_HDRINCL: the kernel fills in the IP checksum; the TCP checksum is ours.
+    /// argv: RATE SECONDS PORT (<see cref="RawFlood"/>): SYNs with MSS 1460, a random ISN and port and a random source in
+    /// 198.51.100.0/24 or 203.0.113.0/24, to 192.0.2.2:PORT. The TCP checksum is ours.
     /// </summary>
-    private const string SynFloodScript = """
-import socket, struct, sys, time, random
-rate, seconds, port = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-dst = socket.inet_aton('192.0.2.2')
+    private static readonly string SynFloodScript = RawFlood.Script("""
+port = int(sys.argv[3])
 def csum(b):
     t = sum(struct.unpack('!%dH' % (len(b) // 2), b))
     t = (t >> 16) + (t & 0xffff); t += t >> 16
     return ~t & 0xffff
-def syn():
+def packet():
     src = socket.inet_aton(random.choice(('198.51.100.%d', '203.0.113.%d')) % random.randint(1, 254))
     tcp = struct.pack('!HHIIBBHHHBBH', random.randint(1024, 65535), port, random.getrandbits(32), 0, 6 << 4, 0x02, 64240, 0, 0, 2, 4, 1460)
     c = csum(src + dst + struct.pack('!BBH', 0, 6, len(tcp)) + tcp)
     tcp = tcp[:16] + struct.pack('!H', c) + tcp[18:]
     return struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), random.randint(0, 65535), 0, 64, 6, 0, src, dst) + tcp
-print('ready', flush=True)
-start = time.monotonic()
-sent = 0
-while True:
-    elapsed = time.monotonic() - start
-    if elapsed >= seconds: break
-    due = int(elapsed * rate)
-    while sent < due:
-        s.sendto(syn(), ('192.0.2.2', 0))
-        sent += 1
-    time.sleep(0.001)
-print('sent %d in %.2f s' % (sent, time.monotonic() - start), flush=True)
-""";
+""");
 
     /// <summary>
     /// argv: PORT COUNT INTERVAL. The kernel's own client: COUNT connects INTERVAL seconds apart (each on a thread of its
@@ -143,9 +127,6 @@ print('ok %d of %d' % (ok[0], count), flush=True)
 
     [GeneratedRegex(@"ok (\d+) of (\d+)")]
     private static partial Regex ClientSummary();
-
-    [GeneratedRegex(@"sent (\d+) in ([\d.]+) s")]
-    private static partial Regex FloodSummary();
 
     /// <summary>Echoes one byte on every accepted connection, then resets it (the kernel's client has closed by then).</summary>
     private static async Task ServeAsync(TcpListener listener, CancellationToken stop)
@@ -193,13 +174,13 @@ print('ok %d of %d' % (ok[0], count), flush=True)
         var client = lab.StartPeer(ClientScript, "8620", "80", "0.1");
         Assert.True(client.WaitForOutput(o => ClientSummary().IsMatch(o), TimeSpan.FromSeconds(60)), $"the client did not finish: {client.Output} {client.Error}");
         var heldDuringFlood = (await stack.GetConnectionsAsync().WaitAsync(Generous)).Count(r => r.Protocol == SocketProtocol.Tcp && r.State != "Listen");
-        Assert.True(flood.WaitForOutput(o => FloodSummary().IsMatch(o), Generous), $"the flood did not finish: {flood.Output} {flood.Error}");
+        Assert.True(flood.WaitForOutput(o => RawFlood.Summary().IsMatch(o), Generous), $"the flood did not finish: {flood.Output} {flood.Error}");
         stop.Cancel();
         await serve.WaitAsync(Generous);
 
         var c = ClientSummary().Match(client.Output);
         int ok = int.Parse(c.Groups[1].Value), tried = int.Parse(c.Groups[2].Value);
-        var f = FloodSummary().Match(flood.Output);
+        var f = RawFlood.Summary().Match(flood.Output);
         var stats = (await stack.GetStatisticsAsync().WaitAsync(Generous)).Where(x => x.Layer == "Tcp").ToDictionary(x => x.Name, x => x.Value);
         output.WriteLine($"{mode}: flood {f.Groups[1].Value} SYNs in {f.Groups[2].Value} s; the kernel's connects {ok}/{tried} ({100.0 * ok / tried:0}%); " +
                          $"cookies sent {stats["SynCookiesSent"]}, accepted {stats["SynCookiesAccepted"]}, rejected {stats["SynCookiesRejected"]}; " +
