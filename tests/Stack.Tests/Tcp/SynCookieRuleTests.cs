@@ -1,5 +1,6 @@
 using NetStack;
 using NetStack.Tcp;
+using Stack.Tests.Support;
 using static NetStack.Tcp.TcpFlags;
 
 namespace Stack.Tests.Tcp;
@@ -227,5 +228,47 @@ public class SynCookieRuleTests
         Assert.Equal(1, listen.AcceptQueueCount);
         Assert.Equal(0, listen.SynQueueCount);
         Assert.Equal(2, t.Layer.Counters.SynCookiesAccepted);
+    }
+
+    /// <summary>Counts what leaves, keeping nothing.</summary>
+    private sealed class CountingOutput : ISegmentOutput
+    {
+        public int Sent;
+        public int PathMss => 1460;
+        public StackError Send(Ipv4Address remote, in OutgoingSegment segment, TimeSpan now) { Sent++; return StackError.None; }
+    }
+
+    [Fact]
+    public void A_flood_answered_with_cookies_allocates_nothing_per_syn_nor_per_forged_ack()
+    {
+        var config = new StackConfig { Address = BareTcp.Us, Tcp = new TcpSettings { SynCookies = SynCookieMode.Always } };
+        var random = new Random(1);
+        var output = new CountingOutput();
+        var layer = new TcpLayer(new LayerContext("bare", config, random), output, new EphemeralPorts(config, random));
+        new ListenEndpoint(layer, 80, 128, new BareTcp.Owner(new BareTcp())).Start(); // Always: it is never asked for a connection
+        void Flood(int n)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                var syn = new TcpSegment { SourcePort = (ushort)(1024 + i % 60000), DestinationPort = 80, Seq = (uint)i * 7919, Flags = Syn, Window = 64240 };
+                syn.Options.Mss = 1460;
+                syn.Options.WindowScale = 7;
+                syn.Options.HasTimestamp = true;
+                syn.Options.TsVal = (uint)i;
+                layer.Deliver(new Ipv4Address(0xCB007100u | (uint)(i % 254 + 1)), ref syn, TimeSpan.FromMilliseconds(i));
+                var ack = new TcpSegment { SourcePort = (ushort)(1024 + i % 60000), DestinationPort = 80, Seq = (uint)i * 7919 + 1, Ack = (uint)i, Flags = Ack, Window = 500 };
+                ack.Options.WindowScale = -1;
+                layer.Deliver(new Ipv4Address(0xC6336400u | (uint)(i % 254 + 1)), ref ack, TimeSpan.FromMilliseconds(i));
+            }
+        }
+        Flood(1000); // warm up
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Flood(20_000);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Allocations.AssertNonePerItem(allocated, 40_000, "SYNs and forged ACKs");
+        Assert.Equal(0, layer.ConnectionCount);
+        Assert.Equal(21_000, layer.Counters.SynCookiesSent);
+        Assert.Equal(21_000, layer.Counters.SynCookiesRejected);
+        Assert.Equal(42_000, output.Sent);   // a cookie SYN-ACK per SYN, a RST per forged ACK
     }
 }
