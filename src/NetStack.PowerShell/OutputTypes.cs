@@ -156,6 +156,7 @@ public sealed class StackConnection
         if (c.Tcp is { } t)
         {
             Iss = t.Iss; Irs = t.Irs; SndUna = t.SndUna; SndNxt = t.SndNxt; SndWnd = t.SndWnd; RcvNxt = t.RcvNxt; RcvWnd = t.RcvWnd;
+            RcvBuf = t.RcvBuf; RcvRtt = t.RcvRtt; SndBuf = t.SndBuf;
             Cwnd = t.Cwnd; Ssthresh = t.Ssthresh; Srtt = t.Srtt; RttVar = t.RttVar; Rto = t.Rto; Mss = t.Mss;
             SndWindowScale = t.SndWindowScale; RcvWindowScale = t.RcvWindowScale; SackPermitted = t.SackPermitted;
             Timestamps = t.Timestamps; Retransmits = t.Retransmits; BytesSent = t.BytesSent; BytesReceived = t.BytesReceived;
@@ -184,6 +185,12 @@ public sealed class StackConnection
     public uint? SndWnd { get; }
     public uint? RcvNxt { get; }
     public uint? RcvWnd { get; }
+    /// <summary>The receive buffer in bytes now: auto-tuning grows it with what the application reads per round trip.</summary>
+    public int? RcvBuf { get; }
+    /// <summary>The receiver's RTT estimate, which paces receive-buffer auto-tuning.</summary>
+    public TimeSpan? RcvRtt { get; }
+    /// <summary>The send buffer in bytes now: it grows with the flight unless the socket's SendBufferSize was set.</summary>
+    public int? SndBuf { get; }
     public uint? Cwnd { get; }
     public uint? Ssthresh { get; }
     public TimeSpan? Srtt { get; }

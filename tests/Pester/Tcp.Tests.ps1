@@ -47,7 +47,7 @@ Describe 'TCP: listen, connect, send, receive, close' {
         $text | Should -Match 'Proto\s+Local Address\s+Foreign Address\s+State\s+Recv-Q\s+Send-Q'
         $text | Should -Match 'tcp\s+192\.0\.2\.2:\d+\s+192\.0\.2\.1:8080\s+Established'
         $list = Get-StackConnection -Stack $cli -RemotePort 8080 | Format-List | Out-String -Width 200
-        foreach ($p in 'SndUna', 'RcvNxt', 'Srtt', 'Rto', 'Cwnd') { $list | Should -Match $p }
+        foreach ($p in 'SndUna', 'RcvNxt', 'Srtt', 'Rto', 'Cwnd', 'RcvBuf', 'SndBuf') { $list | Should -Match $p }
     }
 
     It 'decodes the handshake in Get-StackPacket with relative numbers' {

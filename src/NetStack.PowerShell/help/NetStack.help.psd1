@@ -320,7 +320,7 @@
 
         'Get-StackConnection'   = @{
             Synopsis    = 'Gets every TCP connection and UDP endpoint of the stack: the netstat view.'
-            Description = @('Outputs one row per socket: Proto, Local Address, Foreign Address, State, Recv-Q, Send-Q, Id (its descriptor) and Stack; without -Stack, the rows of every running stack. The headers are property names too (Format-Table Proto, ''Local Address'', ''Recv-Q''). TCP internals (SndUna, RcvNxt, Srtt, Rto, Cwnd..., and the loss recovery: LossRecovery, RecoveryState, MinRtt, ReorderWindow, TlpProbes, RackLosses, SpuriousRetransmits, Undos, DeliveryRate) are properties and show in Format-List. The rows pipe into the socket cmdlets by their Id.')
+            Description = @('Outputs one row per socket: Proto, Local Address, Foreign Address, State, Recv-Q, Send-Q, Id (its descriptor) and Stack; without -Stack, the rows of every running stack. The headers are property names too (Format-Table Proto, ''Local Address'', ''Recv-Q''). TCP internals (SndUna, RcvNxt, Srtt, Rto, Cwnd, the receive and send buffers RcvBuf and SndBuf as auto-tuning grows them..., and the loss recovery: LossRecovery, RecoveryState, MinRtt, ReorderWindow, TlpProbes, RackLosses, SpuriousRetransmits, Undos, DeliveryRate) are properties and show in Format-List. The rows pipe into the socket cmdlets by their Id.')
             Parameters  = @{
                 Id            = 'Only these sockets, by descriptor (the Id column).'
                 Protocol      = 'Only these protocols: Tcp, Udp.'
@@ -345,8 +345,8 @@
                 LocalPort         = 'The local port (0 or omitted: an ephemeral one). TCP claims it when the socket connects.'
                 LocalAddress      = 'The local address: the stack''s own or 0.0.0.0 (any, the default).'
                 NoDelay           = 'TCP: sends small segments at once (no Nagle delay).'
-                ReceiveBufferSize = 'TCP: the receive buffer in bytes (2048 to 64 MiB), which bounds the window the stack advertises.'
-                SendBufferSize    = 'TCP: the send buffer in bytes (2048 to 64 MiB): how much Send-StackData can queue before it waits.'
+                ReceiveBufferSize = 'TCP: the receive buffer in bytes (2048 to 64 MiB), which bounds the window the stack advertises. Left out, the buffer starts at Tcp.ReceiveBufferSize (256 KiB) and grows with what the application reads per round trip, up to Tcp.ReceiveBufferMax (6 MiB); given, it stays that size (as SO_RCVBUF on Linux).'
+                SendBufferSize    = 'TCP: the send buffer in bytes (2048 to 64 MiB): how much Send-StackData can queue before it waits. Left out, it grows with what may be in flight, up to Tcp.SendBufferMax (4 MiB); given, it stays that size.'
             }
             Examples    = @(
                 @{ Code = '$c = New-StackSocket Tcp -Stack client | Connect-StackSocket 192.0.2.1 80'; Remarks = 'Opens a TCP socket on the stack client and connects it.' }

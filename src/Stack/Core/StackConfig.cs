@@ -215,6 +215,17 @@ public enum LossDetection
     DupAck,
 }
 
+/// <summary>How a listener uses SYN cookies (<see cref="TcpSettings.SynCookies"/>).</summary>
+public enum SynCookieMode
+{
+    /// <summary>When the SYN queue is full (the default, as Linux's tcp_syncookies = 1).</summary>
+    Auto,
+    /// <summary>For every SYN: no half-open state at all (Linux's tcp_syncookies = 2).</summary>
+    Always,
+    /// <summary>Never: SYNs beyond the backlog are dropped.</summary>
+    Never,
+}
+
 /// <summary>TCP settings (RFC 9293 and friends); defaults follow Linux where the RFCs leave a choice.</summary>
 public sealed record TcpSettings
 {
@@ -222,6 +233,18 @@ public sealed record TcpSettings
     public int SendBufferSize { get; init; } = 256 * 1024;
     /// <summary>Default per-socket receive buffer; it bounds the advertised window and the out-of-order data kept.</summary>
     public int ReceiveBufferSize { get; init; } = 256 * 1024;
+    /// <summary>
+    /// Receive-buffer auto-tuning (dynamic right-sizing, as Linux's tcp_rmem[2]): a connection's receive buffer grows from
+    /// <see cref="ReceiveBufferSize"/> up to this with what the application reads per round trip. A socket whose
+    /// ReceiveBufferSize the user set keeps that size; at or below ReceiveBufferSize there is no tuning.
+    /// </summary>
+    public int ReceiveBufferMax { get; init; } = 6 * 1024 * 1024;
+    /// <summary>
+    /// Send-buffer auto-tuning (as Linux's tcp_wmem[2]): a connection's send buffer grows from <see cref="SendBufferSize"/>
+    /// up to this, to twice what the congestion and peer's windows allow in flight. A socket whose SendBufferSize the
+    /// user set keeps that size.
+    /// </summary>
+    public int SendBufferMax { get; init; } = 4 * 1024 * 1024;
     /// <summary>RTO before any RTT sample (RFC 6298 2.1: 1 s).</summary>
     public TimeSpan InitialRto { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Lower bound of the RTO (RFC 6298 says 1 s; Linux uses 200 ms).</summary>
@@ -281,6 +304,11 @@ public sealed record TcpSettings
     public bool WindowScaling { get; init; } = true;
     public bool Sack { get; init; } = true;
     public bool Timestamps { get; init; } = true;
+    /// <summary>
+    /// SYN cookies (RFC 4987): Auto answers SYNs beyond a full SYN queue with a cookie SYN-ACK that keeps no state (the
+    /// default, as Linux), Always answers every SYN so, Never drops SYNs beyond the backlog.
+    /// </summary>
+    public SynCookieMode SynCookies { get; init; } = SynCookieMode.Auto;
     /// <summary>Listen backlog when none is given.</summary>
     public int DefaultBacklog { get; init; } = 128;
     /// <summary>Separate out-of-order ranges a connection keeps; segments that would need more are dropped and counted.</summary>
@@ -290,6 +318,11 @@ public sealed record TcpSettings
     public int KeepaliveProbes { get; init; } = 9;
     /// <summary>RFC 5961 7: challenge ACKs sent per second across the stack (Linux tcp_challenge_ack_limit).</summary>
     public int ChallengeAcksPerSecond { get; init; } = 1000;
+    /// <summary>
+    /// A connection sends at most one ACK per this interval for segments it refuses without data (out of the window,
+    /// old by PAWS) and for challenge ACKs (RFC 5961 7; Linux tcp_invalid_ratelimit, 500 ms). Zero: no limit.
+    /// </summary>
+    public TimeSpan InvalidAckInterval { get; init; } = TimeSpan.FromMilliseconds(500);
     /// <summary>Most TCP connections (all states) the stack holds; more SYNs are dropped and counted.</summary>
     public int MaxConnections { get; init; } = 65536;
 
@@ -297,6 +330,8 @@ public sealed record TcpSettings
     {
         if (SendBufferSize is < 2048 or > 64 * 1024 * 1024) throw new StackConfigurationException("Tcp.SendBufferSize", "Tcp.SendBufferSize must be between 2048 and 64 MiB.");
         if (ReceiveBufferSize is < 2048 or > 64 * 1024 * 1024) throw new StackConfigurationException("Tcp.ReceiveBufferSize", "Tcp.ReceiveBufferSize must be between 2048 and 64 MiB.");
+        if (ReceiveBufferMax is < 2048 or > 64 * 1024 * 1024) throw new StackConfigurationException("Tcp.ReceiveBufferMax", "Tcp.ReceiveBufferMax must be between 2048 and 64 MiB.");
+        if (SendBufferMax is < 2048 or > 64 * 1024 * 1024) throw new StackConfigurationException("Tcp.SendBufferMax", "Tcp.SendBufferMax must be between 2048 and 64 MiB.");
         if (MinRto <= TimeSpan.Zero || MinRto > MaxRto) throw new StackConfigurationException("Tcp.MinRto", "Tcp.MinRto must be positive and not above Tcp.MaxRto.");
         if (InitialRto < MinRto || InitialRto > MaxRto) throw new StackConfigurationException("Tcp.InitialRto", "Tcp.InitialRto must lie between Tcp.MinRto and Tcp.MaxRto.");
         if (SynRetries is < 0 or > 20) throw new StackConfigurationException("Tcp.SynRetries", "Tcp.SynRetries must be between 0 and 20.");
@@ -311,6 +346,8 @@ public sealed record TcpSettings
         if (MaxOutOfOrderRanges is < 1 or > 256) throw new StackConfigurationException("Tcp.MaxOutOfOrderRanges", "Tcp.MaxOutOfOrderRanges must be between 1 and 256.");
         if (KeepaliveIdle <= TimeSpan.Zero || KeepaliveInterval <= TimeSpan.Zero || KeepaliveProbes < 1) throw new StackConfigurationException("Tcp.KeepaliveIdle", "Keepalive idle time and interval must be positive and probes at least 1.");
         if (ChallengeAcksPerSecond < 1) throw new StackConfigurationException("Tcp.ChallengeAcksPerSecond", "Tcp.ChallengeAcksPerSecond must be at least 1.");
+        if (InvalidAckInterval < TimeSpan.Zero || InvalidAckInterval > TimeSpan.FromSeconds(10)) throw new StackConfigurationException("Tcp.InvalidAckInterval", "Tcp.InvalidAckInterval must be between 0 and 10 s.");
+        if (!Enum.IsDefined(SynCookies)) throw new StackConfigurationException("Tcp.SynCookies", "Tcp.SynCookies must be Auto, Always or Never.");
         if (MaxConnections < 1) throw new StackConfigurationException("Tcp.MaxConnections", "Tcp.MaxConnections must be at least 1.");
     }
 }

@@ -41,6 +41,11 @@ public sealed record TcpInternals
     public uint SndWnd { get; init; }
     public uint RcvNxt { get; init; }
     public uint RcvWnd { get; init; }
+    /// <summary>The receive buffer now (auto-tuning grows it) and the receiver's RTT estimate that paces the tuning.</summary>
+    public int RcvBuf { get; init; }
+    public TimeSpan RcvRtt { get; init; }
+    /// <summary>The send buffer now (it grows with the flight unless the user set it).</summary>
+    public int SndBuf { get; init; }
     public uint Cwnd { get; init; }
     public uint Ssthresh { get; init; }
     public TimeSpan Srtt { get; init; }

@@ -92,14 +92,21 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
         });
     }
 
-    /// <summary>Send buffer size in bytes; settable before ConnectAsync only.</summary>
+    /// <summary>
+    /// Send buffer size in bytes as set (or the default it starts from); settable before ConnectAsync only. Unset, it grows
+    /// with the flight up to Tcp.SendBufferMax (the connection's SndBuf shows its size now).
+    /// </summary>
     public int SendBufferSize
     {
         get => _sendBufferSize;
         set => SetBufferSize(value, send: true);
     }
 
-    /// <summary>Receive buffer size in bytes (bounds the window); settable before ConnectAsync only, since the window scale is fixed by the SYN.</summary>
+    /// <summary>
+    /// Receive buffer size in bytes (bounds the window); settable before ConnectAsync only, since the window scale is fixed
+    /// by the SYN. Unset, it starts at this size and grows with what the application reads per round trip, up to
+    /// Tcp.ReceiveBufferMax (the connection's RcvBuf shows its size now).
+    /// </summary>
     public int ReceiveBufferSize
     {
         get => _receiveBufferSize;
@@ -125,10 +132,11 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
         {
             if (!NeverConnected || IsClosed)
                 throw new StackException(StackError.InvalidState, "Buffer sizes can only be changed before the socket connects.");
+            // A size the user chose is kept: no auto-tuning for this socket (as SO_SNDBUF/SO_RCVBUF on Linux).
             Stack.Post(_ =>
             {
-                if (send) Tcb.SndBuf.Limit = value;
-                else Tcb.RcvBuf.Limit = value;
+                if (send) { Tcb.SndBuf.Limit = value; Tcb.SendBufferFixed = true; }
+                else { Tcb.RcvBuf.Limit = value; Tcb.Rcv.BufferFixed = true; }
             });
             if (send) _sendBufferSize = value;
             else _receiveBufferSize = value;

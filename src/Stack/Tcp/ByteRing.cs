@@ -14,15 +14,39 @@ internal sealed class ByteRing
     private int _head;
     private int _count;
 
-    public ByteRing(int limit) => Limit = limit;
+    public ByteRing(int limit) => _limit = limit;
 
-    /// <summary>Most bytes held (the socket's buffer size).</summary>
-    public int Limit { get; set; }
+    private int _limit;
+
+    /// <summary>
+    /// Most bytes held (the socket's buffer size). Raising it while data is held moves the data into a larger pooled
+    /// array, keeping every byte at its offset from the head (out-of-order data beyond Count included).
+    /// </summary>
+    public int Limit
+    {
+        get => _limit;
+        set
+        {
+            _limit = value;
+            if (_buffer != null && value > _buffer.Length) Grow(value);
+        }
+    }
     public int Count => _count;
     public int Free => Limit - _count;
     public bool HasBuffer => _buffer != null;
 
     private byte[] Buffer => _buffer ??= ArrayPool<byte>.Shared.Rent(Limit);
+
+    private void Grow(int size)
+    {
+        var old = _buffer!;
+        var bigger = ArrayPool<byte>.Shared.Rent(size);
+        old.AsSpan(_head).CopyTo(bigger);
+        old.AsSpan(0, _head).CopyTo(bigger.AsSpan(old.Length - _head));
+        ArrayPool<byte>.Shared.Return(old);
+        _buffer = bigger;
+        _head = 0;
+    }
 
     /// <summary>Appends as much of <paramref name="data"/> as fits; returns the bytes taken.</summary>
     public int Write(ReadOnlySpan<byte> data)

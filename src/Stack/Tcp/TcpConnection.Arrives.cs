@@ -7,6 +7,9 @@ namespace NetStack.Tcp;
 /// </summary>
 internal sealed partial class TcpConnection
 {
+    /// <summary>The per-connection limit on ACKs for refused segments and challenge ACKs.</summary>
+    private AckRateLimit _refusedAcks;
+
     public void OnSegment(ref TcpSegment seg, TimeSpan now)
     {
         SegmentsIn++;
@@ -97,7 +100,8 @@ internal sealed partial class TcpConnection
         if (TsEnabled && opts.HasTimestamp && !rst && (int)(opts.TsVal - TsRecent) < 0)
         {
             Counters.PawsRejected++;
-            SendAck(now);
+            if (seg.Has(TcpFlags.Syn)) SendChallengeAck(now); // RFC 5961 4.2: any SYN, whatever its sequence number
+            else AckRefused(ref seg, now);
             return;
         }
 
@@ -105,9 +109,10 @@ internal sealed partial class TcpConnection
         if (!Rcv.IsAcceptable(ref seg))
         {
             if (rst) { Counters.DroppedNotAcceptable++; return; }
+            if (seg.Has(TcpFlags.Syn)) { SendChallengeAck(now); return; } // RFC 5961 4.2, irrespective of the sequence number
             Counters.DuplicateSegments++;
             Rcv.OnUnacceptable(ref seg); // a duplicate is reported with D-SACK (RFC 2883)
-            Rcv.AckNow = true; // RFC 9293: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, then drop
+            AckRefused(ref seg, now); // RFC 9293: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, then drop
             // TIME-WAIT: a retransmitted FIN (already below RCV.NXT) is acknowledged and restarts 2 MSL.
             if (State == TcpState.TimeWait && seg.Has(TcpFlags.Fin)) StateAt = now + 2 * Settings.Msl;
             return;
@@ -122,7 +127,7 @@ internal sealed partial class TcpConnection
         {
             if (seg.Seq != Rcv.Nxt)
             {
-                if (Layer.TakeChallengeAck(now)) SendAck(now);
+                SendChallengeAck(now);
                 return;
             }
             Counters.ResetsReceived++;
@@ -133,7 +138,7 @@ internal sealed partial class TcpConnection
         // Fourth: SYN in a synchronized state (RFC 5961 4.2): challenge ACK, drop.
         if (seg.Has(TcpFlags.Syn))
         {
-            if (Layer.TakeChallengeAck(now)) SendAck(now);
+            SendChallengeAck(now);
             return;
         }
 
@@ -142,7 +147,7 @@ internal sealed partial class TcpConnection
         // RFC 5961 5.2: SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.NXT, otherwise challenge ACK and drop.
         if (Seq.Gt(seg.Ack, Snd.Max) || Seq.Lt(seg.Ack, Snd.Una - Snd.MaxWnd))
         {
-            if (Layer.TakeChallengeAck(now)) SendAck(now);
+            SendChallengeAck(now);
             return;
         }
         if (State == TcpState.SynReceived)
@@ -176,7 +181,7 @@ internal sealed partial class TcpConnection
         // Seventh: segment text.
         if (seg.Payload.Length > 0)
         {
-            if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2) Rcv.OnText(ref seg, _pending);
+            if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2) Rcv.OnText(ref seg, _pending, now);
             else Counters.DroppedAfterClose++;
         }
 
@@ -186,11 +191,29 @@ internal sealed partial class TcpConnection
         if (Rcv.FinReached(ref seg)) OnFin(now);
     }
 
+    /// <summary>
+    /// The ACK owed for a refused segment (out of the window, or an old duplicate by PAWS): at once for data or a FIN;
+    /// for anything else at most once per Tcp.InvalidAckInterval (<see cref="AckRateLimit"/>).
+    /// </summary>
+    private void AckRefused(ref TcpSegment seg, TimeSpan now)
+    {
+        if (!AckRateLimit.Applies(ref seg) || _refusedAcks.TryTake(now, Settings.InvalidAckInterval)) Rcv.AckNow = true;
+        else Counters.InvalidAcksSuppressed++;
+    }
+
+    /// <summary>A challenge ACK (RFC 5961 3.2, 4.2, 5.2): within this connection's limit, then the stack-wide budget.</summary>
+    private void SendChallengeAck(TimeSpan now)
+    {
+        if (!_refusedAcks.TryTake(now, Settings.InvalidAckInterval)) { Counters.ChallengeAcksSuppressed++; return; }
+        if (Layer.TakeChallengeAck(now)) SendAck(now);
+    }
+
     /// <summary>The sender takes the ACK; a new one frees room for a waiting send, and may acknowledge our FIN. False when the connection closed.</summary>
     private bool OnAck(ref TcpSegment seg, TimeSpan now)
     {
         var result = Snd.OnAck(ref seg, now);
         if (result == AckResult.NothingNew) return true;
+        if (!SendBufferFixed) Snd.Buffer.Limit = SendBufferTuning.Size(Snd.Buffer.Limit, Snd.Cwnd, Snd.MaxWnd, Settings.SendBufferMax);
         _pending.PumpSend(Snd.Buffer);
         if (result != AckResult.AckedFin) return true;
         switch (State)

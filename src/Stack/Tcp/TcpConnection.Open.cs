@@ -7,11 +7,8 @@ internal sealed partial class TcpConnection
     {
         Snd.Cc = CongestionControls.Create(Settings.Congestion);
         PathMss = Layer.Output.PathMss;
-        // Our window scale: the smallest shift that lets the receive buffer be advertised (RFC 7323 2.2).
-        int shift = 0;
-        while (shift < 14 && (Rcv.Buffer.Limit >> shift) > 65535) shift++;
-        RcvWndShift = (byte)shift;
-        _tsOffset = Layer.InitialSequenceNumber(new ConnKey(Key.RemoteAddress, Key.LocalPort, Key.RemotePort), TimeSpan.Zero);
+        RcvWndShift = TcpReceiver.WindowShiftFor(Rcv.BufferCeiling); // room for what auto-tuning may grow it to
+        _tsOffset = Layer.TimestampOffset(Key);
         _stateSince = now;
     }
 
@@ -73,21 +70,54 @@ internal sealed partial class TcpConnection
     }
 
     /// <summary>
-    /// Takes the peer's SYN options: MSS (RFC 9293 3.7.1, 536 when absent), window scale, SACK, timestamps; then
+    /// A returning SYN cookie (RFC 4987): the connection its ACK completes, as if our SYN-ACK had been sent from
+    /// SYN-RECEIVED. The ISNs are SEG.SEQ - 1 and SEG.ACK - 1; the options are those the cookie carried
+    /// (<paramref name="mss"/>; the peer's window scale and SACK-permitted from the timestamp, none without one).
+    /// The caller then hands it the ACK.
+    /// </summary>
+    public bool OpenFromCookie(ListenEndpoint listener, Ipv4Address remote, ref TcpSegment ack, ushort mss, int windowScale, bool sackPermitted, TimeSpan now)
+    {
+        Key = new ConnKey(remote.Value, ack.SourcePort, ack.DestinationPort);
+        if (!Layer.TryAdd(this)) return false;
+        Listener = listener;
+        InitCommon(now);
+        Irs = ack.Seq - 1;
+        Rcv.OnSyn(Irs);
+        Iss = ack.Ack - 1;
+        Snd.Start(Iss);
+        Negotiate(mss, windowScale, sackPermitted, ack.Options.HasTimestamp, ack.Options.TsVal);
+        Counters.PassiveOpens++;
+        SetState(TcpState.SynReceived, now);
+        // When the SYN-ACK left is not known: no RTT sample from the handshake (as after a retransmission, Karn).
+        _synSentAt = now;
+        Snd.Retries = 1;
+        RtoAt = now + Snd.Rtt.Rto; // the SYN-ACK goes again if the ACK cannot establish it yet (a full accept queue)
+        Layer.Schedule(this);
+        return true;
+    }
+
+    /// <summary>Takes the options of the peer's SYN.</summary>
+    private void Negotiate(ref TcpSegment syn)
+    {
+        ref readonly var o = ref syn.Options;
+        Negotiate(o.Mss, o.WindowScale, o.SackPermitted, o.HasTimestamp, o.TsVal);
+    }
+
+    /// <summary>
+    /// Takes the peer's options: MSS (RFC 9293 3.7.1, 536 when absent), window scale (-1: none), SACK, timestamps; then
     /// chooses loss recovery: with SACK, RACK-TLP (RFC 8985) or, when Tcp.LossDetection is DupAck, SACK recovery
     /// (RFC 6675); without SACK, NewReno (RFC 6582).
     /// </summary>
-    private void Negotiate(ref TcpSegment syn)
+    private void Negotiate(ushort mss, int windowScale, bool sackPermitted, bool timestamps, uint tsVal)
     {
-        var o = syn.Options;
         var s = Settings;
-        PeerMss = o.Mss != 0 ? o.Mss : 536;
-        WsEnabled = s.WindowScaling && o.WindowScale >= 0;
-        if (WsEnabled) SndWndShift = (byte)o.WindowScale;
+        PeerMss = mss != 0 ? mss : 536;
+        WsEnabled = s.WindowScaling && windowScale >= 0;
+        if (WsEnabled) SndWndShift = (byte)windowScale;
         else { SndWndShift = 0; RcvWndShift = 0; }
-        SackEnabled = s.Sack && o.SackPermitted;
-        TsEnabled = s.Timestamps && o.HasTimestamp;
-        if (TsEnabled) TsRecent = o.TsVal;
+        SackEnabled = s.Sack && sackPermitted;
+        TsEnabled = s.Timestamps && timestamps;
+        if (TsEnabled) TsRecent = tsVal;
         UpdateSndMss();
         Rcv.OnNegotiated();
         Snd.Recovery = !SackEnabled ? new NewRenoRecovery(this)

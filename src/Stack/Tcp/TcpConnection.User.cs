@@ -44,10 +44,10 @@ internal sealed partial class TcpConnection
     /// <summary>Cancels the pending send if it is <paramref name="which"/>; bytes already queued stay queued, as with a kernel socket.</summary>
     public void CancelSend(TaskCompletionSource<bool>? which = null) => _pending.CancelSend(which);
 
-    /// <summary>The user took data: give the array back when empty and open the window if that is worth a segment.</summary>
+    /// <summary>The user took data: give the array back when empty (or let auto-tuning grow it) and open the window if that is worth a segment.</summary>
     private void BytesRead(TimeSpan now)
     {
-        Rcv.ReleaseIfDrained();
+        Rcv.OnUserRead(now);
         if (!Synchronized || Rcv.PeerFin) return;
         if (Rcv.WindowUpdateDue())
         {

@@ -90,6 +90,8 @@ internal sealed partial class TcpConnection
     internal TcpConnection? NextBatchAck;
 
     // ---- user options, errors ----
+    /// <summary>The user set the send buffer's size (as SO_SNDBUF on Linux): no send-buffer auto-tuning.</summary>
+    public bool SendBufferFixed;
     public bool NoDelay;
     public bool Keepalive;
     public StackError Error { get; private set; }
@@ -206,6 +208,9 @@ internal sealed partial class TcpConnection
                 SndWnd = Snd.Wnd,
                 RcvNxt = Rcv.Nxt,
                 RcvWnd = Rcv.Window,
+                RcvBuf = Rcv.Buffer.Limit,
+                RcvRtt = Rcv.Tuning.Rtt,
+                SndBuf = Snd.Buffer.Limit,
                 Cwnd = Snd.Cwnd,
                 Ssthresh = Snd.Ssthresh,
                 Srtt = Snd.Rtt.Srtt,

@@ -48,6 +48,12 @@ public sealed class TcpCounters : LayerCounters
     public long DroppedAfterClose;
     public long ListenSynQueueFull;
     public long ListenAcceptQueueFull;
+    /// <summary>SYN-ACKs sent as SYN cookies (RFC 4987), keeping no state: the SYN queue was full, or Tcp.SynCookies is Always.</summary>
+    public long SynCookiesSent;
+    /// <summary>Returning ACKs whose cookie was valid: connections made from them.</summary>
+    public long SynCookiesAccepted;
+    /// <summary>ACKs to a listener checked as cookies and found stale or forged (answered with RST).</summary>
+    public long SynCookiesRejected;
     public long DroppedTableFull;
     public long OutOfOrderSegments;
     public long DuplicateSegments;
@@ -60,7 +66,10 @@ public sealed class TcpCounters : LayerCounters
     public long ZeroWindowProbes;
     public long KeepalivesSent;
     public long ChallengeAcksSent;
+    /// <summary>Challenge ACKs not sent: the connection's limit (Tcp.InvalidAckInterval) or the stack's (Tcp.ChallengeAcksPerSecond).</summary>
     public long ChallengeAcksSuppressed;
+    /// <summary>ACKs not sent for refused segments without data (out of the window, old by PAWS): the connection's limit.</summary>
+    public long InvalidAcksSuppressed;
     public long PawsRejected;
     public long IcmpErrors;
     public long PathMtuUpdates;
@@ -107,9 +116,12 @@ internal sealed class TcpLayer : IIpProtocolHandler
         _isnKey0 = BinaryPrimitives.ReadUInt64LittleEndian(key);
         _isnKey1 = BinaryPrimitives.ReadUInt64LittleEndian(key[8..]);
         _challengeTokens = context.Config.Tcp.ChallengeAcksPerSecond;
+        Cookies = new SynCookies(_isnKey0, _isnKey1, context.Config.Address);
     }
 
     public TcpCounters Counters { get; } = new();
+    /// <summary>SYN cookies, keyed from the ISN secret (so no further draw from the seeded random source).</summary>
+    internal SynCookies Cookies { get; }
     /// <summary>Every connection's state transitions with its ISNs (Diagnostics: ladders, relative Seq/Ack).</summary>
     public Diagnostics.TcpStateLog StateLog { get; } = new();
     /// <summary>Configuration, trace and random source, shared with the connections.</summary>
@@ -252,32 +264,12 @@ internal sealed class TcpLayer : IIpProtocolHandler
     internal uint InitialSequenceNumber(in ConnKey key, TimeSpan now)
     {
         var m = (uint)(now.Ticks / 40); // 40 ticks of 100 ns = 4 us
-        var f = SipHash(_isnKey0, _isnKey1, ((ulong)_context.Config.Address.Value << 32) | key.RemoteAddress, ((ulong)key.LocalPort << 16) | key.RemotePort);
+        var f = NetStack.SipHash.Hash(_isnKey0, _isnKey1, ((ulong)_context.Config.Address.Value << 32) | key.RemoteAddress, ((ulong)key.LocalPort << 16) | key.RemotePort);
         return m + (uint)f;
     }
 
-    private static ulong Rotl(ulong x, int b) => (x << b) | (x >> (64 - b));
-
-    /// <summary>SipHash-2-4 over two 64-bit words.</summary>
-    private static ulong SipHash(ulong k0, ulong k1, ulong m0, ulong m1)
-    {
-        ulong v0 = 0x736f6d6570736575UL ^ k0, v1 = 0x646f72616e646f6dUL ^ k1, v2 = 0x6c7967656e657261UL ^ k0, v3 = 0x7465646279746573UL ^ k1;
-        void Round()
-        {
-            v0 += v1; v1 = Rotl(v1, 13); v1 ^= v0; v0 = Rotl(v0, 32);
-            v2 += v3; v3 = Rotl(v3, 16); v3 ^= v2;
-            v0 += v3; v3 = Rotl(v3, 21); v3 ^= v0;
-            v2 += v1; v1 = Rotl(v1, 17); v1 ^= v2; v2 = Rotl(v2, 32);
-        }
-        Span<ulong> words = stackalloc ulong[] { m0, m1, 16UL << 56 };
-        foreach (var m in words)
-        {
-            v3 ^= m; Round(); Round(); v0 ^= m;
-        }
-        v2 ^= 0xff;
-        Round(); Round(); Round(); Round();
-        return v0 ^ v1 ^ v2 ^ v3;
-    }
+    /// <summary>The offset of a connection's timestamp clock (RFC 7323 5.4): a keyed hash of its four-tuple, the same for every incarnation.</summary>
+    internal uint TimestampOffset(in ConnKey key) => InitialSequenceNumber(new ConnKey(key.RemoteAddress, key.LocalPort, key.RemotePort), TimeSpan.Zero);
 
     /// <summary>RFC 5961 7: one stack-wide budget of challenge ACKs per second.</summary>
     internal bool TakeChallengeAck(TimeSpan now)

@@ -17,12 +17,29 @@ internal sealed class TcpReceiver
     private uint _finSeq;
     private SackBlock? _dsack;          // a duplicate to report in the next ACK's first SACK block (RFC 2883)
 
+    private readonly int _bufferMax;
+
     public TcpReceiver(TcpConnection connection, TcpSettings settings)
     {
         _c = connection;
         Buffer = new ByteRing(settings.ReceiveBufferSize);
         _outOfOrder = new OutOfOrderRanges(settings.MaxOutOfOrderRanges);
+        _bufferMax = settings.ReceiveBufferMax;
     }
+
+    /// <summary>The user set the buffer's size (as SO_RCVBUF does on Linux, that turns auto-tuning off for this socket).</summary>
+    public bool BufferFixed;
+    /// <summary>Receive-buffer auto-tuning: the receiver's RTT and what the application reads per RTT (BufferTuning.cs).</summary>
+    public ReceiveBufferTuning Tuning;
+
+    /// <summary>The most the buffer may become: its size when fixed, else up to Tcp.ReceiveBufferMax (our window scale must allow it).</summary>
+    public int BufferCeiling => BufferFixed ? Buffer.Limit : Math.Max(Buffer.Limit, _bufferMax);
+
+    /// <summary>The most the buffer of a new connection with <paramref name="settings"/> may become (a SYN cookie's window scale).</summary>
+    public static int DefaultBufferCeiling(TcpSettings settings) => Math.Max(settings.ReceiveBufferSize, settings.ReceiveBufferMax);
+
+    /// <summary>RCV.NXT less what the application has not read yet (nor the FIN): the next byte it will read.</summary>
+    private uint CopiedSeq => Nxt - (uint)Buffer.Count - (PeerFin ? 1u : 0u);
 
     /// <summary>Data in order and unread at [0, Count); out-of-order data beyond, at its offset from RCV.NXT.</summary>
     public readonly ByteRing Buffer;
@@ -55,6 +72,9 @@ internal sealed class TcpReceiver
     {
         AdvertisedEdge = Nxt + (uint)Math.Min(Buffer.Free, 65535);
         LastAckSent = Nxt;
+        // Without window scaling no window beyond 64 KiB can be offered: a larger buffer would be of no use.
+        Tuning.Max = BufferCeiling;
+        Tuning.Enabled = !BufferFixed && _c.WsEnabled && Tuning.Max > Buffer.Limit;
     }
 
     // ---------------- acceptability (RFC 9293 3.10.7.4, first check) ----------------
@@ -96,8 +116,9 @@ internal sealed class TcpReceiver
     // ---------------- segment text (seventh step) ----------------
 
     /// <summary>Takes the segment's data: in order into the ring (waking a waiting receive), out of order at its place.</summary>
-    public void OnText(ref TcpSegment seg, PendingOperations pending)
+    public void OnText(ref TcpSegment seg, PendingOperations pending, TimeSpan now)
     {
+        if (Tuning.Enabled && _c.TsEnabled && seg.Options.HasTimestamp) Tuning.OnTimestampEcho(seg.Options.TsEcr, _c.TsNow(now));
         var data = seg.Payload;
         var offset = seg.Seq - Nxt;
         if (_c.UserClosed)
@@ -133,10 +154,11 @@ internal sealed class TcpReceiver
                 else _ackAtBatchEnd = true;
             }
             else _ackPending = true;
+            if (Tuning.Enabled && !_c.TsEnabled) Tuning.OnInOrderData(Nxt, Window, now);
             if (pending.HasReceive)
             {
                 pending.CompleteReceive(Buffer);
-                ReleaseIfDrained();
+                OnUserRead(now);
             }
             return;
         }
@@ -175,6 +197,14 @@ internal sealed class TcpReceiver
 
     // ---------------- the window we advertise ----------------
 
+    /// <summary>Our window scale: the smallest shift that lets <paramref name="bytes"/> of buffer be advertised (RFC 7323 2.2).</summary>
+    public static byte WindowShiftFor(int bytes)
+    {
+        byte shift = 0;
+        while (shift < 14 && (bytes >> shift) > 65535) shift++;
+        return shift;
+    }
+
     /// <summary>The least worthwhile step of the right edge (receiver SWS avoidance, RFC 9293 3.8.6.2.2): min(buffer/2, MSS).</summary>
     private uint WindowStep => (uint)Math.Min(Buffer.Limit / 2, _c.PathMss);
 
@@ -206,10 +236,16 @@ internal sealed class TcpReceiver
         return free >= 2 * cur && free - cur >= WindowStep;
     }
 
-    /// <summary>Gives the ring's array back once nothing is held, in order or out of order.</summary>
-    public void ReleaseIfDrained()
+    /// <summary>
+    /// The application took data: the ring's array goes back once nothing is held (in order or out of order), and once
+    /// per RTT auto-tuning may let the buffer grow (an empty ring takes the new size when it next rents an array).
+    /// </summary>
+    public void OnUserRead(TimeSpan now)
     {
         if (Buffer.Count == 0 && _outOfOrder.Count == 0) Buffer.ReleaseIfEmpty();
+        if (!Tuning.Enabled) return;
+        var size = Tuning.OnRead(CopiedSeq, Buffer.Limit, _c.PathMss, now, _c.Snd.Rtt.Srtt);
+        if (size > Buffer.Limit) Buffer.Limit = size;
     }
 
     /// <summary>The connection closed: out-of-order data goes, and the buffer too when nobody will read it.</summary>

@@ -15,34 +15,15 @@ public sealed partial class KernelFragmentFloodTests(ITestOutputHelper output)
     /// random id, a random source in 203.0.113.0/24) to 192.0.2.2 for SECONDS, paced in 1 ms steps; prints "ready" when
     /// it starts and "sent N in S s" at the end. IP_HDRINCL: the kernel fills in the checksum, nothing else.
     /// </summary>
-    private const string FloodScript = """
-import socket, struct, sys, time, random
-rate, seconds = int(sys.argv[1]), float(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-dst = socket.inet_aton('192.0.2.2')
+    private static readonly string FloodScript = RawFlood.Script("""
 payload = bytes(1000)
-def fragment():
+def packet():
     src = socket.inet_aton('203.0.113.%d' % random.randint(1, 254))
     return struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), random.randint(0, 65535), 0x2000, 64, 17, 0, src, dst) + payload
-print('ready', flush=True)
-start = time.monotonic()
-sent = 0
-while True:
-    elapsed = time.monotonic() - start
-    if elapsed >= seconds: break
-    due = int(elapsed * rate)
-    while sent < due:
-        s.sendto(fragment(), ('192.0.2.2', 0))
-        sent += 1
-    time.sleep(0.001)
-print('sent %d in %.2f s' % (sent, time.monotonic() - start), flush=True)
-""";
+""");
 
     [GeneratedRegex(@"(\d+) packets transmitted, (\d+) received")]
     private static partial Regex PingCounts();
-
-    [GeneratedRegex(@"sent (\d+) in ([\d.]+) s")]
-    private static partial Regex FloodSummary();
 
     [KernelFact(Programs = ["python3", "ping"])]
     public async Task Kernel_pings_of_3000_bytes_are_answered_during_a_fragment_flood()
@@ -57,8 +38,8 @@ print('sent %d in %.2f s' % (sent, time.monotonic() - start), flush=True)
         await Task.Delay(500); // the flood fills the reassembly table first (64 entries take 13 ms at 5,000/s)
         // 40 pings 0.1 s apart, each a 3000-byte datagram (2972 bytes of data): three fragments each way.
         var ping = lab.RunInKernel($"ping -q -c {Pings} -i 0.1 -W 2 -s 2972 {KernelLab.StackAddress}", TimeSpan.FromSeconds(60));
-        Assert.True(flood.WaitForOutput(o => FloodSummary().IsMatch(o), KernelTcpKit.Generous), $"the flood did not finish: {flood.Output} {flood.Error}");
-        var f = FloodSummary().Match(flood.Output);
+        Assert.True(flood.WaitForOutput(o => RawFlood.Summary().IsMatch(o), KernelTcpKit.Generous), $"the flood did not finish: {flood.Output} {flood.Error}");
+        var f = RawFlood.Summary().Match(flood.Output);
         var counts = PingCounts().Match(ping.Output);
         Assert.True(counts.Success, $"ping printed no summary: {ping.Output} {ping.Error}");
         var received = int.Parse(counts.Groups[2].Value);

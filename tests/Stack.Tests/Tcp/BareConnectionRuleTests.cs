@@ -21,16 +21,6 @@ public class BareConnectionRuleTests
 
     private static byte[] Bytes(int n, byte start = 1) => Enumerable.Range(0, n).Select(i => (byte)(start + i)).ToArray();
 
-    /// <summary>Active open against a peer offering <paramref name="mss"/> and <paramref name="window"/>; returns the connection and ISS + 1.</summary>
-    private static (TcpConnection C, uint Us) Open(BareTcp t, ushort mss = 1000, ushort window = 65535)
-    {
-        var (c, connected, syn) = t.Connect();
-        var ack = Assert.Single(t.Feed(BareTcp.From(syn.SrcPort, BareTcp.PeerIss, syn.Seq + 1, Syn | Ack, window: window, options: SegCodec.MssOption(mss))));
-        Assert.Equal(Ack, ack.Flags);
-        Assert.True(connected.IsCompletedSuccessfully);
-        return (c, syn.Seq + 1);
-    }
-
     [Fact]
     public void Active_open_sends_a_syn_with_our_mss_and_acknowledges_the_syn_ack()
     {
@@ -58,7 +48,7 @@ public class BareConnectionRuleTests
     public void Data_goes_out_in_segments_of_the_peer_mss_with_nagle_and_received_data_is_acknowledged_after_the_delay()
     {
         var t = new BareTcp();
-        var (c, us) = Open(t, mss: 1000);
+        var (c, us) = t.Open(mss: 1000);
         var data = Bytes(2500);
         var sent = t.Do(now => c.Send(data, now));
         Assert.Equal(new[] { us, us + 1000 }, sent.Select(s => s.Seq));
@@ -85,7 +75,7 @@ public class BareConnectionRuleTests
     public void Unacknowledged_data_is_sent_again_when_the_retransmission_timer_expires_and_the_timer_backs_off()
     {
         var t = new BareTcp();
-        var (c, us) = Open(t);
+        var (c, us) = t.Open();
         var first = Assert.Single(t.Do(now => c.Send(Bytes(600), now)));
         // The handshake's sample (0 s) gives the RTO floor, Tcp.MinRto = 200 ms (RFC 6298 2.4 with Linux's bound).
         Assert.Empty(t.Advance(TimeSpan.FromMilliseconds(199)));
@@ -102,7 +92,7 @@ public class BareConnectionRuleTests
     public void A_zero_window_holds_data_back_until_a_window_update_after_a_probe()
     {
         var t = new BareTcp();
-        var (c, us) = Open(t, window: 0);
+        var (c, us) = t.Open(window: 0);
         Assert.Empty(t.Do(now => c.Send(Bytes(100), now)));
         var probe = Assert.Single(t.Advance(TimeSpan.FromMilliseconds(200))); // RFC 9293 3.8.6.1: the persist timer
         Assert.Equal(Ack, probe.Flags);
@@ -117,7 +107,7 @@ public class BareConnectionRuleTests
     public void Reading_a_full_receive_buffer_sends_a_window_update()
     {
         var t = new BareTcp(s => s with { ReceiveBufferSize = 4096 });
-        var (c, us) = Open(t);
+        var (c, us) = t.Open();
         var port = c.Key.LocalPort;
         Assert.Empty(t.Feed(BareTcp.From(port, P, us, Ack, Bytes(1024))));
         Assert.Equal(2048, Assert.Single(t.Feed(BareTcp.From(port, P + 1024, us, Ack, Bytes(1024)))).Window);
@@ -135,7 +125,7 @@ public class BareConnectionRuleTests
     public void Our_fin_then_the_peers_fin_lead_through_fin_wait_to_time_wait_and_closed_after_two_msl()
     {
         var t = new BareTcp();
-        var (c, us) = Open(t);
+        var (c, us) = t.Open();
         var fin = Assert.Single(t.Do(now => c.ShutdownSend(now)));
         Assert.Equal(Ack | Fin, fin.Flags);
         Assert.Equal(us, fin.Seq);
@@ -157,7 +147,7 @@ public class BareConnectionRuleTests
     public void The_peers_fin_is_acknowledged_at_once_and_ends_a_waiting_receive()
     {
         var t = new BareTcp();
-        var (c, us) = Open(t);
+        var (c, us) = t.Open();
         var receive = c.Receive(new byte[10], t.Now);
         var ack = Assert.Single(t.Feed(BareTcp.From(c.Key.LocalPort, P, us, Ack | Fin)));
         Assert.Equal(P + 1, ack.Ack);
@@ -179,7 +169,7 @@ public class BareConnectionRuleTests
     public void Abort_sends_rst_and_fails_the_waiting_send_and_receive()
     {
         var t = new BareTcp(s => s with { SendBufferSize = 2048 });
-        var (c, us) = Open(t, window: 0);
+        var (c, us) = t.Open(window: 0);
         var send = c.Send(Bytes(3000), t.Now);      // 2048 bytes fit the buffer; the rest waits
         var receive = c.Receive(new byte[10], t.Now);
         Assert.False(send.IsCompleted);
@@ -196,10 +186,10 @@ public class BareConnectionRuleTests
     public void Stopping_fails_the_waiting_operations_without_sending_and_completes_a_waiting_close()
     {
         var t = new BareTcp(s => s with { SendBufferSize = 2048 });
-        var (c, _) = Open(t, window: 0);
+        var (c, _) = t.Open(window: 0);
         var send = c.Send(Bytes(3000), t.Now);
         var receive = c.Receive(new byte[10], t.Now);
-        var (closing, _) = Open(t);
+        var (closing, _) = t.Open();
         t.Do(now => closing.Send(Bytes(10), now));
         var close = closing.Close(t.Now);          // waits for the FIN to be acknowledged
         Assert.False(close.IsCompleted);
@@ -240,7 +230,7 @@ public class BareConnectionRuleTests
     [Fact]
     public void The_syn_queue_is_bounded_by_the_backlog_and_an_ack_to_a_listening_port_gets_rst()
     {
-        var t = new BareTcp();
+        var t = new BareTcp(s => s with { SynCookies = SynCookieMode.Never }); // with cookies: SynCookieRuleTests
         var (listen, _) = t.Listen(80, backlog: 1);
         Assert.Single(t.Feed(BareTcp.From(80, BareTcp.PeerIss, 0, Syn, peerPort: 40001)));
         Assert.Empty(t.Feed(BareTcp.From(80, BareTcp.PeerIss, 0, Syn, peerPort: 40002))); // dropped: the client will retry

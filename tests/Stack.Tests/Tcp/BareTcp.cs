@@ -87,6 +87,16 @@ internal sealed class BareTcp : ISegmentOutput
         return (c, syn.Seq + 1);
     }
 
+    /// <summary>Active open against a peer offering <paramref name="mss"/> and <paramref name="window"/>; returns the connection and ISS + 1.</summary>
+    public (TcpConnection C, uint Us) Open(ushort mss = 1000, ushort window = 65535)
+    {
+        var (c, connected, syn) = Connect();
+        var ack = Assert.Single(Feed(From(syn.SrcPort, PeerIss, syn.Seq + 1, TcpFlags.Syn | TcpFlags.Ack, window: window, options: SegCodec.MssOption(mss))));
+        Assert.Equal(TcpFlags.Ack, ack.Flags);
+        Assert.True(connected.IsCompletedSuccessfully);
+        return (c, syn.Seq + 1);
+    }
+
     /// <summary>A listening port (the TCP side only) whose owner records what it is handed.</summary>
     public (ListenEndpoint Endpoint, Owner Owner) Listen(ushort port, int backlog = 4)
     {

@@ -71,9 +71,10 @@ public class TcpEchoSimulationTests
     public void Bulk_echo_through_a_coupled_relay_reopens_both_windows_without_waiting_for_the_persist_timer(int seed, int size, int readPerMillisecond, int pauseMs)
     {
         using var sim = new Simulation(seed, new WireFaults { Delay = TimeSpan.FromMilliseconds(1) });
-        var ours = sim.AddStack("192.0.2.1/24", c => c with { Tcp = c.Tcp with { ReceiveBufferSize = 64 * 1024 } });
+        // Buffers of fixed sizes (no auto-tuning: the maxima are the sizes), so that the windows do close.
+        var ours = sim.AddStack("192.0.2.1/24", c => c with { Tcp = c.Tcp with { ReceiveBufferSize = 64 * 1024, ReceiveBufferMax = 64 * 1024, SendBufferMax = c.Tcp.SendBufferSize } });
         // The relay's end sized like a fresh kernel socket: tcp_wmem[1] = 16 KiB to send, a 64 KiB window.
-        var relayEnd = sim.AddStack("192.0.2.2/24", c => c with { Tcp = c.Tcp with { SendBufferSize = 16 * 1024, ReceiveBufferSize = 64 * 1024 } });
+        var relayEnd = sim.AddStack("192.0.2.2/24", c => c with { Tcp = c.Tcp with { SendBufferSize = 16 * 1024, SendBufferMax = 16 * 1024, ReceiveBufferSize = 64 * 1024, ReceiveBufferMax = 64 * 1024 } });
         var (c, s) = TcpSim.Connect(sim, ours, relayEnd);
         var relay = new Relay(s);
         var data = TcpSim.Data(size, seed);
