@@ -88,6 +88,8 @@ internal sealed partial class TcpConnection
 
     // ---- user options, errors ----
     public bool NoDelay;
+    /// <summary>Samples the sender's internals when the user asked to trace this connection (TcpSocket.TraceInternals); else null.</summary>
+    public Diagnostics.TcpInternalsRecorder? Recorder;
     public bool Keepalive;
     public StackError Error { get; private set; }
     private string? _errorMessage;
