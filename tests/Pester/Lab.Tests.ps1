@@ -210,6 +210,9 @@ Describe 'examples/Quickstart.ps1' {
         $text | Should -Match 'echoed: hello, echo'
         $text | Should -Match 'Hello from the NetStack lab service host!'
         $text | Should -Match 'tcp\s+192\.0\.2\.2:\d+\s+192\.0\.2\.1:7\s+TimeWait'
+        $text | Should -Match 'SYN Seq=0 Len=0'                                       # the echo connection's ladder
+        $text | Should -Match 'PSH,ACK Seq=1 Ack=1 Len=12'
+        $text | Should -Match '\d\s+TIME-WAIT'
         $text | Should -Match '192\.0\.2\.1\s+02-00-C0-00-02-01\s+Reachable'
         $text | Should -Match 'stacks left: 0'
     }
