@@ -86,8 +86,10 @@ function Install-Prerequisites {
 # The module folder Import-Module ./NetStack.psd1 loads (the manifest's NestedModules and FormatsToProcess point here).
 $moduleOut = Join-Path $root 'out/NetStack'
 
-function Invoke-Build {
-    Invoke-Native dotnet @('build', (Join-Path $root 'NetStack.slnx'), '-c', $Configuration, '--nologo', '-v', 'minimal')
+function Invoke-Build([switch] $ModuleOnly) {
+    # The quickstart needs only the module (the stack and the cmdlets), not the tests and the benchmark.
+    $project = if ($ModuleOnly) { 'src/NetStack.PowerShell/NetStack.PowerShell.csproj' } else { 'NetStack.slnx' }
+    Invoke-Native dotnet @('build', (Join-Path $root $project), '-c', $Configuration, '--nologo', '-v', 'minimal')
     # Lay the module out fresh: removing first (rather than copying over) leaves a pwsh that still has the old
     # DLLs mapped undisturbed, since on Linux the old files live on until that process lets go of them.
     Remove-Item -Recurse -Force -ErrorAction Ignore $moduleOut
@@ -112,7 +114,7 @@ function Invoke-Build {
 
 function Invoke-Quickstart {
     if (Test-BuildCurrent -Root $root -ModuleOut $moduleOut) { Write-Host "Module in $moduleOut is current; not rebuilding." }
-    else { Invoke-Build }
+    else { Invoke-Build -ModuleOnly }
     # A separate pwsh, as for the tests: this process never loads the module's DLLs.
     Push-Location $root
     try { Invoke-Native dotnet @('pwsh', '-NoProfile', '-File', (Join-Path $root 'examples/Quickstart.ps1')) }

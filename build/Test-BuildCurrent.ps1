@@ -15,7 +15,10 @@ function Test-BuildCurrent([Parameter(Mandatory)] [string] $Root, [Parameter(Man
     foreach ($name in $script:ModuleLayoutInputs) {
         $path = Join-Path $Root $name
         if (-not (Test-Path $path)) { continue }
-        $newer = Get-ChildItem $path -Recurse -File |
+        # A folder's files, or the file itself (Get-ChildItem -Recurse on a file would also find its namesakes below,
+        # such as out/NetStack/NetStack.psd1, which the build writes after the stamp).
+        $files = if (Test-Path $path -PathType Container) { Get-ChildItem $path -Recurse -File } else { Get-Item $path }
+        $newer = $files |
             Where-Object { $_.FullName -notmatch '[\\/](obj|bin)[\\/]' -and $_.LastWriteTimeUtc -gt $built } | Select-Object -First 1
         if ($newer) { Write-Verbose "Newer than the build: $($newer.FullName)"; return $false }
     }
