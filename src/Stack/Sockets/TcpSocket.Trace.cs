@@ -15,11 +15,7 @@ public sealed partial class TcpSocket
     public bool TraceInternals
     {
         get => _traceInternals;
-        set
-        {
-            _traceInternals = value;
-            Stack.Post(_ => Tcb.Recorder = value ? Tcb.Recorder ?? new TcpInternalsRecorder() : null);
-        }
+        set => SetOption(nameof(TraceInternals), () => _traceInternals = value, _ => Tcb.Recorder = value ? Tcb.Recorder ?? new TcpInternalsRecorder() : null);
     }
 
     /// <summary>The samples taken so far, oldest first (empty when the connection is not traced).</summary>
