@@ -75,11 +75,5 @@ public sealed class TcpInternalsRecorder
     }
 
     /// <summary>The samples still held, oldest first. Loop only (or after the loop stopped).</summary>
-    public TcpInternalsSample[] Snapshot()
-    {
-        var n = (int)Math.Min(_count, _ring.Length);
-        var result = new TcpInternalsSample[n];
-        for (int i = 0; i < n; i++) result[i] = _ring[(int)((_count - n + i) % _ring.Length)];
-        return result;
-    }
+    public TcpInternalsSample[] Snapshot() => Ring.Snapshot(_ring, _count);
 }

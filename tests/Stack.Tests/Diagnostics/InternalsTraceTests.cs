@@ -1,9 +1,6 @@
 using System.Text.RegularExpressions;
 using NetStack;
 using NetStack.Diagnostics;
-using NetStack.Link;
-using NetStack.Sockets;
-using Stack.Tests.Tcp;
 using Xunit.Abstractions;
 
 namespace Stack.Tests.Diagnostics;
@@ -14,30 +11,12 @@ namespace Stack.Tests.Diagnostics;
 /// </summary>
 public class InternalsTraceTests(ITestOutputHelper output)
 {
-    /// <summary>A seeded lossy transfer (3% loss each way, 5 ms delay) from 192.0.2.1 to 192.0.2.2 whose client socket is traced from before its SYN.</summary>
-    internal static (Simulation Sim, NetworkStack Sender, TcpSocket Client) TracedLossyTransfer(int seed, int bytes = 300_000, bool trace = true)
-    {
-        var sim = new Simulation(seed, new WireFaults { LossRate = 0.03, Delay = TimeSpan.FromMilliseconds(5) });
-        var a = sim.AddStack("192.0.2.1/24", c => c with { PacketLogCapacity = 20_000 });
-        var b = sim.AddStack("192.0.2.2/24", c => c with { PacketLogCapacity = 20_000 });
-        var listener = b.Listen(5000);
-        var accept = listener.AcceptAsync();
-        var client = a.CreateTcpSocket();
-        client.TraceInternals = trace;
-        sim.Run(client.ConnectAsync(b.Config.Address, 5000), TimeSpan.FromMinutes(5));
-        var server = sim.Run(accept, TimeSpan.FromMinutes(5));
-        var flow = new Flow(client, server, TcpSim.Data(bytes, seed));
-        Assert.True(TcpSim.Drive(sim, flow.Pump, () => flow.Done, TimeSpan.FromMinutes(5)), "the transfer should finish");
-        sim.Advance(TimeSpan.FromSeconds(1));
-        return (sim, a, client);
-    }
-
     [Theory]
     [InlineData(11)]
     [InlineData(12)]
     public void Cwnd_drops_at_each_loss_event_the_counters_report(int seed)
     {
-        var (sim, sender, client) = TracedLossyTransfer(seed);
+        var (sim, sender, client) = SequenceGraphTests.LossyTransfer(seed, trace: true);
         using var _ = sim;
         var samples = sim.Run(client.GetInternalsTraceAsync());
         var fastRetransmits = SequenceGraphTests.Counter(sim, sender, "FastRetransmits");
@@ -69,7 +48,7 @@ public class InternalsTraceTests(ITestOutputHelper output)
     [Fact]
     public void The_graph_of_a_traced_sender_has_the_second_panel_with_one_mark_per_loss_event()
     {
-        var (sim, sender, client) = TracedLossyTransfer(11);
+        var (sim, sender, client) = SequenceGraphTests.LossyTransfer(11, trace: true);
         using var _ = sim;
         var samples = sim.Run(client.GetInternalsTraceAsync());
         var graph = SequenceGraphBuilder.Build(sim.Run(sender.GetPacketTraceAsync()).Decode())!.WithInternals(samples);
@@ -87,7 +66,7 @@ public class InternalsTraceTests(ITestOutputHelper output)
     [Fact]
     public void Nothing_is_recorded_and_no_panel_drawn_when_tracing_is_off()
     {
-        var (sim, sender, client) = TracedLossyTransfer(11, bytes: 50_000, trace: false);
+        var (sim, sender, client) = SequenceGraphTests.LossyTransfer(11, bytes: 50_000);
         using var _ = sim;
         Assert.Null(client.Tcb.Recorder);
         Assert.False(client.TraceInternals);
@@ -101,7 +80,7 @@ public class InternalsTraceTests(ITestOutputHelper output)
     [Fact]
     public void The_ring_is_bounded_and_a_sample_allocates_nothing()
     {
-        var (sim, _, client) = TracedLossyTransfer(12, bytes: 50_000, trace: false);
+        var (sim, _, client) = SequenceGraphTests.LossyTransfer(12, bytes: 50_000);
         using var __ = sim;
         var recorder = new TcpInternalsRecorder(capacity: 64);
         var c = client.Tcb;
@@ -149,7 +128,7 @@ public class InternalsTraceTests(ITestOutputHelper output)
     [RendererFact("rsvg-convert")]
     public void The_panel_renders_and_is_not_blank()
     {
-        var (sim, sender, client) = TracedLossyTransfer(12);
+        var (sim, sender, client) = SequenceGraphTests.LossyTransfer(12, trace: true);
         using var _ = sim;
         var graph = SequenceGraphBuilder.Build(sim.Run(sender.GetPacketTraceAsync()).Decode())!.WithInternals(sim.Run(client.GetInternalsTraceAsync()));
         var dir = Directory.CreateTempSubdirectory("netstack-panel-").FullName;
