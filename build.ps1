@@ -8,9 +8,10 @@
                   as root, the Linux-kernel interop tests in network namespaces), then the Pester suite (tests/Pester,
                   in a separate pwsh; NUnit XML in out/test-results/pester.xml).
                   Ends with one summary line per suite: "<suite>: N passed, N failed, N skipped".
-    -Task Quickstart  builds the module if it is missing or older than the sources, then runs examples/Quickstart.ps1:
+    -Task Quickstart  builds the module if it is missing or older than any of its inputs (src/, en-US/, the root
+                  manifest, the build settings and scripts: build/Test-BuildCurrent.ps1), then runs examples/Quickstart.ps1:
                   a stack on the embedded lab pings the service host, resolves a name, uses TCP echo and HTTP, shows
-                  its connections and ARP cache, and stops. No root, no adapter.
+                  its connections, the echo connection as a ladder and its ARP cache, and stops. No root, no adapter.
     -Task Install builds, then copies the module into the user's module folder (on Linux and macOS
                   $XDG_DATA_HOME/powershell/Modules, by default ~/.local/share/powershell/Modules; on Windows
                   Documents/PowerShell/Modules) as NetStack/<version>, so Import-Module NetStack and autoloading work in
@@ -85,8 +86,10 @@ function Install-Prerequisites {
 # The module folder Import-Module ./NetStack.psd1 loads (the manifest's NestedModules and FormatsToProcess point here).
 $moduleOut = Join-Path $root 'out/NetStack'
 
-function Invoke-Build {
-    Invoke-Native dotnet @('build', (Join-Path $root 'NetStack.slnx'), '-c', $Configuration, '--nologo', '-v', 'minimal')
+function Invoke-Build([switch] $ModuleOnly) {
+    # The quickstart needs only the module (the stack and the cmdlets), not the tests and the benchmark.
+    $project = if ($ModuleOnly) { 'src/NetStack.PowerShell/NetStack.PowerShell.csproj' } else { 'NetStack.slnx' }
+    Invoke-Native dotnet @('build', (Join-Path $root $project), '-c', $Configuration, '--nologo', '-v', 'minimal')
     # Lay the module out fresh: removing first (rather than copying over) leaves a pwsh that still has the old
     # DLLs mapped undisturbed, since on Linux the old files live on until that process lets go of them.
     Remove-Item -Recurse -Force -ErrorAction Ignore $moduleOut
@@ -107,20 +110,11 @@ function Invoke-Build {
     Write-Host "Module laid out in $moduleOut; load it with: Import-Module ./NetStack.psd1"
 }
 
-# True when out/NetStack holds a build at least as new as every source of the module (so the quickstart can skip a build).
-function Test-BuildCurrent {
-    # The help file is written last by every build (the DLL keeps its compile time when only other files changed).
-    $stamp = Join-Path $moduleOut 'en-US/NetStack.PowerShell.dll-Help.xml'
-    if (-not (Test-Path (Join-Path $moduleOut 'NetStack.PowerShell.dll')) -or -not (Test-Path $stamp)) { return $false }
-    $built = (Get-Item $stamp).LastWriteTimeUtc
-    $newer = Get-ChildItem (Join-Path $root 'src') -Recurse -File -Include '*.cs', '*.csproj', '*.ps1xml', '*.psd1' |
-        Where-Object { $_.FullName -notmatch '[\\/](obj|bin)[\\/]' -and $_.LastWriteTimeUtc -gt $built } | Select-Object -First 1
-    return $null -eq $newer
-}
+. (Join-Path $PSScriptRoot 'build/Test-BuildCurrent.ps1')   # Test-BuildCurrent: is out/NetStack as new as its inputs?
 
 function Invoke-Quickstart {
-    if (Test-BuildCurrent) { Write-Host "Module in $moduleOut is current; not rebuilding." }
-    else { Invoke-Build }
+    if (Test-BuildCurrent -Root $root -ModuleOut $moduleOut) { Write-Host "Module in $moduleOut is current; not rebuilding." }
+    else { Invoke-Build -ModuleOnly }
     # A separate pwsh, as for the tests: this process never loads the module's DLLs.
     Push-Location $root
     try { Invoke-Native dotnet @('pwsh', '-NoProfile', '-File', (Join-Path $root 'examples/Quickstart.ps1')) }

@@ -5,7 +5,8 @@
 .DESCRIPTION
     Starts a stack on the embedded virtual network (its service host at 192.0.2.1 starts with it), pings the
     service host, resolves a name, talks to the echo service over TCP, fetches a page over HTTP with the socket
-    cmdlets, shows the connections (the closed echo connection in TimeWait) and the ARP cache, then stops.
+    cmdlets, shows the connections (the closed echo connection in TimeWait), that connection as a ladder diagram and
+    the ARP cache, then stops.
     Run it from the repository root with:  dotnet tool restore && dotnet pwsh ./build.ps1 -Task Quickstart
     (which builds the module first if it is missing or older than the sources), or after a build with:
     dotnet pwsh ./examples/Quickstart.ps1
@@ -48,6 +49,9 @@ while (-not (Get-StackConnection -Stack $me | Where-Object { $_.LocalPort -eq $e
     Start-Sleep -Milliseconds 20
 }
 Get-StackConnection -Stack $me | Out-Host
+
+Step 'Show-StackLadder -Socket $c -Width 100    # the echo connection as a ladder: each segment, both sides'' TCP states'
+Show-StackLadder -Socket $c -Width 100 | Out-Host
 
 Step 'Get-StackArpCache    # what ARP learned'
 Get-StackArpCache -Stack $me | Out-Host

@@ -6,13 +6,15 @@ using NetStack.Services;
 namespace NetStack.PowerShell;
 
 /// <summary>What Start-Stack on a virtual network will do: where it joins, its address, and what the network gives it.</summary>
-internal sealed record LabPlan(string Network, Ipv4Prefix Address, Ipv4Address? Gateway, Ipv4Address[]? DnsServers, bool StartServiceHost, WireFaults? Faults);
+internal sealed record LabPlan(string Network, Ipv4Prefix Address, Ipv4Address? Gateway, Ipv4Address[]? DnsServers, bool StartServiceHost, WireFaults? Faults,
+    string[]? DnsSearch = null);
 
 /// <summary>
 /// The embedded lab: the virtual network "lab" (192.0.2.0/24) that Start-Stack joins when given no adapter and no
 /// network, with its service host at 192.0.2.1 — a NetStack stack of its own running <see cref="ServiceHost"/> —
 /// started with the first stack that joins and stopped when the last other stack on its network stops. A stack that
-/// joins a network with a service host gets it as gateway and DNS server unless it names its own. Service hosts are
+/// joins a network with a service host gets it as gateway and DNS server unless it names its own, and the host's domain
+/// (lab.test) as DNS search list, so short names resolve (Test-StackConnection www). Service hosts are
 /// ordinary stacks in the module's registry (Get-Stack, Get-StackConnection -Stack lab-services...), owned by no
 /// runspace.
 /// </summary>
@@ -83,13 +85,16 @@ internal static class EmbeddedLab
 
         Ipv4Address? gateway = null;
         Ipv4Address[]? dns = null;
+        string[]? search = null;
         var hostAddress = startHost ? HostAddress : host is null ? (Ipv4Prefix?)null : Parse(host.Address);
         if (hostAddress is { } h && h.Address.IsInSubnet(chosen.Address, chosen.PrefixLength) && h.Address != chosen.Address)
         {
             gateway = h.Address;
             dns = new[] { h.Address };
+            var domain = host is null ? new ServiceHostOptions().Domain : DomainOf(host);
+            if (domain != null) search = new[] { domain };
         }
-        return new LabPlan(network, chosen, gateway, dns, startHost, faults);
+        return new LabPlan(network, chosen, gateway, dns, startHost, faults, search);
     }
 
     private static Ipv4Prefix Parse(string address)

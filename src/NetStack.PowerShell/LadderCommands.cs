@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using NetStack.Diagnostics;
+using NetStack.Sockets;
 
 namespace NetStack.PowerShell;
 
@@ -107,7 +108,26 @@ public sealed class ExportStackSequenceGraphCommand : ExportPictureCmdlet
                 "NoTcpSegments", ErrorCategory.ObjectNotFound, drawing.Source));
             return;
         }
+        if (Socket is { } sref && stackName != null && ModuleState.Find(stackName) is { } stack) graph = WithInternals(graph, stack, sref);
         Write(() => SequenceGraphSvg.Render(graph), () => SequenceGraphSvg.RenderHtml(graph));
+    }
+
+    /// <summary>The second panel: the socket's traced internals, when it was traced and is the graph's sender.</summary>
+    private SequenceGraph WithInternals(SequenceGraph graph, StackInstance stack, SocketReference sref)
+    {
+        if ((sref.Socket ?? stack.Core.FindSocket(sref.Id)) is not TcpSocket tcp || !tcp.TraceInternals)
+        {
+            WriteVerbose($"Socket {sref.Id} is not traced: no panel of its internals (connect with Connect-StackSocket -Trace, or set TraceInternals).");
+            return graph;
+        }
+        var local = tcp.LocalEndPoint;
+        if (graph.Flow.Source != local.Address || graph.Flow.SourcePort != local.Port)
+        {
+            WriteVerbose($"Socket {sref.Id} ({local.Address}:{local.Port}) received the data drawn, it did not send it: its internals are not drawn (they are the sender's).");
+            return graph;
+        }
+        var samples = OrTerminate(() => Await(stack, () => tcp.GetInternalsTraceAsync()), stack);
+        return samples.Length == 0 ? graph : graph.WithInternals(samples);
     }
 
     private static TcpFlowKey? FindFlow(IReadOnlyList<FrameSummary> frames, string sender)

@@ -30,7 +30,7 @@ public abstract class NetStackCmdlet : PSCmdlet
             var latest = ModuleState.Latest();
             if (latest is null)
                 ThrowTerminatingError(new ErrorRecord(
-                    new InvalidOperationException("No stack is running. Start one with Start-Stack (e.g. Start-Stack -VirtualNetwork lab -IPAddress 192.0.2.2/24), or name one with -Stack."),
+                    new InvalidOperationException("No stack is running. Start one with Start-Stack (alone, it joins the embedded lab: no adapter, no root), or Start-Stack -Adapter <name> -IPAddress <address/prefix> on a real network; or name one with -Stack."),
                     "StackNotStarted", ErrorCategory.InvalidOperation, null));
             return latest!;
         }

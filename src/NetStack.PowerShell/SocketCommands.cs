@@ -129,18 +129,24 @@ public sealed class NewStackSocketCommand : StackScopedCmdlet
     [ValidateRange(2048, 64 * 1024 * 1024)]
     public int? SendBufferSize { get; set; }
 
+    /// <summary>TCP: sample cwnd, ssthresh, bytes in flight, SRTT and RTO over time (Export-StackSequenceGraph's second panel).</summary>
+    [Parameter]
+    public SwitchParameter Trace { get; set; }
+
     protected override void ProcessStack(StackInstance stack)
     {
         if (Protocol == SocketProtocol.Udp)
         {
-            if (NoDelay || ReceiveBufferSize != null || SendBufferSize != null)
-                WriteWarning("-NoDelay, -ReceiveBufferSize and -SendBufferSize apply to TCP sockets; a UDP socket's receive queue is the stack's Udp.ReceiveBufferSize.");
+            if (NoDelay || Trace || ReceiveBufferSize != null || SendBufferSize != null)
+                WriteWarning("-NoDelay, -Trace, -ReceiveBufferSize and -SendBufferSize apply to TCP sockets; a UDP socket's receive queue is the stack's Udp.ReceiveBufferSize.");
             UdpSocket? socket = null;
             if (TryStack(() => socket = Await(stack, () => stack.Core.CreateUdpSocketAsync((ushort)LocalPort, LocalAddress)), LocalPort))
                 WriteObject(socket);
             return;
         }
-        if (TcpSupport.CreateSocket(this, stack, (ushort)LocalPort, LocalAddress, NoDelay, ReceiveBufferSize, SendBufferSize) is { } tcp) WriteObject(tcp);
+        if (TcpSupport.CreateSocket(this, stack, (ushort)LocalPort, LocalAddress, NoDelay, ReceiveBufferSize, SendBufferSize) is not { } tcp) return;
+        if (Trace) tcp.TraceInternals = true;
+        WriteObject(tcp);
     }
 }
 
@@ -186,6 +192,10 @@ public sealed class ConnectStackSocketCommand : SocketCmdletBase
     [ValidateRange(1, 3600)]
     public int TimeoutSec { get; set; } = 30;
 
+    /// <summary>TCP: trace the connection's internals from its SYN on (Export-StackSequenceGraph's second panel).</summary>
+    [Parameter]
+    public SwitchParameter Trace { get; set; }
+
     /// <summary>The address <see cref="RemoteAddress"/> resolved to (a name is looked up once per record).</summary>
     private Ipv4Address _remote;
 
@@ -202,6 +212,7 @@ public sealed class ConnectStackSocketCommand : SocketCmdletBase
         }
         // connect() without a socket: make one, and do not leave it behind if the handshake fails.
         if (TcpSupport.CreateSocket(this, stack, (ushort)LocalPort, null, NoDelay, null, null) is not { } made) return;
+        if (Trace) made.TraceInternals = true;
         if (TcpSupport.Connect(this, stack, made, _remote, (ushort)RemotePort, TimeSpan.FromSeconds(TimeoutSec))) WriteObject(DnsResolution.Named(made, RemoteAddress));
         else made.Abort();
     }
@@ -214,6 +225,7 @@ public sealed class ConnectStackSocketCommand : SocketCmdletBase
             if (TryStack(() => Await(stack, () => udp.ConnectAsync(_remote, (ushort)RemotePort)), target)) WriteObject(DnsResolution.Named(socket, RemoteAddress));
             return;
         }
+        if (Trace && socket is TcpSocket traced) traced.TraceInternals = true;
         if (TcpSupport.Connect(this, stack, socket, _remote, (ushort)RemotePort, TimeSpan.FromSeconds(TimeoutSec))) WriteObject(DnsResolution.Named(socket, RemoteAddress));
     }
 }
@@ -493,9 +505,15 @@ public sealed class StartStackListenerCommand : StackScopedCmdlet
     [ValidateRange(1, 65535)]
     public int Backlog { get; set; } = 128;
 
+    /// <summary>Trace every connection the listener takes, from its SYN on (Export-StackSequenceGraph's second panel).</summary>
+    [Parameter]
+    public SwitchParameter Trace { get; set; }
+
     protected override void ProcessStack(StackInstance stack)
     {
-        if (TcpSupport.Listen(this, stack, (ushort)LocalPort, LocalAddress, Backlog) is { } listener) WriteObject(listener);
+        if (TcpSupport.Listen(this, stack, (ushort)LocalPort, LocalAddress, Backlog) is not { } listener) return;
+        listener.TraceInternals = Trace;
+        WriteObject(listener);
     }
 }
 

@@ -182,7 +182,8 @@ public sealed class StartStackCommand : NetStackCmdlet
             MacAddress = MacAddress,
             Mtu = Mtu,
             DnsServers = DnsServer ?? lab?.DnsServers ?? Array.Empty<Ipv4Address>(),
-            DnsSearch = DnsSearch ?? Array.Empty<string>(),
+            // On a network with a service host its domain is searched (www -> www.lab.test), unless the user chose a DNS server or a list.
+            DnsSearch = DnsSearch ?? (DnsServer is null ? lab?.DnsSearch : null) ?? Array.Empty<string>(),
             PacketLogCapacity = PacketLogSize,
             Dhcp = new DhcpSettings { Enabled = Dhcp, HostName = Dhcp ? DhcpStart.HostName(name) : null },
         };

@@ -9,11 +9,10 @@
                         $s its accepted socket with "hello`n" waiting to be read; one more connection waiting in the
                         listener's accept queue; $u a UDP socket with a datagram waiting; a static ARP entry 192.0.2.9
       dns   192.0.2.53  answers every name (web.lab, echo.lab, www.example...) with 192.0.2.1
-      and on server the test web server (TestServers.ps1) on port 8080, and for web requests on port 80 too (in
-      place of $listener)
+      and on server the test web server (TestServers.ps1) on port 8080
     An example about the embedded lab (Start-Stack alone or with -Simulate, *-StackNetwork, Start-StackServiceHost,
-    the service host's names under lab.test)
-    runs on the lab instead: 'client' joined it, so its service host runs at 192.0.2.1 (and a service host on
+    the service host's names under lab.test, or whose remarks begin 'On the embedded lab')
+    runs on the lab instead, against the service host's real pages and names: 'client' joined it, so its service host runs at 192.0.2.1 (and a service host on
     'bench' for Set-StackNetwork bench). Another example that starts stacks itself (Start-Stack ...) runs with no
     world; one that starts the listener itself
     (Start-StackListener ...) runs without $listener, with the client connecting to server:80 until it gets in.
@@ -33,10 +32,10 @@ Set-Location -LiteralPath $WorkingFolder
 [Environment]::CurrentDirectory = $WorkingFolder   # new runspaces start here
 
 $world = {
-    param([string] $Code, [string] $Folder)
+    param([string] $Code, [string] $Folder, [bool] $OnLab)
     $ErrorActionPreference = 'Stop'
     Set-Location -LiteralPath $Folder
-    if ($Code -match '^\s*Start-Stack(\s*$|\s+-Simulate)|StackNetwork|StackServiceHost|\blab\.test\b') {
+    if ($OnLab -or $Code -match '^\s*Start-Stack(\s*$|\s+-Simulate)|StackNetwork|StackServiceHost|\blab\.test\b') {
         $global:client = Start-Stack -Name client   # the embedded lab, with its service host
         if ($Code -match 'Set-StackNetwork bench') { $null = Start-StackServiceHost -VirtualNetwork bench }
         return
@@ -115,7 +114,8 @@ $results = foreach ($command in $source.Commands.Keys | Sort-Object) {
         $ps = New-ModulePowerShell
         $helpers = @()
         try {
-            $null = $ps.AddScript($world).AddArgument($example.Code).AddArgument($WorkingFolder).Invoke()
+            $onLab = "$($example.Remarks)" -match '^On the embedded lab'
+            $null = $ps.AddScript($world).AddArgument($example.Code).AddArgument($WorkingFolder).AddArgument($onLab).Invoke()
             if ($ps.HadErrors) { throw "the world: $($ps.Streams.Error[0])" }
             $ps.Commands.Clear()
             # The DNS and web servers only where an example names a host or speaks HTTP (each costs a runspace).
@@ -124,7 +124,6 @@ $results = foreach ($command in $source.Commands.Keys | Sort-Object) {
                 $helpers += Start-TestDnsServer $dns -Address 192.0.2.1 -Domain ''
                 $server = Get-Stack -Name server
                 $helpers += Start-TestWebServer $server -Port 8080
-                if ($example.Code -match 'Invoke-StackWebRequest') { $helpers += Start-TestWebServer $server -Port 80 }
             }
             if ($example.Code -match 'Start-StackListener' -and (Get-Stack -Name client -ErrorAction Ignore)) {
                 $h = New-ModulePowerShell

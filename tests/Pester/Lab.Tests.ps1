@@ -53,6 +53,15 @@ Describe 'Start-Stack alone: the embedded lab' {
         $err.Exception.Message | Should -Match "lab-services.*Leave out -IPAddress"
     }
 
+    It 'searches the service host''s domain, so short names resolve, unless -DnsServer or -DnsSearch says otherwise' {
+        $a = Start-Stack
+        $a.DnsSearch | Should -Be @('lab.test')
+        (Test-StackConnection www -Count 1 -Stack $a).Status | Should -Be 'Success'
+        (Resolve-StackDnsName mail -Stack $a | Where-Object Type -eq A).Name | Should -Be 'mail.lab.test'
+        (Start-Stack -DnsSearch corp.test).DnsSearch | Should -Be @('corp.test')
+        (Start-Stack -DnsServer 192.0.2.53).DnsSearch | Should -BeNullOrEmpty -Because 'another DNS server knows nothing of lab.test'
+    }
+
     It 'starts no service host when the first stack takes its address (two stacks of their own)' {
         $server = Start-Stack -VirtualNetwork lab -IPAddress 192.0.2.1/24 -Name (New-TestName server)
         $client = Start-Stack -VirtualNetwork lab
@@ -214,6 +223,9 @@ Describe 'examples/Quickstart.ps1' {
         $text | Should -Match 'echoed: hello, echo'
         $text | Should -Match 'Hello from the NetStack lab service host!'
         $text | Should -Match 'tcp\s+192\.0\.2\.2:\d+\s+192\.0\.2\.1:7\s+TimeWait'
+        $text | Should -Match 'SYN Seq=0 Len=0'                                       # the echo connection's ladder
+        $text | Should -Match 'PSH,ACK Seq=1 Ack=1 Len=12'
+        $text | Should -Match '\d\s+TIME-WAIT'
         $text | Should -Match '192\.0\.2\.1\s+02-00-C0-00-02-01\s+Reachable'
         $text | Should -Match 'stacks left: 0'
     }

@@ -34,7 +34,7 @@ Describe 'Module state across runspaces' {
     It 'Remove-Module in the last runspace stops every stack, also those of closed -Parallel runspaces; no stack means StackNotStarted' {
         $script = @'
 Import-Module ./NetStack.psd1
-try { Get-StackArpCache } catch { 'error:' + $_.FullyQualifiedErrorId + ':' + $_.CategoryInfo.Category }
+try { Get-StackArpCache } catch { 'error:' + $_.FullyQualifiedErrorId + ':' + $_.CategoryInfo.Category; 'message:' + $_.Exception.Message }
 $a = Start-Stack -VirtualNetwork rm -IPAddress 192.0.2.31/24 -Name a
 $b = Start-Stack -VirtualNetwork rm -IPAddress 192.0.2.32/24 -Name b
 # Stacks started by ForEach-Object -Parallel runspaces, which close without Remove-Module.
@@ -49,6 +49,7 @@ Remove-Module NetStack
         try { $out = & dotnet pwsh -NoProfile -NonInteractive -Command $script 2>&1 | ForEach-Object ToString }
         finally { Pop-Location }
         $out | Should -Contain 'error:StackNotStarted,NetStack.PowerShell.GetStackArpCacheCommand:InvalidOperation'
+        ($out -match '^message:') | Should -Match '^message:No stack is running\. Start one with Start-Stack \(alone, it joins the embedded lab' -Because 'the plain Start-Stack comes first: it needs no adapter and no root'
         $out | Should -Contain 'running:4:4'
         $out | Should -Contain 'after:0:False'
     }

@@ -139,3 +139,39 @@ Describe 'Get-StackPacket after the handshake left the packet log (issue 15)' {
         finally { $a, $b | Stop-Stack -Confirm:$false -ErrorAction SilentlyContinue }
     }
 }
+
+Describe 'The sender''s internals: -Trace and the graph''s second panel' {
+    It 'draws cwnd, ssthresh, bytes in flight, SRTT and RTO under the graph of a traced, lossy upload' {
+        $n = New-TestName 'trace'
+        $a = Start-Stack -VirtualNetwork $n -IPAddress 192.0.2.1/24 -Name (New-TestName 'traceA')
+        $b = Start-Stack -VirtualNetwork $n -IPAddress 192.0.2.2/24 -Name (New-TestName 'traceB')
+        try {
+            $listener = Start-StackListener 9 -Stack $a -Trace
+            $up = Connect-StackSocket 192.0.2.1 9 -Stack $b -Trace -TimeoutSec 30
+            $up.TraceInternals | Should -BeTrue
+            $taken = $listener | Wait-StackConnection -TimeoutSec 30
+            $taken.TraceInternals | Should -BeTrue -Because 'a traced listener traces what it accepts'
+            Set-StackNetwork $n -Simulate @{ Loss = 0.05; DelayMs = 5 }
+            $up | Send-StackData ([byte[]]::new(200KB)) -TimeoutSec 60
+            $null = $taken | Receive-StackData -Count 200KB -TimeoutSec 60
+            Wait-Until { (Get-StackConnection -Stack $b -Id $up.Id).SendQ -eq 0 } -Because 'everything sent to be acknowledged (no timeout can follow)'
+            $tcp = Get-StackStatistics -Stack $b -Layer Tcp -All
+            ($tcp | Where-Object Name -eq SegmentsRetransmitted).Value | Should -BeGreaterThan 0 -Because '5% loss each way'
+            $f = Export-StackSequenceGraph (Join-Path $dir 'traced.svg') -Socket $up -PassThru
+            $svg = Get-Content -Raw $f.FullName
+            $svg | Should -Match 'Sender internals of 192\.0\.2\.2:'
+            foreach ($label in 'window (bytes)', 'time (ms)', 'cwnd', 'ssthresh', 'bytes in flight', 'SRTT (ms)', 'RTO (ms)') { $svg | Should -Match ([regex]::Escape(">$label</text>")) }
+            $lossEvents = ($tcp | Where-Object Name -eq FastRetransmits).Value + ($tcp | Where-Object Name -eq Timeouts).Value
+            ([regex]::Matches($svg, '<g class="(recovery|timeout)"><title>')).Count | Should -Be $lossEvents -Because 'one mark per loss event the counters report'
+        }
+        finally { $a, $b | Stop-Stack -Confirm:$false -ErrorAction SilentlyContinue }
+    }
+
+    It 'draws no panel for a socket that is not traced, and -Verbose says why' {
+        $plain = Export-StackSequenceGraph (Join-Path $dir 'plain.svg') -Socket $c -Sender 192.0.2.2 -PassThru -Verbose 4>&1
+        ($plain | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message | Should -Match 'not traced.*-Trace'
+        Get-Content -Raw (Join-Path $dir 'plain.svg') | Should -Not -Match 'Sender internals'
+        $c.TraceInternals | Should -BeFalse
+        (New-StackSocket Tcp -Stack $client -Trace).TraceInternals | Should -BeTrue
+    }
+}

@@ -54,7 +54,7 @@
                 Gateway          = 'The default gateway; it must be on the stack''s subnet. On a network with a service host, that host by default.'
                 MacAddress       = 'The stack''s MAC address (02-00-5E-10-00-01, 02:00:5e:10:00:01 or 0200.5e10.0001). Default: the adapter''s, or for a virtual stack one derived from its address.'
                 DnsServer        = 'DNS servers used by Resolve-StackDnsName and by cmdlets that accept host names. On a network with a service host, that host by default.'
-                DnsSearch        = 'Search domains for names without a trailing dot, tried in order as resolv.conf does (ndots 1): a name without a dot is asked with each domain appended, then as it is; a dotted name as it is first, then with each domain it does not already end in. The next name is asked only when the last one does not exist.'
+                DnsSearch        = 'Search domains for names without a trailing dot, tried in order as resolv.conf does (ndots 1): a name without a dot is asked with each domain appended, then as it is; a dotted name as it is first, then with each domain it does not already end in. The next name is asked only when the last one does not exist. Default: none, except on a virtual network with a service host (the embedded lab) when -DnsServer is not given: the host''s domain (lab.test), so www means www.lab.test.'
                 Mtu              = 'The link MTU, 576 to 9000 (default 1500).'
                 HostIngressDrop  = 'With -Adapter: drop IPv4 to the stack''s address for the host''s kernel at the adapter''s ingress (an nftables rule, after the capture), so the host does not also route and drop every frame meant for the stack. Removed by Stop-Stack and at exit; needs nft and root.'
                 CaptureFile      = 'Records every frame in and out to this pcap file (tshark and Wireshark read it); completed on Stop-Stack.'
@@ -65,7 +65,7 @@
             Examples    = @(
                 @{ Code = 'Start-Stack'; Remarks = 'Joins the embedded lab with the next free address (192.0.2.2 for the first stack); the service host at 192.0.2.1 starts with it and is its gateway and DNS server.' }
                 @{ Code = 'Start-Stack -Simulate @{ Loss = 0.05; DelayMs = 20 }'; Remarks = 'Joins the embedded lab and makes it lossy (5% of frames lost) and slow (20 ms one way), to watch retransmissions in Get-StackConnection and Get-StackPacket.' }
-                @{ Code = 'Start-Stack -DnsSearch lab.test; Resolve-StackDnsName host'; Remarks = 'Joins the embedded lab with lab.test as search domain: the short name host is asked as host.lab.test.' }
+                @{ Code = 'Start-Stack; Test-StackConnection www -Count 1'; Remarks = 'Joins the embedded lab, whose domain lab.test is the stack''s DNS search list: the short name www is asked as www.lab.test (a CNAME to host.lab.test, 192.0.2.1) and pinged.' }
                 @{ Code = 'Start-Stack -VirtualNetwork office -IPAddress 192.0.2.20/24 -DnsServer 192.0.2.53 -DnsSearch corp.test, example.test'; Remarks = 'Short names such as www are asked as www.corp.test, then www.example.test, then www.' }
                 @{ Code = 'Start-Stack -VirtualNetwork bench -IPAddress 198.51.100.1/24 -Name server'; Remarks = 'Starts a stack named server on the in-process network bench with a chosen address; no adapter or root needed.' }
                 @{ Code = 'Start-Stack -Adapter u0 -NetworkNamespace U -IPAddress 192.0.2.2/24 -Gateway 192.0.2.1 -CaptureFile ./u0.pcap'; Needs = 'root and a network namespace U with the adapter u0'; Remarks = 'Starts a stack on the adapter u0 inside the network namespace U (as root) and records its frames to u0.pcap.' }
@@ -196,7 +196,7 @@
             Examples    = @(
                 @{ Code = 'Test-StackConnection 192.0.2.1 -Count 2 -Stack client'; Remarks = 'Pings 192.0.2.1 twice from the stack client.' }
                 @{ Code = 'Test-StackConnection 192.0.2.1 -TcpPort 80 -Quiet'; Remarks = 'Returns true when a TCP connection to port 80 can be made.' }
-                @{ Code = 'Test-StackConnection web.lab -TcpPort 22,80,443 -Detailed'; Remarks = 'Resolves web.lab through the stack''s DNS and tests three TCP ports: Open, Closed (refused) or Filtered (timed out) each, with latency, source endpoint and error.' }
+                @{ Code = 'Test-StackConnection host.lab.test -TcpPort 22,80,443 -Detailed'; Remarks = 'On the embedded lab: resolves host.lab.test through the stack''s DNS and tests three TCP ports of the service host: Open (80), Closed (22 and 443, refused) or Filtered (timed out) each, with latency, source endpoint and error.' }
                 @{ Code = 'Test-StackConnection 192.0.2.1 -UdpPort 53,9999 -TimeoutSeconds 2'; Remarks = 'Probes two UDP ports: an answering DNS server is Open, a port the host refuses with ICMP is Closed, silence is OpenOrFiltered.' }
                 @{ Code = 'Test-StackConnection 192.0.2.1 -Traceroute -Stack client'; Remarks = 'Traces the route to 192.0.2.1: three rows per hop as they come; each router on the way answers TtlExpired, the target Success (here a neighbour: one hop), and a router that does not answer shows as TimedOut rows with * for its name and latency.' }
                 @{ Code = 'Test-StackConnection www.example -Traceroute -MaxHops 5 -TimeoutSeconds 1 | Where-Object Ping -eq 1 | Select-Object Hop, HopAddress, Latency'; Remarks = 'Resolves www.example through the stack''s DNS, traces at most five hops waiting a second per probe, and lists one address and round trip per hop.' }
@@ -300,7 +300,9 @@
 
         'Export-StackSequenceGraph' = @{
             Synopsis    = 'Writes a time-sequence graph (tcptrace style) of one direction of a TCP connection as SVG or HTML.'
-            Description = @('Sequence number (relative, bytes) against time (ms): each data segment of the sender as a bar over the bytes it carried, the receiver''s cumulative ACK and its window''s right edge as step lines, its SACK blocks, retransmissions in red with an R and window probes or keep-alives as diamonds, with a legend and labelled axes. The sender is the side that sent the most data unless -Sender names it. Works on a stack''s log, Get-StackPacket output or a capture file (the kernel''s side too). The HTML page shows a segment''s or an ACK''s decoded fields on hover.')
+            Description = @('Sequence number (relative, bytes) against time (ms): each data segment of the sender as a bar over the bytes it carried, the receiver''s cumulative ACK and its window''s right edge as step lines, its SACK blocks, retransmissions in red with an R and window probes or keep-alives as diamonds, with a legend and labelled axes. The sender is the side that sent the most data unless -Sender names it. Works on a stack''s log, Get-StackPacket output or a capture file (the kernel''s side too). The HTML page shows a segment''s or an ACK''s decoded fields on hover.'
+                'With -Socket, when that socket was traced (Connect-StackSocket -Trace, New-StackSocket -Trace, Start-StackListener -Trace, or its TraceInternals property) and is the sender drawn, a second panel under the graph, on the same time axis, shows its congestion window, slow-start threshold and bytes in flight (bytes, left axis), its smoothed RTT and retransmission timeout (ms, right axis), and marks each loss event (fast recovery begun, a retransmission timeout) on the cwnd line. The stack samples them on its loop whenever one changes; -Verbose says why there is no panel when there is none.'
+            )
             Parameters  = @{
                 InputObject = 'Packets to draw, from Get-StackPacket or Read-StackCapture (by pipeline).'
                 CaptureFile = 'A pcap or pcapng file to draw (tcpdump, Wireshark or Start-Stack -CaptureFile wrote it); states are then inferred from the segments.'
@@ -313,6 +315,7 @@
             }
             Examples    = @(
                 @{ Code = 'Export-StackSequenceGraph transfer.svg -Socket $c'; Remarks = 'Draws the data the busier side of the connection of $c sent.' }
+                @{ Code = '$c = Connect-StackSocket 192.0.2.1 9 -Trace; Set-StackNetwork -Simulate @{ Loss = 0.02; DelayMs = 10 }; $c | Send-StackData ([byte[]]::new(300KB)); $c | Close-StackSocket; Export-StackSequenceGraph lossy.html -Socket $c'; Remarks = 'On the embedded lab: a traced upload of 300 KB to the discard service over 2% loss and 10 ms delay, drawn as an HTML page: the retransmissions in the graph, and under it cwnd falling at each loss event the counters (Get-StackStatistics -Layer Tcp: FastRetransmits, Timeouts) report.' }
                 @{ Code = 'Read-StackCapture trace.pcap | Export-StackSequenceGraph graph.html -Sender 192.0.2.1'; Remarks = 'Draws what 192.0.2.1 sent in a capture, as an HTML page.' }
             )
             Links       = @('Export-StackLadder', 'Get-StackStatistics')
@@ -347,9 +350,11 @@
                 NoDelay           = 'TCP: sends small segments at once (no Nagle delay).'
                 ReceiveBufferSize = 'TCP: the receive buffer in bytes (2048 to 64 MiB), which bounds the window the stack advertises. Left out, the buffer starts at Tcp.ReceiveBufferSize (256 KiB) and grows with what the application reads per round trip, up to Tcp.ReceiveBufferMax (6 MiB); given, it stays that size (as SO_RCVBUF on Linux).'
                 SendBufferSize    = 'TCP: the send buffer in bytes (2048 to 64 MiB): how much Send-StackData can queue before it waits. Left out, it grows with what may be in flight, up to Tcp.SendBufferMax (4 MiB); given, it stays that size.'
+                Trace             = 'TCP: traces the connection''s sender internals (cwnd, ssthresh, bytes in flight, SRTT, RTO, loss events), sampled by the stack on its loop whenever one changes, in a ring of the last 4096 samples; Export-StackSequenceGraph -Socket draws them as a second panel. Off by default (it costs about 160 KB per connection); the socket''s TraceInternals property says whether it is on and turns it on or off later.'
             }
             Examples    = @(
                 @{ Code = '$c = New-StackSocket Tcp -Stack client | Connect-StackSocket 192.0.2.1 80'; Remarks = 'Opens a TCP socket on the stack client and connects it.' }
+                @{ Code = '$c = New-StackSocket Tcp -Trace -SendBufferSize 1MB | Connect-StackSocket 192.0.2.1 80'; Remarks = 'Opens a traced TCP socket with a 1 MiB send buffer and connects it; its internals are sampled from the SYN on.' }
                 @{ Code = '$u = New-StackSocket Udp -LocalPort 5353'; Remarks = 'Opens a UDP socket bound to port 5353.' }
             )
             Links       = @('Connect-StackSocket', 'Send-StackData', 'Receive-StackData', 'Close-StackSocket')
@@ -368,11 +373,13 @@
                 LocalPort     = 'For the socket made when -Socket is omitted: its local port (0 or omitted: an ephemeral one).'
                 NoDelay       = 'For the socket made when -Socket is omitted: send small segments at once (no Nagle delay).'
                 TimeoutSec    = 'TCP: seconds to wait for the handshake (default 30); the connect is aborted when they run out.'
+                Trace         = 'TCP: traces the connection''s sender internals from the SYN on (cwnd, ssthresh, bytes in flight, SRTT, RTO, loss events; the last 4096 changes), for Export-StackSequenceGraph -Socket''s second panel. Given with -Socket, tracing starts now.'
             }
             Examples    = @(
                 @{ Code = '$c = Connect-StackSocket 192.0.2.1 80 -Stack client'; Remarks = 'Makes a TCP socket on the stack client and connects it to 192.0.2.1:80.' }
                 @{ Code = '$u = New-StackSocket Udp | Connect-StackSocket 192.0.2.1 53'; Remarks = 'Sets 192.0.2.1:53 as the default peer of a new UDP socket.' }
-                @{ Code = 'Connect-StackSocket web.lab 8080 -Stack client'; Remarks = 'Resolves web.lab through the stack''s DNS servers and connects to it; the socket shows the name beside the address it connected to.' }
+                @{ Code = 'Connect-StackSocket www.lab.test 80 -Stack client'; Remarks = 'On the embedded lab: resolves www.lab.test through the stack''s DNS server (the service host) and connects to its web server; the socket shows the name beside the address it connected to.' }
+                @{ Code = '$c = Connect-StackSocket 192.0.2.1 9 -Trace; $c | Send-StackData ([byte[]]::new(200KB)); Export-StackSequenceGraph upload.svg -Socket $c'; Remarks = 'On the embedded lab: sends 200 KB to the service host''s discard port on a traced connection and draws its time-sequence graph with the sender''s internals (cwnd, ssthresh, bytes in flight, SRTT, RTO) under it.' }
             )
             Links       = @('New-StackSocket', 'Send-StackData', 'Receive-StackData')
         }
@@ -393,7 +400,7 @@
             Examples    = @(
                 @{ Code = '$c | Send-StackData "hello`n"'; Remarks = 'Sends the line hello on the socket in $c.' }
                 @{ Code = 'Send-StackData -Socket $u -Data ([byte[]](1,2,3)) -RemoteAddress 192.0.2.1 -RemotePort 9'; Remarks = 'Sends three bytes in one UDP datagram to 192.0.2.1:9.' }
-                @{ Code = 'Send-StackData -Socket $u -Text ''ping'' -RemoteAddress echo.lab -RemotePort 7 -Verbose'; Remarks = 'Resolves echo.lab through the stack''s DNS and sends one datagram to it; the verbose message names the address used.' }
+                @{ Code = '$u = New-StackSocket Udp; Send-StackData -Socket $u -Text ''ping'' -RemoteAddress host.lab.test -RemotePort 7 -Verbose; Receive-StackData $u -AsString'; Remarks = 'On the embedded lab: resolves host.lab.test through the stack''s DNS and sends one datagram to its UDP echo service (the verbose message names the address used), then reads the echo.' }
             )
             Links       = @('Receive-StackData', 'Connect-StackSocket')
         }
@@ -428,6 +435,7 @@
                 LocalPort    = 'The port to listen on.'
                 LocalAddress = 'The local address: the stack''s own or 0.0.0.0 (any, the default).'
                 Backlog      = 'Connections completed and not yet taken by Wait-StackConnection before new SYNs are refused (default 128).'
+                Trace        = 'Traces every connection the listener takes, from its SYN on (the sender internals Export-StackSequenceGraph -Socket draws as a second panel; see New-StackSocket -Trace).'
             }
             Examples    = @(
                 @{ Code = '$listener = Start-StackListener 80 -Stack server; $s = $listener | Wait-StackConnection'; Remarks = 'Listens on port 80 of the stack server and waits for the first connection.' }
@@ -477,7 +485,7 @@
             }
             Examples    = @(
                 @{ Code = 'Resolve-StackDnsName www.lab.test'; Remarks = 'On the embedded lab: the CNAME www.lab.test -> host.lab.test, then host.lab.test''s A record, answered by the service host.' }
-                @{ Code = 'Resolve-StackDnsName www.example -Server 192.0.2.53'; Remarks = 'Asks 192.0.2.53 for the A records of www.example, past the cache.' }
+                @{ Code = 'Resolve-StackDnsName mail.lab.test -Server 192.0.2.1'; Remarks = 'Asks 192.0.2.1 (on the embedded lab, the service host) for the A records of mail.lab.test, whatever DNS servers the stack has, past the cache.' }
                 @{ Code = 'Resolve-StackDnsName lab.test -Type MX'; Remarks = 'The mail exchangers of lab.test: NameExchange and Preference.' }
                 @{ Code = 'Resolve-StackDnsName big.lab.test -Type TXT | Format-Table Name, Type, OverTcp, Strings'; Remarks = 'Thirty TXT records, too many for one UDP answer: the stack asks again over TCP (OverTcp is True).' }
                 @{ Code = 'Resolve-StackDnsName 192.0.2.1    # on the embedded lab: host.lab.test'; Remarks = 'A reverse lookup: asks PTR for 1.2.0.192.in-addr.arpa.' }
@@ -511,10 +519,10 @@
                 WebSession           = 'A session saved by -SessionVariable: the request reuses its kept-alive connection and cookies. Implies its stack.'
             }
             Examples    = @(
-                @{ Code = 'Invoke-StackWebRequest http://web.lab:8080/ -Stack client'; Remarks = 'Resolves web.lab through the stack''s DNS, fetches the page over the stack''s TCP and shows status, content, headers, the connection (local and remote endpoint, new or reused, retransmissions) and the timing.' }
+                @{ Code = 'Invoke-StackWebRequest http://www.lab.test/hello -Stack client'; Remarks = 'On the embedded lab: resolves www.lab.test through the stack''s DNS (the service host), fetches its /hello page over the stack''s TCP and shows status, content, headers, the connection (local and remote endpoint, new or reused, retransmissions) and the timing.' }
                 @{ Code = '(Invoke-StackWebRequest https://192.0.2.1:8443/ -SkipCertificateCheck).Timing'; Needs = 'root: an HTTPS server, which only the kernel lab has (openssl)'; Remarks = 'Fetches a page from a lab server with a self-signed certificate and shows where the time went: name lookup, ARP, TCP handshake, TLS, first byte, download, total.' }
-                @{ Code = 'Invoke-StackWebRequest http://192.0.2.1/big.iso -OutFile big.iso -PassThru | Select-Object RawContentLength, Retransmits, Timing'; Remarks = 'Downloads a large file to big.iso with progress, and shows its size, the retransmissions of the connection and the timing.' }
-                @{ Code = 'Invoke-StackWebRequest 192.0.2.1/api -Method Post -Body ''{"a":1}'' -ContentType application/json -SessionVariable s; Invoke-StackWebRequest 192.0.2.1/api -WebSession $s'; Remarks = 'Posts JSON, keeping the connection in the session $s; the second request reuses it (ConnectionReused is true).' }
+                @{ Code = 'Invoke-StackWebRequest http://192.0.2.1/download -OutFile download.bin -PassThru | Select-Object RawContentLength, Retransmits, Timing'; Remarks = 'On the embedded lab: downloads the service host''s 4 MiB /download to download.bin with progress, and shows its size, the retransmissions of the connection and the timing.' }
+                @{ Code = 'Invoke-StackWebRequest 192.0.2.1/echo -Method Post -Body ''{"a":1}'' -ContentType application/json -SessionVariable s; Invoke-StackWebRequest 192.0.2.1/hello -WebSession $s'; Remarks = 'On the embedded lab: posts JSON to the service host''s /echo, which sends the body back, keeping the connection in the session $s; the second request (GET /hello) reuses it (ConnectionReused is true).' }
             )
             Links       = @('Test-StackConnection', 'Resolve-StackDnsName', 'Get-StackConnection')
         }

@@ -39,7 +39,15 @@ public sealed class SequenceGraph
     public IReadOnlyList<GraphSegment> Segments { get; }
     public IReadOnlyList<GraphAck> Acks { get; }
     public IReadOnlyList<GraphSack> Sacks { get; }
+    /// <summary>
+    /// The sender's internals over time (cwnd, ssthresh, bytes in flight, SRTT, RTO) when its connection was traced:
+    /// drawn as a second panel under the graph. Empty otherwise.
+    /// </summary>
+    public IReadOnlyList<TcpInternalsSample> Internals { get; init; } = Array.Empty<TcpInternalsSample>();
     public int Retransmissions => Segments.Count(s => s.IsRetransmission);
+
+    /// <summary>The same graph with the sender's traced internals for the second panel (<see cref="TcpSocket.GetInternalsTraceAsync"/>).</summary>
+    public SequenceGraph WithInternals(IReadOnlyList<TcpInternalsSample> samples) => new(Flow, Origin, Segments, Acks, Sacks) { Internals = samples };
     public string Title => $"Time-sequence graph {Flow}";
 }
 

@@ -10,7 +10,7 @@ namespace NetStack.Diagnostics;
 /// </summary>
 public static class SequenceGraphSvg
 {
-    private const double Width = 1000, Height = 600, Left = 96, Right = 24, Top = 48, Bottom = 96;
+    internal const double Width = 1000, Height = 600, Left = 96, Top = 48, Bottom = 96;
 
     private const string Style = """
 .axis { stroke: #333; stroke-width: 1; }
@@ -31,12 +31,14 @@ public static class SequenceGraphSvg
 
     public static string Render(SequenceGraph g)
     {
-        var svg = new SvgWriter(Width, Height, g.Title, Style);
+        var panel = g.Internals.Count > 0;
+        var right = panel ? SequenceGraphPanel.RightMargin : 24; // the panel's second axis needs room; both share x
+        var svg = new SvgWriter(Width, Height + (panel ? SequenceGraphPanel.Height : 0), g.Title, Style + (panel ? SequenceGraphPanel.Style : ""));
         var t1 = Math.Max(1e-3, new[] { g.Segments.Select(s => Ms(g, s.Time)), g.Acks.Select(a => Ms(g, a.Time)) }.SelectMany(x => x).DefaultIfEmpty(1).Max());
         var s1 = Math.Max(1, new[] { g.Segments.Select(s => (double)s.End), g.Acks.Select(a => (double)a.WindowEdge) }.SelectMany(x => x).DefaultIfEmpty(1).Max());
         var (xStep, xMax) = Nice(t1);
         var (yStep, yMax) = Nice(s1);
-        double X(double ms) => Left + ms / xMax * (Width - Left - Right);
+        double X(double ms) => Left + ms / xMax * (Width - Left - right);
         double Y(double seq) => Height - Bottom - seq / yMax * (Height - Top - Bottom);
 
         svg.Text(Left, Top - 24, g.Title, "title");
@@ -47,11 +49,11 @@ public static class SequenceGraphSvg
         }
         for (double v = 0; v <= yMax + yStep / 2; v += yStep)
         {
-            svg.Line(Left, Y(v), Width - Right, Y(v), "grid");
+            svg.Line(Left, Y(v), Width - right, Y(v), "grid");
             svg.Text(Left - 6, Y(v) + 4, Num(v), "tick", "end");
         }
-        svg.Line(Left, Top, Left, Y(0), "axis").Line(Left, Y(0), Width - Right, Y(0), "axis");
-        svg.Text((Left + Width - Right) / 2, Y(0) + 34, "time since the connection's first frame (ms)", "label", "middle");
+        svg.Line(Left, Top, Left, Y(0), "axis").Line(Left, Y(0), Width - right, Y(0), "axis");
+        svg.Text((Left + Width - right) / 2, Y(0) + 34, "time since the connection's first frame (ms)", "label", "middle");
         svg.Text(18, (Top + Y(0)) / 2, "relative sequence number (bytes)", "label", "middle", $"transform=\"rotate(-90 18 {SvgWriter.N((Top + Y(0)) / 2)})\"");
 
         // The receiver's window edge and cumulative ACK as step lines, then SACK blocks, then the sender's segments on top.
@@ -85,6 +87,7 @@ public static class SequenceGraphSvg
             svg.Close();
         }
         Legend(svg, Left, Height - 30);
+        if (panel) SequenceGraphPanel.Draw(svg, g, X, xMax, xStep, right);
         return svg.ToString();
     }
 
@@ -117,10 +120,10 @@ public static class SequenceGraphSvg
         svg.Raw("</g>\n");
     }
 
-    private static double Ms(SequenceGraph g, TimeSpan t) => (t - g.Origin).TotalMilliseconds;
+    internal static double Ms(SequenceGraph g, TimeSpan t) => (t - g.Origin).TotalMilliseconds;
 
     /// <summary>A step line: each value holds until the next one.</summary>
-    private static IEnumerable<(double X, double Y)> Steps(IEnumerable<(double X, double Y)> points)
+    internal static IEnumerable<(double X, double Y)> Steps(IEnumerable<(double X, double Y)> points)
     {
         (double X, double Y)? prev = null;
         foreach (var p in points)
@@ -132,7 +135,7 @@ public static class SequenceGraphSvg
     }
 
     /// <summary>A round tick step (1, 2 or 5 times a power of ten) for about six ticks, and the axis end it gives.</summary>
-    private static (double Step, double Max) Nice(double max)
+    internal static (double Step, double Max) Nice(double max)
     {
         var raw = max / 6;
         var pow = Math.Pow(10, Math.Floor(Math.Log10(raw)));
@@ -140,7 +143,7 @@ public static class SequenceGraphSvg
         return (step, Math.Ceiling(max / step) * step);
     }
 
-    private static string Num(double v) => v >= 1e6 && v % 1e6 == 0 ? (v / 1e6).ToString(CultureInfo.InvariantCulture) + "M"
+    internal static string Num(double v) => v >= 1e6 && v % 1e6 == 0 ? (v / 1e6).ToString(CultureInfo.InvariantCulture) + "M"
         : v >= 1e4 && v % 1e3 == 0 ? (v / 1e3).ToString(CultureInfo.InvariantCulture) + "k"
         : Math.Round(v, 3).ToString(CultureInfo.InvariantCulture);
 }

@@ -53,11 +53,18 @@ public sealed class TcpStateLog
     }
 
     /// <summary>The transitions still held, oldest first. Loop only (or after the loop stopped).</summary>
-    public TcpStateChange[] Snapshot()
+    public TcpStateChange[] Snapshot() => Ring.Snapshot(_ring, _count);
+}
+
+/// <summary>The diagnostics rings (state log, internals recorder): <c>count</c> items written so far, the newest at (count - 1) % length.</summary>
+internal static class Ring
+{
+    /// <summary>The items still held, oldest first.</summary>
+    public static T[] Snapshot<T>(T[] ring, long count)
     {
-        var n = (int)Math.Min(_count, _ring.Length);
-        var result = new TcpStateChange[n];
-        for (int i = 0; i < n; i++) result[i] = _ring[(int)((_count - n + i) % _ring.Length)];
+        var n = (int)Math.Min(count, ring.Length);
+        var result = new T[n];
+        for (int i = 0; i < n; i++) result[i] = ring[(int)((count - n + i) % ring.Length)];
         return result;
     }
 }

@@ -3,7 +3,9 @@ namespace NetStack.Link;
 /// <summary>
 /// Wraps any <see cref="ILinkDevice"/> and records every frame received and transmitted through it to a
 /// <see cref="PcapFileWriter"/> (the idea of smoltcp's PcapWriter and gVisor's sniffer). Frames the inner device
-/// itself filters out (own echoes, BPF) are not recorded: the file shows what the stack saw and sent.
+/// itself filters out (own echoes, BPF) are not recorded: the file shows what the stack saw and sent. Frames are stamped
+/// with the stack's clock mapped onto the wall clock (<see cref="PcapFileWriter.ClockEpoch"/>): a real-time stack's
+/// capture has the usual absolute times, and a simulation's keeps the virtual times of the stack's own packet log.
 /// </summary>
 public sealed class CaptureTap : ILinkDevice
 {
@@ -55,7 +57,7 @@ public sealed class CaptureTap : ILinkDevice
 
     public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now)
     {
-        if (!_disposed) _writer.Write(frame);
+        if (!_disposed) _writer.Write(frame, now);
         _inner.Transmit(frame, now);
     }
 
@@ -89,7 +91,7 @@ public sealed class CaptureTap : ILinkDevice
 
         public void OnFrame(ReadOnlySpan<byte> frame, TimeSpan now)
         {
-            writer.Write(frame);
+            writer.Write(frame, now);
             Target!.OnFrame(frame, now);
         }
     }

@@ -51,8 +51,32 @@ public sealed class PcapFileWriter : IDisposable
     /// <summary>Frames written so far.</summary>
     public long FramesWritten { get; private set; }
 
+    /// <summary>
+    /// The wall-clock time (UTC) at which the stack's clock read zero, for frames written with a stack time
+    /// (<see cref="Write(ReadOnlySpan{byte}, TimeSpan)"/>): set from the first such frame (the wall clock then, less its
+    /// stack time) unless given before. One per file, so the taps of several stacks sharing a clock agree.
+    /// </summary>
+    public DateTime? ClockEpoch
+    {
+        get { lock (_gate) return _epoch; }
+        set { lock (_gate) _epoch = value; }
+    }
+    private DateTime? _epoch;
+
     /// <summary>Appends a frame stamped with the current wall clock time.</summary>
     public void Write(ReadOnlySpan<byte> frame) => Write(frame, DateTime.UtcNow);
+
+    /// <summary>
+    /// Appends a frame stamped with the stack's clock: <see cref="ClockEpoch"/> plus <paramref name="stackTime"/>. A
+    /// stack in real time gets wall-clock stamps as before; a simulation's frames keep their virtual spacing, so a capture
+    /// read back shows the times the stack's own log shows.
+    /// </summary>
+    public void Write(ReadOnlySpan<byte> frame, TimeSpan stackTime)
+    {
+        DateTime epoch;
+        lock (_gate) epoch = _epoch ??= DateTime.UtcNow - stackTime;
+        Write(frame, epoch + stackTime);
+    }
 
     /// <summary>Appends a frame with the given UTC timestamp; frames longer than <see cref="Snaplen"/> are truncated, as a capture would.</summary>
     public void Write(ReadOnlySpan<byte> frame, DateTime utc)

@@ -32,7 +32,16 @@ public sealed class TcpListener : StackSocket, IDisposable, IListenerOwner
         _since = now;
     }
 
-    TcpConnection IListenerOwner.CreateConnection() => new TcpSocket(Stack).Tcb;
+    /// <summary>Connections this listener takes are traced from their SYN (<see cref="TcpSocket.TraceInternals"/>).</summary>
+    public bool TraceInternals { get => _trace; set => _trace = value; }
+    private volatile bool _trace;
+
+    TcpConnection IListenerOwner.CreateConnection()
+    {
+        var socket = new TcpSocket(Stack);
+        if (TraceInternals) socket.StartTracing();
+        return socket.Tcb;
+    }
 
     bool IListenerOwner.TryHandOff(TcpConnection connection)
     {

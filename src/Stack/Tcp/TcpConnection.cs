@@ -93,6 +93,8 @@ internal sealed partial class TcpConnection
     /// <summary>The user set the send buffer's size (as SO_SNDBUF on Linux): no send-buffer auto-tuning.</summary>
     public bool SendBufferFixed;
     public bool NoDelay;
+    /// <summary>Samples the sender's internals when the user asked to trace this connection (TcpSocket.TraceInternals); else null.</summary>
+    public Diagnostics.TcpInternalsRecorder? Recorder;
     public bool Keepalive;
     public StackError Error { get; private set; }
     private string? _errorMessage;

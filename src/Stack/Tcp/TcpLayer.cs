@@ -313,6 +313,7 @@ internal sealed class TcpLayer : IIpProtocolHandler
     /// <summary>Makes sure the heap holds an entry no later than the connection's earliest deadline.</summary>
     internal void Schedule(TcpConnection conn)
     {
+        conn.Recorder?.Sample(conn, Context.Now); // after every arrival, user operation and timer: the graph's second panel (opt-in)
         var due = conn.NextDeadline;
         if (due < conn.HeapAt)
         {

@@ -64,6 +64,47 @@ public class CaptureReadBackTests(ITestOutputHelper output) : IDisposable
     }
 
     [CaptureFact]
+    public void A_capture_of_a_stack_in_virtual_time_carries_the_stack_s_times_and_a_real_time_one_the_wall_clock()
+    {
+        var pcap = Path.Combine(_dir, "virtual.pcap");
+        var before = DateTime.UtcNow;
+        using (var s = new LadderScenario(clientTap: port => new CaptureTap(port, pcap)))
+        {
+            var live = s.Sim.Run(s.Client.GetPacketTraceAsync()).Decode().Where(f => f.Protocol == "TCP").ToList();
+            s.Sim.Dispose(); // completes the capture file
+            var read = CaptureFile.Read(pcap).Decode().Where(f => f.Protocol == "TCP").ToList();
+            Assert.Equal(live.Count, read.Count);
+            Assert.True(live[^1].Time - live[0].Time > TimeSpan.FromMilliseconds(100), $"the scenario spans virtual time (a retransmission; {(live[^1].Time - live[0].Time).TotalMilliseconds} ms)");
+            for (int i = 0; i < live.Count; i++)
+            {
+                var want = live[i].Time - live[0].Time;
+                var got = read[i].Time - read[0].Time;
+                Assert.True(Math.Abs((want - got).TotalMicroseconds) <= 1, $"frame {i}: the stack logged it at +{want.TotalMilliseconds} ms, the capture says +{got.TotalMilliseconds} ms");
+            }
+        }
+        // The absolute times start at the wall clock of the run (the stack's clock epoch mapped onto it).
+        var start = CaptureFile.Read(pcap).StartTime!.Value;
+        Assert.InRange(start, before.AddSeconds(-1), DateTime.UtcNow.AddSeconds(1));
+
+        // A stack on the real-time clock: the capture's stamps are the wall clock's.
+        var real = Path.Combine(_dir, "real.pcap");
+        var clock = new NetStack.SystemClock();
+        using (var writer = new PcapFileWriter(real))
+        {
+            var t0 = DateTime.UtcNow;
+            writer.Write(new byte[60], clock.Now);
+            Thread.Sleep(50);
+            writer.Write(new byte[60], clock.Now);
+            var t1 = DateTime.UtcNow;
+            writer.Dispose();
+            var frames = CaptureFile.Read(real);
+            var first = frames.StartTime!.Value;
+            Assert.InRange(first, t0.AddMilliseconds(-5), t1);
+            Assert.InRange(frames.Frames[1].Time - frames.Frames[0].Time, TimeSpan.FromMilliseconds(45), t1 - t0 + TimeSpan.FromMilliseconds(5));
+        }
+    }
+
+    [CaptureFact]
     public void Bad_files_fail_with_the_reason()
     {
         Assert.Throws<FileNotFoundException>(() => CaptureFile.Read(Path.Combine(_dir, "missing.pcap")));

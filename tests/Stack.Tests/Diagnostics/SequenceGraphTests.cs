@@ -1,6 +1,7 @@
 using NetStack;
 using NetStack.Diagnostics;
 using NetStack.Link;
+using NetStack.Sockets;
 using Stack.Tests.Tcp;
 using Xunit.Abstractions;
 
@@ -8,17 +9,25 @@ namespace Stack.Tests.Diagnostics;
 
 public class SequenceGraphTests(ITestOutputHelper output)
 {
-    /// <summary>A seeded lossy transfer on the virtual wire: 300 KB from 192.0.2.1 to 192.0.2.2 with 3% loss each way.</summary>
-    internal static (Simulation Sim, NetworkStack Sender, NetworkStack Receiver) LossyTransfer(int seed, int bytes = 300_000)
+    /// <summary>
+    /// A seeded lossy transfer on the virtual wire: 300 KB from 192.0.2.1 to 192.0.2.2 with 3% loss each way; with
+    /// <paramref name="trace"/> the client socket (the sender) is traced from before its SYN.
+    /// </summary>
+    internal static (Simulation Sim, NetworkStack Sender, TcpSocket Client) LossyTransfer(int seed, int bytes = 300_000, bool trace = false)
     {
         var sim = new Simulation(seed, new WireFaults { LossRate = 0.03, Delay = TimeSpan.FromMilliseconds(5) });
         var a = sim.AddStack("192.0.2.1/24", c => c with { PacketLogCapacity = 20_000 });
         var b = sim.AddStack("192.0.2.2/24", c => c with { PacketLogCapacity = 20_000 });
-        var (client, server) = TcpSim.Connect(sim, a, b);
+        var listener = b.Listen(5000);
+        var accept = listener.AcceptAsync();
+        var client = a.CreateTcpSocket();
+        if (trace) client.TraceInternals = true;
+        sim.Run(client.ConnectAsync(b.Config.Address, 5000), TimeSpan.FromMinutes(5));
+        var server = sim.Run(accept, TimeSpan.FromMinutes(5));
         var flow = new Flow(client, server, TcpSim.Data(bytes, seed));
         Assert.True(TcpSim.Drive(sim, flow.Pump, () => flow.Done, TimeSpan.FromMinutes(5)), "the transfer should finish");
         sim.Advance(TimeSpan.FromSeconds(1));
-        return (sim, a, b);
+        return (sim, a, client);
     }
 
     internal static long Counter(Simulation sim, NetworkStack s, string name) =>
