@@ -159,7 +159,9 @@ internal sealed partial class TcpSender
         var len = Seq.Lt(seq, sentEnd) ? (int)Math.Min(Math.Min(maxLen, sentEnd - seq), (uint)_c.SndMss) : 0;
         var fin = FinQueued && !FinAcked && Seq.Gt(Max, dataEnd) && seq + (uint)len == dataEnd;
         if (len == 0 && !fin) return 0;
-        _c.Transmit(seq, TcpFlags.Ack | (fin ? TcpFlags.Fin : 0), (int)(seq - Una), len, now);
+        // PSH as a first transmission ending there had it: the segment reaches the end of the data queued.
+        var psh = len > 0 && seq + (uint)len == dataEnd ? TcpFlags.Psh : 0;
+        _c.Transmit(seq, TcpFlags.Ack | psh | (fin ? TcpFlags.Fin : 0), (int)(seq - Una), len, now);
         Record(seq, len + (fin ? 1 : 0), now);
         CountRetransmit(len);
         return len + (fin ? 1 : 0);

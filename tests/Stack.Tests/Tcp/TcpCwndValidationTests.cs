@@ -35,7 +35,7 @@ public class TcpCwndValidationTests
     [InlineData("newreno")]
     public void A_bulk_sender_grows_cwnd_up_to_twice_what_the_receive_window_lets_it_use(string cc)
     {
-        var (sim, a, b) = TcpSim.Pair(42, new WireFaults { Delay = TimeSpan.FromMilliseconds(1) }, t => t with { CongestionControl = cc, ReceiveBufferSize = 64 * 1024 });
+        var (sim, a, b) = TcpSim.Pair(42, new WireFaults { Delay = TimeSpan.FromMilliseconds(1) }, t => t with { CongestionControl = cc, ReceiveBufferSize = 64 * 1024, ReceiveBufferMax = 64 * 1024 }); // a window auto-tuning cannot grow
         using var _ = sim;
         var (c, s) = TcpSim.Connect(sim, a, b);
         var initial = c.Tcb.Snd.Cwnd;
