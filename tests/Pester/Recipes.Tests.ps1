@@ -41,6 +41,8 @@ Describe 'docs/recipes.md' {
         $r.Text | Should -Match 'Hello from the NetStack lab service host!'   # a page fetched two ways
         $r.Text | Should -Match 'host\.lab\.test'                              # names resolved
         $r.Text | Should -Match 'SYN Seq=0 Len=0'                              # the echo connection's ladder
+        $r.Text | Should -Match 'MtuSize\s*:\s*1500'                          # the path MTU
+        $r.Text | Should -Match 'State\s*:\s*Bound'                            # a lease from the service host
         Join-Path $work 'trace.pcap' | Should -Exist
         Get-Content -Raw (Join-Path $work 'upload.svg') | Should -Match 'Sender internals of 192\.0\.2\.2:'
     }
