@@ -121,6 +121,8 @@ public sealed class StackTransformationAttribute : ArgumentTransformationAttribu
         return value switch
         {
             null => null,
+            // Several stacks (Stop-Stack a, b): each one as below; a parameter that takes one stack refuses the array.
+            object[] many => many.Select(m => (StackInstance?)Transform(engineIntrinsics, m)).ToArray(),
             StackInstance s => s,
             // A socket's Stack property: its stack, or (once stopped) StackStopped rather than StackNotFound.
             NetworkStack ns => ModuleState.All().FirstOrDefault(s => ReferenceEquals(s.NetworkStack, ns))

@@ -298,17 +298,23 @@ public sealed class StopStackCommand : NetStackCmdlet
     [Parameter(Position = 0, ValueFromPipeline = true)]
     [StackTransformation]
     [ArgumentCompleter(typeof(StackNameCompleter))]
-    public StackInstance? Stack { get; set; }
+    public StackInstance?[]? Stack { get; set; }
 
     protected override void ProcessRecord()
     {
-        if (Stack is { IsMissing: false, IsStopped: true })
+        if (Stack is null || Stack.Length == 0) { StopOne(null); return; }
+        foreach (var s in Stack) StopOne(s);
+    }
+
+    private void StopOne(StackInstance? given)
+    {
+        if (given is { IsMissing: false, IsStopped: true })
         {
             // Stopping is idempotent, as Stop-Service is: the goal state already holds.
-            WriteVerbose($"Stack '{Stack.Name}' is already stopped.");
+            WriteVerbose($"Stack '{given.Name}' is already stopped.");
             return;
         }
-        var stack = ResolveStack(Stack);
+        var stack = ResolveStack(given);
         if (!ShouldProcess($"{stack.Name} ({stack.Address} on {stack.Link})", "Stop stack")) return;
         var lease = stack.Dhcp is { Address: { } leased, Server: { } server } ? $" DHCP lease on {leased} released to {server}." : "";
         ModuleState.Stop(stack);

@@ -114,6 +114,17 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
         (Get-Stack -Name $name).IsRunning | Should -BeTrue
     }
 
+    It 'stops several stacks named at once, and says so' {
+        $one, $two = (New-TestName 'one'), (New-TestName 'two')
+        $null = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.15/24 -Name $one
+        $null = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.16/24 -Name $two
+        $said = Stop-Stack $one, $two -Verbose 4>&1
+        ($said -join "`n") | Should -Match "Stack '$one' stopped" -Because 'each stack stopped is narrated'
+        ($said -join "`n") | Should -Match "Stack '$two' stopped"
+        Get-Stack -Name $one, $two -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        { Stop-Stack $one, 'no-such-stack' -ErrorAction Stop } | Should -Throw -ErrorId 'StackNotFound*' -Because 'a name that matches nothing is an error naming it'
+    }
+
     It 'defaults -Stack to the most recently started stack' {
         $latest = New-TestName 'latest'
         $null = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.14/24 -Name $latest

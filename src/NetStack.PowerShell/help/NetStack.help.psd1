@@ -95,11 +95,12 @@
             Synopsis    = 'Stops a stack: closes its sockets, releases its adapter, completes its capture file.'
             Description = @('Stops the stack given (or the most recently started one): every TCP connection still open is reset (RST to the peer, as the kernel does for a process that exits, so no peer stays half-open), a DHCP lease is given back (DHCPRELEASE to the server), every socket is closed, the adapter is released and the capture file completed. A stack already stopped is left as is, named or given as an object. Supports -WhatIf and -Confirm.')
             Parameters  = @{
-                Stack = 'The stack to stop: a stack object from the pipeline, or its name. Omitted, the most recently started stack that is still running.'
+                Stack = 'The stacks to stop: stack objects from the pipeline, or their names (Stop-Stack client, server). Omitted, the most recently started stack that is still running.'
             }
             Examples    = @(
                 @{ Code = 'Get-Stack | Stop-Stack'; Remarks = 'Stops every running stack.' }
                 @{ Code = 'Stop-Stack client'; Remarks = 'Stops the stack named client.' }
+                @{ Code = 'Start-Stack -VirtualNetwork pair -IPAddress 192.0.2.11/24 -Name left | Out-Null; Start-Stack -VirtualNetwork pair -IPAddress 192.0.2.12/24 -Name right | Out-Null; Stop-Stack left, right -Verbose'; Remarks = 'Starts two stacks on a network of their own and stops both, saying how long each ran.' }
             )
             Links       = @('Start-Stack', 'Get-Stack')
         }
@@ -128,6 +129,7 @@
             }
             Examples    = @(
                 @{ Code = 'Add-StackArpEntry 192.0.2.9 02-00-5E-10-00-09 -PassThru'; Remarks = 'Adds a static entry for 192.0.2.9 and shows it.' }
+                @{ Code = 'Get-StackArpCache -Stack client -State Reachable | ForEach-Object { Add-StackArpEntry $_.IPAddress $_.LinkLayerAddress -Stack client -PassThru }'; Remarks = 'Pins what ARP has learned: every reachable neighbour becomes a static (Permanent) entry, which never expires.' }
             )
             Links       = @('Get-StackArpCache', 'Remove-StackArpEntry')
         }
@@ -153,6 +155,7 @@
             }
             Examples    = @(
                 @{ Code = 'Clear-StackArpCache -Stack client'; Remarks = 'Forgets what the stack client has learned.' }
+                @{ Code = 'Clear-StackArpCache -IncludeStatic -Stack client -Confirm:$false; Get-StackArpCache -Stack client'; Remarks = 'Forgets every entry, the static ones too, without asking; the cache is then empty until the next packet needs ARP.' }
             )
             Links       = @('Get-StackArpCache', 'Remove-StackArpEntry')
         }
@@ -165,6 +168,7 @@
             }
             Examples    = @(
                 @{ Code = 'Resolve-StackArpEntry 192.0.2.1'; Remarks = 'ARPs for 192.0.2.1 and shows its MAC address.' }
+                @{ Code = '''192.0.2.1'', ''192.0.2.53'' | Resolve-StackArpEntry -Stack client'; Remarks = 'ARPs for each address from the pipeline, like arping for several hosts.' }
             )
             Links       = @('Get-StackArpCache')
         }
@@ -439,6 +443,7 @@
             }
             Examples    = @(
                 @{ Code = '$listener = Start-StackListener 80 -Stack server; $s = $listener | Wait-StackConnection'; Remarks = 'Listens on port 80 of the stack server and waits for the first connection.' }
+                @{ Code = '$web = Start-StackListener 8000 -Backlog 4 -Trace -Stack server; Get-StackConnection -Stack server -State Listen'; Remarks = 'Listens on port 8000 with room for four connections not yet taken, tracing the sender internals of every connection it takes; the netstat view lists it in Listen.' }
             )
             Links       = @('Wait-StackConnection', 'Close-StackSocket')
         }
@@ -452,6 +457,7 @@
             }
             Examples    = @(
                 @{ Code = '$s = $listener | Wait-StackConnection -TimeoutSec 10'; Remarks = 'Takes the next connection of the listener in $listener.' }
+                @{ Code = 'Get-StackConnection -Stack server -State Listen -LocalPort 80 | Wait-StackConnection -TimeoutSec 10'; Remarks = 'Takes the next connection of the listener on port 80, found by the netstat view (its rows bind by Id).' }
             )
             Links       = @('Start-StackListener', 'Receive-StackData')
         }
