@@ -59,7 +59,7 @@ public sealed class TcpInternalsRecorder
     internal void Sample(TcpConnection c, TimeSpan now)
     {
         var snd = c.Snd;
-        var recovery = snd.Recovery; // chosen when the options are negotiated; null before
+        var recovery = snd.RecoveryIfMade; // made at its first use; none before (a fresh one is not in recovery)
         var inRecovery = recovery is { InRecovery: true };
         var events = inRecovery ? TcpSampleEvents.InRecovery : TcpSampleEvents.None;
         if (inRecovery && (_last.Events & TcpSampleEvents.InRecovery) == 0) events |= TcpSampleEvents.RecoveryStarted;

@@ -8,15 +8,13 @@ namespace NetStack.Tcp;
 /// </summary>
 internal struct AckRateLimit
 {
-    private TimeSpan _last;
-    private bool _used;
+    private TimeSpan _next; // when the next ACK may go: zero (the clock's start) until one has gone
 
     /// <summary>Whether an ACK may go at <paramref name="now"/>; if so the interval starts again.</summary>
     public bool TryTake(TimeSpan now, TimeSpan interval)
     {
-        if (_used && now - _last < interval) return false;
-        _used = true;
-        _last = now;
+        if (now < _next) return false;
+        _next = interval >= TimeSpan.MaxValue - now ? TimeSpan.MaxValue : now + interval;
         return true;
     }
 

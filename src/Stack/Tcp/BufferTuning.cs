@@ -7,9 +7,9 @@ namespace NetStack.Tcp;
 /// rate grew, up to <see cref="TcpSettings.ReceiveBufferMax"/>. It never shrinks; an idle connection still holds no
 /// array (the ring is pooled). The receiver's RTT comes from timestamps (now less the TSecr of arriving data, smoothed
 /// by 1/8), or without them from the time a window's worth of data takes to arrive (the smallest seen); until the first
-/// sample, from the handshake. Owned by the receiver; loop only.
+/// sample, from the handshake. Owned by the receiver, made when data first arrives (an idle connection holds none); loop only.
 /// </summary>
-internal struct ReceiveBufferTuning
+internal sealed class ReceiveBufferTuning
 {
     /// <summary>Whether the buffer may grow (not set by the user, window scaling in use, a maximum above the buffer).</summary>
     public bool Enabled;

@@ -29,6 +29,9 @@ internal ref struct AckEvent
 /// <summary>A connection's loss-recovery figures, for its snapshot.</summary>
 internal readonly record struct LossRecoveryStats(string Name, string Phase, TimeSpan ReorderWindow, long TlpProbes, long RackLosses, long SpuriousRetransmits, long Undos);
 
+/// <summary>The loss recovery a connection uses, chosen when the options are negotiated.</summary>
+internal enum RecoveryKind : byte { None, NewReno, Sack, Rack }
+
 /// <summary>What the transmission loop should send next (<see cref="ILossRecovery.NextToSend"/>).</summary>
 internal enum NextSend
 {
@@ -130,11 +133,12 @@ internal abstract class LossRecovery : ILossRecovery
     protected readonly TcpConnection C;
     protected readonly TcpSender Snd;
 
-    protected LossRecovery(TcpConnection connection)
+    /// <param name="una">SND.UNA when the options were negotiated (the recovery may be made later, at its first use).</param>
+    protected LossRecovery(TcpConnection connection, uint una)
     {
         C = connection;
         Snd = connection.Snd;
-        RecoveryPoint = Snd.Una;
+        RecoveryPoint = una;
     }
 
     public bool InRecovery { get; private set; }

@@ -7,7 +7,7 @@ namespace NetStack.Tcp;
 /// </summary>
 internal sealed class NewRenoRecovery : LossRecovery
 {
-    public NewRenoRecovery(TcpConnection connection) : base(connection) { }
+    public NewRenoRecovery(TcpConnection connection, uint una) : base(connection, una) { }
 
     protected override string Name => "newreno";
 

@@ -42,12 +42,13 @@ internal sealed partial class RackRecovery : ILossRecovery
     // per-connection figures
     private long _rackLosses, _spurious, _undos;
 
-    public RackRecovery(TcpConnection connection)
+    /// <param name="una">SND.UNA when the options were negotiated (the recovery may be made later, at its first use).</param>
+    public RackRecovery(TcpConnection connection, uint una)
     {
         _c = connection;
         _snd = connection.Snd;
-        RecoveryPoint = _snd.Una;
-        _priorFack = _snd.Una;
+        RecoveryPoint = una;
+        _priorFack = una;
     }
 
     public bool InRecovery => _phase == Phase.Recovery;

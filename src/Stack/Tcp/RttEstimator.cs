@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace NetStack.Tcp;
 
 /// <summary>
@@ -11,7 +13,7 @@ internal struct RttEstimator
     private bool _timing;
     private uint _timedSeq;
     private TimeSpan _timedAt;
-    private WindowedMin _minRtt;
+    private StrongBox<WindowedMin>? _minRtt; // made at the first sample from data: none on an idle connection
 
     /// <summary>How long a minimum RTT sample stands (Linux's tcp_min_rtt_wlen, 300 s).</summary>
     public static readonly TimeSpan MinRttWindow = TimeSpan.FromMinutes(5);
@@ -43,12 +45,12 @@ internal struct RttEstimator
     }
 
     /// <summary>The least RTT sampled over the last <see cref="MinRttWindow"/> (RFC 8985 6.1 RACK.min_RTT); zero before any sample.</summary>
-    public readonly TimeSpan MinRtt => _minRtt.Value;
+    public readonly TimeSpan MinRtt => _minRtt?.Value.Value ?? TimeSpan.Zero;
 
     /// <summary>Feeds the windowed minimum RTT (per ACK, from the transmit records).</summary>
     public void SampleMinRtt(TimeSpan r, TimeSpan now)
     {
-        if (r >= TimeSpan.Zero) _minRtt.Update(r, now, MinRttWindow);
+        if (r >= TimeSpan.Zero) (_minRtt ??= new StrongBox<WindowedMin>()).Value.Update(r, now, MinRttWindow);
     }
 
     /// <summary>Updates SRTT, RTTVAR and RTO from one measurement (RFC 6298 2.2, 2.3).</summary>

@@ -12,7 +12,7 @@ internal sealed class SackRecovery : LossRecovery
     private SackScoreboard? _scoreboard;
     private bool _rescuePending;   // the retransmission being sent is the rescue (C.2: it does not move HighRxt)
 
-    public SackRecovery(TcpConnection connection) : base(connection) { }
+    public SackRecovery(TcpConnection connection, uint una) : base(connection, una) { }
 
     protected override string Name => "sack";
 

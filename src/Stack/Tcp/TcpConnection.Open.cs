@@ -5,7 +5,7 @@ internal sealed partial class TcpConnection
 {
     private void InitCommon(TimeSpan now)
     {
-        Snd.Cc = CongestionControls.Create(Settings.Congestion);
+        Snd.ChooseCongestionControl(Settings.Congestion);
         PathMss = Layer.Output.PathMss;
         RcvWndShift = TcpReceiver.WindowShiftFor(Rcv.BufferCeiling); // room for what auto-tuning may grow it to
         _tsOffset = Layer.TimestampOffset(Key);
@@ -120,9 +120,16 @@ internal sealed partial class TcpConnection
         if (TsEnabled) TsRecent = tsVal;
         UpdateSndMss();
         Rcv.OnNegotiated();
-        Snd.Recovery = !SackEnabled ? new NewRenoRecovery(this)
-            : s.LossDetection == LossDetection.Rack ? new RackRecovery(this) : new SackRecovery(this);
+        Snd.OnNegotiated(!SackEnabled ? RecoveryKind.NewReno : s.LossDetection == LossDetection.Rack ? RecoveryKind.Rack : RecoveryKind.Sack);
     }
+
+    /// <summary>The loss recovery of <paramref name="kind"/>, starting from SND.UNA = <paramref name="una"/> (made by the sender at its first use).</summary>
+    internal ILossRecovery CreateRecovery(RecoveryKind kind, uint una) => kind switch
+    {
+        RecoveryKind.Rack => new RackRecovery(this, una),
+        RecoveryKind.Sack => new SackRecovery(this, una),
+        _ => new NewRenoRecovery(this, una),
+    };
 
     private void UpdateSndMss()
     {

@@ -188,7 +188,7 @@ internal sealed partial class TcpConnection
     public ConnectionInfo Snapshot(TimeSpan now)
     {
         var sendQ = State is TcpState.Closed ? 0 : (long)Snd.Buffer.Count;
-        var loss = Snd.Recovery?.Stats ?? default;
+        var loss = Snd.RecoveryStats ?? default;
         return new ConnectionInfo
         {
             Id = User?.Id ?? 0,
@@ -211,7 +211,7 @@ internal sealed partial class TcpConnection
                 RcvNxt = Rcv.Nxt,
                 RcvWnd = Rcv.Window,
                 RcvBuf = Rcv.Buffer.Limit,
-                RcvRtt = Rcv.Tuning.Rtt,
+                RcvRtt = Rcv.TuningRtt,
                 SndBuf = Snd.Buffer.Limit,
                 Cwnd = Snd.Cwnd,
                 Ssthresh = Snd.Ssthresh,
@@ -228,7 +228,7 @@ internal sealed partial class TcpConnection
                 BytesReceived = Rcv.BytesReceived,
                 SegmentsSent = SegmentsOut,
                 SegmentsReceived = SegmentsIn,
-                CongestionControl = Snd.Cc?.Name ?? "",
+                CongestionControl = Snd.CcName,
                 LossRecovery = loss.Name ?? "",
                 RecoveryState = loss.Phase ?? "",
                 MinRtt = Snd.Rtt.MinRtt,
@@ -237,7 +237,7 @@ internal sealed partial class TcpConnection
                 RackLosses = loss.RackLosses,
                 SpuriousRetransmits = loss.SpuriousRetransmits,
                 Undos = loss.Undos,
-                DeliveryRate = Snd.LastRateSample.DeliveryRate,
+                DeliveryRate = Snd.LastDeliveryRate,
             },
         };
     }

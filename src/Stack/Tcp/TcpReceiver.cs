@@ -9,7 +9,9 @@ namespace NetStack.Tcp;
 internal sealed class TcpReceiver
 {
     private readonly TcpConnection _c;
-    private readonly OutOfOrderRanges _outOfOrder;
+    private OutOfOrderRanges? _outOfOrder; // made at the first out-of-order segment (or D-SACK): none on an idle connection
+    private readonly int _bufferMax;
+    private readonly ushort _maxOutOfOrderRanges;
     private bool _ackPending;           // an ACK is owed, on the delayed-ACK timer
     private bool _ackAtBatchEnd;        // an ACK is owed, sent once when the receive batch ends (TcpLayer.FlushPendingAcks)
     private int _unackedSegments;
@@ -17,20 +19,28 @@ internal sealed class TcpReceiver
     private uint _finSeq;
     private SackBlock? _dsack;          // a duplicate to report in the next ACK's first SACK block (RFC 2883)
 
-    private readonly int _bufferMax;
 
     public TcpReceiver(TcpConnection connection, TcpSettings settings)
     {
         _c = connection;
         Buffer = new ByteRing(settings.ReceiveBufferSize);
-        _outOfOrder = new OutOfOrderRanges(settings.MaxOutOfOrderRanges);
         _bufferMax = settings.ReceiveBufferMax;
+        _maxOutOfOrderRanges = (ushort)settings.MaxOutOfOrderRanges; // 1-256 (StackConfig checks)
     }
 
     /// <summary>The user set the buffer's size (as SO_RCVBUF does on Linux, that turns auto-tuning off for this socket).</summary>
     public bool BufferFixed;
-    /// <summary>Receive-buffer auto-tuning: the receiver's RTT and what the application reads per RTT (BufferTuning.cs).</summary>
-    public ReceiveBufferTuning Tuning;
+    /// <summary>Receive-buffer auto-tuning: the receiver's RTT and what the application reads per RTT (BufferTuning.cs); made when data first arrives.</summary>
+    private ReceiveBufferTuning? _tuning;
+    /// <summary>The largest buffer auto-tuning may grow to, set when the options are negotiated; 0 when it is off.</summary>
+    private int _tuningMax;
+    public ReceiveBufferTuning Tuning => _tuning ??= new ReceiveBufferTuning { Enabled = TuningEnabled, Max = _tuningMax };
+    private bool TuningEnabled => _tuningMax > 0;
+    /// <summary>The receiver's RTT estimate for auto-tuning; zero until the first sample.</summary>
+    public TimeSpan TuningRtt => _tuning?.Rtt ?? TimeSpan.Zero;
+
+    private OutOfOrderRanges OutOfOrder => _outOfOrder ??= new OutOfOrderRanges(_maxOutOfOrderRanges);
+    private int OutOfOrderCount => _outOfOrder?.Count ?? 0;
 
     /// <summary>The most the buffer may become: its size when fixed, else up to Tcp.ReceiveBufferMax (our window scale must allow it).</summary>
     public int BufferCeiling => BufferFixed ? Buffer.Limit : Math.Max(Buffer.Limit, _bufferMax);
@@ -58,9 +68,9 @@ internal sealed class TcpReceiver
     /// <summary>RCV.WND: what the window we last advertised still offers beyond RCV.NXT.</summary>
     public uint Window => Seq.Gt(AdvertisedEdge, Nxt) ? AdvertisedEdge - Nxt : 0;
 
-    public bool HasOutOfOrder => _outOfOrder.Count > 0;
+    public bool HasOutOfOrder => OutOfOrderCount > 0;
     /// <summary>The next ACK has SACK blocks to carry: out-of-order data, or a duplicate to report (D-SACK).</summary>
-    public bool HasSackBlocks => _outOfOrder.Count > 0 || _dsack.HasValue;
+    public bool HasSackBlocks => OutOfOrderCount > 0 || _dsack.HasValue;
 
     private TcpCounters Counters => _c.Layer.Counters;
 
@@ -73,8 +83,9 @@ internal sealed class TcpReceiver
         AdvertisedEdge = Nxt + (uint)Math.Min(Buffer.Free, 65535);
         LastAckSent = Nxt;
         // Without window scaling no window beyond 64 KiB can be offered: a larger buffer would be of no use.
-        Tuning.Max = BufferCeiling;
-        Tuning.Enabled = !BufferFixed && _c.WsEnabled && Tuning.Max > Buffer.Limit;
+        var max = BufferCeiling;
+        _tuningMax = !BufferFixed && _c.WsEnabled && max > Buffer.Limit ? max : 0;
+        _tuning = null;
     }
 
     // ---------------- acceptability (RFC 9293 3.10.7.4, first check) ----------------
@@ -118,7 +129,7 @@ internal sealed class TcpReceiver
     /// <summary>Takes the segment's data: in order into the ring (waking a waiting receive), out of order at its place.</summary>
     public void OnText(ref TcpSegment seg, PendingOperations pending, TimeSpan now)
     {
-        if (Tuning.Enabled && _c.TsEnabled && seg.Options.HasTimestamp) Tuning.OnTimestampEcho(seg.Options.TsEcr, _c.TsNow(now));
+        if (TuningEnabled && _c.TsEnabled && seg.Options.HasTimestamp) Tuning.OnTimestampEcho(seg.Options.TsEcr, _c.TsNow(now));
         var data = seg.Payload;
         var offset = seg.Seq - Nxt;
         if (_c.UserClosed)
@@ -135,9 +146,9 @@ internal sealed class TcpReceiver
             Buffer.Commit(data.Length);
             Nxt += (uint)data.Length;
             BytesReceived += data.Length;
-            if (_outOfOrder.Count > 0)
+            if (OutOfOrderCount > 0)
             {
-                var nxt = _outOfOrder.TakeInOrder(Nxt);
+                var nxt = _outOfOrder!.TakeInOrder(Nxt);
                 var n = (int)(nxt - Nxt);
                 Buffer.Commit(n);
                 BytesReceived += n;
@@ -154,7 +165,7 @@ internal sealed class TcpReceiver
                 else _ackAtBatchEnd = true;
             }
             else _ackPending = true;
-            if (Tuning.Enabled && !_c.TsEnabled) Tuning.OnInOrderData(Nxt, Window, now);
+            if (TuningEnabled && !_c.TsEnabled) Tuning.OnInOrderData(Nxt, Window, now);
             if (pending.HasReceive)
             {
                 pending.CompleteReceive(Buffer);
@@ -165,8 +176,8 @@ internal sealed class TcpReceiver
         // Out of order: keep it at its place in the window; ACK at once so the sender sees the hole (RFC 5681 4.2).
         Counters.OutOfOrderSegments++;
         AckNow = true;
-        if (_outOfOrder.Contains(seg.Seq, seg.Seq + (uint)data.Length)) ReportDuplicate(seg.Seq, seg.Seq + (uint)data.Length);
-        if (!_outOfOrder.Add(seg.Seq, seg.Seq + (uint)data.Length)) { Counters.DroppedOutOfOrderFull++; return; }
+        if (OutOfOrderCount > 0 && _outOfOrder!.Contains(seg.Seq, seg.Seq + (uint)data.Length)) ReportDuplicate(seg.Seq, seg.Seq + (uint)data.Length);
+        if (!OutOfOrder.Add(seg.Seq, seg.Seq + (uint)data.Length)) { Counters.DroppedOutOfOrderFull++; return; }
         Buffer.WriteAt(Buffer.Count + (int)offset, data);
     }
 
@@ -182,7 +193,7 @@ internal sealed class TcpReceiver
         {
             var finSeq = seg.Seq + (uint)seg.Payload.Length;
             if (finSeq == Nxt) return true;
-            if (seg.Payload.Length > 0 && _outOfOrder.Count > 0 && _outOfOrder.Holds(finSeq)) { _finPending = true; _finSeq = finSeq; }
+            if (seg.Payload.Length > 0 && OutOfOrderCount > 0 && _outOfOrder!.Holds(finSeq)) { _finPending = true; _finSeq = finSeq; }
         }
         return _finPending && Nxt == _finSeq;
     }
@@ -242,8 +253,8 @@ internal sealed class TcpReceiver
     /// </summary>
     public void OnUserRead(TimeSpan now)
     {
-        if (Buffer.Count == 0 && _outOfOrder.Count == 0) Buffer.ReleaseIfEmpty();
-        if (!Tuning.Enabled) return;
+        if (Buffer.Count == 0 && OutOfOrderCount == 0) Buffer.ReleaseIfEmpty();
+        if (!TuningEnabled) return;
         var size = Tuning.OnRead(CopiedSeq, Buffer.Limit, _c.PathMss, now, _c.Snd.Rtt.Srtt);
         if (size > Buffer.Limit) Buffer.Limit = size;
     }
@@ -252,14 +263,14 @@ internal sealed class TcpReceiver
     public void OnClosed(bool releaseBuffer)
     {
         if (releaseBuffer) Buffer.Release();
-        _outOfOrder.Clear();
+        _outOfOrder?.Clear();
     }
 
     /// <summary>SACK blocks for a segment with room for <paramref name="max"/> of them, a pending D-SACK first (counted as sent).</summary>
     public ReadOnlySpan<SackBlock> SackBlocks(int max)
     {
         if (_dsack.HasValue && max > 0) Counters.DsacksSent++;
-        var blocks = _outOfOrder.SackBlocks(max, _dsack);
+        var blocks = OutOfOrder.SackBlocks(max, _dsack);
         _dsack = null;
         return blocks;
     }

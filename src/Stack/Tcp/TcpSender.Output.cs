@@ -14,6 +14,19 @@ internal sealed partial class TcpSender
     public void Output(TimeSpan now)
     {
         if (_c.State is not (TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)) return;
+        if (_recovery is null && Buffer.Count == 0 && !FinQueued)
+        {
+            // Nothing was ever sent after the SYN (the recovery is made at the first transmission) and nothing waits: a
+            // recovery made now would find nothing in flight and nothing to send, so none is made for an idle connection.
+            // What the rest would still do: the rate sampler's application-limited mark (pipe 0, SND.UNA = SND.MAX), kept
+            // as a flag until the sampler is made.
+            if (Cwnd > 0)
+            {
+                if (_rate is null) _appLimitedBeforeRate = true;
+                else Rate.MarkAppLimited(0);
+            }
+            return;
+        }
         long pipe = Recovery.Pipe();
         var newDataBlocked = false;
         while (true)

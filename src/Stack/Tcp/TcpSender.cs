@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace NetStack.Tcp;
 
 /// <summary>
@@ -16,7 +18,6 @@ internal sealed partial class TcpSender : ISentSegmentObserver
         _c = connection;
         Buffer = new ByteRing(settings.SendBufferSize);
         Rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto);
-        Sent = new SentSegments(this);
     }
 
     /// <summary>Data bytes from SND.UNA: sent-unacknowledged, then unsent.</summary>
@@ -35,17 +36,70 @@ internal sealed partial class TcpSender : ISentSegmentObserver
 
     // ---- congestion control (RFC 5681, RFC 9438) and loss recovery (RFC 6582, RFC 6675) ----
     public uint Cwnd, Ssthresh = uint.MaxValue;
-    public ICongestionControl Cc = null!;
-    /// <summary>Chosen when the options are negotiated: SACK recovery when both ends allow SACK, else NewReno.</summary>
-    public ILossRecovery Recovery = null!;
+    // The congestion control, loss recovery and transmit records are made at their first use (an idle connection that
+    // never sent data holds none: issue 18's memory per idle connection); until then they would have nothing to do.
+    private ICongestionControl? _cc;
+    private ILossRecovery? _recovery;
+    private SentSegments? _sent;
+    private CongestionAlgorithm _ccAlgorithm;
+    private bool _ccChosen;
+    private RecoveryKind _recoveryKind;
+    private uint _negotiatedUna;
+
+    /// <summary>The congestion control chosen from the settings when the connection opened (made at its first use).</summary>
+    public ICongestionControl Cc => _cc ??= CongestionControls.Create(_ccAlgorithm);
+    /// <summary>The name of the congestion control, without making it; empty before the connection opened.</summary>
+    public string CcName => _cc?.Name ?? (_ccChosen ? CongestionControls.Create(_ccAlgorithm).Name : "");
+
+    /// <summary>
+    /// Chosen when the options are negotiated (<see cref="OnNegotiated"/>): SACK recovery when both ends allow SACK, else
+    /// NewReno; made at its first use, starting from SND.UNA as it was at the negotiation.
+    /// </summary>
+    public ILossRecovery Recovery => _recovery ??= _c.CreateRecovery(_recoveryKind, _negotiatedUna);
+    /// <summary>The loss recovery if it has been made (null before the options are negotiated or before its first use).</summary>
+    public ILossRecovery? RecoveryIfMade => _recovery;
+    /// <summary>The recovery's figures: of a fresh one (as it would be) while none has been made; null before the negotiation.</summary>
+    public LossRecoveryStats? RecoveryStats => _recovery?.Stats ?? (_recoveryKind == RecoveryKind.None ? null : _c.CreateRecovery(_recoveryKind, _negotiatedUna).Stats);
+
+    /// <summary>The congestion control to make, when the connection opens.</summary>
+    public void ChooseCongestionControl(CongestionAlgorithm algorithm)
+    {
+        _ccAlgorithm = algorithm;
+        _ccChosen = true;
+        _cc = null;
+    }
+
+    /// <summary>The options are negotiated: the loss recovery to make, from SND.UNA as it is now.</summary>
+    public void OnNegotiated(RecoveryKind kind)
+    {
+        _recoveryKind = kind;
+        _negotiatedUna = Una;
+        _recovery = null;
+    }
 
     // ---- transmit records and delivery rate ----
     /// <summary>One record per sent segment in [SND.UNA, SND.MAX): send times, SACK/lost state, rate-sample fields.</summary>
-    public readonly SentSegments Sent;
-    /// <summary>The delivery rate estimator (draft-cheng-iccrg-delivery-rate-estimation); a struct used in place.</summary>
-    public DeliveryRateSampler Rate;
-    /// <summary>The sample the last ACK that delivered data gave (also handed to the congestion control).</summary>
-    public RateSample LastRateSample { get; private set; }
+    public SentSegments Sent => _sent ??= new SentSegments(this);
+    /// <summary>
+    /// The delivery rate estimator (draft-cheng-iccrg-delivery-rate-estimation); a struct used in place, in a box made at
+    /// its first use (with the application-limited mark the idle sender's output gave before: see <see cref="Output"/>).
+    /// </summary>
+    public ref DeliveryRateSampler Rate
+    {
+        get
+        {
+            if (_rate is null)
+            {
+                _rate = new StrongBox<DeliveryRateSampler>();
+                if (_appLimitedBeforeRate) _rate.Value.MarkAppLimited(0);
+            }
+            return ref _rate.Value;
+        }
+    }
+    private StrongBox<DeliveryRateSampler>? _rate;
+    private bool _appLimitedBeforeRate;
+    /// <summary>The delivery rate of the sample the last ACK that delivered data gave (the sample also went to the congestion control).</summary>
+    public double LastDeliveryRate { get; private set; }
 
     // ---- retransmission (RFC 6298) ----
     /// <summary>SRTT, RTTVAR, RTO and its backoff; a struct used in place.</summary>
@@ -236,7 +290,7 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     {
         var rs = Rate.OnAckDone(Rtt.MinRtt, priorInFlight);
         if (rs.NewlyDelivered == 0 && rs.NewlyLost == 0) return;
-        LastRateSample = rs;
+        LastDeliveryRate = rs.DeliveryRate;
         Cc.OnRateSample(in rs, now);
     }
 
@@ -269,8 +323,8 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     public void OnClosed()
     {
         Buffer.Release();
-        Sent.Clear();
-        Recovery?.OnClosed();
+        _sent?.Clear();
+        _recovery?.OnClosed();
     }
 }
 
