@@ -4,9 +4,10 @@ namespace NetStack.Tcp;
 /// The receiving half of a connection: the receive sequence space (RFC 9293 3.3.1), the acceptability test and
 /// trimming of arriving segments (3.10.7.4), in-order and out-of-order data in the receive ring, the window we
 /// advertise (computed here only), and the ACK policy: at once, at the end of the receive batch, or on the
-/// delayed-ACK timer. Loop only.
+/// delayed-ACK timer. A struct held in place by the connection (no object of its own per connection: issue 18's
+/// memory per idle connection), so it is only ever used through the connection's field, never copied. Loop only.
 /// </summary>
-internal sealed class TcpReceiver
+internal struct TcpReceiver
 {
     private readonly TcpConnection _c;
     private OutOfOrderRanges? _outOfOrder; // made at the first out-of-order segment (or D-SACK): none on an idle connection

@@ -41,15 +41,15 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     private ICongestionControl? _cc;
     private ILossRecovery? _recovery;
     private SentSegments? _sent;
-    private CongestionAlgorithm _ccAlgorithm;
+    private byte _ccAlgorithm; // a CongestionAlgorithm
     private bool _ccChosen;
     private RecoveryKind _recoveryKind;
     private uint _negotiatedUna;
 
     /// <summary>The congestion control chosen from the settings when the connection opened (made at its first use).</summary>
-    public ICongestionControl Cc => _cc ??= CongestionControls.Create(_ccAlgorithm);
+    public ICongestionControl Cc => _cc ??= CongestionControls.Create((CongestionAlgorithm)_ccAlgorithm);
     /// <summary>The name of the congestion control, without making it; empty before the connection opened.</summary>
-    public string CcName => _cc?.Name ?? (_ccChosen ? CongestionControls.Create(_ccAlgorithm).Name : "");
+    public string CcName => _cc?.Name ?? (_ccChosen ? CongestionControls.Create((CongestionAlgorithm)_ccAlgorithm).Name : "");
 
     /// <summary>
     /// Chosen when the options are negotiated (<see cref="OnNegotiated"/>): SACK recovery when both ends allow SACK, else
@@ -64,7 +64,7 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     /// <summary>The congestion control to make, when the connection opens.</summary>
     public void ChooseCongestionControl(CongestionAlgorithm algorithm)
     {
-        _ccAlgorithm = algorithm;
+        _ccAlgorithm = (byte)algorithm;
         _ccChosen = true;
         _cc = null;
     }
