@@ -30,8 +30,8 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
     internal TcpSocket(NetworkStack stack) : base(stack, SocketProtocol.Tcp)
     {
         Tcb = new TcpConnection(stack.Tcp, this);
-        _sendBufferSize = Tcb.SndBuf.Limit;
-        _receiveBufferSize = Tcb.RcvBuf.Limit;
+        _sendBufferSize = Tcb.Snd.BufferLimit;
+        _receiveBufferSize = Tcb.Rcv.BufferLimit;
     }
 
     internal TcpConnection Tcb { get; }
@@ -135,8 +135,8 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
             // A size the user chose is kept: no auto-tuning for this socket (as SO_SNDBUF/SO_RCVBUF on Linux).
             Stack.Post(_ =>
             {
-                if (send) { Tcb.SndBuf.Limit = value; Tcb.SendBufferFixed = true; }
-                else { Tcb.RcvBuf.Limit = value; Tcb.Rcv.BufferFixed = true; }
+                if (send) { Tcb.Snd.BufferLimit = value; Tcb.SendBufferFixed = true; }
+                else { Tcb.Rcv.BufferLimit = value; Tcb.Rcv.BufferFixed = true; }
             });
             if (send) _sendBufferSize = value;
             else _receiveBufferSize = value;

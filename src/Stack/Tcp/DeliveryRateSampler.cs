@@ -67,6 +67,8 @@ internal struct DeliveryRateSampler
     public TimeSpan FirstSentTime { get; private set; }
     /// <summary>C.app_limited: 0, or the C.delivered beyond which the application-limited bubble has left the pipe.</summary>
     public long AppLimitedUntil { get; private set; }
+    /// <summary>The delivery rate of the last sample of an ACK that delivered (or lost) data, bytes per second.</summary>
+    public double LastDeliveryRate { get; private set; }
 
     /// <summary>
     /// The current ACK delivered a segment sent once and no segment sent more than once: <see cref="CurrentRtt"/> is
@@ -150,6 +152,7 @@ internal struct DeliveryRateSampler
             NewlyLost = _newlyLost,
             PriorInFlight = priorInFlight,
         };
+        if (sample.NewlyDelivered != 0 || sample.NewlyLost != 0) LastDeliveryRate = sample.DeliveryRate;
         _has = false;
         _newlyDelivered = _newlyLost = 0;
         _rtt = _sendElapsed = _ackElapsed = TimeSpan.Zero;

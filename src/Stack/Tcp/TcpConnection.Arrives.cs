@@ -213,8 +213,8 @@ internal sealed partial class TcpConnection
     {
         var result = Snd.OnAck(ref seg, now);
         if (result == AckResult.NothingNew) return true;
-        if (!SendBufferFixed) Snd.Buffer.Limit = SendBufferTuning.Size(Snd.Buffer.Limit, Snd.Cwnd, Snd.MaxWnd, Settings.SendBufferMax);
-        _pending.PumpSend(Snd.Buffer);
+        if (!SendBufferFixed) Snd.BufferLimit = SendBufferTuning.Size(Snd.BufferLimit, Snd.Cwnd, Snd.MaxWnd, Settings.SendBufferMax);
+        if (_pending.HasSend) _pending.PumpSend(Snd.Buffer); // (nothing to pump without a waiting send: no ring made for it)
         if (result != AckResult.AckedFin) return true;
         switch (State)
         {
@@ -263,7 +263,7 @@ internal sealed partial class TcpConnection
     {
         Rcv.TakeFin();
         Context.Trace("Tcp", $"{Describe()} FIN received");
-        if (_pending.HasReceive && Rcv.Buffer.Count == 0) _pending.CompleteReceive(0);
+        if (_pending.HasReceive && Rcv.BufferCount == 0) _pending.CompleteReceive(0);
         switch (State)
         {
             case TcpState.SynReceived:

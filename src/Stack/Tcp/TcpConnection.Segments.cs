@@ -81,7 +81,7 @@ internal sealed partial class TcpConnection
         var ackFlag = (flags & TcpFlags.Ack) != 0;
         seg.Ack = ackFlag ? Rcv.Nxt : 0;
         seg.Window = Rcv.WindowField(syn);
-        Snd.Buffer.Slice(dataOffset, len, out seg.Data, out seg.DataWrapped);
+        if (len > 0) Snd.Buffer.Slice(dataOffset, len, out seg.Data, out seg.DataWrapped); // else both stay empty, as Slice leaves them
         var r = Layer.Output.Send(Remote, in seg, now);
         if (r == StackError.HostUnreachable && State == TcpState.SynSent)
         {

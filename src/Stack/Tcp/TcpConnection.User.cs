@@ -25,7 +25,7 @@ internal sealed partial class TcpConnection
     public Task<int> Receive(Memory<byte> buffer, TimeSpan now, TaskCompletionSource<int>? waiter = null)
     {
         if (_pending.HasReceive) throw new InvalidOperationException("A ReceiveAsync is already pending on this socket; await it before receiving again.");
-        if (Rcv.Buffer.Count > 0)
+        if (Rcv.BufferCount > 0)
         {
             var n = Rcv.Buffer.Read(buffer.Span);
             BytesRead(now);
@@ -92,7 +92,7 @@ internal sealed partial class TcpConnection
         switch (State)
         {
             case TcpState.Closed:
-                Rcv.Buffer.Release();
+                Rcv.ReleaseBuffer();
                 User?.OnClosed();
                 return PendingOperations.Done;
             case TcpState.SynSent:
@@ -102,16 +102,16 @@ internal sealed partial class TcpConnection
             case TcpState.FinWait2:
                 if (State == TcpState.FinWait2) StateAt = now + Settings.FinWait2Timeout;
                 Layer.Schedule(this);
-                Rcv.Buffer.Release();
+                Rcv.ReleaseBuffer();
                 return PendingOperations.Done;
         }
-        if (Rcv.Buffer.Count > 0)
+        if (Rcv.BufferCount > 0)
         {
             // RFC 2525 2.17 / RFC 1122 4.2.2.13: closing with unread data resets, so the peer knows it was lost.
             Abort(now);
             return PendingOperations.Done;
         }
-        Rcv.Buffer.Release();
+        Rcv.ReleaseBuffer();
         ShutdownSend(now);
         if (State is TcpState.FinWait2 or TcpState.TimeWait or TcpState.Closed) return PendingOperations.Done;
         return _pending.WaitClose();
@@ -124,7 +124,7 @@ internal sealed partial class TcpConnection
         SendAbortReset(now);
         if (State == TcpState.Closed)
         {
-            Rcv.Buffer.Release();
+            Rcv.ReleaseBuffer();
             User?.OnClosed();
             return;
         }

@@ -136,7 +136,7 @@ internal sealed partial class TcpConnection
                 // RFC 9293 3.10.7.4: TIME-WAIT holds the pair for 2 MSL so old duplicates die out.
                 RtoAt = DelAckAt = KeepAt = LossAt = Never;
                 StateAt = now + 2 * Settings.Msl;
-                Snd.Buffer.Release();
+                Snd.ReleaseBuffer();
                 _pending.CompleteClose();
                 break;
             case TcpState.Closed:
@@ -183,15 +183,15 @@ internal sealed partial class TcpConnection
         _pending.FailAll(ex);
         State = TcpState.Closed;
         User?.OnStateChanged(TcpState.Closed);
-        Snd.Buffer.Release();
-        Rcv.Buffer.Release();
+        Snd.ReleaseBuffer();
+        Rcv.ReleaseBuffer();
     }
 
     // ---------------- snapshot ----------------
 
     public ConnectionInfo Snapshot(TimeSpan now)
     {
-        var sendQ = State is TcpState.Closed ? 0 : (long)Snd.Buffer.Count;
+        var sendQ = State is TcpState.Closed ? 0 : (long)Snd.BufferCount;
         var loss = Snd.RecoveryStats ?? default;
         return new ConnectionInfo
         {
@@ -202,7 +202,7 @@ internal sealed partial class TcpConnection
             RemoteAddress = Remote,
             RemotePort = Key.RemotePort,
             State = State.ToString(),
-            RecvQ = Rcv.Buffer.Count,
+            RecvQ = Rcv.BufferCount,
             SendQ = sendQ,
             TimeInState = now - _stateSince,
             Tcp = new TcpInternals
@@ -214,9 +214,9 @@ internal sealed partial class TcpConnection
                 SndWnd = Snd.Wnd,
                 RcvNxt = Rcv.Nxt,
                 RcvWnd = Rcv.Window,
-                RcvBuf = Rcv.Buffer.Limit,
+                RcvBuf = Rcv.BufferLimit,
                 RcvRtt = Rcv.TuningRtt,
-                SndBuf = Snd.Buffer.Limit,
+                SndBuf = Snd.BufferLimit,
                 Cwnd = Snd.Cwnd,
                 Ssthresh = Snd.Ssthresh,
                 Srtt = Snd.Rtt.Srtt,

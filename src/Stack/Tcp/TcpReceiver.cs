@@ -11,8 +11,6 @@ internal struct TcpReceiver
 {
     private readonly TcpConnection _c;
     private OutOfOrderRanges? _outOfOrder; // made at the first out-of-order segment (or D-SACK): none on an idle connection
-    private readonly int _bufferMax;
-    private readonly ushort _maxOutOfOrderRanges;
     private bool _ackPending;           // an ACK is owed, on the delayed-ACK timer
     private bool _ackAtBatchEnd;        // an ACK is owed, sent once when the receive batch ends (TcpLayer.FlushPendingAcks)
     private int _unackedSegments;
@@ -24,9 +22,8 @@ internal struct TcpReceiver
     public TcpReceiver(TcpConnection connection, TcpSettings settings)
     {
         _c = connection;
-        Buffer = new ByteRing(settings.ReceiveBufferSize);
-        _bufferMax = settings.ReceiveBufferMax;
-        _maxOutOfOrderRanges = (ushort)settings.MaxOutOfOrderRanges; // 1-256 (StackConfig checks)
+        _buffer = null;
+        _bufferLimit = settings.ReceiveBufferSize;
     }
 
     /// <summary>The user set the buffer's size (as SO_RCVBUF does on Linux, that turns auto-tuning off for this socket).</summary>
@@ -40,20 +37,33 @@ internal struct TcpReceiver
     /// <summary>The receiver's RTT estimate for auto-tuning; zero until the first sample.</summary>
     public TimeSpan TuningRtt => _tuning?.Rtt ?? TimeSpan.Zero;
 
-    private OutOfOrderRanges OutOfOrder => _outOfOrder ??= new OutOfOrderRanges(_maxOutOfOrderRanges);
+    private OutOfOrderRanges OutOfOrder => _outOfOrder ??= new OutOfOrderRanges(_c.Layer.Settings.MaxOutOfOrderRanges);
     private int OutOfOrderCount => _outOfOrder?.Count ?? 0;
 
     /// <summary>The most the buffer may become: its size when fixed, else up to Tcp.ReceiveBufferMax (our window scale must allow it).</summary>
-    public int BufferCeiling => BufferFixed ? Buffer.Limit : Math.Max(Buffer.Limit, _bufferMax);
+    public int BufferCeiling => BufferFixed ? BufferLimit : Math.Max(BufferLimit, _c.Layer.Settings.ReceiveBufferMax);
 
     /// <summary>The most the buffer of a new connection with <paramref name="settings"/> may become (a SYN cookie's window scale).</summary>
     public static int DefaultBufferCeiling(TcpSettings settings) => Math.Max(settings.ReceiveBufferSize, settings.ReceiveBufferMax);
 
     /// <summary>RCV.NXT less what the application has not read yet (nor the FIN): the next byte it will read.</summary>
-    private uint CopiedSeq => Nxt - (uint)Buffer.Count - (PeerFin ? 1u : 0u);
+    private uint CopiedSeq => Nxt - (uint)BufferCount - (PeerFin ? 1u : 0u);
 
     /// <summary>Data in order and unread at [0, Count); out-of-order data beyond, at its offset from RCV.NXT.</summary>
-    public readonly ByteRing Buffer;
+    public ByteRing Buffer => _buffer ??= new ByteRing(_bufferLimit);
+    private ByteRing? _buffer; // made when data first arrives (its limit is kept here until then): none on an idle connection
+    private int _bufferLimit;
+    /// <summary>Bytes in the receive ring (in order, unread), without making it.</summary>
+    public int BufferCount => _buffer?.Count ?? 0;
+    /// <summary>The receive ring's limit (the socket's receive buffer size), without making the ring.</summary>
+    public int BufferLimit
+    {
+        get => _buffer?.Limit ?? _bufferLimit;
+        set { if (_buffer is null) _bufferLimit = value; else _buffer.Limit = value; }
+    }
+    private int BufferFree => _buffer?.Free ?? _bufferLimit;
+    /// <summary>Gives the ring's array back (the ring, if made, stays).</summary>
+    public void ReleaseBuffer() => _buffer?.Release();
     /// <summary>RCV.NXT.</summary>
     public uint Nxt { get; private set; }
     /// <summary>RCV.NXT + RCV.WND as last advertised; never moved left (RFC 9293 3.8.6: do not shrink the window).</summary>
@@ -81,11 +91,11 @@ internal struct TcpReceiver
     /// <summary>After the options are negotiated: the window in our SYN was unscaled; the right edge we promised starts from it.</summary>
     public void OnNegotiated()
     {
-        AdvertisedEdge = Nxt + (uint)Math.Min(Buffer.Free, 65535);
+        AdvertisedEdge = Nxt + (uint)Math.Min(BufferFree, 65535);
         LastAckSent = Nxt;
         // Without window scaling no window beyond 64 KiB can be offered: a larger buffer would be of no use.
         var max = BufferCeiling;
-        _tuningMax = !BufferFixed && _c.WsEnabled && max > Buffer.Limit ? max : 0;
+        _tuningMax = !BufferFixed && _c.WsEnabled && max > BufferLimit ? max : 0;
         _tuning = null;
     }
 
@@ -218,7 +228,7 @@ internal struct TcpReceiver
     }
 
     /// <summary>The least worthwhile step of the right edge (receiver SWS avoidance, RFC 9293 3.8.6.2.2): min(buffer/2, MSS).</summary>
-    private uint WindowStep => (uint)Math.Min(Buffer.Limit / 2, _c.PathMss);
+    private uint WindowStep => (uint)Math.Min(BufferLimit / 2, _c.PathMss);
 
     /// <summary>
     /// The window field for the next segment: the free receive buffer, advanced only in steps worth a segment,
@@ -226,7 +236,7 @@ internal struct TcpReceiver
     /// </summary>
     public ushort WindowField(bool syn)
     {
-        var free = (uint)Buffer.Free;
+        var free = (uint)BufferFree;
         if (syn) return (ushort)Math.Min(free, 65535);
         var cur = Window;
         var adv = cur;
@@ -244,7 +254,7 @@ internal struct TcpReceiver
     public bool WindowUpdateDue()
     {
         var cur = Window;
-        var free = (uint)Buffer.Free;
+        var free = (uint)BufferFree;
         return free >= 2 * cur && free - cur >= WindowStep;
     }
 
@@ -254,16 +264,16 @@ internal struct TcpReceiver
     /// </summary>
     public void OnUserRead(TimeSpan now)
     {
-        if (Buffer.Count == 0 && OutOfOrderCount == 0) Buffer.ReleaseIfEmpty();
+        if (BufferCount == 0 && OutOfOrderCount == 0) _buffer?.ReleaseIfEmpty();
         if (!TuningEnabled) return;
-        var size = Tuning.OnRead(CopiedSeq, Buffer.Limit, _c.PathMss, now, _c.Snd.Rtt.Srtt);
-        if (size > Buffer.Limit) Buffer.Limit = size;
+        var size = Tuning.OnRead(CopiedSeq, BufferLimit, _c.PathMss, now, _c.Snd.Rtt.Srtt);
+        if (size > BufferLimit) BufferLimit = size;
     }
 
     /// <summary>The connection closed: out-of-order data goes, and the buffer too when nobody will read it.</summary>
     public void OnClosed(bool releaseBuffer)
     {
-        if (releaseBuffer) Buffer.Release();
+        if (releaseBuffer) _buffer?.Release();
         _outOfOrder?.Clear();
     }
 

@@ -14,7 +14,7 @@ internal sealed partial class TcpSender
     public void Output(TimeSpan now)
     {
         if (_c.State is not (TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)) return;
-        if (_recovery is null && Buffer.Count == 0 && !FinQueued)
+        if (_recovery is null && BufferCount == 0 && !FinQueued)
         {
             // Nothing was ever sent after the SYN (the recovery is made at the first transmission) and nothing waits: a
             // recovery made now would find nothing in flight and nothing to send, so none is made for an idle connection.
@@ -51,13 +51,13 @@ internal sealed partial class TcpSender
         }
         // Persist timer (RFC 9293 3.8.6.1): data waits behind a zero (or too small) window and nothing is in
         // flight to bring an update.
-        if (Max == Una && Buffer.Count > 0 && _c.RtoAt == TcpConnection.Never && !(FinQueued && FinAcked))
+        if (Max == Una && BufferCount > 0 && _c.RtoAt == TcpConnection.Never && !(FinQueued && FinAcked))
         {
             Persisting = true;
             _c.RtoAt = now + Rtt.BackedOff;
         }
         // The rate sampler's CheckIfApplicationLimited: all data is out, cwnd has room, nothing lost waits to go again.
-        if (Una + (uint)Buffer.Count == Max && pipe < Cwnd && Sent.LostBytes <= Sent.RetransmittedBytes) Rate.MarkAppLimited(pipe);
+        if (Una + (uint)BufferCount == Max && pipe < Cwnd && Sent.LostBytes <= Sent.RetransmittedBytes) Rate.MarkAppLimited(pipe);
         Recovery.AfterOutput(now);
     }
 
@@ -111,7 +111,7 @@ internal sealed partial class TcpSender
             Nxt = unsacked;
             sackLimit = Seq.Lt(limit, Max);
         }
-        var dataEnd = Una + (uint)Buffer.Count;
+        var dataEnd = Una + (uint)BufferCount;
         var unsent = Seq.Lt(Nxt, dataEnd) ? (int)(dataEnd - Nxt) : 0;
         var finToSend = FinQueued && !FinAcked && Nxt == dataEnd;
         if (unsent == 0 && !finToSend) return -1;
@@ -167,7 +167,7 @@ internal sealed partial class TcpSender
     /// </summary>
     public int RetransmitAt(uint seq, uint maxLen, TimeSpan now)
     {
-        var dataEnd = Una + (uint)Buffer.Count;
+        var dataEnd = Una + (uint)BufferCount;
         var sentEnd = Seq.Min(dataEnd, Max);
         var len = Seq.Lt(seq, sentEnd) ? (int)Math.Min(Math.Min(maxLen, sentEnd - seq), (uint)_c.SndMss) : 0;
         var fin = FinQueued && !FinAcked && Seq.Gt(Max, dataEnd) && seq + (uint)len == dataEnd;

@@ -16,12 +16,24 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     public TcpSender(TcpConnection connection, TcpSettings settings)
     {
         _c = connection;
-        Buffer = new ByteRing(settings.SendBufferSize);
+        _bufferLimit = settings.SendBufferSize;
         Rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto);
     }
 
-    /// <summary>Data bytes from SND.UNA: sent-unacknowledged, then unsent.</summary>
-    public readonly ByteRing Buffer;
+    /// <summary>Data bytes from SND.UNA: sent-unacknowledged, then unsent. Made when data is first queued (its limit is kept here until then).</summary>
+    public ByteRing Buffer => _buffer ??= new ByteRing(_bufferLimit);
+    private ByteRing? _buffer;
+    private int _bufferLimit;
+    /// <summary>Bytes in the send ring, without making it.</summary>
+    public int BufferCount => _buffer?.Count ?? 0;
+    /// <summary>The send ring's limit (the socket's send buffer size), without making the ring.</summary>
+    public int BufferLimit
+    {
+        get => _buffer?.Limit ?? _bufferLimit;
+        set { if (_buffer is null) _bufferLimit = value; else _buffer.Limit = value; }
+    }
+    /// <summary>Gives the ring's array back (the ring, if made, stays).</summary>
+    public void ReleaseBuffer() => _buffer?.Release();
     /// <summary>SND.UNA, SND.NXT, SND.WND, SND.WL1, SND.WL2.</summary>
     public uint Una { get; private set; }
     /// <summary>SND.NXT; loss recovery and path MTU discovery move it back (go-back-N).</summary>
@@ -41,15 +53,15 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     private ICongestionControl? _cc;
     private ILossRecovery? _recovery;
     private SentSegments? _sent;
-    private byte _ccAlgorithm; // a CongestionAlgorithm
-    private bool _ccChosen;
+    private byte _ccAlgorithm = NoAlgorithm; // a CongestionAlgorithm once the connection opened
+    private const byte NoAlgorithm = byte.MaxValue;
     private RecoveryKind _recoveryKind;
     private uint _negotiatedUna;
 
     /// <summary>The congestion control chosen from the settings when the connection opened (made at its first use).</summary>
     public ICongestionControl Cc => _cc ??= CongestionControls.Create((CongestionAlgorithm)_ccAlgorithm);
     /// <summary>The name of the congestion control, without making it; empty before the connection opened.</summary>
-    public string CcName => _cc?.Name ?? (_ccChosen ? CongestionControls.Create((CongestionAlgorithm)_ccAlgorithm).Name : "");
+    public string CcName => _cc?.Name ?? (_ccAlgorithm != NoAlgorithm ? CongestionControls.Create((CongestionAlgorithm)_ccAlgorithm).Name : "");
 
     /// <summary>
     /// Chosen when the options are negotiated (<see cref="OnNegotiated"/>): SACK recovery when both ends allow SACK, else
@@ -65,7 +77,6 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     public void ChooseCongestionControl(CongestionAlgorithm algorithm)
     {
         _ccAlgorithm = (byte)algorithm;
-        _ccChosen = true;
         _cc = null;
     }
 
@@ -99,7 +110,7 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     private StrongBox<DeliveryRateSampler>? _rate;
     private bool _appLimitedBeforeRate;
     /// <summary>The delivery rate of the sample the last ACK that delivered data gave (the sample also went to the congestion control).</summary>
-    public double LastDeliveryRate { get; private set; }
+    public double LastDeliveryRate => _rate?.Value.LastDeliveryRate ?? 0;
 
     // ---- retransmission (RFC 6298) ----
     /// <summary>SRTT, RTTVAR, RTO and its backoff; a struct used in place.</summary>
@@ -195,9 +206,9 @@ internal sealed partial class TcpSender : ISentSegmentObserver
         // Our SYN still unacknowledged? A flag, not SND.UNA <= ISS: that comparison wraps after 2^31 bytes.
         var synAcked = !SynAcked;
         if (synAcked) { acked--; SynAcked = true; }
-        var dataAcked = (int)Math.Min(acked, (uint)Buffer.Count);
+        var dataAcked = (int)Math.Min(acked, (uint)BufferCount);
         var flightBefore = Nxt - Una; // in flight when this ACK arrived: our estimate of RFC 7661's pipeACK
-        Buffer.Discard(dataAcked);
+        _buffer?.Discard(dataAcked); // none made: nothing was queued, dataAcked is 0
         var finAcked = FinQueued && !FinAcked && acked > (uint)dataAcked;
         if (finAcked) FinAcked = true;
         Una = ack;
@@ -205,7 +216,7 @@ internal sealed partial class TcpSender : ISentSegmentObserver
         e.DataAcked = (uint)dataAcked;
         e.Delivered += Sent.OnCumulativeAck(ack);
         Recovery.OnSndUnaAdvanced(ref e, now);
-        if (Buffer.Count == 0) Buffer.ReleaseIfEmpty();
+        if (BufferCount == 0) _buffer?.ReleaseIfEmpty();
 
         // RTT (RFC 6298): from the transmit records (the latest segment delivered that was sent once: Karn), else the
         // echoed timestamp (RFC 7323 4.1), else the one timed segment. Not from TSecr after a timeout: the echoed
@@ -290,7 +301,6 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     {
         var rs = Rate.OnAckDone(Rtt.MinRtt, priorInFlight);
         if (rs.NewlyDelivered == 0 && rs.NewlyLost == 0) return;
-        LastDeliveryRate = rs.DeliveryRate;
         Cc.OnRateSample(in rs, now);
     }
 
@@ -322,7 +332,7 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     /// <summary>The connection closed: the send ring, the transmit records and the recovery's state go.</summary>
     public void OnClosed()
     {
-        Buffer.Release();
+        _buffer?.Release();
         _sent?.Clear();
         _recovery?.OnClosed();
     }
