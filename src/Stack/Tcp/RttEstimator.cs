@@ -10,7 +10,8 @@ namespace NetStack.Tcp;
 internal struct RttEstimator
 {
     private readonly TimeSpan _min, _max;
-    private bool _timing;
+    private bool _timing, _hasSample; // (one ushort for the backoff, two bools: 64 bytes in all, a little less per idle connection)
+    private ushort _backoff;
     private uint _timedSeq;
     private TimeSpan _timedAt;
     private StrongBox<WindowedMin>? _minRtt; // made at the first sample from data: none on an idle connection
@@ -29,9 +30,13 @@ internal struct RttEstimator
     public TimeSpan RttVar { get; private set; }
     /// <summary>The RTO before backoff.</summary>
     public TimeSpan Rto { get; private set; }
-    public bool HasSample { get; private set; }
+    public readonly bool HasSample => _hasSample;
     /// <summary>Timeouts (or zero-window probes) since the last ACK of new data: the RTO doubles per step (RFC 6298 5.5).</summary>
-    public int Backoff;
+    public int Backoff
+    {
+        readonly get => _backoff;
+        set => _backoff = (ushort)Math.Clamp(value, 0, ushort.MaxValue); // never that many: each step waits at least an RTO
+    }
 
     /// <summary>The RTO with the current backoff applied, at most the maximum.</summary>
     public readonly TimeSpan BackedOff
@@ -61,7 +66,7 @@ internal struct RttEstimator
         {
             Srtt = r;
             RttVar = r / 2;
-            HasSample = true;
+            _hasSample = true;
         }
         else
         {

@@ -87,7 +87,7 @@ internal sealed partial class TcpConnection
         KeepAt = Never;
         if (!Keepalive || State is not (TcpState.Established or TcpState.CloseWait)) return;
         if (Snd.Max != Snd.Una) { KeepAt = now + Settings.KeepaliveIdle; return; } // the RTO watches outstanding data
-        if (_keepProbes >= Settings.KeepaliveProbes)
+        if (_keepProbes >= Math.Min(Settings.KeepaliveProbes, ushort.MaxValue))
         {
             Counters.ConnectionsTimedOut++;
             Fail(StackError.TimedOut, $"The connection to {Remote}:{Key.RemotePort} timed out: {_keepProbes} keepalive probes unanswered.", now);

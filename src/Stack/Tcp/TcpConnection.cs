@@ -86,7 +86,7 @@ internal sealed partial class TcpConnection
             return d;
         }
     }
-    private int _keepProbes;
+    private ushort _keepProbes; // (Linux allows 127; more than 65,535 would take days even at 1 ms apart)
     private TimeSpan _synSentAt;
 
     // ---- batch-end ACKs: an intrusive list in the layer, so nothing is allocated per batch ----
