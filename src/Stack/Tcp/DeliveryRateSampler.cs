@@ -67,6 +67,8 @@ internal struct DeliveryRateSampler
     public TimeSpan FirstSentTime { get; private set; }
     /// <summary>C.app_limited: 0, or the C.delivered beyond which the application-limited bubble has left the pipe.</summary>
     public long AppLimitedUntil { get; private set; }
+    /// <summary>When the ACK being processed arrived (set by the sender as it starts; its delivered segments are reported at this time).</summary>
+    public TimeSpan AckTime;
     /// <summary>The delivery rate of the last sample of an ACK that delivered (or lost) data, bytes per second.</summary>
     public double LastDeliveryRate { get; private set; }
 

@@ -89,9 +89,8 @@ internal sealed partial class TcpConnection
     private ushort _keepProbes; // (Linux allows 127; more than 65,535 would take days even at 1 ms apart)
     private TimeSpan _synSentAt;
 
-    // ---- batch-end ACKs: an intrusive list in the layer, so nothing is allocated per batch ----
+    // ---- batch-end ACKs: queued once per batch in the layer's list ----
     internal bool InBatchAckList;
-    internal TcpConnection? NextBatchAck;
 
     // ---- user options, errors ----
     /// <summary>The user set the send buffer's size (as SO_SNDBUF on Linux): no send-buffer auto-tuning.</summary>

@@ -96,8 +96,9 @@ internal sealed class TcpLayer : IIpProtocolHandler
     private readonly ulong _isnKey0, _isnKey1;
     private double _challengeTokens;
     private TimeSpan _challengeAt;
-    // Connections owing an ACK at the end of the current receive batch, in arrival order (intrusive list).
-    private TcpConnection? _batchAckHead, _batchAckTail;
+    // Connections owing an ACK at the end of the current receive batch, in arrival order: a list reused batch after batch
+    // (nothing allocated per batch once it has grown; no link field in every connection, idle ones included).
+    private readonly List<TcpConnection> _batchAcks = new(16);
 
     /// <summary>
     /// The most received data one deferred ACK may cover (also at most a quarter of the receive buffer): 64 KiB, the
@@ -290,22 +291,19 @@ internal sealed class TcpLayer : IIpProtocolHandler
     {
         if (conn.InBatchAckList) return;
         conn.InBatchAckList = true;
-        if (_batchAckTail is null) _batchAckHead = conn;
-        else _batchAckTail.NextBatchAck = conn;
-        _batchAckTail = conn;
+        _batchAcks.Add(conn);
     }
 
     /// <summary>The receive batch is over: every connection that owes an ACK sends one covering all it received.</summary>
     public void FlushPendingAcks(TimeSpan now)
     {
-        while (_batchAckHead is { } conn)
+        for (int i = 0; i < _batchAcks.Count; i++) // by index: one queued while flushing is flushed too
         {
-            _batchAckHead = conn.NextBatchAck;
-            conn.NextBatchAck = null;
+            var conn = _batchAcks[i];
             conn.InBatchAckList = false;
             conn.SendBatchAck(now);
         }
-        _batchAckTail = null;
+        _batchAcks.Clear();
     }
 
     // ---------------- timers ----------------

@@ -11,7 +11,6 @@ namespace NetStack.Tcp;
 internal sealed partial class TcpSender : ISentSegmentObserver
 {
     private readonly TcpConnection _c;
-    private TimeSpan _ackNow;
 
     public TcpSender(TcpConnection connection, TcpSettings settings)
     {
@@ -178,7 +177,7 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     {
         var ack = seg.Ack;
         ref readonly var opts = ref seg.Options;
-        _ackNow = now;
+        Rate.AckTime = now; // for the delivered segments' callbacks (OnDelivered) during this ACK
         var priorInFlight = Recovery.Pipe();
         var e = new AckEvent { Ack = ack, Sack = opts.Sack[..opts.SackCount], HasTimestamp = opts.HasTimestamp, TsEcr = opts.TsEcr, PriorUna = Una };
         FindDsack(ref e);
@@ -307,8 +306,8 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     /// <summary>A record's data reached the peer (cumulatively acknowledged or SACKed) during the current ACK.</summary>
     void ISentSegmentObserver.OnDelivered(in SentSegment segment, uint bytes)
     {
-        Rate.OnDelivered(in segment, bytes, _ackNow);
-        Recovery.OnSegmentDelivered(in segment, _ackNow);
+        Rate.OnDelivered(in segment, bytes, Rate.AckTime);
+        Recovery.OnSegmentDelivered(in segment, Rate.AckTime);
     }
 
     /// <summary>SND.WND follows segments that are not older than the last update (RFC 9293 3.10.7.4, SND.WL1/WL2).</summary>
