@@ -4,9 +4,10 @@ namespace NetStack.Tcp;
 /// The user's operations waiting on one connection: a connect, one send (the part of its data not yet in the
 /// send buffer), one receive (its buffer) and a close. Each is a plain completion source the loop completes, so
 /// a simulation completes them deterministically in the same turn. <see cref="FailAll"/> is the one way they end
-/// with an error (a failed connection, an abort, the stack stopping). Loop only.
+/// with an error (a failed connection, an abort, the stack stopping). A struct held in place by the connection (no object
+/// of its own per connection: issue 18's memory per idle connection), used only through that field or by ref. Loop only.
 /// </summary>
-internal sealed class PendingOperations
+internal struct PendingOperations
 {
     private static readonly Task<bool> s_true = Task.FromResult(true);
     private TaskCompletionSource<bool>? _connect, _send, _close;

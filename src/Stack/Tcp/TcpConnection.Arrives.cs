@@ -181,7 +181,7 @@ internal sealed partial class TcpConnection
         // Seventh: segment text.
         if (seg.Payload.Length > 0)
         {
-            if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2) Rcv.OnText(ref seg, _pending, now);
+            if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2) Rcv.OnText(ref seg, ref _pending, now);
             else Counters.DroppedAfterClose++;
         }
 

@@ -44,7 +44,7 @@ internal sealed partial class TcpConnection
     public TcpReceiver Rcv;
     public readonly TcpSender Snd;
     /// <summary>The user's waiting connect, send, receive and close.</summary>
-    private readonly PendingOperations _pending = new();
+    private PendingOperations _pending; // a struct used in place (never copied, never readonly)
 
     // ---- sequence numbers of the SYNs ----
     /// <summary>ISS (settable for tests that place it near a wrap) and IRS.</summary>

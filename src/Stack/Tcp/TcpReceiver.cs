@@ -138,7 +138,7 @@ internal struct TcpReceiver
     // ---------------- segment text (seventh step) ----------------
 
     /// <summary>Takes the segment's data: in order into the ring (waking a waiting receive), out of order at its place.</summary>
-    public void OnText(ref TcpSegment seg, PendingOperations pending, TimeSpan now)
+    public void OnText(ref TcpSegment seg, ref PendingOperations pending, TimeSpan now)
     {
         if (TuningEnabled && _c.TsEnabled && seg.Options.HasTimestamp) Tuning.OnTimestampEcho(seg.Options.TsEcr, _c.TsNow(now));
         var data = seg.Payload;
