@@ -18,10 +18,10 @@ public class IdleMemoryTests
     public IdleMemoryTests(ITestOutputHelper output) => _out = output;
 
     /// <summary>The managed heap an idle established connection (socket, control block, sender, receiver, table entries) may cost.</summary>
-    private const double MaxBytesPerIdleConnection = 1100;
+    private const double MaxBytesPerIdleConnection = 1000; // ~810 B measured here (table slack at 2,200 entries); 777 B in the benchmark at 10,000
 
     [Fact]
-    public void An_idle_established_connection_costs_under_1100_bytes_of_managed_heap()
+    public void An_idle_established_connection_costs_under_1000_bytes_of_managed_heap()
     {
         using var rig = new TcpRig(_ => new TcpSettings()); // the defaults: SACK, timestamps, window scaling, RACK, CUBIC
         var synAckOptions = SegCodec.MssOption(1460)
