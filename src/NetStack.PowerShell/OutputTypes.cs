@@ -163,6 +163,7 @@ public sealed class StackConnection
             SegmentsSent = t.SegmentsSent; SegmentsReceived = t.SegmentsReceived; CongestionControl = t.CongestionControl;
             LossRecovery = t.LossRecovery; RecoveryState = t.RecoveryState; MinRtt = t.MinRtt; ReorderWindow = t.ReorderWindow;
             TlpProbes = t.TlpProbes; RackLosses = t.RackLosses; SpuriousRetransmits = t.SpuriousRetransmits; Undos = t.Undos; DeliveryRate = t.DeliveryRate;
+            PacingRate = t.PacingRate; BbrState = t.BbrState; BbrBandwidth = t.BbrBandwidth; BbrMinRtt = t.BbrMinRtt;
         }
     }
 
@@ -220,6 +221,14 @@ public sealed class StackConnection
     public long? Undos { get; }
     /// <summary>The last delivery-rate sample in bytes per second.</summary>
     public double? DeliveryRate { get; }
+    /// <summary>The pacing rate in bytes per second (0: unpaced; BBR paces).</summary>
+    public double? PacingRate { get; }
+    /// <summary>BBR's state: Startup, Drain, ProbeBw or ProbeRtt ("" under CUBIC and NewReno).</summary>
+    public string? BbrState { get; }
+    /// <summary>BBR's bottleneck bandwidth estimate in bytes per second (the windowed maximum delivery rate).</summary>
+    public double? BbrBandwidth { get; }
+    /// <summary>BBR's minimum RTT (its 10 s filter; PROBE_RTT renews it).</summary>
+    public TimeSpan? BbrMinRtt { get; }
 
     /// <summary>netstat's "Local Address" column.</summary>
     public string LocalEndPoint => $"{LocalAddress}:{LocalPort}";

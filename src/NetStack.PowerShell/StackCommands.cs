@@ -158,6 +158,11 @@ public sealed class StartStackCommand : NetStackCmdlet
     [ValidateRange(0, 1_000_000)]
     public int PacketLogSize { get; set; } = 1024;
 
+    /// <summary>The TCP congestion control of the stack's connections (Tcp.CongestionControl): cubic (the default), newreno or bbr.</summary>
+    [Parameter]
+    [ValidateSet("cubic", "newreno", "bbr")]
+    public string? CongestionControl { get; set; }
+
     protected override void ProcessRecord()
     {
         CheckAddressChoice();
@@ -187,6 +192,7 @@ public sealed class StartStackCommand : NetStackCmdlet
             PacketLogCapacity = PacketLogSize,
             Dhcp = new DhcpSettings { Enabled = Dhcp, HostName = Dhcp ? DhcpStart.HostName(name) : null },
         };
+        if (CongestionControl is { } cc) config = config with { Tcp = config.Tcp with { CongestionControl = cc } };
         try { config.Validate(Mtu ?? 9000); }
         catch (StackConfigurationException e) { ThrowTerminatingError(ErrorFor(e, config)); }
 

@@ -204,6 +204,8 @@ public enum CongestionAlgorithm
     Cubic,
     /// <summary>NewReno window arithmetic (RFC 5681, with RFC 3465 byte counting).</summary>
     NewReno,
+    /// <summary>BBR (draft-ietf-ccwg-bbr, as Linux's tcp_bbr): paced at the estimated bottleneck bandwidth, cwnd from the bandwidth-delay product.</summary>
+    Bbr,
 }
 
 /// <summary>How a TCP sender with SACK finds lost segments (<see cref="TcpSettings.LossDetection"/>).</summary>
@@ -264,10 +266,10 @@ public sealed record TcpSettings
     public TimeSpan DelayedAckTimeout { get; init; } = TimeSpan.FromMilliseconds(40);
     /// <summary>Initial congestion window in segments (RFC 6928).</summary>
     public int InitialWindowSegments { get; init; } = 10;
-    /// <summary>The congestion-control algorithm: CUBIC (RFC 9438, default) or NewReno (RFC 5681).</summary>
+    /// <summary>The congestion-control algorithm: CUBIC (RFC 9438, default), NewReno (RFC 5681) or BBR (draft-ietf-ccwg-bbr).</summary>
     public CongestionAlgorithm Congestion { get; init; } = CongestionAlgorithm.Cubic;
     /// <summary>
-    /// <see cref="Congestion"/> by name, "cubic" or "newreno" (as Linux's tcp_congestion_control and earlier versions
+    /// <see cref="Congestion"/> by name, "cubic", "newreno" or "bbr" (as Linux's tcp_congestion_control and earlier versions
     /// of these settings spell it). An unknown name is kept so that validation can refuse it, naming this field.
     /// </summary>
     public string CongestionControl
@@ -281,10 +283,11 @@ public sealed record TcpSettings
     }
     private readonly string? _unknownCongestionControl;
 
-    /// <summary>An algorithm's name as Linux's tcp_congestion_control spells it ("cubic", "newreno"); also the snapshots' CongestionControl.</summary>
+    /// <summary>An algorithm's name as Linux's tcp_congestion_control spells it ("cubic", "newreno", "bbr"); also the snapshots' CongestionControl.</summary>
     public static string NameOf(CongestionAlgorithm algorithm) => algorithm switch
     {
         CongestionAlgorithm.NewReno => "newreno",
+        CongestionAlgorithm.Bbr => "bbr",
         _ => "cubic",
     };
 
@@ -340,7 +343,7 @@ public sealed record TcpSettings
         if (Msl < TimeSpan.Zero) throw new StackConfigurationException("Tcp.Msl", "Tcp.Msl cannot be negative.");
         if (DelayedAckTimeout < TimeSpan.Zero || DelayedAckTimeout > TimeSpan.FromMilliseconds(500)) throw new StackConfigurationException("Tcp.DelayedAckTimeout", "Tcp.DelayedAckTimeout must be between 0 and 500 ms (RFC 1122 4.2.3.2).");
         if (InitialWindowSegments is < 1 or > 100) throw new StackConfigurationException("Tcp.InitialWindowSegments", "Tcp.InitialWindowSegments must be between 1 and 100.");
-        if (_unknownCongestionControl != null || !Enum.IsDefined(Congestion)) throw new StackConfigurationException("Tcp.CongestionControl", $"Tcp.CongestionControl '{CongestionControl}' is unknown; use 'cubic' or 'newreno'.");
+        if (_unknownCongestionControl != null || !Enum.IsDefined(Congestion)) throw new StackConfigurationException("Tcp.CongestionControl", $"Tcp.CongestionControl '{CongestionControl}' is unknown; use 'cubic', 'newreno' or 'bbr'.");
         if (!Enum.IsDefined(LossDetection)) throw new StackConfigurationException("Tcp.LossDetection", $"Tcp.LossDetection '{LossDetection}' is unknown; use Rack or DupAck.");
         if (DefaultBacklog is < 1 or > 65535) throw new StackConfigurationException("Tcp.DefaultBacklog", "Tcp.DefaultBacklog must be between 1 and 65535.");
         if (MaxOutOfOrderRanges is < 1 or > 256) throw new StackConfigurationException("Tcp.MaxOutOfOrderRanges", "Tcp.MaxOutOfOrderRanges must be between 1 and 256.");

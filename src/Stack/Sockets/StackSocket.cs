@@ -76,6 +76,12 @@ public sealed record TcpInternals
     public long Undos { get; init; }
     /// <summary>The last delivery-rate sample, bytes per second (0 before one).</summary>
     public double DeliveryRate { get; init; }
+    /// <summary>The pacing rate the congestion control gives, bytes per second (0: unpaced, as CUBIC and NewReno).</summary>
+    public double PacingRate { get; init; }
+    /// <summary>BBR's state (Startup, Drain, ProbeBw, ProbeRtt; "" for other algorithms), its bottleneck bandwidth estimate (bytes per second) and its min RTT (10 s filter).</summary>
+    public string BbrState { get; init; } = "";
+    public double BbrBandwidth { get; init; }
+    public TimeSpan BbrMinRtt { get; init; }
 }
 
 /// <summary>

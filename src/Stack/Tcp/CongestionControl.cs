@@ -4,9 +4,11 @@ namespace NetStack.Tcp;
 public static class CongestionControls
 {
     /// <summary>A new instance (one per connection) of <paramref name="algorithm"/>.</summary>
-    public static ICongestionControl Create(CongestionAlgorithm algorithm) => algorithm switch
+    /// <param name="seed">Per-connection randomness (BBR's first gain phase), e.g. the ISS.</param>
+    public static ICongestionControl Create(CongestionAlgorithm algorithm, uint seed = 0, int initialWindowSegments = 10) => algorithm switch
     {
         CongestionAlgorithm.NewReno => new NewRenoCongestionControl(),
+        CongestionAlgorithm.Bbr => new BbrCongestionControl(seed, initialWindowSegments),
         _ => new CubicCongestionControl(),
     };
 }
@@ -42,6 +44,21 @@ public interface ICongestionControl
     /// from. Every ACK's, in order; window-based algorithms ignore it.
     /// </summary>
     void OnRateSample(in RateSample sample, TimeSpan now) { }
+
+    /// <summary>
+    /// The rate the sender may send at, bytes per second; 0 (window-based algorithms) sends unpaced, as fast as the
+    /// window allows. The sender sends bursts of about 1 ms of data and waits the time they take at this rate.
+    /// </summary>
+    double PacingRate => 0;
+
+    /// <summary>A model-based algorithm (BBR) sets cwnd itself on every ACK through <see cref="WindowAfterAck"/>, in place of PRR.</summary>
+    bool SetsWindow => false;
+
+    /// <summary>
+    /// When <see cref="SetsWindow"/>: the cwnd after an ACK's loss recovery and rate sample, given the flight now, what
+    /// the ACK delivered and found lost, and the loss recovery's phase (as Linux's cong_control).
+    /// </summary>
+    uint WindowAfterAck(uint cwnd, long inFlight, long acked, long lost, LossPhase phase, uint mss, TimeSpan now) => cwnd;
 }
 
 /// <summary>Slow start's growth, shared by the algorithms.</summary>

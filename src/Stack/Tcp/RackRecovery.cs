@@ -52,6 +52,8 @@ internal sealed partial class RackRecovery : ILossRecovery
     }
 
     public bool InRecovery => _phase == Phase.Recovery;
+    /// <summary>After a retransmission timeout, until its recovery point is acknowledged (Linux's loss state).</summary>
+    public bool InLoss => _phase == Phase.Loss;
     public uint RecoveryPoint { get; private set; }
     public int DupAcks { get; private set; }
     public bool GoBackN => false;

@@ -3,7 +3,7 @@ namespace NetStack.Tcp;
 /// <summary>
 /// A connection's timers, run by the layer's heap when a deadline falls due: TIME-WAIT and FIN-WAIT-2 (StateAt),
 /// retransmission or persist (RtoAt: the SYN's here, data's and the persist timer's in the sender), the loss
-/// recovery's reorder timer or tail loss probe (LossAt), the delayed ACK (the receiver's) and keepalive (RFC 1122 4.2.3.6).
+/// recovery's reorder timer or tail loss probe (LossAt), a paced sender's next burst (PaceAt), the delayed ACK (the receiver's) and keepalive (RFC 1122 4.2.3.6).
 /// </summary>
 internal sealed partial class TcpConnection
 {
@@ -34,6 +34,11 @@ internal sealed partial class TcpConnection
         {
             LossAt = Never;
             Snd.OnLossTimer(now);
+        }
+        if (PaceAt <= now)
+        {
+            PaceAt = Never;
+            Snd.Output(now); // a paced sender's next burst
         }
         if (DelAckAt <= now)
         {

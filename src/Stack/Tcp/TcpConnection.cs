@@ -72,6 +72,8 @@ internal sealed partial class TcpConnection
     public TimeSpan RtoAt = Never, DelAckAt = Never, KeepAt = Never, StateAt = Never;
     /// <summary>The loss recovery's own timer: RACK's reorder timer or the tail loss probe (RFC 8985 6.3, 7.2).</summary>
     public TimeSpan LossAt = Never;
+    /// <summary>When a paced sender's next burst may leave (the congestion control's pacing rate; BBR).</summary>
+    public TimeSpan PaceAt = Never;
     /// <summary>The deadline of this connection's live entry in the layer's heap.</summary>
     public TimeSpan HeapAt = Never;
     public TimeSpan NextDeadline
@@ -83,6 +85,7 @@ internal sealed partial class TcpConnection
             if (KeepAt < d) d = KeepAt;
             if (StateAt < d) d = StateAt;
             if (LossAt < d) d = LossAt;
+            if (PaceAt < d) d = PaceAt;
             return d;
         }
     }
@@ -133,13 +136,13 @@ internal sealed partial class TcpConnection
         {
             case TcpState.TimeWait:
                 // RFC 9293 3.10.7.4: TIME-WAIT holds the pair for 2 MSL so old duplicates die out.
-                RtoAt = DelAckAt = KeepAt = LossAt = Never;
+                RtoAt = DelAckAt = KeepAt = LossAt = PaceAt = Never;
                 StateAt = now + 2 * Settings.Msl;
                 Snd.ReleaseBuffer();
                 _pending.CompleteClose();
                 break;
             case TcpState.Closed:
-                RtoAt = DelAckAt = KeepAt = StateAt = LossAt = Never;
+                RtoAt = DelAckAt = KeepAt = StateAt = LossAt = PaceAt = Never;
                 Layer.Remove(this);
                 Snd.OnClosed();
                 Rcv.OnClosed(releaseBuffer: UserClosed || Error != StackError.None);
@@ -241,6 +244,10 @@ internal sealed partial class TcpConnection
                 SpuriousRetransmits = loss.SpuriousRetransmits,
                 Undos = loss.Undos,
                 DeliveryRate = Snd.LastDeliveryRate,
+                PacingRate = Snd.CcIfMade?.PacingRate ?? 0,
+                BbrState = Snd.CcIfMade is BbrCongestionControl bbr ? bbr.State.ToString() : "",
+                BbrBandwidth = (Snd.CcIfMade as BbrCongestionControl)?.Bandwidth ?? 0,
+                BbrMinRtt = (Snd.CcIfMade as BbrCongestionControl)?.MinRtt ?? TimeSpan.Zero,
             },
         };
     }

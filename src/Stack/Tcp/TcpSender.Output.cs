@@ -29,10 +29,18 @@ internal sealed partial class TcpSender
         }
         long pipe = Recovery.Pipe();
         var newDataBlocked = false;
+        var pacingRate = Cc.PacingRate; // 0: unpaced (CUBIC, NewReno)
+        var paceBlocked = false;
         while (true)
         {
             var room = Cwnd - pipe;
             int n;
+            if (pacingRate > 0 && room > 0 && !(_pacer ??= new Pacer()).MaySend(now, pacingRate, _c.SndMss))
+            {
+                _c.PaceAt = _pacer.NextDeparture; // the next burst's time; TcpConnection.OnTimers calls Output then
+                paceBlocked = true;
+                break;
+            }
             var next = Recovery.NextToSend(room, newDataBlocked, out var seq, out var len);
             if (next == NextSend.NewData)
             {
@@ -48,10 +56,11 @@ internal sealed partial class TcpSender
             else break;
             pipe += n; // RFC 6675 5 (C.4)
             newDataBlocked = false;
+            if (pacingRate > 0) _pacer!.OnSent(n, pacingRate);
         }
         // Persist timer (RFC 9293 3.8.6.1): data waits behind a zero (or too small) window and nothing is in
         // flight to bring an update.
-        if (Max == Una && BufferCount > 0 && _c.RtoAt == TcpConnection.Never && !(FinQueued && FinAcked))
+        if (Max == Una && BufferCount > 0 && _c.RtoAt == TcpConnection.Never && !(FinQueued && FinAcked) && !paceBlocked)
         {
             Persisting = true;
             _c.RtoAt = now + Rtt.BackedOff;

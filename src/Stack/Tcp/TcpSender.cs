@@ -52,13 +52,17 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     private ICongestionControl? _cc;
     private ILossRecovery? _recovery;
     private SentSegments? _sent;
+    /// <summary>Departure times when the congestion control paces (BBR); made at the first paced transmission.</summary>
+    private Pacer? _pacer;
     private byte _ccAlgorithm = NoAlgorithm; // a CongestionAlgorithm once the connection opened
     private const byte NoAlgorithm = byte.MaxValue;
     private RecoveryKind _recoveryKind;
     private uint _negotiatedUna;
 
     /// <summary>The congestion control chosen from the settings when the connection opened (made at its first use).</summary>
-    public ICongestionControl Cc => _cc ??= CongestionControls.Create((CongestionAlgorithm)_ccAlgorithm);
+    public ICongestionControl Cc => _cc ??= CongestionControls.Create((CongestionAlgorithm)_ccAlgorithm, _c.Iss, _c.Layer.Settings.InitialWindowSegments);
+    /// <summary>The congestion control if it has been made (snapshots read it without making one).</summary>
+    public ICongestionControl? CcIfMade => _cc;
     /// <summary>The name of the congestion control, without making it; empty before the connection opened.</summary>
     public string CcName => _cc?.Name ?? (_ccAlgorithm != NoAlgorithm ? CongestionControls.Create((CongestionAlgorithm)_ccAlgorithm).Name : "");
 
@@ -299,8 +303,13 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     private void TakeRateSample(long priorInFlight, TimeSpan now)
     {
         var rs = Rate.OnAckDone(Rtt.MinRtt, priorInFlight);
-        if (rs.NewlyDelivered == 0 && rs.NewlyLost == 0) return;
-        Cc.OnRateSample(in rs, now);
+        if (rs.NewlyDelivered != 0 || rs.NewlyLost != 0) Cc.OnRateSample(in rs, now);
+        // A model-based algorithm (BBR) sets cwnd itself, after the recovery's say (PRR), as Linux's cong_control.
+        if (Cc.SetsWindow)
+        {
+            var phase = Recovery.InRecovery ? LossPhase.Recovery : Recovery is RackRecovery { InLoss: true } ? LossPhase.Loss : LossPhase.Open;
+            Cwnd = Cc.WindowAfterAck(Cwnd, Recovery.Pipe(), rs.NewlyDelivered, rs.NewlyLost, phase, (uint)_c.SndMss, now);
+        }
     }
 
     /// <summary>A record's data reached the peer (cumulatively acknowledged or SACKed) during the current ACK.</summary>
