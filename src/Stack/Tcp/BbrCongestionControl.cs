@@ -263,6 +263,8 @@ public sealed class BbrCongestionControl : ICongestionControl
             long w = cwnd;
             if (lost > 0) w = Math.Max(w - lost, mss);
             var conserving = false;
+            // A round that ended with this ACK ends conservation (Linux clears it where it counts rounds), unless recovery begins now.
+            if (_model.RoundStart) _packetConservation = false;
             if (phase == LossPhase.Recovery && _priorPhase != LossPhase.Recovery)
             {
                 _packetConservation = true;
@@ -278,8 +280,8 @@ public sealed class BbrCongestionControl : ICongestionControl
             _priorPhase = phase;
             if (_packetConservation)
             {
-                if (_model.RoundStart) _packetConservation = false;
-                else { w = Math.Max(w, inFlight + acked); conserving = true; }
+                w = Math.Max(w, inFlight + acked);
+                conserving = true;
             }
             if (!conserving)
             {
