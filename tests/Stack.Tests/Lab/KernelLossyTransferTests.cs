@@ -17,12 +17,13 @@ public sealed class KernelLossyTransferTests(ITestOutputHelper output)
     private static readonly Ipv4Address Kernel = KernelLab.KernelAddress;
     private const long Size = 32L << 20;
 
-    private static (NetworkStack Stack, FaultyLink Link) LossyStack(KernelLab lab, int percent)
+    private static (NetworkStack Stack, FaultyLink Link) LossyStack(KernelLab lab, int percent, CongestionAlgorithm? congestion = null)
     {
         lab.AddKernelLoss(percent);
         FaultyLink? link = null;
         var faults = new WireFaults { LossRate = percent / 100.0 };
-        var stack = lab.StartTcpStack(wrap: d => link = new FaultyLink(d, inbound: faults, outbound: new WireFaults(), seed: percent));
+        var stack = lab.StartTcpStack(congestion is { } cc ? c => c with { Tcp = c.Tcp with { Congestion = cc } } : null,
+            wrap: d => link = new FaultyLink(d, inbound: faults, outbound: new WireFaults(), seed: percent));
         return (stack, link!);
     }
 
@@ -52,6 +53,29 @@ public sealed class KernelLossyTransferTests(ITestOutputHelper output)
         var t = sw.Elapsed;
         Assert.Equal((Size, sha), sink.WaitSummary("got"));
         output.WriteLine($"ours -> kernel, {percent}% loss each way: {Size >> 20} MiB in {t.TotalSeconds:0.00} s; {await CountersAsync(stack, lab, link)}");
+    }
+
+    /// <summary>Our BBR sender to the kernel under the same loss: the hashes match, and BBR's state is what it shows.</summary>
+    [KernelTheory]
+    [InlineData(3)]
+    [InlineData(5)]
+    public async Task Upload_32MiB_WithBbr_UnderLossBothWays_HashMatches(int percent)
+    {
+        using var lab = new KernelLab();
+        var (stack, link) = LossyStack(lab, percent, CongestionAlgorithm.Bbr);
+        using var _ = stack;
+        var sink = lab.StartPeer(PeerScript, "server", "7402", "recv");
+        using var s = await stack.ConnectTcpAsync(Kernel, 7402).WaitAsync(Generous);
+        var sw = Stopwatch.StartNew();
+        var sha = await SendBlocksAsync(s, Size, Block(6)).WaitAsync(TimeSpan.FromMinutes(2));
+        var row = (await stack.GetConnectionsAsync().WaitAsync(Generous)).Single(r => r.Id == s.Id).Tcp!;
+        await s.CloseAsync().WaitAsync(TimeSpan.FromMinutes(1));
+        var t = sw.Elapsed;
+        Assert.Equal((Size, sha), sink.WaitSummary("got"));
+        Assert.Equal("bbr", row.CongestionControl);
+        Assert.True(row.BbrBandwidth > 0 && row.PacingRate > 0 && row.BbrMinRtt > TimeSpan.Zero, $"BBR's model: bandwidth {row.BbrBandwidth}, pacing {row.PacingRate}, min RTT {row.BbrMinRtt}");
+        output.WriteLine($"ours (BBR) -> kernel, {percent}% loss each way: {Size >> 20} MiB in {t.TotalSeconds:0.00} s; state {row.BbrState}, " +
+                         $"bandwidth {row.BbrBandwidth * 8 / 1e6:F0} Mbit/s, min RTT {row.BbrMinRtt.TotalMicroseconds:F0} µs, pacing {row.PacingRate * 8 / 1e6:F0} Mbit/s; {await CountersAsync(stack, lab, link)}");
     }
 
     [KernelFact]
