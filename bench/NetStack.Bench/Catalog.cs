@@ -73,14 +73,14 @@ internal static class Catalog
     public static readonly int[] LossRates = [1, 3, 5];
 
     /// <summary>
-    /// The congestion controls compared under loss, data-driven: a line per pair. BBR plugs in as
-    /// <c>new("bbr", "bbr", "bbr", ...)</c> once StackConfig takes "bbr"; until then a line naming a control the stack
-    /// refuses, or the kernel lacks, reports an error for that side instead of a figure.
+    /// The congestion controls compared under loss, data-driven: a line per pair (ours against the kernel's same one). A
+    /// line naming a control the kernel lacks reports an error for that side instead of a figure.
     /// </summary>
     public static readonly CongestionPair[] CongestionControls =
     [
         new("cubic", "cubic", "cubic", "<= 1.0x kernel CUBIC", r => r <= 1.0),
         new("newreno", "newreno", "reno", "(report)", null),
+        new("bbr", "bbr", "bbr", "<= 1.5x kernel BBR", r => r <= 1.5),
         new("default", null, null, "<= 1.5x kernel default", r => r <= 1.5),
     ];
 

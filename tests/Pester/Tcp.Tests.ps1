@@ -280,3 +280,31 @@ Describe 'Test-StackConnection -TcpPort' {
         finally { $l | Close-StackSocket }
     }
 }
+
+Describe 'BBR congestion control' {
+    It 'is chosen with Start-Stack -CongestionControl bbr and shows its model in Get-StackConnection | Format-List' {
+        $bnet = New-TestName 'bbr'
+        $bs = Start-Stack -VirtualNetwork $bnet -IPAddress 192.0.2.1/24 -Name (New-TestName 'bbrS')
+        $bc = Start-Stack -VirtualNetwork $bnet -IPAddress 192.0.2.2/24 -Name (New-TestName 'bbrC') -CongestionControl bbr
+        try {
+            $l = Start-StackListener 9100 -Stack $bs
+            $c = New-StackSocket Tcp -Stack $bc | Connect-StackSocket 192.0.2.1 9100 -TimeoutSec 30
+            $s = Wait-StackConnection -Listener $l -TimeoutSec 30
+            $c | Send-StackData ([byte[]]::new(2MB))
+            $got = 0
+            while ($got -lt 2MB) { $got += ($s | Receive-StackData -TimeoutSec 30).Length }
+            $row = Get-StackConnection -Stack $bc -RemotePort 9100
+            $row.CongestionControl | Should -Be 'bbr'
+            $row.BbrState | Should -BeIn 'Startup', 'Drain', 'ProbeBw', 'ProbeRtt'
+            $row.BbrBandwidth | Should -BeGreaterThan 0
+            $row.PacingRate | Should -BeGreaterThan 0
+            $row.BbrMinRtt | Should -BeGreaterThan ([TimeSpan]::Zero)
+            $list = $row | Format-List | Out-String -Width 200
+            foreach ($p in 'BbrState', 'BbrBandwidth', 'BbrMinRtt', 'PacingRate') { $list | Should -Match $p }
+            (Get-StackConnection -Stack $bs -LocalPort 9100 | Where-Object State -eq 'Established').CongestionControl | Should -Be 'cubic'
+        }
+        finally {
+            $bs, $bc | Stop-Stack -Confirm:$false -ErrorAction SilentlyContinue
+        }
+    }
+}
