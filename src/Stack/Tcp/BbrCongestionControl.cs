@@ -53,6 +53,7 @@ public sealed class BbrCongestionControl : ICongestionControl
     private LossPhase _priorPhase;
     private uint _ssthresh = uint.MaxValue;
     private long _totalDelivered;
+    private long _probeRttSentUntil;
     private readonly uint _cycleSeed;
 
     /// <param name="cycleSeed">Chooses PROBE_BW's first phase (Linux picks it at random so flows desynchronise); any value.</param>
@@ -117,7 +118,9 @@ public sealed class BbrCongestionControl : ICongestionControl
     {
         _totalDelivered = Math.Max(_totalDelivered, rs.PriorDelivered + rs.Delivered); // C.delivered, when the ACK delivered data
         _model.UpdateRound(in rs, _totalDelivered);
-        _model.UpdateBandwidth(in rs);
+        // PROBE_RTT's small flight measures the RTT, not the bandwidth: its samples, and those of what it sent, count as
+        // application-limited (Linux marks the connection so), lest a long PROBE_RTT of short rounds empty the filter.
+        _model.UpdateBandwidth(in rs, rs.IsAppLimited || State == BbrState.ProbeRtt || rs.PriorDelivered < _probeRttSentUntil);
         UpdateCyclePhase(in rs, now);
         CheckFullBandwidth(in rs);
         CheckDrain(rs.PriorInFlight, now);
@@ -209,6 +212,7 @@ public sealed class BbrCongestionControl : ICongestionControl
         {
             _model.RenewMinRtt(now);
             _restoreCwnd = true;
+            _probeRttSentUntil = _totalDelivered + rs.PriorInFlight;
             if (FullBandwidthReached) EnterProbeBw(now);
             else State = BbrState.Startup;
         }

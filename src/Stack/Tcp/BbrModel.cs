@@ -91,12 +91,12 @@ internal sealed class BbrModel
     /// <summary>Starts a round now (the one a loss episode or PROBE_RTT measures from).</summary>
     public void StartRoundNow(long totalDelivered) => _nextRoundDelivered = totalDelivered;
 
-    /// <summary>BBRUpdateMaxBw: the sample's rate enters the filter unless it is application-limited and below the estimate.</summary>
-    public void UpdateBandwidth(in RateSample rs)
+    /// <summary>BBRUpdateMaxBw: the sample's rate enters the filter unless it is application-limited (or held back by PROBE_RTT) and below the estimate.</summary>
+    public void UpdateBandwidth(in RateSample rs, bool appLimited)
     {
         var bw = rs.DeliveryRate;
         if (bw <= 0) return;
-        if (!rs.IsAppLimited || bw >= MaxBandwidth) _maxBw.Update(bw, RoundCount, BandwidthWindowRounds);
+        if (!appLimited || bw >= MaxBandwidth) _maxBw.Update(bw, RoundCount, BandwidthWindowRounds);
     }
 
     /// <summary>

@@ -31,6 +31,8 @@ public sealed class TcpCounters : LayerCounters
     public long TlpRecoveries;
     /// <summary>Fast recoveries whose window followed Proportional Rate Reduction (RFC 6937).</summary>
     public long PrrRecoveries;
+    /// <summary>Times a paced sender (BBR) held data back until its next burst's departure time (PaceAt).</summary>
+    public long PacingWaits;
     public long ActiveOpens;
     public long PassiveOpens;
     public long AttemptFails;

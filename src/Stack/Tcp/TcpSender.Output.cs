@@ -37,6 +37,7 @@ internal sealed partial class TcpSender
             int n;
             if (pacingRate > 0 && room > 0 && !(_pacer ??= new Pacer()).MaySend(now, pacingRate, _c.SndMss))
             {
+                if (_c.PaceAt != _pacer.NextDeparture) Counters.PacingWaits++;
                 _c.PaceAt = _pacer.NextDeparture; // the next burst's time; TcpConnection.OnTimers calls Output then
                 paceBlocked = true;
                 break;

@@ -130,6 +130,7 @@ public class BbrModelTests
         Assert.InRange(path.Now - entered, BbrCongestionControl.ProbeRttDuration, BbrCongestionControl.ProbeRttDuration + TimeSpan.FromMilliseconds(80));
         Assert.Equal(TimeSpan.FromMilliseconds(20), bbr.MinRtt);
         Assert.True(path.Cwnd > 4 * Mss, "the window from before PROBE_RTT is restored");
+        Assert.Equal(10e6, bbr.Bandwidth, 1); // PROBE_RTT's slow rounds (more than the filter's 10) did not empty the bandwidth filter
     }
 
     [Fact]

@@ -128,9 +128,11 @@ public class BbrSimulationTests(ITestOutputHelper output)
         var cubic = Transfer(loss, seed, CongestionAlgorithm.Cubic);
         output.WriteLine($"{loss:P0} loss: BBR {bbr.Time.TotalSeconds:F2} s virtual ({bbr.Totals}), CUBIC {cubic.Time.TotalSeconds:F2} s ({cubic.Totals})");
         Assert.True(bbr.Time * 2 < cubic.Time, $"BBR {bbr.Time}, CUBIC {cubic.Time}");
+        Assert.True(bbr.PacingWaits > 0, "BBR paces");
+        Assert.Equal(0, cubic.PacingWaits); // CUBIC takes the unpaced path
     }
 
-    private (TimeSpan Time, string Totals) Transfer(double loss, int seed, CongestionAlgorithm cc)
+    private (TimeSpan Time, string Totals, long PacingWaits) Transfer(double loss, int seed, CongestionAlgorithm cc)
     {
         var faults = new WireFaults { Delay = TimeSpan.FromMilliseconds(5), RateBitsPerSecond = 100_000_000, LossRate = loss };
         var (sim, a, b) = TcpSim.Pair(seed, faults, t => t with { Congestion = cc, MaxRetries = 30 });
@@ -140,6 +142,7 @@ public class BbrSimulationTests(ITestOutputHelper output)
         var start = sim.Now;
         Assert.True(TcpSim.Drive(sim, () => flow.Pump(), () => flow.Done, TimeSpan.FromHours(1)), $"{cc} stalled at {flow.Received}\n{TcpSim.Dump(sim)}");
         Assert.Equal(flow.ExpectedHash, flow.ReceivedHash);
-        return (sim.Now - start, TcpSim.RetransmitSummary(sim));
+        var waits = sim.Run(a.GetStatisticsAsync()).Single(x => x.Layer == "Tcp" && x.Name == "PacingWaits").Value;
+        return (sim.Now - start, TcpSim.RetransmitSummary(sim), waits);
     }
 }

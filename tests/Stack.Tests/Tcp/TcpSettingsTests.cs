@@ -14,7 +14,7 @@ public class TcpSettingsTests
     {
         var tcp = field switch
         {
-            "Tcp.CongestionControl" => new TcpSettings { CongestionControl = "bbr" },
+            "Tcp.CongestionControl" => new TcpSettings { CongestionControl = "vegas" },
             "Tcp.MinRto" => new TcpSettings { MinRto = TimeSpan.Zero },
             "Tcp.ReceiveBufferSize" => new TcpSettings { ReceiveBufferSize = 100 },
             _ => new TcpSettings { DelayedAckTimeout = TimeSpan.FromSeconds(1) },
@@ -44,6 +44,10 @@ public class TcpSettingsTests
         Assert.Equal("cubic", (new TcpSettings { CongestionControl = "newreno" } with { Congestion = CongestionAlgorithm.Cubic }).CongestionControl);
         Assert.IsType<NetStack.Tcp.NewRenoCongestionControl>(NetStack.Tcp.CongestionControls.Create(CongestionAlgorithm.NewReno));
         Assert.IsType<NetStack.Tcp.CubicCongestionControl>(NetStack.Tcp.CongestionControls.Create(CongestionAlgorithm.Cubic));
+        Assert.Equal(CongestionAlgorithm.Bbr, new TcpSettings { CongestionControl = "bbr" }.Congestion);
+        Assert.Equal("bbr", new TcpSettings { Congestion = CongestionAlgorithm.Bbr }.CongestionControl);
+        Assert.IsType<NetStack.Tcp.BbrCongestionControl>(NetStack.Tcp.CongestionControls.Create(CongestionAlgorithm.Bbr));
+        new StackConfig { Address = StackHarness.OurIp, Tcp = new TcpSettings { CongestionControl = "bbr" } }.Validate(1500);
         var unknown = new StackConfig { Address = StackHarness.OurIp, Tcp = new TcpSettings { Congestion = (CongestionAlgorithm)99 } };
         Assert.Equal("Tcp.CongestionControl", Assert.Throws<StackConfigurationException>(() => unknown.Validate(1500)).Field);
     }
