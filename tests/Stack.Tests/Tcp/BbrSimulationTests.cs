@@ -132,6 +132,31 @@ public class BbrSimulationTests(ITestOutputHelper output)
         Assert.Equal(0, cubic.PacingWaits); // CUBIC takes the unpaced path
     }
 
+    /// <summary>
+    /// 16 MiB each way at once under BBR with the faults of the loss-recovery simulations (loss, 2% reordering by up to
+    /// 5 ms, 1% duplication, 0.5% corruption), with SACK (RACK-TLP) and without (NewReno recovery): both hashes match.
+    /// </summary>
+    [Theory]
+    [InlineData(0.01, 61, true)]
+    [InlineData(0.05, 62, true)]
+    [InlineData(0.20, 63, true)]
+    [InlineData(0.05, 64, false)]
+    public void Sixteen_mib_each_way_with_bbr_under_loss_reordering_and_corruption(double loss, int seed, bool sack)
+    {
+        var faults = new WireFaults { Delay = TimeSpan.FromMilliseconds(2), LossRate = loss, ReorderRate = 0.02, DuplicateRate = 0.01, CorruptRate = 0.005 };
+        var (sim, a, b) = TcpSim.Pair(seed, faults, t => t with { Congestion = CongestionAlgorithm.Bbr, MaxRetries = 30, Sack = sack });
+        using var _ = sim;
+        var (c, s) = TcpSim.Connect(sim, a, b);
+        var up = new Flow(c, s, TcpSim.Data(16 << 20, seed));
+        var down = new Flow(s, c, TcpSim.Data(16 << 20, seed + 100));
+        var start = sim.Now;
+        Assert.True(TcpSim.Drive(sim, () => up.Pump() | down.Pump(), () => up.Done && down.Done, TimeSpan.FromHours(1)),
+            $"transfer stalled: up {up.Received}, down {down.Received}\n{TcpSim.Dump(sim)}");
+        Assert.Equal(up.ExpectedHash, up.ReceivedHash);
+        Assert.Equal(down.ExpectedHash, down.ReceivedHash);
+        output.WriteLine($"BBR, 16 MiB each way at {loss:P0} loss, SACK {sack}: {(sim.Now - start).TotalSeconds:F2} s virtual; {TcpSim.RetransmitSummary(sim)}; wire lost {sim.Wire.FramesLost}, corrupted {sim.Wire.FramesCorrupted}, overflowed {sim.Wire.FramesOverflowed}");
+    }
+
     private (TimeSpan Time, string Totals, long PacingWaits) Transfer(double loss, int seed, CongestionAlgorithm cc)
     {
         var faults = new WireFaults { Delay = TimeSpan.FromMilliseconds(5), RateBitsPerSecond = 100_000_000, LossRate = loss };
