@@ -179,7 +179,7 @@ public sealed class PcapThroughputTests(ITestOutputHelper output)
     private static long Counter(IReadOnlyList<StackCounter> stats, string layer, string name) =>
         stats.Single(c => c.Layer == layer && c.Name == name).Value;
 
-    private static Dictionary<string, long> KernelSnmp(KernelLab lab)
+    internal static Dictionary<string, long> KernelSnmp(KernelLab lab)
     {
         var lines = lab.RunInKernel("cat /proc/net/snmp").EnsureSuccess().Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var result = new Dictionary<string, long>();

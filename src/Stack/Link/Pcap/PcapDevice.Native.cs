@@ -24,8 +24,18 @@ public sealed unsafe partial class PcapDevice
         public const int PCAP_ERROR_BREAK = -2;
         public const int SOL_PACKET = 263;
         public const int PACKET_QDISC_BYPASS = 20;
+        public const int PACKET_VNET_HDR = 15;
+        public const int SOL_SOCKET = 1;
+        public const int SO_SNDBUF = 7;
+        public const int SO_SNDBUFFORCE = 32;
+        public const ushort AF_PACKET = 17;
+        public const int SOCK_RAW = 3;
+        public const int SOCK_CLOEXEC = 0x80000;
+        public const int EINVAL = 22;
         private const uint SIOCGIFMTU = 0x8921;
         private const uint SIOCGIFHWADDR = 0x8927;
+        private const uint SIOCETHTOOL = 0x8946;
+        private const uint ETHTOOL_GTSO = 0x1e;
 
         [StructLayout(LayoutKind.Sequential)]
         public struct PollFd { public int Fd; public short Events; public short REvents; }
@@ -48,6 +58,10 @@ public sealed unsafe partial class PcapDevice
         [StructLayout(LayoutKind.Sequential)]
         public struct MMsgHdr { public MsgHdr Hdr; public uint Len; }
 
+        /// <summary>struct sockaddr_ll (protocol in network byte order; 0 here: the socket receives nothing).</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        public struct SockAddrLl { public ushort Family; public ushort Protocol; public int IfIndex; public ushort HaType; public byte PktType; public byte HaLen; public fixed byte Addr[8]; }
+
         /// <summary>struct pcap_pkthdr on LP64: struct timeval, caplen, len.</summary>
         [StructLayout(LayoutKind.Sequential)]
         public struct PcapPktHdr { public long TvSec; public long TvUsec; public uint CapLen; public uint Len; }
@@ -66,6 +80,9 @@ public sealed unsafe partial class PcapDevice
         [DllImport("libc", SetLastError = true)] public static extern int ppoll(PollFd* fds, nuint nfds, TimeSpec* timeout, void* sigmask);
         [DllImport("libc", SetLastError = true)] public static extern int sendmmsg(int fd, MMsgHdr* msgs, uint vlen, int flags);
         [DllImport("libc", SetLastError = true)] public static extern int setsockopt(int fd, int level, int name, void* value, uint length);
+        [DllImport("libc", SetLastError = true)] public static extern int socket(int domain, int type, int protocol);
+        [DllImport("libc", SetLastError = true)] public static extern int bind(int fd, SockAddrLl* addr, uint length);
+        [DllImport("libc", SetLastError = true)] public static extern uint if_nametoindex([MarshalAs(UnmanagedType.LPUTF8Str)] string name);
         [DllImport("libc", SetLastError = true)] private static extern int ioctl(int fd, nuint request, void* arg);
 
         private static nint _libpcap;
@@ -143,6 +160,18 @@ public sealed unsafe partial class PcapDevice
         /// <summary>The MTU of <paramref name="name"/> in the namespace of socket <paramref name="fd"/>.</summary>
         public static int? ReadMtu(int fd, string name) =>
             IfIoctl(fd, name, SIOCGIFMTU, out var req) ? BinaryPrimitives.ReadInt32LittleEndian(new ReadOnlySpan<byte>(req.Data, 4)) : null;
+
+        /// <summary>Whether TCP segmentation offload is on for <paramref name="name"/> (ETHTOOL_GTSO); null if the driver does not say.</summary>
+        public static bool? ReadTso(int fd, string name)
+        {
+            var value = stackalloc uint[2];
+            value[0] = ETHTOOL_GTSO;
+            var req = default(IfReq);
+            if (fd < 0 || name.Length > 15) return null;
+            for (int i = 0; i < name.Length; i++) req.Name[i] = (byte)name[i];
+            *(uint**)req.Data = value; // ifr_data
+            return ioctl(fd, SIOCETHTOOL, &req) == 0 ? value[1] != 0 : null;
+        }
 
         /// <summary>The hardware address of <paramref name="name"/> (struct sockaddr: family, then the address).</summary>
         public static MacAddress? ReadHardwareAddress(int fd, string name)

@@ -145,7 +145,13 @@ public sealed unsafe partial class PcapDevice
             var mac = Native.ReadHardwareAddress(fd, interfaceName)
                       ?? (device.MacAddress is { } pa && pa.GetAddressBytes().Length == 6 ? MacAddress.FromPhysicalAddress(pa) : MacAddress.Zero);
             var mtu = Native.ReadMtu(fd, interfaceName) ?? ReadSysfsMtu(interfaceName) ?? 1500;
-            result = new PcapDevice(device, options, mac, mtu, config.Snaplen, warnings);
+            var segmentationFd = options.BatchTransmit && options.SegmentationOffload ? OpenSegmentationSocket(interfaceName, options.BypassQdisc, warnings) : -1;
+            try { result = new PcapDevice(device, options, mac, mtu, config.Snaplen, warnings, segmentationFd); }
+            catch
+            {
+                if (segmentationFd >= 0) Native.close(segmentationFd);
+                throw;
+            }
             result.ApplyFilter();
             // Last: a failure above leaves no rule behind. This thread is in the adapter's namespace; nft runs there too.
             if (options.HostIngressDrop is { } address)

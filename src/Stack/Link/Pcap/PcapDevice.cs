@@ -61,7 +61,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
     private readonly DispatchState _dispatch;
     private GCHandle _dispatchHandle;
 
-    private PcapDevice(LibPcapLiveDevice device, PcapDeviceOptions options, MacAddress adapterMac, int mtu, int snaplen, IReadOnlyList<string> warnings)
+    private PcapDevice(LibPcapLiveDevice device, PcapDeviceOptions options, MacAddress adapterMac, int mtu, int snaplen, IReadOnlyList<string> warnings, int segmentationFd)
     {
         _device = device;
         _options = options;
@@ -94,6 +94,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
                 _txMsgs[i].Hdr.IovLen = 1;
             }
         }
+        InitSegmentation(segmentationFd);
     }
 
     public string Name { get; }
@@ -339,6 +340,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
 
     private void SendQueued()
     {
+        if (_gsoFd >= 0) { SendQueuedSegmented(); return; }
         int sent = 0, count = _txQueued;
         _txQueued = 0;
         while (sent < count)
@@ -437,6 +439,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
         if (_txBuffer != null) NativeMemory.AlignedFree(_txBuffer);
         if (_txIov != null) NativeMemory.Free(_txIov);
         if (_txMsgs != null) NativeMemory.Free(_txMsgs);
+        DisposeSegmentation();
     }
 
     public override string ToString() => $"pcap {Name} {_adapterMac} mtu {Mtu}";

@@ -30,6 +30,14 @@ public sealed record PcapDeviceOptions
     /// </summary>
     public bool BypassQdisc { get; init; }
 
+    /// <summary>
+    /// With <see cref="BatchTransmit"/>: consecutive full-sized TCP segments of a connection in a batch leave as one
+    /// GSO packet (PACKET_VNET_HDR) that the kernel cuts back into the same frames, as its own TCP does; on by default
+    /// (bulk send: see docs/benchmarks.md). The frames on the wire do not change. In effect only while the adapter's
+    /// TCP segmentation offload is off (ethtool -K dev tso off, or tx off), where the kernel cuts them in software.
+    /// </summary>
+    public bool SegmentationOffload { get; init; } = true;
+
     /// <summary>Frames queued before a batch is sent even without a Flush.</summary>
     public int TransmitBatchSize { get; init; } = 64;
 
