@@ -25,6 +25,7 @@ public sealed unsafe partial class PcapDevice
         public const int SOL_PACKET = 263;
         public const int PACKET_QDISC_BYPASS = 20;
         public const int PACKET_VNET_HDR = 15;
+        public const int PACKET_IGNORE_OUTGOING = 23;
         public const int SOL_SOCKET = 1;
         public const int SO_SNDBUF = 7;
         public const int SO_SNDBUFFORCE = 32;

@@ -134,6 +134,10 @@ public sealed unsafe partial class PcapDevice
                 throw new InvalidOperationException($"Cannot make '{interfaceName}' nonblocking: {Marshal.PtrToStringUTF8((nint)errbuf)}");
             // Frames we send come back through the capture on Linux; libpcap drops them before pcap_next_ex.
             _ = Native.pcap_setdirection(pcap, Native.PCAP_D_IN);
+            // The same in the kernel (Linux 4.20+): outgoing frames are not even offered to the capture socket, so
+            // the frames of the segmentation socket (PcapDevice.Segmentation.cs) cost it no filter run.
+            int ignoreOutgoing = 1;
+            _ = Native.setsockopt(Native.pcap_get_selectable_fd(pcap), Native.SOL_PACKET, Native.PACKET_IGNORE_OUTGOING, &ignoreOutgoing, sizeof(int));
 
             var fd = Native.pcap_get_selectable_fd(pcap);
             if (options.BypassQdisc)
