@@ -39,6 +39,7 @@ public sealed class PcapDeviceOptionsTests
         Assert.True(o.BatchTransmit);
         Assert.Null(o.Snaplen);          // from the MTU
         Assert.False(o.BypassQdisc);
+        Assert.True(o.SegmentationOffload);
         Assert.Null(o.NetworkNamespace);
     }
 
