@@ -48,6 +48,20 @@ public sealed class InvokeStackWebRequestCommand : StackScopedCmdlet
     [ValidateNotNullOrEmpty]
     public string? OutFile { get; set; }
 
+    /// <summary>Send this file as the body, streamed from the disk (not read into memory first).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? InFile { get; set; }
+
+    /// <summary>multipart/form-data fields: a FileInfo (Get-Item) value is a file part, an array several fields of one name.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public IDictionary? Form { get; set; }
+
+    /// <summary>With -OutFile: continue a partial file with a Range request (the whole file again if the server ignores Range).</summary>
+    [Parameter]
+    public SwitchParameter Resume { get; set; }
+
     /// <summary>With -OutFile, output the result too.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
@@ -86,6 +100,9 @@ public sealed class InvokeStackWebRequestCommand : StackScopedCmdlet
         if (PassThru && OutFile is null)
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-PassThru goes with -OutFile: without -OutFile the result is output anyway."), "PassThruWithoutOutFile", ErrorCategory.InvalidArgument, null));
 
+        if (Resume && OutFile is null)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Resume continues a file: give the file with -OutFile."), "ResumeWithoutOutFile", ErrorCategory.InvalidArgument, null));
+
         var request = BuildRequest();
         if (DnsResolution.NoDnsServer(stack, request.Uri.IdnHost) is { } noDns) ThrowTerminatingError(noDns);
 
@@ -96,7 +113,8 @@ public sealed class InvokeStackWebRequestCommand : StackScopedCmdlet
             SessionState.PSVariable.Set(SessionVariable, session);
         }
         var client = session?.Client ?? new StackHttpClient(stack.Core);
-        var download = OutFile is null ? null : new Download(GetUnresolvedProviderPathFromPSPath(OutFile));
+        var download = OutFile is null ? null : new Download(GetUnresolvedProviderPathFromPSPath(OutFile), Resume);
+        if (download?.ResumeFrom > 0) request = request with { ResumeFrom = download.ResumeFrom };
         StackHttpResponse? response = null;
         try
         {
@@ -110,8 +128,13 @@ public sealed class InvokeStackWebRequestCommand : StackScopedCmdlet
         }
 
         var result = new StackWebResponse(response, download?.Path, stack.Name);
+        if (response.Resume is { } resumed) WriteVerbose(ResumeText(resumed, download!));
+        if (response.Resume == HttpResumeOutcome.Mismatch)
+            ThrowTerminatingError(new ErrorRecord(new InvalidOperationException($"{result.Uri} answered {result.StatusCode} with Content-Range '{ContentRange(result)}', " +
+                    $"which does not continue {download!.Path} ({download.ResumeFrom:N0} bytes); it is left as it was. Download it again without -Resume."),
+                "ResumeMismatch", ErrorCategory.InvalidResult, result.Uri));
         WriteVerbose($"{result.Method} {result.Uri}: {result.StatusCode} {result.StatusDescription}, {result.RawContentLength:N0} bytes over {result.Connection}; {result.Timing}");
-        if (!response.IsSuccessStatusCode && !SkipHttpErrorCheck && !response.RedirectLimitReached)
+        if (!response.IsSuccessStatusCode && !SkipHttpErrorCheck && !response.RedirectLimitReached && response.Resume != HttpResumeOutcome.AlreadyComplete)
         {
             download?.Discard();
             ThrowTerminatingError(StatusError(result));
@@ -160,6 +183,16 @@ public sealed class InvokeStackWebRequestCommand : StackScopedCmdlet
         throw new InvalidOperationException("not reached");
     }
 
+    private static string? ContentRange(StackWebResponse r) => r.Headers.GetValueOrDefault("Content-Range") is { Length: > 0 } v ? v[0] : null;
+
+    private static string ResumeText(HttpResumeOutcome outcome, Download d) => outcome switch
+    {
+        HttpResumeOutcome.Continued => $"-Resume: {d.Path} continued from byte {d.ResumeFrom:N0}.",
+        HttpResumeOutcome.Restarted => $"-Resume: the server ignored the range; {d.Path} was written again from the start.",
+        HttpResumeOutcome.AlreadyComplete => $"-Resume: {d.Path} is already complete ({d.ResumeFrom:N0} bytes); nothing to download.",
+        _ => $"-Resume: {d.Path} was left as it was.",
+    };
+
     private ProgressRecord? Progress(string target)
     {
         var got = Volatile.Read(ref _received);
@@ -188,7 +221,19 @@ public sealed class InvokeStackWebRequestCommand : StackScopedCmdlet
                 else headers.Add(new(name, value));
             }
         byte[]? body = null;
+        Func<HttpContent>? content = null;
         var value0 = Body is PSObject pb ? pb.BaseObject : Body;
+        if (Form != null || InFile != null)
+        {
+            var (first, second) = Form != null && InFile != null ? ("-Form", "-InFile") : (Form != null ? "-Form" : "-InFile", value0 != null ? "-Body" : null);
+            if (second != null)
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException($"{first} and {second} both give the request body; give one of them."), "BodyConflict", ErrorCategory.InvalidArgument, null));
+            if (Method is StackWebRequestMethod.Get or StackWebRequestMethod.Head)
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException($"A {Method.ToString().ToUpperInvariant()} request carries no body; give -Method Post or Put with {first}."),
+                    "BodyNotAllowed", ErrorCategory.InvalidArgument, null));
+            content = Form != null ? WebForm.Build(this, Form) : FileBody(GetUnresolvedProviderPathFromPSPath(InFile));
+            if (InFile != null) contentType ??= "application/octet-stream";
+        }
         if (value0 is IDictionary form)
         {
             var encoded = string.Join("&", form.Cast<DictionaryEntry>().Select(e =>
@@ -216,9 +261,19 @@ public sealed class InvokeStackWebRequestCommand : StackScopedCmdlet
         }
         return new StackHttpRequest
         {
-            Uri = uri!, Method = method, Headers = headers, Body = body, ContentType = body is null ? null : contentType,
+            Uri = uri!, Method = method, Headers = headers, Body = body, Content = content,
+            ContentType = body is null && InFile is null ? null : contentType, // a form's own type carries its boundary
             MaximumRedirection = MaximumRedirection, Timeout = TimeSpan.FromSeconds(TimeoutSec), SkipCertificateCheck = SkipCertificateCheck,
         };
+    }
+
+    /// <summary>-InFile: the file streamed as the body, opened afresh for each send (a 307 sends it again).</summary>
+    private Func<HttpContent> FileBody(string path)
+    {
+        if (!File.Exists(path))
+            ThrowTerminatingError(new ErrorRecord(new FileNotFoundException($"-InFile: there is no file '{path}'; give the path of an existing file.", path),
+                "InFileNotFound", ErrorCategory.ObjectNotFound, path));
+        return () => WebForm.FileContent(path);
     }
 
     /// <summary>A status other than 2xx: Invoke-WebRequest's terminating error, the response in Exception.Response and a text body in ErrorDetails.</summary>
@@ -251,29 +306,34 @@ public sealed class InvokeStackWebRequestCommand : StackScopedCmdlet
     }
 
     /// <summary>-OutFile: the body streams into a partial file beside the target, renamed to it once the answer is a success.</summary>
+    /// <remarks>With -Resume the target itself is written (continued, or rewritten if the server ignores Range) and never deleted.</remarks>
     private sealed class Download : IDisposable
     {
-        public Download(string path)
+        public Download(string path, bool resume)
         {
             Path = path;
-            Partial = path + ".partial";
-            Stream = new FileStream(Partial, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);
+            Partial = resume ? path : path + ".partial";
+            Resuming = resume;
+            Stream = new FileStream(Partial, resume ? FileMode.OpenOrCreate : FileMode.Create, FileAccess.ReadWrite, FileShare.Read, 1 << 16, useAsync: true);
+            ResumeFrom = resume ? Stream.Length : 0;
         }
 
         public string Path { get; }
         public string Partial { get; }
+        public bool Resuming { get; }
+        public long ResumeFrom { get; }
         public FileStream Stream { get; }
 
         public void Dispose() => Stream.Dispose();
-        public void Keep() => File.Move(Partial, Path, overwrite: true);
-        public void Discard() => File.Delete(Partial);
+        public void Keep() { if (!Resuming) File.Move(Partial, Path, overwrite: true); }
+        public void Discard() { if (!Resuming) File.Delete(Partial); }
 
         /// <summary>After a timeout: the partial file stays, for the user to look at or resume from; null if it is empty.</summary>
         public string? KeepPartial()
         {
             Stream.Dispose();
             if (new FileInfo(Partial).Length > 0) return Partial;
-            Discard();
+            File.Delete(Partial); // empty: nothing to keep (also with -Resume, where it was empty or new)
             return null;
         }
     }

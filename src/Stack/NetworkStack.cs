@@ -45,6 +45,8 @@ public sealed partial class NetworkStack : IDisposable
         Device = device;
         Clock = clock ?? new SystemClock();
         var random = seed is { } s ? new Random(s) : new Random();
+        // RFC 5452 9.2: ids, ports and secrets unguessable, unless a seed asks for a replayable run.
+        IRandomSource unpredictable = seed is null ? CryptoRandomSource.Instance : new SeededRandomSource(random);
         Name = name ?? device.Name;
         _ownsDevice = ownsDevice;
         MacAddress = config.MacAddress ?? device.HardwareAddress;
@@ -52,12 +54,12 @@ public sealed partial class NetworkStack : IDisposable
         var mtu = config.Mtu ?? device.Mtu;
         _packetLog = new PacketLog(config.PacketLogCapacity);
         StartedAt = DateTimeOffset.Now;
-        _context = new LayerContext(Name, config, random);
+        _context = new LayerContext(Name, config, random, unpredictable);
 
         // Bottom-up, each layer given what is below it. The order is also the order in which they draw from the
         // seeded random source, which a simulation's replay depends on: keep it.
         Sockets = new Sockets.SocketTable();
-        var ports = new EphemeralPorts(config, random);
+        var ports = new EphemeralPorts(config, unpredictable);
         var udpPorts = new Sockets.UdpSocketPorts(this);
         Ethernet = new EthernetLayer(device, MacAddress, mtu, _packetLog);
         Arp = new ArpLayer(_context, Ethernet);

@@ -107,6 +107,26 @@ Describe 'Invoke-StackWebRequest against python''s http.server in the kernel lab
         (Invoke-StackWebRequest http://192.0.2.1:8080/redirect/3 -Stack $stack).Redirects.Count | Should -Be 3
     }
 
+    It 'sends -InFile and -Form bodies, and -Resume rewrites the whole file when the server ignores Range' {
+        if ($WhyNoLab) { return }
+        $data = [byte[]]::new(1MB); (New-Object Random 16).NextBytes($data)
+        [IO.File]::WriteAllBytes("$dir/resume.bin", $data)
+        $echo = Invoke-StackWebRequest http://web.lab:8080/echo -Method Put -InFile "$dir/resume.bin" -Stack $stack
+        $echo.Headers['X-Method'] | Should -Be 'PUT'
+        [Convert]::ToBase64String($echo.Content) | Should -BeExactly ([Convert]::ToBase64String($data))
+        Set-Content "$dir/note.txt" 'from a file' -NoNewline
+        $form = Invoke-StackWebRequest http://web.lab:8080/echo -Method Post -Form @{ who = 'stack'; note = Get-Item "$dir/note.txt" } -Stack $stack
+        $text = [Text.Encoding]::UTF8.GetString($form.Content)
+        $text | Should -Match 'name=who\r\n(.+\r\n)*\r\nstack\r\n'
+        $text | Should -Match 'name=note; filename=note\.txt.*\r\n(.+\r\n)*\r\nfrom a file\r\n'
+        # python's http.server answers a Range request with 200 and the whole file: it is written again, not appended.
+        $out = Join-Path $TestDrive 'resume.bin'
+        [IO.File]::WriteAllBytes($out, $data[0..4095])
+        $r = Invoke-StackWebRequest http://web.lab:8080/resume.bin -OutFile $out -Resume -PassThru -Stack $stack
+        $r.StatusCode | Should -Be 200
+        (Get-FileHash $out).Hash | Should -Be (Get-FileHash "$dir/resume.bin").Hash
+    }
+
     It 'refuses a self-signed certificate unless -SkipCertificateCheck' {
         if ($WhyNoLab) { return }
         $err = { Invoke-StackWebRequest https://web.lab:8443/peer -Stack $stack } | Should -Throw -PassThru

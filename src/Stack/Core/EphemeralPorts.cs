@@ -7,11 +7,14 @@ namespace NetStack;
 internal sealed class EphemeralPorts
 {
     private readonly StackConfig _config;
-    private readonly Random _random;
+    private readonly IRandomSource _random;
     private readonly byte[] _secret = new byte[16];
     private uint _counter;
 
-    public EphemeralPorts(StackConfig config, Random random)
+    public EphemeralPorts(StackConfig config, Random random) : this(config, new SeededRandomSource(random)) { }
+
+    /// <param name="random">The stack's unpredictable source (<see cref="LayerContext.Unpredictable"/>): the secret and random ports come from it.</param>
+    public EphemeralPorts(StackConfig config, IRandomSource random)
     {
         _config = config;
         _random = random;

@@ -15,11 +15,13 @@ internal sealed class LayerContext
 
     private volatile StackConfig _config;
 
-    public LayerContext(string name, StackConfig config, Random random)
+    /// <param name="unpredictable">The source of unguessable values; by default <paramref name="random"/> itself (a seeded stack, a rule test).</param>
+    public LayerContext(string name, StackConfig config, Random random, IRandomSource? unpredictable = null)
     {
         Name = name;
         _config = config;
         Random = random;
+        Unpredictable = unpredictable ?? new SeededRandomSource(random);
     }
 
     /// <summary>The stack's name (for messages).</summary>
@@ -36,6 +38,12 @@ internal sealed class LayerContext
 
     /// <summary>The stack's one random source: seeded in simulations, so a run (ISNs, ports, ids) replays exactly.</summary>
     public Random Random { get; }
+
+    /// <summary>
+    /// For what an attacker must not guess (DNS ids and source ports, port and ISN secrets): the OS's cryptographic
+    /// generator when the stack has no seed, else <see cref="Random"/> (same draws, same order: a simulation replays).
+    /// </summary>
+    public IRandomSource Unpredictable { get; }
 
     /// <summary>The loop's current time: the 'now' of the turn in progress, which trace events are stamped with.</summary>
     public TimeSpan Now { get; set; }

@@ -201,7 +201,7 @@ internal sealed class DnsResolver
                 return;
             }
             r.Socket = socket;
-            r.Id = (ushort)_context.Random.Next(65536);
+            r.Id = (ushort)_context.Unpredictable.Next(65536); // RFC 5452 9.2: with the random port, 16 + ~14 bits to guess
             r.SentOpt = r.Edns;
             var length = DnsQuery.Write(_query, r.Id, r.QName, (ushort)r.Type, r.Edns ? Settings.EdnsPayloadSize : 0);
             var result = socket.Send(r.Server, Settings.ServerPort, _query.AsSpan(0, length), now);
@@ -224,7 +224,7 @@ internal sealed class DnsResolver
     {
         CloseTransport(r, now);
         Counters.TcpQueries++;
-        r.Id = (ushort)_context.Random.Next(65536);
+        r.Id = (ushort)_context.Unpredictable.Next(65536);
         r.SentOpt = false; // TCP has room for any answer: no payload size to advertise
         var length = DnsQuery.Write(_query, r.Id, r.QName, (ushort)r.Type);
         var exchange = new DnsTcpExchange(_query.AsSpan(0, length), (x, m, n) => OnTcpResponse(r, x, m.Span, n), (x, why, n) => OnTcpFailure(r, x, why, n));

@@ -14,6 +14,16 @@ public sealed record StackHttpRequest
     public byte[]? Body { get; init; }
     /// <summary>The body's Content-Type (e.g. "application/json; charset=utf-8").</summary>
     public string? ContentType { get; init; }
+    /// <summary>
+    /// Instead of <see cref="Body"/>: makes the body afresh for each send (a file streamed, a multipart form), so a
+    /// redirect that keeps the body can send it again. Its own Content-Type wins over none in <see cref="ContentType"/>.
+    /// </summary>
+    public Func<HttpContent>? Content { get; init; }
+    /// <summary>
+    /// Ask for the bytes from this offset on (Range: bytes=N-), continuing a partial file in the destination stream;
+    /// the response's <see cref="StackHttpResponse.Resume"/> says how the answer was used (<see cref="HttpResume"/>).
+    /// </summary>
+    public long? ResumeFrom { get; init; }
     /// <summary>Redirects to follow before the 3xx itself is the answer (0: none).</summary>
     public int MaximumRedirection { get; init; } = 5;
     /// <summary>Limit for the connection and the response headers, and for each wait for more of the body.</summary>
@@ -50,5 +60,7 @@ public sealed record StackHttpResponse
     public IReadOnlyList<HttpRedirectHop> Redirects { get; init; } = Array.Empty<HttpRedirectHop>();
     /// <summary>True when this is a redirect that was not followed because MaximumRedirection was reached.</summary>
     public bool RedirectLimitReached { get; init; }
+    /// <summary>For a request with ResumeFrom and a destination: how the answer was used; null otherwise.</summary>
+    public HttpResumeOutcome? Resume { get; init; }
     public bool IsSuccessStatusCode => (int)StatusCode is >= 200 and <= 299;
 }

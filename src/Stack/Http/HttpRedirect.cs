@@ -40,6 +40,7 @@ public static class HttpRedirect
             Uri = target,
             Method = toGet ? HttpMethod.Get : request.Method,
             Body = toGet ? null : request.Body,
+            Content = toGet ? null : request.Content,
             ContentType = toGet ? null : request.ContentType,
             Headers = headers,
         };

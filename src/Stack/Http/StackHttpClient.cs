@@ -115,14 +115,19 @@ public sealed class StackHttpClient : IDisposable
                     }
                     long length = 0;
                     byte[]? body = null;
+                    var resume = destination != null && current.ResumeFrom is long from
+                        ? HttpResume.Decide(response.StatusCode, response.Content.Headers.ContentRange?.ToString(), from) : (HttpResumeOutcome?)null;
+                    var into = resume is null or HttpResumeOutcome.Continued or HttpResumeOutcome.Restarted ? destination : null;
+                    if (resume == HttpResumeOutcome.Continued) into!.Seek(current.ResumeFrom!.Value, SeekOrigin.Begin);
+                    else if (resume == HttpResumeOutcome.Restarted) into!.SetLength(0); // the server ignored Range: the whole file again
                     if (current.Method != HttpMethod.Head)
                     {
                         // In memory: sized by Content-Length when known, so a large body is neither regrown nor copied at the end
                         // (up to a bound: a server's claim alone does not get gigabytes allocated).
                         var announced = response.Content.Headers.ContentLength is long n and > 0 and <= PreallocateLimit ? (int)n : 0;
-                        var target = destination ?? new MemoryStream(announced);
+                        var target = into ?? new MemoryStream(announced);
                         length = await CopyBodyAsync(response, target, limit, current, progress, cancellationToken).ConfigureAwait(false);
-                        if (target is MemoryStream ms && destination is null) body = ms.Length == ms.Capacity ? ms.GetBuffer() : ms.ToArray();
+                        if (target is MemoryStream ms && into is null) body = ms.Length == ms.Capacity ? ms.GetBuffer() : ms.ToArray();
                     }
                     exchange.DoneAt = Stopwatch.GetTimestamp();
                     return new StackHttpResponse
@@ -139,6 +144,7 @@ public sealed class StackHttpClient : IDisposable
                         Connection = await DetailsAsync(exchange).ConfigureAwait(false),
                         Redirects = hops,
                         RedirectLimitReached = HttpRedirect.IsRedirect(response.StatusCode) && response.Headers.Location != null,
+                        Resume = resume,
                     };
                 }
             }
@@ -174,9 +180,11 @@ public sealed class StackHttpClient : IDisposable
     private static HttpRequestMessage Build(StackHttpRequest r)
     {
         var m = new HttpRequestMessage(r.Method, r.Uri) { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
-        if (r.Body != null)
+        if (r.ResumeFrom is long from and > 0) m.Headers.Range = new RangeHeaderValue(from, null);
+        if (r.Body != null || r.Content != null)
         {
-            m.Content = new ByteArrayContent(r.Body);
+            m.Content = r.Content?.Invoke() ?? new ByteArrayContent(r.Body!);
+            if (r.ContentType != null) m.Content.Headers.Remove("Content-Type");
             if (r.ContentType != null && !m.Content.Headers.TryAddWithoutValidation("Content-Type", r.ContentType))
                 throw new ArgumentException($"'{r.ContentType}' is not a Content-Type; write one like 'application/json; charset=utf-8'.", nameof(r.ContentType));
         }

@@ -11,7 +11,7 @@ namespace NetStack.Services;
 /// Pages:
 /// <list type="bullet">
 /// <item>/ — the index (HTML), /hello — one line of text;</item>
-/// <item>/bytes/N — N bytes of the chargen pattern (Content-Length), /download — 4 MiB of it as a file;</item>
+/// <item>/bytes/N — N bytes of the chargen pattern (Content-Length), /download — 4 MiB of it as a file (Range: bytes=N- honoured);</item>
 /// <item>/chunked — a body in chunked transfer coding, /slow and /slow/N — N lines (default 10) trickled one per interval;</item>
 /// <item>/redirect — 302 to /hello; POST /echo — the request body back; anything else 404.</item>
 /// </list>
@@ -57,6 +57,8 @@ internal sealed class HttpService(ServiceCounters counters, ServiceHostOptions o
         public string ContentType { get; init; } = "text/plain; charset=utf-8";
         public byte[]? Body { get; init; }
         public long PatternLength { get; init; } = -1;
+        /// <summary>Where in the pattern the body starts (a range of it).</summary>
+        public long PatternOffset { get; init; }
         public Func<CancellationToken, IAsyncEnumerable<byte[]>>? Chunks { get; init; }
         public List<(string Name, string Value)> Headers { get; } = new();
     }
@@ -88,7 +90,7 @@ internal sealed class HttpService(ServiceCounters counters, ServiceHostOptions o
             case "/hello":
                 return Text(200, HelloText);
             case "/download":
-                var download = new Response { PatternLength = DownloadSize, ContentType = "application/octet-stream" };
+                var download = HttpRange.Apply(request, DownloadSize) ?? new Response { PatternLength = DownloadSize, ContentType = "application/octet-stream" };
                 download.Headers.Add(("Content-Disposition", "attachment; filename=\"download.bin\""));
                 return download;
             case "/chunked":
@@ -168,11 +170,13 @@ internal sealed class HttpService(ServiceCounters counters, ServiceHostOptions o
         {
             // The pattern repeats every 95 lines, so one block sent again and again continues it.
             var block = ChargenService.Pattern(95 * ChargenService.LineLength);
+            var at = (int)(r.PatternOffset % block.Length);
             for (long sent = 0; sent < r.PatternLength;)
             {
-                var n = (int)Math.Min(block.Length, r.PatternLength - sent);
-                await socket.SendAsync(block.AsMemory(0, n), token).ConfigureAwait(false);
+                var n = (int)Math.Min(block.Length - at, r.PatternLength - sent);
+                await socket.SendAsync(block.AsMemory(at, n), token).ConfigureAwait(false);
                 sent += n;
+                at = 0;
             }
         }
         if (r.Chunks != null)
@@ -201,12 +205,14 @@ internal sealed class HttpService(ServiceCounters counters, ServiceHostOptions o
     private static string Reason(int status) => status switch
     {
         200 => "OK",
+        206 => "Partial Content",
         302 => "Found",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
         411 => "Length Required",
         413 => "Content Too Large",
+        416 => "Range Not Satisfiable",
         431 => "Request Header Fields Too Large",
         505 => "HTTP Version Not Supported",
         _ => "Status",
@@ -221,7 +227,7 @@ internal sealed class HttpService(ServiceCounters counters, ServiceHostOptions o
         <ul>
         <li><a href="/hello">/hello</a>: one line of text</li>
         <li><a href="/bytes/1048576">/bytes/N</a>: N bytes (at most {options.HttpMaxBytes})</li>
-        <li><a href="/download">/download</a>: a 4 MiB file</li>
+        <li><a href="/download">/download</a>: a 4 MiB file (resumable: Range: bytes=N-)</li>
         <li><a href="/chunked">/chunked</a>: a body in chunked transfer coding</li>
         <li><a href="/slow">/slow</a>, /slow/N: N lines, one every {options.HttpSlowInterval.TotalMilliseconds:0} ms</li>
         <li><a href="/redirect">/redirect</a>: 302 to /hello</li>

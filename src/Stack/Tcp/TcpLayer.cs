@@ -115,7 +115,7 @@ internal sealed class TcpLayer : IIpProtocolHandler
         _output = output;
         _ports = ports;
         Span<byte> key = stackalloc byte[16];
-        context.Random.NextBytes(key);
+        context.Unpredictable.NextBytes(key); // RFC 6528: the ISN secret
         _isnKey0 = BinaryPrimitives.ReadUInt64LittleEndian(key);
         _isnKey1 = BinaryPrimitives.ReadUInt64LittleEndian(key[8..]);
         _challengeTokens = context.Config.Tcp.ChallengeAcksPerSecond;
