@@ -48,6 +48,12 @@ public sealed class VirtualWire
     private readonly Dictionary<MacAddress, VirtualPort> _learned = new();
     private WireFaults _faults;
     private long _sequence;
+    // Frame buffers in flight come from the wire's own free list: a frame is copied in on the sender's thread and given
+    // back on the receiver's, and the shared ArrayPool's per-thread caches then ran dry in bursts (a window of frames)
+    // and allocated. Frames larger than a slot (jumbo MTUs) still use the shared pool.
+    private const int SlotSize = 2048;
+    private const int MaxFreeSlots = 4096;
+    private readonly Stack<byte[]> _free = new();
 
     public VirtualWire(int seed = 1, WireFaults? faults = null)
     {
@@ -156,7 +162,7 @@ public sealed class VirtualWire
                 at += TimeSpan.FromTicks((long)(_random.NextDouble() * f.ReorderDelay.Ticks) + 1);
                 FramesReordered++;
             }
-            var buffer = ArrayPool<byte>.Shared.Rent(frame.Length);
+            var buffer = RentLocked(frame.Length);
             frame.CopyTo(buffer);
             if (f.CorruptRate > 0 && _random.NextDouble() < f.CorruptRate)
             {
@@ -165,10 +171,20 @@ public sealed class VirtualWire
             }
             if (!to.EnqueueLocked(new InFlight(buffer, frame.Length, at, _sequence++), PortQueueLimit))
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                ReturnLocked(buffer);
                 FramesOverflowed++;
             }
         }
+    }
+
+    private byte[] RentLocked(int length) =>
+        length > SlotSize ? ArrayPool<byte>.Shared.Rent(length) : _free.TryPop(out var b) ? b : new byte[SlotSize];
+
+    /// <summary>Gives a frame buffer back (under <see cref="Gate"/>).</summary>
+    internal void ReturnLocked(byte[] buffer)
+    {
+        if (buffer.Length != SlotSize) ArrayPool<byte>.Shared.Return(buffer);
+        else if (_free.Count < MaxFreeSlots) _free.Push(buffer);
     }
 
     internal readonly record struct InFlight(byte[] Buffer, int Length, TimeSpan Arrival, long Sequence);
@@ -214,19 +230,29 @@ public sealed class VirtualPort : ILinkDevice
     public int Receive(IFrameSink sink, TimeSpan now, int max)
     {
         int n = 0;
-        while (n < max)
+        byte[]? done = null; // the last frame's buffer, given back under the next lock taken
+        try
         {
-            VirtualWire.InFlight f;
-            lock (_wire.Gate)
+            while (n < max)
             {
-                if (!_queue.TryPeek(out f, out _) || f.Arrival > now) break;
-                _queue.Dequeue();
+                VirtualWire.InFlight f;
+                lock (_wire.Gate)
+                {
+                    if (done != null) _wire.ReturnLocked(done);
+                    done = null;
+                    if (!_queue.TryPeek(out f, out _) || f.Arrival > now) break;
+                    _queue.Dequeue();
+                }
+                done = f.Buffer;
+                n++;
+                Statistics.FramesReceived++;
+                Statistics.BytesReceived += f.Length;
+                sink.OnFrame(f.Buffer.AsSpan(0, f.Length), now);
             }
-            n++;
-            Statistics.FramesReceived++;
-            Statistics.BytesReceived += f.Length;
-            try { sink.OnFrame(f.Buffer.AsSpan(0, f.Length), now); }
-            finally { ArrayPool<byte>.Shared.Return(f.Buffer); }
+        }
+        finally
+        {
+            if (done != null) lock (_wire.Gate) _wire.ReturnLocked(done);
         }
         return n;
     }
@@ -259,7 +285,7 @@ public sealed class VirtualPort : ILinkDevice
         lock (_wire.Gate)
         {
             _disposed = true;
-            while (_queue.TryDequeue(out var f, out _)) ArrayPool<byte>.Shared.Return(f.Buffer);
+            while (_queue.TryDequeue(out var f, out _)) _wire.ReturnLocked(f.Buffer);
         }
         Wake();
     }
