@@ -133,10 +133,10 @@ internal static class Catalog
                 One("cpu-wire", WireCost.OursCpuPerCore), null),
             new("api", "api", false,
                 [
-                    new Figure("api-alloc-send", "Allocation per SendAsync call, steady state (process)", "bytes/call", "0 (< 1)", (o, _) => o < 1) { NeedsReference = false },
-                    new Figure("api-alloc-recv", "Allocation per ReceiveAsync call, steady state (process)", "bytes/call", "0 (< 1)", (o, _) => o < 1) { NeedsReference = false },
-                    new Figure("api-handoffs-send", "Thread hand-offs per SendAsync call", "hand-offs/call", "<= 1", (o, _) => o <= 1) { NeedsReference = false },
-                    new Figure("api-handoffs-recv", "Thread hand-offs per ReceiveAsync call", "hand-offs/call", "<= 1", (o, _) => o <= 1) { NeedsReference = false },
+                    new Figure("api-alloc-send", "Allocation per send call (WriteAsync: SendAsync as ValueTask), steady state", "bytes/call", "0 (< 1)", (o, _) => o < 1) { NeedsReference = false },
+                    new Figure("api-alloc-recv", "Allocation per receive call (ReadAsync: ReceiveAsync as ValueTask), steady state", "bytes/call", "0 (< 1)", (o, _) => o < 1) { NeedsReference = false },
+                    new Figure("api-handoffs-send", "Thread hand-offs per send call (WriteAsync)", "hand-offs/call", "<= 1", (o, _) => o <= 1) { NeedsReference = false },
+                    new Figure("api-handoffs-recv", "Thread hand-offs per receive call (ReadAsync)", "hand-offs/call", "<= 1", (o, _) => o <= 1) { NeedsReference = false },
                 ],
                 (_, o) => WireCost.OursApiCost(o), null),
             // Long: selectable by name, or --full.

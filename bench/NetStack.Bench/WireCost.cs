@@ -89,7 +89,8 @@ internal static class WireCost
     /// <paramref name="readChunk"/> per call); with <paramref name="close"/> A then shuts down and B reads to the end.
     /// Returns the bytes B read and each side's call costs.
     /// </summary>
-    private static async Task<(long Bytes, CallerCost Send, CallerCost Receive)> Stream(Pair p, TimeSpan duration, int sendChunk, int readChunk, bool close)
+    private static async Task<(long Bytes, CallerCost Send, CallerCost Receive)> Stream(Pair p, TimeSpan duration, int sendChunk, int readChunk, bool close,
+        bool valueTasks = false)
     {
         var data = new byte[sendChunk];
         var buffer = new byte[readChunk];
@@ -102,7 +103,7 @@ internal static class WireCost
             while (!Volatile.Read(ref stop))
             {
                 var before = GC.GetAllocatedBytesForCurrentThread();
-                var t = p.Client.SendAsync(data);
+                var t = valueTasks ? p.Client.WriteAsync(data) : new ValueTask(p.Client.SendAsync(data));
                 sendCost.Allocated += GC.GetAllocatedBytesForCurrentThread() - before;
                 sendCost.Calls++;
                 if (!t.IsCompleted) sendCost.Pending++;
@@ -116,7 +117,7 @@ internal static class WireCost
             while (close || !Volatile.Read(ref stop) || received < Volatile.Read(ref sent))
             {
                 var before = GC.GetAllocatedBytesForCurrentThread();
-                var t = p.Server.ReceiveAsync(buffer);
+                var t = valueTasks ? p.Server.ReadAsync(buffer) : new ValueTask<int>(p.Server.ReceiveAsync(buffer));
                 receiveCost.Allocated += GC.GetAllocatedBytesForCurrentThread() - before;
                 receiveCost.Calls++;
                 if (!t.IsCompleted) receiveCost.Pending++;
@@ -182,21 +183,46 @@ internal static class WireCost
     }
 
     /// <summary>
-    /// A streams 4 KiB SendAsync calls to B's 4 KiB ReceiveAsync calls. Each side's cost per call is counted where it
-    /// arises: bytes the call allocated synchronously on the calling thread, plus bytes that side's loop thread
-    /// allocated, per call (the loop's per-frame share is ~0, its own figure); hand-offs per call = work posted to the
-    /// loop from the caller's thread (the device's Wake) + completions that come back from the loop (calls that
-    /// returned pending: their continuation runs on another thread). The whole process's allocation per call and the
-    /// thread pool's work items are details.
+    /// A streams 4 KiB sends to B's 4 KiB receives, through the allocation-free API (<c>WriteAsync</c>/<c>ReadAsync</c>, ValueTask
+    /// over each socket's reusable operation: the figures) and then through the Task API (<c>SendAsync</c>/<c>ReceiveAsync</c>:
+    /// the <c>task_api_*</c> details). Each side's cost per call is counted where it arises: bytes the call allocated
+    /// synchronously on the calling thread (which includes a loop turn the call ran inline), plus bytes that side's loop
+    /// thread allocated, per call (the loop's per-frame share is ~0, its own figure); hand-offs per call = work posted to the
+    /// loop that had to wake it (the device's Wake) + completions that come back from the loop (calls that returned
+    /// pending: their continuation runs on another thread). The whole process's allocation per call and the thread pool's
+    /// work items are details.
     /// </summary>
     public static async Task<Dictionary<string, Measurement>> OursApiCost(BenchOptions o)
     {
         using var p = await Connect();
-        await Stream(p, TimeSpan.FromSeconds(0.3), 4096, 4096, close: false); // warm-up
+        await Stream(p, TimeSpan.FromSeconds(0.3), 4096, 4096, close: false, valueTasks: true); // warm-up, both APIs
+        await Stream(p, TimeSpan.FromSeconds(0.3), 4096, 4096, close: false);
+        var tasks = await ApiWindow(p, o.WireDuration / 2, valueTasks: false);
+        var values = await ApiWindow(p, o.WireDuration, valueTasks: true);
+        var common = new Dictionary<string, double>(values.Common);
+        foreach (var (k, v) in tasks.Common) common["task_api_" + k] = v;
+        foreach (var (k, v) in tasks.Figures) common["task_api_" + k.Replace('-', '_')] = v.Value;
+        Measurement M(string id, params string[] extra)
+        {
+            var d = new Dictionary<string, double>(common);
+            foreach (var k in extra) d[k] = values.Figures[id].Details[k];
+            return new Measurement(values.Figures[id].Value, d);
+        }
+        return new()
+        {
+            ["api-alloc-send"] = M("api-alloc-send", "caller_bytes_per_call", "loop_bytes_per_call"),
+            ["api-alloc-recv"] = M("api-alloc-recv", "caller_bytes_per_call", "loop_bytes_per_call"),
+            ["api-handoffs-send"] = M("api-handoffs-send", "loop_posts_per_call", "pending_at_return_share"),
+            ["api-handoffs-recv"] = M("api-handoffs-recv", "loop_posts_per_call", "pending_at_return_share"),
+        };
+    }
+
+    private static async Task<(Dictionary<string, double> Common, Dictionary<string, Measurement> Figures)> ApiWindow(Pair p, TimeSpan duration, bool valueTasks)
+    {
         var (la0, lb0) = (await LoopAllocated(p.StackA), await LoopAllocated(p.StackB));
         var (wa0, wb0) = (Interlocked.Read(ref p.DeviceA.Wakes), Interlocked.Read(ref p.DeviceB.Wakes));
         var (total0, pool0, switches0) = (GC.GetTotalAllocatedBytes(precise: true), ThreadPool.CompletedWorkItemCount, VoluntaryContextSwitches());
-        var (bytes, send, receive) = await Stream(p, o.WireDuration, 4096, 4096, close: false);
+        var (bytes, send, receive) = await Stream(p, duration, 4096, 4096, close: false, valueTasks);
         var (total, pool, switches) = (GC.GetTotalAllocatedBytes(precise: true) - total0, ThreadPool.CompletedWorkItemCount - pool0, VoluntaryContextSwitches() - switches0);
         var (wa, wb) = (Interlocked.Read(ref p.DeviceA.Wakes) - wa0, Interlocked.Read(ref p.DeviceB.Wakes) - wb0);
         var (la, lb) = (await LoopAllocated(p.StackA) - la0, await LoopAllocated(p.StackB) - lb0);
@@ -208,19 +234,14 @@ internal static class WireCost
             ["pool_work_items_per_call"] = pool / calls,
             ["voluntary_context_switches_per_call"] = switches / calls,
         };
-        Measurement M(double value, params (string, double)[] extra)
-        {
-            var d = new Dictionary<string, double>(common);
-            foreach (var (k, v) in extra) d[k] = v;
-            return new Measurement(value, d);
-        }
+        Measurement M(double value, params (string, double)[] extra) => new(value, extra.ToDictionary(e => e.Item1, e => e.Item2));
         double Per(double x, CallerCost c) => x / Math.Max(1, c.Calls);
-        return new()
+        return (common, new()
         {
             ["api-alloc-send"] = M(Per(send.Allocated + la, send), ("caller_bytes_per_call", Per(send.Allocated, send)), ("loop_bytes_per_call", Per(la, send))),
             ["api-alloc-recv"] = M(Per(receive.Allocated + lb, receive), ("caller_bytes_per_call", Per(receive.Allocated, receive)), ("loop_bytes_per_call", Per(lb, receive))),
             ["api-handoffs-send"] = M(Per(wa + send.Pending, send), ("loop_posts_per_call", Per(wa, send)), ("pending_at_return_share", Per(send.Pending, send))),
             ["api-handoffs-recv"] = M(Per(wb + receive.Pending, receive), ("loop_posts_per_call", Per(wb, receive)), ("pending_at_return_share", Per(receive.Pending, receive))),
-        };
+        });
     }
 }

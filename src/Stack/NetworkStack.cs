@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using NetStack.Arp;
 using NetStack.Dhcp;
 using NetStack.Diagnostics;
@@ -26,16 +25,9 @@ namespace NetStack;
 /// </summary>
 public sealed partial class NetworkStack : IDisposable
 {
-    /// <summary>Frames taken from the device per loop turn before timers and API work get their go.</summary>
-    public const int ReceiveBatch = 256;
-
-    private readonly ConcurrentQueue<(Action<TimeSpan> Run, Action<Exception>? Cancel)> _posted = new();
     private readonly bool _ownsDevice;
     private readonly PacketLog _packetLog;
     private readonly LayerContext _context;
-    private Thread? _thread;
-    private volatile bool _stopping;
-    private volatile bool _disposed;
 
     public NetworkStack(ILinkDevice device, StackConfig config, IClock? clock = null, int? seed = null, string? name = null, bool ownsDevice = true)
     {
@@ -115,134 +107,6 @@ public sealed partial class NetworkStack : IDisposable
     internal PacketLog PacketLog => _packetLog;
     public EthernetCounters EthernetCounters => Ethernet.Counters;
 
-    // ---------------- the loop ----------------
-
-    /// <summary>
-    /// One turn of the loop at <paramref name="now"/>: runs posted API work, takes a batch of frames from
-    /// the device, runs due timers and flushes what was sent. Returns when it next has something to do
-    /// (null: nothing scheduled). Call from one thread at a time only.
-    /// </summary>
-    public TimeSpan? Poll(TimeSpan now)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        _context.Now = now;
-        var budget = _posted.Count;
-        while (budget-- > 0 && _posted.TryDequeue(out var work)) work.Run(now);
-
-        var received = Device.Receive(Ethernet, now, ReceiveBatch);
-
-        var next = Min(Arp.Poll(now), Ip.Poll(now));
-        next = Min(next, Icmp.Poll(now));
-        next = Min(next, Udp.Poll(now));
-        next = Min(next, Dns.Poll(now));
-        next = Min(next, Tcp.Poll(now));
-        if (Dhcp != null) next = Min(next, Dhcp.Poll(now));
-        Tcp.FlushPendingAcks(now); // one ACK per connection for the whole receive batch (sending them only clears timers)
-        Device.Flush(now);
-        next = Min(next, Device.NextArrival);
-        if (received == ReceiveBatch || !_posted.IsEmpty) next = now;
-        return next;
-    }
-
-    private static TimeSpan? Min(TimeSpan? a, TimeSpan? b) => a is null ? b : b is null ? a : (a < b ? a : b);
-
-    /// <summary>Runs <paramref name="work"/> on the loop at its next turn. Any thread.</summary>
-    public void Post(Action<TimeSpan> work) => Post(work, null);
-
-    /// <summary>Posts work with a callback that runs instead if the stack stops before the work could.</summary>
-    private void Post(Action<TimeSpan> work, Action<Exception>? cancel)
-    {
-        if (_disposed) throw Stopped();
-        _posted.Enqueue((work, cancel));
-        if (_disposed) CancelPosted(); // raced with Dispose: do not leave the caller waiting
-        else Device.Wake();
-    }
-
-    private StackException Stopped() => new(StackError.StackStopped, $"Stack '{Name}' has been stopped; start a new one.");
-
-    private void CancelPosted()
-    {
-        while (_posted.TryDequeue(out var w)) w.Cancel?.Invoke(Stopped());
-    }
-
-    /// <summary>Runs <paramref name="fn"/> on the loop and returns its result. Any thread.</summary>
-    public Task<T> InvokeAsync<T>(Func<TimeSpan, T> fn)
-    {
-        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        try
-        {
-            Post(now =>
-            {
-                try { tcs.TrySetResult(fn(now)); }
-                catch (Exception e) { tcs.TrySetException(e); }
-            }, e => tcs.TrySetException(e));
-        }
-        catch (StackException e) { tcs.TrySetException(e); }
-        return tcs.Task;
-    }
-
-    /// <summary>Runs <paramref name="fn"/> (which itself returns a task started on the loop) and unwraps it.</summary>
-    /// <remarks>
-    /// Loop-side operations complete their tasks on the loop with synchronous continuations (a plain
-    /// TaskCompletionSource), so the caller's task here is complete by the end of that loop turn — which keeps
-    /// simulations deterministic — while the caller's own continuations still run off the loop.
-    /// </remarks>
-    public Task<T> InvokeAsync<T>(Func<TimeSpan, Task<T>> fn)
-    {
-        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        try
-        {
-            Post(now =>
-            {
-                Task<T> inner;
-                try { inner = fn(now); }
-                catch (Exception e) { tcs.TrySetException(e); return; }
-                inner.ContinueWith(static (t, state) =>
-                {
-                    var target = (TaskCompletionSource<T>)state!;
-                    if (t.IsCanceled) target.TrySetCanceled();
-                    else if (t.IsFaulted) target.TrySetException(t.Exception!.InnerExceptions);
-                    else target.TrySetResult(t.Result);
-                }, tcs, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }, e => tcs.TrySetException(e));
-        }
-        catch (StackException e) { tcs.TrySetException(e); }
-        return tcs.Task;
-    }
-
-    public Task InvokeAsync(Action<TimeSpan> action) => InvokeAsync<bool>(now => { action(now); return true; });
-
-    /// <summary>Starts the real-time loop on its own thread.</summary>
-    public void Start()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_thread != null) throw new InvalidOperationException($"Stack '{Name}' is already running.");
-        _thread = new Thread(RunLoop) { IsBackground = true, Name = $"NetStack loop {Name}" };
-        _thread.Start();
-    }
-
-    private void RunLoop()
-    {
-        var idle = TimeSpan.FromMilliseconds(250);
-        while (!_stopping)
-        {
-            TimeSpan? next;
-            try { next = Poll(Clock.Now); }
-            catch (Exception e)
-            {
-                LoopFaults++;
-                LastLoopFault = e;
-                _context.Trace("Stack", $"loop fault: {e.GetType().Name}: {e.Message}");
-                next = null;
-            }
-            if (_stopping) break;
-            if (!_posted.IsEmpty) continue;
-            var wait = next is { } n ? n - Clock.Now : idle;
-            if (wait > idle) wait = idle;
-            if (wait > TimeSpan.Zero) Device.WaitForFrames(wait);
-        }
-    }
-
     // ---------------- tracing ----------------
 
     /// <summary>Protocol events as they happen (ARP, handshakes, retransmissions). Raised on the loop thread: keep handlers quick.</summary>
@@ -259,7 +123,7 @@ public sealed partial class NetworkStack : IDisposable
         CancellationToken cancellationToken = default)
     {
         var t = timeout ?? TimeSpan.FromSeconds(4);
-        var task = InvokeAsync(now => Icmp.Ping(destination, payloadSize, t, ttl, now, dontFragment));
+        var task = CallAsync(now => Icmp.Ping(destination, payloadSize, t, ttl, now, dontFragment));
         return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
     }
 
@@ -274,23 +138,23 @@ public sealed partial class NetworkStack : IDisposable
     public Task<PathMtuResult> DiscoverPathMtuAsync(Ipv4Address destination, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
         PathMtuDiscovery.RunAsync(destination, Mtu, (payload, ct) => PingAsync(destination, payload, timeout, dontFragment: true, cancellationToken: ct), cancellationToken);
 
-    public Task<IReadOnlyList<ArpEntryInfo>> GetArpCacheAsync() => InvokeAsync<IReadOnlyList<ArpEntryInfo>>(now => Arp.Snapshot(now));
+    public Task<IReadOnlyList<ArpEntryInfo>> GetArpCacheAsync() => CallAsync<IReadOnlyList<ArpEntryInfo>>(now => Arp.Snapshot(now));
 
-    public Task AddArpEntryAsync(Ipv4Address address, MacAddress mac) => InvokeAsync(now => Arp.AddStatic(address, mac, now));
+    public Task AddArpEntryAsync(Ipv4Address address, MacAddress mac) => CallAsync(now => Arp.AddStatic(address, mac, now));
 
-    public Task<bool> RemoveArpEntryAsync(Ipv4Address address) => InvokeAsync(now => Arp.Remove(address, now));
+    public Task<bool> RemoveArpEntryAsync(Ipv4Address address) => CallAsync(now => Arp.Remove(address, now));
 
-    public Task<int> ClearArpCacheAsync(bool includeStatic = false) => InvokeAsync(now => Arp.Clear(includeStatic, now));
+    public Task<int> ClearArpCacheAsync(bool includeStatic = false) => CallAsync(now => Arp.Clear(includeStatic, now));
 
     /// <summary>ARPs for <paramref name="address"/> now (like arping) and returns the entry, or fails with HostUnreachable.</summary>
     public Task<ArpEntryInfo> ResolveArpAsync(Ipv4Address address, CancellationToken cancellationToken = default)
     {
-        var task = InvokeAsync(now => Arp.ResolveNow(address, now));
+        var task = CallAsync(now => Arp.ResolveNow(address, now));
         return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
     }
 
     /// <summary>Every counter of every layer, read on the loop so the snapshot is consistent.</summary>
-    public Task<IReadOnlyList<StackCounter>> GetStatisticsAsync() => InvokeAsync<IReadOnlyList<StackCounter>>(_ => ReadCounters());
+    public Task<IReadOnlyList<StackCounter>> GetStatisticsAsync() => CallAsync<IReadOnlyList<StackCounter>>(_ => ReadCounters());
 
     internal List<StackCounter> ReadCounters()
     {
@@ -319,11 +183,11 @@ public sealed partial class NetworkStack : IDisposable
     }
 
     /// <summary>The recent frames in and out, oldest first (Get-StackPacket).</summary>
-    public Task<IReadOnlyList<LoggedFrame>> GetPacketLogAsync() => InvokeAsync<IReadOnlyList<LoggedFrame>>(_ => _packetLog.Snapshot());
+    public Task<IReadOnlyList<LoggedFrame>> GetPacketLogAsync() => CallAsync<IReadOnlyList<LoggedFrame>>(_ => _packetLog.Snapshot());
 
     /// <summary>The netstat view: every socket's row, taken on the loop (Get-StackConnection).</summary>
     public Task<IReadOnlyList<Sockets.ConnectionInfo>> GetConnectionsAsync() =>
-        InvokeAsync<IReadOnlyList<Sockets.ConnectionInfo>>(now => Sockets.All().Select(s => s.Snapshot(now)).ToList());
+        CallAsync<IReadOnlyList<Sockets.ConnectionInfo>>(now => Sockets.All().Select(s => s.Snapshot(now)).ToList());
 
     /// <summary>
     /// Throws AddressNotAvailable unless <paramref name="address"/> is the stack's own or 0.0.0.0 (any): a stack has
@@ -342,7 +206,7 @@ public sealed partial class NetworkStack : IDisposable
     public Task JoinMulticastGroupAsync(Ipv4Address group)
     {
         if (!group.IsMulticast) throw new ArgumentException($"{group} is not a multicast address (224.0.0.0/4).", nameof(group));
-        return InvokeAsync(_ => { Ip.JoinGroup(group); });
+        return CallAsync(_ => { Ip.JoinGroup(group); });
     }
 
     // ---------------- UDP and DNS ----------------
@@ -358,7 +222,7 @@ public sealed partial class NetworkStack : IDisposable
     {
         var socket = new UdpSocket(this);
         // Bound in one loop turn (no await), so the task completes on the loop: simulations stay deterministic.
-        return InvokeAsync(now =>
+        return CallAsync(now =>
         {
             try { socket.Bind(port, localAddress ?? Ipv4Address.Any, now); }
             catch
@@ -379,7 +243,7 @@ public sealed partial class NetworkStack : IDisposable
     public Task<DnsResult> ResolveAsync(string name, Ipv4Address? server = null, CancellationToken cancellationToken = default)
     {
         DnsName.Normalize(name); // a name that cannot be one fails here, on the caller's thread
-        var task = InvokeAsync(now => Dns.Resolve(name, server, now));
+        var task = CallAsync(now => Dns.Resolve(name, server, now));
         return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
     }
 
@@ -393,12 +257,12 @@ public sealed partial class NetworkStack : IDisposable
         CancellationToken cancellationToken = default)
     {
         DnsName.Normalize(name);
-        var task = InvokeAsync(now => Dns.Query(name, type, server, noCache, now));
+        var task = CallAsync(now => Dns.Query(name, type, server, noCache, now));
         return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
     }
 
     /// <summary>Forgets every cached DNS answer; returns how many there were.</summary>
-    public Task<int> ClearDnsCacheAsync() => InvokeAsync(_ => Dns.ClearCache());
+    public Task<int> ClearDnsCacheAsync() => CallAsync(_ => Dns.ClearCache());
     // ---------------- TCP ----------------
 
     /// <summary>A new, unconnected TCP socket (set options, then ConnectAsync).</summary>
@@ -420,7 +284,7 @@ public sealed partial class NetworkStack : IDisposable
     public Task<TcpListener> ListenAsync(ushort port, int? backlog = null)
     {
         var l = NewListener(port, backlog);
-        return InvokeAsync(now => { l.Start(now); return l; });
+        return CallAsync(now => { l.Start(now); return l; });
     }
 
     /// <summary>
@@ -474,16 +338,25 @@ public sealed partial class NetworkStack : IDisposable
         _stopping = true;
         Device.Wake();
         var loopEnded = _thread is not { } t || t == Thread.CurrentThread || t.Join(TimeSpan.FromSeconds(10));
-        _disposed = true;
-        if (loopEnded) ResetPeers();
-        CancelPosted();
-        Dhcp?.Stop();
-        Dns.Dispose();
-        Tcp.Dispose();
-        Udp.Dispose();
-        Icmp.Dispose();
-        Arp.Dispose();
-        Ip.Dispose();
-        if (_ownsDevice) Device.Dispose();
+        // A call may be running a turn inline: the state is ours once it has left (calls after it see _stopping and post).
+        var owned = Monitor.TryEnter(_turn, TimeSpan.FromSeconds(10));
+        try
+        {
+            _disposed = true;
+            if (loopEnded && owned) ResetPeers();
+            CancelPosted();
+            Dhcp?.Stop();
+            Dns.Dispose();
+            Tcp.Dispose();
+            Udp.Dispose();
+            Icmp.Dispose();
+            Arp.Dispose();
+            Ip.Dispose();
+            if (_ownsDevice) Device.Dispose();
+        }
+        finally
+        {
+            if (owned) Monitor.Exit(_turn);
+        }
     }
 }

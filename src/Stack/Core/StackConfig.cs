@@ -25,6 +25,12 @@ public sealed record StackConfig
     public byte DefaultTtl { get; init; } = 64;
     /// <summary>Frames kept in the packet log (Get-StackPacket); 0 turns it off.</summary>
     public int PacketLogCapacity { get; init; } = 1024;
+    /// <summary>
+    /// API calls (send, receive, connect, ping...) made while the real-time loop is idle run their loop turn on the
+    /// calling thread instead of waking the loop (one owner at a time: docs/design.md). On by default; false posts every
+    /// call to the loop thread, which then alone touches the stack's state. Stacks driven by Poll always post.
+    /// </summary>
+    public bool InlineCalls { get; init; } = true;
     public ArpSettings Arp { get; init; } = new();
     public Ipv4Settings Ip { get; init; } = new();
     public IcmpSettings Icmp { get; init; } = new();

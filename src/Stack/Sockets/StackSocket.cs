@@ -132,7 +132,7 @@ public abstract class StackSocket
     /// This socket's netstat row (for TCP with its internals: Retransmits, Srtt...), taken on the loop. Works after
     /// the socket has closed too (the last state it had), when Get-StackConnection no longer lists it. Any thread.
     /// </summary>
-    public Task<ConnectionInfo> GetInfoAsync() => Stack.InvokeAsync(now => Snapshot(now));
+    public Task<ConnectionInfo> GetInfoAsync() => Stack.CallAsync(now => Snapshot(now));
 
     /// <summary>Releases the descriptor (the socket can no longer be looked up by Id) and publishes it closed.</summary>
     protected void ReleaseDescriptor()

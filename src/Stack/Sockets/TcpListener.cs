@@ -63,7 +63,7 @@ public sealed class TcpListener : StackSocket, IDisposable, IListenerOwner
     public Task<TcpSocket> AcceptAsync(CancellationToken cancellationToken = default)
     {
         var waiter = new TaskCompletionSource<TcpSocket>(); // completed on the loop: see NetworkStack.InvokeAsync
-        var task = Stack.InvokeAsync(now => Accept(waiter));
+        var task = Stack.CallAsync(now => Accept(waiter));
         // Cancelling marks the waiter on the loop, so a connection that arrives later goes to the next
         // AcceptAsync (or the queue) instead of to a caller who has gone.
         return cancellationToken.CanBeCanceled ? TcpSocket.CancelOnLoop(Stack, task, cancellationToken, _ => waiter.TrySetCanceled()) : task;
@@ -85,7 +85,7 @@ public sealed class TcpListener : StackSocket, IDisposable, IListenerOwner
     public Task StopAsync()
     {
         PublishClosedByUser();
-        return Stack.InvokeAsync(now => { CloseOnLoop(now); });
+        return Stack.CallAsync(now => { CloseOnLoop(now); });
     }
 
     public void Dispose()

@@ -24,21 +24,61 @@ public sealed partial class TcpSocket
     /// Cancelling (<paramref name="cancellationToken"/>) takes nothing: if the loop completed the receive as the token
     /// fired, the await returns the data; otherwise the data stays for the next receive.
     /// </summary>
-    public Task<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    public Task<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        new ReceiveCall(this, buffer).Start(cancellationToken);
+
+    /// <summary>
+    /// <see cref="ReceiveAsync"/> as a <see cref="ValueTask{TResult}"/> over an operation the socket reuses: no allocation
+    /// per call. Await each once (as any ValueTask); one receive at a time, as with ReceiveAsync.
+    /// </summary>
+    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (!cancellationToken.CanBeCanceled) return Stack.InvokeAsync(now => ReceiveOnLoop(buffer, now, null));
-        var waiter = new TaskCompletionSource<int>(); // completed on the loop: see NetworkStack.InvokeAsync
-        return WithCancel(Stack.InvokeAsync(now => ReceiveOnLoop(buffer, now, waiter)), cancellationToken, _ => Tcb.CancelReceive(waiter));
+        if (!Stack.HasLoopThread) return new ValueTask<int>(ReceiveAsync(buffer, cancellationToken)); // see NetworkStack.HasLoopThread
+        var op = _read ?? Reusable(ref _read, new ReadOperation(this));
+        return op.TryAcquire() ? op.Start(buffer, cancellationToken) : new ValueTask<int>(ReceiveAsync(buffer, cancellationToken));
     }
 
-    private Task<int> ReceiveOnLoop(Memory<byte> buffer, TimeSpan now, TaskCompletionSource<int>? waiter)
+    /// <summary>A receive on the loop: what was given back first, then the connection's data; <see cref="TcpConnection.Parked"/> when it waits.</summary>
+    private int ReceiveOnLoop(Memory<byte> buffer, TimeSpan now, IOperationWaiter<int> waiter)
     {
         if (_unread is not { Count: > 0 } unread) return Tcb.Receive(buffer, now, waiter);
         var n = unread.Read(buffer.Span);
         PublishUnread();
         // Like recv(): also what the connection holds, as far as the buffer goes (it is there: no wait).
-        if (n < buffer.Length && Tcb.RcvBuf.Count > 0) n += Tcb.Receive(buffer[n..], now).Result;
-        return Task.FromResult(n);
+        if (n < buffer.Length && Tcb.RcvBuf.Count > 0) n += Tcb.Receive(buffer[n..], now, waiter);
+        return n;
+    }
+
+    private sealed class ReceiveCall(TcpSocket socket, Memory<byte> buffer) : LoopCall<int>(socket.Stack)
+    {
+        protected override void RunOnLoop(TimeSpan now)
+        {
+            var n = socket.ReceiveOnLoop(buffer, now, this);
+            if (n != TcpConnection.Parked) Complete(n);
+        }
+
+        protected override void CancelOnLoop() => socket.Tcb.CancelReceive(this);
+    }
+
+    private sealed class ReadOperation(TcpSocket socket) : ReusableOperation<int>(socket.Stack)
+    {
+        private Memory<byte> _buffer;
+
+        public ValueTask<int> Start(Memory<byte> buffer, CancellationToken cancellationToken)
+        {
+            _buffer = buffer;
+            return new ValueTask<int>(this, Begin(cancellationToken));
+        }
+
+        protected override void RunOnLoop(TimeSpan now)
+        {
+            var n = socket.ReceiveOnLoop(_buffer, now, this);
+            if (n != TcpConnection.Parked) Complete(n);
+        }
+
+        protected override void CancelOnLoop() => socket.Tcb.CancelReceive(this);
+
+        protected override void Clear() => _buffer = default;
     }
 
     /// <summary>
@@ -92,7 +132,7 @@ public sealed partial class TcpSocket
     private async Task<byte[]> ReceiveBoundedAsync(int maxLength, byte[]? delimiter, CancellationToken ct, IProgress<long>? progress)
     {
         // Leftovers of an earlier receive that already hold the answer are taken on the loop, without a copy of the rest.
-        if (UnreadBytes > 0 && await Stack.InvokeAsync(_ => TakeFromUnread(maxLength, delimiter)).ConfigureAwait(false) is { } early)
+        if (UnreadBytes > 0 && await Stack.CallAsync(_ => TakeFromUnread(maxLength, delimiter)).ConfigureAwait(false) is { } early)
         {
             progress?.Report(early.Length);
             return early;
@@ -125,14 +165,21 @@ public sealed partial class TcpSocket
     /// nothing else touches the accumulator meanwhile); or, with nothing buffered, a wait for data into one reserved room,
     /// which the caller commits. Returns the bytes taken (0: the peer closed). Cancellable as <see cref="ReceiveAsync"/>.
     /// </summary>
-    private Task<int> ReceiveIntoAsync(ReceiveAccumulator received, int max, CancellationToken ct)
+    private Task<int> ReceiveIntoAsync(ReceiveAccumulator received, int max, CancellationToken ct) =>
+        new ReceiveIntoCall(this, received, max).Start(ct);
+
+    private sealed class ReceiveIntoCall(TcpSocket socket, ReceiveAccumulator received, int max) : LoopCall<int>(socket.Stack)
     {
-        if (!ct.CanBeCanceled) return Stack.InvokeAsync(now => ReceiveIntoOnLoop(received, max, now, null));
-        var waiter = new TaskCompletionSource<int>(); // completed on the loop: see NetworkStack.InvokeAsync
-        return WithCancel(Stack.InvokeAsync(now => ReceiveIntoOnLoop(received, max, now, waiter)), ct, _ => Tcb.CancelReceive(waiter));
+        protected override void RunOnLoop(TimeSpan now)
+        {
+            var n = socket.ReceiveIntoOnLoop(received, max, now, this);
+            if (n != TcpConnection.Parked) Complete(n);
+        }
+
+        protected override void CancelOnLoop() => socket.Tcb.CancelReceive(this);
     }
 
-    private Task<int> ReceiveIntoOnLoop(ReceiveAccumulator received, int max, TimeSpan now, TaskCompletionSource<int>? waiter)
+    private int ReceiveIntoOnLoop(ReceiveAccumulator received, int max, TimeSpan now, IOperationWaiter<int> waiter)
     {
         var total = 0;
         while (total < max && _unread is { Count: > 0 } unread)
@@ -148,17 +195,18 @@ public sealed partial class TcpSocket
             // One read from the connection per turn, so the window opens once, as one recv() would: reading it chunk by
             // chunk sent a window update per chunk and made a 100 MiB -Count 1.75 times slower. Straight into the
             // accumulator when the room there holds it, else through a pooled array (one copy more, no garbage).
+            // (Data is buffered, so these receives never wait.)
             var room = received.Reserve(buffered);
-            if (room.Length >= buffered) received.Commit(Tcb.Receive(room[..buffered], now).Result);
+            if (room.Length >= buffered) received.Commit(Tcb.Receive(room[..buffered], now, waiter));
             else
             {
                 var scratch = ArrayPool<byte>.Shared.Rent(buffered);
-                try { received.Write(scratch.AsSpan(0, Tcb.Receive(scratch.AsMemory(0, buffered), now).Result)); }
+                try { received.Write(scratch.AsSpan(0, Tcb.Receive(scratch.AsMemory(0, buffered), now, waiter))); }
                 finally { ArrayPool<byte>.Shared.Return(scratch); }
             }
             total += buffered;
         }
-        return total > 0 ? Task.FromResult(total) : Tcb.Receive(received.Reserve(max), now, waiter);
+        return total > 0 ? total : Tcb.Receive(received.Reserve(max), now, waiter);
     }
 
     /// <summary>The first <paramref name="count"/> bytes; the rest goes back to the socket.</summary>

@@ -164,18 +164,74 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
         lock (Gate)
         {
             _connectStarted = true; // buffer sizes and Bind no longer apply
-            task = Stack.InvokeAsync(now => Tcb.Connect(remote, port, now));
+            task = Stack.CallAsync(now => Tcb.Connect(remote, port, now));
         }
         return cancellationToken.CanBeCanceled ? WithCancel(task, cancellationToken, now => Tcb.Abort(now)) : task;
     }
 
     /// <summary>Queues <paramref name="data"/> in the send buffer; completes when all of it is queued (waits for space).</summary>
+    /// <remarks>
+    /// <paramref name="data"/> must stay unchanged until then. A send that completes at once (all of it fit the buffer)
+    /// allocates nothing; one that waits allocates its Task. <see cref="WriteAsync"/> never allocates per call.
+    /// </remarks>
     public Task SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
         if (data.Length == 0) return Task.CompletedTask;
-        if (!cancellationToken.CanBeCanceled) return Stack.InvokeAsync(now => Tcb.Send(data, now));
-        var waiter = new TaskCompletionSource<bool>(); // completed on the loop: see NetworkStack.InvokeAsync
-        return WithCancel(Stack.InvokeAsync(now => Tcb.Send(data, now, waiter)), cancellationToken, _ => Tcb.CancelSend(waiter));
+        if (!Stack.HasLoopThread) return new SendCall(this, data).Start(cancellationToken); // see NetworkStack.HasLoopThread
+        var op = _write ?? Reusable(ref _write, new WriteOperation(this));
+        if (!op.TryAcquire()) return new SendCall(this, data).Start(cancellationToken); // a send is pending: the connection refuses this one
+        var sent = op.Start(data, cancellationToken);
+        if (!sent.IsCompletedSuccessfully) return sent.AsTask();
+        sent.GetAwaiter().GetResult(); // frees the operation for the next call
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// <see cref="SendAsync"/> as a <see cref="ValueTask"/> over an operation the socket reuses: no allocation per call.
+    /// Await each once (as any ValueTask); one send at a time, as with SendAsync.
+    /// </summary>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    {
+        if (data.Length == 0) return ValueTask.CompletedTask;
+        if (!Stack.HasLoopThread) return new ValueTask(new SendCall(this, data).Start(cancellationToken)); // see NetworkStack.HasLoopThread
+        var op = _write ?? Reusable(ref _write, new WriteOperation(this));
+        return op.TryAcquire() ? op.Start(data, cancellationToken) : new ValueTask(new SendCall(this, data).Start(cancellationToken));
+    }
+
+    private WriteOperation? _write;
+    private ReadOperation? _read;
+
+    /// <summary>The socket's reusable operation of one kind, made at its first use (an idle connection holds none).</summary>
+    private static T Reusable<T>(ref T? field, T made) where T : class => Interlocked.CompareExchange(ref field, made, null) ?? made;
+
+    private sealed class SendCall(TcpSocket socket, ReadOnlyMemory<byte> data) : LoopCall<bool>(socket.Stack)
+    {
+        protected override void RunOnLoop(TimeSpan now)
+        {
+            if (socket.Tcb.Send(data, now, (IOperationWaiter<bool>)this)) Complete(true);
+        }
+
+        protected override void CancelOnLoop() => socket.Tcb.CancelSend(this);
+    }
+
+    private sealed class WriteOperation(TcpSocket socket) : ReusableOperation<bool>(socket.Stack)
+    {
+        private ReadOnlyMemory<byte> _data;
+
+        public ValueTask Start(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        {
+            _data = data;
+            return new ValueTask(this, Begin(cancellationToken));
+        }
+
+        protected override void RunOnLoop(TimeSpan now)
+        {
+            if (socket.Tcb.Send(_data, now, this)) Complete(true);
+        }
+
+        protected override void CancelOnLoop() => socket.Tcb.CancelSend(this);
+
+        protected override void Clear() => _data = default;
     }
 
     /// <summary>Half-close: a FIN follows the queued data; receiving continues.</summary>
@@ -198,7 +254,7 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
     public Task CloseAsync()
     {
         PublishClosedByUser();
-        return Stack.InvokeAsync(now => CloseOnLoop(now));
+        return Stack.CallAsync(now => CloseOnLoop(now));
     }
 
     /// <summary>Abortive close: RST at once; pending operations fail with ConnectionAborted.</summary>

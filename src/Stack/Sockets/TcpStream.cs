@@ -48,8 +48,9 @@ public sealed class TcpStream : Stream
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         Socket.ReceiveAsync(buffer.AsMemory(offset, count), cancellationToken);
 
+    /// <summary>The socket's <see cref="TcpSocket.ReadAsync"/>: no allocation per call.</summary>
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        new(Socket.ReceiveAsync(buffer, cancellationToken));
+        Socket.ReadAsync(buffer, cancellationToken);
 
     // Waiting for the send keeps the caller's array alive and unchanged until TCP has copied it: no copy needed.
     public override void Write(byte[] buffer, int offset, int count) => Socket.SendAsync(buffer.AsMemory(offset, count)).GetAwaiter().GetResult();
@@ -69,8 +70,9 @@ public sealed class TcpStream : Stream
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         Socket.SendAsync(buffer.AsMemory(offset, count), cancellationToken);
 
+    /// <summary>The socket's <see cref="TcpSocket.WriteAsync"/>: no allocation per call.</summary>
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
-        new(Socket.SendAsync(buffer, cancellationToken));
+        Socket.WriteAsync(buffer, cancellationToken);
 
     /// <summary>Data is handed to TCP on write; there is nothing to flush.</summary>
     public override void Flush() { }

@@ -76,14 +76,14 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
     /// <paramref name="localAddress"/> (null or 0.0.0.0: any; otherwise the stack's own address).
     /// </summary>
     public Task BindAsync(ushort port = 0, Ipv4Address? localAddress = null) =>
-        Stack.InvokeAsync(now => Bind(port, localAddress ?? Ipv4Address.Any, now));
+        Stack.CallAsync(now => Bind(port, localAddress ?? Ipv4Address.Any, now));
 
     /// <summary>
     /// Sets the default destination for <see cref="SendAsync"/> and accepts datagrams only from it (binding an
     /// ephemeral port first if unbound). No packet is sent. Connecting again changes the peer.
     /// </summary>
     public Task ConnectAsync(Ipv4Address remoteAddress, ushort remotePort) =>
-        Stack.InvokeAsync(now => Connect(remoteAddress, remotePort, now));
+        Stack.CallAsync(now => Connect(remoteAddress, remotePort, now));
 
     public Task ConnectAsync(IpEndPoint remote) => ConnectAsync(remote.Address, remote.Port);
 
@@ -94,7 +94,7 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
     public Task SendToAsync(Ipv4Address remoteAddress, ushort remotePort, ReadOnlyMemory<byte> data)
     {
         if (data.Length > UdpHeader.MaxPayload) return Task.FromException(TooLong(data.Length));
-        return Stack.InvokeAsync(now => SendTo(remoteAddress, remotePort, data.Span, now));
+        return Stack.CallAsync(now => SendTo(remoteAddress, remotePort, data.Span, now));
     }
 
     public Task SendToAsync(IpEndPoint remote, ReadOnlyMemory<byte> data) => SendToAsync(remote.Address, remote.Port, data);
@@ -103,7 +103,7 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
     public Task SendAsync(ReadOnlyMemory<byte> data)
     {
         if (data.Length > UdpHeader.MaxPayload) return Task.FromException(TooLong(data.Length));
-        return Stack.InvokeAsync(now => SendConnected(data.Span, now));
+        return Stack.CallAsync(now => SendConnected(data.Span, now));
     }
 
     /// <summary>
@@ -115,7 +115,7 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
     public Task<UdpDatagram> ReceiveAsync(CancellationToken cancellationToken = default)
     {
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<UdpDatagram>(cancellationToken);
-        return Stack.InvokeAsync(now => Receive(cancellationToken, now));
+        return Stack.CallAsync(now => Receive(cancellationToken, now));
     }
 
     /// <summary>

@@ -2,16 +2,19 @@ namespace NetStack.Tcp;
 
 /// <summary>
 /// The user's operations waiting on one connection: a connect, one send (the part of its data not yet in the
-/// send buffer), one receive (its buffer) and a close. Each is a plain completion source the loop completes, so
-/// a simulation completes them deterministically in the same turn. <see cref="FailAll"/> is the one way they end
-/// with an error (a failed connection, an abort, the stack stopping). A struct held in place by the connection (no object
-/// of its own per connection: issue 18's memory per idle connection), used only through that field or by ref. Loop only.
+/// send buffer), one receive (its buffer) and a close. The loop completes each in the turn that finishes it, so a
+/// simulation completes them deterministically; a send and a receive wait as the caller's <see cref="IOperationWaiter{T}"/>
+/// (no allocation of their own), a connect and a close as plain completion sources. <see cref="FailAll"/> is the one way
+/// they end with an error (a failed connection, an abort, the stack stopping). A struct held in place by the connection
+/// (no object of its own per connection: issue 18's memory per idle connection), used only through that field or by
+/// ref. Loop only.
 /// </summary>
 internal struct PendingOperations
 {
     private static readonly Task<bool> s_true = Task.FromResult(true);
-    private TaskCompletionSource<bool>? _connect, _send, _close;
-    private TaskCompletionSource<int>? _receive;
+    private TaskCompletionSource<bool>? _connect, _close;
+    private IOperationWaiter<bool>? _send;
+    private IOperationWaiter<int>? _receive;
     private ReadOnlyMemory<byte> _sendRest;
     private Memory<byte> _receiveBuffer;
 
@@ -30,12 +33,11 @@ internal struct PendingOperations
         t?.TrySetResult(true);
     }
 
-    /// <summary>Parks the rest of a send that did not fit the buffer; <paramref name="waiter"/> is the caller's when it can cancel.</summary>
-    public Task<bool> WaitSend(ReadOnlyMemory<byte> rest, TaskCompletionSource<bool>? waiter)
+    /// <summary>Parks the rest of a send that did not fit the buffer until <see cref="PumpSend"/> has queued all of it.</summary>
+    public void WaitSend(ReadOnlyMemory<byte> rest, IOperationWaiter<bool> waiter)
     {
         _sendRest = rest;
-        _send = waiter ?? new TaskCompletionSource<bool>(); // loop-side
-        return _send.Task;
+        _send = waiter;
     }
 
     /// <summary>Buffer space was freed: takes more of the waiting send, which completes once all of it is queued.</summary>
@@ -48,17 +50,17 @@ internal struct PendingOperations
         var t = _send;
         _send = null;
         _sendRest = default;
-        t.TrySetResult(true);
+        t.Complete(true);
     }
 
     /// <summary>Cancels the pending send if it is <paramref name="which"/> (any when null); what was queued stays queued.</summary>
-    public void CancelSend(TaskCompletionSource<bool>? which)
+    public void CancelSend(IOperationWaiter<bool>? which)
     {
         var t = _send;
         if (t is null || (which != null && t != which)) return;
         _send = null;
         _sendRest = default;
-        t.TrySetCanceled();
+        t.Cancel();
     }
 
     /// <summary>Ends a waiting send with <paramref name="error"/> (sending was shut down while it waited).</summary>
@@ -67,14 +69,13 @@ internal struct PendingOperations
         var t = _send;
         _send = null;
         _sendRest = default;
-        t?.TrySetException(error);
+        t?.Fail(error);
     }
 
-    public Task<int> WaitReceive(Memory<byte> buffer, TaskCompletionSource<int>? waiter)
+    public void WaitReceive(Memory<byte> buffer, IOperationWaiter<int> waiter)
     {
         _receiveBuffer = buffer;
-        _receive = waiter ?? new TaskCompletionSource<int>(); // loop-side
-        return _receive.Task;
+        _receive = waiter;
     }
 
     /// <summary>Fills the waiting receive from <paramref name="data"/> and completes it with the byte count.</summary>
@@ -86,17 +87,17 @@ internal struct PendingOperations
         var t = _receive!;
         _receive = null;
         _receiveBuffer = default;
-        t.TrySetResult(n);
+        t.Complete(n);
     }
 
     /// <summary>Cancels the pending receive if it is <paramref name="which"/> (any when null).</summary>
-    public void CancelReceive(TaskCompletionSource<int>? which)
+    public void CancelReceive(IOperationWaiter<int>? which)
     {
         var t = _receive;
         if (t is null || (which != null && t != which)) return;
         _receive = null;
         _receiveBuffer = default;
-        t.TrySetCanceled();
+        t.Cancel();
     }
 
     public Task<bool> WaitClose() => (_close ??= new TaskCompletionSource<bool>()).Task; // loop-side
@@ -120,11 +121,11 @@ internal struct PendingOperations
         var receive = _receive;
         _receive = null;
         _receiveBuffer = default;
-        receive?.TrySetException(error);
+        receive?.Fail(error);
         var send = _send;
         _send = null;
         _sendRest = default;
-        send?.TrySetException(error);
+        send?.Fail(error);
         CompleteClose();
     }
 }

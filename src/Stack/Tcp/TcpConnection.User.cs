@@ -3,46 +3,81 @@ namespace NetStack.Tcp;
 /// <summary>The user's operations on a connection, loop side (RFC 9293 3.10: SEND, RECEIVE, CLOSE, ABORT); the socket API posts them here.</summary>
 internal sealed partial class TcpConnection
 {
+    /// <summary>The value <see cref="Receive(Memory{byte}, TimeSpan, IOperationWaiter{int})"/> returns when the receive waits.</summary>
+    public const int Parked = -1;
+
+    /// <summary>SEND: true when all of <paramref name="data"/> is queued; else the rest waits with <paramref name="waiter"/>.</summary>
+    public bool Send(ReadOnlyMemory<byte> data, TimeSpan now, IOperationWaiter<bool> waiter)
+    {
+        var n = Queue(data, now);
+        if (n == data.Length) return true;
+        _pending.WaitSend(data[n..], waiter);
+        Kick(now);
+        return false;
+    }
+
     /// <param name="waiter">The caller's own completion source when the call can be cancelled (see CancelSend), else null.</param>
-    public Task<bool> Send(ReadOnlyMemory<byte> data, TimeSpan now, TaskCompletionSource<bool>? waiter = null)
+    public Task<bool> Send(ReadOnlyMemory<byte> data, TimeSpan now, TaskWaiter<bool>? waiter = null)
+    {
+        var n = Queue(data, now);
+        if (n == data.Length) return PendingOperations.Done;
+        waiter ??= new TaskWaiter<bool>(); // loop-side: continuations run on the loop, for the loop's own callers
+        _pending.WaitSend(data[n..], waiter);
+        Kick(now);
+        return waiter.Task;
+    }
+
+    /// <summary>Checks a send may go and queues what fits; sends at once when all of it did.</summary>
+    private int Queue(ReadOnlyMemory<byte> data, TimeSpan now)
     {
         ThrowIfFailed();
         if (Snd.FinQueued) throw new StackException(StackError.Shutdown, "Sending was shut down on this socket (ShutdownSend or Close); no more data can be sent.");
         if (State is TcpState.Closed or TcpState.Listen) throw new StackException(StackError.NotConnected, "The socket is not connected; call ConnectAsync first.");
         if (_pending.HasSend) throw new InvalidOperationException("A SendAsync is already pending on this socket; await it before sending more.");
         var n = Snd.Buffer.Write(data.Span);
-        if (n == data.Length)
-        {
-            Kick(now);
-            return PendingOperations.Done;
-        }
-        var queued = _pending.WaitSend(data[n..], waiter);
-        Kick(now);
-        return queued;
+        if (n == data.Length) Kick(now);
+        return n;
+    }
+
+    /// <summary>RECEIVE: the byte count (0: the peer has closed), or <see cref="Parked"/> when it waits with <paramref name="waiter"/>.</summary>
+    public int Receive(Memory<byte> buffer, TimeSpan now, IOperationWaiter<int> waiter)
+    {
+        if (TryReceiveNow(buffer, now, out var n)) return n;
+        _pending.WaitReceive(buffer, waiter);
+        return Parked;
     }
 
     /// <param name="waiter">The caller's own completion source when the call can be cancelled (see CancelReceive), else null.</param>
-    public Task<int> Receive(Memory<byte> buffer, TimeSpan now, TaskCompletionSource<int>? waiter = null)
+    public Task<int> Receive(Memory<byte> buffer, TimeSpan now, TaskWaiter<int>? waiter = null)
+    {
+        if (TryReceiveNow(buffer, now, out var n)) return Task.FromResult(n);
+        waiter ??= new TaskWaiter<int>(); // loop-side
+        _pending.WaitReceive(buffer, waiter);
+        return waiter.Task;
+    }
+
+    /// <summary>Takes what the buffer holds, or tells the end of the stream; false when the receive has to wait.</summary>
+    private bool TryReceiveNow(Memory<byte> buffer, TimeSpan now, out int n)
     {
         if (_pending.HasReceive) throw new InvalidOperationException("A ReceiveAsync is already pending on this socket; await it before receiving again.");
+        n = 0;
         if (Rcv.BufferCount > 0)
         {
-            var n = Rcv.Buffer.Read(buffer.Span);
+            n = Rcv.Buffer.Read(buffer.Span);
             BytesRead(now);
-            return Task.FromResult(n);
+            return true;
         }
         if (Error != StackError.None) throw MakeError();
-        if (Rcv.PeerFin || (State == TcpState.Closed && Key.LocalPort != 0)) return Task.FromResult(0);
+        if (Rcv.PeerFin || (State == TcpState.Closed && Key.LocalPort != 0)) return true;
         if (State is TcpState.Closed) throw new StackException(StackError.NotConnected, "The socket is not connected; call ConnectAsync first.");
-        if (buffer.Length == 0) return Task.FromResult(0);
-        return _pending.WaitReceive(buffer, waiter);
+        return buffer.Length == 0;
     }
 
     /// <summary>Cancels the pending receive if it is <paramref name="which"/> (any when null).</summary>
-    public void CancelReceive(TaskCompletionSource<int>? which = null) => _pending.CancelReceive(which);
+    public void CancelReceive(IOperationWaiter<int>? which = null) => _pending.CancelReceive(which);
 
     /// <summary>Cancels the pending send if it is <paramref name="which"/>; bytes already queued stay queued, as with a kernel socket.</summary>
-    public void CancelSend(TaskCompletionSource<bool>? which = null) => _pending.CancelSend(which);
+    public void CancelSend(IOperationWaiter<bool>? which = null) => _pending.CancelSend(which);
 
     /// <summary>The user took data: give the array back when empty (or let auto-tuning grow it) and open the window if that is worth a segment.</summary>
     private void BytesRead(TimeSpan now)

@@ -1,0 +1,320 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace NetStack;
+
+/// <summary>
+/// Work for the loop that carries its own state, so posting it allocates nothing: a socket's reusable operation, a
+/// call's completion source. <see cref="Run"/> must not throw (it completes its caller with the error instead).
+/// </summary>
+internal interface ILoopWork
+{
+    /// <summary>Runs with the loop's state in hand: on the loop thread, or inline on a caller's (see NetworkStack.Execute).</summary>
+    void Run(TimeSpan now);
+    /// <summary>The stack stopped before the work could run.</summary>
+    void Abandon(StackException stopped);
+}
+
+/// <summary>
+/// The loop: one turn (<see cref="Poll"/>), the posted work, the real-time thread, and calls that run inline.
+/// </summary>
+/// <remarks>
+/// One owner at a time holds the loop's state: the turn lock <see cref="_turn"/>. The loop thread holds it for each
+/// turn and releases it while it sleeps in the device. A call from another thread (<see cref="Execute"/>) that finds
+/// the loop asleep and the lock free takes it and runs a whole turn itself — the work posted before it, then its own
+/// operation, then the frames, timers and flush of a turn — so a send leaves and a receive of buffered data returns
+/// without a thread hand-off (lwIP's core locking, Linux's process context holding the socket lock). When the loop is
+/// busy the call is posted as before, and the running loop takes it without being woken. docs/design.md has the why.
+/// </remarks>
+public sealed partial class NetworkStack
+{
+    /// <summary>Frames taken from the device per loop turn before timers and API work get their go.</summary>
+    public const int ReceiveBatch = 256;
+
+    private readonly struct Posted(Action<TimeSpan>? run, Action<Exception>? cancel, ILoopWork? work)
+    {
+        public void Run(TimeSpan now)
+        {
+            if (work != null) work.Run(now);
+            else run!(now);
+        }
+
+        public void Cancel(StackException stopped)
+        {
+            if (work != null) work.Abandon(stopped);
+            else cancel?.Invoke(stopped);
+        }
+    }
+
+    private readonly ConcurrentQueue<Posted> _posted = new();
+    /// <summary>Held by whoever runs a turn: the loop thread, or a caller running one inline.</summary>
+    private readonly object _turn = new();
+    private Thread? _thread;
+    private volatile bool _inline;       // the real-time loop runs (Start) and calls may run inline
+    private volatile bool _stopping;
+    private volatile bool _disposed;
+    private long _turns;                 // turns begun, by anyone (the loop checks it before it sleeps)
+    private int _sleeping;               // 1 while the loop thread waits in the device, or is about to
+    private long _sleepUntil;            // the clock time (ticks) it waits until
+
+    /// <summary>
+    /// One turn of the loop at <paramref name="now"/>: runs posted API work, takes a batch of frames from
+    /// the device, runs due timers and flushes what was sent. Returns when it next has something to do
+    /// (null: nothing scheduled). Call from one thread at a time only.
+    /// </summary>
+    public TimeSpan? Poll(TimeSpan now)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        BeginTurn(now);
+        return EndTurn(now, out _);
+    }
+
+    /// <summary>The first half of a turn: the posted work, in order. Returns how many ran.</summary>
+    private int BeginTurn(TimeSpan now)
+    {
+        Interlocked.Increment(ref _turns);
+        _context.Now = now;
+        var budget = _posted.Count;
+        var ran = 0;
+        while (budget-- > 0 && _posted.TryDequeue(out var work))
+        {
+            ran++;
+            work.Run(now);
+        }
+        return ran;
+    }
+
+    /// <summary>The rest of a turn: frames, timers, batch-end ACKs, the device flush; the next deadline.</summary>
+    private TimeSpan? EndTurn(TimeSpan now, out int received)
+    {
+        received = Device.Receive(Ethernet, now, ReceiveBatch);
+
+        var next = Min(Arp.Poll(now), Ip.Poll(now));
+        next = Min(next, Icmp.Poll(now));
+        next = Min(next, Udp.Poll(now));
+        next = Min(next, Dns.Poll(now));
+        next = Min(next, Tcp.Poll(now));
+        if (Dhcp != null) next = Min(next, Dhcp.Poll(now));
+        Tcp.FlushPendingAcks(now); // one ACK per connection for the whole receive batch (sending them only clears timers)
+        Device.Flush(now);
+        next = Min(next, Device.NextArrival);
+        if (received == ReceiveBatch || !_posted.IsEmpty) next = now;
+        return next;
+    }
+
+    /// <summary>
+    /// True once <see cref="Start"/> runs the loop on its own thread. A stack driven by the caller's <see cref="Poll"/>
+    /// (a simulation) completes every call's task as a Task, in the turn that finishes it, so the caller sees it
+    /// complete before the next turn; the reusable ValueTask operations (whose continuations are queued) are for the
+    /// real-time loop.
+    /// </summary>
+    internal bool HasLoopThread => _thread != null;
+
+    private static TimeSpan? Min(TimeSpan? a, TimeSpan? b) => a is null ? b : b is null ? a : (a < b ? a : b);
+
+    /// <summary>Runs <paramref name="work"/> on the loop at its next turn. Any thread.</summary>
+    public void Post(Action<TimeSpan> work) => Post(new Posted(work, null, null));
+
+    /// <summary>Posts work that carries its own state (no closure); abandoned if the stack stops before it runs.</summary>
+    internal void Post(ILoopWork work) => Post(new Posted(null, null, work));
+
+    private void Post(in Posted work)
+    {
+        if (_disposed) throw Stopped();
+        _posted.Enqueue(work);
+        if (_disposed) CancelPosted(); // raced with Dispose: do not leave the caller waiting
+        // A running loop takes the work at its next turn; only a sleeping one needs the device's wake-up (a system
+        // call, and a thread hand-off). Enqueue is a full fence, as is the loop's flag write before it checks the queue.
+        else if (!_inline || Volatile.Read(ref _sleeping) == 1) Device.Wake();
+    }
+
+    private StackException Stopped() => new(StackError.StackStopped, $"Stack '{Name}' has been stopped; start a new one.");
+
+    private void CancelPosted()
+    {
+        while (_posted.TryDequeue(out var w)) w.Cancel(Stopped());
+    }
+
+    /// <summary>
+    /// Runs <paramref name="call"/> as soon as the loop's state is free: inline on the calling thread when the real-time
+    /// loop is asleep or between turns (a whole turn, <see cref="_turn"/>), else posted to the loop. Never inline on the
+    /// loop thread, inside a turn, or on a stack driven by the caller's own <see cref="Poll"/> (simulations), where every
+    /// call is posted and runs in the loop's order as before. Any thread.
+    /// </summary>
+    internal void Execute(ILoopWork call)
+    {
+        if (!TryEnterTurn())
+        {
+            Post(call);
+            return;
+        }
+        TimeSpan? next = null;
+        var received = 0;
+        var ran = false;
+        try
+        {
+            var now = Clock.Now;
+            BeginTurn(now);
+            ran = true;
+            call.Run(now);
+            next = EndTurn(now, out received);
+        }
+        catch (Exception e)
+        {
+            LoopFault(e);
+            if (!ran) Post(call); // behind the posted work still queued: the order holds
+            next = Clock.Now;
+        }
+        finally { Monitor.Exit(_turn); }
+        // The loop may be asleep until a deadline this turn moved earlier, or with frames or work this turn left.
+        if (Volatile.Read(ref _sleeping) == 1 && (received == ReceiveBatch || !_posted.IsEmpty || next is { } n && n.Ticks < Volatile.Read(ref _sleepUntil)))
+            Device.Wake();
+    }
+
+    private bool TryEnterTurn()
+    {
+        if (!_inline || _stopping || Thread.CurrentThread == _thread || Monitor.IsEntered(_turn) || !Monitor.TryEnter(_turn)) return false;
+        if (!_stopping) return true;
+        Monitor.Exit(_turn);
+        return false;
+    }
+
+    private void LoopFault(Exception e)
+    {
+        LoopFaults++;
+        LastLoopFault = e;
+        _context.Trace("Stack", $"loop fault: {e.GetType().Name}: {e.Message}");
+    }
+
+    /// <summary>Runs <paramref name="fn"/> on the loop thread and returns its result. Any thread.</summary>
+    /// <remarks>Always posted, never inline: what <paramref name="fn"/> reads of its thread (CPU time, allocation) is the loop thread's.</remarks>
+    public Task<T> InvokeAsync<T>(Func<TimeSpan, T> fn)
+    {
+        var call = new Call<T>(fn);
+        try { Post(call); }
+        catch (StackException e) { call.TrySetException(e); }
+        return call.Task;
+    }
+
+    /// <summary>Runs <paramref name="fn"/> (which itself returns a task started on the loop) and unwraps it.</summary>
+    /// <remarks>
+    /// Loop-side operations complete their tasks on the loop with synchronous continuations (a plain
+    /// TaskCompletionSource), so the caller's task here is complete by the end of that loop turn — which keeps
+    /// simulations deterministic — while the caller's own continuations still run off the loop.
+    /// </remarks>
+    public Task<T> InvokeAsync<T>(Func<TimeSpan, Task<T>> fn)
+    {
+        var call = new UnwrapCall<T>(fn);
+        try { Post(call); }
+        catch (StackException e) { call.TrySetException(e); }
+        return call.Task;
+    }
+
+    public Task InvokeAsync(Action<TimeSpan> action) => InvokeAsync<bool>(now => { action(now); return true; });
+
+    /// <summary>As <see cref="InvokeAsync{T}(Func{TimeSpan, T})"/>, but inline when the loop is free (<see cref="Execute"/>): the API's own calls.</summary>
+    internal Task<T> CallAsync<T>(Func<TimeSpan, T> fn)
+    {
+        var call = new Call<T>(fn);
+        try { Execute(call); }
+        catch (StackException e) { call.TrySetException(e); }
+        return call.Task;
+    }
+
+    /// <summary>As <see cref="InvokeAsync{T}(Func{TimeSpan, Task{T}})"/>, but inline when the loop is free.</summary>
+    internal Task<T> CallAsync<T>(Func<TimeSpan, Task<T>> fn)
+    {
+        var call = new UnwrapCall<T>(fn);
+        try { Execute(call); }
+        catch (StackException e) { call.TrySetException(e); }
+        return call.Task;
+    }
+
+    internal Task CallAsync(Action<TimeSpan> action) => CallAsync<bool>(now => { action(now); return true; });
+
+    /// <summary>A function run on the loop; its caller's continuations run off the loop.</summary>
+    private sealed class Call<T>(Func<TimeSpan, T> fn) : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork
+    {
+        public void Run(TimeSpan now)
+        {
+            try { TrySetResult(fn(now)); }
+            catch (Exception e) { TrySetException(e); }
+        }
+
+        public void Abandon(StackException stopped) => TrySetException(stopped);
+    }
+
+    /// <summary>A function that starts a loop-side task; the caller's task follows it (completed in the same loop turn).</summary>
+    private sealed class UnwrapCall<T>(Func<TimeSpan, Task<T>> fn) : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork
+    {
+        public void Run(TimeSpan now)
+        {
+            Task<T> inner;
+            try { inner = fn(now); }
+            catch (Exception e)
+            {
+                TrySetException(e);
+                return;
+            }
+            if (inner.IsCompleted) Follow(inner, this);
+            else inner.ContinueWith(static (t, state) => Follow(t, (UnwrapCall<T>)state!), this, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        private static void Follow(Task<T> t, UnwrapCall<T> target)
+        {
+            if (t.IsCanceled) target.TrySetCanceled();
+            else if (t.IsFaulted) target.TrySetException(t.Exception!.InnerExceptions);
+            else target.TrySetResult(t.Result);
+        }
+
+        public void Abandon(StackException stopped) => TrySetException(stopped);
+    }
+
+    /// <summary>Starts the real-time loop on its own thread.</summary>
+    public void Start()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_thread != null) throw new InvalidOperationException($"Stack '{Name}' is already running.");
+        _thread = new Thread(RunLoop) { IsBackground = true, Name = $"NetStack loop {Name}" };
+        _inline = _context.Config.InlineCalls;
+        _thread.Start();
+    }
+
+    private void RunLoop()
+    {
+        var idle = TimeSpan.FromMilliseconds(250);
+        while (!_stopping)
+        {
+            TimeSpan? next;
+            long turn;
+            lock (_turn)
+            {
+                if (_stopping) break;
+                var now = Clock.Now;
+                try
+                {
+                    BeginTurn(now);
+                    next = EndTurn(now, out _);
+                }
+                catch (Exception e)
+                {
+                    LoopFault(e);
+                    next = null;
+                }
+                turn = Volatile.Read(ref _turns); // more before it sleeps: a call ran a turn inline since
+            }
+            if (_stopping) break;
+            if (!_posted.IsEmpty) continue;
+            var at = Clock.Now;
+            var wait = next is { } n ? n - at : idle;
+            if (wait > idle) wait = idle;
+            if (wait <= TimeSpan.Zero) continue;
+            Volatile.Write(ref _sleepUntil, (at + wait).Ticks);
+            Interlocked.Exchange(ref _sleeping, 1);
+            // A call posted, or a turn run inline, after this loop's turn: go round again instead of sleeping past it.
+            if (_posted.IsEmpty && Volatile.Read(ref _turns) == turn) Device.WaitForFrames(wait);
+            Volatile.Write(ref _sleeping, 0);
+        }
+    }
+}

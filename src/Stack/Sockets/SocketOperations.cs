@@ -1,0 +1,203 @@
+using System.Threading.Tasks.Sources;
+using NetStack.Tcp;
+
+namespace NetStack.Sockets;
+
+/// <summary>
+/// A socket call that returns a Task: its own completion source (continuations off the loop), the work the loop runs
+/// (<see cref="ILoopWork"/>, so posting it needs no closure) and the waiter a connection parks (<see cref="IOperationWaiter{T}"/>):
+/// one object per call. The loop completes it in the turn that finishes it, so simulations stay deterministic.
+/// </summary>
+/// <remarks>
+/// Cancellation runs on the loop (<see cref="CancelOnLoop"/>), after the call's own work: the loop runs either the
+/// completion or the cancel first, never half of each, so a cancelled receive takes nothing and one completed as the
+/// token fired returns its data. The token's registration is dropped by whichever comes second, the completion (on the
+/// loop) or the registering caller, so a long-lived token does not collect one registration per call.
+/// </remarks>
+internal abstract class LoopCall<T>(NetworkStack stack) : TaskWaiter<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork
+{
+    private CancellationToken _token;
+    private CancellationTokenRegistration _registration;
+    private int _handshake; // 1: completed; 2: registered — the second to arrive unregisters
+
+    protected NetworkStack Stack { get; } = stack;
+
+    /// <summary>The call's work on the loop: complete this, fail it, or park it with a connection as its waiter.</summary>
+    protected abstract void RunOnLoop(TimeSpan now);
+
+    /// <summary>Unparks this call if it still waits (the connection then calls <see cref="Cancel"/>). Loop only.</summary>
+    protected abstract void CancelOnLoop();
+
+    /// <summary>Runs the call (inline when the loop is free, else posted) and returns its task.</summary>
+    public Task<T> Start(CancellationToken cancellationToken)
+    {
+        try { Stack.Execute(this); }
+        catch (StackException e) { Fail(e); }
+        if (!cancellationToken.CanBeCanceled || Task.IsCompleted) return Task;
+        _token = cancellationToken;
+        _registration = cancellationToken.UnsafeRegister(static s => ((LoopCall<T>)s!).RequestCancel(), this);
+        if (Interlocked.Exchange(ref _handshake, 2) == 1) _registration.Unregister();
+        return Task;
+    }
+
+    private void RequestCancel()
+    {
+        try { Stack.Execute(new CancelWork(this)); }
+        catch (StackException) { /* the stack stopped: its Dispose fails the call */ }
+    }
+
+    void ILoopWork.Run(TimeSpan now)
+    {
+        try { RunOnLoop(now); }
+        catch (Exception e) { Fail(e); }
+    }
+
+    void ILoopWork.Abandon(StackException stopped) => Fail(stopped);
+
+    public override void Complete(T result)
+    {
+        base.Complete(result);
+        Completed();
+    }
+
+    public override void Fail(Exception error)
+    {
+        base.Fail(error);
+        Completed();
+    }
+
+    public override void Cancel()
+    {
+        TrySetCanceled(_token);
+        Completed();
+    }
+
+    private void Completed()
+    {
+        if (Interlocked.Exchange(ref _handshake, 1) == 2) _registration.Unregister();
+    }
+
+    private sealed class CancelWork(LoopCall<T> call) : ILoopWork
+    {
+        public void Run(TimeSpan now) => call.CancelOnLoop();
+        public void Abandon(StackException stopped) { }
+    }
+}
+
+/// <summary>
+/// A socket's reusable operation behind a <see cref="ValueTask"/>: one per socket and kind (receive, send), allocated at
+/// its first use and reset for each call, so a steady stream of calls allocates nothing (the issue 18 target). The loop
+/// completes it (<see cref="ManualResetValueTaskSourceCore{TResult}"/>, continuations off the loop, so user code never
+/// runs there); the awaiter's <c>GetResult</c> frees it for the next call. A call that finds it still in use (a second
+/// one while the first is pending) falls back to a <see cref="LoopCall{T}"/>, so the rules and errors stay the
+/// connection's. Cancelling works as in <see cref="LoopCall{T}"/>; a late cancel of an earlier call is told apart by the
+/// source's version and does nothing.
+/// </summary>
+internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSource, ILoopWork, IOperationWaiter<T>
+{
+    private ManualResetValueTaskSourceCore<T> _core = new() { RunContinuationsAsynchronously = true };
+    private int _inUse;
+    private int _cancelVersion = -1;
+    private CancellationToken _token;
+    private CancellationTokenRegistration _registration;
+    private readonly ILoopWork _cancelWork;
+
+    protected ReusableOperation(NetworkStack stack)
+    {
+        Stack = stack;
+        _cancelWork = new CancelWork(this);
+    }
+
+    protected NetworkStack Stack { get; }
+
+    /// <summary>The call's work on the loop: complete this, fail it, or park it with a connection as its waiter.</summary>
+    protected abstract void RunOnLoop(TimeSpan now);
+
+    /// <summary>Unparks this operation if it still waits (the connection then calls <see cref="Cancel"/>). Loop only.</summary>
+    protected abstract void CancelOnLoop();
+
+    /// <summary>Drops the references to the caller's memory.</summary>
+    protected abstract void Clear();
+
+    /// <summary>True when this thread may start the next call (the previous one's result was taken).</summary>
+    public bool TryAcquire() => Interlocked.CompareExchange(ref _inUse, 1, 0) == 0;
+
+    /// <summary>Starts a call after <see cref="TryAcquire"/> and the subclass has stored its arguments; returns the version.</summary>
+    protected short Begin(CancellationToken cancellationToken)
+    {
+        _core.Reset();
+        _token = cancellationToken;
+        var version = _core.Version;
+        try { Stack.Execute(this); }
+        catch (StackException e) { Fail(e); }
+        if (cancellationToken.CanBeCanceled && _core.GetStatus(version) == ValueTaskSourceStatus.Pending)
+            _registration = cancellationToken.UnsafeRegister(static s => ((ReusableOperation<T>)s!).RequestCancel(), this);
+        return version;
+    }
+
+    private void RequestCancel()
+    {
+        // The registration is disposed before the operation is reused, so this is the current call's version.
+        Volatile.Write(ref _cancelVersion, _core.Version);
+        try { Stack.Execute(_cancelWork); }
+        catch (StackException) { /* the stack stopped: its Dispose fails the call */ }
+    }
+
+    void ILoopWork.Run(TimeSpan now)
+    {
+        try { RunOnLoop(now); }
+        catch (Exception e) { Fail(e); }
+    }
+
+    void ILoopWork.Abandon(StackException stopped) => Fail(stopped);
+
+    public void Complete(T result)
+    {
+        Clear();
+        _core.SetResult(result);
+    }
+
+    public void Fail(Exception error)
+    {
+        Clear();
+        _core.SetException(error);
+    }
+
+    public void Cancel()
+    {
+        Clear();
+        _core.SetException(new OperationCanceledException(_token));
+    }
+
+    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+
+    T IValueTaskSource<T>.GetResult(short token)
+    {
+        if (token != _core.Version) throw new InvalidOperationException("This socket operation was already awaited; a ValueTask from ReadAsync/WriteAsync can be awaited once.");
+        try { return _core.GetResult(token); }
+        finally { Release(); }
+    }
+
+    void IValueTaskSource.GetResult(short token) => ((IValueTaskSource<T>)this).GetResult(token);
+
+    private void Release()
+    {
+        _registration.Dispose(); // waits for a cancel callback that is running: none can come after this
+        _registration = default;
+        _token = default;
+        Volatile.Write(ref _inUse, 0);
+    }
+
+    private sealed class CancelWork(ReusableOperation<T> operation) : ILoopWork
+    {
+        public void Run(TimeSpan now)
+        {
+            if (Volatile.Read(ref operation._cancelVersion) == operation._core.Version) operation.CancelOnLoop();
+        }
+
+        public void Abandon(StackException stopped) { }
+    }
+}
