@@ -16,15 +16,21 @@ internal static class Latency
     private const ushort RequestPort = 7000;
     private static readonly IPAddress Target = IPAddress.Parse("192.0.2.2");
 
-    public static async Task<Measurement> OursPingedByKernel(BenchLab lab, BenchOptions o, bool paced)
+    /// <summary>The busy-poll window of the *-busypoll variants: above the 2 ms gap, so the loop never sleeps between requests.</summary>
+    public const int BusyPoll = 2500;
+
+    private static Func<StackConfig, StackConfig>? WithBusyPoll(int busyPoll) => busyPoll == 0 ? null : c => c with { BusyPollMicroseconds = busyPoll };
+
+    public static async Task<Measurement> OursPingedByKernel(BenchLab lab, BenchOptions o, bool paced, int busyPoll = 0)
     {
-        using var stack = await Scenarios.StartStack(lab, o);
+        using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll));
         var clock = Stopwatch.StartNew();
         var a = await Scenarios.Snapshot(stack, clock);
         var m = KernelPings(lab, o, paced);
         var b = await Scenarios.Snapshot(stack, clock);
         m.Details["loop_cpu_us_per_echo"] = (b.Cpu - a.Cpu).TotalMicroseconds / Math.Max(1, m.Details["echoes"]);
         m.Details["loop_cpu_share"] = (b.Cpu - a.Cpu) / (b.At - a.At);
+        m.Details["process_cpu_share"] = (b.ProcessCpu - a.ProcessCpu) / (b.At - a.At);
         return m;
     }
 
@@ -49,9 +55,9 @@ internal static class Latency
     }
 
     /// <summary>Our stack serves 1-byte echoes on port 7000; the kernel in K requests.</summary>
-    public static async Task<Measurement> OursServesRequests(BenchLab lab, BenchOptions o, bool paced)
+    public static async Task<Measurement> OursServesRequests(BenchLab lab, BenchOptions o, bool paced, int busyPoll = 0)
     {
-        using var stack = await Scenarios.StartStack(lab, o);
+        using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll));
         var listener = stack.Listen(RequestPort);
         var server = Task.Run(async () =>
         {
@@ -68,6 +74,8 @@ internal static class Latency
         await listener.StopAsync();
         m.Details["loop_cpu_us_per_round_trip"] = (z.Cpu - a.Cpu).TotalMicroseconds / m.Details["round_trips"];
         m.Details["process_cpu_us_per_round_trip"] = (z.ProcessCpu - a.ProcessCpu).TotalMicroseconds / m.Details["round_trips"];
+        m.Details["loop_cpu_share"] = (z.Cpu - a.Cpu) / (z.At - a.At);
+        m.Details["process_cpu_share"] = (z.ProcessCpu - a.ProcessCpu) / (z.At - a.At);
         return m;
     }
 

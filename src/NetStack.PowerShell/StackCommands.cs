@@ -163,6 +163,13 @@ public sealed class StartStackCommand : NetStackCmdlet
     [ValidateSet("cubic", "newreno", "bbr")]
     public string? CongestionControl { get; set; }
 
+    /// <summary>
+    /// Low-latency mode: after traffic the loop keeps polling the link for this many microseconds instead of sleeping,
+    /// so a packet that comes within them is answered without a wake-up (as Linux's busy_poll). Costs CPU. 0: off.
+    /// </summary>
+    [Parameter]
+    public int BusyPollMicroseconds { get; set; }
+
     protected override void ProcessRecord()
     {
         CheckAddressChoice();
@@ -190,6 +197,7 @@ public sealed class StartStackCommand : NetStackCmdlet
             // On a network with a service host its domain is searched (www -> www.lab.test), unless the user chose a DNS server or a list.
             DnsSearch = DnsSearch ?? (DnsServer is null ? lab?.DnsSearch : null) ?? Array.Empty<string>(),
             PacketLogCapacity = PacketLogSize,
+            BusyPollMicroseconds = BusyPollMicroseconds, // range checked by Validate: an ErrorRecord that says what to choose
             Dhcp = new DhcpSettings { Enabled = Dhcp, HostName = Dhcp ? DhcpStart.HostName(name) : null },
         };
         if (CongestionControl is { } cc) config = config with { Tcp = config.Tcp with { CongestionControl = cc } };

@@ -284,6 +284,8 @@ public sealed partial class NetworkStack
     private void RunLoop()
     {
         var idle = TimeSpan.FromMilliseconds(250);
+        var lastWork = 0L; // Stopwatch timestamp of the last turn that had frames or work (busy polling)
+        var seen = 0L;     // turns begun by the end of the loop's last one: more means calls ran turns inline since
         while (!_stopping)
         {
             TimeSpan? next;
@@ -291,18 +293,20 @@ public sealed partial class NetworkStack
             lock (_turn)
             {
                 if (_stopping) break;
+                var before = Volatile.Read(ref _turns);
                 var now = Clock.Now;
                 try
                 {
-                    BeginTurn(now);
-                    next = EndTurn(now, out _);
+                    var worked = BeginTurn(now) > 0;
+                    next = EndTurn(now, out var received);
+                    if (worked || received > 0 || before != seen) lastWork = Stopwatch.GetTimestamp();
                 }
                 catch (Exception e)
                 {
                     LoopFault(e);
                     next = null;
                 }
-                turn = Volatile.Read(ref _turns); // more before it sleeps: a call ran a turn inline since
+                turn = seen = Volatile.Read(ref _turns); // more before it sleeps: a call ran a turn inline since
             }
             if (_stopping) break;
             if (!_posted.IsEmpty) continue;
@@ -310,11 +314,25 @@ public sealed partial class NetworkStack
             var wait = next is { } n ? n - at : idle;
             if (wait > idle) wait = idle;
             if (wait <= TimeSpan.Zero) continue;
+            if (BusyPolling(lastWork)) continue; // another turn at once: no sleep, no wake-up to pay for the next frame
             Volatile.Write(ref _sleepUntil, (at + wait).Ticks);
             Interlocked.Exchange(ref _sleeping, 1);
             // A call posted, or a turn run inline, after this loop's turn: go round again instead of sleeping past it.
             if (_posted.IsEmpty && Volatile.Read(ref _turns) == turn) Device.WaitForFrames(wait);
             Volatile.Write(ref _sleeping, 0);
         }
+    }
+
+    /// <summary>
+    /// Low-latency mode (<see cref="StackConfig.BusyPollMicroseconds"/>): true while the last turn with frames or work
+    /// is more recent than the setting, so the loop turns again at once instead of sleeping in the device.
+    /// </summary>
+    private bool BusyPolling(long lastWork)
+    {
+        var spin = _context.Config.BusyPollMicroseconds;
+        if (spin <= 0 || lastWork == 0) return false;
+        if (Stopwatch.GetElapsedTime(lastWork).Ticks >= spin * TimeSpan.TicksPerMicrosecond) return false;
+        Thread.SpinWait(32); // a breath between turns: a caller waiting for the turn lock gets it
+        return true;
     }
 }

@@ -106,6 +106,21 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
         $err.Exception.Message | Should -Match 'Gateway'
     }
 
+    It 'refuses a busy-poll window out of range with the range and what to choose, and runs with one in range' {
+        $err = { Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.12/24 -BusyPollMicroseconds -5 -Name (New-TestName bp) } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'InvalidConfiguration,*'
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err.Exception.Message | Should -Match 'BusyPollMicroseconds -5 must be between 0'
+        $name = New-TestName 'busy'
+        $pinger = New-TestName 'pinger'
+        Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.14/24 -BusyPollMicroseconds 2500 -Name $name | Out-Null
+        try {
+            Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.15/24 -Name $pinger | Out-Null
+            (Test-StackConnection -Stack $pinger 192.0.2.14 -Count 3 -Delay 0).Status | Should -Be @('Success', 'Success', 'Success')
+        }
+        finally { Get-Stack | Where-Object Name -in $name, $pinger | Stop-Stack -Confirm:$false }
+    }
+
     It 'supports -WhatIf on Start-Stack and Stop-Stack' {
         $other = New-TestName 'whatif'
         Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.13/24 -Name $other -WhatIf | Should -BeNullOrEmpty

@@ -26,6 +26,13 @@ public sealed record StackConfig
     /// <summary>Frames kept in the packet log (Get-StackPacket); 0 turns it off.</summary>
     public int PacketLogCapacity { get; init; } = 1024;
     /// <summary>
+    /// Low-latency mode (busy polling, as Linux's busy_poll and DPDK): after a loop turn that had frames or API work, the
+    /// loop keeps polling the device without sleeping for this many microseconds, so a frame that comes within them is
+    /// taken without a wake-up. It costs CPU: the loop's thread stays busy that long after every burst, a whole core
+    /// while packets come closer together than this. 0 (the default) sleeps at once. docs/benchmarks.md has the figures.
+    /// </summary>
+    public int BusyPollMicroseconds { get; init; }
+    /// <summary>
     /// API calls (send, receive, connect, ping...) made while the real-time loop is idle run their loop turn on the
     /// calling thread instead of waking the loop (one owner at a time: docs/design.md). On by default; false posts every
     /// call to the loop thread, which then alone touches the stack's state. Stacks driven by Poll always post.
@@ -68,6 +75,10 @@ public sealed record StackConfig
             throw new StackConfigurationException(nameof(DefaultTtl), "DefaultTtl must be at least 1.");
         if (PacketLogCapacity is < 0 or > 1_000_000)
             throw new StackConfigurationException(nameof(PacketLogCapacity), "PacketLogCapacity must be between 0 and 1,000,000 frames.");
+        if (BusyPollMicroseconds is < 0 or > 1_000_000)
+            throw new StackConfigurationException(nameof(BusyPollMicroseconds),
+                $"BusyPollMicroseconds {BusyPollMicroseconds} must be between 0 (off: the loop sleeps when idle) and 1,000,000 (one second). "
+                + "Choose it above the gap between the packets you wait for, e.g. 2500 for a request every 2 ms; each microsecond of it is CPU spent.");
         foreach (var d in DnsServers)
             if (!IsUnicastHost(d))
                 throw new StackConfigurationException(nameof(DnsServers), $"DNS server {d} is not a unicast address.");
