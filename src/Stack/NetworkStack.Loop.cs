@@ -21,8 +21,8 @@ internal interface ILoopWork
 /// <remarks>
 /// One owner at a time holds the loop's state: the turn lock <see cref="_turn"/>. The loop thread holds it for each
 /// turn and releases it while it sleeps in the device. A call from another thread (<see cref="Execute"/>) that finds
-/// the loop asleep and the lock free takes it and runs a whole turn itself — the work posted before it, then its own
-/// operation, then the frames, timers and flush of a turn — so a send leaves and a receive of buffered data returns
+/// the loop asleep, the lock free and no posted work waiting takes it and runs a turn itself — its own operation, then
+/// the frames, timers and flush of a turn; posted work is the loop thread's alone — so a send leaves and a receive of buffered data returns
 /// without a thread hand-off (lwIP's core locking, Linux's process context holding the socket lock). When the loop is
 /// busy the call is posted as before, and the running loop takes it without being woken. docs/design.md has the why.
 /// </remarks>
@@ -47,6 +47,9 @@ public sealed partial class NetworkStack
     }
 
     private readonly ConcurrentQueue<Posted> _posted = new();
+    // How many are posted, kept here: ConcurrentQueue.Count over more than one segment freezes them, and the next
+    // Enqueue then allocates a new segment of twice the size (256 KiB and more, again and again under many posts).
+    private int _postedCount;
     /// <summary>Held by whoever runs a turn: the loop thread, or a caller running one inline.</summary>
     private readonly object _turn = new();
     private Thread? _thread;
@@ -72,16 +75,22 @@ public sealed partial class NetworkStack
     /// <summary>The first half of a turn: the posted work, in order. Returns how many ran.</summary>
     private int BeginTurn(TimeSpan now)
     {
-        Interlocked.Increment(ref _turns);
-        _context.Now = now;
-        var budget = _posted.Count;
+        StartTurn(now);
+        var budget = Volatile.Read(ref _postedCount);
         var ran = 0;
         while (budget-- > 0 && _posted.TryDequeue(out var work))
         {
+            Interlocked.Decrement(ref _postedCount);
             ran++;
             work.Run(now);
         }
         return ran;
+    }
+
+    private void StartTurn(TimeSpan now)
+    {
+        Interlocked.Increment(ref _turns);
+        _context.Now = now;
     }
 
     /// <summary>The rest of a turn: frames, timers, batch-end ACKs, the device flush; the next deadline.</summary>
@@ -122,6 +131,7 @@ public sealed partial class NetworkStack
     {
         if (_disposed) throw Stopped();
         _posted.Enqueue(work);
+        Interlocked.Increment(ref _postedCount);
         if (_disposed) CancelPosted(); // raced with Dispose: do not leave the caller waiting
         // A running loop takes the work at its next turn; only a sleeping one needs the device's wake-up (a system
         // call, and a thread hand-off). Enqueue is a full fence, as is the loop's flag write before it checks the queue.
@@ -132,12 +142,17 @@ public sealed partial class NetworkStack
 
     private void CancelPosted()
     {
-        while (_posted.TryDequeue(out var w)) w.Cancel(Stopped());
+        while (_posted.TryDequeue(out var w))
+        {
+            Interlocked.Decrement(ref _postedCount);
+            w.Cancel(Stopped());
+        }
     }
 
     /// <summary>
     /// Runs <paramref name="call"/> as soon as the loop's state is free: inline on the calling thread when the real-time
-    /// loop is asleep or between turns (a whole turn, <see cref="_turn"/>), else posted to the loop. Never inline on the
+    /// loop is asleep or between turns and no posted work waits (the call, then the frames, timers and flush of a turn,
+    /// under <see cref="_turn"/>), else posted to the loop. Never inline on the
     /// loop thread, inside a turn, or on a stack driven by the caller's own <see cref="Poll"/> (simulations), where every
     /// call is posted and runs in the loop's order as before. Any thread.
     /// </summary>
@@ -150,19 +165,18 @@ public sealed partial class NetworkStack
         }
         TimeSpan? next = null;
         var received = 0;
-        var ran = false;
         try
         {
+            // No posted work is waiting (TryEnterTurn): the call is next in order. Work posted meanwhile stays for the
+            // loop thread, which alone runs posted work (what InvokeAsync's function reads of its thread is the loop's).
             var now = Clock.Now;
-            BeginTurn(now);
-            ran = true;
+            StartTurn(now);
             call.Run(now);
             next = EndTurn(now, out received);
         }
         catch (Exception e)
         {
             LoopFault(e);
-            if (!ran) Post(call); // behind the posted work still queued: the order holds
             next = Clock.Now;
         }
         finally { Monitor.Exit(_turn); }
@@ -173,8 +187,9 @@ public sealed partial class NetworkStack
 
     private bool TryEnterTurn()
     {
-        if (!_inline || _stopping || Thread.CurrentThread == _thread || Monitor.IsEntered(_turn) || !Monitor.TryEnter(_turn)) return false;
-        if (!_stopping) return true;
+        if (!_inline || _stopping || Thread.CurrentThread == _thread || Monitor.IsEntered(_turn) || !_posted.IsEmpty || !Monitor.TryEnter(_turn)) return false;
+        // Work posted before this call (by this thread too, when the loop was busy) runs first, on the loop thread.
+        if (!_stopping && _posted.IsEmpty) return true;
         Monitor.Exit(_turn);
         return false;
     }

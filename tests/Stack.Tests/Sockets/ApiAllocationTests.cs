@@ -8,7 +8,10 @@ namespace Stack.Tests.Sockets;
 /// The socket API's own cost (issue 18): a steady stream of <c>WriteAsync</c>/<c>ReadAsync</c> calls (the socket's
 /// reusable ValueTask operations, what <see cref="NetStack.Sockets.TcpStream"/> and so HttpClient and SslStream use)
 /// allocates nothing per call, neither on the calling thread (which may run a loop turn inline) nor on either loop.
+/// Runs alone (the TcpPerformanceTests collection): TCP's buffer pool is the process's, and connections of tests
+/// running in parallel could hold every array of its size when one is rented here.
 /// </summary>
+[Collection(nameof(Tcp.TcpPerformanceTests))]
 public class ApiAllocationTests
 {
     private readonly Xunit.Abstractions.ITestOutputHelper _output;

@@ -26,11 +26,11 @@ public class ReceivePushbackTests
         }
     }
 
-    private static async Task<Connected> ConnectedPair(int seed, ushort port = 7)
+    private static async Task<Connected> ConnectedPair(int seed, ushort port = 7, TcpSettings? serverTcp = null)
     {
         var wire = new VirtualWire(seed);
         var a = new NetworkStack(wire.CreatePort("a", MacAddress.Parse("02-00-00-00-00-01")), new StackConfig { Address = TcpSim.A });
-        var b = new NetworkStack(wire.CreatePort("b", MacAddress.Parse("02-00-00-00-00-02")), new StackConfig { Address = TcpSim.B });
+        var b = new NetworkStack(wire.CreatePort("b", MacAddress.Parse("02-00-00-00-00-02")), new StackConfig { Address = TcpSim.B, Tcp = serverTcp ?? new TcpSettings() });
         a.Start();
         b.Start();
         var listener = b.Listen(port);
@@ -167,7 +167,9 @@ public class ReceivePushbackTests
     {
         // The race the loop settles: a receive whose token fires as data completes it either returns the data
         // or leaves it in the socket, never both and never neither, for plain and bounded receives alike.
-        using var pair = await ConnectedPair(6);
+        // The server's buffer stays small (no auto-tuning): the sender cannot run megabytes ahead, so receives often find
+        // nothing buffered and wait, and their tokens fire while they wait.
+        using var pair = await ConnectedPair(6, serverTcp: new TcpSettings { ReceiveBufferSize = 16 * 1024, ReceiveBufferMax = 16 * 1024 });
         var (c, s) = (pair.Client, pair.Server);
         var data = TcpSim.Data(2_000_000, 8);
         var sender = Task.Run(async () =>
