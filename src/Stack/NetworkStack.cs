@@ -109,7 +109,7 @@ public sealed partial class NetworkStack : IDisposable
 
     // ---------------- tracing ----------------
 
-    /// <summary>Protocol events as they happen (ARP, handshakes, retransmissions). Raised on the loop thread: keep handlers quick.</summary>
+    /// <summary>Protocol events as they happen (ARP, handshakes, retransmissions). Raised by whoever runs the loop turn (the loop thread, or a caller running one inline: docs/design.md), one at a time: keep handlers quick.</summary>
     public event Action<StackEvent>? Event
     {
         add => _context.Event += value;
