@@ -70,8 +70,9 @@ public sealed class KernelDhcpTests(ITestOutputHelper output) : IDisposable
             output.WriteLine($"T1 in {renewal.TotalSeconds:0} s (lease {lease.LeaseTime.TotalSeconds} s)");
             Assert.True(await WaitUntil(() => Counter(stack, "Dhcp", "LeasesExtended") >= 1, renewal + Generous),
                 $"no renewal within {renewal + Generous}: {Log(dnsmasq)}");
-            var requests = Log(dnsmasq).Split('\n').Count(l => l.Contains($"DHCPREQUEST({KernelLab.KernelInterface}) {address}"));
-            Assert.True(requests >= 2, Log(dnsmasq));
+            // dnsmasq may write its log line after its ACK has reached us: wait for it rather than read the log once.
+            int Requests() => Log(dnsmasq).Split('\n').Count(l => l.Contains($"DHCPREQUEST({KernelLab.KernelInterface}) {address}"));
+            Assert.True(await WaitUntil(() => Requests() >= 2, Generous), Log(dnsmasq));
             Assert.Equal(DhcpState.Bound, stack.DhcpLease!.State);
             Assert.Equal(address, stack.Config.Address);
             Assert.True(stack.DhcpLease.Expiry > lease.Expiry);
