@@ -186,8 +186,8 @@ public sealed partial class NetworkStack : IDisposable
     public Task<IReadOnlyList<LoggedFrame>> GetPacketLogAsync() => CallAsync<IReadOnlyList<LoggedFrame>>(_ => _packetLog.Snapshot());
 
     /// <summary>The netstat view: every socket's row, taken on the loop (Get-StackConnection).</summary>
-    public Task<IReadOnlyList<Sockets.ConnectionInfo>> GetConnectionsAsync() =>
-        CallAsync<IReadOnlyList<Sockets.ConnectionInfo>>(now => Sockets.All().Select(s => s.Snapshot(now)).ToList());
+    public Task<IReadOnlyList<ConnectionInfo>> GetConnectionsAsync() =>
+        CallAsync<IReadOnlyList<ConnectionInfo>>(now => Sockets.All().Select(s => s.Snapshot(now)).ToList());
 
     /// <summary>
     /// Throws AddressNotAvailable unless <paramref name="address"/> is the stack's own or 0.0.0.0 (any): a stack has

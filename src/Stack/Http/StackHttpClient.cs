@@ -236,7 +236,7 @@ public sealed class StackHttpClient : IDisposable
     private static async Task<HttpConnectionDetails?> DetailsAsync(ExchangeTrace exchange)
     {
         if (exchange.Connection is not { } c) return null;
-        Sockets.ConnectionInfo? info = null;
+        ConnectionInfo? info = null;
         try { info = await c.Socket.GetInfoAsync().ConfigureAwait(false); }
         catch (StackException) { } // the stack stopped meanwhile
         return new HttpConnectionDetails

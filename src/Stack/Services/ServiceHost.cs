@@ -41,7 +41,7 @@ public sealed record ServiceHostOptions
 }
 
 /// <summary>One service a host offers: what it is, and where.</summary>
-public sealed record ServiceInfo(string Name, Sockets.SocketProtocol Protocol, ushort Port, string Description);
+public sealed record ServiceInfo(string Name, SocketProtocol Protocol, ushort Port, string Description);
 
 /// <summary>What a <see cref="ServiceHost"/> has served (read any time; updated with interlocked increments).</summary>
 public sealed class ServiceCounters
@@ -141,7 +141,7 @@ public sealed class ServiceHost : IDisposable
     {
         var listener = await Stack.ListenAsync(port).ConfigureAwait(false);
         lock (_listeners) _listeners.Add(listener);
-        _services.Add(new ServiceInfo(name, Sockets.SocketProtocol.Tcp, port, description));
+        _services.Add(new ServiceInfo(name, SocketProtocol.Tcp, port, description));
         lock (_loops) _loops.Add(Task.Run(() => AcceptLoopAsync(listener, serve)));
     }
 
@@ -149,7 +149,7 @@ public sealed class ServiceHost : IDisposable
     {
         var socket = await Stack.CreateUdpSocketAsync(port).ConfigureAwait(false);
         lock (_udpSockets) _udpSockets.Add(socket);
-        _services.Add(new ServiceInfo(name, Sockets.SocketProtocol.Udp, port, description));
+        _services.Add(new ServiceInfo(name, SocketProtocol.Udp, port, description));
         lock (_loops) _loops.Add(Task.Run(() => DatagramLoopAsync(socket, answer)));
     }
 
@@ -160,7 +160,7 @@ public sealed class ServiceHost : IDisposable
         lock (_udpSockets) _udpSockets.Add(socket);
         _dhcp = server;
         var s = server.Settings;
-        _services.Add(new ServiceInfo("dhcp", Sockets.SocketProtocol.Udp, DhcpService.Port, $"DHCP: {s.PoolFirst}-{s.PoolLast}, {s.LeaseTime.TotalSeconds:0} s leases (RFC 2131)"));
+        _services.Add(new ServiceInfo("dhcp", SocketProtocol.Udp, DhcpService.Port, $"DHCP: {s.PoolFirst}-{s.PoolLast}, {s.LeaseTime.TotalSeconds:0} s leases (RFC 2131)"));
         var service = new DhcpService(server, Stack, Counters);
         lock (_loops) _loops.Add(Task.Run(() => service.RunAsync(socket, _stop.Token)));
     }

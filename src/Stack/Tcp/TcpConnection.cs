@@ -1,5 +1,3 @@
-using NetStack.Sockets;
-
 namespace NetStack.Tcp;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using NetStack.Sockets;
-
 namespace NetStack.Udp;
 
 /// <summary>One received UDP datagram: who sent it and its data (allocated for the caller).</summary>

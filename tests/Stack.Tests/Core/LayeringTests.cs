@@ -74,6 +74,26 @@ public class LayeringTests
     }
 
     [Fact]
+    public void No_protocol_layer_names_the_socket_api()
+    {
+        // The socket API (NetStack.Sockets) sits above every transport; what both sides share (the netstat row, an
+        // endpoint value, the protocol) lives below them in NetStack. A layer that named a socket type could not run bare.
+        var types = typeof(NetworkStack).Assembly.GetTypes().Where(InProtocolNamespace).ToList();
+        var offences = types
+            .SelectMany(t => Mentions(t).Where(m => NamesNamespace(m.Type, "NetStack.Sockets")).Select(m => $"{t.FullName}: {m.Where} ({m.Type.Name})"))
+            .ToList();
+        Assert.True(offences.Count == 0, "Protocol layers must not name the socket API's types:\n" + string.Join("\n", offences));
+        Assert.True(NamesNamespace(typeof(List<NetStack.Sockets.TcpSocket>), "NetStack.Sockets")); // the check can see one
+    }
+
+    private static bool NamesNamespace(Type t, string ns)
+    {
+        if (t.Namespace == ns) return true;
+        if (t.HasElementType) return NamesNamespace(t.GetElementType()!, ns);
+        return t.IsGenericType && t.GetGenericArguments().Any(a => NamesNamespace(a, ns));
+    }
+
+    [Fact]
     public void The_check_would_see_a_layer_holding_the_stack()
     {
         // The rule test above is only worth something if it can fail: a type shaped like the old layers trips it.

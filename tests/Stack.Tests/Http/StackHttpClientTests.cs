@@ -57,7 +57,7 @@ public class StackHttpClientTests
                 .WaitAsync(TimeSpan.FromSeconds(60));
 
         public async Task<bool> ClientHasEstablished() =>
-            (await Client.GetConnectionsAsync()).Any(c => c.Protocol == NetStack.Sockets.SocketProtocol.Tcp && c.State == "Established");
+            (await Client.GetConnectionsAsync()).Any(c => c.Protocol == NetStack.SocketProtocol.Tcp && c.State == "Established");
 
         public async ValueTask DisposeAsync()
         {

@@ -440,7 +440,7 @@ public sealed partial class KernelTcpTests(ITestOutputHelper output)
         output.WriteLine($"kernel: {tw.Trim()}");
         Assert.Matches($@"192\.0\.2\.1:{kernelPort}\s+192\.0\.2\.2:8400", tw);
         Assert.Equal(TcpState.Closed, s.State);
-        Assert.DoesNotContain(await stack.GetConnectionsAsync(), c => c.Protocol == Sockets.SocketProtocol.Tcp && c.RemotePort == kernelPort);
+        Assert.DoesNotContain(await stack.GetConnectionsAsync(), c => c.Protocol == SocketProtocol.Tcp && c.RemotePort == kernelPort);
     }
 
     // ---------------- many connections ----------------

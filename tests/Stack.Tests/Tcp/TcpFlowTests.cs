@@ -125,7 +125,7 @@ public class TcpFlowTests
         sim.Advance(TimeSpan.FromSeconds(10));
         Assert.Equal(TcpState.Closed, c.State);
         Assert.Equal(TcpState.Closed, s.State);
-        Assert.DoesNotContain(sim.Run(a.GetConnectionsAsync()), r => r.Protocol == NetStack.Sockets.SocketProtocol.Tcp);
+        Assert.DoesNotContain(sim.Run(a.GetConnectionsAsync()), r => r.Protocol == NetStack.SocketProtocol.Tcp);
     }
 
     [Fact]

@@ -241,7 +241,7 @@ public sealed class TcpRig : IDisposable
             .Select(SegCodec.Parse).OfType<Seg>().ToList();
     }
 
-    public NetStack.Sockets.ConnectionInfo Row(TcpSocket s) => H.Run(Stack.GetConnectionsAsync()).Single(r => r.Id == s.Id);
+    public NetStack.ConnectionInfo Row(TcpSocket s) => H.Run(Stack.GetConnectionsAsync()).Single(r => r.Id == s.Id);
 
     public long Counter(string name) => H.Run(Stack.GetStatisticsAsync()).Single(c => c.Layer == "Tcp" && c.Name == name).Value;
 

@@ -268,7 +268,7 @@ public class UdpRuleTests
         h.Feed(FromPeer(Udp(PeerIp, 5000, OurIp, 7, "678"u8)));
         var row = Assert.Single(h.Run(h.Stack.GetConnectionsAsync()));
         Assert.Equal(s.Id, row.Id);
-        Assert.Equal(NetStack.Sockets.SocketProtocol.Udp, row.Protocol);
+        Assert.Equal(NetStack.SocketProtocol.Udp, row.Protocol);
         Assert.Equal(Ipv4Address.Any, row.LocalAddress);
         Assert.Equal(7, row.LocalPort);
         Assert.Equal("Bound", row.State);
