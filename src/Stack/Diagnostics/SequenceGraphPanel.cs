@@ -72,11 +72,15 @@ internal static class SequenceGraphPanel
         svg.Polyline(Line(samples, x, p => YM(p.Rto.TotalMilliseconds)), "rto");
         foreach (var (ms, s) in samples.Where(p => p.S.IsLossEvent))
         {
-            var timeout = (s.Events & TcpSampleEvents.Timeout) != 0;
-            var tip = string.Create(CultureInfo.InvariantCulture, $"{(timeout ? "retransmission timeout" : "fast recovery")} at {ms:0.###} ms: cwnd {s.Cwnd}, ssthresh {(s.SsthreshSet ? s.Ssthresh.ToString(CultureInfo.InvariantCulture) : "-")}");
-            svg.Raw($"<g class=\"{(timeout ? "timeout" : "recovery")}\"><title>{SvgWriter.Esc(tip)}</title>");
-            Triangle(svg, x(ms), YB(s.Cwnd));
-            svg.Raw("</g>\n");
+            // One mark per kind of episode the sample saw: a timeout and a fast recovery in one sample are two marks.
+            foreach (var timeout in new[] { true, false })
+            {
+                if ((s.Events & (timeout ? TcpSampleEvents.Timeout : TcpSampleEvents.RecoveryStarted)) == 0) continue;
+                var tip = string.Create(CultureInfo.InvariantCulture, $"{(timeout ? "retransmission timeout" : "fast recovery")} at {ms:0.###} ms: cwnd {s.Cwnd}, ssthresh {(s.SsthreshSet ? s.Ssthresh.ToString(CultureInfo.InvariantCulture) : "-")}");
+                svg.Raw($"<g class=\"{(timeout ? "timeout" : "recovery")}\"><title>{SvgWriter.Esc(tip)}</title>");
+                Triangle(svg, x(ms), YB(s.Cwnd));
+                svg.Raw("</g>\n");
+            }
         }
         Legend(svg, left, bottom + 62);
     }

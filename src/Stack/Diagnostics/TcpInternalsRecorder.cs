@@ -42,7 +42,7 @@ public sealed class TcpInternalsRecorder
     private readonly TcpInternalsSample[] _ring;
     private long _count;
     private TcpInternalsSample _last;
-    private int _lastRetries;
+    private ushort _lastRecoveries, _lastTimeouts;
 
     public TcpInternalsRecorder(int capacity = DefaultCapacity)
     {
@@ -62,9 +62,12 @@ public sealed class TcpInternalsRecorder
         var recovery = snd.RecoveryIfMade; // made at its first use; none before (a fresh one is not in recovery)
         var inRecovery = recovery is { InRecovery: true };
         var events = inRecovery ? TcpSampleEvents.InRecovery : TcpSampleEvents.None;
-        if (inRecovery && (_last.Events & TcpSampleEvents.InRecovery) == 0) events |= TcpSampleEvents.RecoveryStarted;
-        if (snd.Retries > _lastRetries) events |= TcpSampleEvents.Timeout;
-        _lastRetries = snd.Retries;
+        // From the connection's own episode counts, not from the recovery flag's edges: a recovery that ends and a new
+        // one that starts between two samples (one loop turn) is an episode too, and is marked.
+        if (snd.FastRecoveries != _lastRecoveries) events |= TcpSampleEvents.RecoveryStarted;
+        if (snd.RetransmitTimeouts != _lastTimeouts) events |= TcpSampleEvents.Timeout;
+        _lastRecoveries = snd.FastRecoveries;
+        _lastTimeouts = snd.RetransmitTimeouts;
         var flight = recovery?.Pipe() ?? (long)(snd.Nxt - snd.Una);
         var sample = new TcpInternalsSample(now, snd.Cwnd, snd.Ssthresh, (uint)Math.Clamp(flight, 0, uint.MaxValue),
             snd.Rtt.HasSample ? snd.Rtt.Srtt : TimeSpan.Zero, snd.Rtt.BackedOff, events);

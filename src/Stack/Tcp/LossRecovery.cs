@@ -241,6 +241,7 @@ internal abstract class LossRecovery : ILossRecovery
         RecoveryPoint = Snd.Max;
         InRecovery = true;
         C.Layer.Counters.FastRetransmits++;
+        Snd.FastRecoveries++;
         Snd.Rtt.StopTiming(); // Karn
         C.Layer.Context.Trace("Tcp", $"{C.Describe()} fast retransmit of {Snd.Una} after {DupAcks} duplicate ACKs, ssthresh {Snd.Ssthresh}");
         OnRecoveryStarted(Snd.RetransmitFirst(now));

@@ -260,6 +260,7 @@ internal sealed partial class RackRecovery : ILossRecovery
         _phase = Phase.Recovery;
         _prr = ProportionalRateReduction.Start(flight);
         Counters.FastRetransmits++;
+        _snd.FastRecoveries++;
         Counters.PrrRecoveries++;
         _snd.Rtt.StopTiming(); // Karn
         if (_tlpJustAcked) CountTlpRecovery(); // the probe's delivery showed the losses

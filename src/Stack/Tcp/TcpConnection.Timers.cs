@@ -69,6 +69,7 @@ internal sealed partial class TcpConnection
                 Snd.Retries++;
                 Snd.Rtt.Backoff++;
                 Counters.Timeouts++;
+                Snd.RetransmitTimeouts++;
                 Snd.CountRetransmit(0);
                 Context.Trace("Tcp", $"{Describe()} retransmission {Snd.Retries} of {(State == TcpState.SynSent ? "SYN" : "SYN-ACK")}");
                 SendSyn(now);

@@ -239,6 +239,7 @@ internal sealed partial class TcpSender
         Retries++;
         Rtt.Backoff++;
         Counters.Timeouts++;
+        RetransmitTimeouts++;
         var mss = (uint)_c.SndMss;
         var flight = Max - Una;
         var priorCwnd = Cwnd;

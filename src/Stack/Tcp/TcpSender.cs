@@ -120,6 +120,12 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     public RttEstimator Rtt;
     /// <summary>Retransmissions (of the SYN, or of data) since the last ACK of something new.</summary>
     public int Retries;
+    /// <summary>
+    /// This connection's loss episodes so far: fast recoveries entered and retransmission timeouts (of the SYN or of
+    /// data). The counters are the layer's sums; these let the internals recorder mark every episode, also two in one
+    /// loop turn.
+    /// </summary>
+    public ushort FastRecoveries, RetransmitTimeouts;
 
     // ---- SYN and FIN ----
     /// <summary>The user shut down sending: a FIN follows the queued data.</summary>
