@@ -1,48 +1,6 @@
 namespace NetStack.Tcp;
 
 /// <summary>
-/// A windowed maximum over a window counted in round trips (BBR's max-bandwidth and extra-acked filters,
-/// draft-ietf-ccwg-bbr 5.5.5), kept as three candidates as <see cref="WindowedMin"/> keeps its minimum: when the
-/// best ages out, the best of the later part of the window takes its place. A struct, nothing allocated.
-/// </summary>
-internal struct WindowedMax
-{
-    private (long At, double Value) _best, _second, _third;
-
-    /// <summary>The windowed maximum; zero before the first sample.</summary>
-    public readonly double Value => _best.Value;
-
-    public void Reset(double value, long at) => _best = _second = _third = (at, value);
-
-    /// <summary>Takes <paramref name="value"/> at round <paramref name="at"/> for a window of <paramref name="window"/> rounds.</summary>
-    public void Update(double value, long at, long window)
-    {
-        var s = (at, value);
-        if (value >= _best.Value || at - _third.At > window)
-        {
-            _best = _second = _third = s; // a new maximum, or the whole window has passed
-            return;
-        }
-        if (value >= _second.Value) _second = _third = s;
-        else if (value >= _third.Value) _third = s;
-        var age = at - _best.At;
-        if (age > window)
-        {
-            _best = _second;
-            _second = _third;
-            _third = s;
-            if (at - _best.At > window)
-            {
-                _best = _second;
-                _second = _third;
-            }
-        }
-        else if (_second.At == _best.At && age > window / 4) _second = _third = s;
-        else if (_third.At == _second.At && age > window / 2) _third = s;
-    }
-}
-
-/// <summary>
 /// BBR's model of the path (draft-ietf-ccwg-bbr 4.5, 5.5; Linux's tcp_bbr.c): round trips counted by delivered data,
 /// the bottleneck bandwidth as the maximum delivery rate over the last <see cref="BandwidthWindowRounds"/> rounds
 /// (application-limited samples only when they raise it), the minimum RTT with its <see cref="MinRttWindow"/> expiry,
@@ -58,8 +16,8 @@ internal sealed class BbrModel
     private const int ExtraAckedWindowRounds = 5;
     private static readonly TimeSpan MaxExtraAckedInterval = TimeSpan.FromMilliseconds(100);
 
-    private WindowedMax _maxBw;
-    private WindowedMax _extraAcked;
+    private WindowedFilter _maxBw = WindowedFilter.Max();
+    private WindowedFilter _extraAcked = WindowedFilter.Max();
     private long _nextRoundDelivered;
     private TimeSpan _ackEpochStart = TimeSpan.MinValue;
     private long _ackEpochAcked;

@@ -14,7 +14,7 @@ internal struct RttEstimator
     private ushort _backoff;
     private uint _timedSeq;
     private TimeSpan _timedAt;
-    private StrongBox<WindowedMin>? _minRtt; // made at the first sample from data: none on an idle connection
+    private StrongBox<WindowedFilter>? _minRtt; // made at the first sample from data: none on an idle connection
 
     /// <summary>How long a minimum RTT sample stands (Linux's tcp_min_rtt_wlen, 300 s).</summary>
     public static readonly TimeSpan MinRttWindow = TimeSpan.FromMinutes(5);
@@ -50,12 +50,12 @@ internal struct RttEstimator
     }
 
     /// <summary>The least RTT sampled over the last <see cref="MinRttWindow"/> (RFC 8985 6.1 RACK.min_RTT); zero before any sample.</summary>
-    public readonly TimeSpan MinRtt => _minRtt?.Value.Value ?? TimeSpan.Zero;
+    public readonly TimeSpan MinRtt => _minRtt is { } m ? TimeSpan.FromTicks((long)m.Value.Value) : TimeSpan.Zero;
 
     /// <summary>Feeds the windowed minimum RTT (per ACK, from the transmit records).</summary>
     public void SampleMinRtt(TimeSpan r, TimeSpan now)
     {
-        if (r >= TimeSpan.Zero) (_minRtt ??= new StrongBox<WindowedMin>()).Value.Update(r, now, MinRttWindow);
+        if (r >= TimeSpan.Zero) (_minRtt ??= new StrongBox<WindowedFilter>(WindowedFilter.Min())).Value.Update(r.Ticks, now.Ticks, MinRttWindow.Ticks);
     }
 
     /// <summary>Updates SRTT, RTTVAR and RTO from one measurement (RFC 6298 2.2, 2.3).</summary>

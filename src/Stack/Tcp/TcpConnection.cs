@@ -192,6 +192,7 @@ internal sealed partial class TcpConnection
     public ConnectionInfo Snapshot(TimeSpan now)
     {
         var sendQ = State is TcpState.Closed ? 0 : (long)Snd.BufferCount;
+        var bbr = Snd.CcIfMade as BbrCongestionControl;
         var loss = Snd.RecoveryStats ?? default;
         return new ConnectionInfo
         {
@@ -243,9 +244,9 @@ internal sealed partial class TcpConnection
                 Undos = loss.Undos,
                 DeliveryRate = Snd.LastDeliveryRate,
                 PacingRate = Snd.CcIfMade?.PacingRate ?? 0,
-                BbrState = Snd.CcIfMade is BbrCongestionControl bbr ? bbr.State.ToString() : "",
-                BbrBandwidth = (Snd.CcIfMade as BbrCongestionControl)?.Bandwidth ?? 0,
-                BbrMinRtt = (Snd.CcIfMade as BbrCongestionControl)?.MinRtt ?? TimeSpan.Zero,
+                BbrState = bbr?.State.ToString() ?? "",
+                BbrBandwidth = bbr?.Bandwidth ?? 0,
+                BbrMinRtt = bbr?.MinRtt ?? TimeSpan.Zero,
             },
         };
     }

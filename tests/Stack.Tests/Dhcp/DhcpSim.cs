@@ -38,25 +38,14 @@ internal sealed record SentFrame(TimeSpan At, byte[] Frame)
 }
 
 /// <summary>A link wrapper that keeps every frame the stack transmits, stamped with the loop's time.</summary>
-internal sealed class SendLog(ILinkDevice inner) : ILinkDevice
+internal sealed class SendLog(ILinkDevice inner) : ForwardingLink(inner)
 {
     public List<SentFrame> Sent { get; } = new();
-    public string Name => inner.Name;
-    public MacAddress HardwareAddress => inner.HardwareAddress;
-    public int Mtu => inner.Mtu;
-    public int Receive(IFrameSink sink, TimeSpan now, int max) => inner.Receive(sink, now, max);
-    public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now)
+    public override void Transmit(ReadOnlySpan<byte> frame, TimeSpan now)
     {
         Sent.Add(new SentFrame(now, frame.ToArray()));
-        inner.Transmit(frame, now);
+        base.Transmit(frame, now);
     }
-    public void Flush(TimeSpan now) => inner.Flush(now);
-    public TimeSpan? NextArrival => inner.NextArrival;
-    public void WaitForFrames(TimeSpan timeout) => inner.WaitForFrames(timeout);
-    public void Wake() => inner.Wake();
-    public LinkStatistics Statistics => inner.Statistics;
-    public void SetStackAddress(MacAddress mac) => inner.SetStackAddress(mac);
-    public void Dispose() => inner.Dispose();
     public IEnumerable<DhcpMessage> Dhcp(DhcpMessageType type) => Sent.Where(f => f.IsDhcp).Select(f => f.Dhcp).Where(m => m.Type == type);
     public IEnumerable<SentFrame> DhcpFrames(DhcpMessageType type) => Sent.Where(f => f.IsDhcp && f.Dhcp.Type == type);
 }

@@ -8,25 +8,14 @@ using NetStack.Tcp;
 namespace Stack.Tests.Diagnostics;
 
 /// <summary>Drops the first frame the predicate picks on its way out, once: a known loss on the virtual wire.</summary>
-public sealed class DropOnceLink(ILinkDevice inner, Func<byte[], bool> pick) : ILinkDevice
+public sealed class DropOnceLink(ILinkDevice inner, Func<byte[], bool> pick) : ForwardingLink(inner)
 {
     public bool Dropped { get; private set; }
-    public string Name => inner.Name;
-    public MacAddress HardwareAddress => inner.HardwareAddress;
-    public int Mtu => inner.Mtu;
-    public LinkStatistics Statistics => inner.Statistics;
-    public TimeSpan? NextArrival => inner.NextArrival;
-    public void SetStackAddress(MacAddress mac) => inner.SetStackAddress(mac);
-    public int Receive(IFrameSink sink, TimeSpan now, int max) => inner.Receive(sink, now, max);
-    public void Flush(TimeSpan now) => inner.Flush(now);
-    public void WaitForFrames(TimeSpan timeout) => inner.WaitForFrames(timeout);
-    public void Wake() => inner.Wake();
-    public void Dispose() => inner.Dispose();
 
-    public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now)
+    public override void Transmit(ReadOnlySpan<byte> frame, TimeSpan now)
     {
         if (!Dropped && pick(frame.ToArray())) { Dropped = true; return; }
-        inner.Transmit(frame, now);
+        base.Transmit(frame, now);
     }
 
     /// <summary>True for an IPv4/TCP frame that carries data.</summary>

@@ -40,7 +40,7 @@ public class BbrModelTests
     [Fact]
     public void The_bandwidth_filter_keeps_the_maximum_of_the_last_ten_rounds_then_forgets_it()
     {
-        var f = new WindowedMax();
+        var f = WindowedFilter.Max();
         f.Update(100, 0, BbrModel.BandwidthWindowRounds);
         for (long round = 1; round <= 10; round++)
         {

@@ -44,15 +44,11 @@ public class BbrSimulationTests(ITestOutputHelper output)
     }
 
     /// <summary>Records the time and TCP payload length of every frame a stack sends.</summary>
-    private sealed class DepartureLog(ILinkDevice inner) : ILinkDevice
+    private sealed class DepartureLog(ILinkDevice inner) : ForwardingLink(inner)
     {
         public readonly List<(TimeSpan At, int Payload, double Rate)> Departures = new();
         public Func<double> Rate = () => 0;
-        public string Name => inner.Name;
-        public MacAddress HardwareAddress => inner.HardwareAddress;
-        public int Mtu => inner.Mtu;
-        public int Receive(IFrameSink sink, TimeSpan now, int max) => inner.Receive(sink, now, max);
-        public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now)
+        public override void Transmit(ReadOnlySpan<byte> frame, TimeSpan now)
         {
             // Ethernet 14 + IPv4 header (IHL) + TCP header (data offset): what is left is payload.
             if (frame.Length > 34 && frame[23] == 6)
@@ -63,15 +59,8 @@ public class BbrSimulationTests(ITestOutputHelper output)
                 var payload = total - ihl - (frame[tcp + 12] >> 4) * 4;
                 if (payload > 0) Departures.Add((now, payload, Rate()));
             }
-            inner.Transmit(frame, now);
+            base.Transmit(frame, now);
         }
-        public void Flush(TimeSpan now) => inner.Flush(now);
-        public TimeSpan? NextArrival => inner.NextArrival;
-        public void WaitForFrames(TimeSpan timeout) => inner.WaitForFrames(timeout);
-        public void Wake() => inner.Wake();
-        public LinkStatistics Statistics => inner.Statistics;
-        public void SetStackAddress(MacAddress mac) => inner.SetStackAddress(mac);
-        public void Dispose() => inner.Dispose();
     }
 
     [Fact]

@@ -153,15 +153,17 @@ public class DeliveryRateSamplerTests
     [Fact]
     public void The_windowed_min_rtt_forgets_a_minimum_older_than_its_window()
     {
-        var m = new WindowedMin();
-        var w = TimeSpan.FromSeconds(10);
-        m.Update(Ms(5), TimeSpan.FromSeconds(0), w);
-        m.Update(Ms(8), TimeSpan.FromSeconds(3), w);
-        m.Update(Ms(9), TimeSpan.FromSeconds(6), w);
-        Assert.Equal(Ms(5), m.Value);
-        m.Update(Ms(12), TimeSpan.FromSeconds(11), w);                   // 5 ms is 11 s old: the next best of the window
-        Assert.Equal(Ms(8), m.Value);
-        m.Update(Ms(4), TimeSpan.FromSeconds(12), w);
-        Assert.Equal(Ms(4), m.Value);
+        var m = WindowedFilter.Min();
+        var w = TimeSpan.FromSeconds(10).Ticks;
+        void Take(TimeSpan rtt, double atSeconds) => m.Update(rtt.Ticks, TimeSpan.FromSeconds(atSeconds).Ticks, w);
+        TimeSpan Min() => TimeSpan.FromTicks((long)m.Value);
+        Take(Ms(5), 0);
+        Take(Ms(8), 3);
+        Take(Ms(9), 6);
+        Assert.Equal(Ms(5), Min());
+        Take(Ms(12), 11);                   // 5 ms is 11 s old: the next best of the window
+        Assert.Equal(Ms(8), Min());
+        Take(Ms(4), 12);
+        Assert.Equal(Ms(4), Min());
     }
 }
