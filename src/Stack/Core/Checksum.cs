@@ -74,4 +74,12 @@ public static class Checksum
 
     /// <summary>True when a region that carries its own checksum sums to 0xFFFF (i.e. verifies).</summary>
     public static bool Verify(uint initial, ReadOnlySpan<byte> data) => Finish(Add(initial, data)) == 0;
+
+    /// <summary>
+    /// Completes a partial checksum: the field at <paramref name="checksumOffset"/> of <paramref name="region"/> holds
+    /// the pseudo-header sum (<see cref="PseudoHeader"/>, not complemented; the convention of Linux's CHECKSUM_PARTIAL
+    /// and virtio's NEEDS_CSUM), and is replaced by the checksum of the whole region.
+    /// </summary>
+    public static void CompletePartial(Span<byte> region, int checksumOffset) =>
+        BinaryPrimitives.WriteUInt16BigEndian(region[checksumOffset..], Finish(Add(0, region)));
 }

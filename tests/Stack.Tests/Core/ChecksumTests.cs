@@ -41,4 +41,25 @@ public class ChecksumTests
         var withSum = d.Concat(new byte[] { 0x22, 0x0d }).ToArray();
         Assert.True(Checksum.Verify(0, withSum));
     }
+
+    [Fact]
+    public void A_partial_checksum_completed_verifies_as_the_segment_checksum()
+    {
+        // What a device with checksum offload does with a TCP segment whose checksum field holds the pseudo-header sum.
+        var rng = new Random(18);
+        var src = new Ipv4Address(0xC0000202);
+        var dst = new Ipv4Address(0xC0000201);
+        foreach (var length in new[] { 20, 21, 95, 1460 + 20, 1480 + 32 })
+        {
+            var segment = new byte[length];
+            rng.NextBytes(segment);
+            var pseudo = Checksum.PseudoHeader(src, dst, 6, length);
+            segment[16] = segment[17] = 0;
+            var full = Checksum.Finish(Checksum.Add(pseudo, segment));
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(segment.AsSpan(16), (ushort)pseudo);
+            Checksum.CompletePartial(segment, 16);
+            Assert.Equal(full, System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(segment.AsSpan(16)));
+            Assert.True(Checksum.Verify(pseudo, segment));
+        }
+    }
 }
