@@ -100,7 +100,14 @@ internal interface IIpOutput
     /// <paramref name="destination"/>. Returns None when sent or queued for ARP, otherwise why it could not go.
     /// </summary>
     StackError Send(Ipv4Address destination, IpProtocol protocol, int payloadLength, TimeSpan now,
-        byte ttl = 0, bool dontFragment = false, byte tos = 0);
+        byte ttl = 0, bool dontFragment = false, byte tos = 0, bool tcpChecksumPending = false);
+
+    /// <summary>
+    /// Whether a TCP segment of <paramref name="segmentLength"/> bytes may be sent with only the pseudo-header sum in its
+    /// checksum field (<c>tcpChecksumPending</c>): the device completes it (checksum offload) and the datagram fits
+    /// the MTU unfragmented.
+    /// </summary>
+    bool MayLeaveTcpChecksumPending(int segmentLength);
 }
 
 /// <summary>How ICMP hands a received error back to IPv4, which passes it to the transport that sent the quoted datagram.</summary>

@@ -219,7 +219,7 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
     /// <paramref name="destination"/>. Returns None when sent or queued for ARP, otherwise why it could not go.
     /// </summary>
     public StackError Send(Ipv4Address destination, IpProtocol protocol, int payloadLength, TimeSpan now,
-        byte ttl = 0, bool dontFragment = false, byte tos = 0)
+        byte ttl = 0, bool dontFragment = false, byte tos = 0, bool tcpChecksumPending = false)
     {
         if ((uint)payloadLength > MaxPayload) { Counters.DroppedTooBig++; return StackError.MessageTooLong; }
         var total = Ipv4Header.MinLength + payloadLength;
@@ -229,11 +229,14 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
         if (!AddressAcquisition.MaySend(cfg, destination)) { Counters.DroppedNoAddress++; return StackError.AddressNotAvailable; }
         Ipv4Header.Write(frame[Ethernet.HeaderLength..], total, _nextId++, dontFragment ? Ipv4Header.FlagDontFragment : (ushort)0,
             ttl == 0 ? cfg.DefaultTtl : ttl, (byte)protocol, cfg.Address, destination, tos);
-        return Route(destination, frame, now);
+        return Route(destination, frame, now, tcpChecksumPending);
     }
 
+    public bool MayLeaveTcpChecksumPending(int segmentLength) =>
+        Ipv4Header.MinLength + segmentLength <= Mtu && _link.MayLeaveTcpChecksumPending(Ethernet.HeaderLength + Ipv4Header.MinLength + segmentLength);
+
     /// <summary>Picks the next hop and its MAC for a built frame ([14 bytes room][datagram]) and emits it.</summary>
-    private StackError Route(Ipv4Address destination, Span<byte> frame, TimeSpan now)
+    private StackError Route(Ipv4Address destination, Span<byte> frame, TimeSpan now, bool tcpChecksumPending)
     {
         var cfg = _context.Config;
         MacAddress mac;
@@ -250,12 +253,14 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
             if (r == StackError.HostUnreachable) { Counters.DroppedHostUnreachable++; return r; }
             if (r != StackError.None)
             {
+                // The queued copy leaves later without its flag: it gets its final checksum now.
+                if (tcpChecksumPending) Checksum.CompletePartial(frame[(Ethernet.HeaderLength + Ipv4Header.MinLength)..], 16);
                 if (_neighbours.Queue(nextHop, frame[Ethernet.HeaderLength..])) return StackError.None;
                 Counters.DroppedArpQueueFull++;
                 return StackError.NoBufferSpace;
             }
         }
-        Emit(frame, mac, now);
+        Emit(frame, mac, now, tcpChecksumPending);
         return StackError.None;
     }
 
@@ -263,19 +268,20 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
     public void SendQueued(Span<byte> frame, MacAddress mac, TimeSpan now) => Emit(frame, mac, now);
 
     /// <summary>Sends a datagram held at frame[14..] to <paramref name="mac"/>, fragmenting when it exceeds the MTU (RFC 791 3.2).</summary>
-    private void Emit(Span<byte> frame, MacAddress mac, TimeSpan now)
+    private void Emit(Span<byte> frame, MacAddress mac, TimeSpan now, bool tcpChecksumPending = false)
     {
         var datagram = frame[Ethernet.HeaderLength..];
         var mtu = Mtu;
         if (datagram.Length <= mtu)
         {
-            _link.Send(frame, mac, Ethernet.TypeIpv4, now);
+            _link.Send(frame, mac, Ethernet.TypeIpv4, now, tcpChecksumPending);
             Counters.PacketsSent++;
             Counters.BytesSent += datagram.Length;
             return;
         }
 
         var ihl = Ipv4Header.HeaderLength(datagram);
+        if (tcpChecksumPending) Checksum.CompletePartial(datagram[ihl..], 16); // fragments carry it as it is
         var payload = datagram[ihl..];
         var baseFlags = Ipv4Header.FlagsAndOffset(datagram);
         var chunk = (mtu - ihl) & ~7; // every fragment but the last carries a multiple of 8 bytes

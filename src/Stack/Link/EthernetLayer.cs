@@ -35,7 +35,14 @@ internal interface ILinkOutput
     /// Puts <paramref name="frame"/> on the link to <paramref name="destination"/>: the payload is at
     /// frame[<see cref="Ethernet.HeaderLength"/>..]; the room in front of it receives the Ethernet header.
     /// </summary>
-    void Send(Span<byte> frame, MacAddress destination, ushort etherType, TimeSpan now);
+    void Send(Span<byte> frame, MacAddress destination, ushort etherType, TimeSpan now, bool tcpChecksumPending = false);
+
+    /// <summary>
+    /// Whether a TCP frame of <paramref name="frameLength"/> bytes may leave with its checksum for the device to complete
+    /// (<see cref="ILinkDevice.CompletesTcpChecksum"/>): not when the packet log would keep the whole frame, so what
+    /// the log holds whole always carries its final checksum.
+    /// </summary>
+    bool MayLeaveTcpChecksumPending(int frameLength);
 
     /// <summary>Accepts frames sent to the multicast MAC <paramref name="group"/> from now on.</summary>
     void AcceptMulticast(MacAddress group);
@@ -51,6 +58,7 @@ internal sealed class EthernetLayer : IFrameSink, ILinkOutput
 {
     private readonly ILinkDevice _device;
     private readonly PacketLog _packetLog;
+    private readonly bool _completesTcpChecksum;
     private readonly HashSet<MacAddress> _multicast = new();
     private ILinkProtocolHandler? _ipv4;
     private ILinkProtocolHandler? _arp;
@@ -59,6 +67,7 @@ internal sealed class EthernetLayer : IFrameSink, ILinkOutput
     {
         _device = device;
         _packetLog = packetLog;
+        _completesTcpChecksum = device.CompletesTcpChecksum;
         Address = address;
         Mtu = mtu;
     }
@@ -101,12 +110,16 @@ internal sealed class EthernetLayer : IFrameSink, ILinkOutput
         handler.OnPacket(frame[Ethernet.HeaderLength..], in link, now);
     }
 
-    public void Send(Span<byte> frame, MacAddress destination, ushort etherType, TimeSpan now)
+    public void Send(Span<byte> frame, MacAddress destination, ushort etherType, TimeSpan now, bool tcpChecksumPending = false)
     {
         Ethernet.WriteHeader(frame, destination, Address, etherType);
         Counters.FramesSent++;
         Counters.BytesSent += frame.Length;
         if (_packetLog.Capacity > 0) _packetLog.Record(frame, outbound: true, now);
-        _device.Transmit(frame, now);
+        if (tcpChecksumPending) _device.TransmitChecksumPending(frame, now);
+        else _device.Transmit(frame, now);
     }
+
+    public bool MayLeaveTcpChecksumPending(int frameLength) =>
+        _completesTcpChecksum && (_packetLog.Capacity == 0 || frameLength > PacketLog.SnapLength);
 }

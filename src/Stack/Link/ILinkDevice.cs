@@ -51,6 +51,22 @@ public interface ILinkDevice : IDisposable
     /// passes its frames). The stack calls it once, before its loop starts. Devices that do not filter ignore it.
     /// </summary>
     void SetStackAddress(MacAddress mac) { }
+
+    /// <summary>
+    /// True when the device takes IPv4 frames carrying TCP whose checksum field holds only the pseudo-header sum
+    /// (<see cref="TransmitChecksumPending"/>) and completes the checksum itself, as a NIC with checksum offload does.
+    /// A device that segments TCP in the kernel (pcap's <see cref="PcapDeviceOptions.SegmentationOffload"/>) has the
+    /// checksum computed there anyway; the stack then skips its own. Wrappers (a capture tap) leave it false.
+    /// </summary>
+    bool CompletesTcpChecksum => false;
+
+    /// <summary>
+    /// As <see cref="Transmit"/>, for an IPv4 frame (header without options, not fragmented) carrying a TCP segment
+    /// whose checksum field holds the pseudo-header sum (<see cref="Checksum.CompletePartial"/>): the device fills in
+    /// the checksum. Called only when <see cref="CompletesTcpChecksum"/> is true.
+    /// </summary>
+    void TransmitChecksumPending(ReadOnlySpan<byte> frame, TimeSpan now) =>
+        throw new NotSupportedException($"{GetType().Name} does not complete TCP checksums (CompletesTcpChecksum is false).");
 }
 
 /// <summary>What the device itself saw, below the stack.</summary>

@@ -72,7 +72,10 @@ internal sealed class IpSegmentOutput : ISegmentOutput
         segment.Data.CopyTo(buf[hlen..]);
         segment.DataWrapped.CopyTo(buf[(hlen + segment.Data.Length)..]);
         var total = hlen + segment.DataLength;
-        TcpHeader.SetChecksum(buf[..total], _context.Config.Address, remote);
-        return _ip.Send(remote, IpProtocol.Tcp, total, now, dontFragment: segment.DontFragment);
+        // With checksum offload the device (or the kernel behind it) completes the checksum: not computed twice.
+        var pending = _ip.MayLeaveTcpChecksumPending(total);
+        if (pending) TcpHeader.SetPartialChecksum(buf[..total], _context.Config.Address, remote);
+        else TcpHeader.SetChecksum(buf[..total], _context.Config.Address, remote);
+        return _ip.Send(remote, IpProtocol.Tcp, total, now, dontFragment: segment.DontFragment, tcpChecksumPending: pending);
     }
 }

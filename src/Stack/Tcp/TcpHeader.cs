@@ -158,6 +158,13 @@ public static class TcpHeader
         BinaryPrimitives.WriteUInt16BigEndian(segment[16..], Checksum.Finish(sum));
     }
 
+    /// <summary>
+    /// Puts only the pseudo-header sum in the checksum field, for a device that completes it (checksum offload:
+    /// <see cref="Checksum.CompletePartial"/>; RFC 9293 3.1 is met once it has).
+    /// </summary>
+    public static void SetPartialChecksum(Span<byte> segment, Ipv4Address source, Ipv4Address destination) =>
+        BinaryPrimitives.WriteUInt16BigEndian(segment[16..], (ushort)Checksum.PseudoHeader(source, destination, 6, segment.Length));
+
     /// <summary>Writes MSS, SACK-permitted, timestamps and window scale in Linux's SYN order; returns the bytes written (a multiple of 4).</summary>
     internal static int WriteSynOptions(Span<byte> o, ushort mss, bool sackPermitted, bool timestamps, uint tsVal, uint tsEcr, int windowScale)
     {

@@ -6,7 +6,7 @@ namespace NetStack.Tests.Lab;
 
 /// <summary>
 /// PcapDeviceOptions.SegmentationOffload: a bulk send leaves as GSO packets, and what reaches the kernel is the same
-/// stream of MTU-sized frames with valid checksums, every byte delivered.
+/// stream of MTU-sized frames with valid checksums (the stack left them to the device and the kernel), every byte delivered.
 /// </summary>
 [Collection(KernelLabCollection.Name)]
 public sealed class SegmentationOffloadLabTests
@@ -25,6 +25,7 @@ public sealed class SegmentationOffloadLabTests
         var sink = lab.StartPeer(PeerScript, "server", "7001", "recv");
         var device = lab.OpenStackDevice();
         Assert.Equal(!txOffload, device.SegmentationOffload);
+        Assert.Equal(!txOffload, device.CompletesTcpChecksum); // the stack leaves the TCP checksum of its data to it
         var wire = new WireCheck();
         using var capture = lab.OpenKernelSideDevice();
         var pump = Task.Run(() => NetStack.Tests.Link.LinkTestKit.PumpUntil(capture, wire, () => wire.Stop, TimeSpan.FromSeconds(120)));

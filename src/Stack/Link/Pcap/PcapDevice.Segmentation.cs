@@ -54,6 +54,54 @@ public sealed unsafe partial class PcapDevice
     /// <summary>True when transmit segmentation offload is in use (<see cref="PcapDeviceOptions.SegmentationOffload"/>).</summary>
     public bool SegmentationOffload => _gsoFd >= 0;
 
+    /// <summary>
+    /// With segmentation offload the kernel computes the TCP checksum of every segment it cuts from a GSO packet, so
+    /// the stack leaves it to the device (<see cref="ILinkDevice.CompletesTcpChecksum"/>): a frame that leaves inside
+    /// a GSO packet gets it from the kernel, one that leaves alone from <see cref="CompleteChecksum"/>.
+    /// </summary>
+    public bool CompletesTcpChecksum => _gsoFd >= 0;
+
+    /// <summary>Frames whose TCP checksum the device completed itself (they left alone, not inside a GSO packet).</summary>
+    public long ChecksumsCompleted { get; private set; }
+
+    public void TransmitChecksumPending(ReadOnlySpan<byte> frame, TimeSpan now)
+    {
+        if (!Enter()) return;
+        try { TransmitEntered(frame, checksumPending: true); }
+        finally { Exit(); }
+    }
+
+    /// <summary>Fills in the TCP checksum of the frame in <paramref name="slot"/> (its field holds the pseudo-header sum).</summary>
+    private void CompleteChecksum(int slot)
+    {
+        _txChecksumPending[slot] = false;
+        CompleteChecksum(Slot(slot));
+    }
+
+    private void CompleteChecksum(Span<byte> f)
+    {
+        if (f.Length < TcpOffset || f[12] != 0x08 || f[13] != 0x00 || f[IpOffset + 9] != 6) return;
+        var ihl = (f[IpOffset] & 0xF) * 4;
+        var total = BinaryPrimitives.ReadUInt16BigEndian(f[(IpOffset + 2)..]);
+        if (ihl < 20 || total < ihl + 20 || IpOffset + total > f.Length) return;
+        Checksum.CompletePartial(f.Slice(IpOffset + ihl, total - ihl), 16);
+        ChecksumsCompleted++;
+    }
+
+    /// <summary>A frame too long for a slot, sent on its own: completed in a copy (the caller's span is read-only).</summary>
+    private void SendOneCompleted(ReadOnlySpan<byte> frame)
+    {
+        var copy = System.Buffers.ArrayPool<byte>.Shared.Rent(frame.Length);
+        try
+        {
+            var f = copy.AsSpan(0, frame.Length);
+            frame.CopyTo(f);
+            CompleteChecksum(f);
+            SendOne(f);
+        }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(copy); }
+    }
+
     private void InitSegmentation(int fd)
     {
         if (fd < 0 || _batchCapacity == 0) return;
@@ -125,6 +173,7 @@ public sealed unsafe partial class PcapDevice
             _gsoIov[iov++] = new Native.IoVec { Base = (byte*)hdr, Len = (nuint)sizeof(VirtioNetHdr) };
             _gsoIov[iov++] = _txIov[i];
             var run = RunAt(i, count, out var headerLength, out var bytes);
+            if (run == 1 && _txChecksumPending[i]) CompleteChecksum(i);
             for (int k = 1; k < run; k++)
                 _gsoIov[iov++] = new Native.IoVec { Base = _txIov[i + k].Base + headerLength, Len = _txIov[i + k].Len - (nuint)headerLength };
             if (run > 1) MakeGsoLeader(i, run, headerLength, hdr);

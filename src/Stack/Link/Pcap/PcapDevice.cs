@@ -55,6 +55,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
     private readonly byte* _txBuffer;
     private readonly Native.IoVec* _txIov;
     private readonly Native.MMsgHdr* _txMsgs;
+    private readonly bool[] _txChecksumPending = [];  // per slot: TransmitChecksumPending's frames
     private int _txQueued;
 
     private TimeSpan _nextStatsAt;
@@ -87,6 +88,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
             _txBuffer = (byte*)NativeMemory.AlignedAlloc((nuint)(_slotSize * _batchCapacity), 64);
             _txIov = (Native.IoVec*)NativeMemory.AllocZeroed((nuint)(sizeof(Native.IoVec) * _batchCapacity));
             _txMsgs = (Native.MMsgHdr*)NativeMemory.AllocZeroed((nuint)(sizeof(Native.MMsgHdr) * _batchCapacity));
+            _txChecksumPending = new bool[_batchCapacity];
             for (int i = 0; i < _batchCapacity; i++)
             {
                 _txIov[i].Base = _txBuffer + (nint)i * _slotSize;
@@ -299,18 +301,21 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
         finally { Exit(); }
     }
 
-    private void TransmitEntered(ReadOnlySpan<byte> frame)
+    private void TransmitEntered(ReadOnlySpan<byte> frame, bool checksumPending = false)
     {
         if (frame.Length < 14) { Statistics.SendErrors++; return; }
         if (_batchCapacity == 0 || frame.Length > _slotSize)
         {
             if (_txQueued > 0) SendQueued();
-            SendOne(frame);
+            if (checksumPending) SendOneCompleted(frame);
+            else SendOne(frame);
             return;
         }
         var slot = _txQueued;
         frame.CopyTo(new Span<byte>(_txIov[slot].Base, _slotSize));
         _txIov[slot].Len = (nuint)frame.Length;
+        _txChecksumPending[slot] = checksumPending;
+        if (checksumPending && _gsoFd < 0) CompleteChecksum(slot);
         _txQueued = slot + 1;
         if (_txQueued == _batchCapacity) SendQueued();
     }
