@@ -273,11 +273,12 @@ public sealed partial class NetworkStack : IDisposable
     }
 
     /// <summary>Creates a socket and connects it to <paramref name="remote"/>:<paramref name="port"/>.</summary>
-    public async Task<TcpSocket> ConnectTcpAsync(Ipv4Address remote, ushort port, CancellationToken cancellationToken = default)
+    public Task<TcpSocket> ConnectTcpAsync(Ipv4Address remote, ushort port, CancellationToken cancellationToken = default)
     {
-        var s = CreateTcpSocket();
-        await s.ConnectAsync(remote, port, cancellationToken).ConfigureAwait(false);
-        return s;
+        TcpSocket s;
+        try { s = CreateTcpSocket(); }
+        catch (ObjectDisposedException e) { return Task.FromException<TcpSocket>(e); }
+        return s.Connect(remote, port, cancellationToken); // no async state machine: the connect's own task gives the socket
     }
 
     /// <summary>Starts a TCP listener on <paramref name="port"/> (AddressInUse if one exists).</summary>

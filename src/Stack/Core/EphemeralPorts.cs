@@ -33,7 +33,8 @@ internal sealed class EphemeralPorts
         // ports (and so its ISNs and timing) differ from run to run for the same seed.
         uint offset = 2166136261;
         foreach (var b in _secret) offset = (offset ^ b) * 16777619;
-        foreach (var v in new[] { (uint)protocol, remote.Value, remotePort })
+        ReadOnlySpan<uint> values = [(uint)protocol, remote.Value, remotePort]; // on the stack: nothing allocated per connect
+        foreach (var v in values)
             for (int k = 0; k < 32; k += 8) offset = (offset ^ ((v >> k) & 0xFF)) * 16777619;
         for (int i = 0; i < count; i++)
         {

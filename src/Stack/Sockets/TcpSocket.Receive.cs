@@ -263,7 +263,8 @@ public sealed partial class TcpSocket
     }
 
     /// <summary>Close on the loop: bytes given back and unread count as unread data (a reset, as for the connection's own).</summary>
-    private Task<bool> CloseOnLoop(TimeSpan now)
+    /// <summary>The close on the loop: true when done at once, else <paramref name="waiter"/> (if any) waits for our FIN's ACK.</summary>
+    private bool CloseOnLoop(TimeSpan now, IOperationWaiter<bool>? waiter)
     {
         var unread = _unread is { Count: > 0 };
         DropUnread();
@@ -271,8 +272,8 @@ public sealed partial class TcpSocket
         {
             // RFC 2525 2.17 / RFC 1122 4.2.2.13: closing with unread data resets, so the peer knows it was lost.
             Tcb.Abort(now);
-            return Task.FromResult(true);
+            return true;
         }
-        return Tcb.Close(now);
+        return Tcb.Close(now, waiter);
     }
 }

@@ -13,7 +13,7 @@ namespace NetStack.Sockets;
 /// setters were called (one lock orders the posts of setters, Bind and ConnectAsync); a setter that can no
 /// longer apply is refused. Every getter reads a value published either by such a setter or by the loop.
 /// </remarks>
-public sealed partial class TcpSocket : StackSocket, IDisposable
+public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
 {
     private volatile byte _state; // a TcpState (narrow: memory per idle connection)
     private int _closedPublished;
@@ -158,15 +158,29 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
     }
 
     /// <summary>Active open. Fails with ConnectionRefused (RST), TimedOut (no answer), HostUnreachable or NetworkUnreachable.</summary>
-    public Task ConnectAsync(Ipv4Address remote, ushort port, CancellationToken cancellationToken = default)
+    public Task ConnectAsync(Ipv4Address remote, ushort port, CancellationToken cancellationToken = default) =>
+        Connect(remote, port, cancellationToken);
+
+    /// <summary>ConnectAsync, its task giving this socket (ConnectTcpAsync's): one call object, which the connection parks as its waiter.</summary>
+    internal Task<TcpSocket> Connect(Ipv4Address remote, ushort port, CancellationToken cancellationToken)
     {
-        Task<bool> task;
+        Task<TcpSocket> task;
         lock (Gate)
         {
             _connectStarted = true; // buffer sizes and Bind no longer apply
-            task = Stack.CallAsync(now => Tcb.Connect(remote, port, now));
+            task = new ConnectCall(this, remote, port).Start(default);
         }
         return cancellationToken.CanBeCanceled ? WithCancel(task, cancellationToken, now => Tcb.Abort(now)) : task;
+    }
+
+    /// <summary>A connect: completed with the socket when the handshake ends (the connection's waiter), failed as the connection fails.</summary>
+    private sealed class ConnectCall(TcpSocket socket, Ipv4Address remote, ushort port) : LoopCall<TcpSocket>(socket.Stack), IOperationWaiter<bool>
+    {
+        protected override void RunOnLoop(TimeSpan now) => socket.Tcb.Connect(remote, port, now, this);
+
+        protected override void CancelOnLoop() { } // a cancelled connect aborts the connection instead (WithCancel)
+
+        void IOperationWaiter<bool>.Complete(bool result) => Complete(socket);
     }
 
     /// <summary>Queues <paramref name="data"/> in the send buffer; completes when all of it is queued (waits for space).</summary>
@@ -254,7 +268,17 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
     public Task CloseAsync()
     {
         PublishClosedByUser();
-        return Stack.CallAsync(now => CloseOnLoop(now));
+        return new CloseCall(this).Start(default);
+    }
+
+    private sealed class CloseCall(TcpSocket socket) : LoopCall<bool>(socket.Stack)
+    {
+        protected override void RunOnLoop(TimeSpan now)
+        {
+            if (socket.CloseOnLoop(now, this)) Complete(true);
+        }
+
+        protected override void CancelOnLoop() { }
     }
 
     /// <summary>Abortive close: RST at once; pending operations fail with ConnectionAborted.</summary>
@@ -279,9 +303,19 @@ public sealed partial class TcpSocket : StackSocket, IDisposable
     public void Dispose()
     {
         if (State == TcpState.Closed && Volatile.Read(ref _closedPublished) == 1) return;
-        try { _ = CloseAsync(); }
+        PublishClosedByUser();
+        try { Stack.Execute(this); } // the socket is its own background close (ILoopWork): nothing allocated, no task
         catch (StackException) { }
     }
+
+    /// <summary>Dispose's close on the loop: nobody waits for it.</summary>
+    void ILoopWork.Run(TimeSpan now)
+    {
+        try { CloseOnLoop(now, null); }
+        catch (Exception) { } // raced with the connection ending: nothing to close (a close nobody awaits reports nothing)
+    }
+
+    void ILoopWork.Abandon(StackException stopped) { } // the stack stopped: its Dispose resets the connection
 
     internal override ConnectionInfo Snapshot(TimeSpan now)
     {

@@ -3,8 +3,9 @@ namespace NetStack.Tcp;
 /// <summary>
 /// The user's operations waiting on one connection: a connect, one send (the part of its data not yet in the
 /// send buffer), one receive (its buffer) and a close. The loop completes each in the turn that finishes it, so a
-/// simulation completes them deterministically; a send and a receive wait as the caller's <see cref="IOperationWaiter{T}"/>
-/// (no allocation of their own), a connect and a close as plain completion sources. <see cref="FailAll"/> is the one way
+/// simulation completes them deterministically; each waits as the caller's <see cref="IOperationWaiter{T}"/> (no
+/// allocation of its own: the socket API's call object is the waiter), or, for the loop's own callers, as a
+/// <see cref="TaskWaiter{T}"/>. <see cref="FailAll"/> is the one way
 /// they end with an error (a failed connection, an abort, the stack stopping). A struct held in place by the connection
 /// (no object of its own per connection: issue 18's memory per idle connection), used only through that field or by
 /// ref. Loop only.
@@ -12,8 +13,7 @@ namespace NetStack.Tcp;
 internal struct PendingOperations
 {
     private static readonly Task<bool> s_true = Task.FromResult(true);
-    private TaskCompletionSource<bool>? _connect, _close;
-    private IOperationWaiter<bool>? _send;
+    private IOperationWaiter<bool>? _connect, _close, _send;
     private IOperationWaiter<int>? _receive;
     private ReadOnlyMemory<byte> _sendRest;
     private Memory<byte> _receiveBuffer;
@@ -24,13 +24,14 @@ internal struct PendingOperations
     public bool HasSend => _send != null;
     public bool HasReceive => _receive != null;
 
-    public Task<bool> WaitConnect() => (_connect = new TaskCompletionSource<bool>()).Task; // loop-side: see NetworkStack.InvokeAsync
+    /// <summary>Parks the connect's waiter until the handshake ends (<see cref="CompleteConnect"/>, or <see cref="FailAll"/>).</summary>
+    public void WaitConnect(IOperationWaiter<bool> waiter) => _connect = waiter;
 
     public void CompleteConnect()
     {
         var t = _connect;
         _connect = null;
-        t?.TrySetResult(true);
+        t?.Complete(true);
     }
 
     /// <summary>Parks the rest of a send that did not fit the buffer until <see cref="PumpSend"/> has queued all of it.</summary>
@@ -100,13 +101,18 @@ internal struct PendingOperations
         t.Cancel();
     }
 
-    public Task<bool> WaitClose() => (_close ??= new TaskCompletionSource<bool>()).Task; // loop-side
+    /// <summary>Parks a close's waiter until our FIN is acknowledged; a second close while one waits completes with the first.</summary>
+    public void WaitClose(IOperationWaiter<bool> waiter)
+    {
+        if (_close is null) _close = waiter;
+        else _close = new BothWaiters(_close, waiter);
+    }
 
     public void CompleteClose()
     {
         var t = _close;
         _close = null;
-        t?.TrySetResult(true);
+        t?.Complete(true);
     }
 
     /// <summary>
@@ -117,7 +123,7 @@ internal struct PendingOperations
     {
         var connect = _connect;
         _connect = null;
-        connect?.TrySetException(error);
+        connect?.Fail(error);
         var receive = _receive;
         _receive = null;
         _receiveBuffer = default;
@@ -127,5 +133,13 @@ internal struct PendingOperations
         _sendRest = default;
         send?.Fail(error);
         CompleteClose();
+    }
+
+    /// <summary>Two closes waiting on one FIN (rare: the second close of a socket whose first still waits).</summary>
+    private sealed class BothWaiters(IOperationWaiter<bool> first, IOperationWaiter<bool> second) : IOperationWaiter<bool>
+    {
+        public void Complete(bool result) { first.Complete(result); second.Complete(result); }
+        public void Fail(Exception error) { first.Fail(error); second.Fail(error); }
+        public void Cancel() { first.Cancel(); second.Cancel(); }
     }
 }

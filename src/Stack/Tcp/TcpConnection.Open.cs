@@ -15,6 +15,14 @@ internal sealed partial class TcpConnection
     /// <summary>Active open (RFC 9293 3.10.1): picks a port and ISN, sends SYN; the task ends when ESTABLISHED.</summary>
     public Task<bool> Connect(Ipv4Address remote, ushort port, TimeSpan now)
     {
+        var waiter = new TaskWaiter<bool>(); // loop-side: continuations run on the loop, for the loop's own callers
+        Connect(remote, port, now, waiter);
+        return waiter.Task;
+    }
+
+    /// <summary>Active open with the caller's own waiter, completed when ESTABLISHED (no allocation of its own).</summary>
+    public void Connect(Ipv4Address remote, ushort port, TimeSpan now, IOperationWaiter<bool> waiter)
+    {
         if (State != TcpState.Closed || Error != StackError.None || Key.LocalPort != 0)
             throw new StackException(State == TcpState.Closed ? StackError.InvalidState : StackError.AlreadyConnected,
                 "This socket has already been used for a connection; create a new TcpSocket.");
@@ -38,13 +46,12 @@ internal sealed partial class TcpConnection
         Snd.Start(Iss);
         Counters.ActiveOpens++;
         SetState(TcpState.SynSent, now);
-        var connected = _pending.WaitConnect();
+        _pending.WaitConnect(waiter);
         _synSentAt = now;
         SendSyn(now);
         Context.Trace("Tcp", $"{Describe()} SYN sent, ISN {Iss}");
         RtoAt = now + Snd.Rtt.Rto;
         Layer.Schedule(this);
-        return connected;
     }
 
     /// <summary>Passive open: a listener's SYN becomes a SYN-RECEIVED connection and gets a SYN-ACK (RFC 9293 3.10.7.2).</summary>

@@ -115,12 +115,24 @@ internal sealed partial class TcpConnection
             default:
                 return;
         }
-        _pending.FailSend(new StackException(StackError.Shutdown, "Sending was shut down while this send waited for buffer space."));
+        if (_pending.HasSend) _pending.FailSend(new StackException(StackError.Shutdown, "Sending was shut down while this send waited for buffer space."));
         Kick(now);
     }
 
     /// <summary>Orderly close (RFC 9293 3.10.4): FIN after the queued data; the task ends when our FIN is acknowledged.</summary>
     public Task<bool> Close(TimeSpan now)
+    {
+        if (Close(now, null)) return PendingOperations.Done;
+        var waiter = new TaskWaiter<bool>(); // loop-side
+        _pending.WaitClose(waiter);
+        return waiter.Task;
+    }
+
+    /// <summary>
+    /// Orderly close (RFC 9293 3.10.4): true when nothing is left to wait for; else our FIN is on its way and
+    /// <paramref name="waiter"/> (when given: a close in the background, as Dispose, has none) completes once it is acknowledged.
+    /// </summary>
+    public bool Close(TimeSpan now, IOperationWaiter<bool>? waiter)
     {
         UserClosed = true;
         CancelReceive();
@@ -129,27 +141,28 @@ internal sealed partial class TcpConnection
             case TcpState.Closed:
                 Rcv.ReleaseBuffer();
                 User?.OnClosed();
-                return PendingOperations.Done;
+                return true;
             case TcpState.SynSent:
                 Fail(StackError.ConnectionAborted, "The connection attempt was closed by the user.", now);
-                return PendingOperations.Done;
+                return true;
             case TcpState.TimeWait:
             case TcpState.FinWait2:
                 if (State == TcpState.FinWait2) StateAt = now + Settings.FinWait2Timeout;
                 Layer.Schedule(this);
                 Rcv.ReleaseBuffer();
-                return PendingOperations.Done;
+                return true;
         }
         if (Rcv.BufferCount > 0)
         {
             // RFC 2525 2.17 / RFC 1122 4.2.2.13: closing with unread data resets, so the peer knows it was lost.
             Abort(now);
-            return PendingOperations.Done;
+            return true;
         }
         Rcv.ReleaseBuffer();
         ShutdownSend(now);
-        if (State is TcpState.FinWait2 or TcpState.TimeWait or TcpState.Closed) return PendingOperations.Done;
-        return _pending.WaitClose();
+        if (State is TcpState.FinWait2 or TcpState.TimeWait or TcpState.Closed) return true;
+        if (waiter != null) _pending.WaitClose(waiter);
+        return false;
     }
 
     /// <summary>Abort (RFC 9293 3.10.5): RST to the peer, everything pending fails with ConnectionAborted.</summary>

@@ -256,9 +256,16 @@ internal sealed class TcpLayer : IIpProtocolHandler
     }
 
     /// <summary>An ephemeral port for a connection to <paramref name="remote"/> (RFC 6056 algorithm 3).</summary>
-    internal ushort? AllocatePort(Ipv4Address remote, ushort remotePort) =>
-        _ports.Allocate(IpProtocol.Tcp, remote, remotePort,
-            p => _listeners.ContainsKey(p) || _connections.ContainsKey(new ConnKey(remote.Value, remotePort, p)));
+    internal ushort? AllocatePort(Ipv4Address remote, ushort remotePort)
+    {
+        _portProbe = (remote.Value, remotePort); // read by the cached test: no closure per connect (loop only)
+        return _ports.Allocate(IpProtocol.Tcp, remote, remotePort, _portInUse ??= PortInUse);
+    }
+
+    private (uint Remote, ushort RemotePort) _portProbe;
+    private Func<ushort, bool>? _portInUse;
+
+    private bool PortInUse(ushort p) => _listeners.ContainsKey(p) || _connections.ContainsKey(new ConnKey(_portProbe.Remote, _portProbe.RemotePort, p));
 
     /// <summary>
     /// RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), with M a 4-microsecond clock
