@@ -27,6 +27,7 @@ internal sealed partial class TcpSender
             }
             return;
         }
+        if (OutputBare(now)) return; // nothing ever sent but a FIN: no recovery, records or sampler made for it
         long pipe = Recovery.Pipe();
         var newDataBlocked = false;
         var pacingRate = Cc.PacingRate; // 0: unpaced (CUBIC, NewReno)
@@ -236,6 +237,7 @@ internal sealed partial class TcpSender
     /// <summary>RFC 6298 5.4-5.7: retransmit the earliest unacknowledged segment, back off, collapse cwnd (RFC 5681 3.1).</summary>
     public void OnRetransmitTimeout(TimeSpan now)
     {
+        if (OnRetransmitTimeoutBare(now)) return;
         Retries++;
         Rtt.Backoff++;
         Counters.Timeouts++;

@@ -185,8 +185,9 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     /// </summary>
     public AckResult OnAck(ref TcpSegment seg, TimeSpan now)
     {
-        var ack = seg.Ack;
         ref readonly var opts = ref seg.Options;
+        if (opts.SackCount == 0 && Bare) return OnAckBare(ref seg, now); // only the SYN or a FIN can be acknowledged
+        var ack = seg.Ack;
         Rate.AckTime = now; // for the delivered segments' callbacks (OnDelivered) during this ACK
         var priorInFlight = Recovery.Pipe();
         var e = new AckEvent { Ack = ack, Sack = opts.Sack[..opts.SackCount], HasTimestamp = opts.HasTimestamp, TsEcr = opts.TsEcr, PriorUna = Una };
