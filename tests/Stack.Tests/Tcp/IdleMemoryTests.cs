@@ -65,4 +65,51 @@ public class IdleMemoryTests
         Assert.True(perConnection < MaxBytesPerIdleConnection, $"{perConnection:F0} bytes per idle connection (bound {MaxBytesPerIdleConnection})");
         GC.KeepAlive(sockets);
     }
+    /// <summary>
+    /// The server side: an idle connection accepted by a listener costs what a connected one does (its handshake's ACK
+    /// makes no loss recovery, transmit records or rate sampler: ~430 B more each before). Peers with SACK, timestamps
+    /// and window scaling, as Linux's SYN offers them.
+    /// </summary>
+    [Fact]
+    public void An_idle_accepted_connection_costs_under_1000_bytes_of_managed_heap()
+    {
+        using var rig = new TcpRig(_ => new TcpSettings { ReceiveBufferSize = 65535 });
+        var listener = rig.Stack.Listen(TcpRig.ServerPort, 4096);
+        var sockets = new List<TcpSocket>();
+        ushort nextPort = 10000;
+        void Open(int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                var port = nextPort++;
+                var accept = listener.AcceptAsync();
+                var synOptions = SegCodec.MssOption(1460)
+                    .Concat(new byte[] { 4, 2, 1, 3, 3, 7 })             // SACK permitted, NOP, window scale 7
+                    .Concat(SegCodec.TimestampOption(1, 0)).ToArray();
+                var synAck = rig.FeedOne(new Seg { SrcPort = port, DstPort = TcpRig.ServerPort, Seq = TcpRig.PeerIss, Flags = TcpFlags.Syn, Options = synOptions });
+                Assert.Equal(TcpFlags.Syn | TcpFlags.Ack, synAck.Flags);
+                rig.FeedNone(new Seg { SrcPort = port, DstPort = TcpRig.ServerPort, Seq = TcpRig.PeerIss + 1, Ack = synAck.Seq + 1, Flags = TcpFlags.Ack,
+                    Window = 512, Options = SegCodec.TimestampOption(2, synAck.TsVal ?? 0) });
+                sockets.Add(rig.H.Run(accept));
+            }
+            rig.H.Device.Sent.Clear();
+        }
+        static long Settled()
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            return GC.GetTotalMemory(true);
+        }
+
+        Open(200);
+        var before = Settled();
+        Open(2000);
+        var after = Settled();
+        var perConnection = (after - before) / 2000.0;
+        _out.WriteLine($"2,000 idle accepted connections: {perConnection:F0} bytes of managed heap each");
+        Assert.All(sockets, s => Assert.Equal(TcpState.Established, s.State));
+        Assert.Equal("rack", rig.H.Run(sockets[^1].GetInfoAsync()).Tcp!.LossRecovery);
+        Assert.True(perConnection < MaxBytesPerIdleConnection, $"{perConnection:F0} bytes per idle accepted connection (bound {MaxBytesPerIdleConnection})");
+        GC.KeepAlive(sockets);
+    }
 }
