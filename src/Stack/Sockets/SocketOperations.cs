@@ -14,13 +14,23 @@ namespace NetStack.Sockets;
 /// token fired returns its data. The token's registration is dropped by whichever comes second, the completion (on the
 /// loop) or the registering caller, so a long-lived token does not collect one registration per call.
 /// </remarks>
-internal abstract class LoopCall<T>(NetworkStack stack) : TaskWaiter<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork
+internal abstract class LoopCall<T>(TcpSocket socket) : TaskWaiter<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork
 {
-    private CancellationToken _token;
-    private CancellationTokenRegistration _registration;
-    private int _handshake; // 1: completed; 2: registered — the second to arrive unregisters
+    // Only what every call needs (issue 18: a pending receive costs its object and task); a token that can fire gets its
+    // own small object, so an uncancellable call carries no token or registration.
+    private CancelState? _cancel;
 
-    protected NetworkStack Stack { get; } = stack;
+    private sealed class CancelState(CancellationToken token)
+    {
+        public readonly CancellationToken Token = token;
+        public CancellationTokenRegistration Registration;
+        public int Handshake; // 1: completed; 2: registered — the second to arrive unregisters
+    }
+
+    /// <summary>The socket the call is for (and so its stack).</summary>
+    protected TcpSocket Socket { get; } = socket;
+
+    private NetworkStack Stack => Socket.Stack;
 
     /// <summary>The call's work on the loop: complete this, fail it, or park it with a connection as its waiter.</summary>
     protected abstract void RunOnLoop(TimeSpan now);
@@ -34,9 +44,11 @@ internal abstract class LoopCall<T>(NetworkStack stack) : TaskWaiter<T>(TaskCrea
         try { Stack.Execute(this); }
         catch (StackException e) { Fail(e); }
         if (!cancellationToken.CanBeCanceled || Task.IsCompleted) return Task;
-        _token = cancellationToken;
-        _registration = cancellationToken.UnsafeRegister(static s => ((LoopCall<T>)s!).RequestCancel(), this);
-        if (Interlocked.Exchange(ref _handshake, 2) == 1) _registration.Unregister();
+        var c = new CancelState(cancellationToken);
+        Volatile.Write(ref _cancel, c);
+        c.Registration = cancellationToken.UnsafeRegister(static s => ((LoopCall<T>)s!).RequestCancel(), this);
+        // Completed before the state was seen (Task.IsCompleted), or after and saw it registered: unregister here.
+        if (Interlocked.Exchange(ref c.Handshake, 2) == 1 || Task.IsCompleted) c.Registration.Unregister();
         return Task;
     }
 
@@ -68,13 +80,13 @@ internal abstract class LoopCall<T>(NetworkStack stack) : TaskWaiter<T>(TaskCrea
 
     public override void Cancel()
     {
-        TrySetCanceled(_token);
+        TrySetCanceled(Volatile.Read(ref _cancel)?.Token ?? default);
         Completed();
     }
 
     private void Completed()
     {
-        if (Interlocked.Exchange(ref _handshake, 1) == 2) _registration.Unregister();
+        if (Volatile.Read(ref _cancel) is { } c && Interlocked.Exchange(ref c.Handshake, 1) == 2) c.Registration.Unregister();
     }
 
     private sealed class CancelWork(LoopCall<T> call) : ILoopWork

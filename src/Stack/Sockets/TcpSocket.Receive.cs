@@ -49,15 +49,15 @@ public sealed partial class TcpSocket
         return n;
     }
 
-    private sealed class ReceiveCall(TcpSocket socket, Memory<byte> buffer) : LoopCall<int>(socket.Stack)
+    private sealed class ReceiveCall(TcpSocket socket, Memory<byte> buffer) : LoopCall<int>(socket)
     {
         protected override void RunOnLoop(TimeSpan now)
         {
-            var n = socket.ReceiveOnLoop(buffer, now, this);
+            var n = Socket.ReceiveOnLoop(buffer, now, this);
             if (n != TcpConnection.Parked) Complete(n);
         }
 
-        protected override void CancelOnLoop() => socket.Tcb.CancelReceive(this);
+        protected override void CancelOnLoop() => Socket.Tcb.CancelReceive(this);
     }
 
     private sealed class ReadOperation(TcpSocket socket) : ReusableOperation<int>(socket.Stack)
@@ -168,15 +168,15 @@ public sealed partial class TcpSocket
     private Task<int> ReceiveIntoAsync(ReceiveAccumulator received, int max, CancellationToken ct) =>
         new ReceiveIntoCall(this, received, max).Start(ct);
 
-    private sealed class ReceiveIntoCall(TcpSocket socket, ReceiveAccumulator received, int max) : LoopCall<int>(socket.Stack)
+    private sealed class ReceiveIntoCall(TcpSocket socket, ReceiveAccumulator received, int max) : LoopCall<int>(socket)
     {
         protected override void RunOnLoop(TimeSpan now)
         {
-            var n = socket.ReceiveIntoOnLoop(received, max, now, this);
+            var n = Socket.ReceiveIntoOnLoop(received, max, now, this);
             if (n != TcpConnection.Parked) Complete(n);
         }
 
-        protected override void CancelOnLoop() => socket.Tcb.CancelReceive(this);
+        protected override void CancelOnLoop() => Socket.Tcb.CancelReceive(this);
     }
 
     private int ReceiveIntoOnLoop(ReceiveAccumulator received, int max, TimeSpan now, IOperationWaiter<int> waiter)

@@ -174,13 +174,13 @@ public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
     }
 
     /// <summary>A connect: completed with the socket when the handshake ends (the connection's waiter), failed as the connection fails.</summary>
-    private sealed class ConnectCall(TcpSocket socket, Ipv4Address remote, ushort port) : LoopCall<TcpSocket>(socket.Stack), IOperationWaiter<bool>
+    private sealed class ConnectCall(TcpSocket socket, Ipv4Address remote, ushort port) : LoopCall<TcpSocket>(socket), IOperationWaiter<bool>
     {
-        protected override void RunOnLoop(TimeSpan now) => socket.Tcb.Connect(remote, port, now, this);
+        protected override void RunOnLoop(TimeSpan now) => Socket.Tcb.Connect(remote, port, now, this);
 
         protected override void CancelOnLoop() { } // a cancelled connect aborts the connection instead (WithCancel)
 
-        void IOperationWaiter<bool>.Complete(bool result) => Complete(socket);
+        void IOperationWaiter<bool>.Complete(bool result) => Complete(Socket);
     }
 
     /// <summary>Queues <paramref name="data"/> in the send buffer; completes when all of it is queued (waits for space).</summary>
@@ -218,14 +218,14 @@ public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
     /// <summary>The socket's reusable operation of one kind, made at its first use (an idle connection holds none).</summary>
     private static T Reusable<T>(ref T? field, T made) where T : class => Interlocked.CompareExchange(ref field, made, null) ?? made;
 
-    private sealed class SendCall(TcpSocket socket, ReadOnlyMemory<byte> data) : LoopCall<bool>(socket.Stack)
+    private sealed class SendCall(TcpSocket socket, ReadOnlyMemory<byte> data) : LoopCall<bool>(socket)
     {
         protected override void RunOnLoop(TimeSpan now)
         {
-            if (socket.Tcb.Send(data, now, (IOperationWaiter<bool>)this)) Complete(true);
+            if (Socket.Tcb.Send(data, now, (IOperationWaiter<bool>)this)) Complete(true);
         }
 
-        protected override void CancelOnLoop() => socket.Tcb.CancelSend(this);
+        protected override void CancelOnLoop() => Socket.Tcb.CancelSend(this);
     }
 
     private sealed class WriteOperation(TcpSocket socket) : ReusableOperation<bool>(socket.Stack)
@@ -271,11 +271,11 @@ public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
         return new CloseCall(this).Start(default);
     }
 
-    private sealed class CloseCall(TcpSocket socket) : LoopCall<bool>(socket.Stack)
+    private sealed class CloseCall(TcpSocket socket) : LoopCall<bool>(socket)
     {
         protected override void RunOnLoop(TimeSpan now)
         {
-            if (socket.CloseOnLoop(now, this)) Complete(true);
+            if (Socket.CloseOnLoop(now, this)) Complete(true);
         }
 
         protected override void CancelOnLoop() { }
