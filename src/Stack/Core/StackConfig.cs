@@ -331,8 +331,13 @@ public sealed record TcpSettings
     public SynCookieMode SynCookies { get; init; } = SynCookieMode.Auto;
     /// <summary>Listen backlog when none is given.</summary>
     public int DefaultBacklog { get; init; } = 128;
-    /// <summary>Separate out-of-order ranges a connection keeps; segments that would need more are dropped and counted.</summary>
-    public int MaxOutOfOrderRanges { get; init; } = 16;
+    /// <summary>
+    /// Separate out-of-order ranges a connection may hold. 0 (the default): bounded by the receive buffer, one range per two
+    /// full segments of it (at least 16), so a sender of full segments never meets the bound (Linux bounds its out-of-order
+    /// queue by memory). A positive value is a fixed bound. At the bound a segment that needs a new range is dropped and
+    /// counted (DroppedOutOfOrderFull).
+    /// </summary>
+    public int MaxOutOfOrderRanges { get; init; }
     public TimeSpan KeepaliveIdle { get; init; } = TimeSpan.FromHours(2);
     public TimeSpan KeepaliveInterval { get; init; } = TimeSpan.FromSeconds(75);
     public int KeepaliveProbes { get; init; } = 9;
@@ -363,7 +368,7 @@ public sealed record TcpSettings
         if (_unknownCongestionControl != null || !Enum.IsDefined(Congestion)) throw new StackConfigurationException("Tcp.CongestionControl", $"Tcp.CongestionControl '{CongestionControl}' is unknown; use 'cubic', 'newreno' or 'bbr'.");
         if (!Enum.IsDefined(LossDetection)) throw new StackConfigurationException("Tcp.LossDetection", $"Tcp.LossDetection '{LossDetection}' is unknown; use Rack or DupAck.");
         if (DefaultBacklog is < 1 or > 65535) throw new StackConfigurationException("Tcp.DefaultBacklog", "Tcp.DefaultBacklog must be between 1 and 65535.");
-        if (MaxOutOfOrderRanges is < 1 or > 256) throw new StackConfigurationException("Tcp.MaxOutOfOrderRanges", "Tcp.MaxOutOfOrderRanges must be between 1 and 256.");
+        if (MaxOutOfOrderRanges is < 0 or > 65536) throw new StackConfigurationException("Tcp.MaxOutOfOrderRanges", "Tcp.MaxOutOfOrderRanges must be 0 (bounded by the receive buffer, the default) or between 1 and 65536.");
         if (KeepaliveIdle <= TimeSpan.Zero || KeepaliveInterval <= TimeSpan.Zero || KeepaliveProbes < 1) throw new StackConfigurationException("Tcp.KeepaliveIdle", "Keepalive idle time and interval must be positive and probes at least 1.");
         if (ChallengeAcksPerSecond < 1) throw new StackConfigurationException("Tcp.ChallengeAcksPerSecond", "Tcp.ChallengeAcksPerSecond must be at least 1.");
         if (InvalidAckInterval < TimeSpan.Zero || InvalidAckInterval > TimeSpan.FromSeconds(10)) throw new StackConfigurationException("Tcp.InvalidAckInterval", "Tcp.InvalidAckInterval must be between 0 and 10 s.");

@@ -2,28 +2,39 @@ namespace NetStack.Tcp;
 
 /// <summary>
 /// The ranges a receiver holds beyond RCV.NXT (their bytes sit at their place in the receive ring): sorted, merged
-/// on insert, in a fixed array allocated at the first out-of-order segment and bounded by
-/// Tcp.MaxOutOfOrderRanges. Also what our SACK blocks report (RFC 2018 4). Loop only.
+/// on insert (found by binary search), in an array allocated at the first out-of-order segment that doubles as it
+/// fills, up to a bound the receiver gives with each insert (the receive buffer's worth: <see cref="LimitFor"/>). Also
+/// what our SACK blocks report (RFC 2018 4): a range, once held, stays until RCV.NXT reaches it (no reneging). Loop only.
 /// </summary>
 internal sealed class OutOfOrderRanges
 {
-    private readonly int _capacity;
+    /// <summary>The array's first size, and the least bound.</summary>
+    public const int InitialCapacity = 16;
     private SackBlock[]? _ranges;
     private int _count;
     private int _latest = -1;          // the range holding the latest arrival: the first SACK block (RFC 2018 4)
     private SackBlock[]? _sackOut;
 
-    public OutOfOrderRanges(int capacity) => _capacity = capacity;
-
     public int Count => _count;
 
-    /// <summary>Records [left, right) as received; false when a new range is needed and the table is full.</summary>
-    public bool Add(uint left, uint right)
+    /// <summary>
+    /// The most ranges a receive buffer of <paramref name="bufferBytes"/> needs (Linux bounds its out-of-order queue by
+    /// memory, not by a count): one per two full segments of it (a range and a hole), so a sender of full segments never
+    /// meets the bound; at least <see cref="InitialCapacity"/>. <paramref name="fixedLimit"/> (Tcp.MaxOutOfOrderRanges) overrides it when positive.
+    /// </summary>
+    public static int LimitFor(int bufferBytes, int mss, int fixedLimit) =>
+        fixedLimit > 0 ? fixedLimit : Math.Max(InitialCapacity, bufferBytes / (2 * Math.Max(mss, 536)) + 1);
+
+    /// <summary>
+    /// Records [left, right) as received; false (the caller drops the segment) when it needs a new range and
+    /// <paramref name="limit"/> ranges are held. Nothing held is given up for it: a range already SACKed and then dropped
+    /// is a reneging (RFC 2018 8) the sender must repair, and our DupAck recovery stalled on it.
+    /// </summary>
+    public bool Add(uint left, uint right, int limit)
     {
-        var r = _ranges ??= new SackBlock[_capacity];
-        // Find the first range that ends at or after left.
-        int i = 0;
-        while (i < _count && Seq.Lt(r[i].Right, left)) i++;
+        var r = _ranges ??= new SackBlock[Math.Min(InitialCapacity, Math.Max(limit, 1))];
+        // The first range that ends at or after left.
+        int i = FirstEndingAtOrAfter(left);
         if (i < _count && Seq.Le(r[i].Left, right))
         {
             // Overlaps or touches range i: widen it and swallow the ranges it now reaches.
@@ -43,12 +54,30 @@ internal sealed class OutOfOrderRanges
             _latest = i;
             return true;
         }
-        if (_count == r.Length) return false;
+        if (_count >= limit) return false;
+        if (_count == r.Length)
+        {
+            Array.Resize(ref _ranges, Math.Min(r.Length * 2, Math.Max(limit, r.Length + 1)));
+            r = _ranges;
+        }
         Array.Copy(r, i, r, i + 1, _count - i);
         r[i] = new SackBlock(left, right);
         _count++;
         _latest = i;
         return true;
+    }
+
+    /// <summary>The index of the first range whose right edge is at or after <paramref name="seq"/> (binary search; ranges are sorted and disjoint).</summary>
+    private int FirstEndingAtOrAfter(uint seq)
+    {
+        int lo = 0, hi = _count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >> 1;
+            if (Seq.Lt(_ranges![mid].Right, seq)) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
     }
 
     /// <summary>
@@ -73,17 +102,15 @@ internal sealed class OutOfOrderRanges
     /// <summary>True when a range holds the byte just before <paramref name="end"/>.</summary>
     public bool Holds(uint end)
     {
-        for (int i = 0; i < _count; i++)
-            if (Seq.Lt(_ranges![i].Left, end) && Seq.Le(end, _ranges[i].Right)) return true;
-        return false;
+        var i = FirstEndingAtOrAfter(end);
+        return i < _count && Seq.Lt(_ranges![i].Left, end);
     }
 
     /// <summary>True when [left, right) lies within one range held: a duplicate of data already here.</summary>
     public bool Contains(uint left, uint right)
     {
-        for (int i = 0; i < _count; i++)
-            if (Seq.Le(_ranges![i].Left, left) && Seq.Le(right, _ranges[i].Right)) return true;
-        return false;
+        var i = FirstEndingAtOrAfter(right);
+        return i < _count && Seq.Le(_ranges![i].Left, left);
     }
 
     /// <summary>
@@ -106,5 +133,6 @@ internal sealed class OutOfOrderRanges
     {
         _ranges = null;
         _count = 0;
+        _latest = -1;
     }
 }

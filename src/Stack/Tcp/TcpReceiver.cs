@@ -37,7 +37,7 @@ internal struct TcpReceiver
     /// <summary>The receiver's RTT estimate for auto-tuning; zero until the first sample.</summary>
     public TimeSpan TuningRtt => _tuning?.Rtt ?? TimeSpan.Zero;
 
-    private OutOfOrderRanges OutOfOrder => _outOfOrder ??= new OutOfOrderRanges(_c.Layer.Settings.MaxOutOfOrderRanges);
+    private OutOfOrderRanges OutOfOrder => _outOfOrder ??= new OutOfOrderRanges();
     private int OutOfOrderCount => _outOfOrder?.Count ?? 0;
 
     /// <summary>The most the buffer may become: its size when fixed, else up to Tcp.ReceiveBufferMax (our window scale must allow it).</summary>
@@ -188,7 +188,8 @@ internal struct TcpReceiver
         Counters.OutOfOrderSegments++;
         AckNow = true;
         if (OutOfOrderCount > 0 && _outOfOrder!.Contains(seg.Seq, seg.Seq + (uint)data.Length)) ReportDuplicate(seg.Seq, seg.Seq + (uint)data.Length);
-        if (!OutOfOrder.Add(seg.Seq, seg.Seq + (uint)data.Length)) { Counters.DroppedOutOfOrderFull++; return; }
+        var limit = OutOfOrderRanges.LimitFor(BufferLimit, _c.PathMss, _c.Layer.Settings.MaxOutOfOrderRanges);
+        if (!OutOfOrder.Add(seg.Seq, seg.Seq + (uint)data.Length, limit)) { Counters.DroppedOutOfOrderFull++; return; }
         Buffer.WriteAt(Buffer.Count + (int)offset, data);
     }
 
