@@ -32,6 +32,10 @@ internal sealed class Pacer
         return true;
     }
 
+    /// <summary>When a segment may leave, asked without beginning a burst: <paramref name="now"/>, or <see cref="NextDeparture"/> while the last burst's time runs.</summary>
+    public TimeSpan EarliestDeparture(TimeSpan now) =>
+        (_burstAt == now && NextDeparture < _burstUntil) || NextDeparture <= now ? now : NextDeparture;
+
     /// <summary><paramref name="bytes"/> left at the pacing rate: the next departure moves by their time.</summary>
     public void OnSent(long bytes, double rate)
     {

@@ -46,6 +46,9 @@ internal sealed partial class RackRecovery
         var at = _ptoBase + pto;
         if (at > _c.RtoAt) at = _c.RtoAt; // never later than the RTO
         if (at < now) at = now;
+        var paced = _snd.PacedNotBefore(now);
+        if (at < paced) at = paced; // a paced sender's probe waits for its turn at the pacing rate
+        if (_c.PaceAt != TcpConnection.Never && at <= _c.PaceAt) at = _c.PaceAt + pto; // data waits for its paced turn: the probe counts from it
         SetTimer(TimerKind.Probe, at);
     }
 
@@ -58,6 +61,8 @@ internal sealed partial class RackRecovery
     private void SendProbe(TimeSpan now)
     {
         if (_snd.Max == _snd.Una || _probesInRow >= MaxProbesInRow) return;
+        var paced = _snd.PacedNotBefore(now);
+        if (paced > now) { SetTimer(TimerKind.Probe, paced); return; } // the pacer's next departure, not before
         _sendingProbe = true;
         int sent;
         try

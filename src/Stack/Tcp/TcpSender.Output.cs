@@ -80,12 +80,31 @@ internal sealed partial class TcpSender
     {
         retransmission = false;
         var n = SendNext(_c.SndMss, now);
-        if (n > 0) return n;
+        if (n > 0) { ChargePacer(n, now); return n; }
         retransmission = true;
         var mss = (uint)_c.SndMss;
         var seq = Max - Una > mss ? Max - mss : Una;
         if (Sent.Count > 0 && Seq.Lt(Sent[Sent.Count - 1].Start, Max) && Seq.Ge(Sent[Sent.Count - 1].Start, seq)) seq = Sent[Sent.Count - 1].Start;
-        return RetransmitAt(seq, Max - seq, now);
+        n = RetransmitAt(seq, Max - seq, now);
+        ChargePacer(n, now);
+        return n;
+    }
+
+    /// <summary>
+    /// Under a paced congestion control, the earliest a segment sent outside the transmission loop (a tail loss probe)
+    /// may leave: <paramref name="now"/> when unpaced or a burst may go, else the pacer's next departure (Linux paces
+    /// every transmission, probes and retransmissions included).
+    /// </summary>
+    public TimeSpan PacedNotBefore(TimeSpan now) => Cc.PacingRate > 0 && _pacer is { } p ? p.EarliestDeparture(now) : now;
+
+    /// <summary>A segment sent outside the transmission loop (a probe, a fast retransmit) takes its bytes' time at the pacing rate like any other.</summary>
+    private void ChargePacer(int bytes, TimeSpan now)
+    {
+        var rate = Cc.PacingRate;
+        if (rate <= 0 || bytes <= 0) return;
+        var pacer = _pacer ??= new Pacer();
+        pacer.MaySend(now, rate, _c.SndMss); // begins a burst now unless one is under way (an idle sender's credit stays bounded)
+        pacer.OnSent(bytes, rate);
     }
 
     /// <summary>The recovery's own timer (RACK's reorder timer or the tail loss probe) fell due.</summary>
@@ -199,6 +218,7 @@ internal sealed partial class TcpSender
             maxLen = limit - Una;
         var n = RetransmitAt(Una, maxLen, now);
         if (n > 0) _c.RtoAt = now + Rtt.Rto;
+        ChargePacer(n, now);
         return n;
     }
 

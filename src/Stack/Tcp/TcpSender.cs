@@ -54,6 +54,8 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     private SentSegments? _sent;
     /// <summary>Departure times when the congestion control paces (BBR); made at the first paced transmission.</summary>
     private Pacer? _pacer;
+    /// <summary>The pacer (made if none yet): its departure times, for the internals and the rule tests.</summary>
+    public Pacer Pacer => _pacer ??= new Pacer();
     private byte _ccAlgorithm = NoAlgorithm; // a CongestionAlgorithm once the connection opened
     private const byte NoAlgorithm = byte.MaxValue;
     private RecoveryKind _recoveryKind;
