@@ -163,7 +163,7 @@ internal static class Catalog
             {
                 var id = $"lossy-send-{cc.Name}-{loss}";
                 list.Add(new(id, "lossy", true,
-                    [new Figure(id, $"{mib:0.#} MiB sent under {loss}% loss each way, {cc.Name} (ours {cc.Ours ?? "default"} / kernel {cc.Kernel ?? "default"})", "s", cc.Target,
+                    [new Figure(id, $"{mib:0.#} MiB sent under {loss}% loss each way, {cc.Name} (ours {cc.Ours ?? $"default, {new NetStack.TcpSettings().CongestionControl}"} / kernel {cc.Kernel ?? "default"})", "s", cc.Target,
                         cc.RatioMet is null ? null : (o, k) => cc.RatioMet(o / k!.Value))],
                     One(id, (l, o) => Lossy.OursSend(l, o, cc, loss)), One(id, (l, o) => Lossy.KernelSend(l, o, cc, loss)), Timeout: TimeSpan.FromMinutes(10)));
             }

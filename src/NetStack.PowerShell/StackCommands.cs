@@ -158,9 +158,9 @@ public sealed class StartStackCommand : NetStackCmdlet
     [ValidateRange(0, 1_000_000)]
     public int PacketLogSize { get; set; } = 1024;
 
-    /// <summary>The TCP congestion control of the stack's connections (Tcp.CongestionControl): cubic (the default), newreno or bbr.</summary>
+    /// <summary>The TCP congestion control of the stack's connections (Tcp.CongestionControl): bbr (the default), cubic or newreno.</summary>
     [Parameter]
-    [ValidateSet("cubic", "newreno", "bbr")]
+    [ValidateSet("bbr", "cubic", "newreno")]
     public string? CongestionControl { get; set; }
 
     /// <summary>

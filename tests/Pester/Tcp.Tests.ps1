@@ -282,10 +282,10 @@ Describe 'Test-StackConnection -TcpPort' {
 }
 
 Describe 'BBR congestion control' {
-    It 'is chosen with Start-Stack -CongestionControl bbr and shows its model in Get-StackConnection | Format-List' {
+    It 'is the default, -CongestionControl cubic chooses CUBIC, and BBR shows its model in Get-StackConnection | Format-List' {
         $bnet = New-TestName 'bbr'
-        $bs = Start-Stack -VirtualNetwork $bnet -IPAddress 192.0.2.1/24 -Name (New-TestName 'bbrS')
-        $bc = Start-Stack -VirtualNetwork $bnet -IPAddress 192.0.2.2/24 -Name (New-TestName 'bbrC') -CongestionControl bbr
+        $bs = Start-Stack -VirtualNetwork $bnet -IPAddress 192.0.2.1/24 -Name (New-TestName 'bbrS') -CongestionControl cubic
+        $bc = Start-Stack -VirtualNetwork $bnet -IPAddress 192.0.2.2/24 -Name (New-TestName 'bbrC')
         try {
             $l = Start-StackListener 9100 -Stack $bs
             $c = New-StackSocket Tcp -Stack $bc | Connect-StackSocket 192.0.2.1 9100 -TimeoutSec 30

@@ -217,11 +217,11 @@ public sealed record DnsSettings
 /// <summary>The congestion-control algorithms a TCP connection can use (<see cref="TcpSettings.Congestion"/>).</summary>
 public enum CongestionAlgorithm
 {
-    /// <summary>CUBIC (RFC 9438), the default.</summary>
+    /// <summary>CUBIC (RFC 9438), the default before BBR.</summary>
     Cubic,
     /// <summary>NewReno window arithmetic (RFC 5681, with RFC 3465 byte counting).</summary>
     NewReno,
-    /// <summary>BBR (draft-ietf-ccwg-bbr, as Linux's tcp_bbr): paced at the estimated bottleneck bandwidth, cwnd from the bandwidth-delay product.</summary>
+    /// <summary>BBR (draft-ietf-ccwg-bbr, as Linux's tcp_bbr): paced at the estimated bottleneck bandwidth, cwnd from the bandwidth-delay product. The default.</summary>
     Bbr,
 }
 
@@ -283,8 +283,8 @@ public sealed record TcpSettings
     public TimeSpan DelayedAckTimeout { get; init; } = TimeSpan.FromMilliseconds(40);
     /// <summary>Initial congestion window in segments (RFC 6928).</summary>
     public int InitialWindowSegments { get; init; } = 10;
-    /// <summary>The congestion-control algorithm: CUBIC (RFC 9438, default), NewReno (RFC 5681) or BBR (draft-ietf-ccwg-bbr).</summary>
-    public CongestionAlgorithm Congestion { get; init; } = CongestionAlgorithm.Cubic;
+    /// <summary>The congestion-control algorithm: BBR (draft-ietf-ccwg-bbr, the default, as this machine's kernel), CUBIC (RFC 9438) or NewReno (RFC 5681).</summary>
+    public CongestionAlgorithm Congestion { get; init; } = CongestionAlgorithm.Bbr;
     /// <summary>
     /// <see cref="Congestion"/> by name, "cubic", "newreno" or "bbr" (as Linux's tcp_congestion_control and earlier versions
     /// of these settings spell it). An unknown name is kept so that validation can refuse it, naming this field.

@@ -16,8 +16,9 @@ public class SequenceGraphTests(ITestOutputHelper output)
     internal static (Simulation Sim, NetworkStack Sender, TcpSocket Client) LossyTransfer(int seed, int bytes = 300_000, bool trace = false)
     {
         var sim = new Simulation(seed, new WireFaults { LossRate = 0.03, Delay = TimeSpan.FromMilliseconds(5) });
-        var a = sim.AddStack("192.0.2.1/24", c => c with { PacketLogCapacity = 20_000 });
-        var b = sim.AddStack("192.0.2.2/24", c => c with { PacketLogCapacity = 20_000 });
+        // CUBIC, pinned: the pictures and their tests show a window-based control's cwnd falling at each loss event.
+        var a = sim.AddStack("192.0.2.1/24", c => c with { PacketLogCapacity = 20_000, Tcp = c.Tcp with { Congestion = CongestionAlgorithm.Cubic } });
+        var b = sim.AddStack("192.0.2.2/24", c => c with { PacketLogCapacity = 20_000, Tcp = c.Tcp with { Congestion = CongestionAlgorithm.Cubic } });
         var listener = b.Listen(5000);
         var accept = listener.AcceptAsync();
         var client = a.CreateTcpSocket();

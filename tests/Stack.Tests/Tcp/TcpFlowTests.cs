@@ -289,7 +289,7 @@ public class TcpFlowTests
         Assert.Equal(row.Tcp.SndNxt, row.Tcp.SndUna);
         Assert.Equal(1448, row.Tcp.Mss);
         Assert.True(row.Tcp.Timestamps && row.Tcp.SackPermitted);
-        Assert.Equal("cubic", row.Tcp.CongestionControl);
+        Assert.Equal("bbr", row.Tcp.CongestionControl); // the default
         Assert.True(row.Tcp.Srtt > TimeSpan.Zero);
     }
 }

@@ -30,7 +30,7 @@ public class TcpSettingsTests
         var t = new TcpSettings();
         Assert.Equal(TimeSpan.FromSeconds(60), 2 * t.Msl); // TIME-WAIT
         Assert.Equal(TimeSpan.FromMilliseconds(200), t.MinRto);
-        Assert.Equal("cubic", t.CongestionControl);
+        Assert.Equal("bbr", t.CongestionControl); // as this machine's kernel (net.ipv4.tcp_congestion_control)
         Assert.Equal(10, t.InitialWindowSegments);
         Assert.Equal(0, t.MaxOutOfOrderRanges); // bounded by the receive buffer, as Linux bounds its out-of-order queue by memory
         new StackConfig { Address = StackHarness.OurIp }.Validate(1500);
@@ -39,7 +39,7 @@ public class TcpSettingsTests
     [Fact]
     public void The_congestion_algorithm_is_chosen_by_type_and_still_by_its_name()
     {
-        Assert.Equal(CongestionAlgorithm.Cubic, new TcpSettings().Congestion);
+        Assert.Equal(CongestionAlgorithm.Bbr, new TcpSettings().Congestion);
         Assert.Equal(CongestionAlgorithm.NewReno, new TcpSettings { CongestionControl = "newreno" }.Congestion);
         Assert.Equal("newreno", new TcpSettings { Congestion = CongestionAlgorithm.NewReno }.CongestionControl);
         Assert.Equal("cubic", (new TcpSettings { CongestionControl = "newreno" } with { Congestion = CongestionAlgorithm.Cubic }).CongestionControl);

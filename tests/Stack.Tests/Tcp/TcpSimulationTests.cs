@@ -140,16 +140,28 @@ public class TcpSimulationTests
     [Fact]
     public void Sixteen_mib_lossless_throughput()
     {
-        var (sim, a, b) = TcpSim.Pair(5, new WireFaults { Delay = TimeSpan.FromMilliseconds(0.05) });
+        var cubic = LosslessSend(CongestionAlgorithm.Cubic);
+        var bbr = LosslessSend(CongestionAlgorithm.Bbr);
+        // A pacing fault (a burst held too long, a rate below the estimate) would show as a longer virtual time under BBR.
+        Assert.True(bbr.TotalSeconds <= 1.25 * cubic.TotalSeconds, $"BBR took {bbr.TotalSeconds:F3} s virtual, CUBIC {cubic.TotalSeconds:F3} s");
+    }
+
+    private TimeSpan LosslessSend(CongestionAlgorithm congestion)
+    {
+        var (sim, a, b) = TcpSim.Pair(5, new WireFaults { Delay = TimeSpan.FromMilliseconds(0.05), RateBitsPerSecond = 1_000_000_000 }, t => t with { Congestion = congestion });
         using var _ = sim;
         var (c, s) = TcpSim.Connect(sim, a, b);
         var data = TcpSim.Data(16 << 20, 3);
         var up = new Flow(c, s, data);
         var wall = Stopwatch.StartNew();
+        var start = sim.Now;
         Assert.True(TcpSim.Drive(sim, up.Pump, () => up.Done, TimeSpan.FromHours(1)));
         wall.Stop();
+        var time = sim.Now - start;
         Assert.Equal(up.ExpectedHash, up.ReceivedHash);
-        _out.WriteLine($"16 MiB lossless: wall {wall.ElapsedMilliseconds} ms = {16 / wall.Elapsed.TotalSeconds:F0} MiB/s of wall time");
+        _out.WriteLine($"16 MiB lossless, {congestion}, 1 Gbit/s wire: {time.TotalMilliseconds:F1} ms virtual = {16 * 8 * 1.048576 / time.TotalSeconds:F0} Mbit/s; " +
+                       $"wall {wall.ElapsedMilliseconds} ms = {16 / wall.Elapsed.TotalSeconds:F0} MiB/s of wall time");
+        return time;
     }
 
     [Theory]
