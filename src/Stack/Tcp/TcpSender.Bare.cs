@@ -6,16 +6,17 @@ namespace NetStack.Tcp;
 /// that makes no loss recovery, transmit records, rate sampler or send ring (issue 18: they were made, and dropped,
 /// on every connect+close, and kept ~430 B on every idle accepted connection). The full path's effects with nothing
 /// in flight but a SYN or FIN are what this leaves: SND.UNA, the window, the RTT, the RTO; a recovery made later
-/// starts as one that had seen these ACKs (its recovery point just below SND.UNA, as for an active open). Not for BBR,
-/// whose window follows every ACK. Loop only.
+/// starts as one that had seen these ACKs (its recovery point just below SND.UNA, as for an active open). BBR too, now
+/// the default: an ACK of no data gives its model no sample, and its pacing begins at the first ACK of data (the first
+/// flight, 10 segments, fits in one pacing quantum at BBR's initial rate anyway). Loop only.
 /// </summary>
 internal sealed partial class TcpSender
 {
     /// <summary>A FIN sent by the short path is unacknowledged (it has no transmit record: its timeout resends it here).</summary>
     private bool _bareFin;
 
-    /// <summary>Nothing but the SYN (and a FIN) was ever sent and nothing is queued: no recovery, no records (not BBR).</summary>
-    private bool Bare => _recovery is null && _sent is null && BufferCount == 0 && _ccAlgorithm != (byte)CongestionAlgorithm.Bbr;
+    /// <summary>Nothing but the SYN (and a FIN) was ever sent and nothing is queued: no recovery, no records.</summary>
+    private bool Bare => _recovery is null && _sent is null && BufferCount == 0;
 
     /// <summary>Output with nothing to send but a FIN (RFC 9293 3.10.4): the FIN once, as the full path sends it. False when not <see cref="Bare"/>.</summary>
     private bool OutputBare(TimeSpan now)
