@@ -127,6 +127,7 @@ public sealed class VirtualWire
         // loop, one at a time), so the receiving loop does not wait on it; copies for further ports are made inside.
         var filled = frame.Length <= SlotSize ? from.TakeSpare() : null;
         if (filled != null) frame.CopyTo(filled);
+        VirtualPort? wake = null; // a unicast's receiver, woken after the gate is let go (a sleeping loop's wake-up is a syscall)
         lock (_gate)
         {
             var f = _faults;
@@ -144,23 +145,28 @@ public sealed class VirtualWire
 
             if (!dst.IsMulticast && _learned.TryGetValue(dst, out var target))
             {
-                if (target != from) DeliverLocked(target, frame, arrival, f, ref filled);
+                if (target != from && DeliverLocked(target, frame, arrival, f, ref filled, signal: false)) wake = target;
             }
             else
             {
                 foreach (var p in _ports)
-                    if (p != from) DeliverLocked(p, frame, arrival, f, ref filled);
+                    if (p != from) DeliverLocked(p, frame, arrival, f, ref filled, signal: true);
             }
             // The next spare: this one again when no port took it.
             if (frame.Length <= SlotSize) from.Spare = filled ?? RentLocked(SlotSize);
         }
+        wake?.Wake();
     }
 
-    /// <summary>Queues a copy of <paramref name="frame"/> for <paramref name="to"/>: <paramref name="filled"/> (already a copy) the first time, then new copies.</summary>
-    private void DeliverLocked(VirtualPort to, ReadOnlySpan<byte> frame, TimeSpan arrival, WireFaults f, ref byte[]? filled)
+    /// <summary>
+    /// Queues a copy of <paramref name="frame"/> for <paramref name="to"/>: <paramref name="filled"/> (already a copy) the first
+    /// time, then new copies. Without <paramref name="signal"/> the caller wakes <paramref name="to"/> when this returns true (queued).
+    /// </summary>
+    private bool DeliverLocked(VirtualPort to, ReadOnlySpan<byte> frame, TimeSpan arrival, WireFaults f, ref byte[]? filled, bool signal)
     {
         FramesCarried++;
-        if (f.LossRate > 0 && _random.NextDouble() < f.LossRate) { FramesLost++; return; }
+        if (f.LossRate > 0 && _random.NextDouble() < f.LossRate) { FramesLost++; return false; }
+        var queued = false;
         var copies = 1;
         if (f.DuplicateRate > 0 && _random.NextDouble() < f.DuplicateRate) { copies = 2; FramesDuplicated++; }
         for (int c = 0; c < copies; c++)
@@ -183,12 +189,14 @@ public sealed class VirtualWire
                 buffer[_random.Next(frame.Length)] ^= (byte)(1 << _random.Next(8));
                 FramesCorrupted++;
             }
-            if (!to.EnqueueLocked(new InFlight(buffer, frame.Length, at, _sequence++), PortQueueLimit))
+            if (to.EnqueueLocked(new InFlight(buffer, frame.Length, at, _sequence++), PortQueueLimit, signal)) queued = true;
+            else
             {
                 ReturnLocked(buffer);
                 FramesOverflowed++;
             }
         }
+        return queued;
     }
 
     private byte[] RentLocked(int length) =>
@@ -243,11 +251,11 @@ public sealed class VirtualPort : ILinkDevice
     // must not both copy into one slot (the second would overwrite the first's frame in flight).
     internal byte[] TakeSpare() => Interlocked.Exchange(ref Spare, null) ?? _wire.RentSlot();
 
-    internal bool EnqueueLocked(VirtualWire.InFlight f, int limit)
+    internal bool EnqueueLocked(VirtualWire.InFlight f, int limit, bool signal = true)
     {
         if (_disposed || _queue.Count >= limit) return false;
         _queue.Enqueue(f);
-        if (_signal.CurrentCount == 0) _signal.Release();
+        if (signal) Wake();
         return true;
     }
 
