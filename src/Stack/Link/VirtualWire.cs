@@ -230,6 +230,10 @@ public sealed class VirtualPort : ILinkDevice
     private readonly VirtualWire.InFlight[] _batch = new VirtualWire.InFlight[64];
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
     private bool _disposed;
+    // The queue's length, written under the gate and read without it: an empty port's Receive and NextArrival (every
+    // turn of its loop) skip the gate the senders need. A frame queued after the read wakes the loop (Wake), so a
+    // stale 0 costs one turn, not a frame.
+    private int _queued;
 
     internal VirtualPort(VirtualWire wire, string name, MacAddress mac, int mtu)
     {
@@ -255,13 +259,21 @@ public sealed class VirtualPort : ILinkDevice
     {
         if (_disposed || _queue.Count >= limit) return false;
         _queue.Enqueue(f);
+        Volatile.Write(ref _queued, _queue.Count);
         if (signal) Wake();
         return true;
     }
 
     internal TimeSpan? PeekArrivalLocked() => _queue.TryPeek(out var f) ? f.Arrival : null;
 
-    public TimeSpan? NextArrival { get { lock (_wire.Gate) return PeekArrivalLocked(); } }
+    public TimeSpan? NextArrival
+    {
+        get
+        {
+            if (Volatile.Read(ref _queued) == 0) return null;
+            lock (_wire.Gate) return PeekArrivalLocked();
+        }
+    }
 
     public int Receive(IFrameSink sink, TimeSpan now, int max)
     {
@@ -270,6 +282,7 @@ public sealed class VirtualPort : ILinkDevice
         {
             while (n < max)
             {
+                if (taken == 0 && Volatile.Read(ref _queued) == 0) break;
                 // One hold of the gate gives back the last batch's slots and takes the next batch of due frames.
                 lock (_wire.Gate)
                 {
@@ -280,6 +293,7 @@ public sealed class VirtualPort : ILinkDevice
                         _queue.Dequeue();
                         _batch[taken++] = due;
                     }
+                    Volatile.Write(ref _queued, _queue.Count);
                 }
                 if (taken == 0) break;
                 while (handed < taken)
@@ -340,6 +354,7 @@ public sealed class VirtualPort : ILinkDevice
                 _queue.Dequeue();
                 _wire.ReturnLocked(f.Buffer);
             }
+            Volatile.Write(ref _queued, 0);
         }
         Wake();
     }
