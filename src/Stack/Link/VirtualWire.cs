@@ -123,6 +123,11 @@ public sealed class VirtualWire
         if (frame.Length < 14) return;
         var dst = MacAddress.Read(frame);
         var src = MacAddress.Read(frame[6..]);
+        // The copy is made before the gate is taken, into the sending port's spare slot (its sends come from its own
+        // loop, one at a time), so the receiving loop does not wait on it; copies for further ports are made inside.
+        var filled = frame.Length <= SlotSize ? from.TakeSpare() : null;
+        if (filled != null) frame.CopyTo(filled);
+        VirtualPort? wake = null; // a unicast's receiver, woken after the gate is let go (a sleeping loop's wake-up is a syscall)
         lock (_gate)
         {
             var f = _faults;
@@ -140,18 +145,28 @@ public sealed class VirtualWire
 
             if (!dst.IsMulticast && _learned.TryGetValue(dst, out var target))
             {
-                if (target != from) DeliverLocked(target, frame, arrival, f);
-                return;
+                if (target != from && DeliverLocked(target, frame, arrival, f, ref filled, signal: false)) wake = target;
             }
-            foreach (var p in _ports)
-                if (p != from) DeliverLocked(p, frame, arrival, f);
+            else
+            {
+                foreach (var p in _ports)
+                    if (p != from) DeliverLocked(p, frame, arrival, f, ref filled, signal: true);
+            }
+            // The next spare: this one again when no port took it.
+            if (frame.Length <= SlotSize) from.Spare = filled ?? RentLocked(SlotSize);
         }
+        wake?.Wake();
     }
 
-    private void DeliverLocked(VirtualPort to, ReadOnlySpan<byte> frame, TimeSpan arrival, WireFaults f)
+    /// <summary>
+    /// Queues a copy of <paramref name="frame"/> for <paramref name="to"/>: <paramref name="filled"/> (already a copy) the first
+    /// time, then new copies. Without <paramref name="signal"/> the caller wakes <paramref name="to"/> when this returns true (queued).
+    /// </summary>
+    private bool DeliverLocked(VirtualPort to, ReadOnlySpan<byte> frame, TimeSpan arrival, WireFaults f, ref byte[]? filled, bool signal)
     {
         FramesCarried++;
-        if (f.LossRate > 0 && _random.NextDouble() < f.LossRate) { FramesLost++; return; }
+        if (f.LossRate > 0 && _random.NextDouble() < f.LossRate) { FramesLost++; return false; }
+        var queued = false;
         var copies = 1;
         if (f.DuplicateRate > 0 && _random.NextDouble() < f.DuplicateRate) { copies = 2; FramesDuplicated++; }
         for (int c = 0; c < copies; c++)
@@ -162,19 +177,26 @@ public sealed class VirtualWire
                 at += TimeSpan.FromTicks((long)(_random.NextDouble() * f.ReorderDelay.Ticks) + 1);
                 FramesReordered++;
             }
-            var buffer = RentLocked(frame.Length);
-            frame.CopyTo(buffer);
+            var buffer = filled;
+            filled = null;
+            if (buffer is null)
+            {
+                buffer = RentLocked(frame.Length);
+                frame.CopyTo(buffer);
+            }
             if (f.CorruptRate > 0 && _random.NextDouble() < f.CorruptRate)
             {
                 buffer[_random.Next(frame.Length)] ^= (byte)(1 << _random.Next(8));
                 FramesCorrupted++;
             }
-            if (!to.EnqueueLocked(new InFlight(buffer, frame.Length, at, _sequence++), PortQueueLimit))
+            if (to.EnqueueLocked(new InFlight(buffer, frame.Length, at, _sequence++), PortQueueLimit, signal)) queued = true;
+            else
             {
                 ReturnLocked(buffer);
                 FramesOverflowed++;
             }
         }
+        return queued;
     }
 
     private byte[] RentLocked(int length) =>
@@ -187,6 +209,12 @@ public sealed class VirtualWire
         else if (_free.Count < MaxFreeSlots) _free.Push(buffer);
     }
 
+    /// <summary>A frame slot for a port's spare (<see cref="VirtualPort.TakeSpare"/>).</summary>
+    internal byte[] RentSlot()
+    {
+        lock (_gate) return RentLocked(SlotSize);
+    }
+
     internal readonly record struct InFlight(byte[] Buffer, int Length, TimeSpan Arrival, long Sequence);
 
     internal object Gate => _gate;
@@ -197,9 +225,15 @@ public sealed class VirtualPort : ILinkDevice
 {
     private readonly VirtualWire _wire;
     // Ordered by arrival time, then by send order, so equal-time frames keep their order.
-    private readonly PriorityQueue<VirtualWire.InFlight, (TimeSpan, long)> _queue = new();
+    private readonly ArrivalQueue _queue = new();
+    // The frames of one Receive batch, taken under one hold of the gate and given back under the next.
+    private readonly VirtualWire.InFlight[] _batch = new VirtualWire.InFlight[64];
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
     private bool _disposed;
+    // The queue's length, written under the gate and read without it: an empty port's Receive and NextArrival (every
+    // turn of its loop) skip the gate the senders need. A frame queued after the read wakes the loop (Wake), so a
+    // stale 0 costs one turn, not a frame.
+    private int _queued;
 
     internal VirtualPort(VirtualWire wire, string name, MacAddress mac, int mtu)
     {
@@ -214,45 +248,75 @@ public sealed class VirtualPort : ILinkDevice
     public int Mtu { get; }
     public LinkStatistics Statistics { get; } = new();
     internal TimeSpan BusyUntil;
+    /// <summary>A free slot this port's next send is copied into before the wire's gate is taken (its sender's own; set under the gate).</summary>
+    internal byte[]? Spare;
 
-    internal bool EnqueueLocked(VirtualWire.InFlight f, int limit)
+    // Exchanged, not read then cleared: a port is meant to be sent on from one loop, but two threads sending at once
+    // must not both copy into one slot (the second would overwrite the first's frame in flight).
+    internal byte[] TakeSpare() => Interlocked.Exchange(ref Spare, null) ?? _wire.RentSlot();
+
+    internal bool EnqueueLocked(VirtualWire.InFlight f, int limit, bool signal = true)
     {
         if (_disposed || _queue.Count >= limit) return false;
-        _queue.Enqueue(f, (f.Arrival, f.Sequence));
-        if (_signal.CurrentCount == 0) _signal.Release();
+        _queue.Enqueue(f);
+        Volatile.Write(ref _queued, _queue.Count);
+        if (signal) Wake();
         return true;
     }
 
-    internal TimeSpan? PeekArrivalLocked() => _queue.TryPeek(out var f, out _) ? f.Arrival : null;
+    internal TimeSpan? PeekArrivalLocked() => _queue.TryPeek(out var f) ? f.Arrival : null;
 
-    public TimeSpan? NextArrival { get { lock (_wire.Gate) return PeekArrivalLocked(); } }
+    public TimeSpan? NextArrival
+    {
+        get
+        {
+            if (Volatile.Read(ref _queued) == 0) return null;
+            lock (_wire.Gate) return PeekArrivalLocked();
+        }
+    }
 
     public int Receive(IFrameSink sink, TimeSpan now, int max)
     {
-        int n = 0;
-        byte[]? done = null; // the last frame's buffer, given back under the next lock taken
+        int n = 0, taken = 0, handed = 0;
         try
         {
             while (n < max)
             {
-                VirtualWire.InFlight f;
+                if (taken == 0 && Volatile.Read(ref _queued) == 0) break;
+                // One hold of the gate gives back the last batch's slots and takes the next batch of due frames.
                 lock (_wire.Gate)
                 {
-                    if (done != null) _wire.ReturnLocked(done);
-                    done = null;
-                    if (!_queue.TryPeek(out f, out _) || f.Arrival > now) break;
-                    _queue.Dequeue();
+                    for (int k = 0; k < taken; k++) _wire.ReturnLocked(_batch[k].Buffer);
+                    taken = handed = 0;
+                    while (taken < _batch.Length && n + taken < max && _queue.TryPeek(out var due) && due.Arrival <= now)
+                    {
+                        _queue.Dequeue();
+                        _batch[taken++] = due;
+                    }
+                    Volatile.Write(ref _queued, _queue.Count);
                 }
-                done = f.Buffer;
-                n++;
-                Statistics.FramesReceived++;
-                Statistics.BytesReceived += f.Length;
-                sink.OnFrame(f.Buffer.AsSpan(0, f.Length), now);
+                if (taken == 0) break;
+                while (handed < taken)
+                {
+                    var f = _batch[handed++];
+                    n++;
+                    Statistics.FramesReceived++;
+                    Statistics.BytesReceived += f.Length;
+                    sink.OnFrame(f.Buffer.AsSpan(0, f.Length), now);
+                }
             }
         }
         finally
         {
-            if (done != null) lock (_wire.Gate) _wire.ReturnLocked(done);
+            if (taken > 0)
+                lock (_wire.Gate)
+                {
+                    // Frames of the batch not handed (the sink threw) go back in their places; the rest give their slots back.
+                    for (int k = 0; k < handed; k++) _wire.ReturnLocked(_batch[k].Buffer);
+                    for (int k = handed; k < taken; k++)
+                        if (!EnqueueLocked(_batch[k], int.MaxValue)) _wire.ReturnLocked(_batch[k].Buffer);
+                }
+            Array.Clear(_batch, 0, taken);
         }
         return n;
     }
@@ -285,7 +349,12 @@ public sealed class VirtualPort : ILinkDevice
         lock (_wire.Gate)
         {
             _disposed = true;
-            while (_queue.TryDequeue(out var f, out _)) _wire.ReturnLocked(f.Buffer);
+            while (_queue.TryPeek(out var f))
+            {
+                _queue.Dequeue();
+                _wire.ReturnLocked(f.Buffer);
+            }
+            Volatile.Write(ref _queued, 0);
         }
         Wake();
     }
