@@ -57,16 +57,23 @@ public class ConnectAllocationTests
         }
 
         await Run(500); // warm-up: code paths, pools and tables exist
-        caller = 0;
-        var loop0 = await a.InvokeAsync(_ => GC.GetAllocatedBytesForCurrentThread());
-        const int N = 3000;
-        await Run(N);
-        var loop = await a.InvokeAsync(_ => GC.GetAllocatedBytesForCurrentThread()) - loop0;
+        // Three rounds, the least counted: a cost per connection shows in every round, while a one-time growth (a table
+        // or pool sized up when a loaded machine's timers let TIME-WAITs or frames in flight pile up) lands in one.
+        const int N = 1000;
+        double perCaller = double.MaxValue, perLoop = double.MaxValue;
+        for (int round = 0; round < 3; round++)
+        {
+            caller = 0;
+            var loop0 = await a.InvokeAsync(_ => GC.GetAllocatedBytesForCurrentThread());
+            await Run(N);
+            var loop = await a.InvokeAsync(_ => GC.GetAllocatedBytesForCurrentThread()) - loop0;
+            _output.WriteLine($"round {round}: caller {caller / (double)N:F0} B, client loop {loop / (double)N:F0} B per connect+close");
+            perCaller = Math.Min(perCaller, caller / (double)N);
+            perLoop = Math.Min(perLoop, loop / (double)N);
+        }
         await listener.StopAsync();
         await server.WaitAsync(TimeSpan.FromSeconds(30));
 
-        double perCaller = caller / (double)N, perLoop = loop / (double)N;
-        _output.WriteLine($"per connect+close: caller {perCaller:F0} B, client loop {perLoop:F0} B");
         Assert.True(perLoop < MaxLoopBytes, $"{perLoop:F0} B allocated on the client's loop per connect+close (bound {MaxLoopBytes})");
         Assert.True(perCaller < MaxCallerBytes, $"{perCaller:F0} B allocated by the caller per connect+close (bound {MaxCallerBytes})");
     }
