@@ -163,6 +163,16 @@ public sealed partial class NetworkStack
             Post(call);
             return;
         }
+        InlineTurn(call);
+    }
+
+    /// <summary>
+    /// A turn on the calling thread, which holds <see cref="_turn"/> (<see cref="TryEnterTurn"/>) and lets it go here:
+    /// <paramref name="call"/> (if any), then the frames, timers and flush. Wakes the loop if it sleeps past what the
+    /// turn left for it.
+    /// </summary>
+    private void InlineTurn(ILoopWork? call)
+    {
         TimeSpan? next = null;
         var received = 0;
         try
@@ -171,7 +181,7 @@ public sealed partial class NetworkStack
             // loop thread, which alone runs posted work (what InvokeAsync's function reads of its thread is the loop's).
             var now = Clock.Now;
             StartTurn(now);
-            call.Run(now);
+            call?.Run(now);
             next = EndTurn(now, out received);
         }
         catch (Exception e)
@@ -233,6 +243,7 @@ public sealed partial class NetworkStack
         var call = new Call<T>(fn);
         try { Execute(call); }
         catch (StackException e) { call.TrySetException(e); }
+        BusyWait(call);
         return call.Task;
     }
 
@@ -242,14 +253,17 @@ public sealed partial class NetworkStack
         var call = new UnwrapCall<T>(fn);
         try { Execute(call); }
         catch (StackException e) { call.TrySetException(e); }
+        BusyWait(call);
         return call.Task;
     }
 
     internal Task CallAsync(Action<TimeSpan> action) => CallAsync<bool>(now => { action(now); return true; });
 
     /// <summary>A function run on the loop; its caller's continuations run off the loop.</summary>
-    private sealed class Call<T>(Func<TimeSpan, T> fn) : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork
+    private sealed class Call<T>(Func<TimeSpan, T> fn) : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork, IBusyWaitable
     {
+        public bool IsDone => Task.IsCompleted;
+
         public void Run(TimeSpan now)
         {
             try { TrySetResult(fn(now)); }
@@ -260,8 +274,10 @@ public sealed partial class NetworkStack
     }
 
     /// <summary>A function that starts a loop-side task; the caller's task follows it (completed in the same loop turn).</summary>
-    private sealed class UnwrapCall<T>(Func<TimeSpan, Task<T>> fn) : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork
+    private sealed class UnwrapCall<T>(Func<TimeSpan, Task<T>> fn) : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork, IBusyWaitable
     {
+        public bool IsDone => Task.IsCompleted;
+
         public void Run(TimeSpan now)
         {
             Task<T> inner;
@@ -330,24 +346,15 @@ public sealed partial class NetworkStack
             if (wait > idle) wait = idle;
             if (wait <= TimeSpan.Zero) continue;
             if (BusyPolling(lastWork)) continue; // another turn at once: no sleep, no wake-up to pay for the next frame
+            // While a caller spins (NetworkStack.BusyPoll.cs) its turns take the frames: the loop sleeps, but no longer
+            // than the caller's window, in case a turn of the caller's moved a deadline before the loop went to sleep.
+            var spinning = BusyWaiters > 0;
+            if (spinning && wait.Ticks > _context.Config.BusyPollMicroseconds * TimeSpan.TicksPerMicrosecond) wait = TimeSpan.FromTicks(_context.Config.BusyPollMicroseconds * TimeSpan.TicksPerMicrosecond);
             Volatile.Write(ref _sleepUntil, (at + wait).Ticks);
             Interlocked.Exchange(ref _sleeping, 1);
             // A call posted, or a turn run inline, after this loop's turn: go round again instead of sleeping past it.
-            if (_posted.IsEmpty && Volatile.Read(ref _turns) == turn) Device.WaitForFrames(wait);
+            if (_posted.IsEmpty && (spinning || Volatile.Read(ref _turns) == turn)) Device.WaitForFrames(wait);
             Volatile.Write(ref _sleeping, 0);
         }
-    }
-
-    /// <summary>
-    /// Low-latency mode (<see cref="StackConfig.BusyPollMicroseconds"/>): true while the last turn with frames or work
-    /// is more recent than the setting, so the loop turns again at once instead of sleeping in the device.
-    /// </summary>
-    private bool BusyPolling(long lastWork)
-    {
-        var spin = _context.Config.BusyPollMicroseconds;
-        if (spin <= 0 || lastWork == 0) return false;
-        if (Stopwatch.GetElapsedTime(lastWork).Ticks >= spin * TimeSpan.TicksPerMicrosecond) return false;
-        Thread.SpinWait(32); // a breath between turns: a caller waiting for the turn lock gets it
-        return true;
     }
 }

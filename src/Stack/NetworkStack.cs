@@ -167,6 +167,8 @@ public sealed partial class NetworkStack : IDisposable
         list.Add(new StackCounter("Link", "SendErrors", link.SendErrors));
         foreach (var layer in Layers()) list.AddRange(layer.Read());
         list.Add(new StackCounter("Stack", "LoopFaults", LoopFaults));
+        list.Add(new StackCounter("Stack", "BusyPollCallsDone", Interlocked.Read(ref _busyWaitHits)));
+        list.Add(new StackCounter("Stack", "BusyPollCallsParked", Interlocked.Read(ref _busyWaitMisses)));
         return list;
     }
 

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+
+namespace NetStack;
+
+/// <summary>A call a caller can spin on: done once its result (or error) is in.</summary>
+internal interface IBusyWaitable
+{
+    bool IsDone { get; }
+}
+
+/// <summary>
+/// The low-latency mode (<see cref="StackConfig.BusyPollMicroseconds"/>): the loop's spin after work, and the caller's
+/// spin on a call that waits (Linux's SO_BUSY_POLL: a blocking read polls the device itself).
+/// </summary>
+/// <remarks>
+/// Without it a call that has to wait (a receive before the data, a ping before its reply) parks; the frame that
+/// finishes it wakes the loop thread from its sleep in the device, and the loop hands the completion to a thread-pool
+/// thread for the caller's continuation: two wake-ups, the larger part of a round trip that comes 2 ms after the last
+/// one (docs/benchmarks.md has the breakdown). With it the caller's thread polls the device itself, running turns
+/// when the turn lock is free, until its call is done or the window ends; a call done so returns completed, and its
+/// continuation runs on at once on the same thread: no wake-up and no hand-off. While a caller spins, the loop thread
+/// sleeps instead of spinning too: one core busy, not two.
+/// </remarks>
+public sealed partial class NetworkStack
+{
+    private int _busyWaiters;     // callers spinning now
+    private long _busyWaitHits;   // calls that finished while their caller spun
+    private long _busyWaitMisses; // calls still waiting when their caller's window ended (they park as usual)
+
+    /// <summary>Callers spinning on their calls now (the busy-poll mode).</summary>
+    internal int BusyWaiters => Volatile.Read(ref _busyWaiters);
+
+    /// <summary>
+    /// Called after <see cref="Execute"/> on the caller's thread: in the busy-poll mode, spins until
+    /// <paramref name="call"/> is done or the window ends, taking frames (turns) whenever the loop's state is free.
+    /// Does nothing outside the mode, on the loop thread, inside a turn, or on a stack driven by Poll.
+    /// </summary>
+    internal void BusyWait(IBusyWaitable call)
+    {
+        var window = _context.Config.BusyPollMicroseconds;
+        if (window <= 0 || call.IsDone || !_inline || _stopping || Thread.CurrentThread == _thread || Monitor.IsEntered(_turn)) return;
+        var limit = window * Stopwatch.Frequency / 1_000_000;
+        var start = Stopwatch.GetTimestamp();
+        Interlocked.Increment(ref _busyWaiters);
+        try
+        {
+            while (!call.IsDone && !_stopping && Stopwatch.GetTimestamp() - start < limit)
+            {
+                if (TryEnterTurn()) InlineTurn(null);
+                if (!call.IsDone) Thread.SpinWait(32); // a breath between turns: the loop or another caller may take one
+            }
+        }
+        finally { Interlocked.Decrement(ref _busyWaiters); }
+        if (call.IsDone) Interlocked.Increment(ref _busyWaitHits);
+        else Interlocked.Increment(ref _busyWaitMisses);
+    }
+
+    /// <summary>
+    /// Low-latency mode (<see cref="StackConfig.BusyPollMicroseconds"/>): true while the last turn with frames or work
+    /// is more recent than the setting, so the loop turns again at once instead of sleeping in the device. False while
+    /// a caller spins (<see cref="BusyWait"/>): its turns take the frames.
+    /// </summary>
+    private bool BusyPolling(long lastWork)
+    {
+        var spin = _context.Config.BusyPollMicroseconds;
+        if (spin <= 0 || lastWork == 0 || BusyWaiters > 0) return false;
+        if (Stopwatch.GetElapsedTime(lastWork).Ticks >= spin * TimeSpan.TicksPerMicrosecond) return false;
+        Thread.SpinWait(32); // a breath between turns: a caller waiting for the turn lock gets it
+        return true;
+    }
+}
