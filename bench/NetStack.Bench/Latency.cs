@@ -19,7 +19,24 @@ internal static class Latency
     /// <summary>The busy-poll window of the *-busypoll variants: above the 2 ms gap, so the loop never sleeps between requests.</summary>
     public const int BusyPoll = 2500;
 
-    private static Func<StackConfig, StackConfig>? WithBusyPoll(int busyPoll) => busyPoll == 0 ? null : c => c with { BusyPollMicroseconds = busyPoll };
+    internal static Func<StackConfig, StackConfig>? WithBusyPoll(int busyPoll) => busyPoll == 0 ? null : c => c with { BusyPollMicroseconds = busyPoll };
+
+    /// <summary>The stack's counts of calls done while their caller spun, and of calls that parked after it (busy polling).</summary>
+    internal static async Task<(long Done, long Parked)> BusyPollCounts(NetworkStack stack)
+    {
+        var c = await stack.GetStatisticsAsync();
+        long C(string name) => c.FirstOrDefault(x => x.Layer == "Stack" && x.Name == name)?.Value ?? 0;
+        return (C("BusyPollCallsDone"), C("BusyPollCallsParked"));
+    }
+
+    /// <summary>In the busy-poll mode, how many of the API's waiting calls their callers' spin finished (no wake-up, no hand-off).</summary>
+    internal static async Task AddBusyPollDetails(NetworkStack stack, (long Done, long Parked) before, Measurement m)
+    {
+        if (stack.Config.BusyPollMicroseconds == 0) return;
+        var after = await BusyPollCounts(stack);
+        m.Details["caller_spins_done"] = after.Done - before.Done;
+        m.Details["caller_spins_parked"] = after.Parked - before.Parked;
+    }
 
     public static async Task<Measurement> OursPingedByKernel(BenchLab lab, BenchOptions o, bool paced, int busyPoll = 0)
     {
@@ -58,6 +75,7 @@ internal static class Latency
     public static async Task<Measurement> OursServesRequests(BenchLab lab, BenchOptions o, bool paced, int busyPoll = 0)
     {
         using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll));
+        var spins = await BusyPollCounts(stack);
         var listener = stack.Listen(RequestPort);
         var server = Task.Run(async () =>
         {
@@ -76,6 +94,7 @@ internal static class Latency
         m.Details["process_cpu_us_per_round_trip"] = (z.ProcessCpu - a.ProcessCpu).TotalMicroseconds / m.Details["round_trips"];
         m.Details["loop_cpu_share"] = (z.Cpu - a.Cpu) / (z.At - a.At);
         m.Details["process_cpu_share"] = (z.ProcessCpu - a.ProcessCpu) / (z.At - a.At);
+        await AddBusyPollDetails(stack, spins, m);
         return m;
     }
 
