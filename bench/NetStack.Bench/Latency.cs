@@ -29,6 +29,25 @@ internal static class Latency
         return (C("BusyPollCallsDone"), C("BusyPollCallsParked"));
     }
 
+    /// <summary>The link's summed wait of received frames in the capture ring (µs) and its frames received.</summary>
+    internal static async Task<(long WaitUs, long Frames)> RingWait(NetworkStack stack)
+    {
+        var c = await stack.GetStatisticsAsync();
+        long C(string name) => c.FirstOrDefault(x => x.Layer == "Link" && x.Name == name)?.Value ?? 0;
+        return (C("ReceiveWaitMicroseconds"), C("FramesReceived"));
+    }
+
+    /// <summary>
+    /// Where a round trip's µs go, the first part: the mean time a received frame waited in the capture ring, from the
+    /// kernel's capture to the stack taking it (the loop's wake-up, or a spinning poller's next look).
+    /// </summary>
+    internal static async Task AddRingWait(NetworkStack stack, (long WaitUs, long Frames) before, Measurement m)
+    {
+        var after = await RingWait(stack);
+        var frames = after.Frames - before.Frames;
+        if (frames > 0) m.Details["ring_wait_us_per_frame"] = (double)(after.WaitUs - before.WaitUs) / frames;
+    }
+
     /// <summary>In the busy-poll mode, how many of the API's waiting calls their callers' spin finished (no wake-up, no hand-off).</summary>
     internal static async Task AddBusyPollDetails(NetworkStack stack, (long Done, long Parked) before, Measurement m)
     {
@@ -42,9 +61,11 @@ internal static class Latency
     {
         using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll));
         var clock = Stopwatch.StartNew();
+        var ring = await RingWait(stack);
         var a = await Scenarios.Snapshot(stack, clock);
         var m = KernelPings(lab, o, paced);
         var b = await Scenarios.Snapshot(stack, clock);
+        await AddRingWait(stack, ring, m);
         m.Details["loop_cpu_us_per_echo"] = (b.Cpu - a.Cpu).TotalMicroseconds / Math.Max(1, m.Details["echoes"]);
         m.Details["loop_cpu_share"] = (b.Cpu - a.Cpu) / (b.At - a.At);
         m.Details["process_cpu_share"] = (b.ProcessCpu - a.ProcessCpu) / (b.At - a.At);
@@ -76,6 +97,7 @@ internal static class Latency
     {
         using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll));
         var spins = await BusyPollCounts(stack);
+        var ring = await RingWait(stack);
         var listener = stack.Listen(RequestPort);
         var server = Task.Run(async () =>
         {
@@ -95,6 +117,7 @@ internal static class Latency
         m.Details["loop_cpu_share"] = (z.Cpu - a.Cpu) / (z.At - a.At);
         m.Details["process_cpu_share"] = (z.ProcessCpu - a.ProcessCpu) / (z.At - a.At);
         await AddBusyPollDetails(stack, spins, m);
+        await AddRingWait(stack, ring, m);
         return m;
     }
 

@@ -165,6 +165,7 @@ public sealed partial class NetworkStack : IDisposable
         list.Add(new StackCounter("Link", "DroppedByDevice", link.DroppedByDevice));
         list.Add(new StackCounter("Link", "OwnFramesIgnored", link.OwnFramesIgnored));
         list.Add(new StackCounter("Link", "SendErrors", link.SendErrors));
+        list.Add(new StackCounter("Link", "ReceiveWaitMicroseconds", link.ReceiveWaitMicroseconds));
         foreach (var layer in Layers()) list.AddRange(layer.Read());
         list.Add(new StackCounter("Stack", "LoopFaults", LoopFaults));
         list.Add(new StackCounter("Stack", "BusyPollCallsDone", Interlocked.Read(ref _busyWaitHits)));
