@@ -19,13 +19,16 @@ internal interface IBusyWaitable
 /// one (docs/benchmarks.md has the breakdown). With it the caller's thread polls the device itself, running turns
 /// when the turn lock is free, until its call is done or the window ends; a call done so returns completed, and its
 /// continuation runs on at once on the same thread: no wake-up and no hand-off. While a caller spins, the loop thread
-/// sleeps instead of spinning too: one core busy, not two.
+/// sleeps instead of spinning too, and not in the device: one core busy, not two, and a frame wakes one thread.
 /// </remarks>
 public sealed partial class NetworkStack
 {
     private int _busyWaiters;     // callers spinning now
     private long _busyWaitHits;   // calls that finished while their caller spun
     private long _busyWaitMisses; // calls still waiting when their caller's window ended (they park as usual)
+    // The loop thread's sleep while callers spin: it does not watch the device then (the frame is the spinner's to
+    // take, and one wake-up, not two). Set when the last spinner leaves and by WakeLoop.
+    private readonly ManualResetEventSlim _nap = new(false, 1);
 
     /// <summary>Callers spinning on their calls now (the busy-poll mode).</summary>
     internal int BusyWaiters => Volatile.Read(ref _busyWaiters);
@@ -50,7 +53,10 @@ public sealed partial class NetworkStack
                 if (!call.IsDone) Thread.SpinWait(32); // a breath between turns: the loop or another caller may take one
             }
         }
-        finally { Interlocked.Decrement(ref _busyWaiters); }
+        finally
+        {
+            if (Interlocked.Decrement(ref _busyWaiters) == 0) _nap.Set(); // the loop watches the device again
+        }
         if (call.IsDone) Interlocked.Increment(ref _busyWaitHits);
         else Interlocked.Increment(ref _busyWaitMisses);
     }

@@ -135,7 +135,14 @@ public sealed partial class NetworkStack
         if (_disposed) CancelPosted(); // raced with Dispose: do not leave the caller waiting
         // A running loop takes the work at its next turn; only a sleeping one needs the device's wake-up (a system
         // call, and a thread hand-off). Enqueue is a full fence, as is the loop's flag write before it checks the queue.
-        else if (!_inline || Volatile.Read(ref _sleeping) == 1) Device.Wake();
+        else if (!_inline || Volatile.Read(ref _sleeping) == 1) WakeLoop();
+    }
+
+    /// <summary>Wakes the loop thread from its sleep in the device, or from its nap while a caller spins.</summary>
+    private void WakeLoop()
+    {
+        Device.Wake();
+        _nap.Set();
     }
 
     private StackException Stopped() => new(StackError.StackStopped, $"Stack '{Name}' has been stopped; start a new one.");
@@ -192,7 +199,7 @@ public sealed partial class NetworkStack
         finally { Monitor.Exit(_turn); }
         // The loop may be asleep until a deadline this turn moved earlier, or with frames or work this turn left.
         if (Volatile.Read(ref _sleeping) == 1 && (received == ReceiveBatch || !_posted.IsEmpty || next is { } n && n.Ticks < Volatile.Read(ref _sleepUntil)))
-            Device.Wake();
+            WakeLoop();
     }
 
     private bool TryEnterTurn()
@@ -346,14 +353,17 @@ public sealed partial class NetworkStack
             if (wait > idle) wait = idle;
             if (wait <= TimeSpan.Zero) continue;
             if (BusyPolling(lastWork)) continue; // another turn at once: no sleep, no wake-up to pay for the next frame
-            // While a caller spins (NetworkStack.BusyPoll.cs) its turns take the frames: the loop sleeps, but no longer
-            // than the caller's window, in case a turn of the caller's moved a deadline before the loop went to sleep.
+            // While a caller spins (NetworkStack.BusyPoll.cs) its turns take the frames: the loop naps without watching
+            // the device (a frame wakes the spinner alone), until the last spinner leaves, work is posted, or the caller's
+            // window passes (in case a turn of the caller's moved a deadline before the loop went to sleep).
+            _nap.Reset(); // before the spinners are counted: one that leaves after the count sets it again
             var spinning = BusyWaiters > 0;
             if (spinning && wait.Ticks > _context.Config.BusyPollMicroseconds * TimeSpan.TicksPerMicrosecond) wait = TimeSpan.FromTicks(_context.Config.BusyPollMicroseconds * TimeSpan.TicksPerMicrosecond);
             Volatile.Write(ref _sleepUntil, (at + wait).Ticks);
             Interlocked.Exchange(ref _sleeping, 1);
             // A call posted, or a turn run inline, after this loop's turn: go round again instead of sleeping past it.
-            if (_posted.IsEmpty && (spinning || Volatile.Read(ref _turns) == turn)) Device.WaitForFrames(wait);
+            if (_posted.IsEmpty && spinning) _nap.Wait(wait);
+            else if (_posted.IsEmpty && Volatile.Read(ref _turns) == turn) Device.WaitForFrames(wait);
             Volatile.Write(ref _sleeping, 0);
         }
     }

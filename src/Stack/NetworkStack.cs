@@ -340,7 +340,7 @@ public sealed partial class NetworkStack : IDisposable
         if (_disposed) return;
         PrepareDhcpRelease();
         _stopping = true;
-        Device.Wake();
+        WakeLoop();
         var loopEnded = _thread is not { } t || t == Thread.CurrentThread || t.Join(TimeSpan.FromSeconds(10));
         // A call may be running a turn inline: the state is ours once it has left (calls after it see _stopping and post).
         var owned = Monitor.TryEnter(_turn, TimeSpan.FromSeconds(10));
