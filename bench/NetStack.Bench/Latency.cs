@@ -19,6 +19,9 @@ internal static class Latency
     /// <summary>The busy-poll window of the *-busypoll variants: above the 2 ms gap, so the loop never sleeps between requests.</summary>
     public const int BusyPoll = 2500;
 
+    /// <summary>The short window of rr-busypoll-100 and ping-busypoll-100: a reply back to back comes within it, a 2 ms gap does not.</summary>
+    public const int ShortBusyPoll = 100;
+
     internal static Func<StackConfig, StackConfig>? WithBusyPoll(int busyPoll) => busyPoll == 0 ? null : c => c with { BusyPollMicroseconds = busyPoll };
 
     /// <summary>The stack's counts of calls done while their caller spun, and of calls that parked after it (busy polling).</summary>
