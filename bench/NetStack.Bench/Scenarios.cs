@@ -269,6 +269,7 @@ internal static class Scenarios
         var details = await LoopDetails(stack, start, end, 2L * o.RoundTrips);
         details["loop_cpu_us_per_round_trip"] = (end.Cpu - start.Cpu).TotalMicroseconds / o.RoundTrips;
         details["process_cpu_us_per_round_trip"] = (end.ProcessCpu - start.ProcessCpu).TotalMicroseconds / o.RoundTrips;
+        details["process_cpu_share"] = (end.ProcessCpu - start.ProcessCpu) / (end.At - start.At);
         // The same exchange with the receive posted before the send: both reach the loop in one wake-up, so the
         // difference is the cost of one API hop (post, eventfd wake, loop turn, thread-pool continuation). Not in the
         // busy-poll mode: there the receive spins on this thread for its window before the send can go.
