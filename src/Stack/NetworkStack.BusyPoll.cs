@@ -30,6 +30,10 @@ public sealed partial class NetworkStack
     // The loop thread's sleep while callers spin: it does not watch the device then (the frame is the spinner's to
     // take, and one wake-up, not two). Set when the last spinner leaves and by WakeLoop.
     private readonly ManualResetEventSlim _nap = new(false, 1);
+    private volatile bool _napping;
+
+    /// <summary>True while the loop thread naps because callers spin (it does not watch the device meanwhile).</summary>
+    internal bool LoopNapping => _napping;
 
     /// <summary>Callers spinning on their calls now (the busy-poll mode).</summary>
     internal int BusyWaiters => Volatile.Read(ref _busyWaiters);

@@ -362,7 +362,12 @@ public sealed partial class NetworkStack
             Volatile.Write(ref _sleepUntil, (at + wait).Ticks);
             Interlocked.Exchange(ref _sleeping, 1);
             // A call posted, or a turn run inline, after this loop's turn: go round again instead of sleeping past it.
-            if (_posted.IsEmpty && spinning) _nap.Wait(wait);
+            if (_posted.IsEmpty && spinning)
+            {
+                _napping = true;
+                _nap.Wait(wait);
+                _napping = false;
+            }
             else if (_posted.IsEmpty && Volatile.Read(ref _turns) == turn) Device.WaitForFrames(wait);
             Volatile.Write(ref _sleeping, 0);
         }

@@ -61,11 +61,25 @@ public class BusyPollTests
         Assert.True(sleeps <= 5, $"the busy-polling loop slept {sleeps} times between 20 pings");
     }
 
+    /// <summary>Notes the thread of each receive from the device that took frames.</summary>
+    private sealed class ReceiverThreadLink(ILinkDevice inner) : ForwardingLink(inner)
+    {
+        public readonly System.Collections.Concurrent.ConcurrentQueue<int> Takers = new();
+
+        public override int Receive(IFrameSink sink, TimeSpan now, int max)
+        {
+            var n = Inner.Receive(sink, now, max);
+            if (n > 0) Takers.Enqueue(Environment.CurrentManagedThreadId);
+            return n;
+        }
+    }
+
     /// <summary>A running on the wire with B; A busy-polls with <paramref name="busyPollMicroseconds"/>; ARP resolved both ways.</summary>
-    private static async Task<(NetworkStack A, NetworkStack B)> Pair(int busyPollMicroseconds)
+    private static async Task<(NetworkStack A, NetworkStack B)> Pair(int busyPollMicroseconds, Func<ILinkDevice, ILinkDevice>? wrapA = null)
     {
         var wire = new VirtualWire(1);
-        var a = new NetworkStack(wire.CreatePort("a", new MacAddress(0x020000000001)), new StackConfig { Address = Ipv4Address.Parse("192.0.2.1"), BusyPollMicroseconds = busyPollMicroseconds });
+        ILinkDevice portA = wire.CreatePort("a", new MacAddress(0x020000000001));
+        var a = new NetworkStack(wrapA?.Invoke(portA) ?? portA, new StackConfig { Address = Ipv4Address.Parse("192.0.2.1"), BusyPollMicroseconds = busyPollMicroseconds });
         var b = new NetworkStack(wire.CreatePort("b", new MacAddress(0x020000000002)), new StackConfig { Address = Ipv4Address.Parse("192.0.2.2") });
         a.Start();
         b.Start();
@@ -111,6 +125,43 @@ public class BusyPollTests
         Assert.Equal(1, completedOnReturn);
         Assert.True(await Counter(a, "BusyPollCallsDone") >= 1);
         Assert.Equal(0, a.BusyWaiters);
+    }
+
+    [Fact]
+    public async Task While_a_caller_spins_the_loop_naps_and_the_frame_that_ends_the_spin_is_taken_on_the_callers_thread()
+    {
+        ReceiverThreadLink? link = null;
+        var (a, b) = await Pair(1_000_000, inner => link = new ReceiverThreadLink(inner));
+        using var _ = a;
+        using var __ = b;
+        var listener = b.Listen(7000);
+        using var client = await a.ConnectTcpAsync(b.Config.Address, 7000).WaitAsync(TimeSpan.FromSeconds(30));
+        using var server = await listener.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var buffer = new byte[1];
+        // The caller spins (window 1 s) on a dedicated thread; once A's loop naps, B's byte comes, and only the spinning
+        // thread may take it from the device (one thread woken, not the loop racing the caller). A stall of the loaded
+        // machine past the window parks the call instead, hence up to three tries.
+        var takenBySpinner = false;
+        for (var i = 0; i < 3 && !takenBySpinner; i++)
+        {
+            var spinner = 0;
+            var receive = Task.Factory.StartNew(() =>
+            {
+                spinner = Environment.CurrentManagedThreadId;
+                var t = client.ReceiveAsync(buffer);
+                return (Done: t.IsCompleted, Task: t);
+            }, TaskCreationOptions.LongRunning);
+            Until(() => a.BusyWaiters == 1 && a.LoopNapping || receive.IsCompleted, "A's caller spins and its loop naps");
+            link!.Takers.Clear();
+            await server.SendAsync(new byte[] { (byte)(i + 1) }).WaitAsync(TimeSpan.FromSeconds(30));
+            var (done, task) = await receive.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(1, await task.WaitAsync(TimeSpan.FromSeconds(30)));
+            if (!done) continue; // the window ended first: the loop took it, as it should then
+            Assert.All(link.Takers, t => Assert.Equal(spinner, t));
+            takenBySpinner = link.Takers.Contains(spinner);
+        }
+        Assert.True(takenBySpinner, "the spinning caller never took its frame in three tries");
+        Until(() => !a.LoopNapping, "the loop watches the device again once the spin is over");
     }
 
     [Fact]
