@@ -19,15 +19,56 @@ internal static class Latency
     /// <summary>The busy-poll window of the *-busypoll variants: above the 2 ms gap, so the loop never sleeps between requests.</summary>
     public const int BusyPoll = 2500;
 
-    private static Func<StackConfig, StackConfig>? WithBusyPoll(int busyPoll) => busyPoll == 0 ? null : c => c with { BusyPollMicroseconds = busyPoll };
+    /// <summary>The short window of rr-busypoll-100 and ping-busypoll-100: a reply back to back comes within it, a 2 ms gap does not.</summary>
+    public const int ShortBusyPoll = 100;
+
+    internal static Func<StackConfig, StackConfig>? WithBusyPoll(int busyPoll) => busyPoll == 0 ? null : c => c with { BusyPollMicroseconds = busyPoll };
+
+    /// <summary>The stack's counts of calls done while their caller spun, and of calls that parked after it (busy polling).</summary>
+    internal static async Task<(long Done, long Parked)> BusyPollCounts(NetworkStack stack)
+    {
+        var c = await stack.GetStatisticsAsync();
+        long C(string name) => c.FirstOrDefault(x => x.Layer == "Stack" && x.Name == name)?.Value ?? 0;
+        return (C("BusyPollCallsDone"), C("BusyPollCallsParked"));
+    }
+
+    /// <summary>The link's summed wait of received frames in the capture ring (µs) and its frames received.</summary>
+    internal static async Task<(long WaitUs, long Frames)> RingWait(NetworkStack stack)
+    {
+        var c = await stack.GetStatisticsAsync();
+        long C(string name) => c.FirstOrDefault(x => x.Layer == "Link" && x.Name == name)?.Value ?? 0;
+        return (C("ReceiveWaitMicroseconds"), C("FramesReceived"));
+    }
+
+    /// <summary>
+    /// Where a round trip's µs go, the first part: the mean time a received frame waited in the capture ring, from the
+    /// kernel's capture to the stack taking it (the loop's wake-up, or a spinning poller's next look).
+    /// </summary>
+    internal static async Task AddRingWait(NetworkStack stack, (long WaitUs, long Frames) before, Measurement m)
+    {
+        var after = await RingWait(stack);
+        var frames = after.Frames - before.Frames;
+        if (frames > 0) m.Details["ring_wait_us_per_frame"] = (double)(after.WaitUs - before.WaitUs) / frames;
+    }
+
+    /// <summary>In the busy-poll mode, how many of the API's waiting calls their callers' spin finished (no wake-up, no hand-off).</summary>
+    internal static async Task AddBusyPollDetails(NetworkStack stack, (long Done, long Parked) before, Measurement m)
+    {
+        if (stack.Config.BusyPollMicroseconds == 0) return;
+        var after = await BusyPollCounts(stack);
+        m.Details["caller_spins_done"] = after.Done - before.Done;
+        m.Details["caller_spins_parked"] = after.Parked - before.Parked;
+    }
 
     public static async Task<Measurement> OursPingedByKernel(BenchLab lab, BenchOptions o, bool paced, int busyPoll = 0)
     {
         using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll));
         var clock = Stopwatch.StartNew();
+        var ring = await RingWait(stack);
         var a = await Scenarios.Snapshot(stack, clock);
         var m = KernelPings(lab, o, paced);
         var b = await Scenarios.Snapshot(stack, clock);
+        await AddRingWait(stack, ring, m);
         m.Details["loop_cpu_us_per_echo"] = (b.Cpu - a.Cpu).TotalMicroseconds / Math.Max(1, m.Details["echoes"]);
         m.Details["loop_cpu_share"] = (b.Cpu - a.Cpu) / (b.At - a.At);
         m.Details["process_cpu_share"] = (b.ProcessCpu - a.ProcessCpu) / (b.At - a.At);
@@ -58,6 +99,8 @@ internal static class Latency
     public static async Task<Measurement> OursServesRequests(BenchLab lab, BenchOptions o, bool paced, int busyPoll = 0)
     {
         using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll));
+        var spins = await BusyPollCounts(stack);
+        var ring = await RingWait(stack);
         var listener = stack.Listen(RequestPort);
         var server = Task.Run(async () =>
         {
@@ -76,6 +119,8 @@ internal static class Latency
         m.Details["process_cpu_us_per_round_trip"] = (z.ProcessCpu - a.ProcessCpu).TotalMicroseconds / m.Details["round_trips"];
         m.Details["loop_cpu_share"] = (z.Cpu - a.Cpu) / (z.At - a.At);
         m.Details["process_cpu_share"] = (z.ProcessCpu - a.ProcessCpu) / (z.At - a.At);
+        await AddBusyPollDetails(stack, spins, m);
+        await AddRingWait(stack, ring, m);
         return m;
     }
 

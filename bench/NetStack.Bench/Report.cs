@@ -119,6 +119,13 @@ internal static class Report
             r.OursDetails.TryGetValue("loop_alloc_bytes_per_frame", out var withApi);
             sb.AppendLine($"| Allocation per frame on the loop, {r.Title.ToLowerInvariant()} (API calls' own objects excluded; with them: {withApi:0.##}) | bytes/frame | {perFrame:0.##} | — | — | — | — | 0 (< 0.5) | {(Math.Abs(perFrame) < 0.5 ? "met" : "MISSED")} |");
         }
+        // What the low-latency mode costs: the cores the process kept busy (the spinning loop or caller included).
+        foreach (var r in results.Where(r => r.Id.Contains("-busypoll", StringComparison.Ordinal)))
+        {
+            if (!r.OursDetails.TryGetValue("process_cpu_share", out var cores)) continue;
+            var loop = r.OursDetails.TryGetValue("loop_cpu_share", out var l) ? $"; the loop thread {l:0.00}" : "";
+            sb.AppendLine($"| CPU of the busy polling, {r.Title.ToLowerInvariant()} (whole process{loop}) | cores | {cores:0.00} | — | — | — | — | (report) | — |");
+        }
         sb.AppendLine();
         sb.AppendLine("## Details (medians)");
         foreach (var r in results)

@@ -240,10 +240,13 @@ internal static class Scenarios
         }
     }
 
-    public static async Task<Measurement> OursRequestResponse(BenchLab lab, BenchOptions o)
+    public static async Task<Measurement> OursRequestResponse(BenchLab lab, BenchOptions o, int busyPoll = 0)
     {
-        using var stack = await StartStack(lab, o);
-        return await RequestResponseOn(stack, o);
+        using var stack = await StartStack(lab, o, Latency.WithBusyPoll(busyPoll));
+        var done = await Latency.BusyPollCounts(stack);
+        var m = await RequestResponseOn(stack, o);
+        await Latency.AddBusyPollDetails(stack, done, m);
+        return m;
     }
 
     internal static async Task<Measurement> RequestResponseOn(NetworkStack stack, BenchOptions o)
@@ -266,27 +269,36 @@ internal static class Scenarios
         var details = await LoopDetails(stack, start, end, 2L * o.RoundTrips);
         details["loop_cpu_us_per_round_trip"] = (end.Cpu - start.Cpu).TotalMicroseconds / o.RoundTrips;
         details["process_cpu_us_per_round_trip"] = (end.ProcessCpu - start.ProcessCpu).TotalMicroseconds / o.RoundTrips;
+        details["process_cpu_share"] = (end.ProcessCpu - start.ProcessCpu) / (end.At - start.At);
         // The same exchange with the receive posted before the send: both reach the loop in one wake-up, so the
-        // difference is the cost of one API hop (post, eventfd wake, loop turn, thread-pool continuation).
-        var t0 = clock.Elapsed;
-        for (int i = 0; i < o.RoundTrips; i++)
-        {
-            var r = s.ReceiveAsync(back);
-            await s.SendAsync(one);
-            if (await r != 1) throw new InvalidOperationException("the echo peer closed");
-        }
-        details["pipelined_us_per_round_trip"] = (clock.Elapsed - t0).TotalMicroseconds / o.RoundTrips;
+        // difference is the cost of one API hop (post, eventfd wake, loop turn, thread-pool continuation). Not in the
+        // busy-poll mode: there the receive spins on this thread for its window before the send can go.
+        if (stack.Config.BusyPollMicroseconds == 0) await Pipelined();
         s.Abort();
         return new Measurement((end.At - start.At).TotalMicroseconds / o.RoundTrips, details);
+
+        async Task Pipelined()
+        {
+            var t0 = clock.Elapsed;
+            for (int i = 0; i < o.RoundTrips; i++)
+            {
+                var r = s.ReceiveAsync(back);
+                await s.SendAsync(one);
+                if (await r != 1) throw new InvalidOperationException("the echo peer closed");
+            }
+            details["pipelined_us_per_round_trip"] = (clock.Elapsed - t0).TotalMicroseconds / o.RoundTrips;
+        }
     }
 
-    public static async Task<Measurement> OursPing(BenchLab lab, BenchOptions o)
+    public static async Task<Measurement> OursPing(BenchLab lab, BenchOptions o, int busyPoll = 0)
     {
-        using var stack = await StartStack(lab, o);
+        using var stack = await StartStack(lab, o, Latency.WithBusyPoll(busyPoll));
         for (int i = 0; i < 100; i++) await stack.PingAsync(Kernel);
         var wall = new double[o.Pings];
         var stackRtt = new double[o.Pings];
         var clock = Stopwatch.StartNew();
+        var done = await Latency.BusyPollCounts(stack);
+        var a = await Snapshot(stack, clock);
         for (int i = 0; i < o.Pings; i++)
         {
             var t0 = clock.Elapsed;
@@ -295,15 +307,20 @@ internal static class Scenarios
             if (r.Status != PingStatus.Success) throw new InvalidOperationException($"ping {i}: {r.Status}");
             stackRtt[i] = r.RoundTripTime.TotalMicroseconds;
         }
+        var b = await Snapshot(stack, clock);
         Array.Sort(wall);
         Array.Sort(stackRtt);
-        return new Measurement(wall.Average(), new Dictionary<string, double>
+        var m = new Measurement(wall.Average(), new Dictionary<string, double>
         {
             ["api_rtt_median_us"] = wall[wall.Length / 2],
             ["api_rtt_min_us"] = wall[0],
             ["loop_rtt_avg_us"] = stackRtt.Average(),
             ["loop_rtt_median_us"] = stackRtt[stackRtt.Length / 2],
+            ["loop_cpu_share"] = (b.Cpu - a.Cpu) / (b.At - a.At),
+            ["process_cpu_share"] = (b.ProcessCpu - a.ProcessCpu) / (b.At - a.At),
         });
+        await Latency.AddBusyPollDetails(stack, done, m);
+        return m;
     }
 
     public static async Task<Measurement> OursIdle(BenchLab lab, BenchOptions o)

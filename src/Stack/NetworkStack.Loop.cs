@@ -135,7 +135,14 @@ public sealed partial class NetworkStack
         if (_disposed) CancelPosted(); // raced with Dispose: do not leave the caller waiting
         // A running loop takes the work at its next turn; only a sleeping one needs the device's wake-up (a system
         // call, and a thread hand-off). Enqueue is a full fence, as is the loop's flag write before it checks the queue.
-        else if (!_inline || Volatile.Read(ref _sleeping) == 1) Device.Wake();
+        else if (!_inline || Volatile.Read(ref _sleeping) == 1) WakeLoop();
+    }
+
+    /// <summary>Wakes the loop thread from its sleep in the device, or from its nap while a caller spins.</summary>
+    private void WakeLoop()
+    {
+        Device.Wake();
+        _nap.Set();
     }
 
     private StackException Stopped() => new(StackError.StackStopped, $"Stack '{Name}' has been stopped; start a new one.");
@@ -163,6 +170,16 @@ public sealed partial class NetworkStack
             Post(call);
             return;
         }
+        InlineTurn(call);
+    }
+
+    /// <summary>
+    /// A turn on the calling thread, which holds <see cref="_turn"/> (<see cref="TryEnterTurn"/>) and lets it go here:
+    /// <paramref name="call"/> (if any), then the frames, timers and flush. Wakes the loop if it sleeps past what the
+    /// turn left for it.
+    /// </summary>
+    private void InlineTurn(ILoopWork? call)
+    {
         TimeSpan? next = null;
         var received = 0;
         try
@@ -171,7 +188,7 @@ public sealed partial class NetworkStack
             // loop thread, which alone runs posted work (what InvokeAsync's function reads of its thread is the loop's).
             var now = Clock.Now;
             StartTurn(now);
-            call.Run(now);
+            call?.Run(now);
             next = EndTurn(now, out received);
         }
         catch (Exception e)
@@ -182,7 +199,7 @@ public sealed partial class NetworkStack
         finally { Monitor.Exit(_turn); }
         // The loop may be asleep until a deadline this turn moved earlier, or with frames or work this turn left.
         if (Volatile.Read(ref _sleeping) == 1 && (received == ReceiveBatch || !_posted.IsEmpty || next is { } n && n.Ticks < Volatile.Read(ref _sleepUntil)))
-            Device.Wake();
+            WakeLoop();
     }
 
     private bool TryEnterTurn()
@@ -233,6 +250,7 @@ public sealed partial class NetworkStack
         var call = new Call<T>(fn);
         try { Execute(call); }
         catch (StackException e) { call.TrySetException(e); }
+        BusyWait(call);
         return call.Task;
     }
 
@@ -242,14 +260,17 @@ public sealed partial class NetworkStack
         var call = new UnwrapCall<T>(fn);
         try { Execute(call); }
         catch (StackException e) { call.TrySetException(e); }
+        BusyWait(call);
         return call.Task;
     }
 
     internal Task CallAsync(Action<TimeSpan> action) => CallAsync<bool>(now => { action(now); return true; });
 
     /// <summary>A function run on the loop; its caller's continuations run off the loop.</summary>
-    private sealed class Call<T>(Func<TimeSpan, T> fn) : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork
+    private sealed class Call<T>(Func<TimeSpan, T> fn) : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork, IBusyWaitable
     {
+        public bool IsDone => Task.IsCompleted;
+
         public void Run(TimeSpan now)
         {
             try { TrySetResult(fn(now)); }
@@ -260,8 +281,10 @@ public sealed partial class NetworkStack
     }
 
     /// <summary>A function that starts a loop-side task; the caller's task follows it (completed in the same loop turn).</summary>
-    private sealed class UnwrapCall<T>(Func<TimeSpan, Task<T>> fn) : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork
+    private sealed class UnwrapCall<T>(Func<TimeSpan, Task<T>> fn) : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork, IBusyWaitable
     {
+        public bool IsDone => Task.IsCompleted;
+
         public void Run(TimeSpan now)
         {
             Task<T> inner;
@@ -330,24 +353,23 @@ public sealed partial class NetworkStack
             if (wait > idle) wait = idle;
             if (wait <= TimeSpan.Zero) continue;
             if (BusyPolling(lastWork)) continue; // another turn at once: no sleep, no wake-up to pay for the next frame
+            // While a caller spins (NetworkStack.BusyPoll.cs) its turns take the frames: the loop naps without watching
+            // the device (a frame wakes the spinner alone), until the last spinner leaves, work is posted, or the caller's
+            // window passes (in case a turn of the caller's moved a deadline before the loop went to sleep).
+            _nap.Reset(); // before the spinners are counted: one that leaves after the count sets it again
+            var spinning = BusyWaiters > 0;
+            if (spinning && wait.Ticks > _context.Config.BusyPollMicroseconds * TimeSpan.TicksPerMicrosecond) wait = TimeSpan.FromTicks(_context.Config.BusyPollMicroseconds * TimeSpan.TicksPerMicrosecond);
             Volatile.Write(ref _sleepUntil, (at + wait).Ticks);
             Interlocked.Exchange(ref _sleeping, 1);
             // A call posted, or a turn run inline, after this loop's turn: go round again instead of sleeping past it.
-            if (_posted.IsEmpty && Volatile.Read(ref _turns) == turn) Device.WaitForFrames(wait);
+            if (_posted.IsEmpty && spinning)
+            {
+                _napping = true;
+                _nap.Wait(wait);
+                _napping = false;
+            }
+            else if (_posted.IsEmpty && Volatile.Read(ref _turns) == turn) Device.WaitForFrames(wait);
             Volatile.Write(ref _sleeping, 0);
         }
-    }
-
-    /// <summary>
-    /// Low-latency mode (<see cref="StackConfig.BusyPollMicroseconds"/>): true while the last turn with frames or work
-    /// is more recent than the setting, so the loop turns again at once instead of sleeping in the device.
-    /// </summary>
-    private bool BusyPolling(long lastWork)
-    {
-        var spin = _context.Config.BusyPollMicroseconds;
-        if (spin <= 0 || lastWork == 0) return false;
-        if (Stopwatch.GetElapsedTime(lastWork).Ticks >= spin * TimeSpan.TicksPerMicrosecond) return false;
-        Thread.SpinWait(32); // a breath between turns: a caller waiting for the turn lock gets it
-        return true;
     }
 }

@@ -165,8 +165,11 @@ public sealed partial class NetworkStack : IDisposable
         list.Add(new StackCounter("Link", "DroppedByDevice", link.DroppedByDevice));
         list.Add(new StackCounter("Link", "OwnFramesIgnored", link.OwnFramesIgnored));
         list.Add(new StackCounter("Link", "SendErrors", link.SendErrors));
+        list.Add(new StackCounter("Link", "ReceiveWaitMicroseconds", link.ReceiveWaitMicroseconds));
         foreach (var layer in Layers()) list.AddRange(layer.Read());
         list.Add(new StackCounter("Stack", "LoopFaults", LoopFaults));
+        list.Add(new StackCounter("Stack", "BusyPollCallsDone", Interlocked.Read(ref _busyWaitHits)));
+        list.Add(new StackCounter("Stack", "BusyPollCallsParked", Interlocked.Read(ref _busyWaitMisses)));
         return list;
     }
 
@@ -337,7 +340,7 @@ public sealed partial class NetworkStack : IDisposable
         if (_disposed) return;
         PrepareDhcpRelease();
         _stopping = true;
-        Device.Wake();
+        WakeLoop();
         var loopEnded = _thread is not { } t || t == Thread.CurrentThread || t.Join(TimeSpan.FromSeconds(10));
         // A call may be running a turn inline: the state is ours once it has left (calls after it see _stopping and post).
         var owned = Monitor.TryEnter(_turn, TimeSpan.FromSeconds(10));

@@ -106,7 +106,7 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
         $err.Exception.Message | Should -Match 'Gateway'
     }
 
-    It 'refuses a busy-poll window out of range with the range and what to choose, and runs with one in range' {
+    It 'refuses a busy-poll window out of range with the range and what to choose, and with one in range the caller spins on its ping' {
         $err = { Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.12/24 -BusyPollMicroseconds -5 -Name (New-TestName bp) } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'InvalidConfiguration,*'
         $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
@@ -117,6 +117,13 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
         try {
             Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.15/24 -Name $pinger | Out-Null
             (Test-StackConnection -Stack $pinger 192.0.2.14 -Count 3 -Delay 0).Status | Should -Be @('Success', 'Success', 'Success')
+            # The mode took effect: the pings from the busy-polling stack were spun on by their callers (done by the spin,
+            # or parked after the window); a stack without the mode counts none. (Not every one: a caller descheduled
+            # between sending and spinning on a loaded machine finds its reply already in, and does not spin.)
+            (Test-StackConnection -Stack $name 192.0.2.15 -Count 3 -Delay 0).Status | Should -Be @('Success', 'Success', 'Success')
+            $spun = Get-StackStatistics -Stack $name -Layer Stack -Name BusyPollCalls* -All | Measure-Object Value -Sum
+            $spun.Sum | Should -BeGreaterOrEqual 1
+            (Get-StackStatistics -Stack $pinger -Layer Stack -Name BusyPollCalls* -All | Measure-Object Value -Sum).Sum | Should -Be 0
         }
         finally { Get-Stack | Where-Object Name -in $name, $pinger | Stop-Stack -Confirm:$false }
     }

@@ -16,7 +16,7 @@ public abstract class ForwardingLink(ILinkDevice inner) : ILinkDevice
     public LinkStatistics Statistics => inner.Statistics;
     public TimeSpan? NextArrival => inner.NextArrival;
     public void SetStackAddress(MacAddress mac) => inner.SetStackAddress(mac);
-    public int Receive(IFrameSink sink, TimeSpan now, int max) => inner.Receive(sink, now, max);
+    public virtual int Receive(IFrameSink sink, TimeSpan now, int max) => inner.Receive(sink, now, max);
     public virtual void Transmit(ReadOnlySpan<byte> frame, TimeSpan now) => inner.Transmit(frame, now);
     public void Flush(TimeSpan now) => inner.Flush(now);
     public void WaitForFrames(TimeSpan timeout) => inner.WaitForFrames(timeout);

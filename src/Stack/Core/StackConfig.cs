@@ -28,8 +28,11 @@ public sealed record StackConfig
     /// <summary>
     /// Low-latency mode (busy polling, as Linux's busy_poll and DPDK): after a loop turn that had frames or API work, the
     /// loop keeps polling the device without sleeping for this many microseconds, so a frame that comes within them is
-    /// taken without a wake-up. It costs CPU: the loop's thread stays busy that long after every burst, a whole core
-    /// while packets come closer together than this. 0 (the default) sleeps at once. docs/benchmarks.md has the figures.
+    /// taken without a wake-up; and an API call that has to wait spins on its caller's thread up to this long, taking
+    /// the frames itself, so a reply within it completes the call with no wake-up and no thread hand-off
+    /// (NetworkStack.BusyPoll.cs). It costs CPU: the loop's thread stays busy that long after every burst, a whole core
+    /// while packets come closer together than this, and a waiting call holds its thread up to this long. 0 (the
+    /// default) sleeps at once. docs/module.md says how to choose it; docs/benchmarks.md has the figures.
     /// </summary>
     public int BusyPollMicroseconds { get; init; }
     /// <summary>

@@ -82,4 +82,10 @@ public sealed class LinkStatistics
     public long OwnFramesIgnored;
     /// <summary>Frames the device failed to send.</summary>
     public long SendErrors;
+    /// <summary>
+    /// Summed over the frames received, µs from the kernel's capture of each (its pcap timestamp) to the stack taking it
+    /// from the ring: the loop's wake-up, mostly (÷ FramesReceived for the mean). Devices without capture timestamps
+    /// (the virtual wire) leave it 0.
+    /// </summary>
+    public long ReceiveWaitMicroseconds;
 }

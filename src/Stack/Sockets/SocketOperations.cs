@@ -14,7 +14,7 @@ namespace NetStack.Sockets;
 /// token fired returns its data. The token's registration is dropped by whichever comes second, the completion (on the
 /// loop) or the registering caller, so a long-lived token does not collect one registration per call.
 /// </remarks>
-internal abstract class LoopCall<T>(TcpSocket socket) : TaskWaiter<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork
+internal abstract class LoopCall<T>(TcpSocket socket) : TaskWaiter<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork, IBusyWaitable
 {
     // Only what every call needs (issue 18: a pending receive costs its object and task); a token that can fire gets its
     // own small object, so an uncancellable call carries no token or registration.
@@ -43,6 +43,7 @@ internal abstract class LoopCall<T>(TcpSocket socket) : TaskWaiter<T>(TaskCreati
     {
         try { Stack.Execute(this); }
         catch (StackException e) { Fail(e); }
+        Stack.BusyWait(this); // the busy-poll mode: the caller spins on it before it parks
         if (!cancellationToken.CanBeCanceled || Task.IsCompleted) return Task;
         var c = new CancelState(cancellationToken);
         Volatile.Write(ref _cancel, c);
@@ -51,6 +52,8 @@ internal abstract class LoopCall<T>(TcpSocket socket) : TaskWaiter<T>(TaskCreati
         if (Interlocked.Exchange(ref c.Handshake, 2) == 1 || Task.IsCompleted) c.Registration.Unregister();
         return Task;
     }
+
+    bool IBusyWaitable.IsDone => Task.IsCompleted;
 
     private void RequestCancel()
     {
@@ -105,7 +108,7 @@ internal abstract class LoopCall<T>(TcpSocket socket) : TaskWaiter<T>(TaskCreati
 /// connection's. Cancelling works as in <see cref="LoopCall{T}"/>; a late cancel of an earlier call is told apart by the
 /// source's version and does nothing.
 /// </summary>
-internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSource, ILoopWork, IOperationWaiter<T>
+internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSource, ILoopWork, IOperationWaiter<T>, IBusyWaitable
 {
     private ManualResetValueTaskSourceCore<T> _core = new() { RunContinuationsAsynchronously = true };
     private int _inUse;
@@ -142,10 +145,13 @@ internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSo
         var version = _core.Version;
         try { Stack.Execute(this); }
         catch (StackException e) { Fail(e); }
+        Stack.BusyWait(this); // the busy-poll mode: the caller spins on it before it parks
         if (cancellationToken.CanBeCanceled && _core.GetStatus(version) == ValueTaskSourceStatus.Pending)
             _registration = cancellationToken.UnsafeRegister(static s => ((ReusableOperation<T>)s!).RequestCancel(), this);
         return version;
     }
+
+    bool IBusyWaitable.IsDone => _core.GetStatus(_core.Version) != ValueTaskSourceStatus.Pending;
 
     private void RequestCancel()
     {

@@ -61,6 +61,145 @@ public class BusyPollTests
         Assert.True(sleeps <= 5, $"the busy-polling loop slept {sleeps} times between 20 pings");
     }
 
+    /// <summary>Notes the thread of each receive from the device that took frames.</summary>
+    private sealed class ReceiverThreadLink(ILinkDevice inner) : ForwardingLink(inner)
+    {
+        public readonly System.Collections.Concurrent.ConcurrentQueue<int> Takers = new();
+
+        public override int Receive(IFrameSink sink, TimeSpan now, int max)
+        {
+            var n = Inner.Receive(sink, now, max);
+            if (n > 0) Takers.Enqueue(Environment.CurrentManagedThreadId);
+            return n;
+        }
+    }
+
+    /// <summary>A running on the wire with B; A busy-polls with <paramref name="busyPollMicroseconds"/>; ARP resolved both ways.</summary>
+    private static async Task<(NetworkStack A, NetworkStack B)> Pair(int busyPollMicroseconds, Func<ILinkDevice, ILinkDevice>? wrapA = null)
+    {
+        var wire = new VirtualWire(1);
+        ILinkDevice portA = wire.CreatePort("a", new MacAddress(0x020000000001));
+        var a = new NetworkStack(wrapA?.Invoke(portA) ?? portA, new StackConfig { Address = Ipv4Address.Parse("192.0.2.1"), BusyPollMicroseconds = busyPollMicroseconds });
+        var b = new NetworkStack(wire.CreatePort("b", new MacAddress(0x020000000002)), new StackConfig { Address = Ipv4Address.Parse("192.0.2.2") });
+        a.Start();
+        b.Start();
+        Assert.Equal(PingStatus.Success, (await a.PingAsync(b.Config.Address, timeout: TimeSpan.FromSeconds(10)).WaitAsync(TimeSpan.FromSeconds(30))).Status);
+        return (a, b);
+    }
+
+    private static async Task<long> Counter(NetworkStack stack, string name) =>
+        (await stack.GetStatisticsAsync().WaitAsync(TimeSpan.FromSeconds(30))).Single(c => c.Layer == "Stack" && c.Name == name).Value;
+
+    /// <summary>Waits (bounded) until <paramref name="condition"/> holds; fails the test if it never does.</summary>
+    private static void Until(Func<bool> condition, string what) =>
+        Assert.True(SpinWait.SpinUntil(condition, TimeSpan.FromSeconds(30)), $"timed out waiting until {what}");
+
+    [Fact]
+    public async Task A_busy_polling_caller_takes_its_reply_itself_and_gets_its_call_back_completed()
+    {
+        var (a, b) = await Pair(1_000_000);
+        using var _ = a;
+        using var __ = b;
+        var listener = b.Listen(7000);
+        using var client = await a.ConnectTcpAsync(b.Config.Address, 7000).WaitAsync(TimeSpan.FromSeconds(30));
+        using var server = await listener.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var buffer = new byte[1];
+        // A's receive spins on A's caller thread (window 1 s) until B's byte comes: the call returns completed, with no
+        // wake-up of A's loop and no thread-pool hand-off. A stall of the loaded machine longer than the window would
+        // park the call instead (it then completes from the loop), hence three tries.
+        var completedOnReturn = 0;
+        for (var i = 0; i < 3 && completedOnReturn == 0; i++)
+        {
+            var receive = Task.Run(() =>
+            {
+                var t = client.ReceiveAsync(buffer);
+                return (Done: t.IsCompleted, Task: t);
+            });
+            Until(() => a.BusyWaiters == 1 || receive.IsCompleted, "A's caller spins on its receive");
+            await server.SendAsync(new byte[] { (byte)(i + 1) }).WaitAsync(TimeSpan.FromSeconds(30));
+            var (done, task) = await receive.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(1, await task.WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal(i + 1, buffer[0]);
+            if (done) completedOnReturn++;
+        }
+        Assert.Equal(1, completedOnReturn);
+        Assert.True(await Counter(a, "BusyPollCallsDone") >= 1);
+        Assert.Equal(0, a.BusyWaiters);
+    }
+
+    [Fact]
+    public async Task While_a_caller_spins_the_loop_naps_and_the_frame_that_ends_the_spin_is_taken_on_the_callers_thread()
+    {
+        ReceiverThreadLink? link = null;
+        var (a, b) = await Pair(1_000_000, inner => link = new ReceiverThreadLink(inner));
+        using var _ = a;
+        using var __ = b;
+        var listener = b.Listen(7000);
+        using var client = await a.ConnectTcpAsync(b.Config.Address, 7000).WaitAsync(TimeSpan.FromSeconds(30));
+        using var server = await listener.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var buffer = new byte[1];
+        // The caller spins (window 1 s) on a dedicated thread; once A's loop naps, B's byte comes, and only the spinning
+        // thread may take it from the device (one thread woken, not the loop racing the caller). A stall of the loaded
+        // machine past the window parks the call instead, hence up to three tries.
+        var takenBySpinner = false;
+        for (var i = 0; i < 3 && !takenBySpinner; i++)
+        {
+            var spinner = 0;
+            var receive = Task.Factory.StartNew(() =>
+            {
+                spinner = Environment.CurrentManagedThreadId;
+                var t = client.ReceiveAsync(buffer);
+                return (Done: t.IsCompleted, Task: t);
+            }, TaskCreationOptions.LongRunning);
+            Until(() => a.BusyWaiters == 1 && a.LoopNapping || receive.IsCompleted, "A's caller spins and its loop naps");
+            link!.Takers.Clear();
+            await server.SendAsync(new byte[] { (byte)(i + 1) }).WaitAsync(TimeSpan.FromSeconds(30));
+            var (done, task) = await receive.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(1, await task.WaitAsync(TimeSpan.FromSeconds(30)));
+            if (!done) continue; // the window ended first: the loop took it, as it should then
+            Assert.All(link.Takers, t => Assert.Equal(spinner, t));
+            takenBySpinner = link.Takers.Contains(spinner);
+        }
+        Assert.True(takenBySpinner, "the spinning caller never took its frame in three tries");
+        Until(() => !a.LoopNapping, "the loop watches the device again once the spin is over");
+    }
+
+    [Fact]
+    public async Task A_busy_polling_caller_gives_the_thread_back_when_its_window_ends_and_the_call_completes_later()
+    {
+        var (a, b) = await Pair(20_000); // 20 ms
+        using var _ = a;
+        using var __ = b;
+        var listener = b.Listen(7000);
+        using var client = await a.ConnectTcpAsync(b.Config.Address, 7000).WaitAsync(TimeSpan.FromSeconds(30));
+        using var server = await listener.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var parkedBefore = await Counter(a, "BusyPollCallsParked");
+        var buffer = new byte[1];
+        // Nothing is sent: the caller spins for its window, then returns with the receive parked, its thread its own again.
+        var receive = client.ReceiveAsync(buffer);
+        Assert.False(receive.IsCompleted);
+        Assert.Equal(0, a.BusyWaiters);
+        Assert.Equal(parkedBefore + 1, await Counter(a, "BusyPollCallsParked"));
+        // The parked receive completes from A's loop as without the mode.
+        await server.SendAsync(new byte[] { 9 }).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(1, await receive.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(9, buffer[0]);
+    }
+
+    [Fact]
+    public async Task A_ping_from_a_busy_polling_caller_is_answered_and_counted()
+    {
+        var (a, b) = await Pair(1_000_000);
+        using var _ = a;
+        using var __ = b;
+        var doneBefore = await Counter(a, "BusyPollCallsDone");
+        for (var i = 0; i < 5; i++)
+            Assert.Equal(PingStatus.Success, (await a.PingAsync(b.Config.Address, timeout: TimeSpan.FromSeconds(10)).WaitAsync(TimeSpan.FromSeconds(30))).Status);
+        // Every ping's caller spun until its reply (the statistics call, done inline at once, spins not at all).
+        Assert.True(await Counter(a, "BusyPollCallsDone") - doneBefore >= 1);
+        Assert.Equal(0, a.BusyWaiters);
+    }
+
     [Theory]
     [InlineData(-1)]
     [InlineData(1_000_001)]

@@ -178,6 +178,8 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
         d.Sink = sink;
         d.Now = now;
         d.Handed = 0;
+        // The wall clock (the pcap timestamps' clock) once per call: each frame's wait in the ring is measured against it.
+        d.WallMicroseconds = (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
         try
         {
             while (d.Handed < max)
@@ -215,6 +217,8 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
             if (d.Device.Accept(header, data, out var frame))
             {
                 d.Handed++;
+                var wait = d.WallMicroseconds - (header->TvSec * 1_000_000 + header->TvUsec);
+                if (wait > 0) d.Device.Statistics.ReceiveWaitMicroseconds += wait;
                 d.Sink.OnFrame(frame, d.Now);
             }
         }
@@ -232,6 +236,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
         public IFrameSink? Sink;
         public TimeSpan Now;
         public int Handed;
+        public long WallMicroseconds;
         public Exception? Error;
     }
 
