@@ -23,7 +23,7 @@ public class IdleMemoryTests
     [Fact]
     public void An_idle_established_connection_costs_under_1000_bytes_of_managed_heap()
     {
-        using var rig = new TcpRig(_ => new TcpSettings()); // the defaults: SACK, timestamps, window scaling, RACK, CUBIC
+        using var rig = new TcpRig(_ => new TcpSettings()); // the defaults: SACK, timestamps, window scaling, RACK, BBR
         var synAckOptions = SegCodec.MssOption(1460)
             .Concat(new byte[] { 4, 2, 1, 3, 3, 7 })             // SACK permitted, NOP, window scale 7
             .Concat(SegCodec.TimestampOption(1, 0)).ToArray();  // the echo is filled in per connection below
