@@ -195,7 +195,7 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "StackStatistics")]
 [OutputType(typeof(StackStatistic))]
-public sealed class GetStackStatisticsCommand : StackScopedCmdlet
+public sealed class GetStackStatisticsCommand : StackViewCmdlet
 {
     [Parameter(Position = 0)]
     [SupportsWildcards]
@@ -210,8 +210,6 @@ public sealed class GetStackStatisticsCommand : StackScopedCmdlet
     /// <summary>Counters that are zero too (by default only those that moved).</summary>
     [Parameter]
     public SwitchParameter All { get; set; }
-
-    protected override bool ShowsEveryStack => true;
 
     protected override void ProcessStack(StackInstance stack)
     {
@@ -298,7 +296,7 @@ public sealed class GetStackPacketCommand : StackScopedCmdlet
 /// <summary>Get-StackConnection: the netstat view of every TCP connection and UDP endpoint.</summary>
 [Cmdlet(VerbsCommon.Get, "StackConnection")]
 [OutputType(typeof(StackConnection))]
-public sealed class GetStackConnectionCommand : StackScopedCmdlet
+public sealed class GetStackConnectionCommand : StackViewCmdlet
 {
     /// <summary>Only these sockets (their descriptors, as the Id column shows them).</summary>
     [Parameter(Position = 0)]
@@ -325,8 +323,6 @@ public sealed class GetStackConnectionCommand : StackScopedCmdlet
     [Parameter]
     [ValidateRange(0, 65535)]
     public int[]? RemotePort { get; set; }
-
-    protected override bool ShowsEveryStack => true;
 
     protected override void ProcessStack(StackInstance stack)
     {
