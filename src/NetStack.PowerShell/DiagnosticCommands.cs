@@ -191,7 +191,7 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
 
 /// <summary>
 /// Get-StackStatistics: the counters of every layer, read in one consistent snapshot; those that moved unless -All.
-/// Without -Stack, every running stack's.
+/// Of the stacks named (several may be), or without -Stack of every running stack.
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "StackStatistics")]
 [OutputType(typeof(StackStatistic))]
