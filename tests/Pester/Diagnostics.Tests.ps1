@@ -200,7 +200,7 @@ Describe 'The views take several stacks' {
     }
 
     It 'shows the stacks before an unknown name, then stops with StackNotFound naming it' {
-        $rows = @()
+        $script:rows = @()
         $err = { Get-StackConnection -Stack $a.Name, 'no-such-gap-stack' -Protocol Udp | ForEach-Object { $script:rows += $_ } } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'StackNotFound,*'
         $err.Exception.Message | Should -Match 'no-such-gap-stack'
