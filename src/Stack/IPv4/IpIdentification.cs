@@ -3,8 +3,8 @@ namespace NetStack.IPv4;
 /// <summary>
 /// The Identification of each outgoing datagram (RFC 7739 5.3, RFC 6274 3.5): a counter per bucket of a keyed hash of
 /// (source, destination, protocol), started at a keyed offset. Fragments of one datagram still share an id, ids to one
-/// destination still differ for reassembly's sake (RFC 791), but an off-path host can neither predict the ids we send
-/// to another host nor count our traffic through one global counter. Loop-thread only.
+/// destination and protocol still differ for reassembly's sake (RFC 791, RFC 6864 4.2), but an off-path host can
+/// neither predict the ids we send to another host nor count our traffic through one global counter. Loop-thread only.
 /// </summary>
 internal sealed class IpIdentification
 {
