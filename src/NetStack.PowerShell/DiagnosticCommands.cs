@@ -230,11 +230,11 @@ public sealed class GetStackStatisticsCommand : StackViewCmdlet
 
 /// <summary>
 /// Get-StackPacket: the recent frames in and out, from the stack's packet log, decoded one line each like tshark
-/// (for TCP: flags, relative Seq/Ack, Win, Len).
+/// (for TCP: flags, relative Seq/Ack, Win, Len). Of the default stack, or of each stack named, one log after the other.
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "StackPacket")]
 [OutputType(typeof(StackPacket))]
-public sealed class GetStackPacketCommand : StackScopedCmdlet
+public sealed class GetStackPacketCommand : StackViewCmdlet
 {
     /// <summary>Only frames of this socket's connection (its local port, and its peer once connected).</summary>
     [Parameter(ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -254,6 +254,17 @@ public sealed class GetStackPacketCommand : StackScopedCmdlet
     [Parameter]
     [ValidateRange(1, int.MaxValue)]
     public int? Last { get; set; }
+
+    protected override bool ShowsEveryStack => false;
+
+    protected override void ProcessRecord()
+    {
+        if (Socket is not null && Stack is { Length: > 1 })
+            ThrowTerminatingError(new ErrorRecord(
+                new ArgumentException($"-Socket {Socket.Id} names a socket of one stack, but -Stack names {Stack.Length}. Give that socket's stack alone with -Stack, or pipe the socket in."),
+                "SocketOfOneStack", ErrorCategory.InvalidArgument, Socket));
+        base.ProcessRecord();
+    }
 
     protected override void ProcessStack(StackInstance stack)
     {

@@ -21,9 +21,7 @@ public abstract class StackScopedCmdlet : NetStackCmdlet
     protected override void ProcessRecord()
     {
         var given = Stack ?? ImpliedStack();
-        Target = ResolveStack(given);
-        if (given is null && ModuleState.All().Length > 1)
-            WriteVerbose($"Using stack '{Target.Name}', the most recently started; name another with -Stack.");
+        Target = given is null ? DefaultStack() : ResolveStack(given);
         ProcessStack(Target);
     }
 
@@ -34,17 +32,22 @@ public abstract class StackScopedCmdlet : NetStackCmdlet
 }
 
 /// <summary>
-/// Base of the read-only views of state (connections, ARP cache, counters): -Stack takes one stack or several (names,
-/// objects, or stacks piped from Get-Stack), and without it every running stack; each row names its stack (its Stack
-/// property), so the output groups by it. An unknown or stopped stack among several ends the command there, as Stop-Stack does.
+/// Base of the read-only views of state (connections, ARP cache, counters, the packet log): -Stack takes one stack or
+/// several (names, objects, or stacks piped from Get-Stack), and without it every running stack (the packet log: the
+/// default stack); each row names its stack (its Stack property), so the output groups by it. An unknown or stopped
+/// stack among several ends the command there, as Stop-Stack does.
 /// </summary>
 public abstract class StackViewCmdlet : NetStackCmdlet
 {
-    /// <summary>The stacks to show (objects or names); every running stack if omitted.</summary>
+    /// <summary>The stacks to show (objects or names); every running stack if omitted (<see cref="ShowsEveryStack"/>).</summary>
     [Parameter(ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [StackTransformation]
     [ArgumentCompleter(typeof(StackNameCompleter))]
     public StackInstance?[]? Stack { get; set; }
+
+    /// <summary>False for a view that without -Stack shows the default stack only (the packet log: logs of several
+    /// stacks one after the other are read best one stack at a time).</summary>
+    protected virtual bool ShowsEveryStack => true;
 
     protected override void ProcessRecord()
     {
@@ -52,6 +55,11 @@ public abstract class StackViewCmdlet : NetStackCmdlet
         {
             foreach (var s in given)
                 if (s is not null) ProcessStack(ResolveStack(s));
+            return;
+        }
+        if (!ShowsEveryStack)
+        {
+            ProcessStack(DefaultStack());
             return;
         }
         var all = ModuleState.All();

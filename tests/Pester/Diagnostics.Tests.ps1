@@ -199,6 +199,19 @@ Describe 'The views take several stacks' {
         ($ub | Get-StackConnection -Protocol Udp).Stack | Sort-Object -Unique | Should -Be $b.Name
     }
 
+    It 'Get-StackPacket shows the logs of the stacks named, the default stack without -Stack, and one stack with -Socket' {
+        $rows = Get-StackPacket -Stack $a, $b -Protocol ICMP
+        ($rows.Stack | Sort-Object -Unique) | Should -Be (@($a.Name, $b.Name) | Sort-Object)
+        ($rows | Where-Object Stack -eq $a.Name).Direction | Should -Contain 'In' -Because "a answered b's pings"
+        (Get-StackPacket).Stack | Sort-Object -Unique | Should -Be $gapC.Name -Because 'the most recently started stack is the default'
+        Send-StackData -Socket $ub -Text hi -RemoteAddress 192.0.2.1 -RemotePort 4001
+        $null = Receive-StackData -Socket $ua -TimeoutSec 30   # the datagram is in a's log once a has it
+        $mine = $ua | Get-StackPacket
+        $mine.Stack | Sort-Object -Unique | Should -Be $a.Name -Because 'a piped socket names its own stack, not the default one'
+        $mine.Info | Should -Match '4002 → 4001'
+        { Get-StackPacket -Socket $ua.Id -Stack $a, $b } | Should -Throw -ErrorId 'SocketOfOneStack,*'
+    }
+
     It 'shows the stacks before an unknown name, then stops with StackNotFound naming it' {
         $script:rows = @()
         $err = { Get-StackConnection -Stack $a.Name, 'no-such-gap-stack' -Protocol Udp | ForEach-Object { $script:rows += $_ } } | Should -Throw -PassThru

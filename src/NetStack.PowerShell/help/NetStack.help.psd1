@@ -11,7 +11,7 @@
 @{
     Shared   = @{
         Parameters = @{
-            Stack   = 'The stack to act on: a stack object (from Start-Stack or Get-Stack) or its name. Binds by property name from any object with a Stack property (every NetStack output object has one). Omitted, the most recently started stack that is still running (the default stack; -Verbose names it when several run); a socket given to the cmdlet already knows its stack. The views Get-StackConnection, Get-StackArpCache and Get-StackStatistics take several stacks (also piped from Get-Stack) and show every running stack when it is omitted. A stack stopped lately gives StackStopped, a name that never was one StackNotFound.'
+            Stack   = 'The stack to act on: a stack object (from Start-Stack or Get-Stack) or its name. Binds by property name from any object with a Stack property (every NetStack output object has one). Omitted, the most recently started stack that is still running (the default stack; -Verbose names it when several run); a socket given to the cmdlet already knows its stack. The views Get-StackConnection, Get-StackArpCache and Get-StackStatistics take several stacks (also piped from Get-Stack) and show every running stack when it is omitted; Get-StackPacket takes several too (the default stack when omitted). A stack stopped lately gives StackStopped, a name that never was one StackNotFound.'
             WhatIf  = 'Shows what would happen if the cmdlet ran; the cmdlet does not run.'
             Confirm = 'Asks for confirmation before running the cmdlet.'
         }
@@ -245,10 +245,12 @@
                 Protocol  = 'Only frames of these protocols (ARP, ICMP, UDP, DNS, TCP, IPv4, IPv6, Ethernet); wildcards allowed.'
                 Direction = 'Only frames going this way: In or Out.'
                 Last      = 'Only the last n frames (after filtering).'
+                Stack     = 'The stacks whose logs to show: stack objects (also piped from Get-Stack) or names (-Stack client, server), each log in turn, every row naming its stack (the Stack property). Omitted, the default stack (the most recently started that still runs), or the stack of a socket piped in. With -Socket, one stack only (SocketOfOneStack otherwise). An unknown or stopped stack ends the command with StackNotFound or StackStopped.'
             }
             Examples    = @(
                 @{ Code = 'Get-StackPacket -Stack client -Protocol TCP'; Remarks = 'Shows the TCP frames of the stack client.' }
                 @{ Code = '$c | Get-StackPacket -Last 10'; Remarks = 'Shows the last ten frames of the connection of the socket in $c.' }
+                @{ Code = 'Get-StackPacket -Stack client, server -Protocol ARP | Format-Table -GroupBy Stack'; Remarks = 'Shows the ARP frames each of the stacks client and server sent and received, one table per stack.' }
             )
             Links       = @('Get-StackConnection', 'Start-Stack')
         }
