@@ -122,12 +122,17 @@ public sealed class StackTransformationAttribute : ArgumentTransformationAttribu
         {
             null => null,
             // Several stacks (Stop-Stack a, b): each one as below; a parameter that takes one stack refuses the array.
-            object[] many => many.Select(m => (StackInstance?)Transform(engineIntrinsics, m)).ToArray(),
+            object[] many => many.Select(m => Transform(engineIntrinsics, m)).ToArray() is var items && items.All(i => i is null or StackInstance)
+                ? items.Cast<StackInstance?>().ToArray()
+                : items,
             StackInstance s => s,
             // A socket's Stack property: its stack, or (once stopped) StackStopped rather than StackNotFound.
             NetworkStack ns => ModuleState.All().FirstOrDefault(s => ReferenceEquals(s.NetworkStack, ns))
                 ?? (ns.IsRunning ? StackInstance.Missing(ns.Name) : StackInstance.Stopped(ns.Name, 0)),
-            _ => ModuleState.Lookup(value.ToString()!),
+            // A name. Only a plain value is read as one: any other object is left for the binder to refuse, so that piped
+            // into a view (whose -Stack also takes pipeline input) a socket binds by its Stack property, not as a name.
+            IConvertible => ModuleState.Lookup(value.ToString()!),
+            _ => value,
         };
     }
 }

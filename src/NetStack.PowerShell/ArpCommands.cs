@@ -6,7 +6,7 @@ namespace NetStack.PowerShell;
 /// <summary>Get-StackArpCache: the neighbour cache, like Get-NetNeighbor.</summary>
 [Cmdlet(VerbsCommon.Get, "StackArpCache")]
 [OutputType(typeof(StackArpEntry))]
-public sealed class GetStackArpCacheCommand : StackScopedCmdlet
+public sealed class GetStackArpCacheCommand : StackViewCmdlet
 {
     [Parameter(Position = 0)]
     [SupportsWildcards]
@@ -14,8 +14,6 @@ public sealed class GetStackArpCacheCommand : StackScopedCmdlet
 
     [Parameter]
     public ArpState[]? State { get; set; }
-
-    protected override bool ShowsEveryStack => true;
 
     protected override void ProcessStack(StackInstance stack)
     {

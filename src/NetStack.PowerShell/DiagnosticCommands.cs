@@ -191,11 +191,11 @@ public sealed class TestStackConnectionCommand : StackScopedCmdlet
 
 /// <summary>
 /// Get-StackStatistics: the counters of every layer, read in one consistent snapshot; those that moved unless -All.
-/// Without -Stack, every running stack's.
+/// Of the stacks named (several may be), or without -Stack of every running stack.
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "StackStatistics")]
 [OutputType(typeof(StackStatistic))]
-public sealed class GetStackStatisticsCommand : StackScopedCmdlet
+public sealed class GetStackStatisticsCommand : StackViewCmdlet
 {
     [Parameter(Position = 0)]
     [SupportsWildcards]
@@ -210,8 +210,6 @@ public sealed class GetStackStatisticsCommand : StackScopedCmdlet
     /// <summary>Counters that are zero too (by default only those that moved).</summary>
     [Parameter]
     public SwitchParameter All { get; set; }
-
-    protected override bool ShowsEveryStack => true;
 
     protected override void ProcessStack(StackInstance stack)
     {
@@ -232,11 +230,11 @@ public sealed class GetStackStatisticsCommand : StackScopedCmdlet
 
 /// <summary>
 /// Get-StackPacket: the recent frames in and out, from the stack's packet log, decoded one line each like tshark
-/// (for TCP: flags, relative Seq/Ack, Win, Len).
+/// (for TCP: flags, relative Seq/Ack, Win, Len). Of the default stack, or of each stack named, one log after the other.
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "StackPacket")]
 [OutputType(typeof(StackPacket))]
-public sealed class GetStackPacketCommand : StackScopedCmdlet
+public sealed class GetStackPacketCommand : StackViewCmdlet
 {
     /// <summary>Only frames of this socket's connection (its local port, and its peer once connected).</summary>
     [Parameter(ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -256,6 +254,17 @@ public sealed class GetStackPacketCommand : StackScopedCmdlet
     [Parameter]
     [ValidateRange(1, int.MaxValue)]
     public int? Last { get; set; }
+
+    protected override bool ShowsEveryStack => false;
+
+    protected override void ProcessRecord()
+    {
+        if (Socket is not null && Stack is { Length: > 1 })
+            ThrowTerminatingError(new ErrorRecord(
+                new ArgumentException($"-Socket {Socket.Id} names a socket of one stack, but -Stack names {Stack.Length}. Give that socket's stack alone with -Stack, or pipe the socket in."),
+                "SocketOfOneStack", ErrorCategory.InvalidArgument, Socket));
+        base.ProcessRecord();
+    }
 
     protected override void ProcessStack(StackInstance stack)
     {
@@ -298,7 +307,7 @@ public sealed class GetStackPacketCommand : StackScopedCmdlet
 /// <summary>Get-StackConnection: the netstat view of every TCP connection and UDP endpoint.</summary>
 [Cmdlet(VerbsCommon.Get, "StackConnection")]
 [OutputType(typeof(StackConnection))]
-public sealed class GetStackConnectionCommand : StackScopedCmdlet
+public sealed class GetStackConnectionCommand : StackViewCmdlet
 {
     /// <summary>Only these sockets (their descriptors, as the Id column shows them).</summary>
     [Parameter(Position = 0)]
@@ -325,8 +334,6 @@ public sealed class GetStackConnectionCommand : StackScopedCmdlet
     [Parameter]
     [ValidateRange(0, 65535)]
     public int[]? RemotePort { get; set; }
-
-    protected override bool ShowsEveryStack => true;
 
     protected override void ProcessStack(StackInstance stack)
     {

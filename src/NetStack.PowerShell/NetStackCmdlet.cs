@@ -48,6 +48,15 @@ public abstract class NetStackCmdlet : PSCmdlet
         return given;
     }
 
+    /// <summary>The default stack (the most recently started that still runs), named in the verbose output when several run.</summary>
+    protected StackInstance DefaultStack()
+    {
+        var stack = ResolveStack(null);
+        if (ModuleState.All().Length > 1)
+            WriteVerbose($"Using stack '{stack.Name}', the most recently started; name another with -Stack.");
+        return stack;
+    }
+
     private bool VerboseWanted =>
         MyInvocation.BoundParameters.TryGetValue("Verbose", out var v)
             ? v is SwitchParameter { IsPresent: true } || v is true

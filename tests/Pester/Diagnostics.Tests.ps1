@@ -164,6 +164,63 @@ Describe 'Get-StackPacket' {
     }
 }
 
+Describe 'The views take several stacks' {
+    BeforeAll {
+        $gapC = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.3/24 -Name (New-TestName 'diagC')   # running, never named
+        $null = Test-StackConnection 192.0.2.1 -Count 1 -Stack $b   # each of a and b learns the other's MAC
+        $ua = New-StackSocket Udp -LocalPort 4001 -Stack $a
+        $ub = New-StackSocket Udp -LocalPort 4002 -Stack $b
+        $uc = New-StackSocket Udp -LocalPort 4003 -Stack $gapC
+    }
+    AfterAll {
+        $ua, $ub, $uc | Close-StackSocket -ErrorAction SilentlyContinue
+        $gapC | Stop-Stack -Confirm:$false -ErrorAction SilentlyContinue
+    }
+
+    It 'shows the ARP caches of the stacks named, each row naming its stack' {
+        $rows = Get-StackArpCache -Stack $a.Name, $b.Name -IPAddress 192.0.2.1, 192.0.2.2
+        ($rows | Where-Object Stack -eq $a.Name).IPAddress | Should -Be '192.0.2.2'
+        ($rows | Where-Object Stack -eq $b.Name).IPAddress | Should -Be '192.0.2.1'
+        $rows.Stack | Should -Not -Contain $gapC.Name -Because 'a stack not named is not shown'
+    }
+
+    It 'takes stacks piped from Get-Stack, a group per stack' {
+        $groups = Get-Stack -Name $a.Name, $b.Name | Get-StackStatistics Icmp -Name EchoRequestsSent -All | Group-Object Stack
+        ($groups.Name | Sort-Object) | Should -Be (@($a.Name, $b.Name) | Sort-Object)
+        ($groups | Where-Object Name -eq $b.Name).Group.Value | Should -BeGreaterOrEqual 1
+        ($groups | Where-Object Name -eq $a.Name).Group.Value | Should -Be 0
+    }
+
+    It 'lists the connections of stack objects given together, and a socket piped in still picks its own stack' {
+        $rows = Get-StackConnection -Stack $a, $b -Protocol Udp
+        ($rows | Where-Object LocalPort -eq 4001).Stack | Should -Be $a.Name
+        ($rows | Where-Object LocalPort -eq 4002).Stack | Should -Be $b.Name
+        $rows.LocalPort | Should -Not -Contain 4003
+        ($ub | Get-StackConnection -Protocol Udp).Stack | Sort-Object -Unique | Should -Be $b.Name
+    }
+
+    It 'Get-StackPacket shows the logs of the stacks named, the default stack without -Stack, and one stack with -Socket' {
+        $rows = Get-StackPacket -Stack $a, $b -Protocol ICMP
+        ($rows.Stack | Sort-Object -Unique) | Should -Be (@($a.Name, $b.Name) | Sort-Object)
+        ($rows | Where-Object Stack -eq $a.Name).Direction | Should -Contain 'In' -Because "a answered b's pings"
+        (Get-StackPacket).Stack | Sort-Object -Unique | Should -Be $gapC.Name -Because 'the most recently started stack is the default'
+        Send-StackData -Socket $ub -Text hi -RemoteAddress 192.0.2.1 -RemotePort 4001
+        $null = Receive-StackData -Socket $ua -TimeoutSec 30   # the datagram is in a's log once a has it
+        $mine = $ua | Get-StackPacket
+        $mine.Stack | Sort-Object -Unique | Should -Be $a.Name -Because 'a piped socket names its own stack, not the default one'
+        $mine.Info | Should -Match '4002 → 4001'
+        { Get-StackPacket -Socket $ua.Id -Stack $a, $b } | Should -Throw -ErrorId 'SocketOfOneStack,*'
+    }
+
+    It 'shows the stacks before an unknown name, then stops with StackNotFound naming it' {
+        $script:rows = @()
+        $err = { Get-StackConnection -Stack $a.Name, 'no-such-gap-stack' -Protocol Udp | ForEach-Object { $script:rows += $_ } } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'StackNotFound,*'
+        $err.Exception.Message | Should -Match 'no-such-gap-stack'
+        $script:rows.Stack | Sort-Object -Unique | Should -Be $a.Name
+    }
+}
+
 Describe 'Get-StackConnection' {
     It 'has the netstat filters and completes TCP state names' {
         $c = Get-Command Get-StackConnection

@@ -11,7 +11,7 @@
 @{
     Shared   = @{
         Parameters = @{
-            Stack   = 'The stack to act on: a stack object (from Start-Stack or Get-Stack) or its name. Binds by property name from any object with a Stack property (every NetStack output object has one). Omitted, the most recently started stack that is still running (the default stack; -Verbose names it when several run); a socket given to the cmdlet already knows its stack. The views Get-StackConnection, Get-StackArpCache and Get-StackStatistics show every running stack instead. A stack stopped lately gives StackStopped, a name that never was one StackNotFound.'
+            Stack   = 'The stack to act on: a stack object (from Start-Stack or Get-Stack) or its name. Binds by property name from any object with a Stack property (every NetStack output object has one). Omitted, the most recently started stack that is still running (the default stack; -Verbose names it when several run); a socket given to the cmdlet already knows its stack. The views Get-StackConnection, Get-StackArpCache and Get-StackStatistics take several stacks (also piped from Get-Stack) and show every running stack when it is omitted; Get-StackPacket takes several too (the default stack when omitted). A stack stopped lately gives StackStopped, a name that never was one StackNotFound.'
             WhatIf  = 'Shows what would happen if the cmdlet ran; the cmdlet does not run.'
             Confirm = 'Asks for confirmation before running the cmdlet.'
         }
@@ -116,10 +116,12 @@
             Parameters  = @{
                 IPAddress = 'Only entries whose address matches one of these patterns (wildcards allowed, e.g. 192.0.2.*).'
                 State     = 'Only entries in one of these states (Incomplete, Reachable, Stale, Permanent...).'
+                Stack     = 'The stacks to show: stack objects (also piped from Get-Stack) or names (-Stack client, server). Omitted, every running stack. Every row names its stack (the Stack property): Group-Object Stack separates them. An unknown or stopped stack ends the command with StackNotFound or StackStopped.'
             }
             Examples    = @(
                 @{ Code = 'Get-StackArpCache -Stack client'; Remarks = 'Lists the ARP cache of the stack named client.' }
                 @{ Code = 'Get-StackArpCache 192.0.2.* -State Permanent'; Remarks = 'Lists the static entries in 192.0.2.0/24.' }
+                @{ Code = 'Get-StackArpCache -Stack client, server | Format-Table -GroupBy Stack'; Remarks = 'Lists the ARP caches of the stacks client and server, one table each.' }
             )
             Links       = @('Add-StackArpEntry', 'Remove-StackArpEntry', 'Clear-StackArpCache', 'Resolve-StackArpEntry')
         }
@@ -226,10 +228,12 @@
                 Layer = 'Only counters of these layers (Link, Ethernet, Arp, Ipv4, Icmp, Udp, Tcp, Dns, Stack; Tab completes them); wildcards allowed.'
                 Name  = 'Only counters whose name matches one of these patterns (wildcards allowed; Tab completes the names).'
                 All   = 'Counters that are zero too.'
+                Stack = 'The stacks to show: stack objects (also piped from Get-Stack) or names (-Stack client, server). Omitted, every running stack. Every row names its stack (the Stack property): Group-Object Stack separates them. An unknown or stopped stack ends the command with StackNotFound or StackStopped.'
             }
             Examples    = @(
                 @{ Code = 'Get-StackStatistics'; Remarks = 'Shows every counter that has moved, of every running stack, grouped by layer.' }
                 @{ Code = 'Get-StackStatistics Tcp -Name *Retrans* -All'; Remarks = 'Shows the TCP retransmission counters, zero or not.' }
+                @{ Code = 'Get-Stack client, server | Get-StackStatistics Tcp -Name SegmentsSent -All'; Remarks = 'Shows how many TCP segments each of the two stacks sent, a row per stack.' }
             )
             Links       = @('Get-StackPacket', 'Get-StackConnection')
         }
@@ -242,10 +246,12 @@
                 Protocol  = 'Only frames of these protocols (ARP, ICMP, UDP, DNS, TCP, IPv4, IPv6, Ethernet); wildcards allowed.'
                 Direction = 'Only frames going this way: In or Out.'
                 Last      = 'Only the last n frames (after filtering).'
+                Stack     = 'The stacks whose logs to show: stack objects (also piped from Get-Stack) or names (-Stack client, server), each log in turn, every row naming its stack (the Stack property). Omitted, the default stack (the most recently started that still runs), or the stack of a socket piped in. With -Socket, one stack only (SocketOfOneStack otherwise). An unknown or stopped stack ends the command with StackNotFound or StackStopped.'
             }
             Examples    = @(
                 @{ Code = 'Get-StackPacket -Stack client -Protocol TCP'; Remarks = 'Shows the TCP frames of the stack client.' }
                 @{ Code = '$c | Get-StackPacket -Last 10'; Remarks = 'Shows the last ten frames of the connection of the socket in $c.' }
+                @{ Code = 'Get-StackPacket -Stack client, server -Protocol ARP | Format-Table -GroupBy Stack'; Remarks = 'Shows the ARP frames each of the stacks client and server sent and received, one table per stack.' }
             )
             Links       = @('Get-StackConnection', 'Start-Stack')
         }
@@ -340,10 +346,12 @@
                 LocalPort     = 'Only sockets on these local ports.'
                 RemoteAddress = 'Only sockets whose peer address matches one of these patterns (wildcards allowed).'
                 RemotePort    = 'Only sockets whose peer port is one of these.'
+                Stack         = 'The stacks to show: stack objects (also piped from Get-Stack) or names (-Stack client, server). Omitted, every running stack. Every row names its stack (the Stack property): Group-Object Stack separates them. An unknown or stopped stack ends the command with StackNotFound or StackStopped.'
             }
             Examples    = @(
                 @{ Code = 'Get-StackConnection -Stack client'; Remarks = 'Lists the connections of the stack client.' }
                 @{ Code = 'Get-StackConnection 3 -Stack client | Format-List'; Remarks = 'Shows socket 3 of the stack client with its TCP internals.' }
+                @{ Code = 'Get-StackConnection -Stack client, server -Protocol Tcp | Group-Object Stack'; Remarks = 'Counts the TCP sockets of the stacks client and server, a group per stack.' }
                 @{ Code = 'Get-StackConnection -State TimeWait | Close-StackSocket -Abort'; Remarks = 'Aborts every connection in TimeWait.' }
             )
             Links       = @('Get-StackPacket', 'Close-StackSocket')

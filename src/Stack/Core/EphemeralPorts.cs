@@ -25,7 +25,8 @@ internal sealed class EphemeralPorts
     /// Picks an ephemeral port per RFC 6056 algorithm 3 (simple hash-based): the search starts at an offset
     /// from a keyed hash of the destination plus a counter, and <paramref name="inUse"/> rejects taken ports.
     /// </summary>
-    public ushort? Allocate(IPv4.IpProtocol protocol, Ipv4Address remote, ushort remotePort, Func<ushort, bool> inUse)
+    /// <param name="protocol">The transport's IP protocol number (6, 17): part of the hash, so each transport's search starts elsewhere.</param>
+    public ushort? Allocate(byte protocol, Ipv4Address remote, ushort remotePort, Func<ushort, bool> inUse)
     {
         var first = _config.EphemeralPortFirst;
         var count = _config.EphemeralPortLast - first + 1;

@@ -40,7 +40,8 @@ internal sealed class LayerContext
     public Random Random { get; }
 
     /// <summary>
-    /// For what an attacker must not guess (DNS ids and source ports, port and ISN secrets): the OS's cryptographic
+    /// For what an attacker must not guess (DNS ids and source ports, port and ISN secrets, the IP id key, DHCP xids,
+    /// the echo identifier): the OS's cryptographic
     /// generator when the stack has no seed, else <see cref="Random"/> (same draws, same order: a simulation replays).
     /// </summary>
     public IRandomSource Unpredictable { get; }

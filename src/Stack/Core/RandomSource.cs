@@ -4,7 +4,8 @@ namespace NetStack;
 
 /// <summary>
 /// Where the values an off-path attacker must not guess come from: DNS query ids and source ports (RFC 5452 9.2), the
-/// ephemeral-port and ISN secrets (RFC 6056, RFC 6528). A stack without a seed draws them from the operating system's
+/// ephemeral-port and ISN secrets (RFC 6056, RFC 6528), the IP identification key (RFC 7739), DHCP transaction ids
+/// (RFC 2131) and the ICMP echo identifier. A stack without a seed draws them from the operating system's
 /// cryptographic generator; a seeded stack (a simulation) from its seeded System.Random, so a run replays exactly.
 /// </summary>
 internal interface IRandomSource

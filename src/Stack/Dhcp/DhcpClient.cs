@@ -268,7 +268,14 @@ internal sealed partial class DhcpClient : IUdpReceiver, IAddressProbeClient
 
     // ---------------- sending ----------------
 
-    private uint NewXid() => (uint)_context.Random.NextInt64(1, uint.MaxValue); // RFC 2131 4.4.1: chosen at random
+    /// <summary>RFC 2131 4.4.1: a random xid; from the unpredictable source, so an off-path host cannot forge an answer (RFC 2131 7).</summary>
+    private uint NewXid()
+    {
+        Span<byte> b = stackalloc byte[4];
+        uint xid;
+        do { _context.Unpredictable.NextBytes(b); xid = BitConverter.ToUInt32(b); } while (xid == 0);
+        return xid;
+    }
 
     private DhcpMessage NewMessage(DhcpMessageType type, TimeSpan now) => new()
     {

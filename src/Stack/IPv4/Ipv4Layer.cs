@@ -58,7 +58,7 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
     private readonly byte[] _tx = new byte[Ethernet.HeaderLength + 65535];
     private readonly byte[] _fragment;
     private readonly Reassembler _reassembler;
-    private ushort _nextId;
+    private readonly IpIdentification _ids;
 
     public Ipv4Layer(LayerContext context, ILinkOutput link, INeighbourResolver neighbours)
     {
@@ -66,7 +66,7 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
         _link = link;
         _neighbours = neighbours;
         _fragment = new byte[Ethernet.HeaderLength + link.Mtu];
-        _nextId = (ushort)context.Random.Next(65536);
+        _ids = new IpIdentification(context.Unpredictable);
         _reassembler = new Reassembler(context, Counters);
         JoinGroup(new Ipv4Address(224, 0, 0, 1)); // all-hosts (RFC 1112 6.4): every host is a member
     }
@@ -227,7 +227,7 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
         var frame = _tx.AsSpan(0, Ethernet.HeaderLength + total);
         var cfg = _context.Config;
         if (!AddressAcquisition.MaySend(cfg, destination)) { Counters.DroppedNoAddress++; return StackError.AddressNotAvailable; }
-        Ipv4Header.Write(frame[Ethernet.HeaderLength..], total, _nextId++, dontFragment ? Ipv4Header.FlagDontFragment : (ushort)0,
+        Ipv4Header.Write(frame[Ethernet.HeaderLength..], total, _ids.Next(cfg.Address, destination, protocol), dontFragment ? Ipv4Header.FlagDontFragment : (ushort)0,
             ttl == 0 ? cfg.DefaultTtl : ttl, (byte)protocol, cfg.Address, destination, tos);
         return Route(destination, frame, now, tcpChecksumPending);
     }

@@ -57,7 +57,7 @@ internal sealed class IcmpLayer : IIpProtocolHandler, IIcmpErrorSink
         _context = context;
         _ip = ip;
         _errors = errors;
-        _identifier = (ushort)context.Random.Next(1, 65536);
+        _identifier = (ushort)(context.Unpredictable.Next(65535) + 1); // RFC 792 leaves it to us: unguessable, so a forged reply off path does not match
         _tokens = context.Config.Icmp.ErrorBurst;
     }
 

@@ -259,7 +259,7 @@ internal sealed class TcpLayer : IIpProtocolHandler
     internal ushort? AllocatePort(Ipv4Address remote, ushort remotePort)
     {
         _portProbe = (remote.Value, remotePort); // read by the cached test: no closure per connect (loop only)
-        return _ports.Allocate(IpProtocol.Tcp, remote, remotePort, _portInUse ??= PortInUse);
+        return _ports.Allocate((byte)IpProtocol.Tcp, remote, remotePort, _portInUse ??= PortInUse);
     }
 
     private (uint Remote, ushort RemotePort) _portProbe;

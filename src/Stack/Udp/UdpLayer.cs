@@ -53,7 +53,7 @@ internal sealed class UdpLayer : IIpProtocolHandler
 
     /// <summary>An unused ephemeral port chosen per RFC 6056 (hash-based), or null when the range is exhausted.</summary>
     public ushort? AllocateEphemeralPort(Ipv4Address remote, ushort remotePort) =>
-        _ports.Allocate(IpProtocol.Udp, remote, remotePort, _portInUse);
+        _ports.Allocate((byte)IpProtocol.Udp, remote, remotePort, _portInUse);
 
     /// <summary>
     /// An unused ephemeral port picked uniformly at random (RFC 6056 algorithm 1), as a DNS query's source

@@ -8,25 +8,14 @@ namespace Stack.Tests.Core;
 public class BusyPollTests
 {
     /// <summary>Counts how often the loop went to sleep in the device.</summary>
-    private sealed class SleepCountingLink(ILinkDevice inner) : ILinkDevice
+    private sealed class SleepCountingLink(ILinkDevice inner) : ForwardingLink(inner)
     {
         public int Sleeps;
-        public string Name => inner.Name;
-        public MacAddress HardwareAddress => inner.HardwareAddress;
-        public int Mtu => inner.Mtu;
-        public LinkStatistics Statistics => inner.Statistics;
-        public TimeSpan? NextArrival => inner.NextArrival;
-        public void SetStackAddress(MacAddress mac) => inner.SetStackAddress(mac);
-        public int Receive(IFrameSink sink, TimeSpan now, int max) => inner.Receive(sink, now, max);
-        public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now) => inner.Transmit(frame, now);
-        public void Flush(TimeSpan now) => inner.Flush(now);
-        public void Wake() => inner.Wake();
-        public void Dispose() => inner.Dispose();
 
-        public void WaitForFrames(TimeSpan timeout)
+        public override void WaitForFrames(TimeSpan timeout)
         {
             Interlocked.Increment(ref Sleeps);
-            inner.WaitForFrames(timeout);
+            Inner.WaitForFrames(timeout);
         }
     }
 

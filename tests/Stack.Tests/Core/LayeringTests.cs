@@ -86,6 +86,29 @@ public class LayeringTests
         Assert.True(NamesNamespace(typeof(List<NetStack.Sockets.TcpSocket>), "NetStack.Sockets")); // the check can see one
     }
 
+    /// <summary>Core (src/Stack/Core, namespace NetStack): everything but the composition root and the simulation helper.</summary>
+    private static bool InCore(Type t)
+    {
+        var outer = t;
+        while (outer.DeclaringType is { } d) outer = d;
+        return t.Namespace == "NetStack" && outer != typeof(NetworkStack) && outer != typeof(Simulation);
+    }
+
+    [Fact]
+    public void Core_names_no_protocol_layers_type()
+    {
+        // Core sits below every layer (addresses, checksums, the clock, the port allocator, the configuration): a Core
+        // type naming IPv4's or TCP's would turn the dependency upside down, and Core could not be built or tested alone.
+        var types = typeof(NetworkStack).Assembly.GetTypes().Where(InCore).ToList();
+        Assert.Contains(types, t => t.Name == "EphemeralPorts"); // the check looks where it should
+        Assert.DoesNotContain(types, t => t == typeof(NetworkStack));
+        var offences = types
+            .SelectMany(t => Mentions(t).Where(m => ProtocolNamespaces.Any(ns => NamesNamespace(m.Type, ns))).Select(m => $"{t.FullName}: {m.Where} ({m.Type.FullName})"))
+            .ToList();
+        Assert.True(offences.Count == 0, "Core must not name a protocol layer's types (take a plain value or an interface from Core):\n" + string.Join("\n", offences));
+        Assert.True(NamesNamespace(typeof(Func<NetStack.IPv4.IpProtocol, bool>), "NetStack.IPv4")); // the check can see one
+    }
+
     private static bool NamesNamespace(Type t, string ns)
     {
         if (t.Namespace == ns) return true;

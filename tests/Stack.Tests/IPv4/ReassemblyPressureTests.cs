@@ -128,7 +128,7 @@ public class ReassemblyPressureTests(ITestOutputHelper output)
     }
 
     /// <summary>A station's link that also sends junk first fragments at a fixed rate of virtual time.</summary>
-    private sealed class FragmentFlood(ILinkDevice inner, MacAddress targetMac, Ipv4Address target, int rate, int seed) : ILinkDevice
+    private sealed class FragmentFlood(ILinkDevice inner, MacAddress targetMac, Ipv4Address target, int rate, int seed) : ForwardingLink(inner)
     {
         private readonly Random _random = new(seed);
         private readonly byte[] _payload = new byte[1000];
@@ -141,31 +141,21 @@ public class ReassemblyPressureTests(ITestOutputHelper output)
 
         private TimeSpan NextSend => _started!.Value + TimeSpan.FromTicks(TimeSpan.TicksPerSecond * Sent / rate);
 
-        public int Receive(IFrameSink sink, TimeSpan now, int max)
+        public override int Receive(IFrameSink sink, TimeSpan now, int max)
         {
             _started ??= now;
             while (!_stopped && NextSend <= now)
             {
                 var source = new Ipv4Address(203, 0, 113, (byte)_random.Next(1, 255));
-                var frame = Frames.Ipv4(inner.HardwareAddress, targetMac, source, target, 17, _payload,
+                var frame = Frames.Ipv4(Inner.HardwareAddress, targetMac, source, target, 17, _payload,
                     id: (ushort)_random.Next(65536), flagsAndOffset: Ipv4Header.FlagMoreFragments);
-                inner.Transmit(frame, now);
+                Inner.Transmit(frame, now);
                 Sent++;
             }
-            return inner.Receive(sink, now, max);
+            return Inner.Receive(sink, now, max);
         }
 
-        public TimeSpan? NextArrival => _stopped || _started is null ? inner.NextArrival
-            : inner.NextArrival is { } a && a < NextSend ? a : NextSend;
-
-        public string Name => inner.Name;
-        public MacAddress HardwareAddress => inner.HardwareAddress;
-        public int Mtu => inner.Mtu;
-        public LinkStatistics Statistics => inner.Statistics;
-        public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now) => inner.Transmit(frame, now);
-        public void Flush(TimeSpan now) => inner.Flush(now);
-        public void WaitForFrames(TimeSpan timeout) => inner.WaitForFrames(timeout);
-        public void Wake() => inner.Wake();
-        public void Dispose() => inner.Dispose();
+        public override TimeSpan? NextArrival => _stopped || _started is null ? Inner.NextArrival
+            : Inner.NextArrival is { } a && a < NextSend ? a : NextSend;
     }
 }

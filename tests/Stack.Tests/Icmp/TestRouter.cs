@@ -17,7 +17,7 @@ namespace Stack.Tests.Icmp;
 /// <see cref="BlackHole"/> is set (a router whose ICMP is filtered). It answers ARP for the far gateway address itself.
 /// MACs are the simulation's (02-00 and the address). Loop thread of its stack only.
 /// </summary>
-public sealed class TestRouter(ILinkDevice inner, Ipv4Address farGateway, int farPrefix = 24) : ILinkDevice, IFrameSink
+public sealed class TestRouter(ILinkDevice inner, Ipv4Address farGateway, int farPrefix = 24) : ForwardingLink(inner), IFrameSink
 {
     private IFrameSink? _sink;
 
@@ -29,10 +29,10 @@ public sealed class TestRouter(ILinkDevice inner, Ipv4Address farGateway, int fa
 
     public static MacAddress MacOf(Ipv4Address address) => new(0x0200_0000_0000UL | address.Value);
 
-    public int Receive(IFrameSink sink, TimeSpan now, int max)
+    public override int Receive(IFrameSink sink, TimeSpan now, int max)
     {
         _sink = sink;
-        return inner.Receive(this, now, max);
+        return Inner.Receive(this, now, max);
     }
 
     public void OnFrame(ReadOnlySpan<byte> frame, TimeSpan now)
@@ -45,7 +45,7 @@ public sealed class TestRouter(ILinkDevice inner, Ipv4Address farGateway, int fa
                 var reply = new byte[Ethernet.HeaderLength + ArpPacket.Length];
                 Ethernet.WriteHeader(reply, ArpPacket.SenderHardware(arp), HardwareAddress, Ethernet.TypeArp);
                 ArpPacket.Write(reply.AsSpan(Ethernet.HeaderLength), ArpPacket.OpReply, HardwareAddress, farGateway, ArpPacket.SenderHardware(arp), ArpPacket.SenderProtocol(arp));
-                inner.Transmit(reply, now);
+                Inner.Transmit(reply, now);
                 return;
             }
         }
@@ -85,7 +85,7 @@ public sealed class TestRouter(ILinkDevice inner, Ipv4Address farGateway, int fa
         h[8] = (byte)(ttl - Hops.Count);
         h[10] = h[11] = 0;
         BinaryPrimitives.WriteUInt16BigEndian(h[10..], Checksum.Compute(h[..Ipv4Header.HeaderLength(h)]));
-        inner.Transmit(frame, now);
+        Inner.Transmit(frame, now);
         Forwarded++;
     }
 
@@ -104,17 +104,6 @@ public sealed class TestRouter(ILinkDevice inner, Ipv4Address farGateway, int fa
         Ethernet.WriteHeader(frame, MacOf(source), HardwareAddress, Ethernet.TypeIpv4);
         Ipv4Header.Write(frame.AsSpan(Ethernet.HeaderLength), Ipv4Header.MinLength + icmp.Length, 0, 0, 64, (byte)IpProtocol.Icmp, from, source);
         icmp.CopyTo(frame.AsSpan(Ethernet.HeaderLength + Ipv4Header.MinLength));
-        inner.Transmit(frame, now);
+        Inner.Transmit(frame, now);
     }
-
-    public string Name => inner.Name;
-    public MacAddress HardwareAddress => inner.HardwareAddress;
-    public int Mtu => inner.Mtu;
-    public LinkStatistics Statistics => inner.Statistics;
-    public TimeSpan? NextArrival => inner.NextArrival;
-    public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now) => inner.Transmit(frame, now);
-    public void Flush(TimeSpan now) => inner.Flush(now);
-    public void WaitForFrames(TimeSpan timeout) => inner.WaitForFrames(timeout);
-    public void Wake() => inner.Wake();
-    public void Dispose() => inner.Dispose();
 }

@@ -46,12 +46,13 @@ public sealed class StackHarness : IDisposable
     public static readonly Ipv4Address OurIp = Ipv4Address.Parse("192.0.2.2");
     public static readonly Ipv4Address PeerIp = Ipv4Address.Parse("192.0.2.1");
 
-    public StackHarness(Func<StackConfig, StackConfig>? configure = null, int mtu = 1500)
+    /// <param name="seed">The stack's seed: 1 replays; null makes an unseeded stack (cryptographic ids and secrets).</param>
+    public StackHarness(Func<StackConfig, StackConfig>? configure = null, int mtu = 1500, int? seed = 1)
     {
         Device = new TestDevice(OurMac, mtu);
         var config = new StackConfig { Address = OurIp, PrefixLength = 24, Arp = new ArpSettings { GratuitousOnStart = false } };
         if (configure != null) config = configure(config);
-        Stack = new NetworkStack(Device, config, Clock, seed: 1);
+        Stack = new NetworkStack(Device, config, Clock, seed: seed);
         Poll();
     }
 
