@@ -13,7 +13,7 @@ namespace NetStack.Bench;
 /// </summary>
 internal static class Latency
 {
-    private const ushort RequestPort = 7000;
+    internal const ushort RequestPort = 7000;
     private static readonly IPAddress Target = IPAddress.Parse("192.0.2.2");
 
     /// <summary>The busy-poll window of the *-busypoll variants: above the 2 ms gap, so the loop never sleeps between requests.</summary>
