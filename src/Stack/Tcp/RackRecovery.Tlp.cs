@@ -116,7 +116,7 @@ internal sealed partial class RackRecovery
         {
             var flight = _snd.Max - _snd.Una;
             _snd.Ssthresh = _snd.Cc.OnLoss(_snd.Cwnd, Math.Max(flight, ack.Ack - ack.PriorUna), Mss, now);
-            _snd.Cwnd = _snd.Ssthresh;
+            if (!_snd.Cc.SetsWindow) _snd.Cwnd = _snd.Ssthresh; // a model-based control keeps its own window (Linux: tcp_end_cwnd_reduction)
             CountTlpRecovery();
         }
         else if (ack.Delivered == 0 && !ack.Dsack && ack.Sack.Length == 0) _tlpOutstanding = false;

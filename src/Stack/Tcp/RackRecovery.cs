@@ -258,10 +258,13 @@ internal sealed partial class RackRecovery : ILossRecovery
         _snd.Ssthresh = _snd.Cc.OnLoss(_snd.Cwnd, flight, Mss, now);
         RecoveryPoint = _snd.Max;
         _phase = Phase.Recovery;
-        _prr = ProportionalRateReduction.Start(flight);
+        // PRR is the window of a window-based control only: a model-based one (BBR) sets cwnd itself on every ACK
+        // (packet conservation for the first round, then its model), as Linux applies tcp_cwnd_reduction only without
+        // cong_control. Left to PRR, each ACK of a batch lowered BBR's window with the pipe (cwnd = pipe + sndcnt).
+        _prr = _snd.Cc.SetsWindow ? default : ProportionalRateReduction.Start(flight);
         Counters.FastRetransmits++;
         _snd.FastRecoveries++;
-        Counters.PrrRecoveries++;
+        if (_prr.Active) Counters.PrrRecoveries++;
         _snd.Rtt.StopTiming(); // Karn
         if (_tlpJustAcked) CountTlpRecovery(); // the probe's delivery showed the losses
         _c.Layer.Context.Trace("Tcp", $"{_c.Describe()} RACK: loss at {_snd.Una}, recovery until {RecoveryPoint}, ssthresh {_snd.Ssthresh}");
@@ -278,7 +281,8 @@ internal sealed partial class RackRecovery : ILossRecovery
 
     private void Exit()
     {
-        if (_phase == Phase.Recovery) _snd.Cwnd = _snd.Ssthresh; // RFC 6937: cwnd = ssthresh when recovery ends
+        // RFC 6937: cwnd = ssthresh when recovery ends; a model-based control restores its own (Linux's tcp_end_cwnd_reduction).
+        if (_phase == Phase.Recovery && !_snd.Cc.SetsWindow) _snd.Cwnd = _snd.Ssthresh;
         _phase = Phase.Open;
         _prr = default;
         // RFC 8985 6.2 step 4: a widened reordering window decays after ReoWndPersist recoveries.
