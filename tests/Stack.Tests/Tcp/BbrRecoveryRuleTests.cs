@@ -80,4 +80,25 @@ public class BbrRecoveryRuleTests
         Assert.Equal(c.Snd.Cwnd, (uint)c.Snd.RecoveryIfMade!.Pipe());
         Assert.True(c.Snd.Cwnd >= atEntry && sent.Count >= flight - 4, $"cwnd {c.Snd.Cwnd}, {sent.Count} segments sent: the flight is restored, not held to the pipe"); // the batch left 1 in flight
     }
+
+    [Fact]
+    public void A_recovery_in_startup_ends_with_the_window_from_before_not_an_unbounded_one()
+    {
+        // STARTUP has no ssthresh of its own (BBR's is the BDP from DRAIN on): RFC 6937's cwnd = ssthresh at recovery's
+        // end made cwnd 4 GiB here, which STARTUP's growth never capped. BBR restores the window it had instead.
+        var t = new BareTcp(s => s with { Sack = true, Congestion = CongestionAlgorithm.Bbr });
+        var (c, us) = t.Established(Mss, 10 * Ms, sack: true);
+        t.Do(now => c.Send(new byte[100 * Mss], now));
+        t.Advance(10 * Ms);
+        var before = c.Snd.Cwnd;
+        var max = c.Snd.Max;
+        Assert.Equal(10 * Mss, (int)(max - us));
+        for (int i = 2; i <= 10; i++) t.Feed(BareTcp.From(c.Key.LocalPort, P, us, Ack, options: SegCodec.SackOption((us + Mss, us + (uint)i * Mss))));
+        Assert.True(c.Snd.RecoveryIfMade!.InRecovery);
+        Assert.Equal(BbrState.Startup, Assert.IsType<BbrCongestionControl>(c.Snd.Cc).State);
+        t.Advance(2 * Ms);                                  // the lost segment goes again
+        t.Feed(BareTcp.From(c.Key.LocalPort, P, c.Snd.Max, Ack)); // all of it acknowledged: recovery is over
+        Assert.False(c.Snd.RecoveryIfMade!.InRecovery);
+        Assert.InRange(c.Snd.Cwnd, before, before + (uint)(c.Snd.Max - us)); // the window before, grown at most by what was delivered
+    }
 }
