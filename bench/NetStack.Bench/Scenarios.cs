@@ -46,11 +46,21 @@ internal static class Scenarios
     }
 
     /// <summary>What the loop thread has allocated and spent, read on the loop itself.</summary>
-    internal sealed record LoopSnapshot(long Allocated, TimeSpan Cpu, long FramesIn, long FramesOut, long ProcessAllocated, TimeSpan ProcessCpu, TimeSpan At, int Gen0, long RunQueueWaitNs);
+    internal sealed record LoopSnapshot(long Allocated, TimeSpan Cpu, long FramesIn, long FramesOut, long ProcessAllocated, TimeSpan ProcessCpu, TimeSpan At, int Gen0, long RunQueueWaitNs,
+        PcapCalls Pcap = default);
+
+    /// <summary>The pcap device's system calls, sleeps and GSO packets (all zero for another device).</summary>
+    internal readonly record struct PcapCalls(long TransmitCalls, long GsoPackets, long GsoFrames, long ReceiveCalls, long Waits)
+    {
+        public static PcapCalls Of(ILinkDevice device) => device is PcapDevice p
+            ? new(p.TransmitCalls, p.SegmentationPackets, p.FramesSegmentedByKernel, p.ReceiveCalls, p.Waits)
+            : default;
+    }
 
     internal static Task<LoopSnapshot> Snapshot(NetworkStack stack, Stopwatch clock) => stack.InvokeAsync(_ => new LoopSnapshot(
         GC.GetAllocatedBytesForCurrentThread(), Native.ThreadCpuTime(), stack.EthernetCounters.FramesReceived, stack.EthernetCounters.FramesSent,
-        GC.GetTotalAllocatedBytes(precise: true), Process.GetCurrentProcess().TotalProcessorTime, clock.Elapsed, GC.CollectionCount(0), RunQueueWait()));
+        GC.GetTotalAllocatedBytes(precise: true), Process.GetCurrentProcess().TotalProcessorTime, clock.Elapsed, GC.CollectionCount(0), RunQueueWait(),
+        PcapCalls.Of(stack.Device)));
 
     /// <summary>Nanoseconds this thread has spent runnable but waiting for a CPU (/proc/thread-self/schedstat, 2nd field).</summary>
     private static long RunQueueWait()
@@ -83,6 +93,12 @@ internal static class Scenarios
             ["tcp_retransmits"] = C("Tcp", "SegmentsRetransmitted"),
             ["pcap_dropped"] = pcap.Statistics.DroppedByDevice,
             ["loop_faults"] = stack.LoopFaults,
+            // How the frames crossed into the kernel: system calls per frame each way, the loop's sleeps, GSO packets' size.
+            ["send_calls_per_frame_out"] = (double)(b.Pcap.TransmitCalls - a.Pcap.TransmitCalls) / Math.Max(1, b.FramesOut - a.FramesOut),
+            ["gso_frames_share"] = (double)(b.Pcap.GsoFrames - a.Pcap.GsoFrames) / Math.Max(1, b.FramesOut - a.FramesOut),
+            ["frames_per_gso_packet"] = (double)(b.Pcap.GsoFrames - a.Pcap.GsoFrames) / Math.Max(1, b.Pcap.GsoPackets - a.Pcap.GsoPackets),
+            ["dispatch_calls_per_frame_in"] = (double)(b.Pcap.ReceiveCalls - a.Pcap.ReceiveCalls) / Math.Max(1, b.FramesIn - a.FramesIn),
+            ["loop_sleeps_per_frame"] = (double)(b.Pcap.Waits - a.Pcap.Waits) / frames,
         };
     }
 

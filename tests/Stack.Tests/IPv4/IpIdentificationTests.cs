@@ -31,6 +31,21 @@ public class IpIdentificationTests
     }
 
     [Fact]
+    public void Interleaved_flows_get_the_ids_they_get_one_after_the_other()
+    {
+        // The generator keeps the last flow's hash: switching flows (destination or protocol) must not change any id.
+        var interleaved = new IpIdentification(new SeededRandomSource(new Random(5)));
+        var grouped = new IpIdentification(new SeededRandomSource(new Random(5)));
+        (Ipv4Address To, IpProtocol Protocol)[] flows = [(Peers[0], IpProtocol.Tcp), (Peers[1], IpProtocol.Tcp), (Peers[0], IpProtocol.Udp)];
+        var a = new List<ushort>[flows.Length];
+        for (int f = 0; f < flows.Length; f++) a[f] = [];
+        for (int i = 0; i < 4; i++)
+            for (int f = 0; f < flows.Length; f++) a[f].Add(interleaved.Next(Us, flows[f].To, flows[f].Protocol));
+        for (int f = 0; f < flows.Length; f++)
+            Assert.Equal(a[f], Enumerable.Range(0, 4).Select(_ => grouped.Next(Us, flows[f].To, flows[f].Protocol)));
+    }
+
+    [Fact]
     public void Two_cryptographic_generators_give_different_ids_and_two_seeded_ones_the_same()
     {
         Assert.NotEqual(Sequence(new IpIdentification(CryptoRandomSource.Instance), Peers[0], 8),

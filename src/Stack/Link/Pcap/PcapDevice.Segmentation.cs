@@ -51,6 +51,9 @@ public sealed unsafe partial class PcapDevice
     /// <summary>Frames that left inside a GSO send (the kernel cut them from a larger packet), since the device opened.</summary>
     public long FramesSegmentedByKernel { get; private set; }
 
+    /// <summary>GSO packets sent (messages of more than one frame), since the device opened: FramesSegmentedByKernel ÷ this is the frames per packet.</summary>
+    public long SegmentationPackets { get; private set; }
+
     /// <summary>True when transmit segmentation offload is in use (<see cref="PcapDeviceOptions.SegmentationOffload"/>).</summary>
     public bool SegmentationOffload => _gsoFd >= 0;
 
@@ -188,13 +191,18 @@ public sealed unsafe partial class PcapDevice
         while (sent < messages)
         {
             var r = Native.sendmmsg(_gsoFd, _gsoMsgs + sent, (uint)(messages - sent), 0);
+            TransmitCalls++;
             if (r > 0)
             {
                 for (int m = sent; m < sent + r; m++)
                 {
                     Statistics.FramesSent += _gsoFrames[m];
                     Statistics.BytesSent += _gsoBytes[m];
-                    if (_gsoFrames[m] > 1) FramesSegmentedByKernel += _gsoFrames[m];
+                    if (_gsoFrames[m] > 1)
+                    {
+                        FramesSegmentedByKernel += _gsoFrames[m];
+                        SegmentationPackets++;
+                    }
                 }
                 sent += r;
                 continue;

@@ -113,6 +113,15 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
     /// <summary>Frames longer than the snaplen, dropped (see <see cref="PcapDeviceOptions.Snaplen"/>).</summary>
     public long FramesTruncated { get; private set; }
 
+    /// <summary>System calls that sent frames (a sendmmsg of a batch, or a send of one frame), since the device opened.</summary>
+    public long TransmitCalls { get; private set; }
+
+    /// <summary>pcap_dispatch calls (or pcap_next_ex calls on the copying path) made to take frames, since the device opened.</summary>
+    public long ReceiveCalls { get; private set; }
+
+    /// <summary>Times the loop slept in <see cref="WaitForFrames"/> (a ppoll), since the device opened.</summary>
+    public long Waits { get; private set; }
+
     /// <summary>The snaplen in force.</summary>
     public int Snaplen { get; }
 
@@ -186,6 +195,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
             {
                 var requested = max - d.Handed;
                 var r = Native.pcap_dispatch(_pcap, requested, &OnPacket, GCHandle.ToIntPtr(_dispatchHandle));
+                ReceiveCalls++;
                 if (d.Error is not null) break;
                 if (r < 0)
                 {
@@ -270,6 +280,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
             Native.PcapPktHdr* header;
             byte* data;
             var r = Native.pcap_next_ex(_pcap, &header, &data);
+            ReceiveCalls++;
             if (r != 1)
             {
                 // 0: nothing ready (nonblocking). <0: the capture failed, e.g. the interface was removed.
@@ -336,6 +347,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
     {
         try
         {
+            TransmitCalls++;
             _device.SendPacket(frame);
             Statistics.FramesSent++;
             Statistics.BytesSent += frame.Length;
@@ -356,6 +368,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
         while (sent < count)
         {
             var r = Native.sendmmsg(_fd, _txMsgs + sent, (uint)(count - sent), 0);
+            TransmitCalls++;
             if (r > 0)
             {
                 for (int i = sent; i < sent + r; i++) Statistics.BytesSent += (long)_txIov[i].Len;
@@ -392,6 +405,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
         var ts = new Native.TimeSpec { Sec = ticks / TimeSpan.TicksPerSecond, NSec = ticks % TimeSpan.TicksPerSecond * 100 };
         // Once the capture has failed its socket polls as always ready (POLLERR): wait on the eventfd alone,
         // so a loop over a vanished adapter sleeps instead of spinning.
+        Waits++;
         var r = Native.ppoll(Fault is null ? fds : fds + 1, Fault is null ? 2u : 1u, &ts, null);
         if (r > 0 && (fds[1].REvents & Native.POLLIN) != 0)
         {
