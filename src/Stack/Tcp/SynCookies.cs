@@ -13,7 +13,10 @@ namespace NetStack.Tcp;
 internal sealed class SynCookies
 {
     /// <summary>The MSS values a cookie can carry (Linux's table): the common 536, PPPoE/tunnels, and Ethernet.</summary>
-    internal static ReadOnlySpan<ushort> MssTable => [536, 1300, 1440, 1460];
+    internal static ReadOnlySpan<ushort> MssTable => MssValues;
+    // An array, not a constant span: a Debug build's unoptimized JIT reads a constant span through reflection
+    // (a RuntimeFieldInfoStub per read), and the allocation rule test then failed in Debug (Release, as CI builds, did not).
+    private static readonly ushort[] MssValues = [536, 1300, 1440, 1460];
     /// <summary>The time counter's period; a cookie is valid in its period and the next.</summary>
     public static readonly TimeSpan Period = TimeSpan.FromSeconds(64);
 
