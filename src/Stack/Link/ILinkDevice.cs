@@ -4,6 +4,21 @@ namespace NetStack.Link;
 public interface IFrameSink
 {
     void OnFrame(ReadOnlySpan<byte> frame, TimeSpan now);
+
+    /// <summary>
+    /// A frame whose TCP checksum is pending, from a device that vouches nothing could have altered it since the sending
+    /// stack built it (<see cref="VirtualWire.TcpChecksumOffload"/>: both ends in this process, as Linux's
+    /// CHECKSUM_PARTIAL between two veth ends): an IPv4 frame (header without options, not fragmented) carrying TCP whose
+    /// checksum field holds only the pseudo-header sum (<see cref="Checksum.CompletePartial"/>). A sink that knows this
+    /// (the stack's Ethernet layer) may pass it up unverified; the default completes the checksum in place and hands the
+    /// frame to <see cref="OnFrame"/>, so a sink that records, alters or checks frames (a capture, a test) sees it final.
+    /// The span is valid only during the call.
+    /// </summary>
+    void OnFrameChecksumPending(Span<byte> frame, TimeSpan now)
+    {
+        Ethernet.CompleteTcpChecksum(frame);
+        OnFrame(frame, now);
+    }
 }
 
 /// <summary>

@@ -74,6 +74,18 @@ public sealed class VirtualWire
     /// <summary>Frames each port may hold undelivered before the wire drops (counted in <see cref="FramesOverflowed"/>).</summary>
     public int PortQueueLimit { get; init; } = 8192;
 
+    /// <summary>
+    /// Checksum offload between the wire's ports, as Linux's veth does between two ends in one host (CHECKSUM_PARTIAL):
+    /// the ports complete TCP checksums (<see cref="ILinkDevice.CompletesTcpChecksum"/>), so a stack leaves the larger
+    /// TCP frames with only the pseudo-header sum in the checksum field, and the wire hands such a frame to a receiving
+    /// stack as vouched for (<see cref="IFrameSink.OnFrameChecksumPending"/>): TCP's checksum is neither computed nor
+    /// verified. Whatever else looks at a frame sees its final checksum: a sink that does not take pending frames (a
+    /// capture tap, a test) gets it completed, and a frame the wire corrupts (<see cref="WireFaults.CorruptRate"/>) is
+    /// completed before its bit is flipped, so the receiver verifies it and drops it. On by default; false makes every
+    /// stack compute and verify every checksum.
+    /// </summary>
+    public bool TcpChecksumOffload { get; init; } = true;
+
     public long FramesCarried;
     public long FramesLost;
     public long FramesDuplicated;
@@ -118,7 +130,11 @@ public sealed class VirtualWire
         }
     }
 
-    internal void Send(VirtualPort from, ReadOnlySpan<byte> frame, TimeSpan now)
+    /// <summary>
+    /// Carries <paramref name="frame"/> to the port(s) it is for. With <paramref name="checksumPending"/> its TCP checksum
+    /// field holds the pseudo-header sum (<see cref="TcpChecksumOffload"/>).
+    /// </summary>
+    internal void Send(VirtualPort from, ReadOnlySpan<byte> frame, TimeSpan now, bool checksumPending = false)
     {
         if (frame.Length < 14) return;
         var dst = MacAddress.Read(frame);
@@ -145,12 +161,12 @@ public sealed class VirtualWire
 
             if (!dst.IsMulticast && _learned.TryGetValue(dst, out var target))
             {
-                if (target != from && DeliverLocked(target, frame, arrival, f, ref filled, signal: false)) wake = target;
+                if (target != from && DeliverLocked(target, frame, arrival, f, ref filled, checksumPending, signal: false)) wake = target;
             }
             else
             {
                 foreach (var p in _ports)
-                    if (p != from) DeliverLocked(p, frame, arrival, f, ref filled, signal: true);
+                    if (p != from) DeliverLocked(p, frame, arrival, f, ref filled, checksumPending, signal: true);
             }
             // The next spare: this one again when no port took it.
             if (frame.Length <= SlotSize) from.Spare = filled ?? RentLocked(SlotSize);
@@ -162,7 +178,8 @@ public sealed class VirtualWire
     /// Queues a copy of <paramref name="frame"/> for <paramref name="to"/>: <paramref name="filled"/> (already a copy) the first
     /// time, then new copies. Without <paramref name="signal"/> the caller wakes <paramref name="to"/> when this returns true (queued).
     /// </summary>
-    private bool DeliverLocked(VirtualPort to, ReadOnlySpan<byte> frame, TimeSpan arrival, WireFaults f, ref byte[]? filled, bool signal)
+    private bool DeliverLocked(VirtualPort to, ReadOnlySpan<byte> frame, TimeSpan arrival, WireFaults f, ref byte[]? filled, bool checksumPending,
+        bool signal)
     {
         FramesCarried++;
         if (f.LossRate > 0 && _random.NextDouble() < f.LossRate) { FramesLost++; return false; }
@@ -184,12 +201,16 @@ public sealed class VirtualWire
                 buffer = RentLocked(frame.Length);
                 frame.CopyTo(buffer);
             }
+            var pending = checksumPending;
             if (f.CorruptRate > 0 && _random.NextDouble() < f.CorruptRate)
             {
+                // A damaged frame carries its final checksum, damaged with it: the receiver verifies it and drops it.
+                if (pending) Ethernet.CompleteTcpChecksum(buffer.AsSpan(0, frame.Length));
+                pending = false;
                 buffer[_random.Next(frame.Length)] ^= (byte)(1 << _random.Next(8));
                 FramesCorrupted++;
             }
-            if (to.EnqueueLocked(new InFlight(buffer, frame.Length, at, _sequence++), PortQueueLimit, signal)) queued = true;
+            if (to.EnqueueLocked(new InFlight(buffer, frame.Length, at, _sequence++, pending), PortQueueLimit, signal)) queued = true;
             else
             {
                 ReturnLocked(buffer);
@@ -215,7 +236,8 @@ public sealed class VirtualWire
         lock (_gate) return RentLocked(SlotSize);
     }
 
-    internal readonly record struct InFlight(byte[] Buffer, int Length, TimeSpan Arrival, long Sequence);
+    /// <summary>A frame in flight; <paramref name="ChecksumPending"/>: its TCP checksum field holds the pseudo-header sum.</summary>
+    internal readonly record struct InFlight(byte[] Buffer, int Length, TimeSpan Arrival, long Sequence, bool ChecksumPending = false);
 
     internal object Gate => _gate;
 }
@@ -254,6 +276,17 @@ public sealed class VirtualPort : ILinkDevice
     // Exchanged, not read then cleared: a port is meant to be sent on from one loop, but two threads sending at once
     // must not both copy into one slot (the second would overwrite the first's frame in flight).
     internal byte[] TakeSpare() => Interlocked.Exchange(ref Spare, null) ?? _wire.RentSlot();
+
+    /// <summary><see cref="VirtualWire.TcpChecksumOffload"/>.</summary>
+    public bool CompletesTcpChecksum => _wire.TcpChecksumOffload;
+
+    public void TransmitChecksumPending(ReadOnlySpan<byte> frame, TimeSpan now)
+    {
+        if (_disposed) return;
+        Statistics.FramesSent++;
+        Statistics.BytesSent += frame.Length;
+        _wire.Send(this, frame, now, checksumPending: true);
+    }
 
     internal bool EnqueueLocked(VirtualWire.InFlight f, int limit, bool signal = true)
     {
@@ -302,7 +335,8 @@ public sealed class VirtualPort : ILinkDevice
                     n++;
                     Statistics.FramesReceived++;
                     Statistics.BytesReceived += f.Length;
-                    sink.OnFrame(f.Buffer.AsSpan(0, f.Length), now);
+                    if (f.ChecksumPending) sink.OnFrameChecksumPending(f.Buffer.AsSpan(0, f.Length), now);
+                    else sink.OnFrame(f.Buffer.AsSpan(0, f.Length), now);
                 }
             }
         }
