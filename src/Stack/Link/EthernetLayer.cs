@@ -46,6 +46,12 @@ internal interface ILinkOutput
 
     /// <summary>Accepts frames sent to the multicast MAC <paramref name="group"/> from now on.</summary>
     void AcceptMulticast(MacAddress group);
+
+    /// <summary>
+    /// A buffer of the device's to build the next frame in (<see cref="ILinkDevice.LendTransmitBuffer"/>): a frame built
+    /// there from its first byte and passed to <see cref="Send"/> leaves without a copy. Empty when the device lends none.
+    /// </summary>
+    Memory<byte> LendFrame(int frameLength);
 }
 
 /// <summary>
@@ -133,6 +139,8 @@ internal sealed class EthernetLayer : IFrameSink, ILinkOutput
         if (tcpChecksumPending) _device.TransmitChecksumPending(frame, now);
         else _device.Transmit(frame, now);
     }
+
+    public Memory<byte> LendFrame(int frameLength) => _device.LendTransmitBuffer(frameLength);
 
     public bool MayLeaveTcpChecksumPending(int frameLength) =>
         _completesTcpChecksum && (_packetLog.Capacity == 0 || frameLength > PacketLog.SnapLength);

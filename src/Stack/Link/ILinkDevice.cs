@@ -82,6 +82,16 @@ public interface ILinkDevice : IDisposable
     /// </summary>
     void TransmitChecksumPending(ReadOnlySpan<byte> frame, TimeSpan now) =>
         throw new NotSupportedException($"{GetType().Name} does not complete TCP checksums (CompletesTcpChecksum is false).");
+
+    /// <summary>
+    /// A buffer of the device's own of at least <paramref name="frameLength"/> bytes that the stack may build its next frame
+    /// in, from its first byte: <see cref="Transmit"/> or <see cref="TransmitChecksumPending"/> of a span that starts there
+    /// then takes the frame without copying it (the in-memory wire's slot). Empty when the device lends none (the default)
+    /// or none that large. The buffer stays the device's: the stack writes it only on the loop, until its next call on the
+    /// device; a frame built there and not transmitted is simply forgotten (the next lend may return the same buffer).
+    /// Wrappers (a capture tap) lend none.
+    /// </summary>
+    Memory<byte> LendTransmitBuffer(int frameLength) => default;
 }
 
 /// <summary>What the device itself saw, below the stack.</summary>

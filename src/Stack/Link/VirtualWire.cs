@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace NetStack.Link;
 
@@ -51,7 +53,7 @@ public sealed class VirtualWire
     // Frame buffers in flight come from the wire's own free list: a frame is copied in on the sender's thread and given
     // back on the receiver's, and the shared ArrayPool's per-thread caches then ran dry in bursts (a window of frames)
     // and allocated. Frames larger than a slot (jumbo MTUs) still use the shared pool.
-    private const int SlotSize = 2048;
+    internal const int SlotSize = 2048;
     private const int MaxFreeSlots = 4096;
     private readonly Stack<byte[]> _free = new();
 
@@ -141,8 +143,10 @@ public sealed class VirtualWire
         var src = MacAddress.Read(frame[6..]);
         // The copy is made before the gate is taken, into the sending port's spare slot (its sends come from its own
         // loop, one at a time), so the receiving loop does not wait on it; copies for further ports are made inside.
-        var filled = frame.Length <= SlotSize ? from.TakeSpare() : null;
-        if (filled != null) frame.CopyTo(filled);
+        // A frame the stack built in the port's lent slot (LendTransmitBuffer) is taken as it is, without a copy.
+        var lent = from.TakeLent(frame);
+        var filled = lent ?? (frame.Length <= SlotSize ? from.TakeSpare() : null);
+        if (lent is null && filled != null) frame.CopyTo(filled);
         VirtualPort? wake = null; // a unicast's receiver, woken after the gate is let go (a sleeping loop's wake-up is a syscall)
         lock (_gate)
         {
@@ -168,8 +172,9 @@ public sealed class VirtualWire
                 foreach (var p in _ports)
                     if (p != from) DeliverLocked(p, frame, arrival, f, ref filled, checksumPending, signal: true);
             }
-            // The next spare: this one again when no port took it.
-            if (frame.Length <= SlotSize) from.Spare = filled ?? RentLocked(SlotSize);
+            // The next lent slot or spare: this one again when no port took it.
+            if (lent != null) from.Lent = filled ?? RentLocked(SlotSize);
+            else if (frame.Length <= SlotSize) from.Spare = filled ?? RentLocked(SlotSize);
         }
         wake?.Wake();
     }
@@ -177,6 +182,8 @@ public sealed class VirtualWire
     /// <summary>
     /// Queues a copy of <paramref name="frame"/> for <paramref name="to"/>: <paramref name="filled"/> (already a copy) the first
     /// time, then new copies. Without <paramref name="signal"/> the caller wakes <paramref name="to"/> when this returns true (queued).
+    /// A frame built in the sender's slot is that slot (<paramref name="frame"/> and <paramref name="filled"/> the same bytes):
+    /// it is never corrupted itself (a copy is), so further copies are made from the intact frame.
     /// </summary>
     private bool DeliverLocked(VirtualPort to, ReadOnlySpan<byte> frame, TimeSpan arrival, WireFaults f, ref byte[]? filled, bool checksumPending,
         bool signal)
@@ -204,6 +211,14 @@ public sealed class VirtualWire
             var pending = checksumPending;
             if (f.CorruptRate > 0 && _random.NextDouble() < f.CorruptRate)
             {
+                if (VirtualPort.StartsAt(frame, buffer))
+                {
+                    // The frame is this buffer (built in the sender's slot): the damage goes to a copy, and the slot stays the
+                    // intact frame for further copies (or the sender's next spare).
+                    filled = buffer;
+                    buffer = RentLocked(frame.Length);
+                    frame.CopyTo(buffer);
+                }
                 // A damaged frame carries its final checksum, damaged with it: the receiver verifies it and drops it.
                 if (pending) Ethernet.CompleteTcpChecksum(buffer.AsSpan(0, frame.Length));
                 pending = false;
@@ -276,6 +291,37 @@ public sealed class VirtualPort : ILinkDevice
     // Exchanged, not read then cleared: a port is meant to be sent on from one loop, but two threads sending at once
     // must not both copy into one slot (the second would overwrite the first's frame in flight).
     internal byte[] TakeSpare() => Interlocked.Exchange(ref Spare, null) ?? _wire.RentSlot();
+
+    /// <summary>Whether <paramref name="frame"/> is the start of <paramref name="buffer"/> (a frame built in a lent slot).</summary>
+    internal static bool StartsAt(ReadOnlySpan<byte> frame, byte[] buffer) =>
+        buffer.Length > 0 && Unsafe.AreSame(ref MemoryMarshal.GetReference(frame), ref MemoryMarshal.GetArrayDataReference(buffer));
+
+    /// <summary>
+    /// The slot lent to the stack (<see cref="LendTransmitBuffer"/>): a frame built there and transmitted is carried in it
+    /// without a copy. Apart from <see cref="Spare"/>, so a frame sent while the lent one is being built (an ARP request
+    /// on the way) cannot overwrite it. Loop only; refilled under the gate by the send that took it.
+    /// </summary>
+    internal byte[]? Lent;
+
+    /// <summary>The lent slot, taken, when <paramref name="frame"/> was built in it; otherwise null.</summary>
+    internal byte[]? TakeLent(ReadOnlySpan<byte> frame)
+    {
+        var lent = Lent;
+        if (lent is null || !StartsAt(frame, lent)) return null;
+        Lent = null;
+        return lent;
+    }
+
+    /// <summary>
+    /// A slot of the wire's for the stack to build its next frame in (<see cref="Lent"/>): a frame built there and
+    /// transmitted is carried without a copy, and the slot goes with it. Frames longer than a slot (jumbo MTUs) are not
+    /// lent one.
+    /// </summary>
+    public Memory<byte> LendTransmitBuffer(int frameLength)
+    {
+        if (_disposed || frameLength > VirtualWire.SlotSize) return default;
+        return Lent ??= _wire.RentSlot();
+    }
 
     /// <summary><see cref="VirtualWire.TcpChecksumOffload"/>.</summary>
     public bool CompletesTcpChecksum => _wire.TcpChecksumOffload;
