@@ -263,8 +263,10 @@ public sealed class VirtualPort : ILinkDevice
     private readonly VirtualWire _wire;
     // Ordered by arrival time, then by send order, so equal-time frames keep their order.
     private readonly ArrivalQueue _queue = new();
-    // The frames of one Receive batch, taken under one hold of the gate and given back under the next.
+    // The frames of one Receive batch, taken under one hold of the gate; their slots are given back under the next hold,
+    // in the same call or the next one (an empty port keeps up to a batch's slots until frames come again).
     private readonly VirtualWire.InFlight[] _batch = new VirtualWire.InFlight[64];
+    private int _handedOut; // _batch[.._handedOut]: handed, slots not yet given back
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
     private bool _disposed;
     // The queue's length, written under the gate and read without it: an empty port's Receive and NextArrival (every
@@ -361,11 +363,11 @@ public sealed class VirtualPort : ILinkDevice
         {
             while (n < max)
             {
-                if (taken == 0 && Volatile.Read(ref _queued) == 0) break;
-                // One hold of the gate gives back the last batch's slots and takes the next batch of due frames.
+                if (Volatile.Read(ref _queued) == 0) break;
+                // One hold of the gate gives back the slots of the frames handed before and takes the next batch of due frames.
                 lock (_wire.Gate)
                 {
-                    for (int k = 0; k < taken; k++) _wire.ReturnLocked(_batch[k].Buffer);
+                    ReturnHandedLocked();
                     taken = handed = 0;
                     while (taken < _batch.Length && n + taken < max && _queue.TryPeek(out var due) && due.Arrival <= now)
                     {
@@ -384,21 +386,32 @@ public sealed class VirtualPort : ILinkDevice
                     if (f.ChecksumPending) sink.OnFrameChecksumPending(f.Buffer.AsSpan(0, f.Length), now);
                     else sink.OnFrame(f.Buffer.AsSpan(0, f.Length), now);
                 }
+                // Their slots go back at the next hold (of this call or the next), not in a hold of their own.
+                _handedOut = taken;
             }
         }
         finally
         {
-            if (taken > 0)
+            if (handed < taken)
                 lock (_wire.Gate)
                 {
                     // Frames of the batch not handed (the sink threw) go back in their places; the rest give their slots back.
-                    for (int k = 0; k < handed; k++) _wire.ReturnLocked(_batch[k].Buffer);
                     for (int k = handed; k < taken; k++)
                         if (!EnqueueLocked(_batch[k], int.MaxValue)) _wire.ReturnLocked(_batch[k].Buffer);
+                    _handedOut = handed;
+                    ReturnHandedLocked();
+                    Array.Clear(_batch, 0, taken);
                 }
-            Array.Clear(_batch, 0, taken);
         }
         return n;
+    }
+
+    /// <summary>Gives back the slots of the frames the last batch handed (under the gate).</summary>
+    private void ReturnHandedLocked()
+    {
+        for (int k = 0; k < _handedOut; k++) _wire.ReturnLocked(_batch[k].Buffer);
+        Array.Clear(_batch, 0, _handedOut);
+        _handedOut = 0;
     }
 
     public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now)
@@ -429,6 +442,7 @@ public sealed class VirtualPort : ILinkDevice
         lock (_wire.Gate)
         {
             _disposed = true;
+            ReturnHandedLocked();
             while (_queue.TryPeek(out var f))
             {
                 _queue.Dequeue();
