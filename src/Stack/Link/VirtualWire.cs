@@ -427,7 +427,10 @@ public sealed class VirtualPort : ILinkDevice
     public void WaitForFrames(TimeSpan timeout)
     {
         if (timeout <= TimeSpan.Zero) return;
-        _signal.Wait(timeout);
+        // The semaphore counts whole milliseconds and would return at once for less (the loop then spins through a
+        // pacing gap of some µs, a clock read and a poll of every layer per turn): a shorter wait sleeps 1 ms, or
+        // until Wake (a frame or posted work), whichever comes first.
+        _signal.Wait(timeout < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : timeout);
     }
 
     public void Wake()
