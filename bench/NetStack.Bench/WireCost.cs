@@ -28,6 +28,10 @@ internal static class WireCost
         public int Mtu => inner.Mtu;
         public int Receive(IFrameSink sink, TimeSpan now, int max) => inner.Receive(sink, now, max);
         public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now) => inner.Transmit(frame, now);
+        // The port's capabilities pass through, so the counted stacks run as on a bare port.
+        public bool CompletesTcpChecksum => inner.CompletesTcpChecksum;
+        public void TransmitChecksumPending(ReadOnlySpan<byte> frame, TimeSpan now) => inner.TransmitChecksumPending(frame, now);
+        public Memory<byte> LendTransmitBuffer(int frameLength) => inner.LendTransmitBuffer(frameLength);
         public void Flush(TimeSpan now) => inner.Flush(now);
         public TimeSpan? NextArrival => inner.NextArrival;
         public void WaitForFrames(TimeSpan timeout)

@@ -92,11 +92,18 @@ internal interface IIpOutput
     /// <summary>Where a transport writes the payload of its next datagram; valid until <see cref="Send"/>.</summary>
     Span<byte> PayloadBuffer { get; }
 
+    /// <summary>
+    /// As <see cref="PayloadBuffer"/>, for a payload of at most <paramref name="maxPayloadLength"/> bytes (the span's
+    /// length): in the device's own buffer when it lends one that large (<see cref="ILinkOutput.LendFrame"/>), so the
+    /// datagram leaves without a copy; otherwise in the IP layer's. Valid until <see cref="Send"/>.
+    /// </summary>
+    Span<byte> PayloadBufferFor(int maxPayloadLength);
+
     /// <summary>The IP MTU in use (a datagram above it leaves fragmented, or not at all with DF).</summary>
     int Mtu { get; }
 
     /// <summary>
-    /// Sends the <paramref name="payloadLength"/> bytes written at <see cref="PayloadBuffer"/> to
+    /// Sends the <paramref name="payloadLength"/> bytes written at <see cref="PayloadBuffer"/> (or <see cref="PayloadBufferFor"/>) to
     /// <paramref name="destination"/>. Returns None when sent or queued for ARP, otherwise why it could not go.
     /// </summary>
     StackError Send(Ipv4Address destination, IpProtocol protocol, int payloadLength, TimeSpan now,

@@ -56,6 +56,8 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
     private IIcmpErrorSink? _errors;
     // Outgoing datagrams are built in place: [Ethernet header][IP header][payload up to 65515 bytes].
     private readonly byte[] _tx = new byte[Ethernet.HeaderLength + 65535];
+    // The device's buffer the next datagram is built in instead of _tx (PayloadBufferFor), until Send; empty: _tx.
+    private Memory<byte> _lent;
     private readonly byte[] _fragment;
     private readonly Reassembler _reassembler;
     private readonly IpIdentification _ids;
@@ -101,7 +103,23 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
     private bool IsMember(Ipv4Address group) => group.IsMulticast && _groups.Contains(group);
 
     /// <summary>Where a transport writes the payload of its next datagram; valid until <see cref="Send"/>.</summary>
-    public Span<byte> PayloadBuffer => _tx.AsSpan(Ethernet.HeaderLength + Ipv4Header.MinLength, MaxPayload);
+    public Span<byte> PayloadBuffer
+    {
+        get
+        {
+            _lent = default;
+            return _tx.AsSpan(Ethernet.HeaderLength + Ipv4Header.MinLength, MaxPayload);
+        }
+    }
+
+    public Span<byte> PayloadBufferFor(int maxPayloadLength)
+    {
+        const int headers = Ethernet.HeaderLength + Ipv4Header.MinLength;
+        var lent = (uint)maxPayloadLength <= MaxPayload ? _link.LendFrame(headers + maxPayloadLength) : default;
+        if (lent.Length < headers + maxPayloadLength) return PayloadBuffer[..Math.Min(maxPayloadLength, MaxPayload)];
+        _lent = lent;
+        return lent.Span.Slice(headers, maxPayloadLength);
+    }
 
     // ---------------- receive ----------------
 
@@ -223,8 +241,12 @@ internal sealed class Ipv4Layer : ILinkProtocolHandler, IIpOutput, IIpErrorDeliv
     {
         if ((uint)payloadLength > MaxPayload) { Counters.DroppedTooBig++; return StackError.MessageTooLong; }
         var total = Ipv4Header.MinLength + payloadLength;
+        var lent = _lent;
+        _lent = default;
         if (dontFragment && total > Mtu) { Counters.DroppedTooBig++; return StackError.MessageTooLong; }
-        var frame = _tx.AsSpan(0, Ethernet.HeaderLength + total);
+        if (!lent.IsEmpty && Ethernet.HeaderLength + total > lent.Length)
+            throw new ArgumentOutOfRangeException(nameof(payloadLength), payloadLength, "More payload than PayloadBufferFor was asked for.");
+        var frame = lent.IsEmpty ? _tx.AsSpan(0, Ethernet.HeaderLength + total) : lent.Span[..(Ethernet.HeaderLength + total)];
         var cfg = _context.Config;
         if (!AddressAcquisition.MaySend(cfg, destination)) { Counters.DroppedNoAddress++; return StackError.AddressNotAvailable; }
         Ipv4Header.Write(frame[Ethernet.HeaderLength..], total, _ids.Next(cfg.Address, destination, protocol), dontFragment ? Ipv4Header.FlagDontFragment : (ushort)0,

@@ -22,6 +22,21 @@ public static class Ethernet
     /// </summary>
     public static bool IsFrom(ReadOnlySpan<byte> frame, MacAddress own) => Source(frame) == own;
 
+    /// <summary>
+    /// Fills in the TCP checksum of an IPv4 frame whose checksum field holds the pseudo-header sum (checksum offload:
+    /// <see cref="Checksum.CompletePartial"/>). Returns false, changing nothing, for a frame that is not IPv4 carrying TCP.
+    /// </summary>
+    public static bool CompleteTcpChecksum(Span<byte> frame)
+    {
+        const int ip = HeaderLength;
+        if (frame.Length < ip + 40 || EtherType(frame) != TypeIpv4 || frame[ip + 9] != 6) return false;
+        var ihl = (frame[ip] & 0xF) * 4;
+        var total = BinaryPrimitives.ReadUInt16BigEndian(frame[(ip + 2)..]);
+        if (ihl < 20 || total < ihl + 20 || ip + total > frame.Length) return false;
+        Checksum.CompletePartial(frame.Slice(ip + ihl, total - ihl), 16);
+        return true;
+    }
+
     public static void WriteHeader(Span<byte> frame, MacAddress destination, MacAddress source, ushort etherType)
     {
         destination.Write(frame);

@@ -46,6 +46,12 @@ internal interface ILinkOutput
 
     /// <summary>Accepts frames sent to the multicast MAC <paramref name="group"/> from now on.</summary>
     void AcceptMulticast(MacAddress group);
+
+    /// <summary>
+    /// A buffer of the device's to build the next frame in (<see cref="ILinkDevice.LendTransmitBuffer"/>): a frame built
+    /// there from its first byte and passed to <see cref="Send"/> leaves without a copy. Empty when the device lends none.
+    /// </summary>
+    Memory<byte> LendFrame(int frameLength);
 }
 
 /// <summary>
@@ -89,7 +95,21 @@ internal sealed class EthernetLayer : IFrameSink, ILinkOutput
 
     public void AcceptMulticast(MacAddress group) => _multicast.Add(group);
 
-    public void OnFrame(ReadOnlySpan<byte> frame, TimeSpan now)
+    public void OnFrame(ReadOnlySpan<byte> frame, TimeSpan now) => Receive(frame, now, tcpChecksumPending: false);
+
+    /// <summary>
+    /// A frame the device vouches for with its TCP checksum pending (the in-memory wire): passed up unverified, marked in
+    /// its <see cref="LinkInfo"/>; completed first when the packet log keeps it whole, so what the log holds whole
+    /// always carries its final checksum (as on send: <see cref="MayLeaveTcpChecksumPending"/>).
+    /// </summary>
+    public void OnFrameChecksumPending(Span<byte> frame, TimeSpan now)
+    {
+        var pending = true;
+        if (_packetLog.Capacity > 0 && frame.Length <= PacketLog.SnapLength) pending = !Ethernet.CompleteTcpChecksum(frame);
+        Receive(frame, now, pending);
+    }
+
+    private void Receive(ReadOnlySpan<byte> frame, TimeSpan now, bool tcpChecksumPending)
     {
         var c = Counters;
         c.FramesReceived++;
@@ -106,7 +126,7 @@ internal sealed class EthernetLayer : IFrameSink, ILinkOutput
             _ => null,
         };
         if (handler is null) { c.DroppedUnknownEtherType++; return; }
-        var link = new LinkInfo(Ethernet.Source(frame), dst.IsMulticast, _device.Name);
+        var link = new LinkInfo(Ethernet.Source(frame), dst.IsMulticast, _device.Name, tcpChecksumPending);
         handler.OnPacket(frame[Ethernet.HeaderLength..], in link, now);
     }
 
@@ -119,6 +139,8 @@ internal sealed class EthernetLayer : IFrameSink, ILinkOutput
         if (tcpChecksumPending) _device.TransmitChecksumPending(frame, now);
         else _device.Transmit(frame, now);
     }
+
+    public Memory<byte> LendFrame(int frameLength) => _device.LendTransmitBuffer(frameLength);
 
     public bool MayLeaveTcpChecksumPending(int frameLength) =>
         _completesTcpChecksum && (_packetLog.Capacity == 0 || frameLength > PacketLog.SnapLength);

@@ -4,6 +4,21 @@ namespace NetStack.Link;
 public interface IFrameSink
 {
     void OnFrame(ReadOnlySpan<byte> frame, TimeSpan now);
+
+    /// <summary>
+    /// A frame whose TCP checksum is pending, from a device that vouches nothing could have altered it since the sending
+    /// stack built it (<see cref="VirtualWire.TcpChecksumOffload"/>: both ends in this process, as Linux's
+    /// CHECKSUM_PARTIAL between two veth ends): an IPv4 frame (header without options, not fragmented) carrying TCP whose
+    /// checksum field holds only the pseudo-header sum (<see cref="Checksum.CompletePartial"/>). A sink that knows this
+    /// (the stack's Ethernet layer) may pass it up unverified; the default completes the checksum in place and hands the
+    /// frame to <see cref="OnFrame"/>, so a sink that records, alters or checks frames (a capture, a test) sees it final.
+    /// The span is valid only during the call.
+    /// </summary>
+    void OnFrameChecksumPending(Span<byte> frame, TimeSpan now)
+    {
+        Ethernet.CompleteTcpChecksum(frame);
+        OnFrame(frame, now);
+    }
 }
 
 /// <summary>
@@ -67,6 +82,16 @@ public interface ILinkDevice : IDisposable
     /// </summary>
     void TransmitChecksumPending(ReadOnlySpan<byte> frame, TimeSpan now) =>
         throw new NotSupportedException($"{GetType().Name} does not complete TCP checksums (CompletesTcpChecksum is false).");
+
+    /// <summary>
+    /// A buffer of the device's own of at least <paramref name="frameLength"/> bytes that the stack may build its next frame
+    /// in, from its first byte: <see cref="Transmit"/> or <see cref="TransmitChecksumPending"/> of a span that starts there
+    /// then takes the frame without copying it (the in-memory wire's slot). Empty when the device lends none (the default)
+    /// or none that large. The buffer stays the device's: the stack writes it only on the loop, until its next call on the
+    /// device; a frame built there and not transmitted is simply forgotten (the next lend may return the same buffer).
+    /// Wrappers (a capture tap) lend none.
+    /// </summary>
+    Memory<byte> LendTransmitBuffer(int frameLength) => default;
 }
 
 /// <summary>What the device itself saw, below the stack.</summary>

@@ -8,11 +8,12 @@ namespace NetStack.Link;
 /// </summary>
 public readonly struct LinkInfo
 {
-    public LinkInfo(MacAddress source, bool isBroadcast, string interfaceName)
+    public LinkInfo(MacAddress source, bool isBroadcast, string interfaceName, bool tcpChecksumPending = false)
     {
         Source = source;
         IsBroadcast = isBroadcast;
         Interface = interfaceName;
+        TcpChecksumPending = tcpChecksumPending;
     }
 
     /// <summary>The frame's source MAC (what ARP confirms a neighbour by).</summary>
@@ -23,4 +24,12 @@ public readonly struct LinkInfo
 
     /// <summary>The adapter or port it arrived on (the stack has one; named so replies and traces can say which).</summary>
     public string Interface { get; }
+
+    /// <summary>
+    /// The frame came from a device that vouches for it with its TCP checksum pending (<see cref="IFrameSink.OnFrameChecksumPending"/>:
+    /// the in-memory wire between two stacks of this process, nothing on the way could have altered it): the checksum
+    /// field holds only the pseudo-header sum, and TCP takes the segment without verifying it. Never set for a
+    /// reassembled datagram.
+    /// </summary>
+    public bool TcpChecksumPending { get; }
 }

@@ -49,7 +49,8 @@ internal interface ISegmentOutput
 
 /// <summary>
 /// The segment output over IPv4's <see cref="IIpOutput"/>: builds the segment in place in the IP layer's payload
-/// buffer (header, options, data copied once, checksum with the pseudo-header) and sends it.
+/// buffer, or the device's when it lends one (header, options, data copied once, checksum with the pseudo-header), and
+/// sends it.
 /// </summary>
 internal sealed class IpSegmentOutput : ISegmentOutput
 {
@@ -66,7 +67,8 @@ internal sealed class IpSegmentOutput : ISegmentOutput
 
     public StackError Send(Ipv4Address remote, in OutgoingSegment segment, TimeSpan now)
     {
-        var buf = _ip.PayloadBuffer;
+        // In the device's buffer when it lends one (the in-memory wire's slot): the frame then leaves without a copy.
+        var buf = _ip.PayloadBufferFor(TcpHeader.MaxLength + segment.DataLength);
         var hlen = TcpHeader.MinLength + TcpHeader.WriteOptions(buf[TcpHeader.MinLength..TcpHeader.MaxLength], in segment.Options);
         TcpHeader.Write(buf, segment.LocalPort, segment.RemotePort, segment.Seq, segment.Ack, segment.Flags, segment.Window, hlen);
         segment.Data.CopyTo(buf[hlen..]);

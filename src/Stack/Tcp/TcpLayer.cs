@@ -149,7 +149,10 @@ internal sealed class TcpLayer : IIpProtocolHandler
         if (payload.Length < TcpHeader.MinLength) { c.DroppedTruncated++; return; }
         // RFC 9293 3.9.1: TCP is unicast only; RFC 1122 4.2.3.10: never answer a broadcast.
         if (!info.IsUnicast) { c.DroppedBroadcast++; return; }
-        if (!Checksum.Verify(Checksum.PseudoHeader(info.Source, info.Destination, 6, payload.Length), payload)) { c.DroppedBadChecksum++; return; }
+        // RFC 9293 3.1: a segment whose checksum fails is dropped. One the device vouches for with its checksum pending
+        // (LinkInfo.TcpChecksumPending: the in-memory wire's checksum offload) was never where it could be damaged.
+        if (!info.Link.TcpChecksumPending && !Checksum.Verify(Checksum.PseudoHeader(info.Source, info.Destination, 6, payload.Length), payload))
+        { c.DroppedBadChecksum++; return; }
         var offset = TcpHeader.DataOffset(payload);
         if (offset < TcpHeader.MinLength || offset > payload.Length) { c.DroppedBadOffset++; return; }
 

@@ -83,12 +83,7 @@ public sealed unsafe partial class PcapDevice
 
     private void CompleteChecksum(Span<byte> f)
     {
-        if (f.Length < TcpOffset || f[12] != 0x08 || f[13] != 0x00 || f[IpOffset + 9] != 6) return;
-        var ihl = (f[IpOffset] & 0xF) * 4;
-        var total = BinaryPrimitives.ReadUInt16BigEndian(f[(IpOffset + 2)..]);
-        if (ihl < 20 || total < ihl + 20 || IpOffset + total > f.Length) return;
-        Checksum.CompletePartial(f.Slice(IpOffset + ihl, total - ihl), 16);
-        ChecksumsCompleted++;
+        if (Ethernet.CompleteTcpChecksum(f)) ChecksumsCompleted++;
     }
 
     /// <summary>A frame too long for a slot, sent on its own: completed in a copy (the caller's span is read-only).</summary>
