@@ -57,7 +57,8 @@ internal sealed record Scenario(string Id, string Group, bool Long, Figure[] Fig
     TimeSpan? Timeout = null, bool? HostDrop = null)
 {
     /// <summary>"lossy" selects every lossy scenario, "lossy-send" the send ones, "lossy-send-cubic-3" one.</summary>
-    public bool Matches(string token) => token == "all" || Id == token || Group == token || Id.StartsWith(token + "-", StringComparison.Ordinal);
+    /// <summary>By id, group, or id prefix (ping-in-2ms takes its -busypoll variant too); a trailing = takes the one id alone (ping-in-2ms=).</summary>
+    public bool Matches(string token) => token.EndsWith('=') ? Id == token[..^1] : token == "all" || Id == token || Group == token || Id.StartsWith(token + "-", StringComparison.Ordinal);
 }
 
 /// <summary>

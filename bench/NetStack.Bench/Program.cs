@@ -7,7 +7,7 @@ namespace NetStack.Bench;
 
 /// <summary>
 /// NetStack.Bench: our stack against the Linux kernel in its place, on one veth pair (docs/benchmarks.md).
-///   NetStack.Bench [--quick] [--full] [--runs N] [--duration S] [--scenarios ID,...] [--side ours|kernel|both] [--chunk KIB] [--no-host-drop] [--default-tiering] [--out DIR] [--list]
+///   NetStack.Bench [--quick] [--full] [--runs N] [--duration S] [--scenarios ID,...] [--side ours|kernel|both] [--chunk KIB] [--paced-samples N] [--no-host-drop] [--default-tiering] [--out DIR] [--list]
 ///   NetStack.Bench peer      (internal: the kernel's peer, started inside K by the suite)
 /// </summary>
 internal static class Program
@@ -51,7 +51,7 @@ internal static class Program
     }
 
     private static string Usage() =>
-        "NetStack.Bench [--quick] [--full] [--runs N] [--duration SECONDS] [--scenarios ID,...] [--side ours|kernel|both] [--chunk KIB] [--no-host-drop] [--default-tiering] [--out DIR] [--list]\n" +
+        "NetStack.Bench [--quick] [--full] [--runs N] [--duration SECONDS] [--scenarios ID,...] [--side ours|kernel|both] [--chunk KIB] [--paced-samples N] [--no-host-drop] [--default-tiering] [--out DIR] [--list]\n" +
         "  no --scenarios: the default set (a few minutes); --full: every scenario, the long ones too; --list: the scenarios.\n" +
         "  --scenarios takes ids, groups or id prefixes: e.g. lossy, lossy-send, lossy-send-cubic, scale, idle-100k.";
 
@@ -76,6 +76,7 @@ internal static class Program
                     foreach (var s in selected)
                         if (!all.Any(x => x.Matches(s))) throw new ArgumentException($"Unknown scenario '{s}'. Known (--list for all): {string.Join(", ", all.Select(x => x.Group).Distinct())}.");
                     break;
+                case "--paced-samples": o = o with { PacedSamples = int.Parse(Value(), CultureInfo.InvariantCulture) }; break;
                 case "--out": outDir = Value(); break;
                 case "--no-host-drop": o = o with { HostDrop = false }; break;
                 case "--chunk": o = o with { BulkChunk = int.Parse(Value(), CultureInfo.InvariantCulture) * 1024 }; break;
