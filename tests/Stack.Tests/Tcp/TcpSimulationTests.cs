@@ -103,7 +103,7 @@ public class TcpSimulationTests
     /// RACK-TLP with PRR and undo against the duplicate-ACK SACK recovery it replaced, same seed and faults (2%
     /// reordering by up to 5 ms, 1% duplication, 0.5% corruption): fewer segments sent again and fewer timeouts, at 20%
     /// too since every ACK carries the SACK blocks while out-of-order data is held (SackAckRule; docs/tcp.md: seed 23
-    /// at 20%, 87 timeouts against 228, where it was 360 against 209 while data segments carried none).
+    /// at 20%, 39 timeouts against 228, where it was 360 against 209 while data segments carried none).
     /// </summary>
     [Theory]
     [InlineData(0.01, 21)]
