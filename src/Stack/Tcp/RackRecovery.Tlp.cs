@@ -6,7 +6,12 @@ namespace NetStack.Tcp;
 /// else the last segment again — so that the ACK it draws lets RACK find a lost tail, instead of waiting for the RTO.
 /// One probe is outstanding at a time; its ACK tells whether it repaired a loss (RFC 8985 7.4). Beyond the RFC (which
 /// leaves a lost probe to the RTO): when a probe draws no ACK within twice the PTO, one more probe goes before the
-/// RTO, and probes run in recovery too (see <see cref="AfterOutput"/>).
+/// RTO, and probes run in recovery too (see <see cref="AfterOutput"/>). A probe whose ACK let RACK find losses (RFC
+/// 8985 7.4: the episode ends, the probe did its work) does not count towards <see cref="MaxProbesInRow"/>, which bounds
+/// unanswered probes: when the retransmissions it led to are lost again and nothing sent after them is outstanding,
+/// they get probes of their own before the RTO (RackRecovery.DetectLossAndArm; 16 MiB each way at 20% loss, CUBIC,
+/// seeds 21/22/23: 95/76/87 timeouts → 43/40/39; resetting on any answered probe was tried: 55/35/62, and BBR's
+/// 20% simulation 1.80 → 5.65 s).
 /// </summary>
 internal sealed partial class RackRecovery
 {
@@ -17,8 +22,8 @@ internal sealed partial class RackRecovery
 
     private TimeSpan _ptoBase;            // the last transmission of new data or ACK of new data
     private bool _tlpOutstanding;         // TLP.end_seq != None
-    private int _probesInRow;             // probes since SND.UNA last advanced
-    /// <summary>Probes sent before the RTO is left to act when no ACK of new data comes.</summary>
+    private int _probesInRow;             // probes since SND.UNA last advanced or a probe's ACK found losses
+    /// <summary>Unanswered probes sent before the RTO is left to act when no ACK of new data comes.</summary>
     public const int MaxProbesInRow = 2;
     private uint _tlpEndSeq;
     private bool _tlpIsRetrans;
@@ -103,7 +108,11 @@ internal sealed partial class RackRecovery
         {
             // SACKed: the probe arrived and a hole remains below it, which RACK now judges (and a recovery it starts
             // on this ACK is the probe's).
-            if (Seq.Ge(Sent.HighestDelivered, _tlpEndSeq)) { _tlpOutstanding = false; _tlpJustAcked = true; }
+            if (Seq.Ge(Sent.HighestDelivered, _tlpEndSeq))
+            {
+                _tlpOutstanding = false;
+                _tlpJustAcked = true;
+            }
             return;
         }
         if (!_tlpIsRetrans)

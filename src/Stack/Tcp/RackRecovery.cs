@@ -224,6 +224,7 @@ internal sealed partial class RackRecovery : ILossRecovery
     private void DetectLossAndArm(TimeSpan now)
     {
         var timeout = DetectLoss(now, out var lost);
+        if (lost > 0 && _tlpJustAcked) _probesInRow = 0; // the probe's ACK found losses: their retransmissions get probes of their own
         if (lost > 0 && _phase == Phase.Open) EnterRecovery(now);
         if (timeout > TimeSpan.Zero) SetTimer(TimerKind.Reorder, now + timeout);
         else if (_timer == TimerKind.Reorder) SetTimer(TimerKind.None, TcpConnection.Never);

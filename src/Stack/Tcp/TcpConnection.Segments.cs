@@ -48,6 +48,7 @@ internal sealed partial class TcpConnection
     internal void Transmit(uint seq, TcpFlags flags, int dataOffset, int len, TimeSpan now)
     {
         var syn = (flags & TcpFlags.Syn) != 0;
+        var sackOwed = false;
         var seg = new OutgoingSegment { LocalPort = Key.LocalPort, RemotePort = Key.RemotePort, Seq = seq, Flags = flags, DontFragment = true };
         if (syn)
         {
@@ -73,6 +74,7 @@ internal sealed partial class TcpConnection
             }
             if (SackEnabled && Rcv.HasSackBlocks && (flags & TcpFlags.Ack) != 0)
             {
+                sackOwed = true;
                 // SACK blocks go only where they fit: within 40 option bytes and within the path MTU beside the data.
                 var room = Math.Min(40 - optLen, PathMss - optLen - len);
                 if (room >= 12) seg.Options.Sack = Rcv.SackBlocks((room - 4) / 8);
@@ -90,6 +92,6 @@ internal sealed partial class TcpConnection
         }
         SegmentsOut++;
         Counters.SegmentsSent++;
-        if (ackFlag) Rcv.OnAckSent();
+        if (ackFlag) Rcv.OnAckSent(SackAckRule.PaysImmediateAck(sackOwed, seg.Options.Sack.Length > 0));
     }
 }

@@ -52,6 +52,8 @@ internal sealed partial class TcpConnection
     // ---- negotiated (RFC 9293 3.7.1, RFC 7323, RFC 2018) ----
     /// <summary>Data bytes per segment: min(peer's MSS, path MSS) less the options every segment carries.</summary>
     public int SndMss { get => _sndMss; private set => _sndMss = (ushort)value; }
+    /// <summary>The data a new segment carries: <see cref="SndMss"/>, less room for the SACK blocks an ACK owes (<see cref="SackAckRule"/>).</summary>
+    public int DataMss => SackEnabled && Rcv.HasSackBlocks ? SackAckRule.DataRoom(SndMss, TsEnabled ? TcpHeader.TimestampOptionLength : 0, Rcv.SackBlocksOwed) : SndMss;
     public int PeerMss { get => _peerMss; private set => _peerMss = (ushort)value; }
     public int PathMss { get => _pathMss; private set => _pathMss = (ushort)Math.Min(value, ushort.MaxValue); }
     public bool TsEnabled { get; private set; }

@@ -82,6 +82,8 @@ internal struct TcpReceiver
     public bool HasOutOfOrder => OutOfOrderCount > 0;
     /// <summary>The next ACK has SACK blocks to carry: out-of-order data, or a duplicate to report (D-SACK).</summary>
     public bool HasSackBlocks => OutOfOrderCount > 0 || _dsack.HasValue;
+    /// <summary>The SACK blocks the next ACK would report were there room for all: every out-of-order range and a D-SACK.</summary>
+    public int SackBlocksOwed => OutOfOrderCount + (_dsack.HasValue ? 1 : 0);
 
     private TcpCounters Counters => _c.Layer.Counters;
 
@@ -333,11 +335,14 @@ internal struct TcpReceiver
         _c.SendAck(now);
     }
 
-    /// <summary>A segment carrying ACK = RCV.NXT left: every owed ACK is paid.</summary>
-    public void OnAckSent()
+    /// <summary>
+    /// A segment carrying ACK = RCV.NXT left: every owed ACK is paid, except an ACK owed at once for out-of-order data
+    /// when the segment had no room for the SACK blocks (<paramref name="paysImmediate"/> false, <see cref="SackAckRule"/>).
+    /// </summary>
+    public void OnAckSent(bool paysImmediate = true)
     {
         LastAckSent = Nxt;
-        AckNow = false;
+        if (paysImmediate) AckNow = false;
         _ackPending = false;
         _ackAtBatchEnd = false;
         _unackedSegments = 0;

@@ -133,7 +133,8 @@ internal sealed partial class TcpSender
     /// </summary>
     private int SendNext(long cwndRoom, TimeSpan now)
     {
-        var mss = _c.SndMss;
+        // New data leaves room for the SACK blocks an ACK owes (SackAckRule); data sent before keeps its size.
+        var mss = Nxt == Max ? _c.DataMss : _c.SndMss;
         var sackLimit = false;
         var limit = 0u;
         if (Seq.Lt(Nxt, Max) && Recovery.SkipSacked(Nxt, out var unsacked, out limit))

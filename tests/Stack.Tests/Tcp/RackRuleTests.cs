@@ -163,6 +163,27 @@ public class TailLossProbeRuleTests
     }
 
     [Fact]
+    public void A_probe_whose_ack_finds_losses_does_not_use_up_the_probes_so_lost_retransmissions_get_probes_of_their_own()
+    {
+        var (t, c, S) = TwoOfSegmentsAcked(5);                          // 2, 3 and 4 outstanding; 2 and 3 are lost
+        Assert.Equal(S(4), Assert.Single(t.Advance(22 * Ms)).Seq);        // first probe
+        t.Advance(10 * Ms);
+        var resent = t.Feed(BareTcp.From(c.Key.LocalPort, P, S(2), Ack, options: SegCodec.SackOption((S(4), S(5)))));
+        Assert.Equal(new[] { S(2), S(3) }, resent.Select(x => x.Seq));   // the probe was answered: RACK resends 2 and 3
+        // Both retransmissions are lost too and nothing sent after them is outstanding. The probe that found them does not
+        // count: a probe goes one PTO after the retransmissions (not twice the PTO), and one more, then the RTO.
+        Assert.Equal(S(4), Assert.Single(t.Advance(22 * Ms)).Seq);
+        Assert.Empty(t.Advance(43 * Ms));
+        Assert.Equal(S(4), Assert.Single(t.Advance(1 * Ms)).Seq);
+        Assert.Equal(1 + RackRecovery.MaxProbesInRow, t.Layer.Counters.TlpProbes);
+        Assert.Equal(0, t.Layer.Counters.Timeouts);
+        var rto = t.Advance(210 * Ms);
+        Assert.Equal(S(2), rto.First().Seq);
+        Assert.Equal(1, t.Layer.Counters.Timeouts);
+        Assert.Equal(1 + RackRecovery.MaxProbesInRow, t.Layer.Counters.TlpProbes);
+    }
+
+    [Fact]
     public void An_unanswered_probe_gets_one_more_after_twice_the_pto_then_the_rto_acts()
     {
         var (t, c, S) = TwoOfSegmentsAcked(5);
