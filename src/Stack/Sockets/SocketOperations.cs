@@ -14,7 +14,7 @@ namespace NetStack.Sockets;
 /// token fired returns its data. The token's registration is dropped by whichever comes second, the completion (on the
 /// loop) or the registering caller, so a long-lived token does not collect one registration per call.
 /// </remarks>
-internal abstract class LoopCall<T>(TcpSocket socket) : TaskWaiter<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork, IBusyWaitable
+internal abstract class LoopCall<T>() : TaskWaiter<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork, IBusyWaitable
 {
     // Only what every call needs (issue 18: a pending receive costs its object and task); a token that can fire gets its
     // own small object, so an uncancellable call carries no token or registration.
@@ -27,10 +27,8 @@ internal abstract class LoopCall<T>(TcpSocket socket) : TaskWaiter<T>(TaskCreati
         public int Handshake; // 1: completed; 2: registered — the second to arrive unregisters
     }
 
-    /// <summary>The socket the call is for (and so its stack).</summary>
-    protected TcpSocket Socket { get; } = socket;
-
-    private NetworkStack Stack => Socket.Stack;
+    /// <summary>The stack the call runs on: its owner's (a socket's or a listener's), so the call holds no field for it.</summary>
+    protected abstract NetworkStack Stack { get; }
 
     /// <summary>The call's work on the loop: complete this, fail it, or park it with a connection as its waiter.</summary>
     protected abstract void RunOnLoop(TimeSpan now);
@@ -97,6 +95,15 @@ internal abstract class LoopCall<T>(TcpSocket socket) : TaskWaiter<T>(TaskCreati
         public void Run(TimeSpan now) => call.CancelOnLoop();
         public void Abandon(StackException stopped) { }
     }
+}
+
+/// <summary>A call on a connection's socket (connect, send, receive, close).</summary>
+internal abstract class SocketCall<T>(TcpSocket socket) : LoopCall<T>
+{
+    /// <summary>The socket the call is for (and so its stack).</summary>
+    protected TcpSocket Socket { get; } = socket;
+
+    protected sealed override NetworkStack Stack => Socket.Stack;
 }
 
 /// <summary>
