@@ -60,8 +60,10 @@ public sealed partial class TcpSocket
         protected override void CancelOnLoop() => Socket.Tcb.CancelReceive(this);
     }
 
-    private sealed class ReadOperation(TcpSocket socket) : ReusableOperation<int>(socket.Stack)
+    private sealed class ReadOperation(TcpSocket socket) : ReusableOperation<int>
     {
+        protected override NetworkStack Stack => socket.Stack;
+
         private Memory<byte> _buffer;
 
         public ValueTask<int> Start(Memory<byte> buffer, CancellationToken cancellationToken)

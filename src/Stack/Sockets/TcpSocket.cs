@@ -228,8 +228,10 @@ public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
         protected override void CancelOnLoop() => Socket.Tcb.CancelSend(this);
     }
 
-    private sealed class WriteOperation(TcpSocket socket) : ReusableOperation<bool>(socket.Stack)
+    private sealed class WriteOperation(TcpSocket socket) : ReusableOperation<bool>
     {
+        protected override NetworkStack Stack => socket.Stack;
+
         private ReadOnlyMemory<byte> _data;
 
         public ValueTask Start(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
