@@ -174,7 +174,7 @@ public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
     }
 
     /// <summary>A connect: completed with the socket when the handshake ends (the connection's waiter), failed as the connection fails.</summary>
-    private sealed class ConnectCall(TcpSocket socket, Ipv4Address remote, ushort port) : SocketCall<TcpSocket>(socket), IOperationWaiter<bool>
+    private sealed class ConnectCall(TcpSocket socket, Ipv4Address remote, ushort port) : SocketCall<TcpSocket>(socket), IOperationWaiter<bool>, IAwaitsAnswer
     {
         protected override void RunOnLoop(TimeSpan now) => Socket.Tcb.Connect(remote, port, now, this);
 
