@@ -105,34 +105,65 @@ internal static class Scale
         }, Reference: (m1.Rss - m0.Rss) / n1);
     }
 
+    /// <summary>
+    /// A pending 4 KiB receive on each of n connections: first <c>ReceiveAsync</c> (a Task) on n connections, then
+    /// <c>ReadAsync</c> (a ValueTask over the socket's reusable operation, made at its first use) on n more. The figure is
+    /// ReceiveAsync's RSS per connection against the idle one's; the details give both kinds, and "ours" per pending
+    /// receive: the heap after the receives start against the heap with the buffers and the arrays of tasks already
+    /// made, so only what the stack allocates counts.
+    /// </summary>
     public static async Task<Measurement> OursPendingReceive(BenchLab lab, BenchOptions o)
     {
         using var listener = HoldListener(lab);
-        using var stack = await Scenarios.StartStack(lab, o, c => Roomy(c, o.IdleConnections));
-        var sockets = new TcpSocket[o.IdleConnections];
+        using var stack = await Scenarios.StartStack(lab, o, c => Roomy(c, 2 * o.IdleConnections));
+        var n = o.IdleConnections;
+        var sockets = new TcpSocket[2 * n];
         (await stack.ConnectTcpAsync(BenchLab.KernelAddress, Peer.ScaleHoldPort)).Abort();
         await Task.Delay(100);
         var m0 = Memory();
-        await Open(stack, sockets, 0, sockets.Length);
+        await Open(stack, sockets, 0, n);
         var m1 = Memory();
         // The application's side: a 4 KiB buffer and a receive waiting on it, per connection.
-        var pending = sockets.Select(s => s.ReceiveAsync(new byte[4096])).ToArray();
+        var buffers = Enumerable.Range(0, n).Select(_ => new byte[4096]).ToArray();
+        var pending = new Task<int>[n];
+        var m1b = Memory();
+        for (int i = 0; i < n; i++) pending[i] = sockets[i].ReceiveAsync(buffers[i]);
         await stack.InvokeAsync(_ => { });
         await Task.Delay(300);
         var m2 = Memory();
         var stillPending = pending.Count(t => !t.IsCompleted);
+
+        // The same with ReadAsync on n fresh connections.
+        await Open(stack, sockets, n, 2 * n);
+        var m3 = Memory();
+        var readBuffers = Enumerable.Range(0, n).Select(_ => new byte[4096]).ToArray();
+        var reads = new ValueTask<int>[n];
+        var m3b = Memory();
+        for (int i = 0; i < n; i++) reads[i] = sockets[n + i].ReadAsync(readBuffers[i]);
+        await stack.InvokeAsync(_ => { });
+        await Task.Delay(300);
+        var m4 = Memory();
+        var readsPending = reads.Count(r => !r.IsCompleted);
+
         await CloseAll(stack, sockets);
-        try { await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(30)); } catch (Exception) { /* reset: expected */ }
-        double n = sockets.Length;
-        return new Measurement((m2.Rss - m0.Rss) / n, new Dictionary<string, double>
+        try { await Task.WhenAll(pending.Concat(reads.Select(r => r.AsTask()))).WaitAsync(TimeSpan.FromSeconds(30)); } catch (Exception) { /* reset: expected */ }
+        GC.KeepAlive(buffers);
+        GC.KeepAlive(readBuffers);
+        double d = n;
+        return new Measurement((m2.Rss - m0.Rss) / d, new Dictionary<string, double>
         {
-            ["connections"] = n,
+            ["connections"] = d,
             ["receives_pending"] = stillPending,
-            ["rss_on_top_of_idle_per_connection"] = (m2.Rss - m1.Rss) / n,
-            ["heap_bytes_per_connection_idle"] = (m1.Heap - m0.Heap) / n,
-            ["heap_bytes_per_connection_pending"] = (m2.Heap - m0.Heap) / n,
-            ["heap_on_top_of_idle_and_buffer_per_connection"] = (m2.Heap - m1.Heap) / n - 4096,
-        }, Reference: (m1.Rss - m0.Rss) / n);
+            ["rss_on_top_of_idle_per_connection"] = (m2.Rss - m1.Rss) / d,
+            ["heap_bytes_per_connection_idle"] = (m1.Heap - m0.Heap) / d,
+            ["heap_bytes_per_connection_pending"] = (m2.Heap - m0.Heap) / d,
+            ["heap_on_top_of_idle_and_buffer_per_connection"] = (m2.Heap - m1.Heap) / d - 4096,
+            ["heap_ours_per_pending_receiveasync"] = (m2.Heap - m1b.Heap) / d,
+            ["readasync_pending"] = readsPending,
+            ["readasync_rss_on_top_of_idle_per_connection"] = (m4.Rss - m3.Rss) / d,
+            ["readasync_heap_on_top_of_idle_and_buffer_per_connection"] = (m4.Heap - m3.Heap) / d - 4096,
+            ["heap_ours_per_pending_readasync"] = (m4.Heap - m3b.Heap) / d,
+        }, Reference: (m1.Rss - m0.Rss) / d);
     }
 
     /// <summary>

@@ -9,6 +9,14 @@ internal interface IBusyWaitable
 }
 
 /// <summary>
+/// A call whose wait ends with the peer's answer to what it sent (a connect's SYN-ACK, a ping's reply, a lookup's
+/// response): run inline, it takes a second receive in its turn when it sent frames (NetworkStack.InlineTurn). Not a
+/// send waiting for buffer space: its wait ends with the loop's own work on ACKs, which the second receive only moved
+/// onto the caller's thread (bulk send's process CPU per frame read ~10% higher with it).
+/// </summary>
+internal interface IAwaitsAnswer : IBusyWaitable;
+
+/// <summary>
 /// The low-latency mode (<see cref="StackConfig.BusyPollMicroseconds"/>): the loop's spin after work, and the caller's
 /// spin on a call that waits (Linux's SO_BUSY_POLL: a blocking read polls the device itself).
 /// </summary>

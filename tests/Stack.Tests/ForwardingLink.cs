@@ -5,7 +5,7 @@ namespace Stack.Tests;
 
 /// <summary>
 /// A link device that hands everything to <paramref name="inner"/>: the base of the test wrappers that watch or alter
-/// what a stack transmits or receives (override <see cref="Transmit"/>, <see cref="Receive"/>, <see cref="NextArrival"/>
+/// what a stack transmits or receives (override <see cref="Transmit"/>, <see cref="Flush"/>, <see cref="Receive"/>, <see cref="NextArrival"/>
 /// or <see cref="WaitForFrames"/>) without repeating the rest of <see cref="ILinkDevice"/>.
 /// </summary>
 public abstract class ForwardingLink(ILinkDevice inner) : ILinkDevice
@@ -19,7 +19,7 @@ public abstract class ForwardingLink(ILinkDevice inner) : ILinkDevice
     public void SetStackAddress(MacAddress mac) => inner.SetStackAddress(mac);
     public virtual int Receive(IFrameSink sink, TimeSpan now, int max) => inner.Receive(sink, now, max);
     public virtual void Transmit(ReadOnlySpan<byte> frame, TimeSpan now) => inner.Transmit(frame, now);
-    public void Flush(TimeSpan now) => inner.Flush(now);
+    public virtual void Flush(TimeSpan now) => inner.Flush(now);
     public virtual void WaitForFrames(TimeSpan timeout) => inner.WaitForFrames(timeout);
     public void Wake() => inner.Wake();
     public void Dispose() => inner.Dispose();

@@ -14,7 +14,7 @@ namespace NetStack.Sockets;
 /// token fired returns its data. The token's registration is dropped by whichever comes second, the completion (on the
 /// loop) or the registering caller, so a long-lived token does not collect one registration per call.
 /// </remarks>
-internal abstract class LoopCall<T>(TcpSocket socket) : TaskWaiter<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork, IBusyWaitable
+internal abstract class LoopCall<T>() : TaskWaiter<T>(TaskCreationOptions.RunContinuationsAsynchronously), ILoopWork, IBusyWaitable
 {
     // Only what every call needs (issue 18: a pending receive costs its object and task); a token that can fire gets its
     // own small object, so an uncancellable call carries no token or registration.
@@ -27,10 +27,8 @@ internal abstract class LoopCall<T>(TcpSocket socket) : TaskWaiter<T>(TaskCreati
         public int Handshake; // 1: completed; 2: registered — the second to arrive unregisters
     }
 
-    /// <summary>The socket the call is for (and so its stack).</summary>
-    protected TcpSocket Socket { get; } = socket;
-
-    private NetworkStack Stack => Socket.Stack;
+    /// <summary>The stack the call runs on: its owner's (a socket's or a listener's), so the call holds no field for it.</summary>
+    protected abstract NetworkStack Stack { get; }
 
     /// <summary>The call's work on the loop: complete this, fail it, or park it with a connection as its waiter.</summary>
     protected abstract void RunOnLoop(TimeSpan now);
@@ -99,6 +97,15 @@ internal abstract class LoopCall<T>(TcpSocket socket) : TaskWaiter<T>(TaskCreati
     }
 }
 
+/// <summary>A call on a connection's socket (connect, send, receive, close).</summary>
+internal abstract class SocketCall<T>(TcpSocket socket) : LoopCall<T>
+{
+    /// <summary>The socket the call is for (and so its stack).</summary>
+    protected TcpSocket Socket { get; } = socket;
+
+    protected sealed override NetworkStack Stack => Socket.Stack;
+}
+
 /// <summary>
 /// A socket's reusable operation behind a <see cref="ValueTask"/>: one per socket and kind (receive, send), allocated at
 /// its first use and reset for each call, so a steady stream of calls allocates nothing (the issue 18 target). The loop
@@ -112,18 +119,12 @@ internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSo
 {
     private ManualResetValueTaskSourceCore<T> _core = new() { RunContinuationsAsynchronously = true };
     private int _inUse;
-    private int _cancelVersion = -1;
-    private CancellationToken _token;
-    private CancellationTokenRegistration _registration;
-    private readonly ILoopWork _cancelWork;
+    // Made at the first call with a token that can fire, then kept: an operation that is never cancellable carries no
+    // token, registration or cancel work (issue 18: a socket's first pending read costs this object alone).
+    private CancelState? _cancel;
 
-    protected ReusableOperation(NetworkStack stack)
-    {
-        Stack = stack;
-        _cancelWork = new CancelWork(this);
-    }
-
-    protected NetworkStack Stack { get; }
+    /// <summary>The stack the operation runs on: its socket's (no field of its own).</summary>
+    protected abstract NetworkStack Stack { get; }
 
     /// <summary>The call's work on the loop: complete this, fail it, or park it with a connection as its waiter.</summary>
     protected abstract void RunOnLoop(TimeSpan now);
@@ -141,25 +142,18 @@ internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSo
     protected short Begin(CancellationToken cancellationToken)
     {
         _core.Reset();
-        _token = cancellationToken;
         var version = _core.Version;
+        var cancel = cancellationToken.CanBeCanceled ? _cancel ??= new CancelState(this) : null;
+        if (cancel != null) cancel.Token = cancellationToken;
         try { Stack.Execute(this); }
         catch (StackException e) { Fail(e); }
         Stack.BusyWait(this); // the busy-poll mode: the caller spins on it before it parks
-        if (cancellationToken.CanBeCanceled && _core.GetStatus(version) == ValueTaskSourceStatus.Pending)
-            _registration = cancellationToken.UnsafeRegister(static s => ((ReusableOperation<T>)s!).RequestCancel(), this);
+        if (cancel != null && _core.GetStatus(version) == ValueTaskSourceStatus.Pending)
+            cancel.Registration = cancellationToken.UnsafeRegister(static s => ((CancelState)s!).Request(), cancel);
         return version;
     }
 
     bool IBusyWaitable.IsDone => _core.GetStatus(_core.Version) != ValueTaskSourceStatus.Pending;
-
-    private void RequestCancel()
-    {
-        // The registration is disposed before the operation is reused, so this is the current call's version.
-        Volatile.Write(ref _cancelVersion, _core.Version);
-        try { Stack.Execute(_cancelWork); }
-        catch (StackException) { /* the stack stopped: its Dispose fails the call */ }
-    }
 
     void ILoopWork.Run(TimeSpan now)
     {
@@ -184,7 +178,7 @@ internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSo
     public void Cancel()
     {
         Clear();
-        _core.SetException(new OperationCanceledException(_token));
+        _core.SetException(new OperationCanceledException(_cancel?.Token ?? default));
     }
 
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
@@ -203,17 +197,33 @@ internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSo
 
     private void Release()
     {
-        _registration.Dispose(); // waits for a cancel callback that is running: none can come after this
-        _registration = default;
-        _token = default;
+        if (_cancel is { } c)
+        {
+            c.Registration.Dispose(); // waits for a cancel callback that is running: none can come after this
+            c.Registration = default;
+            c.Token = default;
+        }
         Volatile.Write(ref _inUse, 0);
     }
 
-    private sealed class CancelWork(ReusableOperation<T> operation) : ILoopWork
+    /// <summary>The token of the current call, its registration, and the cancel's work on the loop (kept for the next calls).</summary>
+    private sealed class CancelState(ReusableOperation<T> operation) : ILoopWork
     {
+        public CancellationToken Token;
+        public CancellationTokenRegistration Registration;
+        private int _version = -1; // the call a cancel was requested for
+
+        public void Request()
+        {
+            // The registration is disposed before the operation is reused, so this is the current call's version.
+            Volatile.Write(ref _version, operation._core.Version);
+            try { operation.Stack.Execute(this); }
+            catch (StackException) { /* the stack stopped: its Dispose fails the call */ }
+        }
+
         public void Run(TimeSpan now)
         {
-            if (Volatile.Read(ref operation._cancelVersion) == operation._core.Version) operation.CancelOnLoop();
+            if (Volatile.Read(ref _version) == operation._core.Version) operation.CancelOnLoop();
         }
 
         public void Abandon(StackException stopped) { }

@@ -9,7 +9,7 @@ namespace NetStack.Sockets;
 public sealed class TcpListener : StackSocket, IDisposable, IListenerOwner
 {
     private readonly ListenEndpoint _endpoint;
-    private readonly Queue<TaskCompletionSource<TcpSocket>> _waiters = new();
+    private readonly Queue<AcceptCall> _waiters = new(); // accepts waiting for a connection, in order (loop only)
     private TimeSpan _since;
 
     internal TcpListener(NetworkStack stack, ushort port, int backlog) : base(stack, SocketProtocol.Tcp)
@@ -47,7 +47,12 @@ public sealed class TcpListener : StackSocket, IDisposable, IListenerOwner
     {
         var socket = (TcpSocket)connection.User!;
         while (_waiters.TryDequeue(out var w))
-            if (w.TrySetResult(socket)) return true;
+        {
+            // Only the loop completes an accept (a cancel runs here too), so one not yet complete takes the connection.
+            if (w.Task.IsCompleted) continue; // cancelled while it waited
+            w.Complete(socket);
+            return true;
+        }
         return false;
     }
 
@@ -55,27 +60,47 @@ public sealed class TcpListener : StackSocket, IDisposable, IListenerOwner
 
     void IListenerOwner.OnClosed()
     {
-        while (_waiters.TryDequeue(out var w)) w.TrySetException(new StackException(StackError.SocketClosed, $"The listener on port {Port} was closed."));
+        while (_waiters.TryDequeue(out var w))
+            if (!w.Task.IsCompleted) w.Fail(new StackException(StackError.SocketClosed, $"The listener on port {Port} was closed."));
         ReleaseDescriptor();
     }
 
     /// <summary>Waits for the next established connection.</summary>
-    public Task<TcpSocket> AcceptAsync(CancellationToken cancellationToken = default)
-    {
-        var waiter = new TaskCompletionSource<TcpSocket>(); // completed on the loop: see NetworkStack.InvokeAsync
-        var task = Stack.CallAsync(now => Accept(waiter));
-        // Cancelling marks the waiter on the loop, so a connection that arrives later goes to the next
-        // AcceptAsync (or the queue) instead of to a caller who has gone.
-        return cancellationToken.CanBeCanceled ? TcpSocket.CancelOnLoop(Stack, task, cancellationToken, _ => waiter.TrySetCanceled()) : task;
-    }
+    /// <remarks>
+    /// One object per call: the accept's task source is the call the loop runs and the waiter the listener queues (no
+    /// closure, delegate or second task). Cancelling runs on the loop, so a connection that arrives later goes to the
+    /// next AcceptAsync (or the queue) instead of to a caller who has gone.
+    /// </remarks>
+    public Task<TcpSocket> AcceptAsync(CancellationToken cancellationToken = default) => new AcceptCall(this).Start(cancellationToken);
 
-    private Task<TcpSocket> Accept(TaskCompletionSource<TcpSocket> waiter)
+    /// <summary>An accept on the loop: a queued connection at once, else the call waits in <see cref="_waiters"/>.</summary>
+    private void AcceptOnLoop(AcceptCall call)
     {
         if (_endpoint.IsClosed) throw new StackException(StackError.SocketClosed, $"The listener on port {Port} is closed.");
-        if (waiter.Task.IsCompleted) return waiter.Task; // cancelled before the loop got to it
-        if (_endpoint.TryAccept(out var c)) return Task.FromResult((TcpSocket)c.User!);
-        _waiters.Enqueue(waiter);
-        return waiter.Task;
+        if (_endpoint.TryAccept(out var c)) call.Complete((TcpSocket)c.User!);
+        else _waiters.Enqueue(call);
+    }
+
+    /// <summary>A cancelled accept leaves the queue (the others keep their order), so cancelled calls do not pile up there.</summary>
+    private void CancelOnLoop(AcceptCall call)
+    {
+        if (call.Task.IsCompleted) return; // a connection or the close came first
+        call.Cancel();
+        for (int i = _waiters.Count; i > 0; i--)
+        {
+            var w = _waiters.Dequeue();
+            if (!w.Task.IsCompleted) _waiters.Enqueue(w);
+        }
+    }
+
+    /// <summary>An accept: the listener's waiter until a connection is established, completed with its socket on the loop.</summary>
+    private sealed class AcceptCall(TcpListener listener) : LoopCall<TcpSocket>
+    {
+        protected override NetworkStack Stack => listener.Stack;
+
+        protected override void RunOnLoop(TimeSpan now) => listener.AcceptOnLoop(this);
+
+        protected override void CancelOnLoop() => listener.CancelOnLoop(this);
     }
 
     /// <summary>

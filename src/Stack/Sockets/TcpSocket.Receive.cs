@@ -49,7 +49,7 @@ public sealed partial class TcpSocket
         return n;
     }
 
-    private sealed class ReceiveCall(TcpSocket socket, Memory<byte> buffer) : LoopCall<int>(socket)
+    private sealed class ReceiveCall(TcpSocket socket, Memory<byte> buffer) : SocketCall<int>(socket)
     {
         protected override void RunOnLoop(TimeSpan now)
         {
@@ -60,8 +60,10 @@ public sealed partial class TcpSocket
         protected override void CancelOnLoop() => Socket.Tcb.CancelReceive(this);
     }
 
-    private sealed class ReadOperation(TcpSocket socket) : ReusableOperation<int>(socket.Stack)
+    private sealed class ReadOperation(TcpSocket socket) : ReusableOperation<int>
     {
+        protected override NetworkStack Stack => socket.Stack;
+
         private Memory<byte> _buffer;
 
         public ValueTask<int> Start(Memory<byte> buffer, CancellationToken cancellationToken)
@@ -168,7 +170,7 @@ public sealed partial class TcpSocket
     private Task<int> ReceiveIntoAsync(ReceiveAccumulator received, int max, CancellationToken ct) =>
         new ReceiveIntoCall(this, received, max).Start(ct);
 
-    private sealed class ReceiveIntoCall(TcpSocket socket, ReceiveAccumulator received, int max) : LoopCall<int>(socket)
+    private sealed class ReceiveIntoCall(TcpSocket socket, ReceiveAccumulator received, int max) : SocketCall<int>(socket)
     {
         protected override void RunOnLoop(TimeSpan now)
         {

@@ -174,7 +174,7 @@ public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
     }
 
     /// <summary>A connect: completed with the socket when the handshake ends (the connection's waiter), failed as the connection fails.</summary>
-    private sealed class ConnectCall(TcpSocket socket, Ipv4Address remote, ushort port) : LoopCall<TcpSocket>(socket), IOperationWaiter<bool>
+    private sealed class ConnectCall(TcpSocket socket, Ipv4Address remote, ushort port) : SocketCall<TcpSocket>(socket), IOperationWaiter<bool>, IAwaitsAnswer
     {
         protected override void RunOnLoop(TimeSpan now) => Socket.Tcb.Connect(remote, port, now, this);
 
@@ -218,7 +218,7 @@ public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
     /// <summary>The socket's reusable operation of one kind, made at its first use (an idle connection holds none).</summary>
     private static T Reusable<T>(ref T? field, T made) where T : class => Interlocked.CompareExchange(ref field, made, null) ?? made;
 
-    private sealed class SendCall(TcpSocket socket, ReadOnlyMemory<byte> data) : LoopCall<bool>(socket)
+    private sealed class SendCall(TcpSocket socket, ReadOnlyMemory<byte> data) : SocketCall<bool>(socket)
     {
         protected override void RunOnLoop(TimeSpan now)
         {
@@ -228,8 +228,10 @@ public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
         protected override void CancelOnLoop() => Socket.Tcb.CancelSend(this);
     }
 
-    private sealed class WriteOperation(TcpSocket socket) : ReusableOperation<bool>(socket.Stack)
+    private sealed class WriteOperation(TcpSocket socket) : ReusableOperation<bool>
     {
+        protected override NetworkStack Stack => socket.Stack;
+
         private ReadOnlyMemory<byte> _data;
 
         public ValueTask Start(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
@@ -271,7 +273,7 @@ public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
         return new CloseCall(this).Start(default);
     }
 
-    private sealed class CloseCall(TcpSocket socket) : LoopCall<bool>(socket)
+    private sealed class CloseCall(TcpSocket socket) : SocketCall<bool>(socket)
     {
         protected override void RunOnLoop(TimeSpan now)
         {

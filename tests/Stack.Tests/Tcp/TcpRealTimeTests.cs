@@ -76,6 +76,54 @@ public class TcpRealTimeTests
     }
 
     [Fact]
+    public async Task ReadAsync_can_be_cancelled_and_the_next_reads_with_and_without_a_token_get_the_data()
+    {
+        var (a, b) = StartPair(4);
+        using var _a = a;
+        using var _b = b;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var listener = b.Listen(9);
+        var accept = listener.AcceptAsync(timeout.Token);
+        using var c = await a.ConnectTcpAsync(TcpSim.B, 9, timeout.Token);
+        using var s = await accept;
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await c.ReadAsync(new byte[10], cts.Token));
+        var buf = new byte[10];
+        var read = c.ReadAsync(buf); // the socket's operation again, now without a token
+        await s.SendAsync(new byte[] { 7 }, timeout.Token);
+        Assert.Equal(1, await read.AsTask().WaitAsync(timeout.Token));
+        Assert.Equal(7, buf[0]);
+        await s.SendAsync(new byte[] { 8 }, timeout.Token);
+        Assert.Equal(1, await c.ReadAsync(buf, timeout.Token));
+        Assert.Equal(8, buf[0]);
+    }
+
+    [Fact]
+    public async Task A_pending_ReceiveAsync_ends_when_the_socket_is_closed_or_reset()
+    {
+        var (a, b) = StartPair(5);
+        using var _a = a;
+        using var _b = b;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var listener = b.Listen(10);
+        var accept = listener.AcceptAsync(timeout.Token);
+        var c = await a.ConnectTcpAsync(TcpSim.B, 10, timeout.Token);
+        var s = await accept;
+        var closed = c.ReceiveAsync(new byte[10]); // no token: the receive is its own task
+        var reset = s.ReceiveAsync(new byte[10]);
+        await Task.Delay(20);
+        Assert.False(closed.IsCompleted);
+        await c.CloseAsync().WaitAsync(timeout.Token); // our close gives the pending receive up
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => closed.WaitAsync(timeout.Token));
+        Assert.Equal(0, await reset.WaitAsync(timeout.Token)); // the peer's FIN: end of stream
+        var second = s.ReceiveAsync(new byte[10]);
+        Assert.Equal(0, await second.WaitAsync(timeout.Token));
+        s.Abort();
+        var afterAbort = s.ReceiveAsync(new byte[10]);
+        await Assert.ThrowsAsync<StackException>(() => afterAbort.WaitAsync(timeout.Token));
+    }
+
+    [Fact]
     public async Task Tls_runs_over_the_stream_adapter()
     {
         var (a, b) = StartPair(3);
