@@ -40,10 +40,11 @@ public sealed record StackConfig
     /// device in a window of at most this many microseconds around the next frame's expected arrival, so it is taken
     /// without the loop's wake-up and a call it completes continues on that thread (NetworkStack.PredictivePoll.cs,
     /// ArrivalPredictor). The CPU it costs is the windows' (at a 2 ms pace, a few percent of a core); a window that sees
-    /// no frame, or is interrupted by the scheduler, backs off. 0 turns it off; it is off while
+    /// no frame, or is interrupted by the scheduler, backs off. 0 (the default: on this machine's quiet benchmark its windows
+    /// almost never caught a frame, docs/benchmarks.md) turns it off; 200 is a window to try; it is off while
     /// <see cref="BusyPollMicroseconds"/> is set. docs/benchmarks.md has the figures.
     /// </summary>
-    public int PredictivePollMicroseconds { get; init; } = 200;
+    public int PredictivePollMicroseconds { get; init; }
     /// <summary>
     /// API calls (send, receive, connect, ping...) made while the real-time loop is idle run their loop turn on the
     /// calling thread instead of waking the loop (one owner at a time: docs/design.md). On by default; false posts every
