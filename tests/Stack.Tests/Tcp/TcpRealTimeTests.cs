@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using NetStack;
+using NetStack.Sockets;
 using NetStack.Link;
 using NetStack.Tcp;
 
@@ -17,6 +18,14 @@ public class TcpRealTimeTests
         a.Start();
         b.Start();
         return (a, b);
+    }
+
+    /// <summary>A connection from A to B on <paramref name="port"/>: the client's socket and the one B accepted.</summary>
+    private static async Task<(TcpSocket Client, TcpSocket Server)> Connect(NetworkStack a, NetworkStack b, ushort port, CancellationToken token)
+    {
+        var accept = b.Listen(port).AcceptAsync(token);
+        var client = await a.ConnectTcpAsync(TcpSim.B, port, token);
+        return (client, await accept);
     }
 
     [Fact]
@@ -63,10 +72,9 @@ public class TcpRealTimeTests
         using var _a = a;
         using var _b = b;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var listener = b.Listen(8);
-        var accept = listener.AcceptAsync(timeout.Token);
-        using var c = await a.ConnectTcpAsync(TcpSim.B, 8, timeout.Token);
-        using var s = await accept;
+        var (client, server) = await Connect(a, b, 8, timeout.Token);
+        using var c = client;
+        using var s = server;
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => c.ReceiveAsync(new byte[10], cts.Token));
         await s.SendAsync(new byte[] { 7 }, timeout.Token);
@@ -82,10 +90,9 @@ public class TcpRealTimeTests
         using var _a = a;
         using var _b = b;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var listener = b.Listen(9);
-        var accept = listener.AcceptAsync(timeout.Token);
-        using var c = await a.ConnectTcpAsync(TcpSim.B, 9, timeout.Token);
-        using var s = await accept;
+        var (client, server) = await Connect(a, b, 9, timeout.Token);
+        using var c = client;
+        using var s = server;
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await c.ReadAsync(new byte[10], cts.Token));
         var buf = new byte[10];
@@ -105,11 +112,8 @@ public class TcpRealTimeTests
         using var _a = a;
         using var _b = b;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var listener = b.Listen(10);
-        var accept = listener.AcceptAsync(timeout.Token);
-        var c = await a.ConnectTcpAsync(TcpSim.B, 10, timeout.Token);
-        var s = await accept;
-        var closed = c.ReceiveAsync(new byte[10]); // no token: the receive is its own task
+        var (c, s) = await Connect(a, b, 10, timeout.Token);
+        var closed = c.ReceiveAsync(new byte[10]); // no token
         var reset = s.ReceiveAsync(new byte[10]);
         await Task.Delay(20);
         Assert.False(closed.IsCompleted);
