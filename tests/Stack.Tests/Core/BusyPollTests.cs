@@ -84,15 +84,23 @@ public class BusyPollTests
     private static void Until(Func<bool> condition, string what) =>
         Assert.True(SpinWait.SpinUntil(condition, TimeSpan.FromSeconds(30)), $"timed out waiting until {what}");
 
+    /// <summary>A connection from A to B's port 7000: the client's socket and the one B accepted.</summary>
+    private static async Task<(NetStack.Sockets.TcpSocket Client, NetStack.Sockets.TcpSocket Server)> Connect(NetworkStack a, NetworkStack b)
+    {
+        var accept = b.Listen(7000).AcceptAsync();
+        var client = await a.ConnectTcpAsync(b.Config.Address, 7000).WaitAsync(TimeSpan.FromSeconds(30));
+        return (client, await accept.WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
     [Fact]
     public async Task A_busy_polling_caller_takes_its_reply_itself_and_gets_its_call_back_completed()
     {
         var (a, b) = await Pair(1_000_000);
         using var _ = a;
         using var __ = b;
-        var listener = b.Listen(7000);
-        using var client = await a.ConnectTcpAsync(b.Config.Address, 7000).WaitAsync(TimeSpan.FromSeconds(30));
-        using var server = await listener.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var (c, s) = await Connect(a, b);
+        using var client = c;
+        using var server = s;
         var buffer = new byte[1];
         // A's receive spins on A's caller thread (window 1 s) until B's byte comes: the call returns completed, with no
         // wake-up of A's loop and no thread-pool hand-off. A stall of the loaded machine longer than the window would
@@ -124,9 +132,9 @@ public class BusyPollTests
         var (a, b) = await Pair(1_000_000, inner => link = new ReceiverThreadLink(inner));
         using var _ = a;
         using var __ = b;
-        var listener = b.Listen(7000);
-        using var client = await a.ConnectTcpAsync(b.Config.Address, 7000).WaitAsync(TimeSpan.FromSeconds(30));
-        using var server = await listener.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var (c, s) = await Connect(a, b);
+        using var client = c;
+        using var server = s;
         var buffer = new byte[1];
         // The caller spins (window 1 s) on a dedicated thread; once A's loop naps, B's byte comes, and only the spinning
         // thread may take it from the device (one thread woken, not the loop racing the caller). A stall of the loaded
@@ -160,9 +168,9 @@ public class BusyPollTests
         var (a, b) = await Pair(20_000); // 20 ms
         using var _ = a;
         using var __ = b;
-        var listener = b.Listen(7000);
-        using var client = await a.ConnectTcpAsync(b.Config.Address, 7000).WaitAsync(TimeSpan.FromSeconds(30));
-        using var server = await listener.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var (c, s) = await Connect(a, b);
+        using var client = c;
+        using var server = s;
         var parkedBefore = await Counter(a, "BusyPollCallsParked");
         var buffer = new byte[1];
         // Nothing is sent: the caller spins for its window, then returns with the receive parked, its thread its own again.
