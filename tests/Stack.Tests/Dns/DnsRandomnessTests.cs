@@ -65,10 +65,12 @@ public class DnsRandomnessTests
 
         var ids = dns.Queries.Select(q => (int)q.Id).ToList();
         var ports = dns.Queries.Select(q => (int)q.FromPort).ToList();
-        Assert.Equal(Queries, ids.Count);
+        // At least one query per name; one the loaded machine answered after the resolver's timeout is sent again (seen once
+        // in a README test run: 301), and a retry's id or port may repeat the first's, which the margins below cover.
+        Assert.InRange(ids.Count, Queries, Queries + 10);
         // 300 draws from 65,536 ids collide about 0.7 times on average, from ~28,000 ports about 1.6 times: 10 is far out.
-        Assert.True(ids.Distinct().Count() >= Queries - 10, $"{Queries - ids.Distinct().Count()} repeated ids");
-        Assert.True(ports.Distinct().Count() >= Queries - 10, $"{Queries - ports.Distinct().Count()} repeated ports");
+        Assert.True(ids.Distinct().Count() >= ids.Count - 10, $"{ids.Count - ids.Distinct().Count()} repeated ids");
+        Assert.True(ports.Distinct().Count() >= ports.Count - 10, $"{ports.Count - ports.Distinct().Count()} repeated ports");
         // Spread over the whole range: each half of the id space, and of the port range, gets a fair share (binomial, sd ~8.7).
         Assert.InRange(ids.Count(id => id < 32768), 100, 200);
         var cfg = client.Config;
