@@ -167,7 +167,9 @@ internal sealed partial class RackRecovery : ILossRecovery
     /// </summary>
     private TimeSpan ReorderWindow()
     {
-        if (!_reorderingSeen && (_phase != Phase.Open || Sent.SackedBytes >= DupThresh * Mss)) return TimeSpan.Zero;
+        // The records read only if made: a snapshot's Stats (Get-NetStackConnection) of a connection that has sent no
+        // data must not make them, or its sender leaves the short path (TcpSender.Bare.cs) for good.
+        if (!_reorderingSeen && (_phase != Phase.Open || (_snd.SentIfMade?.SackedBytes ?? 0) >= DupThresh * Mss)) return TimeSpan.Zero;
         var minRtt = _snd.Rtt.MinRtt;
         var w = minRtt / 4 * _reoWndMult;
         var srtt = _snd.Rtt.Srtt;

@@ -96,6 +96,8 @@ internal sealed partial class TcpSender : ISentSegmentObserver
     // ---- transmit records and delivery rate ----
     /// <summary>One record per sent segment in [SND.UNA, SND.MAX): send times, SACK/lost state, rate-sample fields.</summary>
     public SentSegments Sent => _sent ??= new SentSegments(this);
+    /// <summary>The transmit records if made (none until the first data leaves): for readers that must not make them.</summary>
+    public SentSegments? SentIfMade => _sent;
     /// <summary>
     /// The delivery rate estimator (draft-cheng-iccrg-delivery-rate-estimation); a struct used in place, in a box made at
     /// its first use (with the application-limited mark the idle sender's output gave before: see <see cref="Output"/>).

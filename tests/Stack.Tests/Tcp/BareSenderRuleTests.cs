@@ -66,4 +66,26 @@ public class BareSenderRuleTests
         }
         Assert.Contains(replies, r => r.Seq == us && r.Payload.Length == Seg); // resent without waiting for the RTO
     }
+
+    [Fact]
+    public void A_snapshot_of_a_connection_that_only_receives_keeps_its_sender_on_the_short_path()
+    {
+        using var rig = Rig();
+        var s = rig.ConnectOne(synAckOptions: LinuxOptions(1, 0));
+        var us = rig.OurIss + 1;
+        const int Seg = 1448;
+        var data = new byte[Seg];
+        uint seq = P;
+        var acks = new List<Seg>();
+        for (int i = 0; i < 4; i++, seq += Seg) acks.AddRange(rig.Feed(rig.From(seq, us, Ack | Psh, data, options: SegCodec.TimestampOption(10u + (uint)i, 1))));
+        var row = rig.Row(s); // a snapshot (Get-NetStackConnection, the bench's window samples) reads the recovery's figures
+        Assert.Equal("rack", row.Tcp!.LossRecovery);
+        for (int i = 0; i < 4; i++, seq += Seg) acks.AddRange(rig.Feed(rig.From(seq, us, Ack | Psh, data, options: SegCodec.TimestampOption(20u + (uint)i, 1))));
+        // Nothing was sent but the SYN: no transmit records, no loss recovery (every ACK of the peer's data takes OnAckBare).
+        Assert.Null(s.Tcb.Snd.SentIfMade);
+        Assert.Null(s.Tcb.Snd.RecoveryIfMade);
+        acks.AddRange(rig.Drain());
+        acks.AddRange(rig.Advance(TimeSpan.FromMilliseconds(500)));
+        Assert.Equal(seq, acks.Max(r => r.Ack)); // and all of it acknowledged
+    }
 }
