@@ -29,6 +29,8 @@ internal static class Scenarios
     internal static async Task<NetworkStack> StartStack(BenchLab lab, BenchOptions o, Func<StackConfig, StackConfig>? config = null)
     {
         var options = new PcapDeviceOptions { NetworkNamespace = lab.StackNamespace, HostIngressDrop = o.HostDrop ? BenchLab.StackAddress : (Ipv4Address?)null };
+        // A/B of the capture ring's size in one build: NETSTACK_BENCH_RING_KIB=N sets PcapDeviceOptions.KernelBufferSize.
+        if (int.TryParse(Environment.GetEnvironmentVariable("NETSTACK_BENCH_RING_KIB"), out var ringKib)) options = options with { KernelBufferSize = ringKib * 1024 };
         PcapDevice device;
         try { device = PcapDevice.Open(BenchLab.StackInterface, options); }
         catch (HostIngressDropException e) when (e.Reason == HostIngressDropFailure.NftMissing)
