@@ -14,17 +14,19 @@ internal sealed partial class TcpSender
     public void Output(TimeSpan now)
     {
         if (_c.State is not (TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)) return;
-        if (_recovery is null && BufferCount == 0 && !FinQueued)
+        if (BufferCount == 0 && Max == Una && (!FinQueued || FinAcked))
         {
-            // Nothing was ever sent after the SYN (the recovery is made at the first transmission) and nothing waits: a
-            // recovery made now would find nothing in flight and nothing to send, so none is made for an idle connection.
-            // What the rest would still do: the rate sampler's application-limited mark (pipe 0, SND.UNA = SND.MAX), kept
-            // as a flag until the sampler is made.
+            // Nothing in flight and nothing to send (a receiving connection's every segment comes here): no recovery is
+            // made for it (none was made if nothing was ever sent after the SYN), no pacing burst begun, no
+            // retransmission looked for. What the rest would still do: the rate sampler's application-limited mark
+            // (pipe 0, SND.UNA = SND.MAX; kept as a flag until the sampler is made) and the recovery's timers (with
+            // nothing in flight RACK cancels its tail loss probe).
             if (Cwnd > 0)
             {
                 if (_rate is null) _appLimitedBeforeRate = true;
                 else Rate.MarkAppLimited(0);
             }
+            _recovery?.AfterOutput(now);
             return;
         }
         if (OutputBare(now)) return; // nothing ever sent but a FIN: no recovery, records or sampler made for it

@@ -192,6 +192,15 @@ internal sealed partial class TcpSender : ISentSegmentObserver
         ref readonly var opts = ref seg.Options;
         if (opts.SackCount == 0 && Bare) return OnAckBare(ref seg, now); // only the SYN or a FIN can be acknowledged
         var ack = seg.Ack;
+        if (ack == Una && Max == Una && opts.SackCount == 0)
+        {
+            // Nothing in flight and nothing new acknowledged (a receiving connection's every data segment): no duplicate
+            // ACK (RFC 5681 2 needs outstanding data), no RTT or delivery-rate sample, nothing for the recovery or the
+            // congestion control; only the window (RFC 9293 3.10.7.4). As Linux's tcp_ack with no packets out (its
+            // no_queue path: the window update, no congestion control call).
+            UpdateWindow(ref seg, (uint)seg.Window << _c.SndWndShift, now);
+            return AckResult.NothingNew;
+        }
         Rate.AckTime = now; // for the delivered segments' callbacks (OnDelivered) during this ACK
         var priorInFlight = Recovery.Pipe();
         var e = new AckEvent { Ack = ack, Sack = opts.Sack[..opts.SackCount], HasTimestamp = opts.HasTimestamp, TsEcr = opts.TsEcr, PriorUna = Una };
