@@ -153,6 +153,10 @@ internal static class Scenarios
             details["avg_peer_window_kib"] = tcp.SndWnd / tcp.Samples / 1024;
             details["avg_send_queue_kib"] = tcp.SendQ / tcp.Samples / 1024;
             details["avg_srtt_us"] = tcp.Srtt / tcp.Samples;
+            // The receiving side: our buffer, the window we offer, and what waits unread in it (the reader behind).
+            details["avg_rcv_buf_kib"] = tcp.RcvBuf / tcp.Samples / 1024;
+            details["avg_rcv_wnd_kib"] = tcp.RcvWnd / tcp.Samples / 1024;
+            details["avg_recv_q_kib"] = tcp.RecvQ / tcp.Samples / 1024;
         }
         var gbps = bytes * 8 / (end.At - start!.At).TotalSeconds / 1e9;
         details["bytes"] = bytes;
@@ -167,7 +171,7 @@ internal static class Scenarios
     private sealed class WindowSamples
     {
         public int Samples;
-        public double InFlight, Cwnd, SndWnd, SendQ, Srtt;
+        public double InFlight, Cwnd, SndWnd, SendQ, Srtt, RcvBuf, RcvWnd, RecvQ;
     }
 
     private static async Task SampleWindow(TcpSocket s, WindowSamples into)
@@ -180,6 +184,9 @@ internal static class Scenarios
         into.SndWnd += t.SndWnd;
         into.SendQ += info.SendQ;
         into.Srtt += t.Srtt.TotalMicroseconds;
+        into.RcvBuf += t.RcvBuf;
+        into.RcvWnd += t.RcvWnd;
+        into.RecvQ += info.RecvQ;
     }
 
     /// <summary>
