@@ -175,11 +175,28 @@ public sealed partial class NetworkStack
     }
 
     /// <summary>
+    /// As <see cref="Execute(ILoopWork)"/> for work that is a struct: run inline as it is, boxed only when it has to be
+    /// posted. For a call whose waiting object need not carry the call's arguments (issue 18: a pending receive costs
+    /// its completion source and task, not the socket and buffer besides).
+    /// </summary>
+    internal void Execute<TWork>(TWork call) where TWork : struct, ILoopWork
+    {
+        if (!TryEnterTurn())
+        {
+            Post(call);
+            return;
+        }
+        InlineTurn(call);
+    }
+
+    /// <summary>
     /// A turn on the calling thread, which holds <see cref="_turn"/> (<see cref="TryEnterTurn"/>) and lets it go here:
     /// <paramref name="call"/> (if any), then the frames, timers and flush. Wakes the loop if it sleeps past what the
     /// turn left for it.
     /// </summary>
-    private void InlineTurn(ILoopWork? call)
+    private void InlineTurn(ILoopWork? call) => InlineTurn<ILoopWork?>(call);
+
+    private void InlineTurn<TWork>(TWork call) where TWork : ILoopWork?
     {
         TimeSpan? next = null;
         var received = 0;

@@ -24,8 +24,18 @@ public sealed partial class TcpSocket
     /// Cancelling (<paramref name="cancellationToken"/>) takes nothing: if the loop completed the receive as the token
     /// fired, the await returns the data; otherwise the data stays for the next receive.
     /// </summary>
-    public Task<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        new ReceiveCall(this, buffer).Start(cancellationToken);
+    public Task<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (cancellationToken.CanBeCanceled) return new ReceiveCall(this, buffer).Start(cancellationToken);
+        // Issue 18: a receive no token can cancel waits as its completion source alone (the Task<int> and 24 B); the
+        // socket and buffer go to the loop in a struct, run inline or boxed for the post, and the connection parks the
+        // buffer itself.
+        var waiter = new ReceiveWaiter();
+        try { Stack.Execute(new ReceiveWork(this, buffer, waiter)); }
+        catch (StackException e) { waiter.Fail(e); }
+        Stack.BusyWait(waiter); // the busy-poll mode: the caller spins on it before it parks
+        return waiter.Task;
+    }
 
     /// <summary>
     /// <see cref="ReceiveAsync"/> as a <see cref="ValueTask{TResult}"/> over an operation the socket reuses: no allocation
@@ -58,6 +68,28 @@ public sealed partial class TcpSocket
         }
 
         protected override void CancelOnLoop() => Socket.Tcb.CancelReceive(this);
+    }
+
+    /// <summary>An uncancellable <see cref="ReceiveAsync"/> while it waits: its completion source, nothing else.</summary>
+    private sealed class ReceiveWaiter() : TaskWaiter<int>(TaskCreationOptions.RunContinuationsAsynchronously), IBusyWaitable
+    {
+        bool IBusyWaitable.IsDone => Task.IsCompleted;
+    }
+
+    /// <summary>The loop's work of an uncancellable <see cref="ReceiveAsync"/>: the data there, or the waiter parked.</summary>
+    private readonly struct ReceiveWork(TcpSocket socket, Memory<byte> buffer, ReceiveWaiter waiter) : ILoopWork
+    {
+        public void Run(TimeSpan now)
+        {
+            try
+            {
+                var n = socket.ReceiveOnLoop(buffer, now, waiter);
+                if (n != TcpConnection.Parked) waiter.Complete(n);
+            }
+            catch (Exception e) { waiter.Fail(e); }
+        }
+
+        public void Abandon(StackException stopped) => waiter.Fail(stopped);
     }
 
     private sealed class ReadOperation(TcpSocket socket) : ReusableOperation<int>
