@@ -126,6 +126,29 @@ internal static class Report
             var loop = r.OursDetails.TryGetValue("loop_cpu_share", out var l) ? $"; the loop thread {l:0.00}" : "";
             sb.AppendLine($"| CPU of the busy polling, {r.Title.ToLowerInvariant()} (whole process{loop}) | cores | {cores:0.00} | — | — | — | — | (report) | — |");
         }
+        // The pending receive split: what the application allocated itself (its 4 KiB buffer, the array's header, its slot
+        // for the task) and what RSS grew by beyond that, the stack's (the call's waiter and the Task<int> it returns).
+        foreach (var r in results.Where(r => r.Id == "pending-recv"))
+        {
+            if (!r.OursDetails.TryGetValue("stack_rss_per_pending_receiveasync", out var stack)) continue;
+            r.OursDetails.TryGetValue("application_beyond_the_4kib_per_connection", out var app);
+            r.OursDetails.TryGetValue("heap_ours_per_pending_receiveasync", out var heap);
+            var read = r.OursDetails.TryGetValue("stack_rss_per_pending_readasync", out var rd) ? $"; ReadAsync {F(rd)} B" : "";
+            sb.AppendLine($"| Pending receive: the stack's own RSS per pending ReceiveAsync (RSS on top of idle less the application's buffer, array header and task slot, {F(app + 4096)} B; heap the stack allocated: {F(heap)} B{read}) | bytes | {F(stack)} | — | — | — | — | (report: 0 would meet the line above with the application's {F(app)} B on top of the 4 KiB) | — |");
+        }
+        // Flat with scale in CPU: the rates on a loaded machine move with the scheduler, the CPU per frame, connection or
+        // round trip far less; each run's with-N / with-none ratio of the process's CPU per unit, and their median.
+        foreach (var r in results.Where(r => r.Id.StartsWith("scale-", StringComparison.Ordinal)))
+        {
+            var key = r.Id switch { "scale-connect" => "process_cpu_us_per_connection", "scale-rr" => "process_cpu_us_per_round_trip", _ => "process_cpu_us_per_frame" };
+            var pairs = r.Ours.Where(m => m.Details.ContainsKey(key) && m.Details.ContainsKey("none_" + key)).Select(m => (Many: m.Details[key], None: m.Details["none_" + key])).ToList();
+            if (pairs.Count == 0) continue;
+            var many = FigureResult.Median(pairs.Select(p => p.Many).ToList());
+            var none = FigureResult.Median(pairs.Select(p => p.None).ToList());
+            var ratios = pairs.Select(p => p.Many / p.None).ToList();
+            var unit = key["process_cpu_us_per_".Length..].Replace('_', ' ');
+            sb.AppendLine($"| {r.Title}: process CPU per {unit} (reference: with none, same run; ratio: median of the runs' ratios, {string.Join(", ", ratios.Select(x => x.ToString("0.00", CultureInfo.InvariantCulture) + "x"))}) | µs | {F(many)} | {Range(new Spread(pairs.Min(p => p.Many), pairs.Max(p => p.Many)))} | {F(none)} | {Range(new Spread(pairs.Min(p => p.None), pairs.Max(p => p.None)))} | {FigureResult.Median(ratios):0.00}x | (report: within 10% is the rates' target) | — |");
+        }
         sb.AppendLine();
         sb.AppendLine("## Details (medians)");
         foreach (var r in results)
