@@ -133,6 +133,8 @@ internal sealed class TcpLayer : IIpProtocolHandler
     public ISegmentOutput Output => _output;
     public TcpSettings Settings => _context.Config.Tcp;
     public int ConnectionCount => _connections.Count;
+    /// <summary>Entries in the timer heap, live or superseded (issue 18: idle connections leave none once their timers ran).</summary>
+    internal int TimerEntries => _timers.Count;
 
     // ---------------- receive ----------------
 
