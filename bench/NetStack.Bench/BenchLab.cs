@@ -51,7 +51,9 @@ internal sealed partial class BenchLab : IDisposable
             // The kernel's listener in U for the requests from K (Latency.RequestPort) is kept out of that range: a
             // connect scenario's TIME-WAIT ports there (up to 15,000 after three runs) would otherwise refuse its bind.
             Exec(StackNamespace, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65535",
-                $"net.ipv4.ip_local_reserved_ports={Latency.RequestPort}");
+                $"net.ipv4.ip_local_reserved_ports={Latency.RequestPort}",
+                // Room in U's accept queue for the kernel's scale figures (100,000 idle connections from K, held unaccepted).
+                "net.core.somaxconn=262144", "net.ipv4.tcp_max_syn_backlog=16384");
             // Room in K's accept queues for the 100,000 idle connections (held unaccepted: no descriptors needed).
             Exec(KernelNamespace, "sysctl", "-q", "-w", "net.core.somaxconn=262144", "net.ipv4.tcp_max_syn_backlog=16384", "net.ipv4.ip_local_port_range=1024 65535");
         }

@@ -165,7 +165,7 @@ internal static class Catalog
                     new Figure("scale-connect", $"Connect+close with {scale} idle connections", "conn/s", ">= 0.9x none", (o, r) => o >= 0.9 * r!.Value, "ours with none, same run"),
                     new Figure("scale-rr", $"1-byte request/response with {scale} idle connections", "µs/round trip", "<= 1.1x none", (o, r) => o <= 1.1 * r!.Value, "ours with none, same run"),
                 ],
-                Scale.OursFlatWithScale, null, Timeout: TimeSpan.FromMinutes(10)),
+                Scale.OursFlatWithScale, KernelClients.FlatWithScale, Timeout: TimeSpan.FromMinutes(10)),
         };
         foreach (var loss in LossRates)
             foreach (var cc in CongestionControls)

@@ -94,6 +94,117 @@ internal static class KernelClients
         });
     });
 
+    private static int _flatRuns;
+
+    /// <summary>
+    /// The kernel's "flat with scale", the mirror of <see cref="Scale.OursFlatWithScale"/>: bulk receive, connect+close and
+    /// request/response in U with none and with N idle connections open. U cannot hold N descriptors (this machine caps a
+    /// process at 20,000), so the N connections come from K (processes of this program, each within its limit, spread over
+    /// K's addresses) to a listener in U that never accepts: U's kernel holds them established in its accept queue, in the
+    /// same lookup table as its own sockets, without a descriptor each. Odd runs measure "none" first.
+    /// </summary>
+    public static Dictionary<string, Measurement> FlatWithScale(BenchLab lab, BenchOptions o)
+    {
+        lab.EnsureSecondaryAddresses();
+        var noneFirst = Interlocked.Increment(ref _flatRuns) % 2 == 1;
+        var short_ = o with { BulkDuration = TimeSpan.FromSeconds(Math.Max(1, o.BulkDuration.TotalSeconds / 2)) };
+        (Measurement Recv, Measurement Connect, Measurement Rr) Figures() => (Bulk(lab, short_, receive: true), ConnectRate(lab, o), RequestResponse(lab, o));
+        using var listener = InU(lab, () =>
+        {
+            var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            l.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            l.Bind(new IPEndPoint(IPAddress.Any, Peer.KernelScaleHoldPort));
+            l.Listen(262_144);
+            return l;
+        });
+        (Measurement Recv, Measurement Connect, Measurement Rr) none, many;
+        int open;
+        if (noneFirst)
+        {
+            none = Figures();
+            var holders = OpenFromK(lab, o.ScaleConnections, out open);
+            try { many = Figures(); }
+            finally { Release(holders); }
+        }
+        else
+        {
+            var holders = OpenFromK(lab, o.ScaleConnections, out open);
+            try { many = Figures(); }
+            finally { Release(holders); }
+            none = Figures();
+        }
+        Measurement With(Measurement m, Measurement reference)
+        {
+            var d = new Dictionary<string, double>(m.Details) { ["idle_connections_established"] = open, ["none_first"] = noneFirst ? 1 : 0 };
+            foreach (var (k, v) in reference.Details) d["none_" + k] = v;
+            return m with { Details = d, Reference = reference.Value };
+        }
+        return new()
+        {
+            ["scale-recv"] = With(many.Recv, none.Recv),
+            ["scale-connect"] = With(many.Connect, none.Connect),
+            ["scale-rr"] = With(many.Rr, none.Rr),
+        };
+    }
+
+    /// <summary>
+    /// Starts the holders in K (at most 19,000 connections each, round-robin over K's addresses, each its own range of
+    /// local ports from 10,000: a second holder on an address starts 25,000 higher) and waits for them.
+    /// </summary>
+    private static List<Process> OpenFromK(BenchLab lab, int connections, out int established)
+    {
+        Ipv4Address[] sources = [BenchLab.KernelAddress, .. BenchLab.KernelSecondaryAddresses];
+        var before = EstablishedInU(lab);
+        var processes = (connections + 18_999) / 19_000;
+        var holders = new List<Process>();
+        try
+        {
+            for (int i = 0; i < processes; i++)
+            {
+                var count = connections / processes + (i < connections % processes ? 1 : 0);
+                holders.Add(Program.StartSelfInKernel(lab, "hold", sources[i % sources.Length].ToString()!, BenchLab.StackAddress.ToString()!,
+                    Peer.KernelScaleHoldPort.ToString(CultureInfo.InvariantCulture), count.ToString(CultureInfo.InvariantCulture),
+                    (10_000 + i / sources.Length * 25_000).ToString(CultureInfo.InvariantCulture)));
+            }
+            foreach (var h in holders)
+            {
+                var line = h.StandardOutput.ReadLineAsync();
+                if (!line.Wait(TimeSpan.FromMinutes(3)) || line.Result != "ready")
+                    throw new InvalidOperationException("a holder in K did not open its connections: " + (line.IsCompleted ? line.Result : "timed out"));
+            }
+        }
+        catch
+        {
+            Release(holders);
+            throw;
+        }
+        Thread.Sleep(300); // the last ACKs settle: the connections are idle
+        established = EstablishedInU(lab) - before;
+        return holders;
+    }
+
+    /// <summary>Ends the holders (their connections close with them) and waits for them.</summary>
+    private static void Release(List<Process> holders)
+    {
+        foreach (var h in holders)
+        {
+            try { h.StandardInput.Close(); } catch (Exception) { }
+        }
+        foreach (var h in holders)
+        {
+            try { if (!h.WaitForExit(30_000)) h.Kill(entireProcessTree: true); } catch (Exception) { }
+        }
+        Thread.Sleep(200);
+    }
+
+    /// <summary>Established sockets in U (accept queues included): /proc/net/sockstat's "TCP: inuse" is per namespace.</summary>
+    private static int EstablishedInU(BenchLab lab)
+    {
+        var stat = lab.RunInStackNamespace(TimeSpan.FromSeconds(30), "cat", "/proc/net/sockstat").EnsureSuccess().Output;
+        var tcp = stat.Split('\n').First(l => l.StartsWith("TCP:", StringComparison.Ordinal)).Split(' ');
+        return int.Parse(tcp[Array.IndexOf(tcp, "inuse") + 1], CultureInfo.InvariantCulture);
+    }
+
     /// <summary>iputils ping in flood mode from U (the next echo as soon as the reply is in): rtt avg.</summary>
     public static Measurement Ping(BenchLab lab, BenchOptions o)
     {

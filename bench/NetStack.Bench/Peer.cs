@@ -18,6 +18,8 @@ internal static class Peer
     public const int LossySourcePort = 5007; // reads a byte count (8 bytes), sends that many bytes and closes
     /// <summary>Not served by the peer: the scale figures' listener, created by the harness in K per run and never accepted from.</summary>
     public const int ScaleHoldPort = 5008;
+    /// <summary>The kernel's scale figures' listener, made by the harness in U per run and never accepted from (the mirror of 5008).</summary>
+    public const int KernelScaleHoldPort = 5009;
     public const int ChunkSize = 128 * 1024;
 
     public static int Serve()
@@ -34,6 +36,52 @@ internal static class Peer
         Console.Out.Flush();
         // Ends when the harness closes our standard input (or kills us).
         while (Console.In.ReadLine() is not null) { }
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>NetStack.Bench hold SOURCE DEST PORT COUNT FIRSTPORT</c>, run in K: COUNT idle connections from SOURCE, local
+    /// ports FIRSTPORT onwards, to DEST:PORT (the kernel's scale figures: U's listener holds them unaccepted), then
+    /// "ready"; they are held until the harness closes our standard input (or kills us). One process holds what its
+    /// descriptor limit allows, so the harness starts several. The ports are given, not bind(0)'s: its search for a free
+    /// port grows with the ports an address already has (a second holder on one address took minutes for a few thousand).
+    /// </summary>
+    public static int Hold(string[] args)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var source = IPAddress.Parse(args[1]);
+        var destination = new IPEndPoint(IPAddress.Parse(args[2]), int.Parse(args[3], inv));
+        var count = int.Parse(args[4], inv);
+        var firstPort = int.Parse(args[5], inv);
+        var sockets = new Socket[count];
+        var next = -1;
+        Exception? failure = null;
+        var threads = Enumerable.Range(0, 16).Select(_ => new Thread(() =>
+        {
+            try
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < count)
+                {
+                    var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    s.Bind(new IPEndPoint(source, firstPort + i));
+                    s.Connect(destination);
+                    sockets[i] = s;
+                }
+            }
+            catch (Exception e) { failure ??= e; Interlocked.Exchange(ref next, count); }
+        })).ToArray();
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) t.Join();
+        if (failure != null)
+        {
+            Console.WriteLine($"failed: {failure.GetType().Name}: {failure.Message} ({sockets.Count(s => s != null)} connected)");
+            return 1;
+        }
+        Console.WriteLine("ready");
+        Console.Out.Flush();
+        while (Console.In.ReadLine() is not null) { }
+        GC.KeepAlive(sockets);
         return 0;
     }
 

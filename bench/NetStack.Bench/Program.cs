@@ -15,6 +15,7 @@ internal static class Program
     public static int Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "peer") return Peer.Serve();
+        if (args.Length > 0 && args[0] == "hold") return Peer.Hold(args);
         if (Environment.GetEnvironmentVariable(TieringKnob) is null && !args.Contains("--default-tiering") && !args.Contains("--list") && !args.Contains("--help"))
             return RerunWithPromptTiering(args);
         try { return Run(args).GetAwaiter().GetResult(); }
@@ -179,12 +180,18 @@ internal static class Program
         }
     }
 
-    private static Process StartPeer(BenchLab lab)
+    /// <summary>This program again, in K, with <paramref name="args"/> (the peer, a holder of idle connections).</summary>
+    internal static Process StartSelfInKernel(BenchLab lab, params string[] args)
     {
         var self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
-        var p = Path.GetFileNameWithoutExtension(self) == "dotnet"
-            ? lab.StartInKernel(self, typeof(Program).Assembly.Location, "peer")
-            : lab.StartInKernel(self, "peer");
+        return Path.GetFileNameWithoutExtension(self) == "dotnet"
+            ? lab.StartInKernel(self, [typeof(Program).Assembly.Location, .. args])
+            : lab.StartInKernel(self, args);
+    }
+
+    private static Process StartPeer(BenchLab lab)
+    {
+        var p = StartSelfInKernel(lab, "peer");
         var ready = p.StandardOutput.ReadLineAsync();
         if (!ready.Wait(TimeSpan.FromSeconds(30)) || ready.Result != "ready")
             throw new InvalidOperationException("the peer in K did not start: " + p.StandardError.ReadToEnd());

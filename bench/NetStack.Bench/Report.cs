@@ -149,6 +149,19 @@ internal static class Report
             var unit = key["process_cpu_us_per_".Length..].Replace('_', ' ');
             sb.AppendLine($"| {r.Title}: process CPU per {unit} (reference: with none, same run; ratio: median of the runs' ratios, {string.Join(", ", ratios.Select(x => x.ToString("0.00", CultureInfo.InvariantCulture) + "x"))}) | µs | {F(many)} | {Range(new Spread(pairs.Min(p => p.Many), pairs.Max(p => p.Many)))} | {F(none)} | {Range(new Spread(pairs.Min(p => p.None), pairs.Max(p => p.None)))} | {FigureResult.Median(ratios):0.00}x | (report: within 10% is the rates' target) | — |");
         }
+        // Flat with scale, the kernel's: the kernel in our place with N idle connections (from K, held in U's accept queue)
+        // against none, same run; and ours against the kernel's, both with N.
+        foreach (var r in results.Where(r => r.Id.StartsWith("scale-", StringComparison.Ordinal) && r.Kernel.Count > 0))
+        {
+            var many = r.Kernel.Select(m => m.Value).ToList();
+            var none = r.Kernel.Where(m => m.Reference is not null).Select(m => m.Reference!.Value).ToList();
+            if (none.Count == 0) continue;
+            var km = FigureResult.Median(many);
+            var kn = FigureResult.Median(none);
+            var pairs = r.Kernel.Where(m => m.Reference is { } x && x != 0).Select(m => m.Value / m.Reference!.Value).ToList();
+            var oursVsKernel = r.OursMedian is { } om && km is { } k && k != 0 ? $"; ours / the kernel's, both with them: {om / k:0.00}x" : "";
+            sb.AppendLine($"| {r.Title}, the kernel in our place (reference: the kernel with none, same run; ratio of each run: {string.Join(", ", pairs.Select(x => x.ToString("0.00", CultureInfo.InvariantCulture) + "x"))}{oursVsKernel}) | {r.Unit} | {F(km)} | {Range(new Spread(many.Min(), many.Max()))} | {F(kn)} | {Range(new Spread(none.Min(), none.Max()))} | {(km is { } a && kn is { } b && b != 0 ? (a / b).ToString("0.00", CultureInfo.InvariantCulture) + "x" : "—")} | (report: the kernel's own flatness) | — |");
+        }
         sb.AppendLine();
         sb.AppendLine("## Details (medians)");
         foreach (var r in results)
