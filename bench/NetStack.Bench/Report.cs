@@ -134,7 +134,7 @@ internal static class Report
             r.OursDetails.TryGetValue("application_beyond_the_4kib_per_connection", out var app);
             r.OursDetails.TryGetValue("heap_ours_per_pending_receiveasync", out var heap);
             var read = r.OursDetails.TryGetValue("stack_rss_per_pending_readasync", out var rd) ? $"; ReadAsync {F(rd)} B" : "";
-            sb.AppendLine($"| Pending receive: the stack's own RSS per pending ReceiveAsync (RSS on top of idle less the application's buffer, array header and task slot, {F(app + 4096)} B; heap the stack allocated: {F(heap)} B{read}) | bytes | {F(stack)} | — | — | — | — | (report: 0 would meet the line above with the application's {F(app)} B on top of the 4 KiB) | — |");
+            sb.AppendLine($"| Pending receive: the stack's own RSS per pending ReceiveAsync (RSS on top of idle less the application's buffer, array header and task slot, {F(app + 4096)} B; heap the stack allocated: {F(heap)} B{read}) | bytes | {F(stack)} | — | — | — | — | (report; the application's own beyond the 4 KiB: {F(app)} B) | — |");
         }
         // Flat with scale in CPU: the rates on a loaded machine move with the scheduler, the CPU per frame, connection or
         // round trip far less; each run's with-N / with-none ratio of the process's CPU per unit, and their median.
