@@ -112,6 +112,9 @@ public sealed partial class NetworkStack
         return next;
     }
 
+    /// <summary>True while the loop thread sleeps in the device, or is about to: a call made now runs inline (tests wait for it).</summary>
+    internal bool LoopSleeping => Volatile.Read(ref _sleeping) == 1;
+
     /// <summary>
     /// True once <see cref="Start"/> runs the loop on its own thread. A stack driven by the caller's <see cref="Poll"/>
     /// (a simulation) completes every call's task as a Task, in the turn that finishes it, so the caller sees it
