@@ -32,23 +32,6 @@ internal static class Latency
         return (C("BusyPollCallsDone"), C("BusyPollCallsParked"));
     }
 
-    /// <summary>The predictive poll's windows: hits, misses, preempted (StackConfig.PredictivePollMicroseconds).</summary>
-    internal static async Task<(long Hits, long Misses, long Preempted)> PredictiveCounts(NetworkStack stack)
-    {
-        var c = await stack.GetStatisticsAsync();
-        long C(string name) => c.FirstOrDefault(x => x.Layer == "Stack" && x.Name == name)?.Value ?? 0;
-        return (C("PredictivePollHits"), C("PredictivePollMisses"), C("PredictivePollPreempted"));
-    }
-
-    internal static async Task AddPredictiveDetails(NetworkStack stack, (long Hits, long Misses, long Preempted) before, Measurement m)
-    {
-        if (stack.Config.PredictivePollMicroseconds == 0 || stack.Config.BusyPollMicroseconds > 0) return;
-        var after = await PredictiveCounts(stack);
-        m.Details["predictive_hits"] = after.Hits - before.Hits;
-        m.Details["predictive_misses"] = after.Misses - before.Misses;
-        m.Details["predictive_preempted"] = after.Preempted - before.Preempted;
-    }
-
     /// <summary>The link's summed wait of received frames in the capture ring (µs) and its frames received.</summary>
     internal static async Task<(long WaitUs, long Frames)> RingWait(NetworkStack stack)
     {
@@ -82,12 +65,10 @@ internal static class Latency
         using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll));
         var clock = Stopwatch.StartNew();
         var ring = await RingWait(stack);
-        var predictive = await PredictiveCounts(stack);
         var a = await Scenarios.Snapshot(stack, clock);
         var m = KernelPings(lab, o, paced);
         var b = await Scenarios.Snapshot(stack, clock);
         await AddRingWait(stack, ring, m);
-        await AddPredictiveDetails(stack, predictive, m);
         m.Details["process_cpu_us_per_echo"] = (b.ProcessCpu - a.ProcessCpu).TotalMicroseconds / Math.Max(1, m.Details["echoes"]);
         m.Details["loop_cpu_us_per_echo"] = (b.Cpu - a.Cpu).TotalMicroseconds / Math.Max(1, m.Details["echoes"]);
         m.Details["loop_cpu_share"] = (b.Cpu - a.Cpu) / (b.At - a.At);
@@ -121,7 +102,6 @@ internal static class Latency
         using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll));
         var spins = await BusyPollCounts(stack);
         var ring = await RingWait(stack);
-        var predictive = await PredictiveCounts(stack);
         var listener = stack.Listen(RequestPort);
         var server = Task.Run(async () =>
         {
@@ -142,7 +122,6 @@ internal static class Latency
         m.Details["process_cpu_share"] = (z.ProcessCpu - a.ProcessCpu) / (z.At - a.At);
         await AddBusyPollDetails(stack, spins, m);
         await AddRingWait(stack, ring, m);
-        await AddPredictiveDetails(stack, predictive, m);
         return m;
     }
 

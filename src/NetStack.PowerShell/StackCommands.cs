@@ -170,14 +170,6 @@ public sealed class StartStackCommand : NetStackCmdlet
     [Parameter]
     public int BusyPollMicroseconds { get; set; }
 
-    /// <summary>
-    /// The predictive poll: when packets come at a steady pace, a thread polls the link only in a window of at most this
-    /// many microseconds around the next one's expected arrival, so it is answered without a wake-up (a few percent of a
-    /// core, not a whole one). 200 by default; 0: off. Off while -BusyPollMicroseconds is set.
-    /// </summary>
-    [Parameter]
-    public int PredictivePollMicroseconds { get; set; }
-
     protected override void ProcessRecord()
     {
         CheckAddressChoice();
@@ -209,7 +201,6 @@ public sealed class StartStackCommand : NetStackCmdlet
             Dhcp = new DhcpSettings { Enabled = Dhcp, HostName = Dhcp ? DhcpStart.HostName(name) : null },
         };
         if (CongestionControl is { } cc) config = config with { Tcp = config.Tcp with { CongestionControl = cc } };
-        if (MyInvocation.BoundParameters.ContainsKey(nameof(PredictivePollMicroseconds))) config = config with { PredictivePollMicroseconds = PredictivePollMicroseconds };
         try { config.Validate(Mtu ?? 9000); }
         catch (StackConfigurationException e) { ThrowTerminatingError(ErrorFor(e, config)); }
 

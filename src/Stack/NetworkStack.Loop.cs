@@ -97,7 +97,6 @@ public sealed partial class NetworkStack
     private TimeSpan? EndTurn(TimeSpan now, out int received)
     {
         received = Device.Receive(Ethernet, now, ReceiveBatch);
-        if (received > 0) NoteArrivals();
 
         var next = Min(Arp.Poll(now), Ip.Poll(now));
         next = Min(next, Icmp.Poll(now));
@@ -345,7 +344,6 @@ public sealed partial class NetworkStack
         if (_thread != null) throw new InvalidOperationException($"Stack '{Name}' is already running.");
         _thread = new Thread(RunLoop) { IsBackground = true, Name = $"NetStack loop {Name}" };
         _inline = _context.Config.InlineCalls;
-        StartPredictivePoll();
         _thread.Start();
     }
 
@@ -375,7 +373,6 @@ public sealed partial class NetworkStack
                     next = null;
                 }
                 turn = seen = Volatile.Read(ref _turns); // more before it sleeps: a call ran a turn inline since
-                PlanWindow();
             }
             if (_stopping) break;
             if (!_posted.IsEmpty) continue;
@@ -384,22 +381,12 @@ public sealed partial class NetworkStack
             if (wait > idle) wait = idle;
             if (wait <= TimeSpan.Zero) continue;
             if (BusyPolling(lastWork)) continue; // another turn at once: no sleep, no wake-up to pay for the next frame
-            // The predictive poll: a frame is expected soon, a pool thread polls for it and the loop naps (below); or the
-            // loop sleeps in the device only until it is time to start that poller.
-            var predicted = PredictivePoll(ref wait, out var plannedWake);
-            if (BridgingPoller())
-            {
-                Thread.SpinWait(32);
-                continue;
-            }
             // While a caller spins (NetworkStack.BusyPoll.cs) its turns take the frames: the loop naps without watching
             // the device (a frame wakes the spinner alone), until the last spinner leaves, work is posted, or the caller's
             // window passes (in case a turn of the caller's moved a deadline before the loop went to sleep).
-            ReleaseLatePoller();
             _nap.Reset(); // before the spinners are counted: one that leaves after the count sets it again
             var spinning = BusyWaiters > 0;
-            if (spinning && !predicted && _context.Config.BusyPollMicroseconds > 0 && wait.Ticks > _context.Config.BusyPollMicroseconds * TimeSpan.TicksPerMicrosecond) wait = TimeSpan.FromTicks(_context.Config.BusyPollMicroseconds * TimeSpan.TicksPerMicrosecond);
-            else if (spinning && Volatile.Read(ref _pollerActive) == 1 && PollerNap() is var nap && wait > nap) wait = nap;
+            if (spinning && wait.Ticks > _context.Config.BusyPollMicroseconds * TimeSpan.TicksPerMicrosecond) wait = TimeSpan.FromTicks(_context.Config.BusyPollMicroseconds * TimeSpan.TicksPerMicrosecond);
             Volatile.Write(ref _sleepUntil, (at + wait).Ticks);
             Interlocked.Exchange(ref _sleeping, 1);
             // A call posted, or a turn run inline, after this loop's turn: go round again instead of sleeping past it.
@@ -412,7 +399,6 @@ public sealed partial class NetworkStack
             else if (_posted.IsEmpty && Volatile.Read(ref _turns) == turn)
             {
                 Device.WaitForFrames(wait);
-                NoteWake(plannedWake);
             }
             Volatile.Write(ref _sleeping, 0);
         }

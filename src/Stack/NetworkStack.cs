@@ -170,9 +170,6 @@ public sealed partial class NetworkStack : IDisposable
         list.Add(new StackCounter("Stack", "LoopFaults", LoopFaults));
         list.Add(new StackCounter("Stack", "BusyPollCallsDone", Interlocked.Read(ref _busyWaitHits)));
         list.Add(new StackCounter("Stack", "BusyPollCallsParked", Interlocked.Read(ref _busyWaitMisses)));
-        list.Add(new StackCounter("Stack", "PredictivePollHits", _predictor?.Hits ?? 0));
-        list.Add(new StackCounter("Stack", "PredictivePollMisses", _predictor?.Misses ?? 0));
-        list.Add(new StackCounter("Stack", "PredictivePollPreempted", _predictor?.Preempted ?? 0));
         return list;
     }
 

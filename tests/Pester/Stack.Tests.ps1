@@ -128,21 +128,6 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
         finally { Get-Stack | Where-Object Name -in $name, $pinger | Stop-Stack -Confirm:$false }
     }
 
-    It 'refuses a predictive-poll window out of range with the range, and at 0 it is off with its three counters at 0' {
-        $err = { Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.19/24 -PredictivePollMicroseconds -1 -Name (New-TestName pp) } | Should -Throw -PassThru
-        $err.FullyQualifiedErrorId | Should -BeLike 'InvalidConfiguration,*'
-        $err.Exception.Message | Should -Match 'PredictivePollMicroseconds -1 must be between 0'
-        $name = New-TestName 'predict'
-        Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.20/24 -PredictivePollMicroseconds 0 -Name $name | Out-Null
-        try {
-            # Off, and its three counters there (0: no window is ever opened).
-            $rows = @(Get-StackStatistics -Stack $name -Layer Stack -Name PredictivePoll* -All)
-            $rows.Name | Should -Be @('PredictivePollHits', 'PredictivePollMisses', 'PredictivePollPreempted')
-            ($rows | Measure-Object Value -Sum).Sum | Should -Be 0
-        }
-        finally { Get-Stack | Where-Object Name -eq $name | Stop-Stack -Confirm:$false }
-    }
-
     It 'supports -WhatIf on Start-Stack and Stop-Stack' {
         $other = New-TestName 'whatif'
         Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.13/24 -Name $other -WhatIf | Should -BeNullOrEmpty

@@ -36,16 +36,6 @@ public sealed record StackConfig
     /// </summary>
     public int BusyPollMicroseconds { get; init; }
     /// <summary>
-    /// The predictive poll: when frames come at a steady pace (gaps of 0.2 ms to 1 s that agree), a thread polls the
-    /// device in a window of at most this many microseconds around the next frame's expected arrival, so it is taken
-    /// without the loop's wake-up and a call it completes continues on that thread (NetworkStack.PredictivePoll.cs,
-    /// ArrivalPredictor). The CPU it costs is the windows' (at a 2 ms pace, a few percent of a core); a window that sees
-    /// no frame, or is interrupted by the scheduler, backs off. 0 (the default: on this machine's quiet benchmark its windows
-    /// almost never caught a frame, docs/benchmarks.md) turns it off; 200 is a window to try; it is off while
-    /// <see cref="BusyPollMicroseconds"/> is set. docs/benchmarks.md has the figures.
-    /// </summary>
-    public int PredictivePollMicroseconds { get; init; }
-    /// <summary>
     /// API calls (send, receive, connect, ping...) made while the real-time loop is idle run their loop turn on the
     /// calling thread instead of waking the loop (one owner at a time: docs/design.md). On by default; false posts every
     /// call to the loop thread, which then alone touches the stack's state. Stacks driven by Poll always post.
@@ -92,9 +82,6 @@ public sealed record StackConfig
             throw new StackConfigurationException(nameof(BusyPollMicroseconds),
                 $"BusyPollMicroseconds {BusyPollMicroseconds} must be between 0 (off: the loop sleeps when idle) and 1,000,000 (one second). "
                 + "Choose it above the gap between the packets you wait for, e.g. 2500 for a request every 2 ms; each microsecond of it is CPU spent.");
-        if (PredictivePollMicroseconds is < 0 or > 100_000)
-            throw new StackConfigurationException(nameof(PredictivePollMicroseconds),
-                $"PredictivePollMicroseconds {PredictivePollMicroseconds} must be between 0 (off) and 100,000 (the widest window around an expected frame).");
         foreach (var d in DnsServers)
             if (!IsUnicastHost(d))
                 throw new StackConfigurationException(nameof(DnsServers), $"DNS server {d} is not a unicast address.");
