@@ -170,6 +170,14 @@ public sealed class StartStackCommand : NetStackCmdlet
     [Parameter]
     public int BusyPollMicroseconds { get; set; }
 
+    /// <summary>
+    /// The caller's wait on the link: a call that has to wait (a server's receive before its request) sleeps on the link
+    /// on its caller's thread for up to this many microseconds and takes the packet itself, so one thread is woken per
+    /// packet, not two. Costs no CPU while waiting; holds the caller's thread. 0: off.
+    /// </summary>
+    [Parameter]
+    public int CallerWaitMicroseconds { get; set; }
+
     protected override void ProcessRecord()
     {
         CheckAddressChoice();
@@ -197,6 +205,7 @@ public sealed class StartStackCommand : NetStackCmdlet
             // On a network with a service host its domain is searched (www -> www.lab.test), unless the user chose a DNS server or a list.
             DnsSearch = DnsSearch ?? (DnsServer is null ? lab?.DnsSearch : null) ?? Array.Empty<string>(),
             PacketLogCapacity = PacketLogSize,
+            CallerWaitMicroseconds = CallerWaitMicroseconds, // range checked by Validate too
             BusyPollMicroseconds = BusyPollMicroseconds, // range checked by Validate: an ErrorRecord that says what to choose
             Dhcp = new DhcpSettings { Enabled = Dhcp, HostName = Dhcp ? DhcpStart.HostName(name) : null },
         };

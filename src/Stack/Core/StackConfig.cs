@@ -36,6 +36,17 @@ public sealed record StackConfig
     /// </summary>
     public int BusyPollMicroseconds { get; init; }
     /// <summary>
+    /// The caller's wait on the device: an API call that has to wait (a server's receive before its request comes) sleeps
+    /// on its caller's thread in the device itself (after the busy poll's spin, if any) for up to this many microseconds,
+    /// and runs the stack's turn when a frame comes, so a reply within it completes the call there and its continuation
+    /// runs on at once: one thread woken per frame (the caller), not the loop thread and then a thread-pool thread for the
+    /// continuation (NetworkStack.BusyPoll.cs). One caller at a time waits so; others park as usual. It costs no CPU while
+    /// waiting, but holds the caller's thread up to this long, and once a call so completed the link is watched again by
+    /// the loop only when it next wakes (at the latest at the end of the window, or the next timer): choose it above the
+    /// gap between the packets you wait for, as the busy poll. 0 (the default) parks at once. docs/benchmarks.md has the figures.
+    /// </summary>
+    public int CallerWaitMicroseconds { get; init; }
+    /// <summary>
     /// API calls (send, receive, connect, ping...) made while the real-time loop is idle run their loop turn on the
     /// calling thread instead of waking the loop (one owner at a time: docs/design.md). On by default; false posts every
     /// call to the loop thread, which then alone touches the stack's state. Stacks driven by Poll always post.
@@ -82,6 +93,10 @@ public sealed record StackConfig
             throw new StackConfigurationException(nameof(BusyPollMicroseconds),
                 $"BusyPollMicroseconds {BusyPollMicroseconds} must be between 0 (off: the loop sleeps when idle) and 1,000,000 (one second). "
                 + "Choose it above the gap between the packets you wait for, e.g. 2500 for a request every 2 ms; each microsecond of it is CPU spent.");
+        if (CallerWaitMicroseconds is < 0 or > 1_000_000)
+            throw new StackConfigurationException(nameof(CallerWaitMicroseconds),
+                $"CallerWaitMicroseconds {CallerWaitMicroseconds} must be between 0 (off: a waiting call parks at once) and 1,000,000 (one second). "
+                + "Choose it above the gap between the packets you wait for, e.g. 2500 for a request every 2 ms; a waiting call holds its thread up to that long.");
         foreach (var d in DnsServers)
             if (!IsUnicastHost(d))
                 throw new StackConfigurationException(nameof(DnsServers), $"DNS server {d} is not a unicast address.");
