@@ -153,7 +153,7 @@ public sealed partial class NetworkStack
         Device.Wake();
         var start = Stopwatch.GetTimestamp();
         var spin = new SpinWait();
-        while (LoopInDevice() && Stopwatch.GetElapsedTime(start).Ticks < TimeSpan.TicksPerMillisecond) spin.SpinOnce();
+        while (LoopInDevice() && Stopwatch.GetElapsedTime(start).Ticks < TimeSpan.TicksPerMillisecond) spin.SpinOnce(sleep1Threshold: -1); // yields, never a 1 ms sleep
     }
 
     private bool LoopInDevice() => Volatile.Read(ref _sleeping) == 1 && !_napping;
