@@ -127,6 +127,10 @@ internal static class Catalog
             Simple("rr-in-2ms-busypoll", "rr", $"1-byte request/response, the kernel requests 2 ms apart, busy polling {Latency.BusyPoll} µs", "µs/round trip", "<= 2x kernel",
                 (o, k) => o <= 2 * k!.Value,
                 (l, o) => Latency.OursServesRequests(l, o, paced: true, Latency.BusyPoll), (l, o) => Latency.KernelServesRequests(l, o, paced: true)),
+            // The caller's wait on the device (StackConfig.CallerWaitMicroseconds, above the 2 ms gap): the server's receive sleeps in the device itself.
+            Simple("rr-in-2ms-wait", "rr", $"1-byte request/response, the kernel requests 2 ms apart, the caller waiting on the device {Latency.CallerWait} µs", "µs/round trip", "<= 2x kernel",
+                (o, k) => o <= 2 * k!.Value,
+                (l, o) => Latency.OursServesRequests(l, o, paced: true, callerWait: Latency.CallerWait), (l, o) => Latency.KernelServesRequests(l, o, paced: true)),
             Simple("ping", "ping", "ICMP echo RTT, we ping back to back", "µs", "(report)", null, (l, o) => Scenarios.OursPing(l, o), KernelClients.Ping),
             Simple("ping-busypoll", "ping", $"ICMP echo RTT, we ping back to back, busy polling {Latency.BusyPoll} µs", "µs", "(report)", null,
                 (l, o) => Scenarios.OursPing(l, o, Latency.BusyPoll), KernelClients.Ping),

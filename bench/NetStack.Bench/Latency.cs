@@ -22,7 +22,65 @@ internal static class Latency
     /// <summary>The short window of rr-busypoll-100 and ping-busypoll-100: a reply back to back comes within it, a 2 ms gap does not.</summary>
     public const int ShortBusyPoll = 100;
 
-    internal static Func<StackConfig, StackConfig>? WithBusyPoll(int busyPoll) => busyPoll == 0 ? null : c => c with { BusyPollMicroseconds = busyPoll };
+    /// <summary>The caller's wait on the device of the *-wait variants (StackConfig.CallerWaitMicroseconds): above the 2 ms gap.</summary>
+    public const int CallerWait = 2500;
+
+    internal static Func<StackConfig, StackConfig>? WithBusyPoll(int busyPoll, int callerWait = 0) =>
+        busyPoll == 0 && callerWait == 0 ? null : c => c with { BusyPollMicroseconds = busyPoll, CallerWaitMicroseconds = callerWait };
+
+    /// <summary>
+    /// Counted events of the stack's idle path: the loop's naps, the device's waits (ppoll, by the loop or a waiting
+    /// caller) and pcap_dispatch calls, the calls done while their caller waited on the device and those parked after it.
+    /// </summary>
+    internal static async Task<Dictionary<string, long>> IdlePathCounts(NetworkStack stack)
+    {
+        var c = await stack.GetStatisticsAsync();
+        long C(string name) => c.FirstOrDefault(x => x.Layer == "Stack" && x.Name == name)?.Value ?? 0;
+        var (voluntary, involuntary) = ContextSwitches();
+        var d = new Dictionary<string, long>
+        {
+            ["context_switches"] = voluntary, ["involuntary_context_switches"] = involuntary,
+            ["loop_naps"] = C("LoopNaps"), ["caller_waits_done"] = C("CallerWaitCallsDone"), ["caller_waits_parked"] = C("CallerWaitCallsParked"),
+        };
+        if (stack.Device is NetStack.Link.PcapDevice p)
+        {
+            d["device_waits"] = p.Waits;
+            d["pcap_dispatch_calls"] = p.ReceiveCalls;
+        }
+        return d;
+    }
+
+    /// <summary>The process's context switches so far, voluntary and not, summed over its threads (/proc/self/task/*/status; Linux).</summary>
+    private static (long Voluntary, long Involuntary) ContextSwitches()
+    {
+        long v = 0, n = 0;
+        if (!Directory.Exists("/proc/self/task")) return (0, 0);
+        foreach (var task in Directory.GetDirectories("/proc/self/task"))
+        {
+            try
+            {
+                foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                {
+                    if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)) v += long.Parse(line.AsSpan(24).Trim(), CultureInfo.InvariantCulture);
+                    else if (line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal)) n += long.Parse(line.AsSpan(27).Trim(), CultureInfo.InvariantCulture);
+                }
+            }
+            catch (IOException) { } // the thread ended meanwhile
+        }
+        return (v, n);
+    }
+
+    /// <summary>The idle path's counts since <paramref name="before"/>: per <paramref name="unit"/> (round trip, echo), the done/parked counts whole.</summary>
+    internal static async Task AddIdlePathDetails(NetworkStack stack, Dictionary<string, long> before, double count, string unit, Measurement m)
+    {
+        var after = await IdlePathCounts(stack);
+        foreach (var (k, v) in after)
+        {
+            var delta = v - before.GetValueOrDefault(k);
+            if (k.StartsWith("caller_waits_", StringComparison.Ordinal)) { if (stack.Config.CallerWaitMicroseconds > 0) m.Details[k] = delta; }
+            else m.Details[$"{k}_per_{unit}"] = delta / Math.Max(1, count);
+        }
+    }
 
     /// <summary>The stack's counts of calls done while their caller spun, and of calls that parked after it (busy polling).</summary>
     internal static async Task<(long Done, long Parked)> BusyPollCounts(NetworkStack stack)
@@ -30,23 +88,6 @@ internal static class Latency
         var c = await stack.GetStatisticsAsync();
         long C(string name) => c.FirstOrDefault(x => x.Layer == "Stack" && x.Name == name)?.Value ?? 0;
         return (C("BusyPollCallsDone"), C("BusyPollCallsParked"));
-    }
-
-    /// <summary>The predictive poll's windows: hits, misses, preempted (StackConfig.PredictivePollMicroseconds).</summary>
-    internal static async Task<(long Hits, long Misses, long Preempted)> PredictiveCounts(NetworkStack stack)
-    {
-        var c = await stack.GetStatisticsAsync();
-        long C(string name) => c.FirstOrDefault(x => x.Layer == "Stack" && x.Name == name)?.Value ?? 0;
-        return (C("PredictivePollHits"), C("PredictivePollMisses"), C("PredictivePollPreempted"));
-    }
-
-    internal static async Task AddPredictiveDetails(NetworkStack stack, (long Hits, long Misses, long Preempted) before, Measurement m)
-    {
-        if (stack.Config.PredictivePollMicroseconds == 0 || stack.Config.BusyPollMicroseconds > 0) return;
-        var after = await PredictiveCounts(stack);
-        m.Details["predictive_hits"] = after.Hits - before.Hits;
-        m.Details["predictive_misses"] = after.Misses - before.Misses;
-        m.Details["predictive_preempted"] = after.Preempted - before.Preempted;
     }
 
     /// <summary>The link's summed wait of received frames in the capture ring (µs) and its frames received.</summary>
@@ -82,12 +123,12 @@ internal static class Latency
         using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll));
         var clock = Stopwatch.StartNew();
         var ring = await RingWait(stack);
-        var predictive = await PredictiveCounts(stack);
+        var idlePath = await IdlePathCounts(stack);
         var a = await Scenarios.Snapshot(stack, clock);
         var m = KernelPings(lab, o, paced);
         var b = await Scenarios.Snapshot(stack, clock);
         await AddRingWait(stack, ring, m);
-        await AddPredictiveDetails(stack, predictive, m);
+        await AddIdlePathDetails(stack, idlePath, m.Details["echoes"], "echo", m);
         m.Details["process_cpu_us_per_echo"] = (b.ProcessCpu - a.ProcessCpu).TotalMicroseconds / Math.Max(1, m.Details["echoes"]);
         m.Details["loop_cpu_us_per_echo"] = (b.Cpu - a.Cpu).TotalMicroseconds / Math.Max(1, m.Details["echoes"]);
         m.Details["loop_cpu_share"] = (b.Cpu - a.Cpu) / (b.At - a.At);
@@ -116,12 +157,11 @@ internal static class Latency
     }
 
     /// <summary>Our stack serves 1-byte echoes on port 7000; the kernel in K requests.</summary>
-    public static async Task<Measurement> OursServesRequests(BenchLab lab, BenchOptions o, bool paced, int busyPoll = 0)
+    public static async Task<Measurement> OursServesRequests(BenchLab lab, BenchOptions o, bool paced, int busyPoll = 0, int callerWait = 0)
     {
-        using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll));
+        using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll, callerWait));
         var spins = await BusyPollCounts(stack);
         var ring = await RingWait(stack);
-        var predictive = await PredictiveCounts(stack);
         var listener = stack.Listen(RequestPort);
         var server = Task.Run(async () =>
         {
@@ -131,6 +171,7 @@ internal static class Latency
             while (await s.ReceiveAsync(b) == 1) await s.SendAsync(b);
         });
         var clock = Stopwatch.StartNew();
+        var idlePath = await IdlePathCounts(stack);
         var a = await Scenarios.Snapshot(stack, clock);
         var m = RequestsFromKernel(lab, o, paced);
         var z = await Scenarios.Snapshot(stack, clock);
@@ -142,7 +183,7 @@ internal static class Latency
         m.Details["process_cpu_share"] = (z.ProcessCpu - a.ProcessCpu) / (z.At - a.At);
         await AddBusyPollDetails(stack, spins, m);
         await AddRingWait(stack, ring, m);
-        await AddPredictiveDetails(stack, predictive, m);
+        await AddIdlePathDetails(stack, idlePath, m.Details["round_trips"], "round_trip", m);
         return m;
     }
 

@@ -40,8 +40,6 @@ internal static class Scenarios
             device = PcapDevice.Open(BenchLab.StackInterface, options with { HostIngressDrop = null });
         }
         var c = new StackConfig { Address = BenchLab.StackAddress, PrefixLength = 24 };
-        // A/B of the predictive poll in one build: NETSTACK_BENCH_PREDICTIVE_POLL=0 turns it off, N sets its window (µs).
-        if (int.TryParse(Environment.GetEnvironmentVariable("NETSTACK_BENCH_PREDICTIVE_POLL"), out var predictive)) c = c with { PredictivePollMicroseconds = predictive };
         // A/B of congestion controls in one build: NETSTACK_BENCH_CONGESTION=cubic (or newreno, bbr) for the stacks the scenarios start.
         if (Environment.GetEnvironmentVariable("NETSTACK_BENCH_CONGESTION") is { Length: > 0 } cc) c = c with { Tcp = c.Tcp with { CongestionControl = cc } };
         var stack = new NetworkStack(device, config is null ? c : config(c), name: "bench");

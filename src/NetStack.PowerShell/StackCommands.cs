@@ -171,12 +171,12 @@ public sealed class StartStackCommand : NetStackCmdlet
     public int BusyPollMicroseconds { get; set; }
 
     /// <summary>
-    /// The predictive poll: when packets come at a steady pace, a thread polls the link only in a window of at most this
-    /// many microseconds around the next one's expected arrival, so it is answered without a wake-up (a few percent of a
-    /// core, not a whole one). 200 by default; 0: off. Off while -BusyPollMicroseconds is set.
+    /// The caller's wait on the link: a call that has to wait (a server's receive before its request) sleeps on the link
+    /// on its caller's thread for up to this many microseconds and takes the packet itself, so one thread is woken per
+    /// packet, not two. Costs no CPU while waiting; holds the caller's thread. 0: off.
     /// </summary>
     [Parameter]
-    public int PredictivePollMicroseconds { get; set; }
+    public int CallerWaitMicroseconds { get; set; }
 
     protected override void ProcessRecord()
     {
@@ -205,11 +205,11 @@ public sealed class StartStackCommand : NetStackCmdlet
             // On a network with a service host its domain is searched (www -> www.lab.test), unless the user chose a DNS server or a list.
             DnsSearch = DnsSearch ?? (DnsServer is null ? lab?.DnsSearch : null) ?? Array.Empty<string>(),
             PacketLogCapacity = PacketLogSize,
+            CallerWaitMicroseconds = CallerWaitMicroseconds, // range checked by Validate too
             BusyPollMicroseconds = BusyPollMicroseconds, // range checked by Validate: an ErrorRecord that says what to choose
             Dhcp = new DhcpSettings { Enabled = Dhcp, HostName = Dhcp ? DhcpStart.HostName(name) : null },
         };
         if (CongestionControl is { } cc) config = config with { Tcp = config.Tcp with { CongestionControl = cc } };
-        if (MyInvocation.BoundParameters.ContainsKey(nameof(PredictivePollMicroseconds))) config = config with { PredictivePollMicroseconds = PredictivePollMicroseconds };
         try { config.Validate(Mtu ?? 9000); }
         catch (StackConfigurationException e) { ThrowTerminatingError(ErrorFor(e, config)); }
 

@@ -97,7 +97,6 @@ public sealed partial class NetworkStack
     private TimeSpan? EndTurn(TimeSpan now, out int received)
     {
         received = Device.Receive(Ethernet, now, ReceiveBatch);
-        if (received > 0) NoteArrivals();
 
         var next = Min(Arp.Poll(now), Ip.Poll(now));
         next = Min(next, Icmp.Poll(now));
@@ -109,6 +108,7 @@ public sealed partial class NetworkStack
         Device.Flush(now);
         next = Min(next, Device.NextArrival);
         if (received == ReceiveBatch || !_posted.IsEmpty) next = now;
+        Volatile.Write(ref _nextDeadline, next?.Ticks ?? long.MaxValue); // a caller waiting on the device wakes for it
         return next;
     }
 
@@ -142,10 +142,16 @@ public sealed partial class NetworkStack
         else if (!_inline || Volatile.Read(ref _sleeping) == 1) WakeLoop();
     }
 
-    /// <summary>Wakes the loop thread from its sleep in the device, or from its nap while a caller spins.</summary>
+    /// <summary>Wakes the loop thread from its sleep in the device, or from its nap while a caller spins or waits on the device.</summary>
+    /// <remarks>
+    /// A napping loop needs only its event: the device's wake-up would also wake a caller waiting on the device, for
+    /// nothing (measured: a second ppoll per request/response round trip, a pacing or retransmission timer set by the
+    /// reply's turn waking the loop). A loop that naps sets <see cref="_napping"/> after it resets its nap's event: a
+    /// wake-up that reads the flag set comes after the reset, so its Set is not lost; one that reads it clear wakes both.
+    /// </remarks>
     private void WakeLoop()
     {
-        Device.Wake();
+        if (!_napping) Device.Wake();
         _nap.Set();
     }
 
@@ -229,6 +235,7 @@ public sealed partial class NetworkStack
             next = Clock.Now;
         }
         finally { Monitor.Exit(_turn); }
+        WakeDeviceWaiter();
         // The loop may be asleep until a deadline this turn moved earlier, or with frames or work this turn left.
         if (Volatile.Read(ref _sleeping) == 1 && (received == ReceiveBatch || !_posted.IsEmpty || next is { } n && n.Ticks < Volatile.Read(ref _sleepUntil)))
             WakeLoop();
@@ -348,7 +355,6 @@ public sealed partial class NetworkStack
         if (_thread != null) throw new InvalidOperationException($"Stack '{Name}' is already running.");
         _thread = new Thread(RunLoop) { IsBackground = true, Name = $"NetStack loop {Name}" };
         _inline = _context.Config.InlineCalls;
-        StartPredictivePoll();
         _thread.Start();
     }
 
@@ -378,8 +384,8 @@ public sealed partial class NetworkStack
                     next = null;
                 }
                 turn = seen = Volatile.Read(ref _turns); // more before it sleeps: a call ran a turn inline since
-                PlanWindow();
             }
+            WakeDeviceWaiter();
             if (_stopping) break;
             if (!_posted.IsEmpty) continue;
             var at = Clock.Now;
@@ -387,37 +393,23 @@ public sealed partial class NetworkStack
             if (wait > idle) wait = idle;
             if (wait <= TimeSpan.Zero) continue;
             if (BusyPolling(lastWork)) continue; // another turn at once: no sleep, no wake-up to pay for the next frame
-            // The predictive poll: a frame is expected soon, a pool thread polls for it and the loop naps (below); or the
-            // loop sleeps in the device only until it is time to start that poller.
-            var predicted = PredictivePoll(ref wait, out var plannedWake);
-            if (BridgingPoller())
-            {
-                Thread.SpinWait(32);
-                continue;
-            }
-            // While a caller spins (NetworkStack.BusyPoll.cs) its turns take the frames: the loop naps without watching
-            // the device (a frame wakes the spinner alone), until the last spinner leaves, work is posted, or the caller's
-            // window passes (in case a turn of the caller's moved a deadline before the loop went to sleep).
-            ReleaseLatePoller();
-            _nap.Reset(); // before the spinners are counted: one that leaves after the count sets it again
-            var spinning = BusyWaiters > 0;
-            if (spinning && !predicted && _context.Config.BusyPollMicroseconds > 0 && wait.Ticks > _context.Config.BusyPollMicroseconds * TimeSpan.TicksPerMicrosecond) wait = TimeSpan.FromTicks(_context.Config.BusyPollMicroseconds * TimeSpan.TicksPerMicrosecond);
-            else if (spinning && Volatile.Read(ref _pollerActive) == 1 && PollerNap() is var nap && wait > nap) wait = nap;
+            // While a caller spins or waits on the device (NetworkStack.BusyPoll.cs) its turns take the frames: the loop naps
+            // without watching the device (a frame wakes the caller alone), until the last of them leaves without its call
+            // done, work is posted, or the longest window passes (a caller's turn may have moved a deadline before the loop
+            // went to sleep; a caller whose call was done may not call again).
+            _nap.Reset(); // before the waiters are counted: one that leaves after the count sets it again
+            var napping = BusyWaiters > 0;
+            var cap = TimeSpan.FromTicks(Math.Max(_context.Config.BusyPollMicroseconds, _context.Config.CallerWaitMicroseconds) * TimeSpan.TicksPerMicrosecond);
+            if (napping && wait > cap) wait = cap;
+            _napping = napping; // before the flag below: a caller that sees the loop asleep sees which sleep (LoopInDevice)
             Volatile.Write(ref _sleepUntil, (at + wait).Ticks);
             Interlocked.Exchange(ref _sleeping, 1);
-            // A call posted, or a turn run inline, after this loop's turn: go round again instead of sleeping past it.
-            if (_posted.IsEmpty && spinning)
-            {
-                _napping = true;
-                _nap.Wait(wait);
-                _napping = false;
-            }
-            else if (_posted.IsEmpty && Volatile.Read(ref _turns) == turn)
-            {
-                Device.WaitForFrames(wait);
-                NoteWake(plannedWake);
-            }
+            // A call posted, or a turn run inline, after this loop's turn: go round again instead of sleeping past it. A
+            // caller that began to wait after the count: go round too (it may wait on the device, where the loop must not).
+            if (_posted.IsEmpty && napping) Nap(wait, cap);
+            else if (_posted.IsEmpty && Volatile.Read(ref _turns) == turn && BusyWaiters == 0) Device.WaitForFrames(wait);
             Volatile.Write(ref _sleeping, 0);
+            _napping = false;
         }
     }
 }

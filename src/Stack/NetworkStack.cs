@@ -170,9 +170,9 @@ public sealed partial class NetworkStack : IDisposable
         list.Add(new StackCounter("Stack", "LoopFaults", LoopFaults));
         list.Add(new StackCounter("Stack", "BusyPollCallsDone", Interlocked.Read(ref _busyWaitHits)));
         list.Add(new StackCounter("Stack", "BusyPollCallsParked", Interlocked.Read(ref _busyWaitMisses)));
-        list.Add(new StackCounter("Stack", "PredictivePollHits", _predictor?.Hits ?? 0));
-        list.Add(new StackCounter("Stack", "PredictivePollMisses", _predictor?.Misses ?? 0));
-        list.Add(new StackCounter("Stack", "PredictivePollPreempted", _predictor?.Preempted ?? 0));
+        list.Add(new StackCounter("Stack", "CallerWaitCallsDone", Interlocked.Read(ref _callerWaitHits)));
+        list.Add(new StackCounter("Stack", "CallerWaitCallsParked", Interlocked.Read(ref _callerWaitMisses)));
+        list.Add(new StackCounter("Stack", "LoopNaps", Volatile.Read(ref _loopNaps)));
         return list;
     }
 
@@ -344,6 +344,7 @@ public sealed partial class NetworkStack : IDisposable
         PrepareDhcpRelease();
         _stopping = true;
         WakeLoop();
+        if (CallerWaitsOnDevice) Device.Wake(); // a caller waiting on the device gives it up now
         var loopEnded = _thread is not { } t || t == Thread.CurrentThread || t.Join(TimeSpan.FromSeconds(10));
         // A call may be running a turn inline: the state is ours once it has left (calls after it see _stopping and post).
         var owned = Monitor.TryEnter(_turn, TimeSpan.FromSeconds(10));

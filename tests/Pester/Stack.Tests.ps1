@@ -128,19 +128,22 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
         finally { Get-Stack | Where-Object Name -in $name, $pinger | Stop-Stack -Confirm:$false }
     }
 
-    It 'refuses a predictive-poll window out of range with the range, and at 0 it is off with its three counters at 0' {
-        $err = { Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.19/24 -PredictivePollMicroseconds -1 -Name (New-TestName pp) } | Should -Throw -PassThru
+    It 'refuses a caller-wait window out of range with the range, and with one in range the caller waits on the link for its ping' {
+        $err = { Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.12/24 -CallerWaitMicroseconds -5 -Name (New-TestName cw) } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'InvalidConfiguration,*'
-        $err.Exception.Message | Should -Match 'PredictivePollMicroseconds -1 must be between 0'
-        $name = New-TestName 'predict'
-        Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.20/24 -PredictivePollMicroseconds 0 -Name $name | Out-Null
+        $err.Exception.Message | Should -Match 'CallerWaitMicroseconds -5 must be between 0'
+        $name = New-TestName 'waits'
+        $pinger = New-TestName 'pinger'
+        Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.19/24 -CallerWaitMicroseconds 1000000 -Name $name | Out-Null
         try {
-            # Off, and its three counters there (0: no window is ever opened).
-            $rows = @(Get-StackStatistics -Stack $name -Layer Stack -Name PredictivePoll* -All)
-            $rows.Name | Should -Be @('PredictivePollHits', 'PredictivePollMisses', 'PredictivePollPreempted')
-            ($rows | Measure-Object Value -Sum).Sum | Should -Be 0
+            Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.20/24 -Name $pinger | Out-Null
+            # The pings' callers wait on the link for their replies (done there, or parked after the window); a stack
+            # without the mode counts none. (Not every one: a reply already in when the call returns needs no wait.)
+            (Test-StackConnection -Stack $name 192.0.2.20 -Count 3 -Delay 0).Status | Should -Be @('Success', 'Success', 'Success')
+            (Get-StackStatistics -Stack $name -Layer Stack -Name CallerWaitCalls* -All | Measure-Object Value -Sum).Sum | Should -BeGreaterOrEqual 1
+            (Get-StackStatistics -Stack $pinger -Layer Stack -Name CallerWaitCalls* -All | Measure-Object Value -Sum).Sum | Should -Be 0
         }
-        finally { Get-Stack | Where-Object Name -eq $name | Stop-Stack -Confirm:$false }
+        finally { Get-Stack | Where-Object Name -in $name, $pinger | Stop-Stack -Confirm:$false }
     }
 
     It 'supports -WhatIf on Start-Stack and Stop-Stack' {

@@ -21,6 +21,6 @@ public abstract class ForwardingLink(ILinkDevice inner) : ILinkDevice
     public virtual void Transmit(ReadOnlySpan<byte> frame, TimeSpan now) => inner.Transmit(frame, now);
     public virtual void Flush(TimeSpan now) => inner.Flush(now);
     public virtual void WaitForFrames(TimeSpan timeout) => inner.WaitForFrames(timeout);
-    public void Wake() => inner.Wake();
+    public virtual void Wake() => inner.Wake();
     public void Dispose() => inner.Dispose();
 }

@@ -36,15 +36,16 @@ public sealed record StackConfig
     /// </summary>
     public int BusyPollMicroseconds { get; init; }
     /// <summary>
-    /// The predictive poll: when frames come at a steady pace (gaps of 0.2 ms to 1 s that agree), a thread polls the
-    /// device in a window of at most this many microseconds around the next frame's expected arrival, so it is taken
-    /// without the loop's wake-up and a call it completes continues on that thread (NetworkStack.PredictivePoll.cs,
-    /// ArrivalPredictor). The CPU it costs is the windows' (at a 2 ms pace, a few percent of a core); a window that sees
-    /// no frame, or is interrupted by the scheduler, backs off. 0 (the default: on this machine's quiet benchmark its windows
-    /// almost never caught a frame, docs/benchmarks.md) turns it off; 200 is a window to try; it is off while
-    /// <see cref="BusyPollMicroseconds"/> is set. docs/benchmarks.md has the figures.
+    /// The caller's wait on the device: an API call that has to wait (a server's receive before its request comes) sleeps
+    /// on its caller's thread in the device itself (after the busy poll's spin, if any) for up to this many microseconds,
+    /// and runs the stack's turn when a frame comes, so a reply within it completes the call there and its continuation
+    /// runs on at once: one thread woken per frame (the caller), not the loop thread and then a thread-pool thread for the
+    /// continuation (NetworkStack.BusyPoll.cs). One caller at a time waits so; others park as usual. It costs no CPU while
+    /// waiting, but holds the caller's thread up to this long, and once a call so completed the link is watched again by
+    /// the loop only when it next wakes (at the latest at the end of the window, or the next timer): choose it above the
+    /// gap between the packets you wait for, as the busy poll. 0 (the default) parks at once. docs/benchmarks.md has the figures.
     /// </summary>
-    public int PredictivePollMicroseconds { get; init; }
+    public int CallerWaitMicroseconds { get; init; }
     /// <summary>
     /// API calls (send, receive, connect, ping...) made while the real-time loop is idle run their loop turn on the
     /// calling thread instead of waking the loop (one owner at a time: docs/design.md). On by default; false posts every
@@ -92,9 +93,10 @@ public sealed record StackConfig
             throw new StackConfigurationException(nameof(BusyPollMicroseconds),
                 $"BusyPollMicroseconds {BusyPollMicroseconds} must be between 0 (off: the loop sleeps when idle) and 1,000,000 (one second). "
                 + "Choose it above the gap between the packets you wait for, e.g. 2500 for a request every 2 ms; each microsecond of it is CPU spent.");
-        if (PredictivePollMicroseconds is < 0 or > 100_000)
-            throw new StackConfigurationException(nameof(PredictivePollMicroseconds),
-                $"PredictivePollMicroseconds {PredictivePollMicroseconds} must be between 0 (off) and 100,000 (the widest window around an expected frame).");
+        if (CallerWaitMicroseconds is < 0 or > 1_000_000)
+            throw new StackConfigurationException(nameof(CallerWaitMicroseconds),
+                $"CallerWaitMicroseconds {CallerWaitMicroseconds} must be between 0 (off: a waiting call parks at once) and 1,000,000 (one second). "
+                + "Choose it above the gap between the packets you wait for, e.g. 2500 for a request every 2 ms; a waiting call holds its thread up to that long.");
         foreach (var d in DnsServers)
             if (!IsUnicastHost(d))
                 throw new StackConfigurationException(nameof(DnsServers), $"DNS server {d} is not a unicast address.");

@@ -52,7 +52,10 @@ public interface ILinkDevice : IDisposable
     /// <summary>When a frame already in flight becomes receivable on its own (virtual wire delay); null if none.</summary>
     TimeSpan? NextArrival { get; }
 
-    /// <summary>Blocks the loop thread up to <paramref name="timeout"/> until frames may be ready or <see cref="Wake"/> is called.</summary>
+    /// <summary>
+    /// Blocks the calling thread up to <paramref name="timeout"/> until frames may be ready or <see cref="Wake"/> is called:
+    /// the loop thread, or a caller waiting on the device for its call (StackConfig.CallerWaitMicroseconds); one thread at a time.
+    /// </summary>
     void WaitForFrames(TimeSpan timeout);
 
     /// <summary>Interrupts <see cref="WaitForFrames"/> from any thread (API work was posted to the loop).</summary>
