@@ -26,7 +26,13 @@ internal static class WireCost
         public string Name => inner.Name;
         public MacAddress HardwareAddress => inner.HardwareAddress;
         public int Mtu => inner.Mtu;
-        public int Receive(IFrameSink sink, TimeSpan now, int max) => inner.Receive(sink, now, max);
+        public long ReceiveBatches, FramesIn; // Receive calls that returned frames, and the frames (the loop's thread only)
+        public int Receive(IFrameSink sink, TimeSpan now, int max)
+        {
+            var n = inner.Receive(sink, now, max);
+            if (n > 0) { ReceiveBatches++; FramesIn += n; }
+            return n;
+        }
         public void Transmit(ReadOnlySpan<byte> frame, TimeSpan now) => inner.Transmit(frame, now);
         // The port's capabilities pass through, so the counted stacks run as on a bare port.
         public bool CompletesTcpChecksum => inner.CompletesTcpChecksum;
@@ -105,8 +111,13 @@ internal static class WireCost
         long sent = 0, received = 0;
         var sender = Task.Run(async () =>
         {
-            while (!Volatile.Read(ref stop))
+            // Without close, one send more after stop is seen: the receiver may have drained everything and asked for more
+            // just before stop was set (it then waited forever: a warm-up window hung, about once in 50 runs), and that
+            // last send answers it (sent after the stop, it cannot have been read before the receive was made).
+            for (var last = false; !last;)
             {
+                last = Volatile.Read(ref stop);
+                if (last && close) break;
                 var before = GC.GetAllocatedBytesForCurrentThread();
                 var t = valueTasks ? p.Client.WriteAsync(data) : new ValueTask(p.Client.SendAsync(data));
                 sendCost.Allocated += GC.GetAllocatedBytesForCurrentThread() - before;
@@ -119,8 +130,15 @@ internal static class WireCost
         });
         var receiver = Task.Run(async () =>
         {
-            while (close || !Volatile.Read(ref stop) || received < Volatile.Read(ref sent))
+            while (true)
             {
+                // Without close: once stopped, the sender's count is final when it ends (its last send is in flight
+                // until then), and the window ends with the last byte it sent.
+                if (!close && Volatile.Read(ref stop))
+                {
+                    await sender;
+                    if (received >= Volatile.Read(ref sent)) break;
+                }
                 var before = GC.GetAllocatedBytesForCurrentThread();
                 var t = valueTasks ? p.Server.ReadAsync(buffer) : new ValueTask<int>(p.Server.ReceiveAsync(buffer));
                 receiveCost.Allocated += GC.GetAllocatedBytesForCurrentThread() - before;
@@ -129,7 +147,6 @@ internal static class WireCost
                 var n = await t;
                 if (n == 0) break;
                 received += n;
-                if (!close && Volatile.Read(ref stop) && !sender.IsCompleted) await sender;
             }
         });
         await Task.Delay(duration);
@@ -148,17 +165,43 @@ internal static class WireCost
         var cpu0 = proc.TotalProcessorTime;
         var loopA0 = await p.StackA.InvokeAsync(_ => Native.ThreadCpuTime());
         var loopB0 = await p.StackB.InvokeAsync(_ => Native.ThreadCpuTime());
+        var (frames0, pool0, switches0) = (Interlocked.Read(ref p.Wire.FramesCarried), ThreadPool.CompletedWorkItemCount, VoluntaryContextSwitches());
+        var (wakes0, waits0) = (Interlocked.Read(ref p.DeviceA.Wakes) + Interlocked.Read(ref p.DeviceB.Wakes), Interlocked.Read(ref p.DeviceA.Waits) + Interlocked.Read(ref p.DeviceB.Waits));
+        var (batchesB0, framesInB0) = await p.StackB.InvokeAsync(_ => (p.DeviceB.ReceiveBatches, p.DeviceB.FramesIn));
         var clock = Stopwatch.StartNew();
-        var (bytes, _, _) = await Stream(p, o.WireDuration, 128 * 1024, 256 * 1024, close: true);
+        var (bytes, send, receive) = await Stream(p, o.WireDuration, 128 * 1024, 256 * 1024, close: true);
         var wall = clock.Elapsed;
         var loopA = await p.StackA.InvokeAsync(_ => Native.ThreadCpuTime()) - loopA0;
         var loopB = await p.StackB.InvokeAsync(_ => Native.ThreadCpuTime()) - loopB0;
         proc.Refresh();
         var cpu = proc.TotalProcessorTime - cpu0;
         var jit = JitInfo.GetCompilationTime() - jit0;
+        // Counted events of the window (steadier under load than the rates): frames the wire carried (both ways), thread-pool
+        // work items (each a continuation hop, and a worker that may spin after it), voluntary context switches (sleeps),
+        // the loops' wake-ups (Wake: a frame or work for a loop that may sleep) and sleeps (WaitForFrames).
+        var frames = Interlocked.Read(ref p.Wire.FramesCarried) - frames0;
+        var (pool, switches) = (ThreadPool.CompletedWorkItemCount - pool0, VoluntaryContextSwitches() - switches0);
+        var wakes = Interlocked.Read(ref p.DeviceA.Wakes) + Interlocked.Read(ref p.DeviceB.Wakes) - wakes0;
+        var waits = Interlocked.Read(ref p.DeviceA.Waits) + Interlocked.Read(ref p.DeviceB.Waits) - waits0;
+        var (batchesB, framesInB) = await p.StackB.InvokeAsync(_ => (p.DeviceB.ReceiveBatches - batchesB0, p.DeviceB.FramesIn - framesInB0));
+        var segments = Math.Max(1.0, bytes / 1448.0); // full-sized data segments at MTU 1500 (MSS 1448 with timestamps)
+        var mib = Math.Max(1e-9, bytes / 1048576.0);
         var stats = await p.StackA.GetStatisticsAsync();
         return new Measurement(bytes * 8 / cpu.TotalSeconds / 1e9, new Dictionary<string, double>
         {
+            ["process_cpu_us_per_segment"] = cpu.TotalMicroseconds / segments,
+            ["sender_loop_cpu_us_per_segment"] = loopA.TotalMicroseconds / segments,
+            ["receiver_loop_cpu_us_per_segment"] = loopB.TotalMicroseconds / segments,
+            ["other_threads_cpu_us_per_segment"] = (cpu - loopA - loopB).TotalMicroseconds / segments, // the callers' pool threads, spinning workers, GC, JIT
+            ["frames_per_segment"] = frames / segments,
+            ["pool_work_items_per_mib"] = pool / mib,
+            ["voluntary_switches_per_mib"] = switches / mib,
+            ["loop_wakes_per_mib"] = wakes / mib,
+            ["loop_sleeps_per_mib"] = waits / mib,
+            ["send_calls_pending_share"] = send.Pending / Math.Max(1.0, send.Calls),
+            ["receive_calls_pending_share"] = receive.Pending / Math.Max(1.0, receive.Calls),
+            ["receive_calls_per_mib"] = receive.Calls / mib,
+            ["receiver_frames_per_batch"] = framesInB / Math.Max(1.0, batchesB), // frames per Receive of the receiving stack's device that returned any
             ["sender_retransmissions"] = stats.FirstOrDefault(c => c.Layer == "Tcp" && c.Name == "SegmentsRetransmitted")?.Value ?? 0,
             ["sender_timeouts"] = stats.FirstOrDefault(c => c.Layer == "Tcp" && c.Name == "Timeouts")?.Value ?? 0,
             ["wire_frames_overflowed"] = p.Wire.FramesOverflowed,
