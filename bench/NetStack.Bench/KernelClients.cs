@@ -65,12 +65,20 @@ internal static class KernelClients
         for (int i = 0; i < 100; i++) KernelConnect(Peer.ClosePort).Dispose();
         var clock = Stopwatch.StartNew();
         var cpu0 = Native.ThreadCpuTime();
+        var (threads0, peer0, pool0) = (ThreadCounters.Take(), ThreadCounters.Take(CpuProbe.PeerPid), ThreadPool.CompletedWorkItemCount);
+        WindowMarks.Mark("kernel", "start");
         for (int i = 0; i < o.Connects; i++) KernelConnect(Peer.ClosePort).Dispose();
+        WindowMarks.Mark("kernel", "end");
         var elapsed = clock.Elapsed;
-        return new Measurement(o.Connects / elapsed.TotalSeconds, new Dictionary<string, double>
+        var (threads1, peer1, pool1) = (ThreadCounters.Take(), ThreadCounters.Take(CpuProbe.PeerPid), ThreadPool.CompletedWorkItemCount);
+        var details = new Dictionary<string, double>
         {
             ["client_thread_cpu_us_per_connection"] = (Native.ThreadCpuTime() - cpu0).TotalMicroseconds / o.Connects,
-        });
+            ["pool_work_items_per_connection"] = (double)(pool1 - pool0) / o.Connects,
+        };
+        ThreadCounters.Describe("per_connection_", threads0, threads1, o.Connects, details, split: true);
+        ThreadCounters.Describe("peer_per_connection_", peer0, peer1, o.Connects, details, split: false);
+        return new Measurement(o.Connects / elapsed.TotalSeconds, details);
     });
 
     public static Measurement RequestResponse(BenchLab lab, BenchOptions o) => InU(lab, () =>

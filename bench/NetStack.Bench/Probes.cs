@@ -36,6 +36,68 @@ internal readonly record struct CpuProbe(long PeerTicks, long BusyTicks, long To
     }
 }
 
+/// <summary>
+/// A process's threads summed from /proc/PID/task/*: CPU (schedstat, ns), voluntary and involuntary context switches,
+/// and the CPU split by kind of thread (the stack's loop, the thread pool's workers, the rest). Threads that ended
+/// between two readings drop out of the sums (the figures here are read around windows whose threads live on).
+/// </summary>
+/// <summary>
+/// NETSTACK_BENCH_MARKS=1: the connect scenario prints "MARK &lt;side&gt; start|end &lt;ns&gt;" (CLOCK_MONOTONIC, Stopwatch's clock on
+/// Linux) to standard error around its timed window, so a trace taken with <c>perf record -k CLOCK_MONOTONIC</c> can be cut to it.
+/// </summary>
+internal static class WindowMarks
+{
+    public static readonly bool On = Environment.GetEnvironmentVariable("NETSTACK_BENCH_MARKS") == "1";
+
+    public static void Mark(string side, string edge)
+    {
+        if (On) Console.Error.WriteLine($"MARK {side} {edge} {Stopwatch.GetTimestamp()}");
+    }
+}
+
+internal readonly record struct ThreadCounters(long CpuNs, long Voluntary, long Involuntary, long LoopCpuNs, long PoolCpuNs)
+{
+    public static ThreadCounters Take(int pid = 0)
+    {
+        long cpu = 0, vol = 0, invol = 0, loop = 0, pool = 0;
+        var dir = pid == 0 ? "/proc/self/task" : $"/proc/{pid}/task";
+        string[] tasks;
+        try { tasks = Directory.GetDirectories(dir); }
+        catch (IOException) { return default; }
+        foreach (var task in tasks)
+        {
+            try
+            {
+                var ns = long.Parse(File.ReadAllText(Path.Combine(task, "schedstat")).Split(' ')[0], CultureInfo.InvariantCulture);
+                var comm = File.ReadAllText(Path.Combine(task, "comm")).Trim();
+                cpu += ns;
+                if (comm.StartsWith("NetStack loop", StringComparison.Ordinal)) loop += ns;
+                else if (comm.StartsWith(".NET TP Worker", StringComparison.Ordinal)) pool += ns;
+                foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                {
+                    if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)) vol += long.Parse(line.AsSpan(24).Trim(), CultureInfo.InvariantCulture);
+                    else if (line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal)) invol += long.Parse(line.AsSpan(27).Trim(), CultureInfo.InvariantCulture);
+                }
+            }
+            catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException) { /* the thread ended */ }
+        }
+        return new ThreadCounters(cpu, vol, invol, loop, pool);
+    }
+
+    /// <summary>Per-connection (per-<paramref name="n"/>) details of the counters between <paramref name="a"/> and <paramref name="b"/>, names prefixed.</summary>
+    public static void Describe(string prefix, ThreadCounters a, ThreadCounters b, double n, Dictionary<string, double> into, bool split)
+    {
+        into[prefix + "cpu_us"] = (b.CpuNs - a.CpuNs) / 1e3 / n;
+        if (split)
+        {
+            into[prefix + "pool_threads_cpu_us"] = (b.PoolCpuNs - a.PoolCpuNs) / 1e3 / n;
+            into[prefix + "other_threads_cpu_us"] = (b.CpuNs - a.CpuNs - (b.PoolCpuNs - a.PoolCpuNs) - (b.LoopCpuNs - a.LoopCpuNs)) / 1e3 / n;
+        }
+        into[prefix + "voluntary_switches"] = (b.Voluntary - a.Voluntary) / n;
+        into[prefix + "involuntary_switches"] = (b.Involuntary - a.Involuntary) / n;
+    }
+}
+
 internal static class Native
 {
     [DllImport("libc")] private static extern unsafe int clock_gettime(int clock, long* timespec);

@@ -241,15 +241,32 @@ internal static class Scenarios
         for (int i = 0; i < 100; i++) (await stack.ConnectTcpAsync(Kernel, Peer.ClosePort)).Dispose(); // warm-up (JIT, pools)
         var clock = Stopwatch.StartNew();
         var start = await Snapshot(stack, clock);
+        var (threads0, peer0, pool0) = (ThreadCounters.Take(), ThreadCounters.Take(CpuProbe.PeerPid), ThreadPool.CompletedWorkItemCount);
+        var pending = 0;
+        WindowMarks.Mark("ours", "start");
         for (int i = 0; i < o.Connects; i++)
         {
-            var s = await stack.ConnectTcpAsync(Kernel, Peer.ClosePort);
+            var connect = stack.ConnectTcpAsync(Kernel, Peer.ClosePort);
+            if (!connect.IsCompleted) pending++; // not completed inline: the loop thread's wake-up and a hop back
+            var s = await connect;
             s.Dispose(); // close as the kernel's close(2) does: FIN in the background
         }
+        var (threads1, peer1, pool1) = (ThreadCounters.Take(), ThreadCounters.Take(CpuProbe.PeerPid), ThreadPool.CompletedWorkItemCount);
+        WindowMarks.Mark("ours", "end");
         var end = await Snapshot(stack, clock);
         var details = await LoopDetails(stack, start, end, o.Connects);
         details["loop_cpu_us_per_connection"] = (end.Cpu - start.Cpu).TotalMicroseconds / o.Connects;
         details["process_cpu_us_per_connection"] = (end.ProcessCpu - start.ProcessCpu).TotalMicroseconds / o.Connects;
+        // Per connection: where the process's CPU went, its threads' sleeps (voluntary switches: each a wake-up to
+        // come) and preemptions, the thread pool's work items, the loop's sleeps in ppoll, the device's system calls,
+        // connects that did not complete inline; and the peer process's CPU and switches (the same peer for the kernel).
+        ThreadCounters.Describe("per_connection_", threads0, threads1, o.Connects, details, split: true);
+        ThreadCounters.Describe("peer_per_connection_", peer0, peer1, o.Connects, details, split: false);
+        details["pool_work_items_per_connection"] = (double)(pool1 - pool0) / o.Connects;
+        details["connects_pending_at_return_share"] = (double)pending / o.Connects;
+        details["loop_sleeps_per_connection"] = (double)(end.Pcap.Waits - start.Pcap.Waits) / o.Connects;
+        details["send_calls_per_connection"] = (double)(end.Pcap.TransmitCalls - start.Pcap.TransmitCalls) / o.Connects;
+        details["dispatch_calls_per_connection"] = (double)(end.Pcap.ReceiveCalls - start.Pcap.ReceiveCalls) / o.Connects;
         details["still_closing_after_1s"] = await SettleCloses(stack);
         return new Measurement(o.Connects / (end.At - start.At).TotalSeconds, details);
     }
