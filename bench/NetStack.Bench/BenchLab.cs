@@ -40,8 +40,8 @@ internal sealed partial class BenchLab : IDisposable
             throw new UnauthorizedAccessException("The benchmark needs root (network namespaces and packet capture): run it with sudo, or through 'dotnet pwsh ./build.ps1 -Task Bench' as root.");
         VethLab.DeleteLeftovers(OurNamespace(), name => Run(TimeSpan.FromSeconds(30), "ip", ["netns", "del", name]).ExitCode == 0);
         var pid = Environment.ProcessId;
-        // NETSTACK_BENCH_TAG (a lower-case letter, then lower-case letters and digits) marks the namespaces of one user of a shared machine: nsbk-<tag>-<pid>.
-        var tag = Environment.GetEnvironmentVariable("NETSTACK_BENCH_TAG") is { Length: > 0 } t && char.IsAsciiLetterLower(t[0]) && t.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c)) ? t + "-" : "";
+        // NETSTACK_BENCH_TAG marks the namespaces of one user of a shared machine: nsbk-<tag>-<pid> (VethLab.TagPrefix).
+        var tag = VethLab.TagPrefix();
         KernelNamespace = $"nsbk-{tag}{pid}";
         StackNamespace = $"nsbu-{tag}{pid}";
         try
@@ -185,7 +185,7 @@ internal sealed partial class BenchLab : IDisposable
                 try { Run(TimeSpan.FromSeconds(30), "ip", ["netns", "del", ns]); } catch (Exception) { }
     }
 
-    [GeneratedRegex(@"^nsb[ku]-(?:[a-z][a-z0-9]*-)?(\d+)$")]
+    [GeneratedRegex(@"^nsb[ku]-" + VethLab.TagPattern + @"(\d+)$")]
     private static partial Regex OurNamespace();
 
     [GeneratedRegex(@"counter packets (\d+)")]

@@ -17,6 +17,18 @@ internal static class VethLab
     public static readonly Ipv4Address StackAddress = new(192, 0, 2, 2);
     public const int PrefixLength = 24;
 
+    /// <summary>
+    /// NETSTACK_BENCH_TAG (a lower-case letter, then lower-case letters and digits) marks the namespaces of one user of a
+    /// shared machine: "&lt;tag&gt;-", put after the prefix of every namespace the lab and the benchmark create
+    /// (nsk-&lt;tag&gt;-&lt;pid&gt;-&lt;n&gt;, nsbk-&lt;tag&gt;-&lt;pid&gt;); "" when unset or not of that form.
+    /// </summary>
+    public static string TagPrefix() =>
+        Environment.GetEnvironmentVariable("NETSTACK_BENCH_TAG") is { Length: > 0 } t && char.IsAsciiLetterLower(t[0])
+        && t.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c)) ? t + "-" : "";
+
+    /// <summary>The pattern of <see cref="TagPrefix"/> in a namespace name (optional), for the leftover patterns.</summary>
+    public const string TagPattern = "(?:[a-z][a-z0-9]*-)?";
+
     /// <summary>Runs a program (no shell) to completion and throws if it fails: each project brings its own runner.</summary>
     public delegate void Run(string file, params string[] arguments);
 

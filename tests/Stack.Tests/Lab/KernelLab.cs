@@ -47,8 +47,8 @@ public sealed partial class KernelLab : IDisposable
 
         var n = Interlocked.Increment(ref _counter);
         var pid = Environment.ProcessId;
-        KernelNamespace = $"nsk-{pid}-{n}";
-        StackNamespace = $"nsu-{pid}-{n}";
+        KernelNamespace = $"nsk-{VethLab.TagPrefix()}{pid}-{n}";
+        StackNamespace = $"nsu-{VethLab.TagPrefix()}{pid}-{n}";
         lock (LiveGate) Live.Add(this);
         try
         {
@@ -66,7 +66,7 @@ public sealed partial class KernelLab : IDisposable
     }
 
     /// <summary>A fresh name for a further namespace of this process (a crashed run's are deleted like the lab's own).</summary>
-    internal static string NewKernelNamespaceName() => $"nsk-{Environment.ProcessId}-{Interlocked.Increment(ref _counter)}";
+    internal static string NewKernelNamespaceName() => $"nsk-{VethLab.TagPrefix()}{Environment.ProcessId}-{Interlocked.Increment(ref _counter)}";
 
     private static readonly Lazy<string?> NoNetem = new(ProbeNetem);
 
@@ -76,7 +76,7 @@ public sealed partial class KernelLab : IDisposable
     private static string? ProbeNetem()
     {
         if (FindProgram("tc") is null) return "the test needs iproute2's 'tc' for netem (apt-get install iproute2).";
-        var ns = $"nsk-{Environment.ProcessId}-0"; // counter values start at 1: 0 is the probe's
+        var ns = $"nsk-{VethLab.TagPrefix()}{Environment.ProcessId}-0"; // counter values start at 1: 0 is the probe's
         try
         {
             if (LabProcess.Run("ip", ["netns", "add", ns]).ExitCode != 0) return "could not create a namespace to probe for netem.";
@@ -227,7 +227,7 @@ public sealed partial class KernelLab : IDisposable
         foreach (var lab in labs) lab.Dispose();
     }
 
-    [GeneratedRegex(@"^ns[ku]-(\d+)-\d+$")]
+    [GeneratedRegex(@"^ns[ku]-" + VethLab.TagPattern + @"(\d+)-\d+$")]
     private static partial Regex OurNamespace();
 
     /// <summary>Deletes namespaces named like ours whose owning test process no longer exists (a crashed run).</summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using NetStack.LabSetup;
 using NetStack.Link;
 using NetStack.Tests.Link;
 using Xunit.Abstractions;
@@ -425,8 +426,8 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
             Assert.True(p.WaitForExit(Generous));
             deadPid = p.Id;
         }
-        var leftover = $"nsk-{deadPid}-1";
-        var ours = $"nsu-{Environment.ProcessId}-999999";
+        var leftover = $"nsk-{VethLab.TagPrefix()}{deadPid}-1";
+        var ours = $"nsu-{VethLab.TagPrefix()}{Environment.ProcessId}-999999";
         LabProcess.Run("ip", ["netns", "add", leftover]).EnsureSuccess();
         LabProcess.Run("ip", ["netns", "add", ours]).EnsureSuccess();
         try
