@@ -209,19 +209,34 @@ public sealed partial class NetworkStack
     {
         TimeSpan? next = null;
         var received = 0;
+        var held = false;
         try
         {
             // No posted work is waiting (TryEnterTurn): the call is next in order. Work posted meanwhile stays for the
             // loop thread, which alone runs posted work (what InvokeAsync's function reads of its thread is the loop's).
             var now = Clock.Now;
             StartTurn(now);
+            // A call that will wait for the peer's answer (a connect for its SYN-ACK, a ping for its reply), while the
+            // loop thread sleeps in the device: a peer on this host (veth) answers inside our send's system call, and its
+            // answer arriving would wake the loop for a frame this turn takes itself (the loop would then only find the
+            // turn held, block on it and be woken again at its release). The device holds that wake-up back for the
+            // turn; what is still unread at the release wakes the loop as usual. Read after StartTurn's fence: a loop
+            // that sets _sleeping after this read sees the turn count move and goes round instead of sleeping.
+            if (call is IAwaitsAnswer && Volatile.Read(ref _sleeping) == 1)
+            {
+                Device.HoldArrivalWake();
+                held = true;
+            }
             var sent = Ethernet.Counters.FramesSent;
             call?.Run(now);
+            // Such a call's question leaves before the turn's receive, which then takes the answer that came inside
+            // the send: one receive, not an empty one before the flush and a second after it.
+            if (call is IAwaitsAnswer { IsDone: false } && Ethernet.Counters.FramesSent != sent) Device.Flush(now);
+            sent = Ethernet.Counters.FramesSent;
             next = EndTurn(now, out received);
-            // A call that now waits for the peer's answer (a connect for its SYN-ACK, a ping for its reply) and sent
-            // frames: a peer on this host (veth) answers inside our send's system call, so its answer is in the device
-            // already. A second receive takes it in this turn and completes the call here, instead of after the loop
-            // thread's wake-up and a hop back to the caller's continuation (one per connect: issue 18's connect+close).
+            // Still waiting and the turn sent frames (the question itself after an ARP answer): the answer to those is
+            // in the device already, for the same reason; a second receive takes it in this turn and completes the call
+            // here, instead of after the loop thread's wake-up and a hop back to the caller's continuation.
             if (call is IAwaitsAnswer { IsDone: false } && Ethernet.Counters.FramesSent != sent)
             {
                 now = Clock.Now;
@@ -234,7 +249,11 @@ public sealed partial class NetworkStack
             LoopFault(e);
             next = Clock.Now;
         }
-        finally { Monitor.Exit(_turn); }
+        finally
+        {
+            if (held) Device.ReleaseArrivalWake();
+            Monitor.Exit(_turn);
+        }
         WakeDeviceWaiter();
         // The loop may be asleep until a deadline this turn moved earlier, or with frames or work this turn left.
         if (Volatile.Read(ref _sleeping) == 1 && (received == ReceiveBatch || !_posted.IsEmpty || next is { } n && n.Ticks < Volatile.Read(ref _sleepUntil)))

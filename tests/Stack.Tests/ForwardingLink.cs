@@ -22,5 +22,7 @@ public abstract class ForwardingLink(ILinkDevice inner) : ILinkDevice
     public virtual void Flush(TimeSpan now) => inner.Flush(now);
     public virtual void WaitForFrames(TimeSpan timeout) => inner.WaitForFrames(timeout);
     public virtual void Wake() => inner.Wake();
+    public virtual void HoldArrivalWake() => inner.HoldArrivalWake();
+    public virtual void ReleaseArrivalWake() => inner.ReleaseArrivalWake();
     public void Dispose() => inner.Dispose();
 }

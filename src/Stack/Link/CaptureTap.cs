@@ -73,6 +73,8 @@ public sealed class CaptureTap : ILinkDevice
 
     public void WaitForFrames(TimeSpan timeout) => _inner.WaitForFrames(timeout);
     public void Wake() => _inner.Wake();
+    public void HoldArrivalWake() => _inner.HoldArrivalWake();
+    public void ReleaseArrivalWake() => _inner.ReleaseArrivalWake();
 
     public void Dispose()
     {

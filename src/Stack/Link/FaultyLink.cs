@@ -132,6 +132,8 @@ public sealed class FaultyLink : ILinkDevice
 
     public void WaitForFrames(TimeSpan timeout) => _inner.WaitForFrames(timeout);
     public void Wake() => _inner.Wake();
+    public void HoldArrivalWake() => _inner.HoldArrivalWake();
+    public void ReleaseArrivalWake() => _inner.ReleaseArrivalWake();
 
     /// <summary>
     /// Decides a frame's fate: dropped, passed on at once (no delay, no copy), or copied into a pooled buffer and

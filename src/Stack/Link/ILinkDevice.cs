@@ -61,6 +61,18 @@ public interface ILinkDevice : IDisposable
     /// <summary>Interrupts <see cref="WaitForFrames"/> from any thread (API work was posted to the loop).</summary>
     void Wake();
 
+    /// <summary>
+    /// Until <see cref="ReleaseArrivalWake"/>, frames that arrive do not end a <see cref="WaitForFrames"/> in progress on
+    /// the loop thread: the one who holds the stack's turn and calls this takes them itself (a caller running the turn
+    /// inline whose peer answers inside its own send). Frames still unread at the release end the wait as usual. Called
+    /// only by the holder of the stack's turn, in pairs. Devices whose arrivals wake nobody of their own (the in-memory
+    /// wire) ignore it; wrappers pass it on.
+    /// </summary>
+    void HoldArrivalWake() { }
+
+    /// <summary>Ends <see cref="HoldArrivalWake"/>.</summary>
+    void ReleaseArrivalWake() { }
+
     /// <summary>Device-level counters (e.g. pcap's own drop count), read on the loop.</summary>
     LinkStatistics Statistics { get; }
 

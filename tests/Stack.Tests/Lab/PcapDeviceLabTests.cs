@@ -96,6 +96,37 @@ public sealed class PcapDeviceLabTests(ITestOutputHelper output)
     }
 
     [KernelFact]
+    public void HeldArrivalWake_AFrameDoesNotEndTheWait_TheReleaseDoes_AndTheFrameStays()
+    {
+        using var lab = new KernelLab();
+        var dev = lab.OpenStackDevice();
+        var peer = lab.OpenKernelSideDevice();
+        var clock = Stopwatch.StartNew();
+        // The loop sleeps; the turn's holder (here the test's thread) holds the arrival wake back, as an inline connect does.
+        dev.HoldArrivalWake();
+        Assert.Equal(1, dev.ArrivalWakeHolds); // epoll_pwait2 is there (glibc 2.35, Linux 5.11): the hold takes effect
+        using var waiting = new ManualResetEventSlim();
+        using var returned = new ManualResetEventSlim();
+        var waiter = new Thread(() =>
+        {
+            waiting.Set();
+            dev.WaitForFrames(TimeSpan.FromSeconds(20));
+            returned.Set();
+        });
+        waiter.Start();
+        Assert.True(waiting.Wait(Generous));
+        peer.Transmit(LinkTestKit.TaggedFrame(dev.HardwareAddress, peer.HardwareAddress, "held"), clock.Elapsed);
+        peer.Flush(clock.Elapsed);
+        Assert.False(returned.Wait(TimeSpan.FromMilliseconds(300)), "a frame that arrived while the wake was held ended the wait");
+        // Released with the frame unread: the sleeper wakes at once (level-triggered), and the frame is there to take.
+        dev.ReleaseArrivalWake();
+        Assert.True(returned.Wait(Generous), "the release did not end the wait with a frame unread");
+        Assert.True(waiter.Join(Generous));
+        var log = new FrameLog();
+        Assert.True(LinkTestKit.PumpUntil(dev, log, () => log.Any(f => LinkTestKit.HasTag(f, "held")), Generous));
+    }
+
+    [KernelFact]
     public void ASinkThatThrows_FailsThatReceive_AndTheRestOfTheFramesStayForTheNext()
     {
         using var lab = new KernelLab();

@@ -19,6 +19,14 @@ public sealed unsafe partial class PcapDevice
         public const int ENODEV = 19;
         public const int ENETDOWN = 100;
         public const int EINTR = 4;
+        public const int ENOSYS = 38;
+        public const int EPOLL_CLOEXEC = 0x80000;
+        public const int EPOLL_CTL_ADD = 1;
+        public const int EPOLL_CTL_DEL = 2;
+        public const int EPOLL_CTL_MOD = 3;
+        public const uint EPOLLIN = 1;
+        public const uint EPOLLERR = 8;
+        public const uint EPOLLHUP = 0x10;
         public const int PCAP_ERRBUF_SIZE = 256;
         public const int PCAP_D_IN = 1;
         public const int PCAP_ERROR_BREAK = -2;
@@ -79,12 +87,36 @@ public sealed unsafe partial class PcapDevice
         [DllImport("libc", SetLastError = true)] public static extern nint write(int fd, void* buf, nint count);
         [DllImport("libc", SetLastError = true)] public static extern int close(int fd);
         [DllImport("libc", SetLastError = true)] public static extern int ppoll(PollFd* fds, nuint nfds, TimeSpec* timeout, void* sigmask);
+        [DllImport("libc", SetLastError = true)] public static extern int epoll_create1(int flags);
+        [DllImport("libc", SetLastError = true)] private static extern int epoll_ctl(int epfd, int op, int fd, byte* ev);
+        [DllImport("libc", SetLastError = true)] public static extern int epoll_pwait2(int epfd, byte* events, int maxevents, TimeSpec* timeout, void* sigmask);
         [DllImport("libc", SetLastError = true)] public static extern int sendmmsg(int fd, MMsgHdr* msgs, uint vlen, int flags);
         [DllImport("libc", SetLastError = true)] public static extern int setsockopt(int fd, int level, int name, void* value, uint length);
         [DllImport("libc", SetLastError = true)] public static extern int socket(int domain, int type, int protocol);
         [DllImport("libc", SetLastError = true)] public static extern int bind(int fd, SockAddrLl* addr, uint length);
         [DllImport("libc", SetLastError = true)] public static extern uint if_nametoindex([MarshalAs(UnmanagedType.LPUTF8Str)] string name);
         [DllImport("libc", SetLastError = true)] private static extern int ioctl(int fd, nuint request, void* arg);
+
+        /// <summary>
+        /// sizeof(struct epoll_event): a 32-bit event mask and 64-bit data, packed on x86-64 (12 bytes), naturally aligned
+        /// elsewhere (16).
+        /// </summary>
+        public static readonly int EpollEventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+        private static readonly int EpollDataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
+
+        public static int EpollControl(int epfd, int op, int fd, uint events, ulong key)
+        {
+            var ev = stackalloc byte[16];
+            *(uint*)ev = events;
+            *(ulong*)(ev + EpollDataOffset) = key;
+            return epoll_ctl(epfd, op, fd, ev);
+        }
+
+        public static (uint Events, ulong Key) EpollEventAt(byte* events, int i)
+        {
+            var e = events + (nint)i * EpollEventSize;
+            return (*(uint*)e, *(ulong*)(e + EpollDataOffset));
+        }
 
         private static nint _libpcap;
         private static delegate* unmanaged<nint, PcapPktHdr**, byte**, int> _nextEx;

@@ -16,7 +16,9 @@ namespace NetStack.Link;
 /// frame; pcap_next_ex copies every frame.)</item>
 /// <item><see cref="Transmit"/> copies frames into a preallocated native buffer and <see cref="Flush"/> sends the
 /// batch with one sendmmsg(2) on the capture socket, instead of one system call per frame.</item>
-/// <item><see cref="WaitForFrames"/> is ppoll(2) on the capture socket plus an eventfd that <see cref="Wake"/> writes.</item>
+/// <item><see cref="WaitForFrames"/> is epoll_pwait2(2) on the capture socket plus an eventfd that <see cref="Wake"/> writes
+/// (ppoll(2) on both where epoll_pwait2 is missing); a caller running the stack's turn inline can hold the capture
+/// socket's wake-up back meanwhile (<see cref="HoldArrivalWake"/>, PcapDevice.Wait.cs).</item>
 /// <item>A BPF filter in the kernel keeps unicast for other hosts out of the ring.</item>
 /// </list>
 /// Linux only. Figures and the reasons behind each choice: docs/lab.md.
@@ -78,6 +80,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
         if (_fd < 0) throw new InvalidOperationException($"libpcap gave no selectable descriptor for '{Name}'.");
         _eventFd = Native.eventfd(0, Native.EFD_NONBLOCK | Native.EFD_CLOEXEC);
         if (_eventFd < 0) throw new InvalidOperationException($"eventfd failed (errno {Marshal.GetLastPInvokeError()}).");
+        InitEpoll();
 
         _dispatch = new DispatchState(this);
         _dispatchHandle = GCHandle.Alloc(_dispatch);
@@ -398,15 +401,21 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
 
     private void WaitEntered(TimeSpan timeout)
     {
+        var ticks = Math.Min(timeout.Ticks, TimeSpan.TicksPerDay);
+        var ts = new Native.TimeSpec { Sec = ticks / TimeSpan.TicksPerSecond, NSec = ticks % TimeSpan.TicksPerSecond * 100 };
+        Waits++;
+        if (_epollFd >= 0) WaitEpoll(&ts); // PcapDevice.Wait.cs
+        else WaitPoll(&ts);
+    }
+
+    private void WaitPoll(Native.TimeSpec* ts)
+    {
         var fds = stackalloc Native.PollFd[2];
         fds[0] = new Native.PollFd { Fd = _fd, Events = Native.POLLIN };
         fds[1] = new Native.PollFd { Fd = _eventFd, Events = Native.POLLIN };
-        var ticks = Math.Min(timeout.Ticks, TimeSpan.TicksPerDay);
-        var ts = new Native.TimeSpec { Sec = ticks / TimeSpan.TicksPerSecond, NSec = ticks % TimeSpan.TicksPerSecond * 100 };
         // Once the capture has failed its socket polls as always ready (POLLERR): wait on the eventfd alone,
         // so a loop over a vanished adapter sleeps instead of spinning.
-        Waits++;
-        var r = Native.ppoll(Fault is null ? fds : fds + 1, Fault is null ? 2u : 1u, &ts, null);
+        var r = Native.ppoll(Fault is null ? fds : fds + 1, Fault is null ? 2u : 1u, ts, null);
         if (r > 0 && (fds[1].REvents & Native.POLLIN) != 0)
         {
             ulong value;
@@ -452,6 +461,7 @@ public sealed unsafe partial class PcapDevice : ILinkDevice
         var spin = new SpinWait();
         while (Volatile.Read(ref _busy) != 0 && waited.Elapsed < TimeSpan.FromSeconds(10)) spin.SpinOnce();
         try { if (_txQueued > 0) SendQueued(); } catch (Exception) { /* the adapter may be gone */ }
+        DisposeEpoll();
         lock (_wakeGate)
         {
             _eventFdClosed = true;
