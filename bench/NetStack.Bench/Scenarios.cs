@@ -43,9 +43,18 @@ internal static class Scenarios
         // A/B of congestion controls in one build: NETSTACK_BENCH_CONGESTION=cubic (or newreno, bbr) for the stacks the scenarios start.
         if (Environment.GetEnvironmentVariable("NETSTACK_BENCH_CONGESTION") is { Length: > 0 } cc) c = c with { Tcp = c.Tcp with { CongestionControl = cc } };
         var stack = new NetworkStack(device, config is null ? c : config(c), name: "bench");
-        stack.Start();
-        var reply = await stack.PingAsync(Kernel, timeout: TimeSpan.FromSeconds(5)); // ARP resolved before timing starts
-        if (reply.Status != PingStatus.Success) throw new InvalidOperationException($"the kernel in K does not answer our ping: {reply.Status}");
+        try
+        {
+            stack.Start();
+            var reply = await stack.PingAsync(Kernel, timeout: TimeSpan.FromSeconds(5)); // ARP resolved before timing starts
+            if (reply.Status != PingStatus.Success) throw new InvalidOperationException($"the kernel in K does not answer our ping: {reply.Status}");
+        }
+        catch
+        {
+            // Not left running: its host drop would refuse the next run's stack and drop the kernel side's frames.
+            stack.Dispose();
+            throw;
+        }
         return stack;
     }
 
