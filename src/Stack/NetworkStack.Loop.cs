@@ -251,8 +251,8 @@ public sealed partial class NetworkStack
         }
         finally
         {
-            if (held) Device.ReleaseArrivalWake();
-            Monitor.Exit(_turn);
+            try { if (held) Device.ReleaseArrivalWake(); }
+            finally { Monitor.Exit(_turn); }
         }
         WakeDeviceWaiter();
         // The loop may be asleep until a deadline this turn moved earlier, or with frames or work this turn left.
