@@ -27,7 +27,7 @@ internal interface IAwaitsAnswer : IBusyWaitable;
 /// finishes it wakes the loop thread from its sleep in the device, and the loop hands the completion to a thread-pool
 /// thread for the caller's continuation: two wake-ups, the larger part of a round trip that comes 2 ms after the last
 /// one (docs/benchmarks.md has the breakdown). With the spin the caller's thread polls the device itself, running turns
-/// when the turn lock is free, until its call is done or the window ends; with the wait it sleeps in the device (ppoll
+/// when the turn lock is free, until its call is done or the window ends; with the wait it sleeps in the device (epoll
 /// on the capture socket and the wake-up eventfd), one caller at a time, and runs the turn when a frame or a timer
 /// comes. A call done so returns completed, and its continuation runs on at once on the same thread: one wake-up (the
 /// caller's, or none for the spin) and no hand-off, as the kernel wakes a blocking reader once. Meanwhile the loop thread
