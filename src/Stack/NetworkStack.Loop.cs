@@ -231,7 +231,14 @@ public sealed partial class NetworkStack
             call?.Run(now);
             // Such a call's question leaves before the turn's receive, which then takes the answer that came inside
             // the send: one receive, not an empty one before the flush and a second after it.
-            if (call is IAwaitsAnswer { IsDone: false } && Ethernet.Counters.FramesSent != sent) Device.Flush(now);
+            // The answer is taken at a fresh clock reading: at the send's own, its round trip (a ping's latency, a
+            // connect's first RTT sample) would read 0.
+            if (call is IAwaitsAnswer { IsDone: false } && Ethernet.Counters.FramesSent != sent)
+            {
+                Device.Flush(now);
+                now = Clock.Now;
+                StartTurn(now);
+            }
             sent = Ethernet.Counters.FramesSent;
             next = EndTurn(now, out received);
             // Still waiting and the turn sent frames (the question itself after an ARP answer): the answer to those is

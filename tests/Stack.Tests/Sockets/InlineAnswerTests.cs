@@ -97,4 +97,27 @@ public class InlineAnswerTests
         Assert.All(sockets, s => Assert.Equal(NetStack.Tcp.TcpState.Established, s.State));
         GC.KeepAlive(listener);
     }
+    [Fact]
+    public async Task A_ping_answered_inside_the_send_reports_a_round_trip_above_zero()
+    {
+        // The answer is taken at a fresh clock reading, not at the send's: the router's TtlExpired in a traceroute over
+        // veth read 0 ms (a fresh-clone CI run of the Pester RouteKernel tests) when the answer kept the send's time.
+        var wire = new VirtualWire(seed: 23);
+        var portA = wire.CreatePort("a", MacAddress.Parse("02-00-00-00-00-01"));
+        var portB = wire.CreatePort("b", MacAddress.Parse("02-00-00-00-00-02"));
+        using var b = new NetworkStack(portB, new StackConfig { Address = TcpSim.B });
+        using var a = new NetworkStack(new AnsweringLink(portA, () => b), new StackConfig { Address = TcpSim.A });
+        a.Start();
+        Assert.Equal(NetStack.Icmp.PingStatus.Success, (await a.PingAsync(TcpSim.B, timeout: TimeSpan.FromSeconds(30))).Status); // ARP first
+        var inline = 0;
+        for (int i = 0; i < 20; i++)
+        {
+            var ping = a.PingAsync(TcpSim.B, timeout: TimeSpan.FromSeconds(30));
+            if (ping.IsCompletedSuccessfully) inline++;
+            var reply = await ping.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(NetStack.Icmp.PingStatus.Success, reply.Status);
+            Assert.True(reply.RoundTripTime > TimeSpan.Zero, $"ping {i}: round trip {reply.RoundTripTime.Ticks} ticks");
+        }
+        Assert.True(inline > 0, "no ping completed before PingAsync returned");
+    }
 }
