@@ -141,18 +141,7 @@ internal static class KernelClients
             finally { Release(holders); }
             none = Figures();
         }
-        Measurement With(Measurement m, Measurement reference)
-        {
-            var d = new Dictionary<string, double>(m.Details) { ["idle_connections_established"] = open, ["none_first"] = noneFirst ? 1 : 0 };
-            foreach (var (k, v) in reference.Details) d["none_" + k] = v;
-            return m with { Details = d, Reference = reference.Value };
-        }
-        return new()
-        {
-            ["scale-recv"] = With(many.Recv, none.Recv),
-            ["scale-connect"] = With(many.Connect, none.Connect),
-            ["scale-rr"] = With(many.Rr, none.Rr),
-        };
+        return Scale.WithAndWithout(many, none, open, noneFirst);
     }
 
     /// <summary>

@@ -211,10 +211,19 @@ internal static class Scale
             await CloseAll(stack, sockets);
             none = await Figures();
         }
+        return WithAndWithout(many, none, open, noneFirst);
+    }
+
+    /// <summary>
+    /// The flat-with-scale figures (ours and the kernel's alike): each with its run with none as the reference, and that
+    /// run's details beside (prefixed "none_"): the CPU and counts per frame or call compare where the rates, on a
+    /// loaded machine, do not.
+    /// </summary>
+    internal static Dictionary<string, Measurement> WithAndWithout((Measurement Recv, Measurement Connect, Measurement Rr) many,
+        (Measurement Recv, Measurement Connect, Measurement Rr) none, int open, bool noneFirst)
+    {
         Measurement With(Measurement m, Measurement reference)
         {
-            // The run with none's details beside (prefixed "none_"): the CPU and counts per frame or call compare where
-            // the rates, on a loaded machine, do not.
             var d = new Dictionary<string, double>(m.Details) { ["idle_connections_established"] = open, ["none_first"] = noneFirst ? 1 : 0 };
             foreach (var (k, v) in reference.Details) d["none_" + k] = v;
             return m with { Details = d, Reference = reference.Value };

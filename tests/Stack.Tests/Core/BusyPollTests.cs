@@ -1,6 +1,7 @@
 using NetStack;
 using NetStack.Icmp;
 using NetStack.Link;
+using static Stack.Tests.Core.RealTimePairs;
 
 namespace Stack.Tests.Core;
 
@@ -74,21 +75,6 @@ public class BusyPollTests
         b.Start();
         Assert.Equal(PingStatus.Success, (await a.PingAsync(b.Config.Address, timeout: TimeSpan.FromSeconds(10)).WaitAsync(TimeSpan.FromSeconds(30))).Status);
         return (a, b);
-    }
-
-    private static async Task<long> Counter(NetworkStack stack, string name) =>
-        (await stack.GetStatisticsAsync().WaitAsync(TimeSpan.FromSeconds(30))).Single(c => c.Layer == "Stack" && c.Name == name).Value;
-
-    /// <summary>Waits (bounded) until <paramref name="condition"/> holds; fails the test if it never does.</summary>
-    private static void Until(Func<bool> condition, string what) =>
-        Assert.True(SpinWait.SpinUntil(condition, TimeSpan.FromSeconds(30)), $"timed out waiting until {what}");
-
-    /// <summary>A connection from A to B's port 7000: the client's socket and the one B accepted.</summary>
-    private static async Task<(NetStack.Sockets.TcpSocket Client, NetStack.Sockets.TcpSocket Server)> Connect(NetworkStack a, NetworkStack b)
-    {
-        var accept = b.Listen(7000).AcceptAsync();
-        var client = await a.ConnectTcpAsync(b.Config.Address, 7000).WaitAsync(TimeSpan.FromSeconds(30));
-        return (client, await accept.WaitAsync(TimeSpan.FromSeconds(30)));
     }
 
     [Fact]
