@@ -63,7 +63,7 @@ public sealed partial class NetworkStack
     internal bool CallerWaitsOnDevice => Volatile.Read(ref _deviceWaiter) == 1;
 
     /// <summary>
-    /// Called after <see cref="Execute"/> on the caller's thread: in the busy-poll mode, spins until
+    /// Called after <see cref="Execute{TWork}"/> on the caller's thread: in the busy-poll mode, spins until
     /// <paramref name="call"/> is done or the window ends, taking frames (turns) whenever the loop's state is free; then,
     /// with <see cref="StackConfig.CallerWaitMicroseconds"/>, waits on the device for it (<see cref="WaitOnDevice"/>).
     /// Does nothing outside the modes, on the loop thread, inside a turn, or on a stack driven by Poll.
@@ -188,7 +188,7 @@ public sealed partial class NetworkStack
 
     /// <summary>Whole milliseconds for the nap's event wait: rounded up, at least 1 (see <see cref="Nap"/>).</summary>
     internal static int NapMilliseconds(TimeSpan wait) =>
-        wait <= TimeSpan.Zero ? 1 : (int)Math.Min(int.MaxValue, Math.Max(1, (wait.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond));
+        (int)Math.Clamp((wait.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond, 1, int.MaxValue);
 
     /// <summary>
     /// Low-latency mode (<see cref="StackConfig.BusyPollMicroseconds"/>): true while the last turn with frames or work

@@ -171,24 +171,11 @@ public sealed partial class NetworkStack
     /// loop is asleep or between turns and no posted work waits (the call, then the frames, timers and flush of a turn,
     /// under <see cref="_turn"/>), else posted to the loop. Never inline on the
     /// loop thread, inside a turn, or on a stack driven by the caller's own <see cref="Poll"/> (simulations), where every
-    /// call is posted and runs in the loop's order as before. Any thread.
+    /// call is posted and runs in the loop's order as before. Any thread. Work that is a struct runs inline as it is and
+    /// is boxed only when it has to be posted (issue 18: a pending receive costs its completion source and task, not the
+    /// socket and buffer besides).
     /// </summary>
-    internal void Execute(ILoopWork call)
-    {
-        if (!TryEnterTurn())
-        {
-            Post(call);
-            return;
-        }
-        InlineTurn(call);
-    }
-
-    /// <summary>
-    /// As <see cref="Execute(ILoopWork)"/> for work that is a struct: run inline as it is, boxed only when it has to be
-    /// posted. For a call whose waiting object need not carry the call's arguments (issue 18: a pending receive costs
-    /// its completion source and task, not the socket and buffer besides).
-    /// </summary>
-    internal void Execute<TWork>(TWork call) where TWork : struct, ILoopWork
+    internal void Execute<TWork>(TWork call) where TWork : ILoopWork
     {
         if (!TryEnterTurn())
         {
