@@ -20,6 +20,16 @@ internal sealed partial class BenchLab : IDisposable
     public const string StackInterface = VethLab.StackInterface;
     public static readonly Ipv4Address KernelAddress = VethLab.KernelAddress;
     public static readonly Ipv4Address StackAddress = VethLab.StackAddress;
+
+    /// <summary>
+    /// The MAC our stack uses: null, u0's own, as Start-Stack on an adapter does without -MacAddress; with
+    /// NETSTACK_BENCH_OWN_MAC=1 one of its own derived from its address, as a virtual stack's (02-00-C0-00-02-02), so
+    /// frames to it reach u0 as another host's (PACKET_OTHERHOST) and U's kernel drops them at the top of ip_rcv
+    /// without routing them (an A/B of the host's cost per frame, docs/benchmarks.md "ownmac").
+    /// </summary>
+    public static readonly MacAddress? StackMac =
+        Environment.GetEnvironmentVariable("NETSTACK_BENCH_OWN_MAC") == "1" ? new MacAddress(0x0200_0000_0000UL | StackAddress.Value) : null;
+
     /// <summary>Further addresses of K (on k0) for the 100,000-connection figures: each gives our stack 64,512 ports.</summary>
     public static readonly Ipv4Address[] KernelSecondaryAddresses = [new(192, 0, 2, 11), new(192, 0, 2, 12), new(192, 0, 2, 13), new(192, 0, 2, 14)];
     private const string LossTable = "netstack_bench_loss";
@@ -69,7 +79,9 @@ internal sealed partial class BenchLab : IDisposable
     {
         if (kernel == KernelOwnsStackAddress) return;
         Ip("-n", StackNamespace, "addr", kernel ? "add" : "del", $"{StackAddress}/24", "dev", StackInterface);
-        // The kernel in K keeps its neighbour entry: same MAC either way (our stack uses u0's own MAC).
+        // Our stack with a MAC of its own (StackMac) and the kernel in U have different MACs: K forgets the one it knows, so
+        // its next frame to the address asks ARP (with u0's MAC for both, K's entry stays right either way).
+        if (StackMac is not null) Ip("-n", KernelNamespace, "neigh", "flush", "dev", KernelInterface);
         KernelOwnsStackAddress = kernel;
     }
 

@@ -42,8 +42,9 @@ internal readonly record struct CpuProbe(long PeerTicks, long BusyTicks, long To
 /// between two readings drop out of the sums (the figures here are read around windows whose threads live on).
 /// </summary>
 /// <summary>
-/// NETSTACK_BENCH_MARKS=1: the connect scenario prints "MARK &lt;side&gt; start|end &lt;ns&gt;" (CLOCK_MONOTONIC, Stopwatch's clock on
-/// Linux) to standard error around its timed window, so a trace taken with <c>perf record -k CLOCK_MONOTONIC</c> can be cut to it.
+/// NETSTACK_BENCH_MARKS=1: the connect scenario and our bulk runs print "MARK &lt;side&gt; start|end &lt;ns&gt;" (CLOCK_MONOTONIC,
+/// Stopwatch's clock on Linux) to standard error around their timed windows (our bulk runs also "FRAMES ours in N out N"
+/// of the window), so a trace taken with <c>perf record -k CLOCK_MONOTONIC</c> can be cut to them.
 /// </summary>
 internal static class WindowMarks
 {

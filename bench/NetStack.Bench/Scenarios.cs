@@ -39,7 +39,7 @@ internal static class Scenarios
             _warnedNoNft = true;
             device = PcapDevice.Open(BenchLab.StackInterface, options with { HostIngressDrop = null });
         }
-        var c = new StackConfig { Address = BenchLab.StackAddress, PrefixLength = 24 };
+        var c = new StackConfig { Address = BenchLab.StackAddress, PrefixLength = 24, MacAddress = BenchLab.StackMac };
         // A/B of congestion controls in one build: NETSTACK_BENCH_CONGESTION=cubic (or newreno, bbr) for the stacks the scenarios start.
         if (Environment.GetEnvironmentVariable("NETSTACK_BENCH_CONGESTION") is { Length: > 0 } cc) c = c with { Tcp = c.Tcp with { CongestionControl = cc } };
         var stack = new NetworkStack(device, config is null ? c : config(c), name: "bench");
@@ -136,7 +136,7 @@ internal static class Scenarios
         var tcp = new WindowSamples();
         while (true)
         {
-            if (start is null && clock.Elapsed >= o.BulkWarmup) { start = await Snapshot(stack, clock); probe = CpuProbe.Take(); bytes = 0; calls = 0; }
+            if (start is null && clock.Elapsed >= o.BulkWarmup) { start = await Snapshot(stack, clock); probe = CpuProbe.Take(); bytes = 0; calls = 0; WindowMarks.Mark("ours", "start"); }
             if (start is not null && clock.Elapsed - start.At >= o.BulkDuration) break;
             if (receive)
             {
@@ -153,8 +153,10 @@ internal static class Scenarios
             if (sampleWindows && start is not null && (calls & 255) == 0) await SampleWindow(s, tcp);
         }
         var end = await Snapshot(stack, clock);
+        WindowMarks.Mark("ours", "end");
         var details = await LoopDetails(stack, start!, end, calls);
         CpuProbe.Describe(probe, CpuProbe.Take(), details);
+        if (WindowMarks.On) Console.Error.WriteLine($"FRAMES ours in {details["frames_in"]} out {details["frames_out"]}");
         if (tcp.Samples > 0)
         {
             details["avg_in_flight_kib"] = tcp.InFlight / tcp.Samples / 1024;
