@@ -8,7 +8,8 @@ namespace NetStack.Tests.Lab;
 /// <summary>
 /// The host ingress drop (<see cref="PcapDeviceOptions.HostIngressDrop"/>) against the kernel in U: while the stack
 /// runs, frames for its address still reach it, the kernel in U no longer takes them in, and the rule is gone after the
-/// stack stops, and after a killed owner once the next one starts.
+/// stack stops, and after a killed owner once the next one starts. And a stack with a MAC of its own: the kernel in U
+/// drops its frames before routing them without the rule (another host's frames), and the rule still matches them.
 /// </summary>
 [Collection(KernelLabCollection.Name)]
 public sealed partial class HostIngressDropLabTests(ITestOutputHelper output)
@@ -16,21 +17,28 @@ public sealed partial class HostIngressDropLabTests(ITestOutputHelper output)
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
     private static readonly string Table = HostIngressDropRule.TableName(KernelLab.StackInterface, KernelLab.StackAddress);
 
-    private static NetworkStack StartStack(KernelLab lab, bool hostDrop)
+    /// <summary>A MAC of the stack's own, as Start-Stack -MacAddress gives it (a virtual stack's would be derived the same way).</summary>
+    private static readonly MacAddress OwnMac = MacAddress.Parse("02-00-C0-00-02-02");
+
+    private static NetworkStack StartStack(KernelLab lab, bool hostDrop, MacAddress? mac = null)
     {
         var device = lab.OpenStackDevice(new PcapDeviceOptions { HostIngressDrop = hostDrop ? KernelLab.StackAddress : (Ipv4Address?)null });
-        var stack = new NetworkStack(device, new StackConfig { Address = KernelLab.StackAddress, PrefixLength = KernelLab.PrefixLength }, name: "drop");
+        var stack = new NetworkStack(device, new StackConfig { Address = KernelLab.StackAddress, PrefixLength = KernelLab.PrefixLength, MacAddress = mac }, name: "drop");
         stack.Start();
         return stack;
     }
 
     /// <summary>IPv4 datagrams the kernel in U took in (/proc/net/snmp Ip: InReceives; veth frames for u0's MAC count).</summary>
-    private static long KernelInReceives(KernelLab lab)
+    private static long KernelInReceives(KernelLab lab) => Snmp(lab, "Ip", "InReceives");
+
+    /// <summary>A counter of the kernel in U's /proc/net/snmp (a header line "Ip: Forwarding ...", then its values).</summary>
+    private static long Snmp(KernelLab lab, string group, string name)
     {
         var snmp = lab.RunInStackNamespace("cat /proc/net/snmp").EnsureSuccess().Output.Split('\n');
-        var header = snmp.First(l => l.StartsWith("Ip: Forwarding", StringComparison.Ordinal)).Split(' ');
-        var values = snmp.First(l => l.StartsWith("Ip: ", StringComparison.Ordinal) && char.IsDigit(l[4])).Split(' ');
-        return long.Parse(values[Array.IndexOf(header, "InReceives")], CultureInfo.InvariantCulture);
+        var prefix = group + ": ";
+        var header = snmp.First(l => l.StartsWith(prefix, StringComparison.Ordinal) && !char.IsDigit(l[prefix.Length])).Split(' ');
+        var values = snmp.First(l => l.StartsWith(prefix, StringComparison.Ordinal) && char.IsDigit(l[prefix.Length])).Split(' ');
+        return long.Parse(values[Array.IndexOf(header, name)], CultureInfo.InvariantCulture);
     }
 
     private static string Tables(KernelLab lab) => lab.RunInStackNamespace("nft list tables netdev").EnsureSuccess().Output;
@@ -79,6 +87,41 @@ public sealed partial class HostIngressDropLabTests(ITestOutputHelper output)
             stack.Dispose();
         }
         Assert.DoesNotContain(Table, Tables(lab));
+    }
+
+    [KernelFact(Programs = ["ping", "nft"])]
+    public async Task With_a_mac_of_its_own_the_host_kernel_drops_our_frames_before_routing_even_when_forwarding_and_the_rule_still_matches()
+    {
+        using var lab = new KernelLab();
+        // A host that forwards would route frames for the adapter's MAC back out (ICMP redirects): not frames for another MAC.
+        lab.RunInStackNamespace("sysctl -q -w net.ipv4.ip_forward=1").EnsureSuccess();
+
+        // Without the rule: u0 takes our frames as another host's (PACKET_OTHERHOST) and IPv4 drops them before it counts them.
+        using (var stack = StartStack(lab, hostDrop: false, OwnMac))
+        {
+            var (inReceives, icmpOut, forwarded) = (KernelInReceives(lab), Snmp(lab, "Icmp", "OutMsgs"), Snmp(lab, "Ip", "ForwDatagrams"));
+            KernelPings(lab, 10); // our stack answered every one
+            Assert.Equal(0, KernelInReceives(lab) - inReceives);
+            Assert.Equal(0, Snmp(lab, "Icmp", "OutMsgs") - icmpOut);
+            Assert.Equal(0, Snmp(lab, "Ip", "ForwDatagrams") - forwarded);
+            var neigh = lab.RunInKernel($"ip neigh show {KernelLab.StackAddress} dev {KernelLab.KernelInterface}").EnsureSuccess().Output;
+            Assert.Contains("02:00:c0:00:02:02", neigh);
+        }
+
+        // The rule matches the IPv4 destination, whatever the MAC: it still takes the frames first.
+        var withRule = StartStack(lab, hostDrop: true, OwnMac);
+        try
+        {
+            var rule = ((PcapDevice)withRule.Device).HostIngressDrop ?? throw new InvalidOperationException("no rule on the device");
+            KernelPings(lab, 10);
+            Assert.True(rule.DroppedPackets() >= 10, $"the rule's counter: {rule.DroppedPackets()}");
+            var echoes = (await withRule.GetStatisticsAsync().WaitAsync(Generous)).Single(c => c.Layer == "Icmp" && c.Name == "EchoRepliesSent").Value;
+            Assert.Equal(10, echoes);
+        }
+        finally
+        {
+            withRule.Dispose();
+        }
     }
 
     [KernelFact(Programs = ["nft"])]
