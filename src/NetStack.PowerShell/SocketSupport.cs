@@ -96,7 +96,7 @@ internal static class TcpSupport
         {
             // recv() returns everything buffered, up to the receive buffer's size.
             var buffer = new byte[Math.Max(ChunkSize, tcp.ReceiveBufferSize)];
-            if (!cmdlet.TryAwaitTimed(stack, ct => tcp.ReceiveAsync(buffer, ct), timeout, socket.Id, what, out var n,
+            if (!cmdlet.TryAwaitTimed(stack, ct => tcp.ReceiveAsync(buffer, ct).AsTask(), timeout, socket.Id, what, out var n,
                     giveBack: got => tcp.Unread(buffer.AsMemory(0, got))))
                 return null;
             return n == 0 ? null : buffer.AsSpan(0, n).ToArray();

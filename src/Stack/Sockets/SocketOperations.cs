@@ -107,7 +107,7 @@ internal abstract class SocketCall<T>(TcpSocket socket) : LoopCall<T>
 }
 
 /// <summary>
-/// A socket's reusable operation behind a <see cref="ValueTask"/>: one per socket and kind (receive, send), allocated at
+/// A socket's reusable operation behind a <see cref="ValueTask"/> (the send's; a receive's source is the socket itself), allocated at
 /// its first use and reset for each call, so a steady stream of calls allocates nothing (the issue 18 target). The loop
 /// completes it (<see cref="ManualResetValueTaskSourceCore{TResult}"/>, continuations off the loop, so user code never
 /// runs there); the awaiter's <c>GetResult</c> frees it for the next call. A call that finds it still in use (a second
@@ -188,7 +188,7 @@ internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSo
 
     T IValueTaskSource<T>.GetResult(short token)
     {
-        if (token != _core.Version) throw new InvalidOperationException("This socket operation was already awaited; a ValueTask from ReadAsync/WriteAsync can be awaited once.");
+        if (token != _core.Version) throw new InvalidOperationException("This socket operation was already awaited; a ValueTask from WriteAsync can be awaited once.");
         try { return _core.GetResult(token); }
         finally { Release(); }
     }

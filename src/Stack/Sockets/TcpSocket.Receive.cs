@@ -24,28 +24,37 @@ public sealed partial class TcpSocket
     /// Cancelling (<paramref name="cancellationToken"/>) takes nothing: if the loop completed the receive as the token
     /// fired, the await returns the data; otherwise the data stays for the next receive.
     /// </summary>
-    public Task<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    /// <remarks>
+    /// A <see cref="ValueTask{TResult}"/> whose source is the socket itself (as <see cref="System.Net.Sockets.Socket"/>'s
+    /// receive into a <see cref="Memory{T}"/> returns one): no allocation per call, and a pending receive holds nothing
+    /// but the caller's buffer (issue 18). Await each once, or call <c>AsTask()</c> once for a Task; <c>GetAwaiter().GetResult()</c>
+    /// (PowerShell's way) waits for it. One receive at a time: a second while one is pending fails.
+    /// </remarks>
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (!Stack.HasLoopThread) return new ValueTask<int>(ReceiveTaskAsync(buffer, cancellationToken)); // see NetworkStack.HasLoopThread
+        // Taken: the previous receive's result was not taken yet (or one is pending: the connection refuses this one).
+        return TryTakeRead() ? StartRead(buffer, cancellationToken) : new ValueTask<int>(ReceiveTaskAsync(buffer, cancellationToken));
+    }
+
+    /// <summary><see cref="ReceiveAsync"/> under <see cref="System.IO.Stream"/>'s name: the same call.</summary>
+    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        ReceiveAsync(buffer, cancellationToken);
+
+    /// <summary>
+    /// <see cref="ReceiveAsync"/> as a Task of its own (a <see cref="TcpStream"/>'s array reads, a simulation's calls, a
+    /// receive while the reusable operation is in use): the Task and its completion source per call.
+    /// </summary>
+    internal Task<int> ReceiveTaskAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         if (cancellationToken.CanBeCanceled) return new ReceiveCall(this, buffer).Start(cancellationToken);
-        // Issue 18: a receive no token can cancel waits as its completion source alone (the Task<int> and 24 B); the
-        // socket and buffer go to the loop in a struct, run inline or boxed for the post, and the connection parks the
-        // buffer itself.
+        // A receive no token can cancel waits as its completion source alone (the Task<int> and 24 B); the socket and
+        // buffer go to the loop in a struct, run inline or boxed for the post, and the connection parks the buffer itself.
         var waiter = new ReceiveWaiter();
         try { Stack.Execute(new ReceiveWork(this, buffer, waiter)); }
         catch (StackException e) { waiter.Fail(e); }
         Stack.BusyWait(waiter); // the busy-poll mode: the caller spins on it before it parks
         return waiter.Task;
-    }
-
-    /// <summary>
-    /// <see cref="ReceiveAsync"/> as a <see cref="ValueTask{TResult}"/> over an operation the socket reuses: no allocation
-    /// per call. Await each once (as any ValueTask); one receive at a time, as with ReceiveAsync.
-    /// </summary>
-    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        if (!Stack.HasLoopThread) return new ValueTask<int>(ReceiveAsync(buffer, cancellationToken)); // see NetworkStack.HasLoopThread
-        var op = _read ?? Reusable(ref _read, new ReadOperation(this));
-        return op.TryAcquire() ? op.Start(buffer, cancellationToken) : new ValueTask<int>(ReceiveAsync(buffer, cancellationToken));
     }
 
     /// <summary>A receive on the loop: what was given back first, then the connection's data; <see cref="TcpConnection.Parked"/> when it waits.</summary>
@@ -70,13 +79,13 @@ public sealed partial class TcpSocket
         protected override void CancelOnLoop() => Socket.Tcb.CancelReceive(this);
     }
 
-    /// <summary>An uncancellable <see cref="ReceiveAsync"/> while it waits: its completion source, nothing else.</summary>
+    /// <summary>An uncancellable <see cref="ReceiveTaskAsync"/> while it waits: its completion source, nothing else.</summary>
     private sealed class ReceiveWaiter() : TaskWaiter<int>(TaskCreationOptions.RunContinuationsAsynchronously), IBusyWaitable
     {
         bool IBusyWaitable.IsDone => Task.IsCompleted;
     }
 
-    /// <summary>The loop's work of an uncancellable <see cref="ReceiveAsync"/>: the data there, or the waiter parked.</summary>
+    /// <summary>The loop's work of an uncancellable <see cref="ReceiveTaskAsync"/>: the data there, or the waiter parked.</summary>
     private readonly struct ReceiveWork(TcpSocket socket, Memory<byte> buffer, ReceiveWaiter waiter) : ILoopWork
     {
         public void Run(TimeSpan now)
@@ -90,29 +99,6 @@ public sealed partial class TcpSocket
         }
 
         public void Abandon(StackException stopped) => waiter.Fail(stopped);
-    }
-
-    private sealed class ReadOperation(TcpSocket socket) : ReusableOperation<int>
-    {
-        protected override NetworkStack Stack => socket.Stack;
-
-        private Memory<byte> _buffer;
-
-        public ValueTask<int> Start(Memory<byte> buffer, CancellationToken cancellationToken)
-        {
-            _buffer = buffer;
-            return new ValueTask<int>(this, Begin(cancellationToken));
-        }
-
-        protected override void RunOnLoop(TimeSpan now)
-        {
-            var n = socket.ReceiveOnLoop(_buffer, now, this);
-            if (n != TcpConnection.Parked) Complete(n);
-        }
-
-        protected override void CancelOnLoop() => socket.Tcb.CancelReceive(this);
-
-        protected override void Clear() => _buffer = default;
     }
 
     /// <summary>

@@ -213,7 +213,6 @@ public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
     }
 
     private WriteOperation? _write;
-    private ReadOperation? _read;
 
     /// <summary>The socket's reusable operation of one kind, made at its first use (an idle connection holds none).</summary>
     private static T Reusable<T>(ref T? field, T made) where T : class => Interlocked.CompareExchange(ref field, made, null) ?? made;
@@ -310,14 +309,23 @@ public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
         catch (StackException) { }
     }
 
-    /// <summary>Dispose's close on the loop: nobody waits for it.</summary>
+    /// <summary>A receive's work (see TcpSocket.ReadSource.cs), else Dispose's close on the loop: nobody waits for that.</summary>
     void ILoopWork.Run(TimeSpan now)
     {
+        if (TakeReadRun())
+        {
+            RunRead(now);
+            return;
+        }
         try { CloseOnLoop(now, null); }
         catch (Exception) { } // raced with the connection ending: nothing to close (a close nobody awaits reports nothing)
     }
 
-    void ILoopWork.Abandon(StackException stopped) { } // the stack stopped: its Dispose resets the connection
+    void ILoopWork.Abandon(StackException stopped)
+    {
+        if (TakeReadRun()) ((IOperationWaiter<int>)this).Fail(stopped);
+        // else Dispose's close: the stack stopped, its Dispose resets the connection
+    }
 
     internal override ConnectionInfo Snapshot(TimeSpan now)
     {

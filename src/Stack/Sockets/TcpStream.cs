@@ -38,7 +38,7 @@ public sealed class TcpStream : Stream
         var tmp = ArrayPool<byte>.Shared.Rent(buffer.Length);
         try
         {
-            var n = Socket.ReceiveAsync(tmp.AsMemory(0, buffer.Length)).GetAwaiter().GetResult();
+            var n = Socket.ReceiveTaskAsync(tmp.AsMemory(0, buffer.Length)).GetAwaiter().GetResult();
             tmp.AsSpan(0, n).CopyTo(buffer);
             return n;
         }
@@ -46,7 +46,7 @@ public sealed class TcpStream : Stream
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        Socket.ReceiveAsync(buffer.AsMemory(offset, count), cancellationToken);
+        Socket.ReceiveTaskAsync(buffer.AsMemory(offset, count), cancellationToken);
 
     /// <summary>The socket's <see cref="TcpSocket.ReadAsync"/>: no allocation per call.</summary>
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>

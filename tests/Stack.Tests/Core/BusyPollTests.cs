@@ -98,7 +98,7 @@ public class BusyPollTests
         {
             var receive = Task.Run(() =>
             {
-                var t = client.ReceiveAsync(buffer);
+                var t = client.ReceiveAsync(buffer).AsTask();
                 return (Done: t.IsCompleted, Task: t);
             });
             Until(() => a.BusyWaiters == 1 || receive.IsCompleted, "A's caller spins on its receive");
@@ -134,7 +134,7 @@ public class BusyPollTests
             var receive = Task.Factory.StartNew(() =>
             {
                 spinner = Environment.CurrentManagedThreadId;
-                var t = client.ReceiveAsync(buffer);
+                var t = client.ReceiveAsync(buffer).AsTask();
                 return (Done: t.IsCompleted, Task: t);
             }, TaskCreationOptions.LongRunning);
             Until(() => a.BusyWaiters == 1 && a.LoopNapping || receive.IsCompleted, "A's caller spins and its loop naps");
@@ -162,7 +162,7 @@ public class BusyPollTests
         var parkedBefore = await Counter(a, "BusyPollCallsParked");
         var buffer = new byte[1];
         // Nothing is sent: the caller spins for its window, then returns with the receive parked, its thread its own again.
-        var receive = client.ReceiveAsync(buffer);
+        var receive = client.ReceiveAsync(buffer).AsTask();
         Assert.False(receive.IsCompleted);
         Assert.Equal(0, a.BusyWaiters);
         Assert.Equal(parkedBefore + 1, await Counter(a, "BusyPollCallsParked"));

@@ -89,7 +89,7 @@ public class CallerWaitTests
         var takenByCaller = false;
         for (var i = 0; i < 3 && !takenByCaller; i++)
         {
-            var (receive, thread) = OnOwnThread(() => client.ReceiveAsync(buffer), t => t.IsCompleted);
+            var (receive, thread) = OnOwnThread(() => client.ReceiveAsync(buffer).AsTask(), t => t.IsCompleted);
             Until(() => a.CallerWaitsOnDevice && a.LoopNapping || receive.IsCompleted, "A's caller waits on the device and its loop naps");
             link.Takers.Clear();
             await server.SendAsync(new byte[] { (byte)(i + 1) }).WaitAsync(TimeSpan.FromSeconds(30));
@@ -125,7 +125,7 @@ public class CallerWaitTests
         var (receive, _) = OnOwnThread(() =>
         {
             Volatile.Write(ref link.DeafThread, Environment.CurrentManagedThreadId);
-            return client.ReceiveAsync(buffer);
+            return client.ReceiveAsync(buffer).AsTask();
         }, t => t.IsCompleted);
         Until(() => a.CallerWaitsOnDevice && a.LoopNapping, "A's caller waits on the device and its loop naps");
         await server.SendAsync(new byte[] { 5 }).WaitAsync(TimeSpan.FromSeconds(30));
@@ -158,7 +158,7 @@ public class CallerWaitTests
         var firedDuringWait = false;
         for (var i = 0; i < 3 && !firedDuringWait; i++)
         {
-            var (receive, _) = OnOwnThread(() => client.ReceiveAsync(new byte[1]), t => t.IsCompleted);
+            var (receive, _) = OnOwnThread(() => client.ReceiveAsync(new byte[1]).AsTask(), t => t.IsCompleted);
             Until(() => a.CallerWaitsOnDevice && a.LoopNapping || receive.IsCompleted, "A's caller waits on the device and its loop naps");
             var reply = await a.PingAsync(Ipv4Address.Parse("192.0.2.9"), timeout: TimeSpan.FromMilliseconds(100)).WaitAsync(TimeSpan.FromSeconds(30));
             Assert.NotEqual(PingStatus.Success, reply.Status);
@@ -182,7 +182,7 @@ public class CallerWaitTests
         var parkedBefore = await Counter(a, "CallerWaitCallsParked");
         var buffer = new byte[1];
         // Nothing is sent: the caller waits its window on the device, then returns with the receive parked.
-        var receive = client.ReceiveAsync(buffer);
+        var receive = client.ReceiveAsync(buffer).AsTask();
         Assert.False(receive.IsCompleted);
         Assert.False(a.CallerWaitsOnDevice);
         Assert.Equal(0, a.BusyWaiters);
@@ -209,14 +209,14 @@ public class CallerWaitTests
         using var server1 = s1;
         using var client2 = c2;
         using var server2 = s2;
-        var (first, _) = OnOwnThread(() => client1.ReceiveAsync(new byte[1]), t => t.IsCompleted);
+        var (first, _) = OnOwnThread(() => client1.ReceiveAsync(new byte[1]).AsTask(), t => t.IsCompleted);
         Until(() => a.CallerWaitsOnDevice || first.IsCompleted, "the first caller waits on the device");
         if (!first.IsCompleted)
         {
             var parkedBefore = await Counter(a, "CallerWaitCallsParked");
             // The device is taken: the second receive parks at once (its call returns pending, counted), and its data
             // still reaches it, taken by the first caller's turn or the loop's.
-            var second = client2.ReceiveAsync(new byte[1]);
+            var second = client2.ReceiveAsync(new byte[1]).AsTask();
             if (a.CallerWaitsOnDevice && !first.IsCompleted)
             {
                 Assert.False(second.IsCompleted);

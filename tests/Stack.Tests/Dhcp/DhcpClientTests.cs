@@ -164,7 +164,7 @@ public class DhcpClientTests(ITestOutputHelper output)
         d.Server.Listen(7);
         var connection = d.Client.CreateTcpSocket();
         d.Sim.Run(connection.ConnectAsync(DhcpSim.ServerAddress, 7), TimeSpan.FromSeconds(5));
-        var receive = connection.ReceiveAsync(new byte[16]);
+        var receive = connection.ReceiveAsync(new byte[16]).AsTask();
         d.Dhcp.Silent = true;
         d.Sim.RunUntil(() => d.Lease.State == DhcpState.Selecting, TimeSpan.FromMinutes(3));
 

@@ -60,12 +60,12 @@ public sealed class LadderScenario : IDisposable
         Sim.Run(ClientSocket.SendAsync(new byte[100]));
         var buf = new byte[1000];
         var got = 0;
-        while (got < 100) got += Sim.Run(server.ReceiveAsync(buf));
+        while (got < 100) got += Sim.Run(server.ReceiveAsync(buf).AsTask());
         Sim.Run(server.SendAsync(new byte[50]));
         got = 0;
-        while (got < 50) got += Sim.Run(ClientSocket.ReceiveAsync(buf));
+        while (got < 50) got += Sim.Run(ClientSocket.ReceiveAsync(buf).AsTask());
         ClientSocket.ShutdownSend();
-        Assert.Equal(0, Sim.Run(server.ReceiveAsync(buf)));
+        Assert.Equal(0, Sim.Run(server.ReceiveAsync(buf).AsTask()));
         Sim.Run(server.CloseAsync());
         Assert.True(Sim.RunUntil(() => ClientSocket.State == TcpState.TimeWait, TimeSpan.FromSeconds(30)), "the client should reach TIME-WAIT");
         Sim.Advance(TimeSpan.FromMilliseconds(50));

@@ -86,7 +86,7 @@ internal sealed class TestDnsServer
         {
             var c = new Connection(accepted.GetAwaiter().GetResult());
             _accept = _listener!.AcceptAsync();
-            c.Receive = c.Socket.ReceiveAsync(c.Buffer);
+            c.Receive = c.Socket.ReceiveAsync(c.Buffer).AsTask();
             _connections.Add(c);
         }
         foreach (var c in _connections.Where(c => c.Receive.IsCompleted).ToList())
@@ -107,7 +107,7 @@ internal sealed class TestDnsServer
                 if (SilentTcp)
                 {
                     Queries.Add(new Query(BinaryPrimitives.ReadUInt16BigEndian(query), "", 0, remote.Address, remote.Port, _now(), OverTcp: true));
-                    c.Receive = c.Socket.ReceiveAsync(c.Buffer.AsMemory(c.Count));
+                    c.Receive = c.Socket.ReceiveAsync(c.Buffer.AsMemory(c.Count)).AsTask();
                     continue;
                 }
                 if (ResetTcp)
@@ -119,7 +119,7 @@ internal sealed class TestDnsServer
                 }
                 Handle(query, remote.Address, remote.Port, tcp: true, m => _ = c.Socket.SendAsync((byte[])[(byte)(m.Length >> 8), (byte)m.Length, .. m]));
             }
-            c.Receive = c.Socket.ReceiveAsync(c.Buffer.AsMemory(c.Count));
+            c.Receive = c.Socket.ReceiveAsync(c.Buffer.AsMemory(c.Count)).AsTask();
         }
     }
 

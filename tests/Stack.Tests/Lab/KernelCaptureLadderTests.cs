@@ -26,7 +26,7 @@ public class KernelCaptureLadderTests(ITestOutputHelper output)
             await s.SendAsync(new byte[5000]).WaitAsync(Generous);
             s.ShutdownSend();
             sink.WaitSummary("got");
-            Assert.Equal(0, await s.ReceiveAsync(new byte[100]).WaitAsync(Generous)); // the kernel's FIN
+            Assert.Equal(0, await s.ReceiveAsync(new byte[100]).AsTask().WaitAsync(Generous)); // the kernel's FIN
             var deadline = DateTime.UtcNow + Generous;
             while (s.State != TcpState.TimeWait && DateTime.UtcNow < deadline) await Task.Delay(10);
             Assert.Equal(TcpState.TimeWait, s.State);

@@ -141,9 +141,9 @@ print('ok %d of %d' % (ok[0], count), flush=True)
             {
                 try
                 {
-                    var n = await s.ReceiveAsync(buffer.AsMemory(0, 1)).WaitAsync(Generous);
+                    var n = await s.ReceiveAsync(buffer.AsMemory(0, 1)).AsTask().WaitAsync(Generous);
                     if (n == 1) await s.SendAsync(buffer.AsMemory(0, 1)).WaitAsync(Generous);
-                    await s.ReceiveAsync(new byte[16]).WaitAsync(Generous); // the client's FIN
+                    await s.ReceiveAsync(new byte[16]).AsTask().WaitAsync(Generous); // the client's FIN
                 }
                 catch (Exception) { }
                 s.Abort();

@@ -124,7 +124,7 @@ public class SimpleServiceTests
         using var lab = new LabRig();
         using var open = await lab.ConnectAsync(7);
         lab.Host.Dispose();
-        var e = await Assert.ThrowsAsync<StackException>(() => open.ReceiveAsync(new byte[1], lab.Token));
+        var e = await Assert.ThrowsAsync<StackException>(() => open.ReceiveAsync(new byte[1], lab.Token).AsTask());
         Assert.Equal(StackError.ConnectionReset, e.Error);
         var refused = await Assert.ThrowsAsync<StackException>(() => lab.ConnectAsync(80));
         Assert.Equal(StackError.ConnectionRefused, refused.Error);

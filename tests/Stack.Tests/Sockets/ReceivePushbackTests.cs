@@ -79,7 +79,7 @@ public class ReceivePushbackTests
         Assert.True(await RecvQ(s) >= 10);
 
         var small = new byte[3];
-        Assert.Equal(3, await s.ReceiveAsync(small).WaitAsync(Generous)); // "HEA": from the pushed-back bytes
+        Assert.Equal(3, await s.ReceiveAsync(small).AsTask().WaitAsync(Generous)); // "HEA": from the pushed-back bytes
         Assert.Equal("HEA", Encoding.ASCII.GetString(small));
         got.AddRange(small);
         got.AddRange(await s.ReceiveUntilAsync("\r\n\r\n"u8.ToArray()).WaitAsync(Generous));
@@ -133,9 +133,9 @@ public class ReceivePushbackTests
         var ex = await Assert.ThrowsAsync<StackException>(() => pending).WaitAsync(Generous);
         Assert.Equal(StackError.ConnectionReset, ex.Error);
         var buf = new byte[64];
-        var n = await s.ReceiveAsync(buf).WaitAsync(Generous);
+        var n = await s.ReceiveAsync(buf).AsTask().WaitAsync(Generous);
         Assert.Equal("partial line", Encoding.ASCII.GetString(buf, 0, n));
-        Assert.Equal(StackError.ConnectionReset, (await Assert.ThrowsAsync<StackException>(() => s.ReceiveAsync(buf)).WaitAsync(Generous)).Error);
+        Assert.Equal(StackError.ConnectionReset, (await Assert.ThrowsAsync<StackException>(() => s.ReceiveAsync(buf).AsTask()).WaitAsync(Generous)).Error);
     }
 
     [Fact]
@@ -158,7 +158,7 @@ public class ReceivePushbackTests
         await Deliver(pair, "one\ntwo\n"u8.ToArray());
         Assert.Equal("one\n", Encoding.ASCII.GetString(await s.ReceiveUntilAsync("\n"u8.ToArray()).WaitAsync(Generous)));
         await s.CloseAsync().WaitAsync(Generous); // "two\n" was never read: RFC 1122 4.2.2.13
-        var ex = await Assert.ThrowsAsync<StackException>(() => c.ReceiveAsync(new byte[8])).WaitAsync(Generous);
+        var ex = await Assert.ThrowsAsync<StackException>(() => c.ReceiveAsync(new byte[8]).AsTask()).WaitAsync(Generous);
         Assert.Equal(StackError.ConnectionReset, ex.Error);
     }
 
@@ -232,7 +232,7 @@ public class ReceivePushbackTests
         // The data completes the receive on the loop first; the token fires after: the await returns the data.
         using (var cts = new CancellationTokenSource())
         {
-            var receive = s.ReceiveAsync(buf, cts.Token);
+            var receive = s.ReceiveAsync(buf, cts.Token).AsTask();
             sim.Step();
             sim.Run(c.SendAsync("first"u8.ToArray()));
             sim.RunUntil(() => false, TimeSpan.FromMilliseconds(10));
@@ -244,13 +244,13 @@ public class ReceivePushbackTests
         // The cancel reaches the loop before the data: the receive is cancelled and the data stays for the next one.
         using (var cts = new CancellationTokenSource())
         {
-            var receive = s.ReceiveAsync(buf, cts.Token);
+            var receive = s.ReceiveAsync(buf, cts.Token).AsTask();
             sim.Step();
             cts.Cancel();
             sim.Run(c.SendAsync("second"u8.ToArray()));
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => receive.WaitAsync(Generous));
             Assert.Equal(6, sim.Run(s.GetInfoAsync()).RecvQ);
-            var n = sim.Run(s.ReceiveAsync(buf));
+            var n = sim.Run(s.ReceiveAsync(buf).AsTask());
             Assert.Equal("second", Encoding.ASCII.GetString(buf, 0, n));
         }
     }

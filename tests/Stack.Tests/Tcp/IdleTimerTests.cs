@@ -36,7 +36,7 @@ public class IdleTimerTests
 
         // One of them at work schedules its own deadlines only, and they run out again when it is idle.
         var (c, s) = pairs[Connections / 2];
-        var receive = s.ReceiveAsync(new byte[100]);
+        var receive = s.ReceiveAsync(new byte[100]).AsTask();
         sim.Run(c.SendAsync(new byte[100]));
         Assert.Equal(100, sim.Run(receive));
         Assert.InRange(a.Tcp.TimerEntries + b.Tcp.TimerEntries, 0, 4);

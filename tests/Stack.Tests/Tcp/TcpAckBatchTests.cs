@@ -42,7 +42,7 @@ public class TcpAckBatchTests
         Assert.Equal(1, rig.Counter("BatchAcks"));
         Assert.Empty(rig.Advance(TimeSpan.FromMilliseconds(200))); // nothing left owed: no delayed ACK follows
         var buf = new byte[16 * Mss];
-        Assert.Equal(8 * Mss, rig.H.Run(s.ReceiveAsync(buf)));
+        Assert.Equal(8 * Mss, rig.H.Run(s.ReceiveAsync(buf).AsTask()));
     }
 
     [Fact]

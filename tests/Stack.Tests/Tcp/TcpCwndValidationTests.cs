@@ -22,7 +22,7 @@ public class TcpCwndValidationTests
         for (int i = 0; i < 300; i++)
         {
             sim.Run(c.SendAsync(new byte[200]));
-            Assert.Equal(200, sim.Run(s.ReceiveAsync(buf)));
+            Assert.Equal(200, sim.Run(s.ReceiveAsync(buf).AsTask()));
             sim.Advance(TimeSpan.FromMilliseconds(10));
         }
         Assert.Equal(60_000, c.Tcb.Snd.BytesSent);

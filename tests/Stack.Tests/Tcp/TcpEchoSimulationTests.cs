@@ -35,7 +35,7 @@ public class TcpEchoSimulationTests
                 return true;
             }
             if (_recv != null) return false;
-            _recv = s.ReceiveAsync(_buffer);
+            _recv = s.ReceiveAsync(_buffer).AsTask();
             return true;
         }
     }
@@ -58,7 +58,7 @@ public class TcpEchoSimulationTests
             }
             if (!WantsTime || now < ReadAt) return false;
             ReadAt = now + TimeSpan.FromMilliseconds(1);
-            _recv = s.ReceiveAsync(Back.AsMemory(Got, Math.Min(perMillisecond, size - Got)));
+            _recv = s.ReceiveAsync(Back.AsMemory(Got, Math.Min(perMillisecond, size - Got))).AsTask();
             return true;
         }
     }

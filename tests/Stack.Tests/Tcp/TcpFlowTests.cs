@@ -104,7 +104,7 @@ public class TcpFlowTests
         Assert.Equal(TcpState.Established, y.State);
         sim.Run(x.SendAsync(new byte[] { 42 }));
         var buf = new byte[4];
-        Assert.Equal(1, sim.Run(y.ReceiveAsync(buf)));
+        Assert.Equal(1, sim.Run(y.ReceiveAsync(buf).AsTask()));
         Assert.Equal(42, buf[0]);
     }
 
@@ -141,7 +141,7 @@ public class TcpFlowTests
         var buf = new byte[8192];
         while (true)
         {
-            var n = sim.Run(c.ReceiveAsync(buf));
+            var n = sim.Run(c.ReceiveAsync(buf).AsTask());
             if (n == 0) break;
             got.AddRange(buf.AsSpan(0, n).ToArray());
         }

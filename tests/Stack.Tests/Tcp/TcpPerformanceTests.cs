@@ -91,7 +91,7 @@ public class TcpPerformanceTests
             if (send is { IsCompleted: true }) { send = null; wrote = true; }
             if (send is null && sent < bytes) { send = c.SendAsync(chunk); sent += chunk.Length; issued = true; }
             if (recv is { IsCompleted: true }) { received += ResultOf(recv); recv = null; }
-            if (recv is null && received < bytes && (wrote || idle || sent >= bytes)) { recv = s.ReceiveAsync(rbuf); issued = true; }
+            if (recv is null && received < bytes && (wrote || idle || sent >= bytes)) { recv = s.ReceiveAsync(rbuf).AsTask(); issued = true; }
             return issued;
         }
         Assert.True(run(Pump, () => received >= bytes));
@@ -195,7 +195,7 @@ public class TcpPerformanceTests
                 var s = sim.Run(accept);
                 // A little data each way, so the buffers have been used (and given back) as on a real idle connection.
                 sim.Run(c.SendAsync(new byte[] { 1, 2, 3 }));
-                sim.Run(s.ReceiveAsync(new byte[16]));
+                sim.Run(s.ReceiveAsync(new byte[16]).AsTask());
                 clients.Add(c);
                 servers.Add(s);
             }

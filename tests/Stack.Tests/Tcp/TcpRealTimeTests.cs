@@ -76,7 +76,7 @@ public class TcpRealTimeTests
         using var c = client;
         using var s = server;
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => c.ReceiveAsync(new byte[10], cts.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => c.ReceiveAsync(new byte[10], cts.Token).AsTask());
         await s.SendAsync(new byte[] { 7 }, timeout.Token);
         var buf = new byte[10];
         Assert.Equal(1, await c.ReceiveAsync(buf, timeout.Token));
@@ -106,6 +106,50 @@ public class TcpRealTimeTests
     }
 
     [Fact]
+    public async Task GetResult_on_a_pending_ReceiveAsync_waits_for_the_data_as_a_Tasks_does()
+    {
+        // PowerShell's way to wait: $s.ReceiveAsync($buf).GetAwaiter().GetResult(). A ValueTask's source may refuse a
+        // result it does not have yet; the socket's waits for it.
+        var (a, b) = StartPair(11);
+        using var _a = a;
+        using var _b = b;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var (c, s) = await Connect(a, b, 12, timeout.Token);
+        using var client = c;
+        using var server = s;
+        var buf = new byte[10];
+        var receive = c.ReceiveAsync(buf);
+        Assert.False(receive.IsCompleted);
+        var blocked = Task.Factory.StartNew(() => receive.GetAwaiter().GetResult(), TaskCreationOptions.LongRunning);
+        await s.SendAsync(new byte[] { 1, 2, 3 }, timeout.Token);
+        Assert.Equal(3, await blocked.WaitAsync(timeout.Token));
+        Assert.Equal(new byte[] { 1, 2, 3 }, buf[..3]);
+        // The socket serves the next receive as before.
+        await s.SendAsync(new byte[] { 4 }, timeout.Token);
+        Assert.Equal(1, await c.ReceiveAsync(buf, timeout.Token));
+        Assert.Equal(4, buf[0]);
+    }
+
+    [Fact]
+    public async Task A_second_ReceiveAsync_while_one_is_pending_fails_and_the_first_gets_the_data()
+    {
+        var (a, b) = StartPair(12);
+        using var _a = a;
+        using var _b = b;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var (c, s) = await Connect(a, b, 13, timeout.Token);
+        using var client = c;
+        using var server = s;
+        var first = c.ReceiveAsync(new byte[10]).AsTask();
+        var second = c.ReceiveAsync(new byte[10]).AsTask();
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => second.WaitAsync(timeout.Token));
+        Assert.Contains("already pending", e.Message);
+        Assert.False(first.IsCompleted);
+        await s.SendAsync(new byte[] { 9 }, timeout.Token);
+        Assert.Equal(1, await first.WaitAsync(timeout.Token));
+    }
+
+    [Fact]
     public async Task A_pending_ReceiveAsync_ends_when_the_socket_is_closed_or_reset()
     {
         var (a, b) = StartPair(5);
@@ -113,17 +157,17 @@ public class TcpRealTimeTests
         using var _b = b;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var (c, s) = await Connect(a, b, 10, timeout.Token);
-        var closed = c.ReceiveAsync(new byte[10]); // no token
-        var reset = s.ReceiveAsync(new byte[10]);
+        var closed = c.ReceiveAsync(new byte[10]).AsTask(); // no token
+        var reset = s.ReceiveAsync(new byte[10]).AsTask();
         await Task.Delay(20);
         Assert.False(closed.IsCompleted);
         await c.CloseAsync().WaitAsync(timeout.Token); // our close gives the pending receive up
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => closed.WaitAsync(timeout.Token));
         Assert.Equal(0, await reset.WaitAsync(timeout.Token)); // the peer's FIN: end of stream
-        var second = s.ReceiveAsync(new byte[10]);
+        var second = s.ReceiveAsync(new byte[10]).AsTask();
         Assert.Equal(0, await second.WaitAsync(timeout.Token));
         s.Abort();
-        var afterAbort = s.ReceiveAsync(new byte[10]);
+        var afterAbort = s.ReceiveAsync(new byte[10]).AsTask();
         await Assert.ThrowsAsync<StackException>(() => afterAbort.WaitAsync(timeout.Token));
     }
 

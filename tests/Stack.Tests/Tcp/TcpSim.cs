@@ -164,7 +164,7 @@ public sealed class Flow
         }
         if (_recv is null)
         {
-            _recv = _receiver.ReceiveAsync(_buffer);
+            _recv = _receiver.ReceiveAsync(_buffer).AsTask();
             issued = true;
         }
         return issued;

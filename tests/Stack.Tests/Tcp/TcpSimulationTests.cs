@@ -22,10 +22,10 @@ public class TcpSimulationTests
         Assert.Equal(TcpState.Established, s.State);
         sim.Run(c.SendAsync("hello"u8.ToArray()));
         var buf = new byte[100];
-        var n = sim.Run(s.ReceiveAsync(buf));
+        var n = sim.Run(s.ReceiveAsync(buf).AsTask());
         Assert.Equal("hello", System.Text.Encoding.ASCII.GetString(buf, 0, n));
         sim.Run(s.SendAsync(buf.AsMemory(0, n)));
-        var m = sim.Run(c.ReceiveAsync(buf));
+        var m = sim.Run(c.ReceiveAsync(buf).AsTask());
         Assert.Equal("hello", System.Text.Encoding.ASCII.GetString(buf, 0, m));
     }
 

@@ -60,7 +60,7 @@ public class TcpStateRuleTests
         Assert.Equal(P + 1500, fill.Ack);
         Assert.Empty(fill.Sack);
         var buf = new byte[4000];
-        var n = rig.H.Run(s.ReceiveAsync(buf));
+        var n = rig.H.Run(s.ReceiveAsync(buf).AsTask());
         Assert.Equal(1500, n);
         Assert.Equal(Bytes(1000), buf[..1000]);
         Assert.Equal(Bytes(500), buf[1000..1500]);
@@ -76,7 +76,7 @@ public class TcpStateRuleTests
         rig.FeedNone(rig.From(P, us, Ack, Bytes(100)));
         rig.Feed(rig.From(P + 50, us, Ack, Bytes(100, 51))); // bytes 50..149, of which 50..99 are old
         var buf = new byte[400];
-        var n = rig.H.Run(s.ReceiveAsync(buf));
+        var n = rig.H.Run(s.ReceiveAsync(buf).AsTask());
         Assert.Equal(150, n);
         Assert.Equal(Bytes(150), buf[..150]);
     }
@@ -100,7 +100,7 @@ public class TcpStateRuleTests
     {
         using var rig = new TcpRig();
         var s = rig.AcceptOne();
-        var recv = s.ReceiveAsync(new byte[10]);
+        var recv = s.ReceiveAsync(new byte[10]).AsTask();
         rig.Drain();
         rig.FeedNone(rig.From(P, 0, Rst));
         var ex = Assert.Throws<StackException>(() => rig.H.Run(recv));
@@ -166,8 +166,8 @@ public class TcpStateRuleTests
         Assert.Equal(P + 4, ack.Ack);
         Assert.Equal(TcpState.CloseWait, s.State);
         var buf = new byte[10];
-        Assert.Equal(3, rig.H.Run(s.ReceiveAsync(buf)));
-        Assert.Equal(0, rig.H.Run(s.ReceiveAsync(buf)));
+        Assert.Equal(3, rig.H.Run(s.ReceiveAsync(buf).AsTask()));
+        Assert.Equal(0, rig.H.Run(s.ReceiveAsync(buf).AsTask()));
     }
 
     [Fact]
@@ -272,7 +272,7 @@ public class TcpStateRuleTests
     {
         using var rig = new TcpRig();
         var s = rig.AcceptOne();
-        var recv = s.ReceiveAsync(new byte[10]);
+        var recv = s.ReceiveAsync(new byte[10]).AsTask();
         rig.Drain();
         s.Abort();
         var rst = rig.Drain().Single();
@@ -402,7 +402,7 @@ public class TcpStateRuleTests
         var probe = rig.FeedOne(rig.From(P + 4096, us, Ack, Bytes(1)));
         Assert.Equal(P + 4096, probe.Ack);
         Assert.Equal(0, probe.Window);
-        rig.H.Run(s.ReceiveAsync(new byte[4096]));
+        rig.H.Run(s.ReceiveAsync(new byte[4096]).AsTask());
         var update = rig.H.Device.Sent.Select(SegCodec.Parse).OfType<Seg>().Last(); // reading reopened the window
         Assert.Equal(4096, update.Window);
     }
@@ -451,7 +451,7 @@ public class TcpStateRuleTests
         using var rig = new TcpRig(t => t with { KeepaliveIdle = TimeSpan.FromSeconds(10), KeepaliveInterval = TimeSpan.FromSeconds(1), KeepaliveProbes = 2 });
         var s = rig.AcceptOne();
         s.Keepalive = true;
-        var recv = s.ReceiveAsync(new byte[10]);
+        var recv = s.ReceiveAsync(new byte[10]).AsTask();
         rig.Drain();
         var probe = Assert.Single(rig.Advance(TimeSpan.FromSeconds(10)));
         Assert.Equal(rig.OurIss, probe.Seq); // SND.UNA - 1

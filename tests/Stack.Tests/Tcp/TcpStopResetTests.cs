@@ -24,8 +24,8 @@ public class TcpStopResetTests
         var clients = new[] { a.CreateTcpSocket(), a.CreateTcpSocket() };
         foreach (var c in clients) await c.ConnectAsync(b.Config.Address, 80).WaitAsync(TimeSpan.FromSeconds(30));
         var servers = await Task.WhenAll(accepts).WaitAsync(TimeSpan.FromSeconds(30));
-        var peerReceives = servers.Select(s => s.ReceiveAsync(new byte[100])).ToArray();
-        var ownReceive = clients[0].ReceiveAsync(new byte[100]);
+        var peerReceives = servers.Select(s => s.ReceiveAsync(new byte[100]).AsTask()).ToArray();
+        var ownReceive = clients[0].ReceiveAsync(new byte[100]).AsTask();
 
         a.Dispose();
 
