@@ -154,7 +154,7 @@ internal static class Catalog
             new("api", "api", false,
                 [
                     new Figure("api-alloc-send", "Allocation per send call (WriteAsync: SendAsync as ValueTask), steady state", "bytes/call", "0 (< 1)", (o, _) => o < 1) { NeedsReference = false },
-                    new Figure("api-alloc-recv", "Allocation per receive call (ReadAsync: ReceiveAsync as ValueTask), steady state", "bytes/call", "0 (< 1)", (o, _) => o < 1) { NeedsReference = false },
+                    new Figure("api-alloc-recv", "Allocation per receive call (ReadAsync: ReceiveAsync under Stream's name), steady state", "bytes/call", "0 (< 1)", (o, _) => o < 1) { NeedsReference = false },
                     new Figure("api-handoffs-send", "Thread hand-offs per send call (WriteAsync)", "hand-offs/call", "<= 1", (o, _) => o <= 1) { NeedsReference = false },
                     new Figure("api-handoffs-recv", "Thread hand-offs per receive call (ReadAsync)", "hand-offs/call", "<= 1", (o, _) => o <= 1) { NeedsReference = false },
                 ],

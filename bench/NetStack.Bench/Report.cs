@@ -127,13 +127,13 @@ internal static class Report
             sb.AppendLine($"| CPU of the busy polling, {r.Title.ToLowerInvariant()} (whole process{loop}) | cores | {cores:0.00} | — | — | — | — | (report) | — |");
         }
         // The pending receive split: what the application allocated itself (its 4 KiB buffer, the array's header, its slot
-        // for the task) and what RSS grew by beyond that, the stack's (the call's waiter and the Task<int> it returns).
+        // for the task) and what RSS grew by beyond that, the stack's (nothing: the socket is the receive's source).
         foreach (var r in results.Where(r => r.Id == "pending-recv"))
         {
             if (!r.OursDetails.TryGetValue("stack_rss_per_pending_receiveasync", out var stack)) continue;
             r.OursDetails.TryGetValue("application_beyond_the_4kib_per_connection", out var app);
             r.OursDetails.TryGetValue("heap_ours_per_pending_receiveasync", out var heap);
-            var read = r.OursDetails.TryGetValue("stack_rss_per_pending_readasync", out var rd) ? $"; ReadAsync {F(rd)} B" : "";
+            var read = r.OursDetails.TryGetValue("stack_rss_per_pending_astask", out var rd) ? $"; held as a Task (AsTask) {F(rd)} B" : "";
             sb.AppendLine($"| Pending receive: the stack's own RSS per pending ReceiveAsync (RSS on top of idle less the application's buffer, array header and task slot, {F(app + 4096)} B; heap the stack allocated: {F(heap)} B{read}) | bytes | {F(stack)} | — | — | — | — | (report; the application's own beyond the 4 KiB: {F(app)} B) | — |");
         }
         // Flat with scale in CPU: the rates on a loaded machine move with the scheduler, the CPU per frame, connection or

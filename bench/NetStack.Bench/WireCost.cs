@@ -140,7 +140,7 @@ internal static class WireCost
                     if (received >= Volatile.Read(ref sent)) break;
                 }
                 var before = GC.GetAllocatedBytesForCurrentThread();
-                var t = valueTasks ? p.Server.ReadAsync(buffer) : new ValueTask<int>(p.Server.ReceiveAsync(buffer));
+                var t = valueTasks ? p.Server.ReadAsync(buffer) : p.Server.ReceiveAsync(buffer); // the same call now (a ValueTask over the socket)
                 receiveCost.Allocated += GC.GetAllocatedBytesForCurrentThread() - before;
                 receiveCost.Calls++;
                 if (!t.IsCompleted) receiveCost.Pending++;
