@@ -19,11 +19,11 @@ namespace NetStack.Sockets;
 /// A cancel runs on the loop after the receive's own work, and a late cancel of an earlier receive is told apart by
 /// the version: a cancelled receive takes nothing, one completed as the token fired returns its data.
 /// </remarks>
-public sealed partial class TcpSocket : IValueTaskSource<int>, IOperationWaiter<int>, IBusyWaitable
+public sealed partial class TcpSocket : IValueTaskSource<int>, IReceiveWaiter, IBusyWaitable
 {
     private static readonly Action<object?> s_readDone = static _ => { };
 
-    /// <summary>The receive's buffer, from the caller to the loop (the connection holds it while the receive waits).</summary>
+    /// <summary>The receive's buffer, from the caller to the loop, and the one the connection fills while it waits.</summary>
     private Memory<byte> _readBuffer;
     /// <summary>The awaiter's continuation; <see cref="s_readDone"/> when the receive completed before one came.</summary>
     private Action<object?>? _readContinuation;
@@ -68,7 +68,6 @@ public sealed partial class TcpSocket : IValueTaskSource<int>, IOperationWaiter<
         {
             var n = ReceiveOnLoop(_readBuffer, now, this);
             if (n != TcpConnection.Parked) ((IOperationWaiter<int>)this).Complete(n);
-            else _readBuffer = default; // the connection holds it now
         }
         catch (Exception e) { ((IOperationWaiter<int>)this).Fail(e); }
     }
@@ -99,6 +98,8 @@ public sealed partial class TcpSocket : IValueTaskSource<int>, IOperationWaiter<
     }
 
     bool IBusyWaitable.IsDone => _readCompleted;
+
+    Memory<byte> IReceiveWaiter.ReceiveBuffer => _readBuffer;
 
     private void SignalRead()
     {

@@ -50,15 +50,15 @@ public sealed partial class TcpSocket
         if (cancellationToken.CanBeCanceled) return new ReceiveCall(this, buffer).Start(cancellationToken);
         // A receive no token can cancel waits as its completion source alone (the Task<int> and 24 B); the socket and
         // buffer go to the loop in a struct, run inline or boxed for the post, and the connection parks the buffer itself.
-        var waiter = new ReceiveWaiter();
-        try { Stack.Execute(new ReceiveWork(this, buffer, waiter)); }
+        var waiter = new ReceiveWaiter(buffer);
+        try { Stack.Execute(new ReceiveWork(this, waiter)); }
         catch (StackException e) { waiter.Fail(e); }
         Stack.BusyWait(waiter); // the busy-poll mode: the caller spins on it before it parks
         return waiter.Task;
     }
 
     /// <summary>A receive on the loop: what was given back first, then the connection's data; <see cref="TcpConnection.Parked"/> when it waits.</summary>
-    private int ReceiveOnLoop(Memory<byte> buffer, TimeSpan now, IOperationWaiter<int> waiter)
+    private int ReceiveOnLoop(Memory<byte> buffer, TimeSpan now, IReceiveWaiter waiter)
     {
         if (_unread is not { Count: > 0 } unread) return Tcb.Receive(buffer, now, waiter);
         var n = unread.Read(buffer.Span);
@@ -68,8 +68,10 @@ public sealed partial class TcpSocket
         return n;
     }
 
-    private sealed class ReceiveCall(TcpSocket socket, Memory<byte> buffer) : SocketCall<int>(socket)
+    private sealed class ReceiveCall(TcpSocket socket, Memory<byte> buffer) : SocketCall<int>(socket), IReceiveWaiter
     {
+        public Memory<byte> ReceiveBuffer => buffer;
+
         protected override void RunOnLoop(TimeSpan now)
         {
             var n = Socket.ReceiveOnLoop(buffer, now, this);
@@ -80,19 +82,19 @@ public sealed partial class TcpSocket
     }
 
     /// <summary>An uncancellable <see cref="ReceiveTaskAsync"/> while it waits: its completion source, nothing else.</summary>
-    private sealed class ReceiveWaiter() : TaskWaiter<int>(TaskCreationOptions.RunContinuationsAsynchronously), IBusyWaitable
+    private sealed class ReceiveWaiter(Memory<byte> buffer) : TaskReceiveWaiter(buffer, TaskCreationOptions.RunContinuationsAsynchronously), IBusyWaitable
     {
         bool IBusyWaitable.IsDone => Task.IsCompleted;
     }
 
     /// <summary>The loop's work of an uncancellable <see cref="ReceiveTaskAsync"/>: the data there, or the waiter parked.</summary>
-    private readonly struct ReceiveWork(TcpSocket socket, Memory<byte> buffer, ReceiveWaiter waiter) : ILoopWork
+    private readonly struct ReceiveWork(TcpSocket socket, ReceiveWaiter waiter) : ILoopWork
     {
         public void Run(TimeSpan now)
         {
             try
             {
-                var n = socket.ReceiveOnLoop(buffer, now, waiter);
+                var n = socket.ReceiveOnLoop(waiter.ReceiveBuffer, now, waiter);
                 if (n != TcpConnection.Parked) waiter.Complete(n);
             }
             catch (Exception e) { waiter.Fail(e); }
@@ -188,8 +190,11 @@ public sealed partial class TcpSocket
     private Task<int> ReceiveIntoAsync(ReceiveAccumulator received, int max, CancellationToken ct) =>
         new ReceiveIntoCall(this, received, max).Start(ct);
 
-    private sealed class ReceiveIntoCall(TcpSocket socket, ReceiveAccumulator received, int max) : SocketCall<int>(socket)
+    private sealed class ReceiveIntoCall(TcpSocket socket, ReceiveAccumulator received, int max) : SocketCall<int>(socket), IReceiveWaiter
     {
+        /// <summary>The room reserved in the accumulator while it waits.</summary>
+        public Memory<byte> ReceiveBuffer { get; set; }
+
         protected override void RunOnLoop(TimeSpan now)
         {
             var n = Socket.ReceiveIntoOnLoop(received, max, now, this);
@@ -199,7 +204,7 @@ public sealed partial class TcpSocket
         protected override void CancelOnLoop() => Socket.Tcb.CancelReceive(this);
     }
 
-    private int ReceiveIntoOnLoop(ReceiveAccumulator received, int max, TimeSpan now, IOperationWaiter<int> waiter)
+    private int ReceiveIntoOnLoop(ReceiveAccumulator received, int max, TimeSpan now, ReceiveIntoCall waiter)
     {
         var total = 0;
         while (total < max && _unread is { Count: > 0 } unread)
@@ -226,7 +231,9 @@ public sealed partial class TcpSocket
             }
             total += buffered;
         }
-        return total > 0 ? total : Tcb.Receive(received.Reserve(max), now, waiter);
+        if (total > 0) return total;
+        var wait = waiter.ReceiveBuffer = received.Reserve(max);
+        return Tcb.Receive(wait, now, waiter);
     }
 
     /// <summary>The first <paramref name="count"/> bytes; the rest goes back to the socket.</summary>

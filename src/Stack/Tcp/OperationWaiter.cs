@@ -12,6 +12,16 @@ internal interface IOperationWaiter<in T>
     void Cancel();
 }
 
+/// <summary>
+/// A parked receive: it carries the buffer the connection fills when data comes, so the connection keeps no copy of it
+/// (issue 18: 16 B less in every connection).
+/// </summary>
+internal interface IReceiveWaiter : IOperationWaiter<int>
+{
+    /// <summary>Where the data goes; the same memory the receive was called with.</summary>
+    Memory<byte> ReceiveBuffer { get; }
+}
+
 /// <summary>A waiter that is a <see cref="TaskCompletionSource{T}"/>: the Task-returning paths.</summary>
 /// <remarks>
 /// Completed on the loop, so a simulation sees the task complete in the loop turn that finished it. The connection's
@@ -23,4 +33,10 @@ internal class TaskWaiter<T>(TaskCreationOptions options = TaskCreationOptions.N
     public virtual void Complete(T result) => TrySetResult(result);
     public virtual void Fail(Exception error) => TrySetException(error);
     public virtual void Cancel() => TrySetCanceled();
+}
+
+/// <summary>A <see cref="TaskWaiter{T}"/> for a receive: the Task-returning receive paths.</summary>
+internal class TaskReceiveWaiter(Memory<byte> buffer, TaskCreationOptions options = TaskCreationOptions.None) : TaskWaiter<int>(options), IReceiveWaiter
+{
+    public Memory<byte> ReceiveBuffer => buffer;
 }

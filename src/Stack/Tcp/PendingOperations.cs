@@ -14,9 +14,8 @@ internal struct PendingOperations
 {
     private static readonly Task<bool> s_true = Task.FromResult(true);
     private IOperationWaiter<bool>? _connect, _close, _send;
-    private IOperationWaiter<int>? _receive;
+    private IReceiveWaiter? _receive; // it carries its buffer
     private ReadOnlyMemory<byte> _sendRest;
-    private Memory<byte> _receiveBuffer;
 
     /// <summary>An already completed operation.</summary>
     public static Task<bool> Done => s_true;
@@ -73,21 +72,16 @@ internal struct PendingOperations
         t?.Fail(error);
     }
 
-    public void WaitReceive(Memory<byte> buffer, IOperationWaiter<int> waiter)
-    {
-        _receiveBuffer = buffer;
-        _receive = waiter;
-    }
+    public void WaitReceive(IReceiveWaiter waiter) => _receive = waiter;
 
-    /// <summary>Fills the waiting receive from <paramref name="data"/> and completes it with the byte count.</summary>
-    public void CompleteReceive(ByteRing data) => CompleteReceive(data.Read(_receiveBuffer.Span));
+    /// <summary>Fills the waiting receive's buffer from <paramref name="data"/> and completes it with the byte count.</summary>
+    public void CompleteReceive(ByteRing data) => CompleteReceive(data.Read(_receive!.ReceiveBuffer.Span));
 
     /// <summary>Completes the waiting receive with <paramref name="n"/> (0: end of stream).</summary>
     public void CompleteReceive(int n)
     {
         var t = _receive!;
         _receive = null;
-        _receiveBuffer = default;
         t.Complete(n);
     }
 
@@ -97,7 +91,6 @@ internal struct PendingOperations
         var t = _receive;
         if (t is null || (which != null && t != which)) return;
         _receive = null;
-        _receiveBuffer = default;
         t.Cancel();
     }
 
@@ -126,7 +119,6 @@ internal struct PendingOperations
         connect?.Fail(error);
         var receive = _receive;
         _receive = null;
-        _receiveBuffer = default;
         receive?.Fail(error);
         var send = _send;
         _send = null;

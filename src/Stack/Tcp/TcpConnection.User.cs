@@ -40,19 +40,21 @@ internal sealed partial class TcpConnection
     }
 
     /// <summary>RECEIVE: the byte count (0: the peer has closed), or <see cref="Parked"/> when it waits with <paramref name="waiter"/>.</summary>
-    public int Receive(Memory<byte> buffer, TimeSpan now, IOperationWaiter<int> waiter)
+    /// <remarks>A receive that waits is filled in its waiter's own buffer, <paramref name="buffer"/>'s memory.</remarks>
+    public int Receive(Memory<byte> buffer, TimeSpan now, IReceiveWaiter waiter)
     {
         if (TryReceiveNow(buffer, now, out var n)) return n;
-        _pending.WaitReceive(buffer, waiter);
+        System.Diagnostics.Debug.Assert(waiter.ReceiveBuffer.Equals(buffer), "a receive waits with its own buffer");
+        _pending.WaitReceive(waiter);
         return Parked;
     }
 
-    /// <param name="waiter">The caller's own completion source when the call can be cancelled (see CancelReceive), else null.</param>
-    public Task<int> Receive(Memory<byte> buffer, TimeSpan now, TaskWaiter<int>? waiter = null)
+    /// <summary>RECEIVE on the loop, as a Task (a loop-side caller's).</summary>
+    public Task<int> Receive(Memory<byte> buffer, TimeSpan now)
     {
         if (TryReceiveNow(buffer, now, out var n)) return Task.FromResult(n);
-        waiter ??= new TaskWaiter<int>(); // loop-side
-        _pending.WaitReceive(buffer, waiter);
+        var waiter = new TaskReceiveWaiter(buffer);
+        _pending.WaitReceive(waiter);
         return waiter.Task;
     }
 
