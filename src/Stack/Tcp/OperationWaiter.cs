@@ -2,8 +2,9 @@ namespace NetStack.Tcp;
 
 /// <summary>
 /// A user's send or receive parked on a connection until the loop can finish it. The connection completes it exactly
-/// once, on the loop: with a result, an error, or as cancelled. Declared here, implemented by the socket API (a pooled
-/// <c>IValueTaskSource</c> per socket, or a <see cref="TaskWaiter{T}"/>), so a parked operation costs no allocation.
+/// once, on the loop: with a result, an error, or as cancelled. Declared here, implemented by the socket API (the socket
+/// itself for its receive, a reusable <c>IValueTaskSource</c> per socket for its send, or a <see cref="TaskWaiter{T}"/>),
+/// so a parked operation costs no allocation.
 /// </summary>
 internal interface IOperationWaiter<in T>
 {
