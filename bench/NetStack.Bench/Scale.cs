@@ -75,6 +75,14 @@ internal static class Scale
         return (heap, info.HeapSizeBytes, rss);
     }
 
+    /// <summary>
+    /// What the caller of a pending 4 KiB receive holds itself, per connection, in the pending-recv scenario: the buffer
+    /// (4,096 B and a byte array's 24 B header) and its slots for the buffer (8 B) and the ValueTask (16 B) — the
+    /// detail application_heap_per_connection measures it (4,144 B). Issue 18's mark: a pending receive costs no more
+    /// than that on top of an idle connection, so RSS beyond it is the stack's.
+    /// </summary>
+    public const int CallersBytesPerPendingReceive = 4096 + 24 + 8 + 16;
+
     public static async Task<Measurement> OursIdleAtScale(BenchLab lab, BenchOptions o)
     {
         using var listener = HoldListener(lab);
