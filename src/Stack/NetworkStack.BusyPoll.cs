@@ -83,11 +83,12 @@ public sealed partial class NetworkStack
         finally
         {
             if (spin > 0) Volatile.Write(ref _lastCallerSpin, Stopwatch.GetTimestamp());
-            // The last one gone: the loop watches the device again, at once — unless this caller's wait ended with its
-            // call done. Its continuation runs on here, and a server's next receive comes within µs and waits on the
-            // device again: waking the loop for that moment would cost a wake-up per round trip. The loop's nap ends by
-            // itself within the longest window (or at the next timer), which bounds how long the device goes unwatched.
-            if (Interlocked.Decrement(ref _busyWaiters) == 0 && !(waited && call.IsDone)) _nap.Set();
+            // The last one gone: the loop watches the device again, at once — unless this caller's spin or wait ended
+            // with its call done. Its continuation runs on here, and a server's next receive comes within µs and spins
+            // or waits on the device again: waking the loop for that moment would cost a wake-up per round trip (and the
+            // woken loop's turn then fights the caller's next one for the turn lock). The loop's nap ends by itself
+            // within the longest window (or at the next timer), which bounds how long the device goes unwatched.
+            if (Interlocked.Decrement(ref _busyWaiters) == 0 && !call.IsDone) _nap.Set();
         }
         if (call.IsDone && waited) Interlocked.Increment(ref _callerWaitHits);
         else if (call.IsDone) Interlocked.Increment(ref _busyWaitHits);
