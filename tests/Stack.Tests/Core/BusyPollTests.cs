@@ -130,6 +130,10 @@ public class BusyPollTests
         var takenBySpinner = false;
         for (var i = 0; i < 3 && !takenBySpinner; i++)
         {
+            // A's ACK of the last try's byte is out first: its delayed-ACK timer firing during this try's spin would wake
+            // A's loop for a turn, which may take this try's frame (a taker by right, not the race this test is about).
+            Until(() => b.GetConnectionsAsync().GetAwaiter().GetResult().Single(r => r.Id == server.Id).Tcp is { } t && t.SndUna == t.SndNxt,
+                "A acknowledged every byte B sent");
             var spinner = 0;
             var receive = Task.Factory.StartNew(() =>
             {
