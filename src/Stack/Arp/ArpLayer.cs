@@ -123,15 +123,21 @@ internal sealed partial class ArpLayer : ILinkProtocolHandler, INeighbourResolve
     /// <summary>True when the address is being resolved (a Queue will hold the datagram).</summary>
     public bool IsIncomplete(Ipv4Address nextHop) => _entries.TryGetValue(nextHop, out var e) && e.State == ArpState.Incomplete;
 
-    /// <summary>Holds an IP datagram until the next hop resolves. Returns false (counted) when the queue is full.</summary>
+    /// <summary>
+    /// Holds an IP datagram until the next hop resolves; false when the address is not being resolved. A full queue
+    /// drops its oldest datagram (counted) and keeps this one: RFC 1122 2.3.2.2, the link layer SHOULD save at least
+    /// the latest packet for an unresolved address (as Linux's arp_queue does), so a burst of other traffic to the
+    /// neighbour (the RSTs answering a departed stack's peer) never refuses the sender that comes last.
+    /// </summary>
     public bool Queue(Ipv4Address nextHop, ReadOnlySpan<byte> datagram)
     {
         if (!_entries.TryGetValue(nextHop, out var e) || e.State != ArpState.Incomplete) return false;
         e.Pending ??= new List<(byte[], int)>();
         if (e.Pending.Count >= Settings.PendingPerAddress)
         {
+            ArrayPool<byte>.Shared.Return(e.Pending[0].Buffer);
+            e.Pending.RemoveAt(0);
             Counters.DroppedPendingOverflow++;
-            return false;
         }
         var buffer = ArrayPool<byte>.Shared.Rent(Ethernet.HeaderLength + datagram.Length);
         datagram.CopyTo(buffer.AsSpan(Ethernet.HeaderLength));

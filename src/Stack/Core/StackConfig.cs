@@ -141,7 +141,7 @@ public sealed record ArpSettings
     public TimeSpan StaleTimeout { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>Most entries the cache holds (static ones included); further learning is dropped and counted.</summary>
     public int MaxEntries { get; init; } = 1024;
-    /// <summary>Datagrams held per address while it resolves; more are dropped and counted.</summary>
+    /// <summary>Datagrams held per address while it resolves; one more drops the oldest (counted) and is kept (RFC 1122 2.3.2.2).</summary>
     public int PendingPerAddress { get; init; } = 16;
     public bool GratuitousOnStart { get; init; } = true;
 

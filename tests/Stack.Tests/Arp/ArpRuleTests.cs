@@ -96,6 +96,34 @@ public class ArpRuleTests
     }
 
     [Fact]
+    public void A_full_queue_drops_its_oldest_datagram_and_keeps_the_latest()
+    {
+        // RFC 1122 2.3.2.2: the latest datagram for an unresolved address is saved. Before, the sender that found the
+        // queue full failed with NoBufferSpace (the bench's first ping did, after RSTs to the peer filled the queue).
+        using var h = new StackHarness(c => c with { Arp = c.Arp with { PendingPerAddress = 2 } });
+        var pings = new[] { 0, 1, 2 }.Select(_ => h.Stack.PingAsync(PeerIp, payloadSize: 8, timeout: TimeSpan.FromSeconds(5))).ToArray();
+        h.Poll();
+        Assert.DoesNotContain(pings, p => p.IsFaulted);
+        Assert.Equal(1, h.Stack.Arp.Counters.DroppedPendingOverflow);
+
+        var flushed = h.Feed(Frames.Arp(ArpPacket.OpReply, PeerMac, OurMac, PeerMac, PeerIp, OurMac, OurIp));
+        Assert.Equal(2, flushed.Count);
+        foreach (var request in flushed)
+        {
+            var icmp = request.AsSpan(Ethernet.HeaderLength + 20).ToArray();
+            icmp[0] = IcmpCodes.TypeEchoReply;
+            icmp[2] = icmp[3] = 0;
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), Checksum.Compute(icmp));
+            h.Feed(Frames.Ipv4(PeerMac, OurMac, PeerIp, OurIp, 1, icmp));
+        }
+        Assert.Equal(PingStatus.Success, h.Run(pings[1]).Status);
+        Assert.Equal(PingStatus.Success, h.Run(pings[2]).Status);
+        Assert.False(pings[0].IsCompleted); // its request was the one dropped: lost, as on a wire
+        h.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(PingStatus.TimedOut, h.Run(pings[0]).Status);
+    }
+
+    [Fact]
     public void Reachable_ages_to_stale_and_stale_in_use_is_reprobed_by_unicast()
     {
         using var h = new StackHarness();
