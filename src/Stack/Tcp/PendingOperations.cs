@@ -40,10 +40,15 @@ internal struct PendingOperations
         _send = waiter;
     }
 
-    /// <summary>Buffer space was freed: takes more of the waiting send, which completes once all of it is queued.</summary>
+    /// <summary>
+    /// Buffer space was freed: once a third of the buffer is free (Linux's sk_stream_write_space: the writer is woken at
+    /// free >= queued / 2), takes more of the waiting send, which completes once all of it is queued. Not per ACK: a
+    /// send completed as soon as its rest fits leaves the caller a full buffer, so its next call parks again at once,
+    /// a hand-off to the caller's continuation per call; with a third free it goes on inline for several.
+    /// </summary>
     public void PumpSend(ByteRing buffer)
     {
-        if (_send is null || buffer.Free == 0) return;
+        if (_send is null || buffer.Free == 0 || buffer.Free < buffer.Limit / 3) return;
         var n = buffer.Write(_sendRest.Span);
         _sendRest = _sendRest[n..];
         if (_sendRest.Length > 0) return;
