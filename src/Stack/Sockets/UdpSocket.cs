@@ -213,7 +213,7 @@ public sealed class UdpSocket : StackSocket, IDisposable, IUdpEndpoint, IUdpPort
         {
             StackError.NetworkUnreachable => $"{address} is off our subnet and no gateway is configured (StackConfig.Gateway)",
             StackError.HostUnreachable => $"nobody answered ARP for {address} (or its gateway)",
-            StackError.NoBufferSpace => $"too many datagrams already wait for ARP to resolve {address}",
+            StackError.NoBufferSpace => $"the ARP cache (Arp.MaxEntries) is full of addresses still resolving, so {address} cannot be resolved",
             StackError.MessageTooLong => $"{length} bytes do not fit in one IPv4 datagram (at most {UdpHeader.MaxPayload})",
             _ => r.ToString(),
         };
