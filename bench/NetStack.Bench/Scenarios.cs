@@ -31,6 +31,8 @@ internal static class Scenarios
         var options = new PcapDeviceOptions { NetworkNamespace = lab.StackNamespace, HostIngressDrop = o.HostDrop ? BenchLab.StackAddress : (Ipv4Address?)null };
         // A/B of the capture ring's size in one build: NETSTACK_BENCH_RING_KIB=N sets PcapDeviceOptions.KernelBufferSize.
         if (int.TryParse(Environment.GetEnvironmentVariable("NETSTACK_BENCH_RING_KIB"), out var ringKib)) options = options with { KernelBufferSize = ringKib * 1024 };
+        // A/B of PACKET_QDISC_BYPASS in one build: NETSTACK_BENCH_BYPASS_QDISC=1 sets PcapDeviceOptions.BypassQdisc.
+        if (Environment.GetEnvironmentVariable("NETSTACK_BENCH_BYPASS_QDISC") == "1") options = options with { BypassQdisc = true };
         PcapDevice device;
         try { device = PcapDevice.Open(BenchLab.StackInterface, options); }
         catch (HostIngressDropException e) when (e.Reason == HostIngressDropFailure.NftMissing)

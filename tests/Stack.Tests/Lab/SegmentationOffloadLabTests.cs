@@ -52,6 +52,27 @@ public sealed class SegmentationOffloadLabTests
         Assert.Equal(0, wire.BadChecksums);
     }
 
+    [KernelFact]
+    public async Task BulkSend_WithQdiscBypass_StillLeavesAsGsoPackets_AndEveryByteArrives()
+    {
+        // BypassQdisc is the capture socket's: the kernel's direct transmit drops a packet it would have to cut, so on
+        // the segmentation socket every GSO packet was lost (ENOBUFS, counted) and the send stalled.
+        using var lab = new KernelLab();
+        lab.RunInStackNamespace($"ethtool -K {KernelLab.StackInterface} tx off").EnsureSuccess();
+        var sink = lab.StartPeer(PeerScript, "server", "7001", "recv");
+        var device = lab.OpenStackDevice(new PcapDeviceOptions { BypassQdisc = true });
+        using var stack = new NetworkStack(device, new StackConfig { Address = KernelLab.StackAddress, PrefixLength = KernelLab.PrefixLength }, name: "lab");
+        stack.Start();
+        using (var up = await stack.ConnectTcpAsync(KernelLab.KernelAddress, 7001).WaitAsync(Generous))
+        {
+            var sha = await SendBlocksAsync(up, 4_000_000, Block(5)).WaitAsync(Generous);
+            await up.CloseAsync().WaitAsync(Generous);
+            Assert.Equal((4_000_000L, sha), sink.WaitSummary("got"));
+        }
+        Assert.True(device.FramesSegmentedByKernel > 0);
+        Assert.Equal(0, device.Statistics.SendErrors);
+    }
+
     /// <summary>Checks our TCP frames as k0 receives them: at most 1514 bytes, IP and TCP checksums valid.</summary>
     private sealed class WireCheck : IFrameSink
     {

@@ -149,7 +149,7 @@ public sealed unsafe partial class PcapDevice
             var mac = Native.ReadHardwareAddress(fd, interfaceName)
                       ?? (device.MacAddress is { } pa && pa.GetAddressBytes().Length == 6 ? MacAddress.FromPhysicalAddress(pa) : MacAddress.Zero);
             var mtu = Native.ReadMtu(fd, interfaceName) ?? ReadSysfsMtu(interfaceName) ?? 1500;
-            var segmentationFd = options.BatchTransmit && options.SegmentationOffload ? OpenSegmentationSocket(interfaceName, options.BypassQdisc, warnings) : -1;
+            var segmentationFd = options.BatchTransmit && options.SegmentationOffload ? OpenSegmentationSocket(interfaceName, warnings) : -1;
             try { result = new PcapDevice(device, options, mac, mtu, config.Snaplen, warnings, segmentationFd); }
             catch
             {

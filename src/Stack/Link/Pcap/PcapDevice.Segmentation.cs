@@ -127,7 +127,13 @@ public sealed unsafe partial class PcapDevice
     /// Opens the transmit socket in the calling thread's namespace: AF_PACKET, protocol 0 (receives nothing), bound to
     /// <paramref name="interfaceName"/>, with PACKET_VNET_HDR. -1 (and a warning) when the kernel refuses any step.
     /// </summary>
-    private static int OpenSegmentationSocket(string interfaceName, bool bypassQdisc, List<string> warnings)
+    /// <remarks>
+    /// Never with PACKET_QDISC_BYPASS (<see cref="PcapDeviceOptions.BypassQdisc"/> applies to the capture socket only):
+    /// the kernel's direct transmit (__dev_direct_xmit) drops a packet that has to be cut first (its
+    /// validate_xmit_skb_list returns other skbs than it was given), so every GSO packet was lost with ENOBUFS and a bulk
+    /// send stalled (the bench's send with the option: a timeout).
+    /// </remarks>
+    private static int OpenSegmentationSocket(string interfaceName, List<string> warnings)
     {
         var index = Native.if_nametoindex(interfaceName);
         if (index == 0) { warnings.Add($"SegmentationOffload: no index for '{interfaceName}'"); return -1; }
@@ -153,7 +159,6 @@ public sealed unsafe partial class PcapDevice
         }
         if (Native.setsockopt(fd, Native.SOL_SOCKET, Native.SO_SNDBUFFORCE, &sndbuf, sizeof(int)) != 0)
             _ = Native.setsockopt(fd, Native.SOL_SOCKET, Native.SO_SNDBUF, &sndbuf, sizeof(int));
-        if (bypassQdisc) _ = Native.setsockopt(fd, Native.SOL_PACKET, Native.PACKET_QDISC_BYPASS, &one, sizeof(int));
         return fd;
     }
 

@@ -31,6 +31,8 @@ public sealed record PcapDeviceOptions
     /// <summary>
     /// Send straight to the driver (PACKET_QDISC_BYPASS), skipping the qdisc layer. Other sniffers on the same
     /// host (tcpdump on this interface) then no longer see our outgoing frames; the <see cref="CaptureTap"/> still does.
+    /// Not for <see cref="SegmentationOffload"/>'s GSO packets, which the kernel must cut on the qdisc path (its direct
+    /// transmit drops them).
     /// </summary>
     public bool BypassQdisc { get; init; }
 
