@@ -185,7 +185,8 @@ public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
 
     /// <summary>Queues <paramref name="data"/> in the send buffer; completes when all of it is queued (waits for space).</summary>
     /// <remarks>
-    /// <paramref name="data"/> must stay unchanged until then. A send that completes at once (all of it fit the buffer)
+    /// <paramref name="data"/> must stay unchanged until then. What did not fit waits until a third of the buffer is
+    /// free (as Linux wakes a writer), so the next sends fit at once. A send that completes at once (all of it fit the buffer)
     /// allocates nothing; one that waits allocates its Task. <see cref="WriteAsync"/> never allocates per call.
     /// </remarks>
     public Task SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
