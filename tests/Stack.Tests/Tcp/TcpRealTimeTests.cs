@@ -66,6 +66,42 @@ public class TcpRealTimeTests
     }
 
     [Fact]
+    public async Task Uncancellable_receives_of_a_bulk_stream_get_every_byte_in_order()
+    {
+        // ReceiveAsync without a token (a ValueTask over the socket): run inline on the caller's thread when the loop is free, else posted.
+        var (a, b) = StartPair(3);
+        using var _a = a;
+        using var _b = b;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var (c, s) = await Connect(a, b, 9, cts.Token);
+        const int total = 24 * 1024 * 1024;
+        static byte At(long i) => (byte)(i * 31 + (i >> 11));
+        var sender = Task.Run(async () =>
+        {
+            var chunk = new byte[100_003];
+            for (long sent = 0; sent < total;)
+            {
+                var n = (int)Math.Min(chunk.Length, total - sent);
+                for (int i = 0; i < n; i++) chunk[i] = At(sent + i);
+                await s.SendAsync(chunk.AsMemory(0, n), cts.Token);
+                sent += n;
+            }
+        });
+        var buf = new byte[128 * 1024];
+        long got = 0;
+        while (got < total)
+        {
+            var n = await c.ReceiveAsync(buf).AsTask().WaitAsync(cts.Token);
+            Assert.True(n > 0);
+            for (int i = 0; i < n; i++)
+                if (buf[i] != At(got + i)) Assert.Fail($"byte {got + i}: {buf[i]} instead of {At(got + i)}");
+            got += n;
+        }
+        await sender.WaitAsync(cts.Token);
+        Assert.Equal(total, got);
+    }
+
+    [Fact]
     public async Task Receive_can_be_cancelled_and_the_socket_stays_usable()
     {
         var (a, b) = StartPair(2);
