@@ -56,6 +56,9 @@ public sealed partial class NetworkStack
     /// <summary>True while the loop thread naps because callers spin or wait on the device (it does not watch the device meanwhile).</summary>
     internal bool LoopNapping => _napping;
 
+    /// <summary>The loop thread's naps so far (the LoopNaps counter): a nap that ends and another that begins count two.</summary>
+    internal long LoopNaps => Volatile.Read(ref _loopNaps);
+
     /// <summary>Callers spinning on their calls, or waiting on the device for them, now.</summary>
     internal int BusyWaiters => Volatile.Read(ref _busyWaiters);
 
