@@ -28,6 +28,43 @@ public class TcpRealTimeTests
         return (client, await accept);
     }
 
+    /// <summary>Two started stacks, a connection from A to B, and the test's 30 s bound: disposed together, the sockets first.</summary>
+    private sealed class Connected : IDisposable
+    {
+        public required NetworkStack A { get; init; }
+        public required NetworkStack B { get; init; }
+        public required TcpSocket Client { get; init; }
+        public required TcpSocket Server { get; init; }
+        public required CancellationTokenSource Timeout { get; init; }
+
+        public static async Task<Connected> Start(int seed, ushort port)
+        {
+            var (a, b) = StartPair(seed);
+            var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                var (client, server) = await Connect(a, b, port, timeout.Token);
+                return new Connected { A = a, B = b, Client = client, Server = server, Timeout = timeout };
+            }
+            catch
+            {
+                a.Dispose();
+                b.Dispose();
+                timeout.Dispose();
+                throw;
+            }
+        }
+
+        public void Dispose()
+        {
+            Server.Dispose();
+            Client.Dispose();
+            Timeout.Dispose();
+            B.Dispose();
+            A.Dispose();
+        }
+    }
+
     [Fact]
     public async Task Echo_a_mebibyte_through_running_stacks_and_streams()
     {
@@ -104,13 +141,8 @@ public class TcpRealTimeTests
     [Fact]
     public async Task Receive_can_be_cancelled_and_the_socket_stays_usable()
     {
-        var (a, b) = StartPair(2);
-        using var _a = a;
-        using var _b = b;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var (client, server) = await Connect(a, b, 8, timeout.Token);
-        using var c = client;
-        using var s = server;
+        using var pair = await Connected.Start(2, 8);
+        var (timeout, c, s) = (pair.Timeout, pair.Client, pair.Server);
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => c.ReceiveAsync(new byte[10], cts.Token).AsTask());
         await s.SendAsync(new byte[] { 7 }, timeout.Token);
@@ -122,13 +154,8 @@ public class TcpRealTimeTests
     [Fact]
     public async Task ReadAsync_can_be_cancelled_and_the_next_reads_with_and_without_a_token_get_the_data()
     {
-        var (a, b) = StartPair(4);
-        using var _a = a;
-        using var _b = b;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var (client, server) = await Connect(a, b, 9, timeout.Token);
-        using var c = client;
-        using var s = server;
+        using var pair = await Connected.Start(4, 9);
+        var (a, timeout, c, s) = (pair.A, pair.Timeout, pair.Client, pair.Server);
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await c.ReadAsync(new byte[10], cts.Token));
         var buf = new byte[10];
@@ -146,13 +173,8 @@ public class TcpRealTimeTests
     {
         // PowerShell's way to wait: $s.ReceiveAsync($buf).GetAwaiter().GetResult(). A ValueTask's source may refuse a
         // result it does not have yet; the socket's waits for it.
-        var (a, b) = StartPair(11);
-        using var _a = a;
-        using var _b = b;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var (c, s) = await Connect(a, b, 12, timeout.Token);
-        using var client = c;
-        using var server = s;
+        using var pair = await Connected.Start(11, 12);
+        var (timeout, c, s) = (pair.Timeout, pair.Client, pair.Server);
         var buf = new byte[10];
         var receive = c.ReceiveAsync(buf);
         Assert.False(receive.IsCompleted);
@@ -169,13 +191,8 @@ public class TcpRealTimeTests
     [Fact]
     public async Task A_second_ReceiveAsync_while_one_is_pending_fails_and_the_first_gets_the_data()
     {
-        var (a, b) = StartPair(12);
-        using var _a = a;
-        using var _b = b;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var (c, s) = await Connect(a, b, 13, timeout.Token);
-        using var client = c;
-        using var server = s;
+        using var pair = await Connected.Start(12, 13);
+        var (timeout, c, s) = (pair.Timeout, pair.Client, pair.Server);
         var first = c.ReceiveAsync(new byte[10]).AsTask();
         var second = c.ReceiveAsync(new byte[10]).AsTask();
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => second.WaitAsync(timeout.Token));
@@ -188,11 +205,8 @@ public class TcpRealTimeTests
     [Fact]
     public async Task A_pending_ReceiveAsync_ends_when_the_socket_is_closed_or_reset()
     {
-        var (a, b) = StartPair(5);
-        using var _a = a;
-        using var _b = b;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var (c, s) = await Connect(a, b, 10, timeout.Token);
+        using var pair = await Connected.Start(5, 10);
+        var (timeout, c, s) = (pair.Timeout, pair.Client, pair.Server);
         var closed = c.ReceiveAsync(new byte[10]).AsTask(); // no token
         var reset = s.ReceiveAsync(new byte[10]).AsTask();
         await Task.Delay(20);
