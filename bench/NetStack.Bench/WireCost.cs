@@ -109,15 +109,20 @@ internal static class WireCost
         var receiveCost = new CallerCost();
         var stop = false;
         long sent = 0, received = 0;
+        long final = -1; // without close: the bytes the sender will have sent in all, published before its last send
         var sender = Task.Run(async () =>
         {
             // Without close, one send more after stop is seen: the receiver may have drained everything and asked for more
             // just before stop was set (it then waited forever: a warm-up window hung, about once in 50 runs), and that
-            // last send answers it (sent after the stop, it cannot have been read before the receive was made).
+            // last send answers it. Its total is published before it is sent, so the receiver knows where the window
+            // ends without waiting for the sender: the last send may itself wait for the receiver to read (a parked
+            // send is woken once a third of the buffer is free, as Linux's is), and a receiver that waited for the
+            // sender first deadlocked with it (the api scenario hung so, about once in 10 runs).
             for (var last = false; !last;)
             {
                 last = Volatile.Read(ref stop);
                 if (last && close) break;
+                if (last) Volatile.Write(ref final, sent + sendChunk);
                 var before = GC.GetAllocatedBytesForCurrentThread();
                 var t = valueTasks ? p.Client.WriteAsync(data) : new ValueTask(p.Client.SendAsync(data));
                 sendCost.Allocated += GC.GetAllocatedBytesForCurrentThread() - before;
@@ -132,13 +137,9 @@ internal static class WireCost
         {
             while (true)
             {
-                // Without close: once stopped, the sender's count is final when it ends (its last send is in flight
-                // until then), and the window ends with the last byte it sent.
-                if (!close && Volatile.Read(ref stop))
-                {
-                    await sender;
-                    if (received >= Volatile.Read(ref sent)) break;
-                }
+                // Without close: once the sender's total is known, the window ends with its last byte. Until then more
+                // is coming (the sender's last send has not been made yet), so the receive below gets data.
+                if (!close && Volatile.Read(ref final) is >= 0 and var total && received >= total) break;
                 var before = GC.GetAllocatedBytesForCurrentThread();
                 var t = valueTasks ? p.Server.ReadAsync(buffer) : p.Server.ReceiveAsync(buffer); // the same call now (a ValueTask over the socket)
                 receiveCost.Allocated += GC.GetAllocatedBytesForCurrentThread() - before;
@@ -151,7 +152,21 @@ internal static class WireCost
         });
         await Task.Delay(duration);
         Volatile.Write(ref stop, true);
-        await Task.WhenAll(sender, receiver).WaitAsync(TimeSpan.FromMinutes(2));
+        try
+        {
+            await Task.WhenAll(sender, receiver).WaitAsync(duration + TimeSpan.FromSeconds(30));
+        }
+        catch (TimeoutException)
+        {
+            // A hang is a lost wake-up somewhere: say where each side stands (the run is then reported as timed out).
+            Console.Error.WriteLine($"wire stream hung: sent {Volatile.Read(ref sent)} received {Volatile.Read(ref received)} (of {Volatile.Read(ref final)}), " +
+                $"send calls {sendCost.Calls} (pending {sendCost.Pending}, done {sender.IsCompleted}), " +
+                $"receive calls {receiveCost.Calls} (pending {receiveCost.Pending}, done {receiver.IsCompleted}), value tasks {valueTasks}");
+            foreach (var (name, stack) in new[] { ("a", p.StackA), ("b", p.StackB) })
+                foreach (var c in await stack.GetConnectionsAsync().WaitAsync(TimeSpan.FromSeconds(10)))
+                    Console.Error.WriteLine($"  {name}: {c}");
+            throw;
+        }
         return (received, sendCost, receiveCost);
     }
 
