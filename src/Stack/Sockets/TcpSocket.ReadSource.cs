@@ -23,6 +23,9 @@ public sealed partial class TcpSocket : IValueTaskSource<int>, IReceiveWaiter, I
 {
     private static readonly Action<object?> s_readDone = static _ => { };
 
+    /// <summary>Tests only: called between a receive's claim of its continuation slot and its completion flag (<see cref="SignalRead"/>).</summary>
+    internal static Action<TcpSocket>? s_betweenClaimAndFlagForTests;
+
     /// <summary>The receive's buffer, from the caller to the loop, and the one the connection fills while it waits.</summary>
     private Memory<byte> _readBuffer;
     /// <summary>The awaiter's continuation; <see cref="s_readDone"/> when the receive completed before one came.</summary>
@@ -101,11 +104,22 @@ public sealed partial class TcpSocket : IValueTaskSource<int>, IReceiveWaiter, I
 
     Memory<byte> IReceiveWaiter.ReceiveBuffer => _readBuffer;
 
+    /// <remarks>
+    /// The continuation slot is claimed before the completion is published: a caller that sees <see cref="_readCompleted"/>
+    /// may take the result and start the next receive at once, whose start clears the slot, so a claim made after it
+    /// (completed first, claimed second, as <see cref="ManualResetValueTaskSourceCore{TResult}"/> orders them) could
+    /// mark the next receive done before it ran: its await then returned 0, a false end of stream, with the receive still
+    /// parked in the connection. A caller that finds <see cref="s_readDone"/> in the slot before the flag is set has the
+    /// result already (written before the claim's fence), and waits for the flag in <see cref="IValueTaskSource{TResult}.GetResult"/>
+    /// before it lets the next receive start, so the flag's write cannot land on that receive either.
+    /// </remarks>
     private void SignalRead()
     {
-        _readCompleted = true; // a volatile write: the result or error above is seen with it
         var continuation = Volatile.Read(ref _readContinuation) ?? Interlocked.CompareExchange(ref _readContinuation, s_readDone, null);
-        if (continuation != null) InvokeRead(continuation, _readContinuationState);
+        var state = _readContinuationState;
+        s_betweenClaimAndFlagForTests?.Invoke(this);
+        _readCompleted = true; // a volatile write, after the claim: the result or error above is seen with it
+        if (continuation != null) InvokeRead(continuation, state);
     }
 
     private void InvokeRead(Action<object?> continuation, object? state)
@@ -146,7 +160,12 @@ public sealed partial class TcpSocket : IValueTaskSource<int>, IReceiveWaiter, I
     {
         CheckRead(token);
         // GetAwaiter().GetResult() (PowerShell's way) or Result on a receive still pending waits for it, as a Task's does.
-        if (!_readCompleted) WaitForRead(token);
+        if (!_readCompleted)
+        {
+            WaitForRead(token);
+            // Woken through the claimed slot, the signaller may not have set the flag yet: it is its next write.
+            if (!_readCompleted) SpinWaitForFlag();
+        }
         var error = _readExtras?.Error;
         var n = _readResult;
         if (_readExtras is { } extras)
@@ -163,6 +182,12 @@ public sealed partial class TcpSocket : IValueTaskSource<int>, IReceiveWaiter, I
     private void CheckRead(short token)
     {
         if (token != _readVersion) throw new InvalidOperationException("This receive was already awaited; a ValueTask from ReceiveAsync can be awaited once.");
+    }
+
+    private void SpinWaitForFlag()
+    {
+        var spin = new SpinWait();
+        while (!_readCompleted) spin.SpinOnce();
     }
 
     private void WaitForRead(short token)

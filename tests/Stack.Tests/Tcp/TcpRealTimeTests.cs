@@ -29,7 +29,7 @@ public class TcpRealTimeTests
     }
 
     /// <summary>Two started stacks, a connection from A to B, and the test's 30 s bound: disposed together, the sockets first.</summary>
-    private sealed class Connected : IDisposable
+    internal sealed class Connected : IDisposable
     {
         public required NetworkStack A { get; init; }
         public required NetworkStack B { get; init; }
