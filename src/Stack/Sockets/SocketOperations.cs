@@ -119,6 +119,8 @@ internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSo
 {
     private ManualResetValueTaskSourceCore<T> _core = new() { RunContinuationsAsynchronously = true };
     private int _inUse;
+    /// <summary>1 while <see cref="Signal"/> is inside the core's completion (see there).</summary>
+    private int _signalling;
     // Made at the first call with a token that can fire, then kept: an operation that is never cancellable carries no
     // token, registration or cancel work (issue 18: a socket's first pending read costs this object alone).
     private CancelState? _cancel;
@@ -141,6 +143,9 @@ internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSo
     /// <summary>Starts a call after <see cref="TryAcquire"/> and the subclass has stored its arguments; returns the version.</summary>
     protected short Begin(CancellationToken cancellationToken)
     {
+        // The previous call's signal may still be between its two steps (see Signal): its claim of the continuation
+        // slot must not land on this call, so wait for it (a few instructions) before the reset.
+        if (Volatile.Read(ref _signalling) != 0) WaitForSignal();
         _core.Reset();
         var version = _core.Version;
         var cancel = cancellationToken.CanBeCanceled ? _cancel ??= new CancelState(this) : null;
@@ -163,22 +168,32 @@ internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSo
 
     void ILoopWork.Abandon(StackException stopped) => Fail(stopped);
 
-    public void Complete(T result)
+    public void Complete(T result) => Signal(result, null);
+
+    public void Fail(Exception error) => Signal(default!, error);
+
+    public void Cancel() => Signal(default!, new OperationCanceledException(_cancel?.Token ?? default));
+
+    /// <summary>
+    /// Completes the call. <see cref="ManualResetValueTaskSourceCore{TResult}"/> marks the call completed first and claims its
+    /// continuation slot second; a caller that sees the mark in between may take the result and start the next call,
+    /// whose reset clears the slot, and the late claim then marks that call done before it ran (its await would throw,
+    /// "not completed"). <see cref="_signalling"/> (set with a full fence before the mark) holds the next
+    /// <see cref="Begin"/> until the claim is made.
+    /// </summary>
+    private void Signal(T result, Exception? error)
     {
         Clear();
-        _core.SetResult(result);
+        Interlocked.Exchange(ref _signalling, 1);
+        if (error is null) _core.SetResult(result);
+        else _core.SetException(error);
+        Volatile.Write(ref _signalling, 0);
     }
 
-    public void Fail(Exception error)
+    private void WaitForSignal()
     {
-        Clear();
-        _core.SetException(error);
-    }
-
-    public void Cancel()
-    {
-        Clear();
-        _core.SetException(new OperationCanceledException(_cancel?.Token ?? default));
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _signalling) != 0) spin.SpinOnce();
     }
 
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
