@@ -107,26 +107,21 @@ internal abstract class SocketCall<T>(TcpSocket socket) : LoopCall<T>
 }
 
 /// <summary>
-/// A socket's reusable operation behind a <see cref="ValueTask"/> (the send's; a receive's source is the socket itself), allocated at
-/// its first use and reset for each call, so a steady stream of calls allocates nothing (the issue 18 target). The loop
-/// completes it (<see cref="ManualResetValueTaskSourceCore{TResult}"/>, continuations off the loop, so user code never
-/// runs there); the awaiter's <c>GetResult</c> frees it for the next call. A call that finds it still in use (a second
-/// one while the first is pending) falls back to a <see cref="LoopCall{T}"/>, so the rules and errors stay the
+/// A socket's reusable operation behind a <see cref="ValueTask"/> (the send's; a receive's source is the socket itself,
+/// on the same <see cref="OperationCore{T}"/>), allocated at its first use and reset for each call, so a steady stream
+/// of calls allocates nothing (the issue 18 target). The loop completes it, continuations run off the loop, so user code
+/// never runs there; the awaiter's <c>GetResult</c> frees it for the next call. A call that finds it still in use (a
+/// second one while the first is pending) falls back to a <see cref="LoopCall{T}"/>, so the rules and errors stay the
 /// connection's. Cancelling works as in <see cref="LoopCall{T}"/>; a late cancel of an earlier call is told apart by the
-/// source's version and does nothing.
+/// version and does nothing.
 /// </summary>
-internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSource, ILoopWork, IOperationWaiter<T>, IBusyWaitable
+internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSource, ILoopWork, IOperationWaiter<T>, IBusyWaitable, IReusableOperation
 {
-    private ManualResetValueTaskSourceCore<T> _core = new() { RunContinuationsAsynchronously = true };
+    private OperationCore<T> _core;
     private int _inUse;
-    /// <summary>1 while <see cref="Signal"/> is inside the core's completion (see there).</summary>
-    private int _signalling;
-    // Made at the first call with a token that can fire, then kept: an operation that is never cancellable carries no
-    // token, registration or cancel work (issue 18: a socket's first pending read costs this object alone).
-    private CancelState? _cancel;
 
     /// <summary>The stack the operation runs on: its socket's (no field of its own).</summary>
-    protected abstract NetworkStack Stack { get; }
+    public abstract NetworkStack Stack { get; }
 
     /// <summary>The call's work on the loop: complete this, fail it, or park it with a connection as its waiter.</summary>
     protected abstract void RunOnLoop(TimeSpan now);
@@ -143,22 +138,19 @@ internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSo
     /// <summary>Starts a call after <see cref="TryAcquire"/> and the subclass has stored its arguments; returns the version.</summary>
     protected short Begin(CancellationToken cancellationToken)
     {
-        // The previous call's signal may still be between its two steps (see Signal): its claim of the continuation
-        // slot must not land on this call, so wait for it (a few instructions) before the reset.
-        if (Volatile.Read(ref _signalling) != 0) WaitForSignal();
-        _core.Reset();
-        var version = _core.Version;
-        var cancel = cancellationToken.CanBeCanceled ? _cancel ??= new CancelState(this) : null;
-        if (cancel != null) cancel.Token = cancellationToken;
+        var version = _core.Reset(this, cancellationToken);
         try { Stack.Execute(this); }
         catch (StackException e) { Fail(e); }
         Stack.BusyWait(this); // the busy-poll mode: the caller spins on it before it parks
-        if (cancel != null && _core.GetStatus(version) == ValueTaskSourceStatus.Pending)
-            cancel.Registration = cancellationToken.UnsafeRegister(static s => ((CancelState)s!).Request(), cancel);
+        _core.RegisterCancel(cancellationToken);
         return version;
     }
 
-    bool IBusyWaitable.IsDone => _core.GetStatus(_core.Version) != ValueTaskSourceStatus.Pending;
+    bool IBusyWaitable.IsDone => _core.IsCompleted;
+
+    short IReusableOperation.CurrentVersion => _core.Version;
+    bool IReusableOperation.CurrentCompleted => _core.IsCompleted;
+    void IReusableOperation.CancelOnLoop() => CancelOnLoop();
 
     void ILoopWork.Run(TimeSpan now)
     {
@@ -168,79 +160,35 @@ internal abstract class ReusableOperation<T> : IValueTaskSource<T>, IValueTaskSo
 
     void ILoopWork.Abandon(StackException stopped) => Fail(stopped);
 
-    public void Complete(T result) => Signal(result, null);
-
-    public void Fail(Exception error) => Signal(default!, error);
-
-    public void Cancel() => Signal(default!, new OperationCanceledException(_cancel?.Token ?? default));
-
-    /// <summary>
-    /// Completes the call. <see cref="ManualResetValueTaskSourceCore{TResult}"/> marks the call completed first and claims its
-    /// continuation slot second; a caller that sees the mark in between may take the result and start the next call,
-    /// whose reset clears the slot, and the late claim then marks that call done before it ran (its await would throw,
-    /// "not completed"). <see cref="_signalling"/> (set with a full fence before the mark) holds the next
-    /// <see cref="Begin"/> until the claim is made.
-    /// </summary>
-    private void Signal(T result, Exception? error)
+    public void Complete(T result)
     {
         Clear();
-        Interlocked.Exchange(ref _signalling, 1);
-        if (error is null) _core.SetResult(result);
-        else _core.SetException(error);
-        Volatile.Write(ref _signalling, 0);
+        _core.SetResult(this, result);
     }
 
-    private void WaitForSignal()
+    public void Fail(Exception error)
     {
-        var spin = new SpinWait();
-        while (Volatile.Read(ref _signalling) != 0) spin.SpinOnce();
+        Clear();
+        _core.SetException(this, error);
+    }
+
+    public void Cancel()
+    {
+        Clear();
+        _core.SetCanceled(this);
     }
 
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
 
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _core.OnCompleted(continuation, state, token, flags);
+        _core.OnCompleted(this, continuation, state, token, flags);
 
     T IValueTaskSource<T>.GetResult(short token)
     {
-        if (token != _core.Version) throw new InvalidOperationException("This socket operation was already awaited; a ValueTask from WriteAsync can be awaited once.");
-        try { return _core.GetResult(token); }
-        finally { Release(); }
+        _core.Check(token); // a stale token frees nothing
+        try { return _core.GetResult(this, token); }
+        finally { Volatile.Write(ref _inUse, 0); }
     }
 
     void IValueTaskSource.GetResult(short token) => ((IValueTaskSource<T>)this).GetResult(token);
-
-    private void Release()
-    {
-        if (_cancel is { } c)
-        {
-            c.Registration.Dispose(); // waits for a cancel callback that is running: none can come after this
-            c.Registration = default;
-            c.Token = default;
-        }
-        Volatile.Write(ref _inUse, 0);
-    }
-
-    /// <summary>The token of the current call, its registration, and the cancel's work on the loop (kept for the next calls).</summary>
-    private sealed class CancelState(ReusableOperation<T> operation) : ILoopWork
-    {
-        public CancellationToken Token;
-        public CancellationTokenRegistration Registration;
-        private int _version = -1; // the call a cancel was requested for
-
-        public void Request()
-        {
-            // The registration is disposed before the operation is reused, so this is the current call's version.
-            Volatile.Write(ref _version, operation._core.Version);
-            try { operation.Stack.Execute(this); }
-            catch (StackException) { /* the stack stopped: its Dispose fails the call */ }
-        }
-
-        public void Run(TimeSpan now)
-        {
-            if (Volatile.Read(ref _version) == operation._core.Version) operation.CancelOnLoop();
-        }
-
-        public void Abandon(StackException stopped) { }
-    }
 }

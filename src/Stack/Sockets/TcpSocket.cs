@@ -230,7 +230,7 @@ public sealed partial class TcpSocket : StackSocket, IDisposable, ILoopWork
 
     private sealed class WriteOperation(TcpSocket socket) : ReusableOperation<bool>
     {
-        protected override NetworkStack Stack => socket.Stack;
+        public override NetworkStack Stack => socket.Stack;
 
         private ReadOnlyMemory<byte> _data;
 

@@ -4,7 +4,7 @@ using Stack.Tests.Tcp;
 namespace Stack.Tests.Sockets;
 
 /// <summary>
-/// The socket as its own receive's ValueTask source (TcpSocket.ReadSource.cs): a receive's completion has two steps,
+/// The socket as its own receive's ValueTask source (OperationCore.cs, TcpSocket.ReadSource.cs): a completion has two steps,
 /// the claim of its continuation slot and the flag a caller polls. A caller that saw the flag before the claim was made
 /// could take the result and start the next receive, whose start clears the slot; the late claim then marked that next
 /// receive done before it ran, and its await returned 0 (a false end of stream) while it still waited in the
@@ -19,9 +19,9 @@ public class ReceiveSignalOrderTests
         using var paused = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
         var server = c.Server;
-        TcpSocket.s_betweenClaimAndFlagForTests = s =>
+        OperationCoreTestHooks.BetweenClaimAndFlag = owner =>
         {
-            if (!ReferenceEquals(s, server) || paused.IsSet) return;
+            if (!ReferenceEquals(owner, server) || paused.IsSet) return;
             paused.Set();
             release.Wait(TimeSpan.FromSeconds(30));
         };
@@ -59,7 +59,66 @@ public class ReceiveSignalOrderTests
         }
         finally
         {
-            TcpSocket.s_betweenClaimAndFlagForTests = null;
+            OperationCoreTestHooks.BetweenClaimAndFlag = null;
+            release.Set();
+        }
+    }
+
+    [Fact]
+    public async Task A_send_started_while_the_last_one_signals_waits_for_its_own_completion()
+    {
+        using var c = await TcpRealTimeTests.Connected.Start(seed: 42, port: 42);
+        using var paused = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var client = c.Client;
+        // The client's send operation (its owner is not the socket, which is the receive's) on A's loop.
+        OperationCoreTestHooks.BetweenClaimAndFlag = owner =>
+        {
+            if (owner is TcpSocket || !ReferenceEquals(owner.Stack, c.A) || paused.IsSet) return;
+            paused.Set();
+            release.Wait(TimeSpan.FromSeconds(30));
+        };
+        try
+        {
+            // More than the send buffer and the peer's window hold while B does not read: the send waits for space, and
+            // A's loop completes it once B reads.
+            var big = new byte[8 << 20];
+            big.AsSpan().Fill(7);
+            var first = client.WriteAsync(big);
+            Assert.False(first.IsCompleted);
+            long read = 0;
+            var reader = Task.Run(async () =>
+            {
+                var buffer = new byte[64 << 10];
+                while (read < big.Length + 1)
+                {
+                    var n = await c.Server.ReceiveAsync(buffer, c.Timeout.Token);
+                    if (n == 0) break;
+                    Interlocked.Add(ref read, n);
+                }
+            });
+            Assert.True(paused.Wait(TimeSpan.FromSeconds(30)), "the send was never completed");
+
+            ValueTask second = default;
+            var takenEarly = first.IsCompleted;
+            if (takenEarly)
+            {
+                await first;
+                second = client.WriteAsync(new byte[] { 8 });
+            }
+            release.Set();
+            if (!takenEarly)
+            {
+                await first.AsTask().WaitAsync(c.Timeout.Token);
+                second = client.WriteAsync(new byte[] { 8 });
+            }
+            await second.AsTask().WaitAsync(c.Timeout.Token); // completes as itself: no "not completed" from the first's signal
+            await reader.WaitAsync(c.Timeout.Token);
+            Assert.Equal(big.Length + 1, Interlocked.Read(ref read));
+        }
+        finally
+        {
+            OperationCoreTestHooks.BetweenClaimAndFlag = null;
             release.Set();
         }
     }
