@@ -143,6 +143,11 @@ internal static class Catalog
             Simple("ping-in-2ms-busypoll", "ping", $"ICMP echo RTT, the kernel pings us 2 ms apart, busy polling {Latency.BusyPoll} µs", "µs", "<= 2x kernel",
                 (o, k) => o <= 2 * k!.Value,
                 (l, o) => Latency.OursPingedByKernel(l, o, paced: true, Latency.BusyPoll), (l, o) => Latency.KernelPingedByKernel(l, o, paced: true)),
+            // Our loop pinned to the processor the frames arrive on (StackConfig.LoopProcessor; K's ping pinned there too, for
+            // both sides: on veth a frame arrives on its sender's processor, as on a real adapter on the one taking its interrupts).
+            Simple("ping-in-2ms-pinned", "ping", $"ICMP echo RTT, the kernel pings us 2 ms apart, our loop and the ping on processor {Latency.PinnedProcessor}", "µs", "<= 2x kernel",
+                (o, k) => o <= 2 * k!.Value,
+                (l, o) => Latency.OursPingedByKernel(l, o, paced: true, pinned: true), (l, o) => Latency.KernelPingedByKernel(l, o, paced: true, pinned: true)),
             Simple("idle", "memory", $"Memory per idle connection ({idle}), managed heap", "bytes", "< 16 KiB (16384 B)", (o, _) => o < 16384, Scenarios.OursIdle, null),
             new("pending-recv", "memory", false,
                 [new Figure("pending-recv", $"RSS per connection with a pending 4 KiB ReceiveAsync ({idle})", "bytes", "<= idle + the caller's 4 KiB buffer (4,144 B)",

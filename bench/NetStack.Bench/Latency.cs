@@ -118,14 +118,23 @@ internal static class Latency
         m.Details["caller_spins_parked"] = after.Parked - before.Parked;
     }
 
-    public static async Task<Measurement> OursPingedByKernel(BenchLab lab, BenchOptions o, bool paced, int busyPoll = 0)
+    /// <summary>
+    /// The processor of the pinned variants: our loop (StackConfig.LoopProcessor) and K's ping both run there, as a loop
+    /// pinned to the processor that takes a real adapter's interrupts (on veth, frames arrive on the sender's processor).
+    /// The kernel's reference pins its ping the same way.
+    /// </summary>
+    public const int PinnedProcessor = 0;
+
+    public static async Task<Measurement> OursPingedByKernel(BenchLab lab, BenchOptions o, bool paced, int busyPoll = 0, bool pinned = false)
     {
-        using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll));
+        var configure = WithBusyPoll(busyPoll);
+        if (pinned) configure = c => c with { LoopProcessor = PinnedProcessor };
+        using var stack = await Scenarios.StartStack(lab, o, configure);
         var clock = Stopwatch.StartNew();
         var ring = await RingWait(stack);
         var idlePath = await IdlePathCounts(stack);
         var a = await Scenarios.Snapshot(stack, clock);
-        var m = KernelPings(lab, o, paced);
+        var m = KernelPings(lab, o, paced, pinned);
         var b = await Scenarios.Snapshot(stack, clock);
         await AddRingWait(stack, ring, m);
         await AddIdlePathDetails(stack, idlePath, m.Details["echoes"], "echo", m);
@@ -136,16 +145,22 @@ internal static class Latency
         return m;
     }
 
-    public static Measurement KernelPingedByKernel(BenchLab lab, BenchOptions o, bool paced) => KernelPings(lab, o, paced);
+    public static Measurement KernelPingedByKernel(BenchLab lab, BenchOptions o, bool paced, bool pinned = false) => KernelPings(lab, o, paced, pinned);
 
-    /// <summary>ping in K towards 192.0.2.2 (whoever answers there): a warm-up of 20, then the timed ones; rtt avg in µs.</summary>
-    private static Measurement KernelPings(BenchLab lab, BenchOptions o, bool paced)
+    /// <summary>
+    /// ping in K towards 192.0.2.2 (whoever answers there): a warm-up of 20, then the timed ones; rtt avg in µs. Pinned:
+    /// ping runs on <see cref="PinnedProcessor"/> (taskset).
+    /// </summary>
+    private static Measurement KernelPings(BenchLab lab, BenchOptions o, bool paced, bool pinned = false)
     {
-        lab.RunInKernelNamespace(TimeSpan.FromSeconds(30), "ping", "-q", "-c", "20", "-i", "0.01", "-W", "2", Target.ToString()).EnsureSuccess();
+        ProcessResult Ping(TimeSpan timeout, params string[] args) => pinned
+            ? lab.RunInKernelNamespace(timeout, "taskset", ["-c", PinnedProcessor.ToString(CultureInfo.InvariantCulture), "ping", .. args])
+            : lab.RunInKernelNamespace(timeout, "ping", args);
+        Ping(TimeSpan.FromSeconds(30), "-q", "-c", "20", "-i", "0.01", "-W", "2", Target.ToString()).EnsureSuccess();
         var count = (paced ? o.PacedSamples : o.Pings).ToString(CultureInfo.InvariantCulture);
         var interval = (paced ? o.PacedInterval.TotalSeconds : 0).ToString("0.###", CultureInfo.InvariantCulture);
         string[] args = paced ? ["-q", "-c", count, "-i", interval, "-W", "2", Target.ToString()] : ["-q", "-f", "-c", count, "-W", "2", Target.ToString()];
-        var r = lab.RunInKernelNamespace(TimeSpan.FromMinutes(5), "ping", args).EnsureSuccess();
+        var r = Ping(TimeSpan.FromMinutes(5), args).EnsureSuccess();
         // rtt min/avg/max/mdev = 0.004/0.006/0.080/0.002 ms
         var line = r.Output.Split('\n').FirstOrDefault(l => l.Contains("min/avg/max", StringComparison.Ordinal))
                    ?? throw new InvalidOperationException("ping printed no rtt line: " + r.Output);

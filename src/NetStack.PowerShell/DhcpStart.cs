@@ -43,6 +43,12 @@ internal static class DhcpStart
                 return stack.WaitForDhcpLeaseAsync(cts.Token);
             });
         }
+        catch (StackConfigurationException e) // Start refused the loop's processor
+        {
+            ModuleState.Stop(instance);
+            cmdlet.ThrowTerminatingError(NetStackCmdlet.ErrorFor(e, instance.Name));
+            throw; // not reached
+        }
         catch (OperationCanceledException) when (!cmdlet.StopToken.IsCancellationRequested)
         {
             var state = stack.DhcpLease;

@@ -178,6 +178,15 @@ public sealed class StartStackCommand : NetStackCmdlet
     [Parameter]
     public int CallerWaitMicroseconds { get; set; }
 
+    /// <summary>
+    /// The processor the stack's loop thread runs on (Linux; default: any). Choose the one where the adapter's packets
+    /// arrive (the processor that takes its interrupts, see /proc/interrupts): a packet then wakes the loop on that
+    /// processor instead of another, idle one, which answers a ping 2 ms apart sooner. Costs no CPU.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(0, 1023)]
+    public int? LoopProcessor { get; set; }
+
     protected override void ProcessRecord()
     {
         CheckAddressChoice();
@@ -207,6 +216,7 @@ public sealed class StartStackCommand : NetStackCmdlet
             PacketLogCapacity = PacketLogSize,
             CallerWaitMicroseconds = CallerWaitMicroseconds, // range checked by Validate too
             BusyPollMicroseconds = BusyPollMicroseconds, // range checked by Validate: an ErrorRecord that says what to choose
+            LoopProcessor = LoopProcessor, // a processor the system refuses fails Start below
             Dhcp = new DhcpSettings { Enabled = Dhcp, HostName = Dhcp ? DhcpStart.HostName(name) : null },
         };
         if (CongestionControl is { } cc) config = config with { Tcp = config.Tcp with { CongestionControl = cc } };
@@ -259,7 +269,12 @@ public sealed class StartStackCommand : NetStackCmdlet
             WriteObject(instance);
             return;
         }
-        stack.Start();
+        try { stack.Start(); }
+        catch (StackConfigurationException e)
+        {
+            ModuleState.Stop(instance);
+            ThrowTerminatingError(ErrorFor(e, config));
+        }
         WriteVerbose($"Stack '{name}' started: {IPAddress} MAC {stack.MacAddress} MTU {stack.Mtu} on {where}.");
         if (instance.HostIngressDrop is { } table) WriteVerbose($"Host ingress drop: nftables table netdev {table} drops IPv4 to {IPAddress.Address} for the host kernel.");
         if (lab != null) EmbeddedLab.Complete(this, lab, instance);

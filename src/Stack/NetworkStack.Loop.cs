@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 
 namespace NetStack;
 
@@ -366,8 +367,26 @@ public sealed partial class NetworkStack
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_thread != null) throw new InvalidOperationException($"Stack '{Name}' is already running.");
-        _thread = new Thread(RunLoop) { IsBackground = true, Name = $"NetStack loop {Name}" };
         _inline = _context.Config.InlineCalls;
+        if (_context.Config.LoopProcessor is { } processor)
+        {
+            // Pinned on its own thread before its first turn; a processor the system refuses fails Start, not the loop.
+            Exception? refused = null;
+            using var pinned = new ManualResetEventSlim();
+            _thread = new Thread(() =>
+            {
+                try { LoopAffinity.PinCurrentThread(processor); }
+                catch (Exception e) { refused = e; }
+                pinned.Set();
+                if (refused is null) RunLoop();
+            }) { IsBackground = true, Name = $"NetStack loop {Name}" };
+            _thread.Start();
+            pinned.Wait();
+            if (refused is null) return;
+            _thread = null;
+            ExceptionDispatchInfo.Throw(refused);
+        }
+        _thread = new Thread(RunLoop) { IsBackground = true, Name = $"NetStack loop {Name}" };
         _thread.Start();
     }
 

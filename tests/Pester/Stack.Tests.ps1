@@ -146,6 +146,25 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
         finally { Get-Stack | Where-Object Name -in $name, $pinger | Stop-Stack -Confirm:$false }
     }
 
+    It 'runs the loop on the processor -LoopProcessor names, and refuses one the system does not have, leaving no stack' {
+        $name = New-TestName 'pinned'
+        $err = { Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.21/24 -LoopProcessor 1023 -Name $name } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'InvalidConfiguration,*'
+        $err.Exception.Message | Should -Match 'LoopProcessor 1023 cannot be used here'
+        Get-Stack | Where-Object Name -eq $name | Should -BeNullOrEmpty
+        $pinger = New-TestName 'pinger'
+        Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.21/24 -LoopProcessor 0 -Name $name | Out-Null
+        try {
+            Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.22/24 -Name $pinger | Out-Null
+            (Test-StackConnection -Stack $pinger 192.0.2.21 -Count 2 -Delay 0).Status | Should -Be @('Success', 'Success')
+            # The loop thread's affinity, as the kernel lists it.
+            $loop = Get-ChildItem /proc/$PID/task | Where-Object { (Get-Content "$($_.FullName)/comm") -like 'NetStack loop*' } |
+                Where-Object { (Get-Content "$($_.FullName)/status" | Select-String '^Cpus_allowed_list:\s*0$') }
+            $loop | Should -Not -BeNullOrEmpty
+        }
+        finally { Get-Stack | Where-Object Name -in $name, $pinger | Stop-Stack -Confirm:$false }
+    }
+
     It 'supports -WhatIf on Start-Stack and Stop-Stack' {
         $other = New-TestName 'whatif'
         Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.13/24 -Name $other -WhatIf | Should -BeNullOrEmpty

@@ -47,6 +47,15 @@ public sealed record StackConfig
     /// </summary>
     public int CallerWaitMicroseconds { get; init; }
     /// <summary>
+    /// The processor the loop's thread runs on (Linux: its affinity, sched_setaffinity), or null (the default) for any.
+    /// Put it where the adapter's frames arrive (the processor that takes the adapter's interrupts, /proc/interrupts; for
+    /// a veth, the sending program's): the wake-up of a sleeping loop for a frame then stays on that processor, instead of
+    /// waking another, idle one (an interprocessor interrupt, and in a virtual machine the wake of a halted vCPU). It costs
+    /// no CPU; the loop shares that processor with whatever else runs there. docs/module.md says how to choose it;
+    /// docs/benchmarks.md has the figures.
+    /// </summary>
+    public int? LoopProcessor { get; init; }
+    /// <summary>
     /// API calls (send, receive, connect, ping...) made while the real-time loop is idle run their loop turn on the
     /// calling thread instead of waking the loop (one owner at a time: docs/design.md). On by default; false posts every
     /// call to the loop thread, which then alone touches the stack's state. Stacks driven by Poll always post.
@@ -97,6 +106,14 @@ public sealed record StackConfig
             throw new StackConfigurationException(nameof(CallerWaitMicroseconds),
                 $"CallerWaitMicroseconds {CallerWaitMicroseconds} must be between 0 (off: a waiting call parks at once) and 1,000,000 (one second). "
                 + "Choose it above the gap between the packets you wait for, e.g. 2500 for a request every 2 ms; a waiting call holds its thread up to that long.");
+        if (LoopProcessor is { } cpu)
+        {
+            if (!OperatingSystem.IsLinux())
+                throw new StackConfigurationException(nameof(LoopProcessor), "LoopProcessor is supported on Linux only; leave it out here.");
+            if (cpu is < 0 or >= LoopAffinity.MaxProcessors)
+                throw new StackConfigurationException(nameof(LoopProcessor),
+                    $"LoopProcessor {cpu} is not a processor number; give one between 0 and {Environment.ProcessorCount - 1} (this machine's), e.g. the one that takes the adapter's interrupts.");
+        }
         foreach (var d in DnsServers)
             if (!IsUnicastHost(d))
                 throw new StackConfigurationException(nameof(DnsServers), $"DNS server {d} is not a unicast address.");
