@@ -55,6 +55,11 @@ public sealed class StackInstance
     public string? VirtualNetwork { get; }
     public string? CaptureFile { get; }
     public int PacketLogSize { get; }
+    /// <summary>The low-latency settings it runs with (Start-Stack -BusyPollMicroseconds, -CallerWaitMicroseconds): 0 when off.</summary>
+    public int BusyPollMicroseconds => _stack?.Config.BusyPollMicroseconds ?? 0;
+    public int CallerWaitMicroseconds => _stack?.Config.CallerWaitMicroseconds ?? 0;
+    /// <summary>The processor its loop thread runs on (Start-Stack -LoopProcessor), or null for any.</summary>
+    public int? LoopProcessor => _stack?.Config.LoopProcessor;
     public DateTimeOffset StartedAt { get; }
     /// <summary>How long the stack has run (until it stopped, for a stopped one).</summary>
     public TimeSpan Uptime => _stack is null ? TimeSpan.Zero : (StoppedAt ?? DateTimeOffset.Now) - StartedAt;

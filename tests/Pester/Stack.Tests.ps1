@@ -113,7 +113,9 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
         $err.Exception.Message | Should -Match 'BusyPollMicroseconds -5 must be between 0'
         $name = New-TestName 'busy'
         $pinger = New-TestName 'pinger'
-        Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.14/24 -BusyPollMicroseconds 2500 -Name $name | Out-Null
+        $started = Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.14/24 -BusyPollMicroseconds 2500 -Name $name
+        $started.BusyPollMicroseconds | Should -Be 2500
+        $started.LoopProcessor | Should -BeNullOrEmpty
         try {
             Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.15/24 -Name $pinger | Out-Null
             (Test-StackConnection -Stack $pinger 192.0.2.14 -Count 3 -Delay 0).Status | Should -Be @('Success', 'Success', 'Success')
@@ -134,7 +136,7 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
         $err.Exception.Message | Should -Match 'CallerWaitMicroseconds -5 must be between 0'
         $name = New-TestName 'waits'
         $pinger = New-TestName 'pinger'
-        Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.19/24 -CallerWaitMicroseconds 1000000 -Name $name | Out-Null
+        (Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.19/24 -CallerWaitMicroseconds 1000000 -Name $name).CallerWaitMicroseconds | Should -Be 1000000
         try {
             Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.20/24 -Name $pinger | Out-Null
             # The pings' callers wait on the link for their replies (done there, or parked after the window); a stack
@@ -153,7 +155,7 @@ Describe 'Start-Stack, Get-Stack, Stop-Stack' {
         $err.Exception.Message | Should -Match 'LoopProcessor 1023 cannot be used here'
         Get-Stack | Where-Object Name -eq $name | Should -BeNullOrEmpty
         $pinger = New-TestName 'pinger'
-        Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.21/24 -LoopProcessor 0 -Name $name | Out-Null
+        (Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.21/24 -LoopProcessor 0 -Name $name).LoopProcessor | Should -Be 0
         try {
             Start-Stack -VirtualNetwork $net -IPAddress 192.0.2.22/24 -Name $pinger | Out-Null
             (Test-StackConnection -Stack $pinger 192.0.2.21 -Count 2 -Delay 0).Status | Should -Be @('Success', 'Success')
