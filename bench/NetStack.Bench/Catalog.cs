@@ -131,6 +131,10 @@ internal static class Catalog
             Simple("rr-in-2ms-wait", "rr", $"1-byte request/response, the kernel requests 2 ms apart, the caller waiting on the device {Latency.CallerWait} µs", "µs/round trip", "<= 2x kernel",
                 (o, k) => o <= 2 * k!.Value,
                 (l, o) => Latency.OursServesRequests(l, o, paced: true, callerWait: Latency.CallerWait), (l, o) => Latency.KernelServesRequests(l, o, paced: true)),
+            // As ping-in-2ms-pinned: our loop and K's client thread on one processor (the reference's client pinned the same way).
+            Simple("rr-in-2ms-pinned", "rr", $"1-byte request/response, the kernel requests 2 ms apart, our loop and the client on processor {Latency.PinnedProcessor}", "µs/round trip", "<= 2x kernel",
+                (o, k) => o <= 2 * k!.Value,
+                (l, o) => Latency.OursServesRequests(l, o, paced: true, pinned: true), (l, o) => Latency.KernelServesRequests(l, o, paced: true, pinned: true)),
             Simple("ping", "ping", "ICMP echo RTT, we ping back to back", "µs", "(report)", null, (l, o) => Scenarios.OursPing(l, o), KernelClients.Ping),
             Simple("ping-busypoll", "ping", $"ICMP echo RTT, we ping back to back, busy polling {Latency.BusyPoll} µs", "µs", "(report)", null,
                 (l, o) => Scenarios.OursPing(l, o, Latency.BusyPoll), KernelClients.Ping),

@@ -172,9 +172,11 @@ internal static class Latency
     }
 
     /// <summary>Our stack serves 1-byte echoes on port 7000; the kernel in K requests.</summary>
-    public static async Task<Measurement> OursServesRequests(BenchLab lab, BenchOptions o, bool paced, int busyPoll = 0, int callerWait = 0)
+    public static async Task<Measurement> OursServesRequests(BenchLab lab, BenchOptions o, bool paced, int busyPoll = 0, int callerWait = 0, bool pinned = false)
     {
-        using var stack = await Scenarios.StartStack(lab, o, WithBusyPoll(busyPoll, callerWait));
+        var configure = WithBusyPoll(busyPoll, callerWait);
+        if (pinned) configure = c => c with { LoopProcessor = PinnedProcessor };
+        using var stack = await Scenarios.StartStack(lab, o, configure);
         var spins = await BusyPollCounts(stack);
         var ring = await RingWait(stack);
         var listener = stack.Listen(RequestPort);
@@ -188,7 +190,7 @@ internal static class Latency
         var clock = Stopwatch.StartNew();
         var idlePath = await IdlePathCounts(stack);
         var a = await Scenarios.Snapshot(stack, clock);
-        var m = RequestsFromKernel(lab, o, paced);
+        var m = pinned ? Native.OnPinnedThread(PinnedProcessor, () => RequestsFromKernel(lab, o, paced)) : RequestsFromKernel(lab, o, paced);
         var z = await Scenarios.Snapshot(stack, clock);
         await server.WaitAsync(TimeSpan.FromSeconds(10));
         await listener.StopAsync();
@@ -203,7 +205,7 @@ internal static class Latency
     }
 
     /// <summary>The kernel in U serves the same echoes (a blocking socket on a thread of this process).</summary>
-    public static Measurement KernelServesRequests(BenchLab lab, BenchOptions o, bool paced)
+    public static Measurement KernelServesRequests(BenchLab lab, BenchOptions o, bool paced, bool pinned = false)
     {
         using var listener = KernelClients.InU(lab, () =>
         {
@@ -225,7 +227,7 @@ internal static class Latency
             catch (SocketException) { }
         }) { IsBackground = true, Name = "kernel echo server" };
         server.Start();
-        var m = RequestsFromKernel(lab, o, paced);
+        var m = pinned ? Native.OnPinnedThread(PinnedProcessor, () => RequestsFromKernel(lab, o, paced)) : RequestsFromKernel(lab, o, paced);
         server.Join(TimeSpan.FromSeconds(10));
         return m;
     }

@@ -104,6 +104,29 @@ internal static class Native
     [DllImport("libc")] private static extern unsafe int clock_gettime(int clock, long* timespec);
     [DllImport("libc")] public static extern int kill(int pid, int signal);
 
+    [DllImport("libc", SetLastError = true)] private static extern int sched_setaffinity(int pid, nint size, ref ulong mask);
+
+    /// <summary>Runs <paramref name="work"/> on a new thread pinned to <paramref name="processor"/> (0-63) and returns its result.</summary>
+    public static T OnPinnedThread<T>(int processor, Func<T> work)
+    {
+        T result = default!;
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                var mask = 1UL << processor;
+                if (sched_setaffinity(0, sizeof(ulong), ref mask) != 0) throw new InvalidOperationException($"sched_setaffinity({processor}) failed: errno {Marshal.GetLastPInvokeError()}");
+                result = work();
+            }
+            catch (Exception e) { error = e; }
+        }) { IsBackground = true, Name = "pinned bench thread" };
+        thread.Start();
+        thread.Join();
+        if (error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        return result;
+    }
+
     /// <summary>CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID).</summary>
     public static unsafe TimeSpan ThreadCpuTime()
     {
