@@ -126,15 +126,19 @@ internal static class Report
             var loop = r.OursDetails.TryGetValue("loop_cpu_share", out var l) ? $"; the loop thread {l:0.00}" : "";
             sb.AppendLine($"| CPU of the busy polling, {r.Title.ToLowerInvariant()} (whole process{loop}) | cores | {cores:0.00} | — | — | — | — | (report) | — |");
         }
-        // The pending receive split: what the application allocated itself (its 4 KiB buffer, the array's header, its slot
-        // for the task) and what RSS grew by beyond that, the stack's (nothing: the socket is the receive's source).
+        // The pending receive split: what the application's own objects (its 4 KiB buffer, the array's header, its slots)
+        // cost in RSS, and what RSS grew by after them when the receives started, the stack's (the socket is the
+        // receive's source: nothing but noise), on each half of the connections; and the figure against the constant mark.
         foreach (var r in results.Where(r => r.Id == "pending-recv"))
         {
-            if (!r.OursDetails.TryGetValue("stack_rss_per_pending_receiveasync", out var stack)) continue;
-            r.OursDetails.TryGetValue("application_beyond_the_4kib_per_connection", out var app);
+            if (!r.OursDetails.TryGetValue("rss_per_pending_receive_after_the_buffers", out var stack)) continue;
+            r.OursDetails.TryGetValue("application_heap_per_connection", out var appHeap);
+            r.OursDetails.TryGetValue("application_rss_per_connection", out var appRss);
             r.OursDetails.TryGetValue("heap_ours_per_pending_receiveasync", out var heap);
-            var read = r.OursDetails.TryGetValue("stack_rss_per_pending_astask", out var rd) ? $"; held as a Task (AsTask) {F(rd)} B" : "";
-            sb.AppendLine($"| Pending receive: the stack's own RSS per pending ReceiveAsync (RSS on top of idle less the application's buffer, array header and task slot, {F(app + 4096)} B; heap the stack allocated: {F(heap)} B{read}) | bytes | {F(stack)} | — | — | — | — | (report; the application's own beyond the 4 KiB: {F(app)} B) | — |");
+            var halves = r.OursDetails.TryGetValue("rss_per_pending_receive_first_half", out var h1) && r.OursDetails.TryGetValue("rss_per_pending_receive_second_half", out var h2) ? $"; halves {F(h1)} / {F(h2)} B" : "";
+            var mark = r.OursDetails.TryGetValue("over_the_4144_mark", out var over) ? $"; over idle + {Scale.CallersBytesPerPendingReceive.ToString("N0", CultureInfo.InvariantCulture)} B: {F(over)} B" : "";
+            var read = r.OursDetails.TryGetValue("stack_rss_per_pending_astask", out var rd) ? $"; held as a Task (AsTask), on top of idle less its heap, {F(rd)} B" : "";
+            sb.AppendLine($"| Pending receive: RSS the receives added after the application's buffers and slots (those {F(appRss)} B of RSS, {F(appHeap)} B of heap; heap the stack allocated: {F(heap)} B{halves}{read}) | bytes | {F(stack)} | — | — | — | — | (report{mark}) | — |");
         }
         // Flat with scale in CPU: the rates on a loaded machine move with the scheduler, the CPU per frame, connection or
         // round trip far less; each run's with-N / with-none ratio of the process's CPU per unit, and their median.
