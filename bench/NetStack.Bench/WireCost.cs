@@ -129,6 +129,7 @@ internal static class WireCost
                 sendCost.Calls++;
                 if (!t.IsCompleted) sendCost.Pending++;
                 await t;
+                ThreadProbe.Count(0);
                 sent += sendChunk;
             }
             if (close) p.Client.ShutdownSend();
@@ -146,6 +147,7 @@ internal static class WireCost
                 receiveCost.Calls++;
                 if (!t.IsCompleted) receiveCost.Pending++;
                 var n = await t;
+                ThreadProbe.Count(1);
                 if (n == 0) break;
                 received += n;
             }
@@ -183,9 +185,18 @@ internal static class WireCost
         var (frames0, pool0, switches0) = (Interlocked.Read(ref p.Wire.FramesCarried), ThreadPool.CompletedWorkItemCount, VoluntaryContextSwitches());
         var (wakes0, waits0) = (Interlocked.Read(ref p.DeviceA.Wakes) + Interlocked.Read(ref p.DeviceB.Wakes), Interlocked.Read(ref p.DeviceA.Waits) + Interlocked.Read(ref p.DeviceB.Waits));
         var (batchesB0, framesInB0) = await p.StackB.InvokeAsync(_ => (p.DeviceB.ReceiveBatches, p.DeviceB.FramesIn));
+        ThreadProbe? probe = null;
+        if (ThreadProbe.On)
+            probe = new ThreadProbe(new Dictionary<int, string>
+            {
+                [await p.StackA.InvokeAsync(_ => ThreadProbe.gettid())] = "loop-A(sender)",
+                [await p.StackB.InvokeAsync(_ => ThreadProbe.gettid())] = "loop-B(receiver)",
+            });
+        MarkWindowStart();
         var clock = Stopwatch.StartNew();
         var (bytes, send, receive) = await Stream(p, o.WireDuration, 128 * 1024, 256 * 1024, close: true);
         var wall = clock.Elapsed;
+        MarkWindowEnd();
         var loopA = await p.StackA.InvokeAsync(_ => Native.ThreadCpuTime()) - loopA0;
         var loopB = await p.StackB.InvokeAsync(_ => Native.ThreadCpuTime()) - loopB0;
         proc.Refresh();
@@ -202,6 +213,7 @@ internal static class WireCost
         var segments = Math.Max(1.0, bytes / 1448.0); // full-sized data segments at MTU 1500 (MSS 1448 with timestamps)
         var mib = Math.Max(1e-9, bytes / 1048576.0);
         var stats = await p.StackA.GetStatisticsAsync();
+        probe?.Report(string.Create(CultureInfo.InvariantCulture, $"gbit_per_core {bytes * 8 / cpu.TotalSeconds / 1e9:F2} cpu_us/seg {cpu.TotalMicroseconds / segments:F3} wall_gbit {bytes * 8 / wall.TotalSeconds / 1e9:F2} recv_KiB/call {bytes / 1024.0 / Math.Max(1, receive.Calls):F1} send_pending {send.Pending / Math.Max(1.0, send.Calls):F2} recv_pending {receive.Pending / Math.Max(1.0, receive.Calls):F2} pool/MiB {pool / mib:F2} sleeps/MiB {waits / mib:F2} wakes/MiB {wakes / mib:F2}"), segments, mib);
         return new Measurement(bytes * 8 / cpu.TotalSeconds / 1e9, new Dictionary<string, double>
         {
             ["process_cpu_us_per_segment"] = cpu.TotalMicroseconds / segments,
@@ -229,6 +241,12 @@ internal static class WireCost
             ["jit_ms"] = jit.TotalMilliseconds, // time in the JIT on any thread (wall time: more than its CPU when descheduled)
         });
     }
+
+    // Markers for the JIT's method list (DOTNET_JitDisasmSummary): each is compiled when first called.
+    // perf's control fifo (perf record -D -1 --control fifo:PATH), NETSTACK_BENCH_PERF_CTL=PATH: the profile covers the window only.
+    private static readonly string? PerfControl = Environment.GetEnvironmentVariable("NETSTACK_BENCH_PERF_CTL");
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)] private static void MarkWindowStart() { if (PerfControl is not null) File.AppendAllText(PerfControl, "enable\n"); }
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)] private static void MarkWindowEnd() { if (PerfControl is not null) File.AppendAllText(PerfControl, "disable\n"); }
 
     /// <summary>
     /// Runs <paramref name="window"/> until a whole window compiled no method (at most 20 windows): a fixed 0.3 s warm-up on a
