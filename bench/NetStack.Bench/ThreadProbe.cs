@@ -15,8 +15,8 @@ internal sealed class ThreadProbe : IDisposable
     [DllImport("libc")] public static extern int gettid();
 
     /// <summary>Continuations per OS thread of the sender (0) and the receiver (1), counted by the stream while On.</summary>
-    public static readonly int[,] Continuations = new int[2, 1 << 16];
-    public static void Count(int side) { if (On) Interlocked.Increment(ref Continuations[side, gettid() & 0xFFFF]); }
+    private static readonly int[,]? Continuations = On ? new int[2, 1 << 16] : null;
+    public static void Count(int side) { if (Continuations is { } c) Interlocked.Increment(ref c[side, gettid() & 0xFFFF]); }
 
     private record struct Snap(string Comm, long RunNs, long WaitNs, long Slices, long Vol, long Invol);
     private readonly Dictionary<int, Snap> _start;
@@ -40,7 +40,7 @@ internal sealed class ThreadProbe : IDisposable
     public ThreadProbe(Dictionary<int, string> labels)
     {
         _labels = labels;
-        Array.Clear(Continuations);
+        if (Continuations is not null) Array.Clear(Continuations);
         _system0 = SystemTicks();
         _start = Take();
         _sampler = new Thread(Sample) { IsBackground = true, Name = "bench sampler" };
@@ -127,8 +127,8 @@ internal sealed class ThreadProbe : IDisposable
             _samples.TryGetValue(tid, out var smp);
             var running = smp.Running is null ? "-" : string.Join('/', smp.Running);
             var last = smp.Last is null ? "-" : string.Join('/', smp.Last);
-            var sc = Continuations[0, tid & 0xFFFF];
-            var rc = Continuations[1, tid & 0xFFFF];
+            var sc = Continuations?[0, tid & 0xFFFF] ?? 0;
+            var rc = Continuations?[1, tid & 0xFFFF] ?? 0;
             rows.Add((run, string.Create(CultureInfo.InvariantCulture,
                 $"  {tid,7} {label,-22} cpu_us/seg {run / 1e3 / segments,6:F3} rq_wait_us/seg {(e.WaitNs - s.WaitNs) / 1e3 / segments,6:F3} slices/MiB {(e.Slices - s.Slices) / mib,7:F2} vol/MiB {(e.Vol - s.Vol) / mib,7:F2} invol/MiB {(e.Invol - s.Invol) / mib,6:F2} R-on-cpu {running,9} last-cpu {last,9} sendK {sc} recvK {rc}")));
         }
