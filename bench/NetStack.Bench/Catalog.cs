@@ -160,6 +160,12 @@ internal static class Catalog
             new("cpu-wire", "cpu", false,
                 [new Figure("cpu-wire", "Bulk on the in-memory wire, Gbit/s per core of process CPU", "Gbit/s/core", ">= 10", (o, _) => o >= 10) { NeedsReference = false }],
                 One("cpu-wire", WireCost.OursCpuPerCore), null),
+            // The same with the whole process on one processor (every thread, and those made meanwhile): the stack's CPU per
+            // byte without the second processor's parallel polling (wirebi: on two processors the receiving loop takes
+            // frames in batches of 5-22 instead of 75-85, and every thread costs more per segment).
+            new("cpu-wire-1cpu", "cpu", false,
+                [new Figure("cpu-wire-1cpu", $"Bulk on the in-memory wire, the process on processor {WireCost.OneProcessor}, Gbit/s per core of process CPU", "Gbit/s/core", ">= 10", (o, _) => o >= 10) { NeedsReference = false }],
+                One("cpu-wire-1cpu", WireCost.OursCpuPerCoreOnOneProcessor), null),
             new("api", "api", false,
                 [
                     new Figure("api-alloc-send", "Allocation per send call (WriteAsync: SendAsync as ValueTask), steady state", "bytes/call", "0 (< 1)", (o, _) => o < 1) { NeedsReference = false },

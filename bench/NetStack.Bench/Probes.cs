@@ -106,6 +106,36 @@ internal static class Native
 
     [DllImport("libc", SetLastError = true)] private static extern int sched_setaffinity(int pid, nint size, ref ulong mask);
 
+    [DllImport("libc", SetLastError = true)] private static extern int sched_setaffinity(int pid, nint size, ulong[] mask);
+    [DllImport("libc", SetLastError = true)] private static extern int sched_getaffinity(int pid, nint size, ulong[] mask);
+
+    /// <summary>
+    /// Pins every thread of this process to <paramref name="processor"/> (0-63) until disposed, then gives each the mask the
+    /// calling thread had. A thread made meanwhile inherits its creator's mask, so the pool's new workers are pinned too;
+    /// the threads are listed twice each way, for one made while the first pass ran.
+    /// </summary>
+    public static IDisposable PinProcess(int processor)
+    {
+        var original = new ulong[16];
+        if (sched_getaffinity(0, original.Length * 8, original) != 0) throw new InvalidOperationException($"sched_getaffinity failed: errno {Marshal.GetLastPInvokeError()}");
+        var one = new ulong[16];
+        one[0] = 1UL << processor;
+        SetAll(one);
+        return new Restore(() => SetAll(original));
+    }
+
+    private static void SetAll(ulong[] mask)
+    {
+        for (int pass = 0; pass < 2; pass++)
+            foreach (var task in Directory.GetDirectories("/proc/self/task"))
+                sched_setaffinity(int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture), mask.Length * 8, mask); // a thread that ended meanwhile: ESRCH, nothing to do
+    }
+
+    private sealed class Restore(Action restore) : IDisposable
+    {
+        public void Dispose() => restore();
+    }
+
     /// <summary>Runs <paramref name="work"/> on a new thread pinned to <paramref name="processor"/> (0-63) and returns its result.</summary>
     public static T OnPinnedThread<T>(int processor, Func<T> work)
     {

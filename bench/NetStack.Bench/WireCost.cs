@@ -172,6 +172,16 @@ internal static class WireCost
         return (received, sendCost, receiveCost);
     }
 
+    /// <summary>The processor of <see cref="OursCpuPerCoreOnOneProcessor"/>.</summary>
+    public const int OneProcessor = 0;
+
+    /// <summary><see cref="OursCpuPerCore"/> with every thread of the process on <see cref="OneProcessor"/>; restored after.</summary>
+    public static async Task<Measurement> OursCpuPerCoreOnOneProcessor(BenchLab lab, BenchOptions o)
+    {
+        using var pinned = Native.PinProcess(OneProcessor);
+        return await OursCpuPerCore(lab, o);
+    }
+
     public static async Task<Measurement> OursCpuPerCore(BenchLab lab, BenchOptions o)
     {
         using var p = await Connect();
