@@ -136,13 +136,22 @@ internal static class Scenarios
         LoopSnapshot? start = null;
         var probe = default(CpuProbe);
         var tcp = new WindowSamples();
+        ThreadCounters threads0 = default;
+        long pool0 = 0, pending = 0;
         while (true)
         {
-            if (start is null && clock.Elapsed >= o.BulkWarmup) { start = await Snapshot(stack, clock); probe = CpuProbe.Take(); bytes = 0; calls = 0; WindowMarks.Mark("ours", "start"); }
+            if (start is null && clock.Elapsed >= o.BulkWarmup)
+            {
+                start = await Snapshot(stack, clock); probe = CpuProbe.Take(); bytes = 0; calls = 0; pending = 0;
+                (threads0, pool0) = (ThreadCounters.Take(), ThreadPool.CompletedWorkItemCount);
+                WindowMarks.Mark("ours", "start");
+            }
             if (start is not null && clock.Elapsed - start.At >= o.BulkDuration) break;
             if (receive)
             {
-                var n = await s.ReceiveAsync(buffer);
+                var receiving = s.ReceiveAsync(buffer);
+                if (!receiving.IsCompleted) pending++; // parked: the loop completes it, a hop back through the thread pool
+                var n = await receiving;
                 if (n == 0) throw new InvalidOperationException("the peer closed the bulk connection early");
                 bytes += n;
             }
@@ -154,9 +163,15 @@ internal static class Scenarios
             calls++;
             if (sampleWindows && start is not null && (calls & 255) == 0) await SampleWindow(s, tcp);
         }
+        var (threads1, pool1) = (ThreadCounters.Take(), ThreadPool.CompletedWorkItemCount);
         var end = await Snapshot(stack, clock);
         WindowMarks.Mark("ours", "end");
         var details = await LoopDetails(stack, start!, end, calls);
+        // Per frame (in and out): the process's threads split (loop, thread pool, the rest), their sleeps and
+        // preemptions; per API call: the thread pool's work items and the calls that did not complete at return.
+        ThreadCounters.Describe("per_frame_", threads0, threads1, Math.Max(1, details["frames_in"] + details["frames_out"]), details, split: true);
+        details["pool_work_items_per_api_call"] = (double)(pool1 - pool0) / Math.Max(1, calls);
+        details["calls_pending_at_return_share"] = (double)pending / Math.Max(1, calls);
         CpuProbe.Describe(probe, CpuProbe.Take(), details);
         if (WindowMarks.On) Console.Error.WriteLine($"FRAMES ours in {details["frames_in"]} out {details["frames_out"]}");
         if (tcp.Samples > 0)
