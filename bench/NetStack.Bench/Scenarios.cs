@@ -137,12 +137,12 @@ internal static class Scenarios
         var probe = default(CpuProbe);
         var tcp = new WindowSamples();
         ThreadCounters threads0 = default;
-        long pool0 = 0, pending = 0;
+        long pool0 = 0, pending = 0, pendingBytes = 0;
         while (true)
         {
             if (start is null && clock.Elapsed >= o.BulkWarmup)
             {
-                start = await Snapshot(stack, clock); probe = CpuProbe.Take(); bytes = 0; calls = 0; pending = 0;
+                start = await Snapshot(stack, clock); probe = CpuProbe.Take(); bytes = 0; calls = 0; pending = 0; pendingBytes = 0;
                 (threads0, pool0) = (ThreadCounters.Take(), ThreadPool.CompletedWorkItemCount);
                 WindowMarks.Mark("ours", "start");
             }
@@ -150,8 +150,9 @@ internal static class Scenarios
             if (receive)
             {
                 var receiving = s.ReceiveAsync(buffer);
-                if (!receiving.IsCompleted) pending++; // parked: the loop completes it, a hop back through the thread pool
+                var parked = !receiving.IsCompleted; // parked: the loop completes it, a hop back through the thread pool
                 var n = await receiving;
+                if (parked) { pending++; pendingBytes += n; }
                 if (n == 0) throw new InvalidOperationException("the peer closed the bulk connection early");
                 bytes += n;
             }
@@ -172,6 +173,7 @@ internal static class Scenarios
         ThreadCounters.Describe("per_frame_", threads0, threads1, Math.Max(1, details["frames_in"] + details["frames_out"]), details, split: true);
         details["pool_work_items_per_api_call"] = (double)(pool1 - pool0) / Math.Max(1, calls);
         details["calls_pending_at_return_share"] = (double)pending / Math.Max(1, calls);
+        if (receive) details["bytes_per_pending_receive"] = (double)pendingBytes / Math.Max(1, pending);
         CpuProbe.Describe(probe, CpuProbe.Take(), details);
         if (WindowMarks.On) Console.Error.WriteLine($"FRAMES ours in {details["frames_in"]} out {details["frames_out"]}");
         if (tcp.Samples > 0)
