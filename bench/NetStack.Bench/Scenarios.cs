@@ -138,12 +138,14 @@ internal static class Scenarios
         var tcp = new WindowSamples();
         ThreadCounters threads0 = default;
         long pool0 = 0, pending = 0, pendingBytes = 0;
+        (long Batch, long Delayed) acks0 = default;
         while (true)
         {
             if (start is null && clock.Elapsed >= o.BulkWarmup)
             {
                 start = await Snapshot(stack, clock); probe = CpuProbe.Take(); bytes = 0; calls = 0; pending = 0; pendingBytes = 0;
                 (threads0, pool0) = (ThreadCounters.Take(), ThreadPool.CompletedWorkItemCount);
+                acks0 = await AckCounts(stack);
                 WindowMarks.Mark("ours", "start");
             }
             if (start is not null && clock.Elapsed - start.At >= o.BulkDuration) break;
@@ -173,7 +175,16 @@ internal static class Scenarios
         ThreadCounters.Describe("per_frame_", threads0, threads1, Math.Max(1, details["frames_in"] + details["frames_out"]), details, split: true);
         details["pool_work_items_per_api_call"] = (double)(pool1 - pool0) / Math.Max(1, calls);
         details["calls_pending_at_return_share"] = (double)pending / Math.Max(1, calls);
-        if (receive) details["bytes_per_pending_receive"] = (double)pendingBytes / Math.Max(1, pending);
+        if (receive)
+        {
+            details["bytes_per_pending_receive"] = (double)pendingBytes / Math.Max(1, pending);
+            // What a receiving connection's frames out are: ACKs at a receive batch's end, on the delayed-ACK timer,
+            // and the rest (window updates after reads, ACKs owed at once), per frame out.
+            var acks1 = await AckCounts(stack);
+            var outFrames = Math.Max(1, details["frames_out"]);
+            details["batch_acks_per_frame_out"] = (acks1.Batch - acks0.Batch) / outFrames;
+            details["delayed_acks_per_frame_out"] = (acks1.Delayed - acks0.Delayed) / outFrames;
+        }
         CpuProbe.Describe(probe, CpuProbe.Take(), details);
         if (WindowMarks.On) Console.Error.WriteLine($"FRAMES ours in {details["frames_in"]} out {details["frames_out"]}");
         if (tcp.Samples > 0)
@@ -195,6 +206,13 @@ internal static class Scenarios
             : await SendAllocationPerFrame(stack, s, clock);
         s.Abort();
         return new Measurement(gbps, details);
+    }
+
+    private static async Task<(long Batch, long Delayed)> AckCounts(NetworkStack stack)
+    {
+        var counters = await stack.GetStatisticsAsync();
+        long C(string name) => counters.FirstOrDefault(c => c.Layer == "Tcp" && c.Name == name)?.Value ?? 0;
+        return (C("BatchAcks"), C("DelayedAcks"));
     }
 
     /// <summary>What limits a bulk connection: averages of the congestion window, the peer's window, bytes in flight.</summary>
