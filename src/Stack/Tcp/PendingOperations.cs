@@ -48,7 +48,7 @@ internal struct PendingOperations
     /// </summary>
     public void PumpSend(ByteRing buffer)
     {
-        if (_send is null || buffer.Free == 0 || buffer.Free < buffer.Limit / 3) return;
+        if (_send is null || buffer.Free < Math.Max(1, buffer.Limit / 3)) return; // at least a byte free, however small the buffer
         var n = buffer.Write(_sendRest.Span);
         _sendRest = _sendRest[n..];
         if (_sendRest.Length > 0) return;
