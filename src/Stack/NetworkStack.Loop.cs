@@ -368,26 +368,27 @@ public sealed partial class NetworkStack
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_thread != null) throw new InvalidOperationException($"Stack '{Name}' is already running.");
         _inline = _context.Config.InlineCalls;
-        if (_context.Config.LoopProcessor is { } processor)
+        // With StackConfig.LoopProcessor the thread pins itself before its first turn, and Start waits for that: a
+        // processor the system refuses fails Start, not the loop.
+        var processor = _context.Config.LoopProcessor;
+        Exception? refused = null;
+        using var pinned = processor is null ? null : new ManualResetEventSlim();
+        _thread = new Thread(() =>
         {
-            // Pinned on its own thread before its first turn; a processor the system refuses fails Start, not the loop.
-            Exception? refused = null;
-            using var pinned = new ManualResetEventSlim();
-            _thread = new Thread(() =>
+            if (processor is { } p)
             {
-                try { LoopAffinity.PinCurrentThread(processor); }
+                try { LoopAffinity.PinCurrentThread(p); }
                 catch (Exception e) { refused = e; }
-                pinned.Set();
-                if (refused is null) RunLoop();
-            }) { IsBackground = true, Name = $"NetStack loop {Name}" };
-            _thread.Start();
-            pinned.Wait();
-            if (refused is null) return;
-            _thread = null;
-            ExceptionDispatchInfo.Throw(refused);
-        }
-        _thread = new Thread(RunLoop) { IsBackground = true, Name = $"NetStack loop {Name}" };
+                pinned!.Set();
+                if (refused != null) return;
+            }
+            RunLoop();
+        }) { IsBackground = true, Name = $"NetStack loop {Name}" };
         _thread.Start();
+        pinned?.Wait();
+        if (refused is null) return;
+        _thread = null;
+        ExceptionDispatchInfo.Throw(refused);
     }
 
     private void RunLoop()
