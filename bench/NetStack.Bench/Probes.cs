@@ -104,13 +104,12 @@ internal static class Native
     [DllImport("libc")] private static extern unsafe int clock_gettime(int clock, long* timespec);
     [DllImport("libc")] public static extern int kill(int pid, int signal);
 
-    [DllImport("libc", SetLastError = true)] private static extern int sched_setaffinity(int pid, nint size, ref ulong mask);
 
     [DllImport("libc", SetLastError = true)] private static extern int sched_setaffinity(int pid, nint size, ulong[] mask);
     [DllImport("libc", SetLastError = true)] private static extern int sched_getaffinity(int pid, nint size, ulong[] mask);
 
     /// <summary>
-    /// Pins every thread of this process to <paramref name="processor"/> (0-63) until disposed, then gives each the mask the
+    /// Pins every thread of this process to <paramref name="processor"/> until disposed, then gives each the mask the
     /// calling thread had. A thread made meanwhile inherits its creator's mask, so the pool's new workers are pinned too;
     /// the threads are listed twice each way, for one made while the first pass ran.
     /// </summary>
@@ -118,10 +117,16 @@ internal static class Native
     {
         var original = new ulong[16];
         if (sched_getaffinity(0, original.Length * 8, original) != 0) throw new InvalidOperationException($"sched_getaffinity failed: errno {Marshal.GetLastPInvokeError()}");
-        var one = new ulong[16];
-        one[0] = 1UL << processor;
-        SetAll(one);
+        SetAll(OneProcessorMask(processor));
         return new Restore(() => SetAll(original));
+    }
+
+    /// <summary>A 1,024-bit cpu_set_t naming <paramref name="processor"/> alone.</summary>
+    private static ulong[] OneProcessorMask(int processor)
+    {
+        var mask = new ulong[16];
+        mask[processor / 64] = 1UL << (processor % 64);
+        return mask;
     }
 
     private static void SetAll(ulong[] mask)
@@ -136,7 +141,7 @@ internal static class Native
         public void Dispose() => restore();
     }
 
-    /// <summary>Runs <paramref name="work"/> on a new thread pinned to <paramref name="processor"/> (0-63) and returns its result.</summary>
+    /// <summary>Runs <paramref name="work"/> on a new thread pinned to <paramref name="processor"/> and returns its result.</summary>
     public static T OnPinnedThread<T>(int processor, Func<T> work)
     {
         T result = default!;
@@ -145,8 +150,8 @@ internal static class Native
         {
             try
             {
-                var mask = 1UL << processor;
-                if (sched_setaffinity(0, sizeof(ulong), ref mask) != 0) throw new InvalidOperationException($"sched_setaffinity({processor}) failed: errno {Marshal.GetLastPInvokeError()}");
+                var mask = OneProcessorMask(processor);
+                if (sched_setaffinity(0, mask.Length * 8, mask) != 0) throw new InvalidOperationException($"sched_setaffinity({processor}) failed: errno {Marshal.GetLastPInvokeError()}");
                 result = work();
             }
             catch (Exception e) { error = e; }
