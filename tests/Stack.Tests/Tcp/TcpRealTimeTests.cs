@@ -55,6 +55,15 @@ public class TcpRealTimeTests
             }
         }
 
+        /// <summary>The server sends the one byte <paramref name="value"/>; the client's next receive returns it alone.</summary>
+        public async Task NextReceiveGets(byte value)
+        {
+            await Server.SendAsync(new[] { value }, Timeout.Token);
+            var buf = new byte[10];
+            Assert.Equal(1, await Client.ReceiveAsync(buf, Timeout.Token));
+            Assert.Equal(value, buf[0]);
+        }
+
         public void Dispose()
         {
             Server.Dispose();
@@ -142,13 +151,9 @@ public class TcpRealTimeTests
     public async Task Receive_can_be_cancelled_and_the_socket_stays_usable()
     {
         using var pair = await Connected.Start(2, 8);
-        var (timeout, c, s) = (pair.Timeout, pair.Client, pair.Server);
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => c.ReceiveAsync(new byte[10], cts.Token).AsTask());
-        await s.SendAsync(new byte[] { 7 }, timeout.Token);
-        var buf = new byte[10];
-        Assert.Equal(1, await c.ReceiveAsync(buf, timeout.Token));
-        Assert.Equal(7, buf[0]);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pair.Client.ReceiveAsync(new byte[10], cts.Token).AsTask());
+        await pair.NextReceiveGets(7);
     }
 
     [Fact]
@@ -163,9 +168,7 @@ public class TcpRealTimeTests
         await s.SendAsync(new byte[] { 7 }, timeout.Token);
         Assert.Equal(1, await read.AsTask().WaitAsync(timeout.Token));
         Assert.Equal(7, buf[0]);
-        await s.SendAsync(new byte[] { 8 }, timeout.Token);
-        Assert.Equal(1, await c.ReadAsync(buf, timeout.Token));
-        Assert.Equal(8, buf[0]);
+        await pair.NextReceiveGets(8); // the socket serves the next receive as before
     }
 
     [Fact]
@@ -182,10 +185,7 @@ public class TcpRealTimeTests
         await s.SendAsync(new byte[] { 1, 2, 3 }, timeout.Token);
         Assert.Equal(3, await blocked.WaitAsync(timeout.Token));
         Assert.Equal(new byte[] { 1, 2, 3 }, buf[..3]);
-        // The socket serves the next receive as before.
-        await s.SendAsync(new byte[] { 4 }, timeout.Token);
-        Assert.Equal(1, await c.ReceiveAsync(buf, timeout.Token));
-        Assert.Equal(4, buf[0]);
+        await pair.NextReceiveGets(4); // the socket serves the next receive as before
     }
 
     [Fact]
